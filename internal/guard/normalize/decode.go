@@ -1,0 +1,106 @@
+package normalize
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// minEncoded is the shortest run worth decoding: shorter base64 or hex runs
+// are ordinary identifiers and cannot hide a useful instruction.
+const minEncoded = 16
+
+// Decoded returns the plaintext hidden in suspicious encoded runs of s:
+// base64 (standard or URL alphabet), hex and URL percent-encoding. A run is
+// kept only if it decodes to mostly printable UTF-8 text, so random tokens
+// and binary blobs are ignored. Each byte of s is examined a constant number
+// of times.
+func Decoded(s string) []string {
+	var out []string
+	for i := 0; i < len(s); {
+		if !tokenByte(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && tokenByte(s[j]) {
+			j++
+		}
+		if tok := s[i:j]; len(tok) >= minEncoded {
+			if d, ok := decodeToken(tok); ok {
+				out = append(out, d)
+			}
+		}
+		i = j
+	}
+	return out
+}
+
+func tokenByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '+' || c == '/' || c == '=' || c == '-' || c == '_' || c == '%' || c == '.'
+}
+
+func decodeToken(tok string) (string, bool) {
+	if strings.Count(tok, "%") >= 3 {
+		if d, err := url.QueryUnescape(tok); err == nil && printable(d) {
+			return d, true
+		}
+	}
+	if len(tok)%2 == 0 && isHexString(tok) {
+		if b, err := hex.DecodeString(tok); err == nil && printable(string(b)) {
+			return string(b), true
+		}
+	}
+	trimmed := strings.TrimRight(tok, "=")
+	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(trimmed); err == nil && printable(string(b)) {
+			return string(b), true
+		}
+	}
+	return "", false
+}
+
+func isHexString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// printable reports valid UTF-8 in which at least 90 % of the runes are
+// letters, digits, punctuation or spaces, and at least one space occurs
+// (an instruction has words).
+func printable(s string) bool {
+	if !utf8.ValidString(s) || len(s) == 0 || !strings.ContainsRune(s, ' ') {
+		return false
+	}
+	good, n := 0, 0
+	for _, r := range s {
+		n++
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsPunct(r) || r == ' ' || r == '\n' || unicode.IsSymbol(r) {
+			good++
+		}
+	}
+	return good*10 >= n*9
+}
+
+// Rot13 returns s with ASCII letters rotated by 13 places.
+func Rot13(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z':
+			b[i] = 'a' + (c-'a'+13)%26
+		case c >= 'A' && c <= 'Z':
+			b[i] = 'A' + (c-'A'+13)%26
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,310 @@
+package pii
+
+import (
+	"strings"
+
+	"github.com/bulwarkhq/bulwark/internal/guard/span"
+)
+
+// maxWindow bounds how many digit groups one entity may span ("+46 (0)8 928
+// 571 38" is six), which keeps the window search over a long run linear.
+const maxWindow = 8
+
+type group struct{ start, end int }
+
+// appendTokens walks the text once, word by word. Digit runs (digits joined
+// by short separators) are matched against the numeric entity rules and
+// words starting with two letters and two digits are tried as IBANs.
+func appendTokens(out []span.Span, text string) []span.Span {
+	n := len(text)
+	for i := 0; i < n; {
+		c := text[i]
+		switch {
+		case isAlpha(c):
+			if e, ok := matchIBAN(text, i); ok {
+				out = append(out, mk(IBAN, i, e, 0.97))
+				i = e
+				continue
+			}
+			for i < n && wordByte(text[i]) {
+				i++
+			}
+		case isDigit(c) || (c == '+' || c == '(') && i+1 < n && isDigit(text[i+1]):
+			var end int
+			out, end = appendRun(out, text, i)
+			i = end
+		case wordByte(c):
+			for i < n && wordByte(text[i]) {
+				i++
+			}
+		default:
+			i++
+		}
+	}
+	return out
+}
+
+func sepByte(c byte) bool { return c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')' }
+
+// appendRun parses the digit run starting at i and returns the index after
+// it. Every byte of the run is read once; windows over its groups are
+// bounded by maxWindow.
+func appendRun(out []span.Span, text string, i int) ([]span.Span, int) {
+	n := len(text)
+	lead := i
+	j := i
+	if !isDigit(text[j]) {
+		j++
+	}
+	var groups []group
+	for {
+		s := j
+		for j < n && isDigit(text[j]) {
+			j++
+		}
+		groups = append(groups, group{s, j})
+		k := j
+		for k < n && k-j < 3 && sepByte(text[k]) {
+			k++
+		}
+		if k == j || k >= n || !isDigit(text[k]) {
+			break
+		}
+		j = k
+	}
+	end := j
+	// A run glued to a following letter is part of a word: drop its tail.
+	if end < n && wordByte(text[end]) && !isExt(text, end) {
+		for end < n && wordByte(text[end]) {
+			end++
+		}
+		groups = groups[:len(groups)-1]
+	}
+	for a := 0; a < len(groups); {
+		matched := false
+		for b := min(len(groups)-1, a+maxWindow-1); b >= a; b-- {
+			start := groups[a].start
+			if a == 0 {
+				start = lead
+			}
+			typ, conf, e := classify(text, start, groups[a:b+1])
+			if typ != "" {
+				out = append(out, mk(typ, start, e, conf))
+				a, matched = b+1, true
+				break
+			}
+		}
+		if !matched {
+			a++
+		}
+	}
+	return out, end
+}
+
+func isExt(text string, i int) bool {
+	return i+1 < len(text) && (text[i] == 'x' || text[i] == 'X') && isDigit(text[i+1])
+}
+
+// classify decides what the digit groups gs (starting at byte start, which
+// may be a leading '+' or '(') are. It returns the type, a confidence and
+// the end offset, or "" if they are none of the numeric entities.
+func classify(text string, start int, gs []group) (string, float64, int) {
+	var digits strings.Builder
+	lens := make([]int, len(gs))
+	seps := make([]string, 0, len(gs))
+	for k, g := range gs {
+		digits.WriteString(text[g.start:g.end])
+		lens[k] = g.end - g.start
+		if k > 0 {
+			seps = append(seps, text[gs[k-1].end:g.start])
+		}
+	}
+	d := digits.String()
+	end := gs[len(gs)-1].end
+	plus := text[start] == '+'
+	paren := text[start] == '('
+	shape := func(want ...int) bool {
+		if len(want) != len(lens) {
+			return false
+		}
+		for k := range want {
+			if want[k] != lens[k] {
+				return false
+			}
+		}
+		return true
+	}
+	sepsAre := func(want ...string) bool {
+		if len(want) != len(seps) {
+			return false
+		}
+		for k := range want {
+			if want[k] != seps[k] {
+				return false
+			}
+		}
+		return true
+	}
+	same := sameSeps(seps)
+	switch {
+	case plus || paren:
+		// Only phones start with '+' or '('.
+	case len(gs) == 4 && same == "." && ipv4(text, gs):
+		return IPAddress, 0.9, end
+	case shape(3, 3, 3, 2) && sepsAre(".", ".", "-"):
+		if ValidCPF(d) {
+			return CPF, 0.97, end
+		}
+		return "", 0, 0
+	case shape(2, 3, 3, 4, 2) && sepsAre(".", ".", "/", "-"):
+		if ValidCNPJ(d) {
+			return CNPJ, 0.97, end
+		}
+		return "", 0, 0
+	case shape(3, 2, 4) && (same == "-" || same == " "):
+		if ValidSSN(d) {
+			return USSSN, 0.85, end
+		}
+		return "", 0, 0
+	case (len(gs) == 1 || same == " " || same == "-") && ValidCard(d):
+		return CreditCard, 0.95, end
+	case len(gs) == 1 && len(d) == 14 && ValidCNPJ(d):
+		return CNPJ, 0.7, end
+	case len(gs) == 1 && len(d) == 11 && ValidCPF(d):
+		return CPF, 0.6, end
+	}
+	return phone(text, start, d, lens, seps, same, plus || paren, end)
+}
+
+// phone applies the phone rules: 7 to 15 digits, formatted like a phone
+// number rather than a date, a decimal or a version.
+func phone(text string, start int, d string, lens []int, seps []string, same string, prefixed bool, end int) (string, float64, int) {
+	if len(d) < 7 || len(d) > 15 {
+		return "", 0, 0
+	}
+	for _, s := range seps {
+		if strings.IndexByte(s, '/') >= 0 {
+			return "", 0, 0
+		}
+	}
+	if isExt(text, end) {
+		end++
+		for end < len(text) && isDigit(text[end]) {
+			end++
+		}
+	}
+	switch {
+	case prefixed:
+		return Phone, 0.85, end
+	case len(lens) == 1:
+		if len(d) >= 10 && len(d) <= 13 {
+			return Phone, 0.6, end
+		}
+		return "", 0, 0
+	case same == "." && len(lens) == 2:
+		return "", 0, 0 // a decimal number
+	case len(lens) >= 3 && lens[0] == 4 && lens[1] == 2 && lens[2] == 2 && seps[0] == "-":
+		return "", 0, 0 // an ISO date, possibly with a time
+	case len(lens) == 2 && len(d) >= 10:
+		return Phone, 0.7, end
+	case len(lens) == 2 || thousands(lens, same):
+		// "370 3911" is as often a house number or a postcode as a phone:
+		// claim it only when the text around says it is a phone.
+		if phoneContext(text, start, end) {
+			return Phone, 0.7, end
+		}
+		return "", 0, 0
+	}
+	return Phone, 0.75, end
+}
+
+// thousands reports digit grouping that also reads as a large number.
+func thousands(lens []int, same string) bool {
+	if same != " " && same != "." || lens[0] > 3 {
+		return false
+	}
+	for _, l := range lens[1:] {
+		if l != 3 {
+			return false
+		}
+	}
+	return true
+}
+
+func sameSeps(seps []string) string {
+	if len(seps) == 0 {
+		return ""
+	}
+	for _, s := range seps[1:] {
+		if s != seps[0] {
+			return "mixed"
+		}
+	}
+	return seps[0]
+}
+
+func ipv4(text string, gs []group) bool {
+	for _, g := range gs {
+		if g.end-g.start > 3 {
+			return false
+		}
+		v := 0
+		for k := g.start; k < g.end; k++ {
+			v = v*10 + int(text[k]-'0')
+		}
+		if v > 255 {
+			return false
+		}
+	}
+	return true
+}
+
+// matchIBAN tries an IBAN starting at i, in electronic form or printed in
+// groups of four separated by single spaces. Case is ignored.
+func matchIBAN(text string, i int) (int, bool) {
+	n := len(text)
+	if i+4 > n || !isAlpha(text[i+1]) || !isDigit(text[i+2]) || !isDigit(text[i+3]) {
+		return 0, false
+	}
+	cc := strings.ToUpper(text[i : i+2])
+	want, ok := ibanLengths[cc]
+	if !ok {
+		return 0, false
+	}
+	buf := make([]byte, 0, want)
+	j := i
+	for j < n && len(buf) < want {
+		c := text[j]
+		switch {
+		case isAlnum(c):
+			if c >= 'a' {
+				c -= 'a' - 'A'
+			}
+			buf = append(buf, c)
+			j++
+		case c == ' ' && j+1 < n && isAlnum(text[j+1]) && len(buf)%4 == 0:
+			j++
+		default:
+			return 0, false
+		}
+	}
+	if len(buf) != want || j < n && wordByte(text[j]) || !ValidIBAN(string(buf)) {
+		return 0, false
+	}
+	return j, true
+}
+
+// phoneWords are the cues that make an ambiguous digit group a phone number.
+var phoneWords = []string{"phone", "call", "tel", "mobile", "cell", "fax", "contact", "number", "reach", "dial", "whatsapp", "sms", "text me", "ring", "office", "home", "work"}
+
+// phoneContext looks at most 48 bytes back from start and 16 bytes on from
+// end for a phone cue; the bounds keep the scan linear.
+func phoneContext(text string, start, end int) bool {
+	ctx := strings.ToLower(text[max(0, start-48):start] + " " + text[end:min(len(text), end+16)])
+	for _, w := range phoneWords {
+		if strings.Contains(ctx, w) {
+			return true
+		}
+	}
+	return false
+}
