@@ -1,0 +1,47 @@
+package limit
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// SetHeaders writes OpenAI-style rate-limit headers for the request and token
+// decisions (x-ratelimit-limit-requests, x-ratelimit-remaining-requests,
+// x-ratelimit-reset-requests and the -tokens variants). A zero Decision (no
+// limit configured) writes nothing for its kind. When either decision refused
+// the request it also sets Retry-After in whole seconds, rounded up, so
+// clients never retry too early.
+func SetHeaders(h http.Header, requests, tokens Decision) {
+	setKind(h, "Requests", requests)
+	setKind(h, "Tokens", tokens)
+	var wait time.Duration
+	for _, d := range [2]Decision{requests, tokens} {
+		if d.Limit > 0 && !d.Allowed && d.RetryAfter > wait {
+			wait = d.RetryAfter
+		}
+	}
+	if wait > 0 {
+		secs := int64((wait + time.Second - 1) / time.Second)
+		h.Set("Retry-After", strconv.FormatInt(secs, 10))
+	}
+}
+
+func setKind(h http.Header, kind string, d Decision) {
+	if d.Limit <= 0 {
+		return
+	}
+	h.Set("X-Ratelimit-Limit-"+kind, strconv.FormatInt(d.Limit, 10))
+	h.Set("X-Ratelimit-Remaining-"+kind, strconv.FormatInt(d.Remaining, 10))
+	h.Set("X-Ratelimit-Reset-"+kind, FormatReset(d.Reset))
+}
+
+// FormatReset renders a reset interval the way OpenAI does ("0s", "20ms",
+// "1.5s", "6m0s"), rounded up to the millisecond.
+func FormatReset(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	d = (d + time.Millisecond - 1).Truncate(time.Millisecond)
+	return d.String()
+}
