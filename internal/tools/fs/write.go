@@ -1,0 +1,143 @@
+package fs
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"path"
+	"strings"
+)
+
+// Write atomically replaces (or creates) the regular file at p with data:
+// the bytes go to a temporary file in the same directory inside the root,
+// which is synced and then renamed over p, so readers see the old or the new
+// content, never a mix. Missing parent directories are created. Writes
+// refuse .git (any component, any case), paths through symlinks, existing
+// non-regular targets, and data above MaxWriteBytes.
+func (w *Workspace) Write(p string, data []byte) error {
+	rel, err := ValidatePath(p)
+	if err != nil {
+		return fmt.Errorf("fs: write: %w", err)
+	}
+	if rel == "." {
+		return fmt.Errorf("fs: write %q: %w", rel, ErrNotRegular)
+	}
+	if inGitDir(rel) {
+		return fmt.Errorf("fs: write %q: %w: .git is read-only", rel, ErrReadOnly)
+	}
+	if int64(len(data)) > w.limits.MaxWriteBytes {
+		return fmt.Errorf("fs: write %q: %w: %d bytes, limit %d", rel, ErrTooLarge, len(data), w.limits.MaxWriteBytes)
+	}
+	dir, base := path.Split(rel)
+	parent, err := w.openParent(strings.TrimSuffix(dir, "/"))
+	if err != nil {
+		return fmt.Errorf("fs: write %q: %w", rel, err)
+	}
+	if parent != w.root {
+		defer parent.Close()
+	}
+	if err := replaceFile(parent, base, data); err != nil {
+		return fmt.Errorf("fs: write %q: %w", rel, err)
+	}
+	return nil
+}
+
+// openParent walks dir one component at a time, creating what is missing,
+// and returns a root handle on it. It refuses any component that is a
+// symlink (checked with lstat, then confirmed on the opened handle), so a
+// link planted inside the workspace cannot steer a write into .git.
+func (w *Workspace) openParent(dir string) (*os.Root, error) {
+	cur := w.root
+	if dir == "" {
+		return cur, nil
+	}
+	for _, c := range strings.Split(dir, "/") {
+		next, err := openChildDir(cur, c, 0o755)
+		if cur != w.root {
+			cur.Close()
+		}
+		if err != nil {
+			return nil, err
+		}
+		cur = next
+	}
+	return cur, nil
+}
+
+func openChildDir(cur *os.Root, name string, perm os.FileMode) (*os.Root, error) {
+	if err := cur.Mkdir(name, perm); err != nil && !errors.Is(err, iofs.ErrExist) {
+		return nil, publicCause(err)
+	}
+	before, err := cur.Lstat(name)
+	if err != nil {
+		return nil, publicCause(err)
+	}
+	switch {
+	case before.Mode()&os.ModeSymlink != 0:
+		return nil, ErrSymlink
+	case !before.IsDir():
+		return nil, ErrNotDir
+	}
+	next, err := cur.OpenRoot(name)
+	if err != nil {
+		return nil, publicCause(err)
+	}
+	after, err := next.Stat(".")
+	if err != nil || !os.SameFile(before, after) {
+		next.Close()
+		return nil, ErrSymlink // swapped for a link between lstat and open
+	}
+	return next, nil
+}
+
+// replaceFile writes data to a fresh temporary file in dir, syncs it,
+// renames it over name and syncs the directory so the rename is durable.
+func replaceFile(dir *os.Root, name string, data []byte) error {
+	if st, err := dir.Lstat(name); err == nil && !st.Mode().IsRegular() {
+		if st.Mode()&os.ModeSymlink != 0 {
+			return ErrSymlink
+		}
+		return ErrNotRegular
+	} else if err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return publicCause(err)
+	}
+	tmp, err := tempName(name)
+	if err != nil {
+		return err
+	}
+	f, err := dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return publicCause(err)
+	}
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		dir.Remove(tmp)
+		return ErrAccess
+	}
+	if err := dir.Rename(tmp, name); err != nil {
+		dir.Remove(tmp)
+		return publicCause(err)
+	}
+	if d, err := dir.Open("."); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func tempName(name string) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("temp name: %w", err)
+	}
+	prefix := name
+	if len(prefix) > 200 {
+		prefix = prefix[:200]
+	}
+	return "." + prefix + ".tmp-" + hex.EncodeToString(b[:]), nil
+}
