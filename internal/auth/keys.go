@@ -1,0 +1,324 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/audit"
+	"github.com/bulwarkhq/bulwark/internal/identity"
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// Scopes a key may hold. tools:<name> is checked against KnownTools.
+const (
+	ScopeLLM         = "llm"
+	ScopeAdmin       = "admin"
+	ScopeAdminGlobal = "admin:global"
+	ScopeGuardBypass = "guard:bypass"
+)
+
+// KnownTools are the tool names a "tools:<name>" scope may name ("*" for all).
+var KnownTools = []string{"*", "fs.read", "fs.write", "fetch", "sql", "env", "time", "git", "exec"}
+
+// ErrInvalid marks a request to create or change a key that is refused.
+var ErrInvalid = errors.New("invalid")
+
+var nameRe = regexp.MustCompile(`^[\p{L}\p{N} ._:@/-]{1,128}$`)
+
+// ValidateScopes refuses unknown scopes.
+func ValidateScopes(scopes []string) error {
+	for _, s := range scopes {
+		switch {
+		case s == ScopeLLM, s == ScopeAdmin, s == ScopeAdminGlobal, s == ScopeGuardBypass:
+		case strings.HasPrefix(s, "tools:") && slices.Contains(KnownTools, strings.TrimPrefix(s, "tools:")):
+		default:
+			return fmt.Errorf("unknown scope %q (known: llm, admin, admin:global, guard:bypass, tools:<%s>): %w",
+				s, strings.Join(KnownTools, "|"), ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// KeySpec describes a key to create.
+type KeySpec struct {
+	Name    string
+	Tenant  string
+	Scopes  []string
+	Models  []string
+	Tools   []string
+	Expires time.Duration // 0: never
+	NoLog   bool
+	Limits  string
+	Guard   string
+}
+
+// Keys manages virtual keys: creation, verification with a short-lived
+// cache, rotation, revocation. Safe for concurrent use. A change made by
+// any process on the same store takes effect here within the watch
+// interval (≤ 1 s), because the cache is dropped whenever the store's key
+// generation moves.
+type Keys struct {
+	st      store.Store
+	hashKey []byte
+	log     *audit.Log
+	now     func() time.Time
+
+	mu       sync.RWMutex
+	cache    map[string]*store.Key
+	gen      int64
+	polledAt time.Time
+}
+
+// NewKeys returns a key manager. hashKey is the HMAC key for stored hashes.
+func NewKeys(st store.Store, hashKey []byte, log *audit.Log) *Keys {
+	return &Keys{st: st, hashKey: hashKey, log: log, now: time.Now, cache: map[string]*store.Key{}}
+}
+
+// Create makes a key and returns the full secret (shown once) and record.
+func (k *Keys) Create(ctx context.Context, actor string, spec KeySpec) (string, *store.Key, error) {
+	if spec.Tenant == "" {
+		spec.Tenant = store.DefaultTenant
+	}
+	if len(spec.Scopes) == 0 {
+		spec.Scopes = []string{ScopeLLM}
+	}
+	if err := validateSpec(spec); err != nil {
+		return "", nil, err
+	}
+	full, parsed, err := NewKey()
+	if err != nil {
+		return "", nil, err
+	}
+	now := k.now().UTC()
+	rec := &store.Key{ID: parsed.ID, Tenant: spec.Tenant, Name: spec.Name, Hash: HashSecret(k.hashKey, parsed),
+		Scopes: spec.Scopes, Models: spec.Models, Tools: spec.Tools, NoLog: spec.NoLog, CreatedAt: now,
+		Limits: spec.Limits, Guard: spec.Guard}
+	if spec.Expires > 0 {
+		t := now.Add(spec.Expires)
+		rec.ExpiresAt = &t
+	}
+	ev := audit.Event{Tenant: spec.Tenant, Actor: actor, Action: "key.create", Target: rec.ID,
+		Details: map[string]string{"name": spec.Name, "scopes": strings.Join(spec.Scopes, ",")}}
+	if err := k.st.CreateKey(ctx, rec, k.log.Func(ev)); err != nil {
+		return "", nil, fmt.Errorf("create key: %w", err)
+	}
+	return full, rec, nil
+}
+
+func validateSpec(spec KeySpec) error {
+	if !nameRe.MatchString(spec.Name) {
+		return fmt.Errorf("key name %q: 1–128 letters, digits, spaces or ._:@/-: %w", spec.Name, ErrInvalid)
+	}
+	if spec.Expires < 0 {
+		return fmt.Errorf("expiry must be positive: %w", ErrInvalid)
+	}
+	return ValidateScopes(spec.Scopes)
+}
+
+// Authenticate verifies a presented key and returns its identity. Every
+// failure is one of the Err*Key errors; the presented value never appears
+// in an error.
+func (k *Keys) Authenticate(ctx context.Context, presented string) (*identity.Identity, error) {
+	p, err := ParseKey(presented)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := k.lookup(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !hmac.Equal(HashSecret(k.hashKey, p), rec.Hash) {
+		return nil, ErrUnknownKey
+	}
+	now := k.now()
+	if rec.RevokedAt != nil {
+		return nil, ErrRevokedKey
+	}
+	if rec.ExpiresAt != nil && !now.Before(*rec.ExpiresAt) {
+		return nil, ErrExpiredKey
+	}
+	return &identity.Identity{KeyID: rec.ID, Name: rec.Name, Tenant: rec.Tenant, Kind: identity.KindVirtualKey,
+		Scopes: rec.Scopes, Models: rec.Models, Tools: rec.Tools, NoLog: rec.NoLog}, nil
+}
+
+// Record returns the stored record of an authenticated key (for limits and
+// guard policy), from the cache when fresh.
+func (k *Keys) Record(ctx context.Context, id string) (*store.Key, error) { return k.lookup(ctx, id) }
+
+// cacheFresh is how long the cache may be trusted without a successful
+// generation poll; past it every lookup goes to the store (fail closed).
+const cacheFresh = 900 * time.Millisecond
+
+func (k *Keys) lookup(ctx context.Context, id string) (*store.Key, error) {
+	k.mu.RLock()
+	rec, ok := k.cache[id]
+	fresh := k.now().Sub(k.polledAt) < cacheFresh
+	k.mu.RUnlock()
+	if ok && fresh {
+		return rec, nil
+	}
+	rec, err := k.st.GetKey(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnknownKey
+	}
+	if err != nil {
+		return nil, fmt.Errorf("key lookup: %w", err)
+	}
+	if fresh {
+		k.mu.Lock()
+		if len(k.cache) > 100_000 { // bound memory: drop all, refill on demand
+			clear(k.cache)
+		}
+		k.cache[id] = rec
+		k.mu.Unlock()
+	}
+	return rec, nil
+}
+
+// Poll checks the store's key generation once and drops the cache if any
+// key changed. Watch calls it periodically.
+func (k *Keys) Poll(ctx context.Context) error {
+	g, err := k.st.KeysGeneration(ctx)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	if g != k.gen {
+		clear(k.cache)
+		k.gen = g
+	}
+	k.polledAt = k.now()
+	k.mu.Unlock()
+	return nil
+}
+
+// Watch polls every interval until ctx ends.
+func (k *Keys) Watch(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		_ = k.Poll(ctx) // on error the cache goes stale and lookups hit the store
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Revoke revokes a key at once.
+func (k *Keys) Revoke(ctx context.Context, actor, tenant, id string) error {
+	_, err := k.update(ctx, actor, tenant, id, "key.revoke", func(rec *store.Key) error {
+		if rec.RevokedAt != nil {
+			return nil
+		}
+		t := k.now().UTC()
+		rec.RevokedAt = &t
+		return nil
+	})
+	return err
+}
+
+// Rotate gives a key a new secret; the old one stops working at once.
+func (k *Keys) Rotate(ctx context.Context, actor, tenant, id string) (string, error) {
+	var full string
+	_, err := k.update(ctx, actor, tenant, id, "key.rotate", func(rec *store.Key) error {
+		if rec.RevokedAt != nil {
+			return fmt.Errorf("key %s is revoked: %w", id, ErrInvalid)
+		}
+		f, p, err := NewSecretFor(rec.ID)
+		if err != nil {
+			return err
+		}
+		full, rec.Hash = f, HashSecret(k.hashKey, p)
+		return nil
+	})
+	return full, err
+}
+
+// KeyUpdate lists the fields to change; nil fields stay as they are. The
+// secret is never changed here (use Rotate).
+type KeyUpdate struct {
+	Name    *string
+	Scopes  []string
+	Models  []string
+	Tools   []string
+	Expires *time.Duration // 0 clears the expiry
+	NoLog   *bool
+	Limits  *string
+	Guard   *string
+}
+
+// Update changes a key's settings.
+func (k *Keys) Update(ctx context.Context, actor, tenant, id string, u KeyUpdate) (*store.Key, error) {
+	return k.update(ctx, actor, tenant, id, "key.update", func(rec *store.Key) error {
+		return k.apply(rec, u)
+	})
+}
+
+func (k *Keys) apply(rec *store.Key, u KeyUpdate) error {
+	if u.Name != nil {
+		if !nameRe.MatchString(*u.Name) {
+			return fmt.Errorf("key name %q: %w", *u.Name, ErrInvalid)
+		}
+		rec.Name = *u.Name
+	}
+	if u.Scopes != nil {
+		if err := ValidateScopes(u.Scopes); err != nil {
+			return err
+		}
+		rec.Scopes = u.Scopes
+	}
+	if u.Models != nil {
+		rec.Models = u.Models
+	}
+	if u.Tools != nil {
+		rec.Tools = u.Tools
+	}
+	if u.Expires != nil {
+		rec.ExpiresAt = nil
+		if *u.Expires > 0 {
+			t := k.now().UTC().Add(*u.Expires)
+			rec.ExpiresAt = &t
+		}
+	}
+	if u.NoLog != nil {
+		rec.NoLog = *u.NoLog
+	}
+	if u.Limits != nil {
+		rec.Limits = *u.Limits
+	}
+	if u.Guard != nil {
+		rec.Guard = *u.Guard
+	}
+	return nil
+}
+
+// update applies fn to key id, which must belong to tenant unless tenant
+// is "" (global admin or CLI), and audits it in the same transaction.
+func (k *Keys) update(ctx context.Context, actor, tenant, id, action string, fn func(*store.Key) error) (*store.Key, error) {
+	var keyTenant string
+	rec, err := k.st.UpdateKey(ctx, id, func(rec *store.Key) error {
+		if tenant != "" && rec.Tenant != tenant {
+			return fmt.Errorf("key %s: %w", id, store.ErrNotFound)
+		}
+		keyTenant = rec.Tenant
+		return fn(rec)
+	}, func(prev *store.AuditRow) (store.AuditRow, error) {
+		return k.log.Func(audit.Event{Tenant: keyTenant, Actor: actor, Action: action, Target: id})(prev)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", action, err)
+	}
+	k.mu.Lock()
+	delete(k.cache, id)
+	k.mu.Unlock()
+	return rec, nil
+}

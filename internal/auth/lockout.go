@@ -1,0 +1,138 @@
+package auth
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Lockout counts failed authentication attempts per client and locks a
+// client out, with exponential backoff, once it exceeds the per-minute
+// allowance. A locked-out client still gets in with a valid key: only
+// failures are refused early, so a shared NAT cannot be used to lock out
+// honest callers. Safe for concurrent use; memory is bounded.
+type Lockout struct {
+	perMinute int
+	now       func() time.Time
+
+	mu      sync.Mutex
+	clients map[string]*failures
+}
+
+type failures struct {
+	windowStart time.Time
+	count       int
+	lockedUntil time.Time
+	strikes     int // lockouts so far; each doubles the next
+	lastSeen    time.Time
+}
+
+const (
+	maxTrackedClients = 100_000
+	baseLockout       = time.Minute
+	maxLockout        = time.Hour
+)
+
+// NewLockout allows perMinute failures per client per minute.
+func NewLockout(perMinute int) *Lockout {
+	return &Lockout{perMinute: perMinute, now: time.Now, clients: map[string]*failures{}}
+}
+
+// Locked reports whether client is locked out, and for how long.
+func (l *Lockout) Locked(client string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.clients[client]
+	if f == nil {
+		return false, 0
+	}
+	if d := f.lockedUntil.Sub(l.now()); d > 0 {
+		return true, d
+	}
+	return false, 0
+}
+
+// Fail records a failure. It returns whether this failure is the first of
+// its window (worth auditing) and whether the client is now locked out.
+func (l *Lockout) Fail(client string) (first bool, locked bool, retry time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	f := l.clients[client]
+	if f == nil {
+		l.prune(now)
+		f = &failures{windowStart: now}
+		l.clients[client] = f
+	}
+	f.lastSeen = now
+	if now.Sub(f.windowStart) >= time.Minute {
+		f.windowStart, f.count = now, 0
+	}
+	f.count++
+	first = f.count == 1
+	if d := f.lockedUntil.Sub(now); d > 0 {
+		return first, true, d
+	}
+	if f.count > l.perMinute {
+		d := baseLockout << min(f.strikes, 6)
+		d = min(d, maxLockout)
+		f.strikes++
+		f.lockedUntil = now.Add(d)
+		f.count = 0
+		return true, true, d
+	}
+	return first, false, 0
+}
+
+// prune drops clients idle for longer than the longest lockout; if the map
+// is still full it is reset (bounded memory beats perfect memory).
+func (l *Lockout) prune(now time.Time) {
+	if len(l.clients) < maxTrackedClients {
+		return
+	}
+	for k, f := range l.clients {
+		if now.Sub(f.lastSeen) > maxLockout && now.After(f.lockedUntil) {
+			delete(l.clients, k)
+		}
+	}
+	if len(l.clients) >= maxTrackedClients {
+		clear(l.clients)
+	}
+}
+
+// ClientIP returns the connecting address, or — only when the connection
+// comes from a trusted proxy — the rightmost X-Forwarded-For entry that is
+// not itself a trusted proxy.
+func ClientIP(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !inPrefixes(peer.Unmap(), trusted) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return peer.String() // a garbled header: fall back to the proxy itself
+		}
+		if !inPrefixes(a.Unmap(), trusted) {
+			return a.Unmap().String()
+		}
+	}
+	return peer.String()
+}
+
+func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

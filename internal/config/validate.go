@@ -1,0 +1,149 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// providerName is what may stand before the "/" of a model address.
+var providerName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Validate checks what can be checked without touching the filesystem.
+// Production rules that need the filesystem or the key are in
+// CheckProduction.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Env != Development && c.Env != Production {
+		errs = append(errs, fmt.Errorf("env: %q is not %q or %q", c.Env, Development, Production))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir: must not be empty"))
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("tls: cert_file and key_file go together"))
+	}
+	if c.HTTP.MaxBodyBytes <= 0 || c.HTTP.MaxHeaderBytes <= 0 {
+		errs = append(errs, errors.New("http: max_body_bytes and max_header_bytes must be positive"))
+	}
+	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.IdleTimeout <= 0 || c.HTTP.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("http: timeouts must be positive"))
+	}
+	if c.Auth.FailuresPerMinute <= 0 {
+		errs = append(errs, errors.New("auth: failures_per_minute must be positive"))
+	}
+	if c.Audit.RetentionDays < 0 {
+		errs = append(errs, errors.New("audit: retention_days must not be negative"))
+	}
+	if slices.Contains(c.CORS.AllowedOrigins, "*") && c.CORS.AllowCredentials {
+		errs = append(errs, errors.New(`cors: "*" cannot be combined with allow_credentials`))
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			errs = append(errs, fmt.Errorf("trusted_proxies: %w", err))
+		}
+	}
+	if c.Metrics.Listen != "" && !IsLoopback(c.Metrics.Listen) {
+		errs = append(errs, fmt.Errorf("metrics.listen: %q must be a loopback address (it serves without authentication)", c.Metrics.Listen))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	errs = append(errs, c.validateProviders()...)
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateProviders() []error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, p := range c.Providers {
+		where := fmt.Sprintf("providers[%d]", i)
+		if !providerName.MatchString(p.Name) {
+			errs = append(errs, fmt.Errorf("%s.name: %q must match %s", where, p.Name, providerName))
+		}
+		key := p.Tenant + "/" + p.Name
+		if seen[key] {
+			errs = append(errs, fmt.Errorf("%s.name: %q declared twice", where, p.Name))
+		}
+		seen[key] = true
+		switch p.Type {
+		case "openai", "anthropic", "mock", "gemini":
+		default:
+			errs = append(errs, fmt.Errorf("%s.type: %q is not openai, anthropic, gemini or mock", where, p.Type))
+		}
+		if p.Type != "mock" && !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
+			errs = append(errs, fmt.Errorf("%s.base_url: %q must be an http(s) URL", where, p.BaseURL))
+		}
+	}
+	for alias, target := range c.Models {
+		if !strings.Contains(target, "/") {
+			errs = append(errs, fmt.Errorf("models.%s: %q must be <provider>/<model>", alias, target))
+		}
+	}
+	return errs
+}
+
+// CheckProduction applies the rules production mode refuses to start
+// without. Each error names the fix. In development it returns the
+// warnings to print instead (nil error).
+func (c *Config) CheckProduction() (warnings []string, err error) {
+	beyond := !IsLoopback(c.Listen)
+	if !c.Production() {
+		if beyond {
+			warnings = append(warnings, fmt.Sprintf(
+				"WARNING: listening on %s, beyond loopback, in development mode: anyone who can reach this address can try keys. Use BULWARK_ENV=production with TLS for real deployments.", c.Listen))
+		}
+		return warnings, nil
+	}
+	if c.masterKey == "" && c.MasterKeyFile == "" {
+		return nil, errors.New("production mode needs a master key: set BULWARK_MASTER_KEY or BULWARK_MASTER_KEY_FILE (32 random bytes, hex or base64)")
+	}
+	if beyond && !c.TLS.Enabled() && !c.BehindTLSProxy {
+		return nil, fmt.Errorf("production mode refuses to listen on %s without TLS: set tls.cert_file/tls.key_file, or behind_tls_proxy: true if a TLS-terminating proxy is in front", c.Listen)
+	}
+	if fi, err := os.Stat(c.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("data dir %s is readable by group or others (mode %o): run chmod 700 %s", c.DataDir, fi.Mode().Perm(), c.DataDir)
+	}
+	return nil, nil
+}
+
+// IsLoopback reports whether the host of a host:port listen address is a
+// loopback address or "localhost". An empty host (":8787") means every
+// interface and is not loopback.
+func IsLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// ParsePrefix parses a CIDR or a single address as a prefix.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR: %w", s, err)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR: %w", s, err)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}

@@ -1,0 +1,231 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+func isForeignKey(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
+}
+
+// PutProvider inserts or replaces a provider, with its audit row.
+func (s *Store) PutProvider(ctx context.Context, p *store.Provider, audit store.AuditFunc) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO providers(tenant, name, type, base_url, models, credential, credential_env, created_at)
+			VALUES (?,?,?,?,?,?,?,?)
+			ON CONFLICT(tenant, name) DO UPDATE SET type=excluded.type, base_url=excluded.base_url, models=excluded.models,
+			credential=excluded.credential, credential_env=excluded.credential_env`,
+			p.Tenant, p.Name, p.Type, p.BaseURL, joinList(p.Models), p.Credential, p.CredentialEnv, millis(p.CreatedAt))
+		if isForeignKey(err) {
+			return fmt.Errorf("tenant %q: %w", p.Tenant, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: put provider: %w", err)
+		}
+		return appendAuditTx(ctx, tx, audit)
+	})
+}
+
+const providerColumns = "tenant, name, type, base_url, models, credential, credential_env, created_at"
+
+func scanProvider(r scanner) (*store.Provider, error) {
+	var p store.Provider
+	var models string
+	var created int64
+	if err := r.Scan(&p.Tenant, &p.Name, &p.Type, &p.BaseURL, &models, &p.Credential, &p.CredentialEnv, &created); err != nil {
+		return nil, err
+	}
+	p.Models = splitList(models)
+	p.CreatedAt = fromMillis(created)
+	return &p, nil
+}
+
+// GetProvider returns one provider of a tenant.
+func (s *Store) GetProvider(ctx context.Context, tenant, name string) (*store.Provider, error) {
+	p, err := scanProvider(s.db.QueryRowContext(ctx, "SELECT "+providerColumns+" FROM providers WHERE tenant = ? AND name = ?", tenant, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("provider %s/%s: %w", tenant, name, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get provider: %w", err)
+	}
+	return p, nil
+}
+
+// ListProviders lists providers of a tenant ("" for all).
+func (s *Store) ListProviders(ctx context.Context, tenant string) ([]store.Provider, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+providerColumns+" FROM providers WHERE ? = '' OR tenant = ? ORDER BY tenant, name", tenant, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list providers: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Provider
+	for rows.Next() {
+		p, err := scanProvider(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list providers: %w", err)
+		}
+		out = append(out, *p)
+	}
+	return out, rows.Err()
+}
+
+// DeleteProvider removes a provider, with its audit row.
+func (s *Store) DeleteProvider(ctx context.Context, tenant, name string, audit store.AuditFunc) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM providers WHERE tenant = ? AND name = ?", tenant, name)
+		if err != nil {
+			return fmt.Errorf("sqlite: delete provider: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("provider %s/%s: %w", tenant, name, store.ErrNotFound)
+		}
+		return appendAuditTx(ctx, tx, audit)
+	})
+}
+
+// GetSecret returns a stored secret (barrier ciphertext).
+func (s *Store) GetSecret(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, "SELECT value FROM secrets WHERE name = ?", name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("secret %s: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("sqlite: get secret: %w", err)
+	}
+	return v, nil
+}
+
+// PutSecretIfAbsent stores value unless name exists; returns what is stored.
+func (s *Store) PutSecretIfAbsent(ctx context.Context, name, value string) (string, error) {
+	var out string
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO secrets(name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING", name, value); err != nil {
+			return fmt.Errorf("sqlite: put secret: %w", err)
+		}
+		return tx.QueryRowContext(ctx, "SELECT value FROM secrets WHERE name = ?", name).Scan(&out)
+	})
+	return out, err
+}
+
+// ReplaceSecret swaps a secret's value if it still holds oldValue.
+func (s *Store) ReplaceSecret(ctx context.Context, name, oldValue, newValue string) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE secrets SET value = ? WHERE name = ? AND value = ?", newValue, name, oldValue)
+		if err != nil {
+			return fmt.Errorf("sqlite: replace secret: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("secret %s: %w", name, store.ErrConflict)
+		}
+		return nil
+	})
+}
+
+// ListSecretNames lists secret names.
+func (s *Store) ListSecretNames(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT name FROM secrets ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: secrets: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// LoadKeyring returns the wrapped keyring and its version.
+func (s *Store) LoadKeyring(ctx context.Context) ([]byte, int64, error) {
+	var blob []byte
+	var v int64
+	err := s.db.QueryRowContext(ctx, "SELECT blob, version FROM keyring WHERE id = 1").Scan(&blob, &v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: keyring: %w", err)
+	}
+	return blob, v, nil
+}
+
+// SaveKeyring writes the keyring if its version is still expectVersion
+// (0: no keyring yet).
+func (s *Store) SaveKeyring(ctx context.Context, blob []byte, expectVersion int64) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		var res sql.Result
+		var err error
+		if expectVersion == 0 {
+			res, err = tx.ExecContext(ctx, "INSERT INTO keyring(id, blob, version) VALUES (1, ?, 1) ON CONFLICT(id) DO NOTHING", blob)
+		} else {
+			res, err = tx.ExecContext(ctx, "UPDATE keyring SET blob = ?, version = version + 1 WHERE id = 1 AND version = ?", blob, expectVersion)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: save keyring: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrConflict
+		}
+		return nil
+	})
+}
+
+// InsertUsage writes usage rows in one transaction.
+func (s *Store) InsertUsage(ctx context.Context, rows []store.Usage) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: usage: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage(ts, request_id, tenant, key_id, model, provider, deployment, prompt_tokens,
+		completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms, status, stream)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("sqlite: usage: %w", err)
+	}
+	defer stmt.Close()
+	for _, u := range rows {
+		if _, err := stmt.ExecContext(ctx, millis(u.Time), u.RequestID, u.Tenant, u.KeyID, u.Model, u.Provider, u.Deployment,
+			u.PromptTokens, u.CompletionTokens, u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens, u.CostMicros,
+			u.LatencyMS, u.TTFBMS, u.Status, u.Stream); err != nil {
+			return fmt.Errorf("sqlite: usage: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// SummariseUsage aggregates usage per key and model.
+func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageSummary, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT key_id, model, count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost_micros),
+		sum(CASE WHEN status >= 400 THEN 1 ELSE 0 END)
+		FROM usage WHERE (? = '' OR key_id = ?) AND (? = '' OR tenant = ?) AND ts >= ?
+		GROUP BY key_id, model ORDER BY key_id, model`, f.KeyID, f.KeyID, f.Tenant, f.Tenant, millis(f.Since))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: usage summary: %w", err)
+	}
+	defer rows.Close()
+	var out []store.UsageSummary
+	for rows.Next() {
+		var u store.UsageSummary
+		if err := rows.Scan(&u.KeyID, &u.Model, &u.Requests, &u.PromptTokens, &u.CompletionTokens, &u.CostMicros, &u.Errors); err != nil {
+			return nil, fmt.Errorf("sqlite: usage summary: %w", err)
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,187 @@
+// Package store defines Bulwark's persistence: tenants, virtual keys,
+// providers, secrets, the barrier keyring, the audit chain and usage rows.
+// Implementations (sqlite now, postgres next) must pass the conformance
+// suite in storetest. Every row belongs to a tenant.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrConflict = errors.New("changed concurrently")
+)
+
+// DefaultTenant always exists.
+const DefaultTenant = "default"
+
+// Tenant is an isolation boundary: keys, providers, usage and audit events
+// belong to one.
+type Tenant struct {
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Key is a virtual key's record. Hash is a keyed hash of the secret; the
+// secret itself is never stored.
+type Key struct {
+	ID         string     `json:"id"`
+	Tenant     string     `json:"tenant"`
+	Name       string     `json:"name"`
+	Hash       []byte     `json:"-"`
+	Scopes     []string   `json:"scopes"`
+	Models     []string   `json:"models"`
+	Tools      []string   `json:"tools,omitempty"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	NoLog      bool       `json:"no_log"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	// Limits and Guard are JSON documents owned by the limit and guard
+	// packages; the store keeps them opaque.
+	Limits string `json:"limits,omitempty"`
+	Guard  string `json:"guard,omitempty"`
+}
+
+// Active reports whether the key may authenticate at time now.
+func (k *Key) Active(now time.Time) bool {
+	return k.RevokedAt == nil && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
+}
+
+// Provider is an upstream managed through the CLI or admin API. Credential
+// is barrier ciphertext ("enc:v1:…") or empty; CredentialEnv names an
+// environment variable instead.
+type Provider struct {
+	Tenant        string    `json:"tenant"`
+	Name          string    `json:"name"`
+	Type          string    `json:"type"`
+	BaseURL       string    `json:"base_url"`
+	Models        []string  `json:"models"`
+	Credential    string    `json:"-"`
+	CredentialEnv string    `json:"api_key_env,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// AuditRow is one stored audit entry: the event's fields flattened and the
+// chained MAC.
+type AuditRow struct {
+	Seq       int64
+	Time      time.Time
+	Tenant    string
+	Actor     string
+	Action    string
+	Target    string
+	Outcome   string
+	RequestID string
+	Details   string // canonical JSON
+	MAC       string // hex
+}
+
+// AuditAnchor records where the chain starts after retention purged older
+// entries: Seq is the last purged entry and PrevMAC its MAC. MAC
+// authenticates the anchor itself.
+type AuditAnchor struct {
+	Seq     int64
+	PrevMAC string
+	MAC     string
+}
+
+// Usage is one request's accounting row. Money is integer micro-USD.
+type Usage struct {
+	Time             time.Time `json:"time"`
+	RequestID        string    `json:"request_id"`
+	Tenant           string    `json:"tenant"`
+	KeyID            string    `json:"key_id"`
+	Model            string    `json:"model"`
+	Provider         string    `json:"provider"`
+	Deployment       string    `json:"deployment,omitempty"`
+	PromptTokens     int64     `json:"prompt_tokens"`
+	CompletionTokens int64     `json:"completion_tokens"`
+	CachedTokens     int64     `json:"cached_tokens"`
+	CacheWriteTokens int64     `json:"cache_write_tokens"`
+	ReasoningTokens  int64     `json:"reasoning_tokens"`
+	CostMicros       int64     `json:"cost_micros"`
+	LatencyMS        int64     `json:"latency_ms"`
+	TTFBMS           int64     `json:"ttfb_ms"`
+	Status           int       `json:"status"`
+	Stream           bool      `json:"stream"`
+}
+
+// UsageFilter selects usage rows.
+type UsageFilter struct {
+	KeyID  string
+	Tenant string
+	Since  time.Time
+}
+
+// UsageSummary aggregates usage per key and model.
+type UsageSummary struct {
+	KeyID            string `json:"key_id"`
+	Model            string `json:"model"`
+	Requests         int64  `json:"requests"`
+	PromptTokens     int64  `json:"prompt_tokens"`
+	CompletionTokens int64  `json:"completion_tokens"`
+	CostMicros       int64  `json:"cost_micros"`
+	Errors           int64  `json:"errors"`
+}
+
+// Store is the persistence interface. Implementations are safe for
+// concurrent use by goroutines and by several processes sharing the same
+// database (the CLI and a running serve).
+type Store interface {
+	CreateTenant(ctx context.Context, name string) error
+	ListTenants(ctx context.Context) ([]Tenant, error)
+	TenantExists(ctx context.Context, name string) (bool, error)
+
+	// CreateKey inserts k and appends the audit row built by audit in the
+	// same transaction, so an acknowledged key always has its audit entry.
+	CreateKey(ctx context.Context, k *Key, audit AuditFunc) error
+	GetKey(ctx context.Context, id string) (*Key, error)
+	ListKeys(ctx context.Context, tenant string) ([]Key, error)
+	// UpdateKey applies fn to the stored key and writes it back, with the
+	// audit row, in one transaction.
+	UpdateKey(ctx context.Context, id string, fn func(*Key) error, audit AuditFunc) (*Key, error)
+	TouchKey(ctx context.Context, id string, at time.Time) error
+	// KeysGeneration changes whenever any key changes; caches poll it.
+	KeysGeneration(ctx context.Context) (int64, error)
+
+	PutProvider(ctx context.Context, p *Provider, audit AuditFunc) error
+	GetProvider(ctx context.Context, tenant, name string) (*Provider, error)
+	ListProviders(ctx context.Context, tenant string) ([]Provider, error)
+	DeleteProvider(ctx context.Context, tenant, name string, audit AuditFunc) error
+
+	GetSecret(ctx context.Context, name string) (string, error)
+	// PutSecretIfAbsent stores value unless name exists, and returns the
+	// stored value either way (first writer wins across processes).
+	PutSecretIfAbsent(ctx context.Context, name, value string) (string, error)
+	// ReplaceSecrets rewrites existing secrets (used by re-wrap).
+	ReplaceSecret(ctx context.Context, name, oldValue, newValue string) error
+	ListSecretNames(ctx context.Context) ([]string, error)
+
+	LoadKeyring(ctx context.Context) ([]byte, int64, error)
+	SaveKeyring(ctx context.Context, blob []byte, expectVersion int64) error
+
+	// AppendAudit appends the row built by fn from the last row (nil when
+	// the chain is empty) in one durable, serialised transaction.
+	AppendAudit(ctx context.Context, fn AuditFunc) (*AuditRow, error)
+	AuditRows(ctx context.Context, afterSeq int64, fn func(AuditRow) error) error
+	AuditHead(ctx context.Context) (*AuditRow, error)
+	AuditAnchor(ctx context.Context) (*AuditAnchor, error)
+	// PurgeAudit deletes rows with Seq <= upTo and sets the anchor, in one
+	// transaction.
+	PurgeAudit(ctx context.Context, upTo int64, anchor AuditAnchor) error
+
+	InsertUsage(ctx context.Context, rows []Usage) error
+	SummariseUsage(ctx context.Context, f UsageFilter) ([]UsageSummary, error)
+
+	Close() error
+}
+
+// AuditFunc builds the next audit row from the previous head (nil when the
+// chain is empty). A nil AuditFunc appends nothing.
+type AuditFunc func(prev *AuditRow) (AuditRow, error)
