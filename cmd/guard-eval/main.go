@@ -48,5 +48,5 @@ func run(w io.Writer, split string) error {
 			fmt.Fprintf(w, "| %s | %d | %d | %d | %.3f | %.3f | %.3f |\n", r.Type, r.Gold, r.Pred, r.TP, r.Precision(), r.Recall(), r.F1())
 		}
 	}
-	return injection(w, splits)
+	return injectionReport(w, splits)
 }

@@ -44,7 +44,9 @@ func appendTokens(out []span.Span, text string) []span.Span {
 	return out
 }
 
-func sepByte(c byte) bool { return c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')' }
+func sepByte(c byte) bool {
+	return c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')'
+}
 
 // appendRun parses the digit run starting at i and returns the index after
 // it. Every byte of the run is read once; windows over its groups are
