@@ -1,0 +1,282 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/identity"
+	"github.com/bulwarkhq/bulwark/internal/provider"
+	"github.com/bulwarkhq/bulwark/internal/reqid"
+	"github.com/bulwarkhq/bulwark/internal/usage"
+)
+
+// exchange is the state of one forwarded request, settled exactly once.
+type exchange struct {
+	g     *Gateway
+	rt    route
+	r     *http.Request
+	start time.Time
+	id    *identity.Identity
+	call  Call
+	rec   usage.Record
+	tgt   target
+	// reqBytes sizes the local prompt estimate when usage is missing.
+	reqBytes int
+}
+
+// handle returns the handler of a forwarded endpoint.
+func (g *Gateway) handle(rt route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		x := &exchange{g: g, rt: rt, r: r, start: time.Now()}
+		if err := x.serve(w); err != nil {
+			x.rec.Status = apierr.From(err).Status
+			g.writeError(w, r, rt.dialect, err)
+		}
+	}
+}
+
+// serve runs the request. An error returned before anything was written is
+// rendered by the caller; after the first byte, failures end the stream.
+func (x *exchange) serve(w http.ResponseWriter) error {
+	g, r := x.g, x.r
+	id, err := caller(r)
+	if err != nil {
+		return err
+	}
+	x.id = id
+	setRequestID(w, r, x.rt.dialect)
+	body, err := readBody(r, g.cfg.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	f, err := Extract(body)
+	if err != nil {
+		return badBody(err)
+	}
+	x.tgt, err = g.resolve(r.Context(), id, f.Model, x.rt.family)
+	if err != nil {
+		return err
+	}
+	if h := g.deps.Hooks.Request; h != nil {
+		if body, f, err = inspect(r.Context(), h, x.rt.dialect, body, f); err != nil {
+			return err
+		}
+	}
+	x.reqBytes = len(body)
+	out, err := Rewrite(body, f, x.tgt.upstream, x.rt.family == provider.FamilyOpenAI && x.rt.path == "/chat/completions")
+	if err != nil {
+		return apierr.Internal(fmt.Errorf("gateway: rewrite body: %w", err))
+	}
+	x.call = Call{Identity: id, Dialect: x.rt.dialect, Model: f.Model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
+		Stream: f.Stream, PromptTokens: usage.EstimateTokens(len(body)), MaxTokens: f.MaxTokens}
+	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: id.KeyID, Tenant: id.Tenant,
+		Model: f.Model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: f.Stream}
+	if !x.rt.llm {
+		return x.forward(w, out, f)
+	}
+	return x.serveCall(w, out, f)
+}
+
+// serveCall runs the call hooks around forward; the after-hooks and the
+// usage record run exactly once, whatever happens.
+func (x *exchange) serveCall(w http.ResponseWriter, out []byte, f Fields) (err error) {
+	n, err := x.g.deps.Hooks.before(x.r.Context(), &x.call)
+	defer func() {
+		if err != nil {
+			x.rec.Status = apierr.From(err).Status
+		}
+		x.settle(n)
+	}()
+	if err != nil {
+		return err
+	}
+	return x.forward(w, out, f)
+}
+
+// inspect runs the request hook and re-reads the fields of a rewritten body.
+func inspect(ctx context.Context, h RequestHook, d apierr.Dialect, body []byte, f Fields) ([]byte, Fields, error) {
+	nb, err := h.InspectRequest(ctx, d, body)
+	if err != nil {
+		var ae *apierr.Error
+		if errors.As(err, &ae) {
+			return nil, f, ae
+		}
+		return nil, f, apierr.Forbidden("request_blocked", "the request was blocked by policy").WithCause(err)
+	}
+	if nb == nil || &nb[0] == &body[0] && len(nb) == len(body) {
+		return body, f, nil
+	}
+	nf, err := Extract(nb)
+	if err != nil || nf.Model != f.Model {
+		return nil, f, apierr.Internal(fmt.Errorf("gateway: request hook returned an invalid body: %v", err))
+	}
+	return nb, nf, nil
+}
+
+// settle records usage and runs the after-hooks, exactly once.
+func (x *exchange) settle(hooks int) {
+	rec := &x.rec
+	if rec.Status == 0 {
+		rec.Status = http.StatusOK
+	}
+	rec.Latency = time.Since(x.start)
+	rec.CostMicros, _ = x.g.prices.Cost(x.tgt.upstream, rec.Tokens)
+	ctx := context.WithoutCancel(x.r.Context())
+	x.g.sink.Record(ctx, *rec)
+	x.g.deps.Hooks.after(ctx, hooks, &x.call, *rec)
+	x.g.metrics.observe(x.rt.path, rec)
+}
+
+// forward calls the upstream and relays its answer.
+func (x *exchange) forward(w http.ResponseWriter, body []byte, f Fields) error {
+	ctx, cancel := context.WithCancel(x.r.Context())
+	defer cancel() // a failed client write stops the upstream at once
+	var query string
+	if x.rt.family == provider.FamilyAnthropic && x.r.URL.Query().Get("beta") == "true" {
+		query = "beta=true"
+	}
+	req, err := provider.NewRequest(ctx, x.tgt.prov, provider.Call{Family: x.rt.family, Method: http.MethodPost,
+		Path: x.rt.path, Query: query, Body: body, In: x.r.Header, Betas: x.g.betas})
+	if err != nil {
+		return apierr.Unavailable("provider_unavailable", "the provider for this model is not available", time.Second).WithCause(err)
+	}
+	client := x.g.upstream
+	if x.tgt.prov.Type == provider.TypeMock {
+		client = x.g.mock
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if x.r.Context().Err() != nil {
+			x.rec.Status = statusClientClosed
+			return nil
+		}
+		return apierr.New(http.StatusBadGateway, "upstream_unreachable", "the upstream provider could not be reached").WithCause(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return x.upstreamFailed(resp)
+	}
+	if f.Stream && isEventStream(resp.Header) {
+		return x.relayStream(ctx, w, resp, f)
+	}
+	return x.relayBody(w, resp)
+}
+
+func (x *exchange) upstreamFailed(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	e, msg := upstreamError(x.rt.family == provider.FamilyAnthropic, resp.StatusCode, resp.Header, b)
+	x.rec.Status = e.Status
+	return e.WithCause(fmt.Errorf("provider %q answered HTTP %d: %s", x.tgt.prov.Name, resp.StatusCode, msg))
+}
+
+// relayBody forwards a non-streamed answer, reading usage from it.
+func (x *exchange) relayBody(w http.ResponseWriter, resp *http.Response) error {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, x.g.cfg.MaxResponseBytes+1))
+	if err != nil {
+		if x.r.Context().Err() != nil {
+			x.rec.Status = statusClientClosed
+			return nil
+		}
+		return apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider failed mid-answer").WithCause(err)
+	}
+	if int64(len(b)) > x.g.cfg.MaxResponseBytes {
+		return apierr.New(http.StatusBadGateway, "upstream_response_too_large", "the upstream answer exceeds the gateway's limit")
+	}
+	x.bodyUsage(b)
+	if h := x.g.deps.Hooks.Response; h != nil {
+		if b, err = h.InspectResponse(x.r.Context(), x.rt.dialect, b); err != nil {
+			return blocked(err)
+		}
+	}
+	x.rec.TTFB = time.Since(x.start)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(b)
+	return nil
+}
+
+// bodyUsage takes usage from a complete response, or estimates it.
+func (x *exchange) bodyUsage(b []byte) {
+	ok := false
+	if x.rt.family == provider.FamilyAnthropic {
+		ok = usage.FromAnthropic(&x.rec.Tokens, gjson.GetBytes(b, "usage"))
+	} else {
+		x.rec.Tokens, ok = usage.FromOpenAI(b)
+	}
+	if !ok && x.rt.llm {
+		x.rec.Estimated = true
+		x.rec.PromptTokens = usage.EstimateTokens(x.reqBytes)
+		x.rec.CompletionTokens = usage.EstimateTokens(len(b))
+	}
+}
+
+func blocked(err error) error {
+	var ae *apierr.Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	return apierr.Forbidden("response_blocked", "the response was blocked by policy").WithCause(err)
+}
+
+func isEventStream(h http.Header) bool {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	return mt == "text/event-stream"
+}
+
+// readBody reads at most limit bytes; more is a 413.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, apierr.TooLarge(limit)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 0)+bytes.MinRead))
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, apierr.TooLarge(limit)
+		}
+		return nil, apierr.BadRequest("invalid_request_error", "could not read the request body").WithCause(err)
+	}
+	if int64(buf.Len()) > limit {
+		return nil, apierr.TooLarge(limit)
+	}
+	return buf.Bytes(), nil
+}
+
+// badBody maps an extraction error to a clear 400.
+func badBody(err error) error {
+	e := apierr.BadRequest("invalid_request_error", "invalid request body: "+err.Error())
+	if errors.Is(err, ErrMissingModel) || errors.Is(err, ErrInvalidModel) {
+		e.Param = "model"
+	}
+	return e
+}
+
+// setRequestID echoes the request id under the header the dialect's SDK
+// reads: x-request-id (OpenAI) and request-id (Anthropic).
+func setRequestID(w http.ResponseWriter, r *http.Request, d apierr.Dialect) {
+	id := reqid.FromContext(r.Context())
+	if id == "" {
+		return
+	}
+	w.Header().Set("X-Request-Id", id)
+	if d == apierr.Anthropic {
+		w.Header().Set("Request-Id", id)
+	}
+}
+
+// writeError renders err in the dialect, with the request id headers.
+func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, d apierr.Dialect, err error) {
+	setRequestID(w, r, d)
+	apierr.Write(w, r, d, err, g.log)
+}

@@ -1,0 +1,175 @@
+// Package gateway is Bulwark's LLM front: the OpenAI- and Anthropic-
+// compatible endpoints, model addressing, the same-dialect fast path that
+// forwards a body after rewriting only its model, streaming that ends
+// honestly, dialect-shaped errors and one usage record per call. The lead's
+// server mounts it behind authentication (Register) and supplies providers,
+// a usage sink and optional hooks for guardrails, limits and routing.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/identity"
+	"github.com/bulwarkhq/bulwark/internal/provider"
+	"github.com/bulwarkhq/bulwark/internal/provider/anthropic"
+	"github.com/bulwarkhq/bulwark/internal/provider/mock"
+	"github.com/bulwarkhq/bulwark/internal/usage"
+)
+
+// Config is the static gateway configuration, validated once by New.
+type Config struct {
+	// Aliases maps a client-facing name to "provider/model".
+	Aliases map[string]string
+	// DefaultProviders maps a model family ("openai", "anthropic") to the
+	// provider that serves bare vendor model names (gpt-4o-mini,
+	// claude-sonnet-4-5) so tools that send vendor names work unchanged.
+	DefaultProviders map[string]string
+	// AnthropicBetas allowlists anthropic-beta flags forwarded upstream;
+	// nil means anthropic.DefaultBetas (what Claude Code sends).
+	AnthropicBetas []string
+	// Prices overrides the default price table per upstream model name.
+	Prices map[string]usage.Price
+	// MaxBodyBytes caps a request body (default 32 MiB).
+	MaxBodyBytes int64
+	// MaxResponseBytes caps a non-streamed upstream body (default 64 MiB).
+	MaxResponseBytes int64
+	// Client tunes the upstream HTTP client.
+	Client provider.ClientOptions
+}
+
+// ProviderSource lists and looks up provider configurations for a tenant.
+// The server implements it over the store and the config file, decrypting
+// credentials through the barrier. It must be safe for concurrent use.
+type ProviderSource interface {
+	// Provider returns the named provider of tenant; ok is false when there
+	// is none.
+	Provider(ctx context.Context, tenant, name string) (cfg provider.Config, ok bool, err error)
+	// Providers lists the providers of tenant.
+	Providers(ctx context.Context, tenant string) ([]provider.Config, error)
+}
+
+// Deps are the gateway's collaborators.
+type Deps struct {
+	Providers ProviderSource // required
+	Usage     usage.Sink     // nil means usage.Discard
+	Logger    *slog.Logger   // nil means slog.Default()
+	Metrics   prometheus.Registerer
+	Hooks     Hooks
+	// Transport, when set, replaces the upstream transport for real
+	// providers (tests, or a custom egress policy).
+	Transport http.RoundTripper
+}
+
+// Gateway serves the LLM endpoints. It is safe for concurrent use.
+type Gateway struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	sink     usage.Sink
+	prices   *usage.Table
+	betas    map[string]bool
+	upstream *http.Client
+	mock     *http.Client
+	metrics  *metrics
+}
+
+// ErrConfig reports an invalid gateway configuration.
+var ErrConfig = errors.New("gateway: invalid config")
+
+// New validates cfg and returns a Gateway.
+func New(cfg Config, deps Deps) (*Gateway, error) {
+	if deps.Providers == nil {
+		return nil, fmt.Errorf("%w: no provider source", ErrConfig)
+	}
+	for alias, target := range cfg.Aliases {
+		p, m, ok := strings.Cut(target, "/")
+		if !validModel(alias) || !ok || p == "" || !validModel(m) {
+			return nil, fmt.Errorf("%w: alias %q must map to provider/model", ErrConfig, alias)
+		}
+	}
+	for fam := range cfg.DefaultProviders {
+		if fam != "openai" && fam != "anthropic" {
+			return nil, fmt.Errorf("%w: default provider family %q (want openai or anthropic)", ErrConfig, fam)
+		}
+	}
+	prices, err := usage.NewTable(cfg.Prices)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 32 << 20
+	}
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = 64 << 20
+	}
+	betas := cfg.AnthropicBetas
+	if betas == nil {
+		betas = anthropic.DefaultBetas
+	}
+	g := &Gateway{cfg: cfg, deps: deps, log: deps.Logger, sink: deps.Usage, prices: prices, betas: map[string]bool{}}
+	for _, b := range betas {
+		g.betas[b] = true
+	}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	if g.sink == nil {
+		g.sink = usage.Discard{}
+	}
+	rt := deps.Transport
+	if rt == nil {
+		rt = provider.NewTransport(cfg.Client)
+	}
+	g.upstream = provider.NewClient(rt)
+	g.mock = provider.NewClient(&mock.Transport{})
+	if g.metrics, err = newMetrics(deps.Metrics); err != nil {
+		return nil, fmt.Errorf("gateway: metrics: %w", err)
+	}
+	return g, nil
+}
+
+// Register mounts the LLM endpoints on mux. The caller wraps mux with
+// authentication; every handler fails closed without a verified identity.
+func (g *Gateway) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/chat/completions", g.handle(routeChat))
+	mux.HandleFunc("POST /v1/embeddings", g.handle(routeEmbeddings))
+	mux.HandleFunc("POST /v1/messages", g.handle(routeMessages))
+	mux.HandleFunc("POST /v1/messages/count_tokens", g.handle(routeCountTokens))
+	mux.HandleFunc("GET /v1/models", g.models)
+}
+
+// route describes one forwarded endpoint.
+type route struct {
+	dialect apierr.Dialect
+	family  provider.Family
+	path    string // upstream path (see provider.Call.Path)
+	llm     bool   // a billed generation call (usage record, call hooks)
+}
+
+var (
+	routeChat        = route{apierr.OpenAI, provider.FamilyOpenAI, "/chat/completions", true}
+	routeEmbeddings  = route{apierr.OpenAI, provider.FamilyOpenAI, "/embeddings", true}
+	routeMessages    = route{apierr.Anthropic, provider.FamilyAnthropic, anthropic.PathMessages, true}
+	routeCountTokens = route{apierr.Anthropic, provider.FamilyAnthropic, anthropic.PathCountTokens, false}
+)
+
+// caller returns the verified identity allowed to use the LLM API, or the
+// error to send: 401 without identity, 403 without the "llm" scope.
+func caller(r *http.Request) (*identity.Identity, error) {
+	id := identity.FromContext(r.Context())
+	if id == nil {
+		return nil, apierr.Unauthorized("missing or invalid API key")
+	}
+	if !id.HasScope("llm") {
+		return nil, apierr.Forbidden("permission_denied", "this key may not call the LLM API (scope llm required)")
+	}
+	return id, nil
+}

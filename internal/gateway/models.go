@@ -1,0 +1,95 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/provider"
+	"github.com/bulwarkhq/bulwark/internal/provider/mock"
+)
+
+// models lists the models the caller's key may use: every "provider/model"
+// of the tenant's providers that declare models (the mock's own list for
+// mock providers) and every alias, in the OpenAI shape, or the Anthropic
+// shape when the request carries anthropic-version.
+func (g *Gateway) models(w http.ResponseWriter, r *http.Request) {
+	d := apierr.OpenAI
+	if r.Header.Get("Anthropic-Version") != "" {
+		d = apierr.Anthropic
+	}
+	id, err := caller(r)
+	if err != nil {
+		g.writeError(w, r, d, err)
+		return
+	}
+	provs, err := g.deps.Providers.Providers(r.Context(), id.Tenant)
+	if err != nil {
+		g.writeError(w, r, d, apierr.Internal(fmt.Errorf("gateway: list providers: %w", err)))
+		return
+	}
+	type entry struct{ id, owner string }
+	var list []entry
+	names := map[string]bool{}
+	for _, p := range provs {
+		names[p.Name] = true
+		ms := p.Models
+		if p.Type == provider.TypeMock && len(ms) == 0 {
+			ms = mock.Models
+		}
+		for _, m := range ms {
+			if full := p.Name + "/" + m; id.AllowsModel(full) {
+				list = append(list, entry{full, p.Name})
+			}
+		}
+	}
+	for alias, target := range g.cfg.Aliases {
+		p, _, _ := strings.Cut(target, "/")
+		if names[p] && (id.AllowsModel(alias) || id.AllowsModel(target)) {
+			list = append(list, entry{alias, p})
+		}
+	}
+	slices.SortFunc(list, func(a, b entry) int { return strings.Compare(a.id, b.id) })
+	setRequestID(w, r, d)
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	if d == apierr.Anthropic {
+		type model struct {
+			Type        string `json:"type"`
+			ID          string `json:"id"`
+			DisplayName string `json:"display_name"`
+			CreatedAt   string `json:"created_at"`
+		}
+		out := struct {
+			Data    []model `json:"data"`
+			HasMore bool    `json:"has_more"`
+			FirstID *string `json:"first_id"`
+			LastID  *string `json:"last_id"`
+		}{Data: []model{}}
+		for _, e := range list {
+			out.Data = append(out.Data, model{"model", e.id, e.id, "2025-01-01T00:00:00Z"})
+		}
+		if len(list) > 0 {
+			out.FirstID, out.LastID = &list[0].id, &list[len(list)-1].id
+		}
+		_ = enc.Encode(out)
+		return
+	}
+	type model struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	out := struct {
+		Object string  `json:"object"`
+		Data   []model `json:"data"`
+	}{Object: "list", Data: []model{}}
+	for _, e := range list {
+		out.Data = append(out.Data, model{e.id, "model", 0, e.owner})
+	}
+	_ = enc.Encode(out)
+}

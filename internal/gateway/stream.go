@@ -1,0 +1,252 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/reqid"
+	"github.com/bulwarkhq/bulwark/internal/sse"
+	"github.com/bulwarkhq/bulwark/internal/usage"
+)
+
+// errStreamEnded is the cause logged when an upstream stream stops before
+// its terminal event.
+var errStreamEnded = errors.New("upstream stream ended before its final event")
+
+// relayer carries one stream from upstream to client, event by event.
+type relayer struct {
+	x       *exchange
+	out     *sse.Writer
+	filter  StreamFilter
+	tok     usage.Tokens
+	gotUse  bool
+	deliver int  // bytes of generated text/arguments delivered, for estimates
+	added   bool // include_usage was added by the gateway: hide its chunk
+	text    map[int64]bool
+}
+
+// relayStream relays an SSE answer. Headers are sent with the first event;
+// any failure after that ends the stream with an error event in the
+// caller's dialect, never a clean end.
+func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp *http.Response, f Fields) error {
+	rl := &relayer{x: x, out: sse.NewWriter(w), added: x.rt.dialect == apierr.OpenAI && !f.IncludeUsage}
+	if h := x.g.deps.Hooks.Response; h != nil {
+		rl.filter = h.Stream(ctx, x.rt.dialect)
+	}
+	sse.SetHeaders(w.Header())
+	w.WriteHeader(http.StatusOK)
+	x.rec.TTFB = time.Since(x.start)
+	err := rl.run(sse.NewReader(resp.Body))
+	rl.settleTokens()
+	switch {
+	case err == nil:
+		x.rec.Status = http.StatusOK
+	case x.r.Context().Err() != nil:
+		x.rec.Status = statusClientClosed
+	default:
+		e := apierr.From(err)
+		if e.Status == http.StatusInternalServerError {
+			e = apierr.New(http.StatusBadGateway, "upstream_stream_failed", "the upstream provider failed mid-stream").WithCause(err)
+		}
+		x.rec.Status = e.Status
+		x.g.log.LogAttrs(ctx, levelFor(e.Status), "stream failed", slogAttrs(x, e)...)
+		rl.writeError(e)
+	}
+	return nil
+}
+
+// run copies events until the terminal one. It returns nil only when the
+// upstream ended properly and every event reached the client.
+func (rl *relayer) run(rd *sse.Reader) error {
+	for {
+		ev, err := rd.Next()
+		if err == io.EOF {
+			return errStreamEnded
+		}
+		if err != nil {
+			return fmt.Errorf("read upstream stream: %w", err)
+		}
+		var done bool
+		if rl.x.rt.dialect == apierr.Anthropic {
+			done, err = rl.anthropicEvent(ev)
+		} else {
+			done, err = rl.openAIEvent(ev)
+		}
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+var (
+	doneData   = []byte("[DONE]")
+	usageKey   = []byte(`"usage"`)
+	errorStart = []byte(`{"error"`)
+)
+
+func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {
+	if bytes.Equal(ev.Data, doneData) {
+		if err := rl.flushOpenAI(); err != nil {
+			return false, err
+		}
+		return true, rl.emit(nil, doneData)
+	}
+	if bytes.HasPrefix(ev.Data, errorStart) {
+		return false, fmt.Errorf("upstream sent an error event: %s", scrub(gjson.GetBytes(ev.Data, "error.message").String()))
+	}
+	data := ev.Data
+	if bytes.Contains(data, usageKey) {
+		if t, ok := usage.FromOpenAI(data); ok {
+			rl.tok, rl.gotUse = t, true
+			if rl.added && len(gjson.GetBytes(data, "choices").Array()) == 0 {
+				return false, nil // the client did not ask for the usage chunk
+			}
+		}
+	}
+	delta := gjson.GetBytes(data, "choices.0.delta")
+	if c := delta.Get("content"); c.Type == gjson.String {
+		rl.deliver += len(c.Str)
+		if rl.filter != nil {
+			t, err := rl.filter.Text(c.Str)
+			if err != nil {
+				return false, blocked(err)
+			}
+			if data, err = sjson.SetBytes(data, "choices.0.delta.content", t); err != nil {
+				return false, err
+			}
+		}
+	} else if delta.Exists() {
+		rl.deliver += len(delta.Get("tool_calls.0.function.arguments").Str) + len(delta.Get("reasoning_content").Str)
+	}
+	return false, rl.emit(ev.Name, data)
+}
+
+// flushOpenAI sends text a filter still holds as one more chunk.
+func (rl *relayer) flushOpenAI() error {
+	if rl.filter == nil {
+		return nil
+	}
+	t, err := rl.filter.Flush()
+	if err != nil {
+		return blocked(err)
+	}
+	if t == "" {
+		return nil
+	}
+	b, _ := sjson.SetBytes([]byte(`{"object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":null}]}`), "choices.0.delta.content", t)
+	return rl.emit(nil, b)
+}
+
+func (rl *relayer) anthropicEvent(ev sse.Event) (bool, error) {
+	data := ev.Data
+	switch string(ev.Name) {
+	case "message_start":
+		rl.gotUse = usage.FromAnthropic(&rl.tok, gjson.GetBytes(data, "message.usage")) || rl.gotUse
+	case "message_delta":
+		rl.gotUse = usage.FromAnthropic(&rl.tok, gjson.GetBytes(data, "usage")) || rl.gotUse
+	case "error":
+		return false, fmt.Errorf("upstream sent an error event: %s", scrub(gjson.GetBytes(data, "error.message").String()))
+	case "content_block_start":
+		if gjson.GetBytes(data, "content_block.type").Str == "text" {
+			if rl.text == nil {
+				rl.text = map[int64]bool{}
+			}
+			rl.text[gjson.GetBytes(data, "index").Int()] = true
+		}
+	case "content_block_delta":
+		d := gjson.GetBytes(data, "delta")
+		switch d.Get("type").Str {
+		case "text_delta":
+			t := d.Get("text").Str
+			rl.deliver += len(t)
+			if rl.filter != nil {
+				nt, err := rl.filter.Text(t)
+				if err != nil {
+					return false, blocked(err)
+				}
+				var serr error
+				if data, serr = sjson.SetBytes(data, "delta.text", nt); serr != nil {
+					return false, serr
+				}
+			}
+		case "input_json_delta":
+			rl.deliver += len(d.Get("partial_json").Str)
+		case "thinking_delta":
+			rl.deliver += len(d.Get("thinking").Str)
+		}
+	case "content_block_stop":
+		if err := rl.flushAnthropic(gjson.GetBytes(data, "index").Int()); err != nil {
+			return false, err
+		}
+	}
+	if err := rl.emit(ev.Name, data); err != nil {
+		return false, err
+	}
+	return string(ev.Name) == "message_stop", nil
+}
+
+// flushAnthropic sends held-back text of a text block before it stops.
+func (rl *relayer) flushAnthropic(index int64) error {
+	if rl.filter == nil || !rl.text[index] {
+		return nil
+	}
+	t, err := rl.filter.Flush()
+	if err != nil {
+		return blocked(err)
+	}
+	if t == "" {
+		return nil
+	}
+	b := []byte(`{"type":"content_block_delta","index":` + strconv.FormatInt(index, 10) + `,"delta":{"type":"text_delta","text":""}}`)
+	b, _ = sjson.SetBytes(b, "delta.text", t)
+	return rl.emit([]byte("content_block_delta"), b)
+}
+
+// clientGone marks a failed write to the client: the stream stops without
+// an error event (nobody is left to read it).
+type clientGone struct{ error }
+
+func (rl *relayer) emit(name, data []byte) error {
+	if err := rl.out.Event(name, data); err != nil {
+		return clientGone{err}
+	}
+	return nil
+}
+
+// settleTokens fills the record from upstream usage, or estimates what
+// was delivered when the upstream reported none.
+func (rl *relayer) settleTokens() {
+	rec := &rl.x.rec
+	rec.Tokens = rl.tok
+	if !rl.gotUse || (rec.CompletionTokens == 0 && rl.deliver > 0) {
+		rec.Estimated = true
+		if rec.PromptTokens == 0 {
+			rec.PromptTokens = usage.EstimateTokens(rl.x.reqBytes)
+		}
+		rec.CompletionTokens = max(rec.CompletionTokens, usage.EstimateTokens(rl.deliver))
+	}
+}
+
+// writeError ends the stream with an error event in the caller's dialect.
+func (rl *relayer) writeError(e *apierr.Error) {
+	var ce clientGone
+	if errors.As(e.Cause, &ce) {
+		return
+	}
+	body := bytes.TrimRight(apierr.Body(rl.x.rt.dialect, e, reqid.FromContext(rl.x.r.Context())), "\n")
+	var name []byte
+	if rl.x.rt.dialect == apierr.Anthropic {
+		name = []byte("error")
+	}
+	_ = rl.out.Event(name, body)
+}

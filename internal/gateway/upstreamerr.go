@@ -1,0 +1,96 @@
+package gateway
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/provider/anthropic"
+	"github.com/bulwarkhq/bulwark/internal/provider/openai"
+)
+
+// maxRetryAfter caps the wait the gateway passes on: clients should retry
+// soon (or elsewhere), not park for an upstream's long penalty.
+const maxRetryAfter = 30 * time.Second
+
+// upstreamError maps an upstream error response to the gateway's public
+// face. The upstream body is never echoed: only for request-validation
+// statuses is its message passed on, scrubbed of anything secret-shaped,
+// so the client can fix its request. The second result is the scrubbed
+// upstream message for the server log.
+func upstreamError(fam bool, status int, h http.Header, body []byte) (*apierr.Error, string) {
+	msg := openai.ErrorMessage(body)
+	if fam {
+		msg = anthropic.ErrorMessage(body)
+	}
+	msg = scrub(msg)
+	switch status {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		pub := "the upstream provider rejected the request"
+		if msg != "" {
+			pub += ": " + msg
+		}
+		return apierr.New(status, "upstream_invalid_request", pub), msg
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return apierr.New(http.StatusBadGateway, "upstream_auth_failed",
+			"the upstream provider rejected the gateway's credential; contact the operator"), msg
+	case http.StatusTooManyRequests:
+		return apierr.RateLimited("upstream_rate_limited", "the upstream provider is rate limiting; retry shortly", retryAfter(h)), msg
+	case http.StatusServiceUnavailable, 529:
+		return apierr.Unavailable("upstream_overloaded", "the upstream provider is overloaded; retry shortly", retryAfter(h)), msg
+	}
+	return apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider failed to answer"), msg
+}
+
+// retryAfter reads Retry-After (seconds) and caps it; default one second.
+func retryAfter(h http.Header) time.Duration {
+	if ms, err := strconv.ParseInt(h.Get("Retry-After-Ms"), 10, 64); err == nil && ms > 0 {
+		return min(time.Duration(ms)*time.Millisecond, maxRetryAfter)
+	}
+	if s, err := strconv.ParseInt(h.Get("Retry-After"), 10, 64); err == nil && s > 0 {
+		return min(time.Duration(s)*time.Second, maxRetryAfter)
+	}
+	return time.Second
+}
+
+// scrub bounds an upstream message and replaces every secret-shaped word
+// (key prefixes, long random-looking tokens) with [redacted]: vendors echo
+// fragments of keys in some messages.
+func scrub(msg string) string {
+	if len(msg) > 300 {
+		msg = msg[:300]
+	}
+	fields := strings.FieldsFunc(msg, unicode.IsSpace)
+	for i, f := range fields {
+		if secretShaped(f) {
+			fields[i] = "[redacted]"
+		}
+	}
+	return strings.ToValidUTF8(strings.Join(fields, " "), "")
+}
+
+func secretShaped(w string) bool {
+	w = strings.Trim(w, `.,;:'"()[]{}`)
+	lw := strings.ToLower(w)
+	for _, p := range []string{"sk-", "sk_", "bw_", "bwk_", "key-", "xai-", "gsk_", "ghp_", "akia"} {
+		if strings.HasPrefix(lw, p) {
+			return true
+		}
+	}
+	if len(w) < 20 {
+		return false
+	}
+	var letters, digits int
+	for _, r := range w {
+		switch {
+		case unicode.IsDigit(r):
+			digits++
+		case unicode.IsLetter(r):
+			letters++
+		}
+	}
+	return letters > 0 && digits > 0
+}

@@ -1,0 +1,65 @@
+package provider
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// ClientOptions tunes the upstream HTTP client.
+type ClientOptions struct {
+	// MaxIdleConnsPerHost is the keep-alive pool per upstream host; size it
+	// for the expected concurrency (default 256).
+	MaxIdleConnsPerHost int
+	// DialTimeout bounds TCP connect (default 10s).
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for the upstream's status line
+	// (default 10m: reasoning models may think long before answering).
+	ResponseHeaderTimeout time.Duration
+	// Proxy is an explicit egress proxy; the environment is never consulted.
+	Proxy *url.URL
+}
+
+// NewTransport returns an http.Transport tuned for a proxy: a large
+// keep-alive pool, HTTP/2 where the upstream offers it, bounded connect, TLS
+// and header waits, and no proxy from the environment unless one is
+// configured explicitly. Compression is left to the transport so gzip'd
+// JSON is decoded transparently.
+func NewTransport(o ClientOptions) *http.Transport {
+	if o.MaxIdleConnsPerHost <= 0 {
+		o.MaxIdleConnsPerHost = 256
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 10 * time.Second
+	}
+	if o.ResponseHeaderTimeout <= 0 {
+		o.ResponseHeaderTimeout = 10 * time.Minute
+	}
+	d := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          o.MaxIdleConnsPerHost * 4,
+		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
+	}
+	if o.Proxy != nil {
+		t.Proxy = http.ProxyURL(o.Proxy)
+	}
+	return t
+}
+
+// NewClient returns an http.Client over rt that never follows redirects:
+// an upstream redirect must not carry a credential to another host.
+func NewClient(rt http.RoundTripper) *http.Client {
+	return &http.Client{
+		Transport: rt,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}

@@ -1,0 +1,105 @@
+// Package provider describes the upstreams Bulwark forwards LLM calls to and
+// owns what every adapter shares: the provider configuration, the HTTP
+// client tuned for proxying, and the header hygiene that makes sure an
+// upstream receives only its own credential. The per-vendor details live in
+// the openai, anthropic and mock subpackages.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+)
+
+// Type names a provider adapter.
+type Type string
+
+// Provider types.
+const (
+	TypeOpenAI    Type = "openai"    // OpenAI and any OpenAI-compatible server (Ollama, vLLM, Groq, ...)
+	TypeAnthropic Type = "anthropic" // Anthropic Messages API
+	TypeMock      Type = "mock"      // deterministic in-process upstream for tests and demos
+)
+
+// Family is the wire format (API dialect) a provider speaks.
+type Family int
+
+// Wire families.
+const (
+	FamilyOpenAI Family = iota
+	FamilyAnthropic
+)
+
+// Config is one configured upstream. The lead's store and config layer
+// build it; Credential is resolved per call (decrypted from the barrier or
+// read from the environment) so a secret is held only as long as needed.
+type Config struct {
+	Name    string
+	Type    Type
+	BaseURL string   // e.g. https://api.openai.com/v1 or https://api.anthropic.com (a trailing /v1 is accepted)
+	Models  []string // upstream model names served; empty means any
+	// Credential returns the upstream API key. It may be nil for providers
+	// that need none (mock, a local Ollama).
+	Credential func(ctx context.Context) (string, error)
+}
+
+// Errors callers branch on.
+var (
+	ErrInvalidConfig = errors.New("provider: invalid config")
+	ErrCredential    = errors.New("provider: credential unavailable")
+)
+
+// Validate checks the static parts of the configuration.
+func (c Config) Validate() error {
+	if c.Name == "" {
+		return fmt.Errorf("%w: empty name", ErrInvalidConfig)
+	}
+	switch c.Type {
+	case TypeOpenAI, TypeAnthropic:
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%w: provider %q: base_url must be an absolute http(s) URL", ErrInvalidConfig, c.Name)
+		}
+		if u.User != nil {
+			return fmt.Errorf("%w: provider %q: base_url must not carry credentials", ErrInvalidConfig, c.Name)
+		}
+	case TypeMock:
+	default:
+		return fmt.Errorf("%w: provider %q: unknown type %q", ErrInvalidConfig, c.Name, c.Type)
+	}
+	return nil
+}
+
+// Speaks reports whether the provider accepts requests in wire family f
+// unchanged (the same-dialect fast path).
+func (c Config) Speaks(f Family) bool {
+	switch c.Type {
+	case TypeOpenAI:
+		return f == FamilyOpenAI
+	case TypeAnthropic:
+		return f == FamilyAnthropic
+	case TypeMock:
+		return true
+	}
+	return false
+}
+
+// Serves reports whether the provider serves upstream model m.
+func (c Config) Serves(m string) bool {
+	return len(c.Models) == 0 || slices.Contains(c.Models, m)
+}
+
+// APIKey resolves the credential; "" when the provider has none.
+func (c Config) APIKey(ctx context.Context) (string, error) {
+	if c.Credential == nil {
+		return "", nil
+	}
+	k, err := c.Credential(ctx)
+	if err != nil {
+		// The cause may name where the key lives; never the key itself.
+		return "", fmt.Errorf("%w: provider %q: %w", ErrCredential, c.Name, err)
+	}
+	return k, nil
+}

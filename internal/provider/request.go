@@ -1,0 +1,92 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/bulwarkhq/bulwark/internal/provider/anthropic"
+	"github.com/bulwarkhq/bulwark/internal/provider/openai"
+)
+
+// Call is one outgoing upstream call in the caller's wire family.
+type Call struct {
+	Family Family
+	Method string
+	// Path is the OpenAI path relative to /v1 (openai.PathChat) or the
+	// Anthropic path from the root (anthropic.PathMessages).
+	Path  string
+	Query string // raw query to forward (only "beta=true" is ever set)
+	Body  []byte
+	// In is the client's request header. Only the fields below are read
+	// from it; nothing else, and no credential, is ever forwarded.
+	In http.Header
+	// Betas allowlists anthropic-beta flags.
+	Betas map[string]bool
+}
+
+// mockBase is the base URL of mock providers; their transport never dials.
+const mockBase = "http://mock.bulwark.invalid"
+
+// NewRequest builds the upstream request for c. Headers are built from an
+// allowlist rather than copied and scrubbed: the client's Authorization,
+// x-api-key, cookies, X-Forwarded-* and hop-by-hop headers can never reach
+// the upstream, which gets only its own credential.
+func NewRequest(ctx context.Context, cfg Config, c Call) (*http.Request, error) {
+	key, err := cfg.APIKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	base := cfg.BaseURL
+	if cfg.Type == TypeMock {
+		base = mockBase
+	}
+	var u string
+	if c.Family == FamilyAnthropic {
+		u = anthropic.URL(base, c.Path)
+	} else {
+		if cfg.Type == TypeMock {
+			base += "/v1"
+		}
+		u = openai.URL(base, c.Path)
+	}
+	if c.Query != "" {
+		u += "?" + c.Query
+	}
+	var body io.Reader
+	if c.Body != nil {
+		body = bytes.NewReader(c.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, c.Method, u, body)
+	if err != nil {
+		return nil, fmt.Errorf("provider %q: build request: %w", cfg.Name, err)
+	}
+	h := req.Header
+	if c.Body != nil {
+		h.Set("Content-Type", "application/json")
+	}
+	h.Set("Accept", acceptFor(c.In))
+	h.Set("User-Agent", "bulwark")
+	if c.Family == FamilyAnthropic {
+		anthropic.SetAuth(h, key, c.In.Get("Anthropic-Version"))
+		if b := anthropic.FilterBetas(c.In.Values("Anthropic-Beta"), c.Betas); b != "" {
+			h.Set("Anthropic-Beta", b)
+		}
+	} else {
+		openai.SetAuth(h, key)
+	}
+	return req, nil
+}
+
+// acceptFor forwards the client's Accept only when it is one of the two
+// media types an LLM API serves.
+func acceptFor(in http.Header) string {
+	a := in.Get("Accept")
+	if strings.Contains(a, "text/event-stream") {
+		return "text/event-stream"
+	}
+	return "application/json"
+}

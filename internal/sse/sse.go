@@ -1,0 +1,178 @@
+// Package sse reads and writes Server-Sent Events framed exactly as the
+// OpenAI and Anthropic SDKs expect: "event:" and "data:" fields, every event
+// terminated by a blank line, one flush per event so nothing is buffered
+// between the upstream and the client.
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// ErrLineTooLong is returned by Reader.Next when a single line exceeds the
+// reader's limit; the stream is then unusable.
+var ErrLineTooLong = errors.New("sse: line too long")
+
+// DefaultMaxLine bounds one SSE line (and so one event's data) so a hostile
+// or broken upstream cannot make the gateway buffer without limit.
+const DefaultMaxLine = 8 << 20
+
+// Event is one dispatched SSE event. Data holds the data lines joined by
+// "\n". Name is empty for unnamed events (OpenAI). The slices are only valid
+// until the next call to Reader.Next.
+type Event struct {
+	Name []byte
+	Data []byte
+}
+
+// Reader parses an SSE stream. It is not safe for concurrent use.
+type Reader struct {
+	br      *bufio.Reader
+	maxLine int
+	name    []byte
+	data    []byte
+	line    []byte
+}
+
+// NewReader returns a Reader over r with lines bounded by DefaultMaxLine.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, 32<<10), maxLine: DefaultMaxLine}
+}
+
+// Next returns the next event. It returns io.EOF when the stream ends
+// cleanly between events and io.ErrUnexpectedEOF when it ends inside one
+// (a truncated event is never dispatched). Comment lines and the id and
+// retry fields are skipped: the gateway neither needs nor forwards them.
+func (r *Reader) Next() (Event, error) {
+	r.name, r.data = r.name[:0], r.data[:0]
+	started, hasData := false, false
+	for {
+		line, err := r.readLine()
+		if err != nil {
+			if err == io.EOF && started {
+				return Event{}, io.ErrUnexpectedEOF
+			}
+			return Event{}, err
+		}
+		if len(line) == 0 {
+			if !started {
+				continue // stray blank lines between events
+			}
+			if !hasData && len(r.name) == 0 {
+				started = false
+				continue
+			}
+			return Event{Name: r.name, Data: r.data}, nil
+		}
+		started = true
+		if line[0] == ':' {
+			continue // comment (keep-alive)
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		switch string(field) {
+		case "event":
+			r.name = append(r.name[:0], value...)
+		case "data":
+			if hasData {
+				r.data = append(r.data, '\n')
+			}
+			r.data = append(r.data, value...)
+			hasData = true
+			if len(r.data) > r.maxLine {
+				return Event{}, ErrLineTooLong
+			}
+		}
+	}
+}
+
+// readLine returns one line without its terminator ("\n" or "\r\n").
+func (r *Reader) readLine() ([]byte, error) {
+	r.line = r.line[:0]
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		r.line = append(r.line, chunk...)
+		if len(r.line) > r.maxLine {
+			return nil, ErrLineTooLong
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && len(r.line) > 0 {
+				return nil, io.ErrUnexpectedEOF // a line without its newline is a cut stream
+			}
+			return nil, err
+		}
+		line := r.line[:len(r.line)-1]
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		return line, nil
+	}
+}
+
+// Writer frames events onto an http.ResponseWriter and flushes each one.
+// It is not safe for concurrent use.
+type Writer struct {
+	w   io.Writer
+	rc  *http.ResponseController
+	buf []byte
+}
+
+// NewWriter returns a Writer over w. Callers set the response headers
+// (SetHeaders) and the status before the first event.
+func NewWriter(w http.ResponseWriter) *Writer {
+	return &Writer{w: w, rc: http.NewResponseController(w)}
+}
+
+// SetHeaders sets the headers every SSE response carries, including the
+// hint that stops reverse proxies such as nginx from buffering the stream.
+func SetHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+}
+
+// Event writes one event ("event: name" when name is non-empty, one "data:"
+// line per line of data, then a blank line) and flushes it.
+func (w *Writer) Event(name, data []byte) error {
+	w.buf = AppendEvent(w.buf[:0], name, data)
+	if _, err := w.w.Write(w.buf); err != nil {
+		return fmt.Errorf("sse: write: %w", err)
+	}
+	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("sse: flush: %w", err)
+	}
+	return nil
+}
+
+// AppendEvent appends the wire form of one event to dst and returns it.
+func AppendEvent(dst, name, data []byte) []byte {
+	if len(name) > 0 {
+		dst = append(dst, "event: "...)
+		dst = append(dst, name...)
+		dst = append(dst, '\n')
+	}
+	for {
+		i := bytes.IndexByte(data, '\n')
+		dst = append(dst, "data: "...)
+		if i < 0 {
+			dst = append(dst, data...)
+			break
+		}
+		dst = append(dst, data[:i]...)
+		dst = append(dst, '\n')
+		data = data[i+1:]
+	}
+	return append(dst, '\n', '\n')
+}

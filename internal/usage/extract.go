@@ -1,0 +1,59 @@
+package usage
+
+import "github.com/tidwall/gjson"
+
+// FromOpenAI reads the "usage" object of an OpenAI chat completion,
+// completion chunk or embeddings response. ok is false when the body has no
+// usage object (an ordinary stream chunk).
+func FromOpenAI(body []byte) (t Tokens, ok bool) {
+	u := gjson.GetBytes(body, "usage")
+	if !u.IsObject() {
+		return Tokens{}, false
+	}
+	t.PromptTokens = u.Get("prompt_tokens").Int()
+	t.CompletionTokens = u.Get("completion_tokens").Int()
+	t.CachedTokens = u.Get("prompt_tokens_details.cached_tokens").Int()
+	t.ReasoningTokens = u.Get("completion_tokens_details.reasoning_tokens").Int()
+	return t.clamped(), true
+}
+
+// FromAnthropic reads an Anthropic usage object (a message's "usage", or
+// the "usage" of a message_start's message / a message_delta event) into t,
+// overwriting only the fields present. Anthropic reports input_tokens
+// without the cache parts, so PromptTokens is their sum.
+func FromAnthropic(t *Tokens, u gjson.Result) bool {
+	if !u.IsObject() {
+		return false
+	}
+	in, cr, cw := u.Get("input_tokens"), u.Get("cache_read_input_tokens"), u.Get("cache_creation_input_tokens")
+	if in.Exists() || cr.Exists() || cw.Exists() {
+		if cr.Exists() {
+			t.CachedTokens = cr.Int()
+		}
+		if cw.Exists() {
+			t.CacheWriteTokens = cw.Int()
+		}
+		base := t.PromptTokens - t.CachedTokens - t.CacheWriteTokens
+		if in.Exists() {
+			base = in.Int()
+		}
+		t.PromptTokens = base + t.CachedTokens + t.CacheWriteTokens
+	}
+	if out := u.Get("output_tokens"); out.Exists() {
+		t.CompletionTokens = out.Int() // cumulative in message_delta
+	}
+	*t = t.clamped()
+	return true
+}
+
+// clamped keeps hostile or broken upstream numbers from producing negative
+// or absurd counts that would corrupt budgets.
+func (t Tokens) clamped() Tokens {
+	const maxTokens = 1 << 40
+	c := func(v int64) int64 { return max(0, min(v, maxTokens)) }
+	t.PromptTokens, t.CompletionTokens = c(t.PromptTokens), c(t.CompletionTokens)
+	t.CachedTokens = min(c(t.CachedTokens), t.PromptTokens)
+	t.CacheWriteTokens = min(c(t.CacheWriteTokens), t.PromptTokens-t.CachedTokens)
+	t.ReasoningTokens = min(c(t.ReasoningTokens), t.CompletionTokens)
+	return t
+}

@@ -1,0 +1,149 @@
+package usage
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Price is what a model costs, in integer micro-USD per million tokens
+// (so $2.50 per million is 2_500_000). Zero cache prices fall back to the
+// input price. A non-zero LongContextThreshold switches the whole request
+// to the Long* prices when its prompt exceeds that many tokens (Anthropic's
+// long-context rule).
+type Price struct {
+	Input       int64 `json:"input" yaml:"input"`
+	Output      int64 `json:"output" yaml:"output"`
+	CachedInput int64 `json:"cached_input,omitempty" yaml:"cached_input,omitempty"`
+	CacheWrite  int64 `json:"cache_write,omitempty" yaml:"cache_write,omitempty"`
+
+	LongContextThreshold int64 `json:"long_context_threshold,omitempty" yaml:"long_context_threshold,omitempty"`
+	LongInput            int64 `json:"long_input,omitempty" yaml:"long_input,omitempty"`
+	LongOutput           int64 `json:"long_output,omitempty" yaml:"long_output,omitempty"`
+	LongCachedInput      int64 `json:"long_cached_input,omitempty" yaml:"long_cached_input,omitempty"`
+	LongCacheWrite       int64 `json:"long_cache_write,omitempty" yaml:"long_cache_write,omitempty"`
+}
+
+// ErrNegativePrice is returned by Validate for a price below zero.
+var ErrNegativePrice = errors.New("usage: negative price")
+
+// Validate rejects negative prices.
+func (p Price) Validate() error {
+	for _, v := range []int64{p.Input, p.Output, p.CachedInput, p.CacheWrite, p.LongContextThreshold,
+		p.LongInput, p.LongOutput, p.LongCachedInput, p.LongCacheWrite} {
+		if v < 0 {
+			return ErrNegativePrice
+		}
+	}
+	return nil
+}
+
+// m converts USD per million tokens to micro-USD per million tokens at
+// compile time for the table below (exact for the prices listed).
+func m(usd float64) int64 { return int64(usd*1e6 + 0.5) }
+
+// defaultPrices are list prices (USD per million tokens) for current OpenAI
+// and Anthropic models, as published by the vendors in 2025-2026. Cache
+// writes are the 5-minute TTL rate. Operators override any entry in config.
+var defaultPrices = map[string]Price{
+	// OpenAI
+	"gpt-5":                  {Input: m(1.25), Output: m(10), CachedInput: m(0.125)},
+	"gpt-5.1":                {Input: m(1.25), Output: m(10), CachedInput: m(0.125)},
+	"gpt-5-mini":             {Input: m(0.25), Output: m(2), CachedInput: m(0.025)},
+	"gpt-5-nano":             {Input: m(0.05), Output: m(0.40), CachedInput: m(0.005)},
+	"gpt-4.1":                {Input: m(2), Output: m(8), CachedInput: m(0.50)},
+	"gpt-4.1-mini":           {Input: m(0.40), Output: m(1.60), CachedInput: m(0.10)},
+	"gpt-4.1-nano":           {Input: m(0.10), Output: m(0.40), CachedInput: m(0.025)},
+	"gpt-4o":                 {Input: m(2.50), Output: m(10), CachedInput: m(1.25)},
+	"gpt-4o-mini":            {Input: m(0.15), Output: m(0.60), CachedInput: m(0.075)},
+	"o1":                     {Input: m(15), Output: m(60), CachedInput: m(7.50)},
+	"o3":                     {Input: m(2), Output: m(8), CachedInput: m(0.50)},
+	"o3-mini":                {Input: m(1.10), Output: m(4.40), CachedInput: m(0.55)},
+	"o4-mini":                {Input: m(1.10), Output: m(4.40), CachedInput: m(0.275)},
+	"text-embedding-3-small": {Input: m(0.02)},
+	"text-embedding-3-large": {Input: m(0.13)},
+	"text-embedding-ada-002": {Input: m(0.10)},
+	// Anthropic
+	"claude-opus-4-5":   {Input: m(5), Output: m(25), CachedInput: m(0.50), CacheWrite: m(6.25)},
+	"claude-opus-4-1":   {Input: m(15), Output: m(75), CachedInput: m(1.50), CacheWrite: m(18.75)},
+	"claude-opus-4":     {Input: m(15), Output: m(75), CachedInput: m(1.50), CacheWrite: m(18.75)},
+	"claude-sonnet-4-5": sonnetLong,
+	"claude-sonnet-4":   sonnetLong,
+	"claude-3-7-sonnet": {Input: m(3), Output: m(15), CachedInput: m(0.30), CacheWrite: m(3.75)},
+	"claude-haiku-4-5":  {Input: m(1), Output: m(5), CachedInput: m(0.10), CacheWrite: m(1.25)},
+	"claude-3-5-haiku":  {Input: m(0.80), Output: m(4), CachedInput: m(0.08), CacheWrite: m(1)},
+}
+
+// sonnetLong is Sonnet 4/4.5 pricing with the tier above 200K input tokens.
+var sonnetLong = Price{Input: m(3), Output: m(15), CachedInput: m(0.30), CacheWrite: m(3.75),
+	LongContextThreshold: 200_000, LongInput: m(6), LongOutput: m(22.50), LongCachedInput: m(0.60), LongCacheWrite: m(7.50)}
+
+// Table prices models. It is immutable after NewTable and safe for
+// concurrent use.
+type Table struct {
+	prices map[string]Price
+}
+
+// NewTable returns the default price table with overrides applied (keys are
+// upstream model names such as "gpt-4o-mini"; an override replaces the
+// whole entry).
+func NewTable(overrides map[string]Price) (*Table, error) {
+	t := &Table{prices: make(map[string]Price, len(defaultPrices)+len(overrides))}
+	for k, v := range defaultPrices {
+		t.prices[k] = v
+	}
+	for k, v := range overrides {
+		if err := v.Validate(); err != nil {
+			return nil, fmt.Errorf("usage: price for %q: %w", k, err)
+		}
+		t.prices[k] = v
+	}
+	return t, nil
+}
+
+// Lookup returns the price of an upstream model: an exact entry, else the
+// longest entry that is a prefix of it at a "-" boundary (so dated snapshots
+// like "claude-sonnet-4-5-20250929" price as "claude-sonnet-4-5"). A
+// "vendor/" prefix is ignored.
+func (t *Table) Lookup(model string) (Price, bool) {
+	if i := strings.LastIndexByte(model, '/'); i >= 0 {
+		model = model[i+1:]
+	}
+	if p, ok := t.prices[model]; ok {
+		return p, true
+	}
+	best, found := "", false
+	for k := range t.prices {
+		if len(k) > len(best) && len(model) > len(k) && model[len(k)] == '-' && strings.HasPrefix(model, k) {
+			best, found = k, true
+		}
+	}
+	return t.prices[best], found
+}
+
+// Cost prices tokens for model in micro-USD, rounded up to the next
+// micro-dollar. ok is false (and the cost 0) when the model has no price.
+func (t *Table) Cost(model string, tok Tokens) (micros int64, ok bool) {
+	p, ok := t.Lookup(model)
+	if !ok {
+		return 0, false
+	}
+	return p.Cost(tok), true
+}
+
+// Cost prices tokens in micro-USD, rounded up.
+func (p Price) Cost(tok Tokens) int64 {
+	in, out, cached, write := p.Input, p.Output, p.CachedInput, p.CacheWrite
+	if p.LongContextThreshold > 0 && tok.PromptTokens > p.LongContextThreshold {
+		in, out, cached, write = p.LongInput, p.LongOutput, p.LongCachedInput, p.LongCacheWrite
+	}
+	if cached == 0 {
+		cached = in
+	}
+	if write == 0 {
+		write = in
+	}
+	plain := tok.PromptTokens - tok.CachedTokens - tok.CacheWriteTokens
+	total := plain*in + tok.CachedTokens*cached + tok.CacheWriteTokens*write + tok.CompletionTokens*out
+	return (total + 999_999) / 1_000_000
+}

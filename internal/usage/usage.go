@@ -1,0 +1,68 @@
+// Package usage owns what one LLM call consumed: token counts taken from the
+// upstream's own usage report (or estimated locally when a stream ends early
+// or omits it), the price table and the cost in integer micro-USD. Storage of
+// usage rows belongs to the store; this package only describes and prices.
+package usage
+
+import (
+	"context"
+	"time"
+)
+
+// Tokens is what one call consumed. PromptTokens counts every input token,
+// including those read from or written to the prompt cache; CachedTokens and
+// CacheWriteTokens are the parts of PromptTokens billed at cache prices.
+// ReasoningTokens is the part of CompletionTokens spent on hidden reasoning.
+type Tokens struct {
+	PromptTokens     int64
+	CompletionTokens int64
+	CachedTokens     int64
+	CacheWriteTokens int64
+	ReasoningTokens  int64
+}
+
+// Record is the one usage row written per LLM request. It never holds a
+// request or response body, nor any secret.
+type Record struct {
+	Time       time.Time
+	RequestID  string
+	KeyID      string
+	Tenant     string
+	Model      string // as the client named it (alias, provider/model or bare)
+	Provider   string // provider name that served the call
+	Deployment string // upstream model name sent to the provider
+	Tokens
+	// Estimated is true when some counts were computed locally because the
+	// upstream's report was missing (for example a stream cut short).
+	Estimated  bool
+	CostMicros int64 // cost in micro-USD (1e-6 USD)
+	Latency    time.Duration
+	TTFB       time.Duration // time to the first byte sent to the client
+	Status     int
+	Stream     bool
+}
+
+// Sink receives usage records. Record must not block the request path: an
+// implementation queues and writes in the background. Implementations must
+// be safe for concurrent use.
+type Sink interface {
+	Record(ctx context.Context, r Record)
+}
+
+// Discard is a Sink that drops every record.
+type Discard struct{}
+
+// Record drops r.
+func (Discard) Record(context.Context, Record) {}
+
+// EstimateTokens approximates the token count of n bytes of text or JSON:
+// one token per four bytes, rounded up. This is the usual rule of thumb for
+// English and code with BPE tokenizers (cl100k, o200k, Claude); it is cheap,
+// allocation-free and deliberately simple because it is only used when the
+// upstream did not report usage.
+func EstimateTokens(n int) int64 {
+	if n <= 0 {
+		return 0
+	}
+	return int64((n + 3) / 4)
+}
