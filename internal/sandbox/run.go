@@ -1,0 +1,119 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// run starts the sandboxed process in its own process group and kills the
+// whole group when it ends, times out or ctx is cancelled.
+func (s *Sandbox) run(ctx context.Context, spec Spec) (Result, error) {
+	argv, err := s.Argv(spec)
+	if err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.Timeout)
+	defer cancel()
+
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append([]string{}, spec.Env...)
+	if cmd.Env == nil {
+		cmd.Env = []string{}
+	}
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.cred}
+	stdout := &capped{max: s.cfg.Limits.OutputBytes}
+	stderr := &capped{max: s.cfg.Limits.OutputBytes}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return Result{}, fmt.Errorf("sandbox: start: %w", err)
+	}
+	pgid := cmd.Process.Pid
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			killGroup(pgid)
+		case <-done:
+		}
+	}()
+	werr := cmd.Wait()
+	close(done)
+	// The group may hold processes that outlived the leader; they go too.
+	killGroup(pgid)
+
+	res := Result{
+		Stdout: stdout.bytes(), Stderr: stderr.bytes(),
+		Truncated: stdout.truncated() || stderr.truncated(),
+		Duration:  time.Since(start),
+		TimedOut:  errors.Is(ctx.Err(), context.DeadlineExceeded),
+	}
+	var exitErr *exec.ExitError
+	switch {
+	case werr == nil:
+	case errors.As(werr, &exitErr):
+		res.ExitCode = exitErr.ExitCode()
+		if res.ExitCode < 0 {
+			res.ExitCode = 128 + int(signalOf(exitErr))
+		}
+	default:
+		return res, fmt.Errorf("sandbox: wait: %w", werr)
+	}
+	return res, nil
+}
+
+func signalOf(e *exec.ExitError) syscall.Signal {
+	if ws, ok := e.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return ws.Signal()
+	}
+	return syscall.SIGKILL
+}
+
+func killGroup(pgid int) {
+	if pgid > 0 {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
+}
+
+// capped is an io.Writer that keeps the first max bytes and counts the
+// rest, so a chatty process never blocks on a full pipe nor fills memory.
+type capped struct {
+	mu   sync.Mutex
+	max  int
+	buf  []byte
+	over bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	room := c.max - len(c.buf)
+	if room < len(p) {
+		c.over = true
+		if room > 0 {
+			c.buf = append(c.buf, p[:room]...)
+		}
+		return len(p), nil
+	}
+	c.buf = append(c.buf, p...)
+	return len(p), nil
+}
+
+func (c *capped) bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]byte(nil), c.buf...)
+}
+
+func (c *capped) truncated() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.over
+}
