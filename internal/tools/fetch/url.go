@@ -80,7 +80,7 @@ func checkHost(host string) error {
 	name := strings.TrimSuffix(host, ".")
 	labels := strings.Split(name, ".")
 	if numericLabel(labels[len(labels)-1]) {
-		if a, err := netip.ParseAddr(name); err == nil && a.Is4() {
+		if a, err := netip.ParseAddr(host); err == nil && a.Is4() {
 			return nil
 		}
 		return fmt.Errorf("%w: non-standard IP address notation %q", ErrInvalidURL, host)

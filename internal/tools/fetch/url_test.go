@@ -36,6 +36,7 @@ var urlCases = []struct {
 	{"short form", "http://127.1/", false},
 	{"short form 3", "http://127.0.1/", false},
 	{"zero", "http://0/", false},
+	{"ipv4 trailing dot", "http://127.0.0.1./", false},
 	{"leading zero octet", "http://127.000.000.001/", false},
 	{"numeric last label", "http://example.123/", false},
 	{"hex last label", "http://foo.0x10/", false},
