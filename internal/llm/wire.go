@@ -83,6 +83,21 @@ func AddToolResult(msgs []Message, b Block) []Message {
 	return append(msgs, Message{Role: RoleTool, Content: []Block{b}})
 }
 
+// CompactObject validates that raw is a JSON object and returns it
+// compacted, the form tool arguments take in canonical blocks.
+func CompactObject(raw []byte) (json.RawMessage, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, false
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(raw))
+	if json.Compact(&buf, raw) != nil {
+		return nil, false
+	}
+	return buf.Bytes(), true
+}
+
 // ValidJSONObject reports whether raw is a JSON object, the only shape tool
 // arguments may take in every dialect.
 func ValidJSONObject(raw []byte) bool {

@@ -99,11 +99,34 @@ func encodeReasoning(out *messagesRequest, r *llm.Reasoning, d *llm.Dropped) {
 	if r == nil {
 		return
 	}
-	if r.Type != "" {
-		out.Thinking = &thinking{Type: r.Type, BudgetTokens: r.BudgetTokens}
-	}
 	if r.Effort != "" {
 		d.Add(llm.FeatureReasoningEffort)
+	}
+	if r.Type == "" {
+		return
+	}
+	out.Thinking = &thinking{Type: r.Type, BudgetTokens: r.BudgetTokens}
+	if r.Type == "disabled" {
+		return
+	}
+	// Anthropic refuses sampling changes while thinking: temperature other
+	// than 1, any top_k, top_p below 0.95.
+	if out.Temperature != nil && *out.Temperature != 1 {
+		out.Temperature = nil
+		d.Add(llm.FeatureTemperature)
+	}
+	if out.TopK != nil {
+		out.TopK = nil
+		d.Add(llm.FeatureTopK)
+	}
+	if out.TopP != nil && *out.TopP < 0.95 {
+		out.TopP = nil
+		d.Add(llm.FeatureTopP)
+	}
+	// max_tokens includes the thinking budget and must exceed it; keep the
+	// caller's allowance for the visible answer on top of the budget.
+	if r.BudgetTokens >= out.MaxTokens {
+		out.MaxTokens += r.BudgetTokens
 	}
 }
 

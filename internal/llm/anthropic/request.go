@@ -256,11 +256,13 @@ func decodeBlock(req *llm.Request, b block) (llm.Block, bool, error) {
 			return out, false, nil
 		}
 	case llm.BlockToolUse:
-		out.ID, out.Name, out.Input = b.ID, b.Name, b.Input
-		if len(out.Input) == 0 {
-			out.Input = json.RawMessage("{}")
+		out.ID, out.Name = b.ID, b.Name
+		input := b.Input
+		if len(input) == 0 {
+			input = json.RawMessage("{}")
 		}
-		if !llm.ValidJSONObject(out.Input) {
+		var ok bool
+		if out.Input, ok = llm.CompactObject(input); !ok {
 			return out, false, llm.Malformed("anthropic tool_use input is not an object", nil)
 		}
 	case llm.BlockToolResult:

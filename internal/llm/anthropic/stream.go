@@ -10,7 +10,7 @@ import (
 type streamEvent struct {
 	Type         string           `json:"type"`
 	Message      *messageResponse `json:"message,omitempty"`
-	Index        int              `json:"index"`
+	Index        *int             `json:"index,omitempty"`
 	ContentBlock *block           `json:"content_block,omitempty"`
 	Delta        *eventDelta      `json:"delta,omitempty"`
 	Usage        *deltaUsage      `json:"usage,omitempty"`
@@ -78,7 +78,7 @@ func (s *StreamDecoder) Decode(dst []llm.StreamEvent, _ string, data []byte) ([]
 	case "content_block_delta":
 		return s.blockDelta(dst, ev), nil
 	case "content_block_stop":
-		if idx, ok := s.blocks[ev.Index]; ok && idx >= 0 {
+		if idx, ok := s.blocks[at(ev.Index)]; ok && idx >= 0 {
 			dst = append(dst, llm.StreamEvent{Type: llm.EventBlockStop, Index: idx})
 		}
 		return dst, nil
@@ -113,12 +113,12 @@ func (s *StreamDecoder) blockStart(dst []llm.StreamEvent, ev streamEvent) ([]llm
 	case llm.BlockRedactedThinking:
 		b.Data = cb.Data
 	default:
-		s.blocks[ev.Index] = -1 // server tool blocks have no canonical form
+		s.blocks[at(ev.Index)] = -1 // server tool blocks have no canonical form
 		return dst, nil
 	}
 	idx := s.next
 	s.next++
-	s.blocks[ev.Index] = idx
+	s.blocks[at(ev.Index)] = idx
 	dst = append(dst, llm.StreamEvent{Type: llm.EventBlockStart, Index: idx, Block: &b})
 	if cb.Text != nil && *cb.Text != "" {
 		dst = append(dst, llm.StreamEvent{Type: llm.EventBlockDelta, Index: idx, Delta: &llm.Delta{Type: llm.DeltaText, Text: *cb.Text}})
@@ -127,7 +127,7 @@ func (s *StreamDecoder) blockStart(dst []llm.StreamEvent, ev streamEvent) ([]llm
 }
 
 func (s *StreamDecoder) blockDelta(dst []llm.StreamEvent, ev streamEvent) []llm.StreamEvent {
-	idx, ok := s.blocks[ev.Index]
+	idx, ok := s.blocks[at(ev.Index)]
 	if !ok || idx < 0 || ev.Delta == nil {
 		return dst
 	}
@@ -208,19 +208,19 @@ func (e *StreamEncoder) Encode(dst []byte, ev llm.StreamEvent) ([]byte, error) {
 		idx := len(e.blocks)
 		e.blocks[ev.Index] = idx
 		cb := startBlock(*ev.Block)
-		return put(dst, "content_block_start", streamEvent{Type: "content_block_start", Index: idx, ContentBlock: &cb})
+		return put(dst, "content_block_start", streamEvent{Type: "content_block_start", Index: &idx, ContentBlock: &cb})
 	case llm.EventBlockDelta:
 		idx, ok := e.blocks[ev.Index]
 		if !ok || ev.Delta == nil {
 			return dst, fmt.Errorf("encode anthropic event: delta for unknown block %d", ev.Index)
 		}
-		return put(dst, "content_block_delta", streamEvent{Type: "content_block_delta", Index: idx, Delta: encodeDelta(*ev.Delta)})
+		return put(dst, "content_block_delta", streamEvent{Type: "content_block_delta", Index: &idx, Delta: encodeDelta(*ev.Delta)})
 	case llm.EventBlockStop:
 		idx, ok := e.blocks[ev.Index]
 		if !ok {
 			return dst, nil
 		}
-		return put(dst, "content_block_stop", streamEvent{Type: "content_block_stop", Index: idx})
+		return put(dst, "content_block_stop", streamEvent{Type: "content_block_stop", Index: &idx})
 	case llm.EventMessageDelta:
 		return e.messageDelta(dst, ev)
 	case llm.EventPing:
@@ -290,4 +290,12 @@ func put(dst []byte, name string, v any) ([]byte, error) {
 		return dst, fmt.Errorf("encode anthropic %s: %w", name, err)
 	}
 	return llm.AppendSSE(dst, name, raw), nil
+}
+
+// at reads an optional event index; a missing one is block 0.
+func at(i *int) int {
+	if i == nil {
+		return 0
+	}
+	return *i
 }

@@ -135,8 +135,8 @@ func DecodeRequest(body []byte) (*llm.Request, error) {
 		}
 		for _, fd := range t.FunctionDeclarations {
 			schema := fd.ParametersJSONSchema
-			if len(schema) == 0 {
-				schema = fd.Parameters
+			if len(schema) == 0 && len(fd.Parameters) > 0 {
+				schema = schemaFromOpenAPI(fd.Parameters)
 			}
 			req.Tools = append(req.Tools, llm.Tool{Name: fd.Name, Description: fd.Description, Schema: schema})
 		}
@@ -197,8 +197,8 @@ func decodeGenerationConfig(req *llm.Request, gc *generationConfig) {
 	if gc.ResponseMimeType == "application/json" {
 		req.ResponseFormat = &llm.ResponseFormat{Type: llm.FormatJSONObject}
 		schema := gc.ResponseJSONSchema
-		if len(schema) == 0 {
-			schema = gc.ResponseSchema
+		if len(schema) == 0 && len(gc.ResponseSchema) > 0 {
+			schema = schemaFromOpenAPI(gc.ResponseSchema)
 		}
 		if len(schema) > 0 {
 			req.ResponseFormat = &llm.ResponseFormat{Type: llm.FormatJSONSchema, Schema: schema}
@@ -258,7 +258,8 @@ func decodePart(p part, model bool, ids *callIDs) (llm.Block, error) {
 		if len(args) == 0 || string(args) == "null" {
 			args = json.RawMessage("{}")
 		}
-		if !llm.ValidJSONObject(args) {
+		args, ok := llm.CompactObject(args)
+		if !ok {
 			return llm.Block{}, llm.Malformed("gemini functionCall args", nil)
 		}
 		id := ids.call(p.FunctionCall.ID, p.FunctionCall.Name)

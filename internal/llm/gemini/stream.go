@@ -76,7 +76,8 @@ func (s *StreamDecoder) part(dst []llm.StreamEvent, p part) ([]llm.StreamEvent, 
 		if len(args) == 0 || string(args) == "null" {
 			args = json.RawMessage("{}")
 		}
-		if !llm.ValidJSONObject(args) {
+		args, ok := llm.CompactObject(args)
+		if !ok {
 			return dst, llm.Malformed("gemini functionCall args", nil)
 		}
 		id := s.ids.call(p.FunctionCall.ID, p.FunctionCall.Name)

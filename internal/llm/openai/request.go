@@ -275,10 +275,11 @@ func toolUse(tc toolCall) (llm.Block, error) {
 	if strings.TrimSpace(args) == "" {
 		args = "{}"
 	}
-	if !llm.ValidJSONObject([]byte(args)) {
+	input, ok := llm.CompactObject([]byte(args))
+	if !ok {
 		return llm.Block{}, llm.Malformed("openai tool call arguments are not a JSON object", nil)
 	}
-	return llm.Block{Type: llm.BlockToolUse, ID: tc.ID, Name: tc.Function.Name, Input: json.RawMessage(args)}, nil
+	return llm.Block{Type: llm.BlockToolUse, ID: tc.ID, Name: tc.Function.Name, Input: input}, nil
 }
 
 // decodeContent reads a string or an array of parts.

@@ -216,6 +216,9 @@ func (e *StreamEncoder) delta(dst []byte, ev llm.StreamEvent) ([]byte, error) {
 	case llm.DeltaText:
 		return e.chunk(dst, &respMessage{Content: &ev.Delta.Text}, nil)
 	case llm.DeltaInputJSON:
+		if ev.Delta.Text == "" {
+			return dst, nil
+		}
 		k, ok := e.tools[ev.Index]
 		if !ok {
 			return dst, fmt.Errorf("encode openai chunk: arguments for unknown block %d", ev.Index)
