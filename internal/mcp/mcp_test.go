@@ -387,7 +387,9 @@ func TestOriginIsValidated(t *testing.T) {
 
 func TestAuditRecordsEveryCallWithoutSecrets(t *testing.T) {
 	lenient := Tool{Name: "config_set", Scope: "tools:echo", Description: "accepts anything", InputSchema: json.RawMessage(`{"type":"object"}`),
-		Handler: func(context.Context, *identity.Identity, json.RawMessage) (Result, error) { return Result{Text: "ok"}, nil }}
+		Handler: func(context.Context, *identity.Identity, json.RawMessage) (Result, error) {
+			return Result{Text: "ok"}, nil
+		}}
 	fx := newFixture(t, fixtureOpts{tools: []Tool{lenient}})
 	cs := fx.mustConnect(secretAll, Version20251125)
 	args := map[string]any{

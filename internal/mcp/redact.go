@@ -138,7 +138,9 @@ func redactString(s string) string {
 	if u, err := url.Parse(s); err == nil && u.Scheme != "" && u.Host != "" {
 		return redactURL(u)
 	}
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r == '=' || r == ':' || r == ',' || r == '"' || r == '\'' }) {
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || r == '=' || r == ':' || r == ',' || r == '"' || r == '\''
+	}) {
 		if looksHighEntropy(f) {
 			s = strings.ReplaceAll(s, f, redacted)
 		}
