@@ -72,6 +72,10 @@ func From(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return TooLarge(tooBig.Limit).WithCause(err)
+	}
 	return Internal(err)
 }
 

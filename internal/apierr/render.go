@@ -36,6 +36,9 @@ func Write(w http.ResponseWriter, r *http.Request, d Dialect, err error, log *sl
 		h.Set("Retry-After", strconv.FormatInt(secs, 10))
 		h.Set("Retry-After-Ms", strconv.FormatInt(e.RetryAfter.Milliseconds(), 10))
 	}
+	if d == Anthropic && id != "" {
+		h.Set("Request-Id", id) // the header Anthropic's SDKs read into err.RequestID
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(e.Status)

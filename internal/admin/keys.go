@@ -1,0 +1,130 @@
+package admin
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/auth"
+	"github.com/bulwarkhq/bulwark/internal/identity"
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+type keyRequest struct {
+	Name    string   `json:"name"`
+	Tenant  string   `json:"tenant"`
+	Scopes  []string `json:"scopes"`
+	Models  []string `json:"models"`
+	Tools   []string `json:"tools"`
+	Expires string   `json:"expires"`
+	NoLog   bool     `json:"no_log"`
+}
+
+type keyCreated struct {
+	*store.Key
+	Secret string `json:"key"`
+}
+
+func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
+	id := identity.FromContext(r.Context())
+	var req keyRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	tenant, err := tenantFor(id, req.Tenant, false)
+	if err != nil {
+		return err
+	}
+	exp, err := parseDuration(req.Expires)
+	if err != nil {
+		return err
+	}
+	full, rec, err := a.in.Keys.Create(r.Context(), actor(id), auth.KeySpec{Name: req.Name, Tenant: tenant,
+		Scopes: req.Scopes, Models: req.Models, Tools: req.Tools, Expires: exp, NoLog: req.NoLog})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, keyCreated{Key: rec, Secret: full})
+}
+
+func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
+	tenant, err := tenantFor(identity.FromContext(r.Context()), r.URL.Query().Get("tenant"), true)
+	if err != nil {
+		return err
+	}
+	keys, err := a.in.Store.ListKeys(r.Context(), tenant)
+	if err != nil {
+		return err
+	}
+	if keys == nil {
+		keys = []store.Key{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": keys})
+}
+
+// scopedTenant is the tenant restriction for single-key operations: ""
+// for admin:global.
+func scopedTenant(id *identity.Identity) string {
+	if id.HasScope(auth.ScopeAdminGlobal) {
+		return ""
+	}
+	return id.Tenant
+}
+
+func (a *API) getKey(w http.ResponseWriter, r *http.Request) error {
+	id := identity.FromContext(r.Context())
+	k, err := a.in.Store.GetKey(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if t := scopedTenant(id); t != "" && k.Tenant != t {
+		return store.ErrNotFound
+	}
+	return writeJSON(w, http.StatusOK, k)
+}
+
+type keyPatch struct {
+	Name    *string  `json:"name"`
+	Scopes  []string `json:"scopes"`
+	Models  []string `json:"models"`
+	Tools   []string `json:"tools"`
+	Expires *string  `json:"expires"`
+	NoLog   *bool    `json:"no_log"`
+}
+
+func (a *API) updateKey(w http.ResponseWriter, r *http.Request) error {
+	id := identity.FromContext(r.Context())
+	var p keyPatch
+	if err := decode(r, &p); err != nil {
+		return err
+	}
+	u := auth.KeyUpdate{Name: p.Name, Scopes: p.Scopes, Models: p.Models, Tools: p.Tools, NoLog: p.NoLog}
+	if p.Expires != nil {
+		d, err := parseDuration(*p.Expires)
+		if err != nil {
+			return err
+		}
+		u.Expires = &d
+	}
+	k, err := a.in.Keys.Update(r.Context(), actor(id), scopedTenant(id), r.PathValue("id"), u)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, k)
+}
+
+func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
+	id := identity.FromContext(r.Context())
+	if err := a.in.Keys.Revoke(r.Context(), actor(id), scopedTenant(id), r.PathValue("id")); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("id"), "revoked": true, "at": time.Now().UTC()})
+}
+
+func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) error {
+	id := identity.FromContext(r.Context())
+	full, err := a.in.Keys.Rotate(r.Context(), actor(id), scopedTenant(id), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"id": r.PathValue("id"), "key": full})
+}

@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/admin"
+	"github.com/bulwarkhq/bulwark/internal/audit"
+	"github.com/bulwarkhq/bulwark/internal/barrier"
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+var tenantName = admin.TenantName
+
+func auditEvent(tenant, action, target string) audit.Event {
+	return audit.Event{Tenant: tenant, Actor: cliActor, Action: action, Target: target}
+}
+
+func runAudit(ctx context.Context, e *Env, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: bulwark audit head|verify [--head SEQ:MAC]|export [--since T] [--json]|purge", errUsage)
+	}
+	fs := flag.NewFlagSet("audit "+args[0], flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	head := fs.String("head", "", "with verify: the head kept elsewhere (SEQ:MAC), to detect a cut-off tail")
+	since := fs.String("since", "", "with export: RFC 3339 time or a duration like 24h")
+	asJSON := fs.Bool("json", false, "JSON output")
+	if _, err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	in, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	switch args[0] {
+	case "head":
+		h, err := in.Audit.Head(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(e.Stdout).Encode(map[string]any{"seq": h.Seq, "mac": h.MAC})
+		}
+		fmt.Fprintln(e.Stdout, h.String())
+		return nil
+	case "verify":
+		var want *audit.Head
+		if *head != "" {
+			h, err := audit.ParseHead(*head)
+			if err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			want = &h
+		}
+		rep, err := in.Audit.Verify(ctx, want)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "audit chain ok: %d entries (%d–%d)%s\n", rep.Entries, rep.First, rep.Last, anchored(rep.Anchored))
+		return nil
+	case "export":
+		t, err := parseSince(*since)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(e.Stdout)
+		return in.Audit.Export(ctx, t, func(ev audit.Event) error {
+			if *asJSON {
+				return enc.Encode(ev)
+			}
+			_, err := fmt.Fprintf(e.Stdout, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, ev.Time.Format(time.RFC3339Nano), ev.Tenant, ev.Actor, ev.Action, ev.Target, ev.Outcome)
+			return err
+		})
+	case "purge":
+		days := in.Cfg.Audit.RetentionDays
+		if days <= 0 {
+			return fmt.Errorf("audit.retention_days is not set: nothing to purge")
+		}
+		n, err := in.Audit.Purge(ctx, time.Now().AddDate(0, 0, -days))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "purged %d entries older than %d days\n", n, days)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown audit subcommand %q", errUsage, args[0])
+}
+
+func anchored(a bool) string {
+	if a {
+		return ", anchored after retention"
+	}
+	return ""
+}
+
+func parseSince(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: --since %q is neither RFC 3339 nor a duration", errUsage, s)
+	}
+	return t, nil
+}
+
+func runRotate(ctx context.Context, e *Env, args []string) error {
+	fs := flag.NewFlagSet("rotate", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	in, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	term, err := in.Barrier.Rotate(ctx)
+	if err != nil {
+		_ = in.Audit.Append(ctx, audit.Event{Tenant: store.DefaultTenant, Actor: cliActor, Action: "barrier.rotate", Outcome: audit.OutcomeFailure})
+		return err
+	}
+	n, err := in.Rewrap(ctx)
+	if err != nil {
+		return fmt.Errorf("rotated to term %d, but re-wrap failed (run rotate again to retry): %w", term, err)
+	}
+	if err := in.Audit.Append(ctx, audit.Event{Tenant: store.DefaultTenant, Actor: cliActor, Action: "barrier.rotate",
+		Target: fmt.Sprintf("term-%d", term), Details: map[string]string{"rewrapped": fmt.Sprint(n)}}); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "active term %d; re-wrapped %d records\n", term, n)
+	return nil
+}
+
+func runRekey(ctx context.Context, e *Env, args []string) error {
+	fs := flag.NewFlagSet("rekey", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	fromStdin := fs.Bool("new-key-stdin", false, "read the new master key from stdin")
+	fromFile := fs.String("new-key-file", "", "read the new master key from this file (mode 0600)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *fromStdin == (*fromFile != "") {
+		return fmt.Errorf("%w: give exactly one of --new-key-stdin or --new-key-file (never the key on the command line)", errUsage)
+	}
+	src := barrier.Source{KeyFile: *fromFile, Production: true}
+	if *fromStdin {
+		line, err := readSecretLine(e.Stdin)
+		if err != nil {
+			return err
+		}
+		src.Key = line
+	}
+	newRoot, err := barrier.LoadRootKey(src)
+	if err != nil {
+		return err
+	}
+	defer clear(newRoot)
+	in, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if err := in.Barrier.Rekey(ctx, newRoot); err != nil {
+		return err
+	}
+	if err := in.Audit.Append(ctx, audit.Event{Tenant: store.DefaultTenant, Actor: cliActor, Action: "barrier.rekey"}); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Stdout, "master key replaced: restart serve with the new BULWARK_MASTER_KEY / BULWARK_MASTER_KEY_FILE")
+	if in.Cfg.MasterKeyFile == "" && in.Cfg.MasterKey() == "" {
+		fmt.Fprintf(e.Stderr, "note: %s/master.key still holds the old key; replace it with the new one\n", in.Cfg.DataDir)
+	}
+	return nil
+}
+
+// readSecretLine reads one line (a secret) from r, without echoing it
+// anywhere.
+func readSecretLine(r interface{ Read([]byte) (int, error) }) (string, error) {
+	buf := make([]byte, 0, 128)
+	one := make([]byte, 1)
+	for len(buf) < 4096 {
+		n, err := r.Read(one)
+		if n == 1 {
+			if one[0] == '\n' {
+				break
+			}
+			buf = append(buf, one[0])
+			continue
+		}
+		if err != nil {
+			break
+		}
+	}
+	s := string(buf)
+	clear(buf)
+	if len(s) > 0 && s[len(s)-1] == '\r' {
+		s = s[:len(s)-1]
+	}
+	if s == "" {
+		return "", fmt.Errorf("no secret on stdin")
+	}
+	return s, nil
+}
+

@@ -1,0 +1,303 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/auth"
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// cliActor names the operator in audit entries.
+const cliActor = "admin:cli"
+
+func runInit(ctx context.Context, e *Env, args []string) error {
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	asJSON := fs.Bool("json", false, "print {\"id\",\"key\"} as JSON")
+	force := fs.Bool("force", false, "create another admin key even if one exists")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	in, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	keys, err := in.Store.ListKeys(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.Active(time.Now()) && hasScope(k.Scopes, auth.ScopeAdminGlobal) && !*force {
+			return fmt.Errorf("already initialised: admin key %s exists (use --force for another, or 'bulwark keys create --scopes admin:global')", k.ID)
+		}
+	}
+	full, rec, err := in.Keys.Create(ctx, cliActor, auth.KeySpec{Name: "admin", Tenant: store.DefaultTenant,
+		Scopes: []string{auth.ScopeAdminGlobal, auth.ScopeLLM}})
+	if err != nil {
+		return err
+	}
+	return printCreated(e.Stdout, *asJSON, rec, full)
+}
+
+func hasScope(scopes []string, s string) bool {
+	for _, x := range scopes {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func printCreated(w io.Writer, asJSON bool, rec *store.Key, full string) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(struct {
+			*store.Key
+			Secret string `json:"key"`
+		}{rec, full})
+	}
+	fmt.Fprintf(w, "id:     %s\ntenant: %s\nscopes: %s\nkey:    %s\n\nThis is the only time the key is shown. Store it now.\n",
+		rec.ID, rec.Tenant, strings.Join(rec.Scopes, ","), full)
+	return nil
+}
+
+func runKeys(ctx context.Context, e *Env, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: bulwark keys create|list|revoke|rotate|update", errUsage)
+	}
+	switch args[0] {
+	case "create":
+		return keysCreate(ctx, e, args[1:])
+	case "list":
+		return keysList(ctx, e, args[1:])
+	case "revoke", "rotate":
+		return keysChange(ctx, e, args[0], args[1:])
+	case "update":
+		return keysUpdate(ctx, e, args[1:])
+	}
+	return fmt.Errorf("%w: unknown keys subcommand %q", errUsage, args[0])
+}
+
+func keysCreate(ctx context.Context, e *Env, args []string) error {
+	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	name := fs.String("name", "", "key name (required)")
+	tenant := fs.String("tenant", store.DefaultTenant, "tenant")
+	scopes := fs.String("scopes", auth.ScopeLLM, "comma-separated scopes")
+	models := fs.String("models", "", "comma-separated allowed models (default: all of the tenant's)")
+	tools := fs.String("tools", "", "comma-separated allowed MCP tools (default: all the scopes allow)")
+	expires := fs.Duration("expires", 0, "lifetime, e.g. 720h (default: never)")
+	noLog := fs.Bool("no-log", false, "store usage only, never bodies")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *name == "" {
+		return fmt.Errorf("%w: --name is required", errUsage)
+	}
+	in, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	full, rec, err := in.Keys.Create(ctx, cliActor, auth.KeySpec{Name: *name, Tenant: *tenant, Scopes: splitCSV(*scopes),
+		Models: splitCSV(*models), Tools: splitCSV(*tools), Expires: *expires, NoLog: *noLog})
+	if err != nil {
+		return err
+	}
+	return printCreated(e.Stdout, *asJSON, rec, full)
+}
+
+func keysList(ctx context.Context, e *Env, args []string) error {
+	fs := flag.NewFlagSet("keys list", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	tenant := fs.String("tenant", "", "only this tenant")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	in, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	keys, err := in.Store.ListKeys(ctx, *tenant)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if keys == nil {
+			keys = []store.Key{}
+		}
+		return json.NewEncoder(e.Stdout).Encode(keys)
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTENANT\tNAME\tSCOPES\tSTATUS\tCREATED")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Tenant, k.Name, strings.Join(k.Scopes, ","), keyStatus(&k), k.CreatedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func keyStatus(k *store.Key) string {
+	switch {
+	case k.RevokedAt != nil:
+		return "revoked"
+	case k.ExpiresAt != nil && !time.Now().Before(*k.ExpiresAt):
+		return "expired"
+	}
+	return "active"
+}
+
+func keysChange(ctx context.Context, e *Env, verb string, args []string) error {
+	fs := flag.NewFlagSet("keys "+verb, flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	asJSON := fs.Bool("json", false, "print as JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: bulwark keys %s ID", errUsage, verb)
+	}
+	in, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if verb == "revoke" {
+		if err := in.Keys.Revoke(ctx, cliActor, "", pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "revoked %s\n", pos[0])
+		return nil
+	}
+	full, err := in.Keys.Rotate(ctx, cliActor, "", pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(e.Stdout).Encode(map[string]string{"id": pos[0], "key": full})
+	}
+	fmt.Fprintf(e.Stdout, "id:  %s\nkey: %s\n\nThe old secret no longer works. This is the only time the new key is shown.\n", pos[0], full)
+	return nil
+}
+
+func keysUpdate(ctx context.Context, e *Env, args []string) error {
+	fs := flag.NewFlagSet("keys update", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	var u auth.KeyUpdate
+	set := map[string]bool{}
+	name := fs.String("name", "", "new name")
+	scopes := fs.String("scopes", "", "comma-separated scopes (replaces)")
+	models := fs.String("models", "", "comma-separated models (replaces; empty string: all)")
+	tools := fs.String("tools", "", "comma-separated tools (replaces)")
+	expires := fs.Duration("expires", 0, "new lifetime from now (0: never expires)")
+	noLog := fs.Bool("no-log", false, "store usage only")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: bulwark keys update ID [--name N] [--scopes a,b] [--models m] [--expires D] [--no-log=true|false]", errUsage)
+	}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["name"] {
+		u.Name = name
+	}
+	if set["scopes"] {
+		u.Scopes = nonNil(splitCSV(*scopes))
+	}
+	if set["models"] {
+		u.Models = nonNil(splitCSV(*models))
+	}
+	if set["tools"] {
+		u.Tools = nonNil(splitCSV(*tools))
+	}
+	if set["expires"] {
+		u.Expires = expires
+	}
+	if set["no-log"] {
+		u.NoLog = noLog
+	}
+	in, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	k, err := in.Keys.Update(ctx, cliActor, "", pos[0], u)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(e.Stdout).Encode(k)
+}
+
+func nonNil(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
+}
+
+func runTenants(ctx context.Context, e *Env, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: bulwark tenants create NAME | list [--json]", errUsage)
+	}
+	fs := flag.NewFlagSet("tenants "+args[0], flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	asJSON := fs.Bool("json", false, "print as JSON")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "create":
+		if len(pos) != 1 || !tenantName.MatchString(pos[0]) {
+			return fmt.Errorf("%w: bulwark tenants create NAME (1–63 of a-z 0-9 _ -)", errUsage)
+		}
+		in, err := c.open(ctx, e)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		if err := in.Store.CreateTenant(ctx, pos[0]); err != nil {
+			return err
+		}
+		if err := in.Audit.Append(ctx, auditEvent(pos[0], "tenant.create", pos[0])); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "created tenant %s\n", pos[0])
+		return nil
+	case "list":
+		in, err := c.open(ctx, e)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		ts, err := in.Store.ListTenants(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(e.Stdout).Encode(ts)
+		}
+		for _, t := range ts {
+			fmt.Fprintln(e.Stdout, t.Name)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unknown tenants subcommand %q", errUsage, args[0])
+}

@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/admin"
+	"github.com/bulwarkhq/bulwark/internal/audit"
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+func runProviders(ctx context.Context, e *Env, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: bulwark providers add|list|remove|test", errUsage)
+	}
+	switch args[0] {
+	case "add":
+		return providersAdd(ctx, e, args[1:])
+	case "list":
+		return providersList(ctx, e, args[1:])
+	case "remove", "test":
+		return providersOne(ctx, e, args[0], args[1:])
+	}
+	return fmt.Errorf("%w: unknown providers subcommand %q", errUsage, args[0])
+}
+
+func providersAdd(ctx context.Context, e *Env, args []string) error {
+	fs := flag.NewFlagSet("providers add", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	name := fs.String("name", "", "provider name (the part before / in model addresses)")
+	typ := fs.String("type", "", "openai | anthropic | gemini | mock")
+	baseURL := fs.String("base-url", "", "upstream base URL, e.g. https://api.openai.com/v1")
+	models := fs.String("models", "", "comma-separated models served (optional)")
+	tenant := fs.String("tenant", store.DefaultTenant, "tenant that owns the provider")
+	keyEnv := fs.String("api-key-env", "", "read the credential from this environment variable at request time (stores the name only)")
+	keyStdin := fs.Bool("api-key-stdin", false, "read the credential from stdin and store it encrypted")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := admin.ValidateProvider(*name, *typ, *baseURL); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, publicMessage(err))
+	}
+	if *keyStdin && *keyEnv != "" {
+		return fmt.Errorf("%w: give --api-key-env or --api-key-stdin, not both", errUsage)
+	}
+	var secret []byte
+	if *keyStdin {
+		line, err := readSecretLine(e.Stdin)
+		if err != nil {
+			return err
+		}
+		secret = []byte(line)
+	}
+	in, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	p := store.Provider{Tenant: *tenant, Name: *name, Type: *typ, BaseURL: *baseURL, Models: splitCSV(*models), CredentialEnv: *keyEnv}
+	if err := in.PutProvider(ctx, cliActor, p, secret); err != nil {
+		return err
+	}
+	how := "no credential"
+	switch {
+	case *keyStdin:
+		how = "credential stored encrypted"
+	case *keyEnv != "":
+		how = "credential from $" + *keyEnv
+	}
+	fmt.Fprintf(e.Stdout, "provider %s/%s (%s) saved; %s\n", *tenant, *name, *typ, how)
+	return nil
+}
+
+func publicMessage(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, ": "); i >= 0 {
+		return s[i+2:]
+	}
+	return s
+}
+
+func providersList(ctx context.Context, e *Env, args []string) error {
+	fs := flag.NewFlagSet("providers list", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	tenant := fs.String("tenant", "", "only this tenant")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	in, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	ps, err := in.Store.ListProviders(ctx, *tenant)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if ps == nil {
+			ps = []store.Provider{}
+		}
+		return json.NewEncoder(e.Stdout).Encode(ps)
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tNAME\tTYPE\tBASE URL\tMODELS\tCREDENTIAL")
+	for _, p := range ps {
+		cred := "none"
+		switch {
+		case p.Credential != "":
+			cred = "encrypted"
+		case p.CredentialEnv != "":
+			cred = "$" + p.CredentialEnv
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Tenant, p.Name, p.Type, p.BaseURL, strings.Join(p.Models, ","), cred)
+	}
+	return tw.Flush()
+}
+
+func providersOne(ctx context.Context, e *Env, verb string, args []string) error {
+	fs := flag.NewFlagSet("providers "+verb, flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	tenant := fs.String("tenant", store.DefaultTenant, "tenant that owns the provider")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: bulwark providers %s NAME", errUsage, verb)
+	}
+	in, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if verb == "remove" {
+		ev := audit.Event{Tenant: *tenant, Actor: cliActor, Action: "provider.remove", Target: pos[0]}
+		if err := in.Store.DeleteProvider(ctx, *tenant, pos[0], in.Audit.Func(ev)); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "removed provider %s/%s\n", *tenant, pos[0])
+		return nil
+	}
+	p, err := in.Store.GetProvider(ctx, *tenant, pos[0])
+	if err != nil {
+		return err
+	}
+	tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := testProvider(tctx, in, p); err != nil {
+		return fmt.Errorf("provider %s: %w", p.Name, err)
+	}
+	fmt.Fprintf(e.Stdout, "provider %s ok (%s)\n", p.Name, time.Since(start).Round(time.Millisecond))
+	return nil
+}

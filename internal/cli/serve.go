@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/admin"
+	"github.com/bulwarkhq/bulwark/internal/auth"
+	"github.com/bulwarkhq/bulwark/internal/instance"
+	"github.com/bulwarkhq/bulwark/internal/metrics"
+	"github.com/bulwarkhq/bulwark/internal/server"
+)
+
+func runServe(ctx context.Context, e *Env, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	listen := fs.String("listen", "", "listen address (default $BULWARK_LISTEN or 127.0.0.1:8787)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := c.load(e)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+	}
+	warnings, err := cfg.CheckProduction()
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(e.Stderr, banner(w))
+	}
+	in, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	in.Cfg = cfg
+	defer in.Close()
+	return serve(ctx, e, in)
+}
+
+func serve(ctx context.Context, e *Env, in *instance.Instance) error {
+	if err := mentionInit(ctx, e, in); err != nil {
+		return err
+	}
+	m := metrics.New()
+	srv, err := server.New(in, m)
+	if err != nil {
+		return err
+	}
+	admin.New(in).Register(srvMux{srv}, srv.Auth.Wrap)
+	if err := mountSubsystems(ctx, in, srv); err != nil {
+		return err
+	}
+	go in.Keys.Watch(ctx, 250*time.Millisecond)
+	go func() { _ = in.Barrier.Watch(ctx, time.Second) }()
+	if days := in.Cfg.Audit.RetentionDays; days > 0 {
+		go retention(ctx, in, days)
+	}
+	return srv.Run(ctx, func(addr string) {
+		in.Log.Info("listening", "addr", addr, "env", in.Cfg.Env, "data_dir", in.Cfg.DataDir)
+	})
+}
+
+// srvMux lets the admin API register on the server.
+type srvMux struct{ s *server.Server }
+
+func (m srvMux) Handle(pattern string, h http.Handler) { m.s.Handle(pattern, h) }
+
+// mentionInit tells the operator how to get a first key; serve never
+// prints a secret itself.
+func mentionInit(ctx context.Context, e *Env, in *instance.Instance) error {
+	keys, err := in.Store.ListKeys(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.Active(time.Now()) && (hasScope(k.Scopes, auth.ScopeAdmin) || hasScope(k.Scopes, auth.ScopeAdminGlobal)) {
+			return nil
+		}
+	}
+	fmt.Fprintln(e.Stderr, "no admin key yet: run `bulwark init` (with the same data dir) to create one; it is printed once")
+	return nil
+}
+
+func retention(ctx context.Context, in *instance.Instance, days int) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := in.Audit.Purge(ctx, time.Now().AddDate(0, 0, -days)); err != nil {
+			in.Log.Error("audit retention", "err", err)
+		} else if n > 0 {
+			in.Log.Info("audit retention purged entries", "entries", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func banner(msg string) string {
+	line := strings.Repeat("!", 78)
+	return line + "\n" + msg + "\n" + line
+}

@@ -1,0 +1,214 @@
+// Package instance opens a Bulwark data directory: it loads the root key,
+// opens the store and the barrier, and derives the long-lived secrets
+// (key-hash key, audit MAC key, token signing key) kept encrypted in the
+// store. Both `serve` and every CLI command that touches state go through
+// Open, so they always agree on keys and layout.
+package instance
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/bulwarkhq/bulwark/internal/audit"
+	"github.com/bulwarkhq/bulwark/internal/auth"
+	"github.com/bulwarkhq/bulwark/internal/barrier"
+	"github.com/bulwarkhq/bulwark/internal/config"
+	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/store/sqlite"
+)
+
+// Names of the secrets kept (encrypted) in the store.
+const (
+	SecretKeyHash    = "key_hash_key"
+	SecretAuditMAC   = "audit_mac_key"
+	SecretTokenSign  = "token_signing_key"
+	devKeyFile       = "master.key"
+	passphraseSaltFn = "passphrase.salt"
+)
+
+// Instance is an opened data directory. Safe for concurrent use.
+type Instance struct {
+	Cfg     *config.Config
+	Store   store.Store
+	Barrier *barrier.Barrier
+	Audit   *audit.Log
+	Keys    *auth.Keys
+	Log     *slog.Logger
+	// TokenKey signs short-lived access tokens (MCP / OAuth).
+	TokenKey []byte
+	// GeneratedKey is true when Open created a development key file.
+	GeneratedKey bool
+}
+
+// Open opens (creating if needed) the data directory named by cfg.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Instance, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	root, generated, err := rootKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(root)
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, sqlite.FileName))
+	if err != nil {
+		return nil, err
+	}
+	in := &Instance{Cfg: cfg, Store: st, Log: log, GeneratedKey: generated}
+	if err := in.openBarrier(ctx, root); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return in, nil
+}
+
+func (in *Instance) openBarrier(ctx context.Context, root []byte) error {
+	b, err := barrier.New(KeyringStore{in.Store}, root)
+	if err != nil {
+		return fmt.Errorf("open barrier: %w", err)
+	}
+	in.Barrier = b
+	hashKey, err := in.secret(ctx, SecretKeyHash)
+	if err != nil {
+		return err
+	}
+	macKey, err := in.secret(ctx, SecretAuditMAC)
+	if err != nil {
+		return err
+	}
+	if in.TokenKey, err = in.secret(ctx, SecretTokenSign); err != nil {
+		return err
+	}
+	if in.Audit, err = audit.New(in.Store, macKey); err != nil {
+		return err
+	}
+	in.Keys = auth.NewKeys(in.Store, hashKey, in.Audit)
+	return nil
+}
+
+// Close seals the barrier and closes the store.
+func (in *Instance) Close() error {
+	if in.Barrier != nil {
+		in.Barrier.Seal()
+	}
+	return in.Store.Close()
+}
+
+// secretAAD binds a secret's ciphertext to its row.
+func secretAAD(name string) barrier.AAD {
+	return barrier.AAD{Table: "secrets", ID: name, Field: "value"}
+}
+
+// secret returns the named 32-byte secret, creating it on first use. The
+// first process to store it wins; everyone decrypts the stored value.
+func (in *Instance) secret(ctx context.Context, name string) ([]byte, error) {
+	ct, err := in.Store.GetSecret(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		fresh := make([]byte, 32)
+		if _, err := rand.Read(fresh); err != nil {
+			return nil, err
+		}
+		enc, err := in.Barrier.EncryptText(secretAAD(name), fresh)
+		clear(fresh)
+		if err != nil {
+			return nil, fmt.Errorf("secret %s: %w", name, err)
+		}
+		if ct, err = in.Store.PutSecretIfAbsent(ctx, name, enc); err != nil {
+			return nil, fmt.Errorf("secret %s: %w", name, err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("secret %s: %w", name, err)
+	}
+	pt, err := in.Barrier.DecryptText(secretAAD(name), ct)
+	if err != nil {
+		return nil, fmt.Errorf("secret %s: %w", name, err)
+	}
+	return pt, nil
+}
+
+// rootKey loads the root key from the environment or key file; in
+// development with neither, it uses (creating once) <data dir>/master.key.
+func rootKey(cfg *config.Config) ([]byte, bool, error) {
+	src := barrier.Source{Key: cfg.MasterKey(), KeyFile: cfg.MasterKeyFile, Production: cfg.Production()}
+	if src.Key != "" && src.KeyFile == "" {
+		salt, err := passphraseSalt(cfg.DataDir)
+		if err != nil {
+			return nil, false, err
+		}
+		src.Salt = salt
+	}
+	if src.Key != "" || src.KeyFile != "" {
+		k, err := barrier.LoadRootKey(src)
+		return k, false, err
+	}
+	if cfg.Production() {
+		return nil, false, barrier.ErrNoRootKey
+	}
+	path := filepath.Join(cfg.DataDir, devKeyFile)
+	k, err := barrier.LoadRootKey(barrier.Source{KeyFile: path})
+	if err == nil {
+		return k, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	k, err = barrier.GenerateKeyFile(path)
+	return k, true, err
+}
+
+// passphraseSalt returns the per-installation salt for passphrase keys,
+// creating it once. The salt is not secret; it only makes the derived key
+// unique to this installation.
+func passphraseSalt(dir string) ([]byte, error) {
+	path := filepath.Join(dir, passphraseSaltFn)
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) == barrier.SaltSize {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("passphrase salt: %w", err)
+	}
+	salt, err := barrier.NewSalt()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return os.ReadFile(path) // another process won the race
+	}
+	if err != nil {
+		return nil, fmt.Errorf("passphrase salt: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Write(salt); err != nil {
+		return nil, fmt.Errorf("passphrase salt: %w", err)
+	}
+	return salt, f.Sync()
+}
+
+// KeyringStore adapts store.Store to barrier.KeyringStore.
+type KeyringStore struct{ S store.Store }
+
+// LoadKeyring implements barrier.KeyringStore.
+func (k KeyringStore) LoadKeyring(ctx context.Context) ([]byte, int64, error) {
+	b, v, err := k.S.LoadKeyring(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0, barrier.ErrNotFound
+	}
+	return b, v, err
+}
+
+// SaveKeyring implements barrier.KeyringStore.
+func (k KeyringStore) SaveKeyring(ctx context.Context, blob []byte, expect int64) error {
+	err := k.S.SaveKeyring(ctx, blob, expect)
+	if errors.Is(err, store.ErrConflict) {
+		return barrier.ErrConflict
+	}
+	return err
+}

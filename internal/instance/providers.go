@@ -1,0 +1,133 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/audit"
+	"github.com/bulwarkhq/bulwark/internal/barrier"
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// providerAAD binds a provider credential to its row.
+func providerAAD(tenant, name string) barrier.AAD {
+	return barrier.AAD{Table: "providers", ID: tenant + "/" + name, Field: "credential"}
+}
+
+// PutProvider stores a provider. A credential given as apiKey is
+// encrypted through the barrier; it is wiped from the slice afterwards.
+func (in *Instance) PutProvider(ctx context.Context, actor string, p store.Provider, apiKey []byte) error {
+	defer clear(apiKey)
+	if p.Tenant == "" {
+		p.Tenant = store.DefaultTenant
+	}
+	if len(apiKey) > 0 {
+		ct, err := in.Barrier.EncryptText(providerAAD(p.Tenant, p.Name), apiKey)
+		if err != nil {
+			return fmt.Errorf("provider %s: %w", p.Name, err)
+		}
+		p.Credential = ct
+	}
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = time.Now().UTC()
+	}
+	ev := audit.Event{Tenant: p.Tenant, Actor: actor, Action: "provider.put", Target: p.Name,
+		Details: map[string]string{"type": p.Type, "base_url": p.BaseURL}}
+	return in.Store.PutProvider(ctx, &p, in.Audit.Func(ev))
+}
+
+// ErrNoCredential means a provider has no credential configured.
+var ErrNoCredential = errors.New("provider has no credential")
+
+// ProviderCredential returns a provider's credential: decrypted from the
+// barrier, or read from the named environment variable. No plaintext
+// fallback: a value that is not barrier ciphertext fails.
+func (in *Instance) ProviderCredential(p *store.Provider) (string, error) {
+	switch {
+	case p.Credential != "":
+		pt, err := in.Barrier.DecryptText(providerAAD(p.Tenant, p.Name), p.Credential)
+		if err != nil {
+			return "", fmt.Errorf("provider %s credential: %w", p.Name, err)
+		}
+		defer clear(pt)
+		return string(pt), nil
+	case p.CredentialEnv != "":
+		v := os.Getenv(p.CredentialEnv)
+		if v == "" {
+			return "", fmt.Errorf("provider %s: environment variable %s is empty: %w", p.Name, p.CredentialEnv, ErrNoCredential)
+		}
+		return v, nil
+	}
+	return "", ErrNoCredential
+}
+
+// Rewrap re-encrypts every record still under an older keyring term with
+// the active term, so old terms can be retired. It returns how many
+// records moved.
+func (in *Instance) Rewrap(ctx context.Context) (int, error) {
+	n := 0
+	names, err := in.Store.ListSecretNames(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, name := range names {
+		ct, err := in.Store.GetSecret(ctx, name)
+		if err != nil {
+			return n, err
+		}
+		moved, err := in.rewrapText(secretAAD(name), ct)
+		if err != nil || moved == "" {
+			if err != nil {
+				return n, fmt.Errorf("rewrap secret %s: %w", name, err)
+			}
+			continue
+		}
+		if err := in.Store.ReplaceSecret(ctx, name, ct, moved); err != nil {
+			return n, err
+		}
+		n++
+	}
+	ps, err := in.Store.ListProviders(ctx, "")
+	if err != nil {
+		return n, err
+	}
+	for _, p := range ps {
+		if p.Credential == "" {
+			continue
+		}
+		moved, err := in.rewrapText(providerAAD(p.Tenant, p.Name), p.Credential)
+		if err != nil {
+			return n, fmt.Errorf("rewrap provider %s: %w", p.Name, err)
+		}
+		if moved == "" {
+			continue
+		}
+		p.Credential = moved
+		ev := audit.Event{Tenant: p.Tenant, Actor: "system", Action: "provider.rewrap", Target: p.Name}
+		if err := in.Store.PutProvider(ctx, &p, in.Audit.Func(ev)); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// rewrapText returns the text re-encrypted under the active term, or ""
+// when it already is.
+func (in *Instance) rewrapText(aad barrier.AAD, text string) (string, error) {
+	ct, err := barrier.ParseText(text)
+	if err != nil {
+		return "", err
+	}
+	if !in.Barrier.NeedsRewrap(ct) {
+		return "", nil
+	}
+	out, err := in.Barrier.Rewrap(aad, ct)
+	if err != nil {
+		return "", err
+	}
+	return barrier.FormatText(out), nil
+}

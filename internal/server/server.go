@@ -1,0 +1,191 @@
+// Package server assembles Bulwark's HTTP server: listeners with timeouts
+// and caps, the middleware chain (composed once), the route table, and
+// graceful shutdown.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/auth"
+	"github.com/bulwarkhq/bulwark/internal/config"
+	"github.com/bulwarkhq/bulwark/internal/httpx"
+	"github.com/bulwarkhq/bulwark/internal/identity"
+	"github.com/bulwarkhq/bulwark/internal/instance"
+	"github.com/bulwarkhq/bulwark/internal/metrics"
+)
+
+// Server is Bulwark's HTTP front. Build it with New, add subsystems with
+// Handle/HandleAuthed, then Run.
+type Server struct {
+	in      *instance.Instance
+	cfg     *config.Config
+	log     *slog.Logger
+	Metrics *metrics.Metrics
+	Auth    *auth.Middleware
+	mux     *http.ServeMux
+	ready   func(context.Context) error
+}
+
+// New builds the server and its core routes (health, metrics, admin API).
+func New(in *instance.Instance, m *metrics.Metrics) (*Server, error) {
+	trusted := make([]netip.Prefix, 0, len(in.Cfg.TrustedProxies))
+	for _, p := range in.Cfg.TrustedProxies {
+		pfx, err := config.ParsePrefix(p)
+		if err != nil {
+			return nil, err
+		}
+		trusted = append(trusted, pfx)
+	}
+	s := &Server{in: in, cfg: in.Cfg, log: in.Log, Metrics: m, mux: http.NewServeMux()}
+	s.Auth = &auth.Middleware{Keys: in.Keys, Lockout: auth.NewLockout(in.Cfg.Auth.FailuresPerMinute),
+		Trusted: trusted, Audit: in.Audit, Log: in.Log, Failures: m.AuthFailure}
+	s.ready = func(ctx context.Context) error { _, err := in.Store.KeysGeneration(ctx); return err }
+	s.routes()
+	return s, nil
+}
+
+// Handle registers a route served without Bulwark's authentication (the
+// handler does its own, like /mcp, or needs none, like health).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// HandleAuthed registers a route behind authentication.
+func (s *Server) HandleAuthed(pattern string, h http.Handler) { s.mux.Handle(pattern, s.Auth.Wrap(h)) }
+
+// RequireScope wraps h so only identities holding scope get through.
+func RequireScope(scope string, log *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !identity.FromContext(r.Context()).HasScope(scope) {
+			apierr.Write(w, r, auth.DialectFor(r.URL.Path), apierr.Forbidden("insufficient_scope",
+				"this key lacks the "+scope+" scope"), log)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			apierr.Write(w, r, apierr.OpenAI, apierr.Unavailable("not_ready", "store unavailable", time.Second).WithCause(err), s.log)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+	})
+	if s.cfg.Metrics.Listen == "" {
+		s.HandleAuthed("GET /metrics", RequireScope(auth.ScopeAdmin, s.log, s.Metrics.Handler()))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		apierr.Write(w, r, auth.DialectFor(r.URL.Path), apierr.NotFound("not_found", "no such route: "+r.Method+" "+trimPath(r.URL.Path)), nil)
+	})
+}
+
+func trimPath(p string) string {
+	if len(p) > 128 {
+		return p[:128] + "…"
+	}
+	return p
+}
+
+// Handler returns the full middleware chain around the route table.
+func (s *Server) Handler() http.Handler {
+	route := func(r *http.Request) string {
+		if r.Pattern == "" {
+			return "unmatched"
+		}
+		return r.Pattern
+	}
+	hsts := s.cfg.TLS.Enabled() || s.cfg.BehindTLSProxy
+	return httpx.Chain(s.mux,
+		httpx.RequestID(),
+		httpx.Recover(s.log, auth.DialectFor),
+		httpx.SecurityHeaders(hsts),
+		httpx.CORS(s.cfg.CORS.AllowedOrigins, s.cfg.CORS.AllowCredentials),
+		httpx.AccessLog(s.log, route, s.Metrics.Observe),
+		httpx.BodyLimit(s.cfg.HTTP.MaxBodyBytes, auth.DialectFor, s.log),
+	)
+}
+
+// Run listens and serves until ctx ends, then shuts down gracefully: the
+// listener closes at once, in-flight requests get ShutdownTimeout to
+// finish. onListen, if set, is called with the bound address.
+func (s *Server) Run(ctx context.Context, onListen func(addr string)) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    s.cfg.HTTP.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if s.cfg.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	var metricsSrv *http.Server
+	if s.cfg.Metrics.Listen != "" {
+		if metricsSrv, err = s.serveMetrics(); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
+	if onListen != nil {
+		onListen(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "grace", s.cfg.HTTP.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(sctx)
+	}
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) serveMetrics() (*http.Server, error) {
+	ln, err := net.Listen("tcp", s.cfg.Metrics.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen %s: %w", s.cfg.Metrics.Listen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.Metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, nil
+}
