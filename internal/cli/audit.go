@@ -212,4 +212,3 @@ func readSecretLine(r interface{ Read([]byte) (int, error) }) (string, error) {
 	}
 	return s, nil
 }
-
