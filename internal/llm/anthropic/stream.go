@@ -45,15 +45,28 @@ type errorBody struct {
 // one per stream with NewStreamDecoder; not safe for concurrent use.
 type StreamDecoder struct {
 	usage  usage       // running totals in Anthropic terms
-	blocks map[int]int // Anthropic index → dense canonical index; -1 skipped
+	blocks map[int]blockRef // by Anthropic index
 	next   int         // next dense canonical index
 	done   bool
+}
+
+// blockRef is an upstream block's dense canonical index (-1: skipped) and
+// type, so a delta of the wrong kind is refused rather than passed on.
+type blockRef struct {
+	idx int
+	typ llm.BlockType
+}
+
+// deltaFits says which block type each delta kind belongs to.
+var deltaFits = map[string]llm.BlockType{
+	"text_delta": llm.BlockText, "input_json_delta": llm.BlockToolUse,
+	"thinking_delta": llm.BlockThinking, "signature_delta": llm.BlockThinking,
 }
 
 var _ llm.StreamDecoder = (*StreamDecoder)(nil)
 
 // NewStreamDecoder returns a decoder for one upstream stream.
-func NewStreamDecoder() *StreamDecoder { return &StreamDecoder{blocks: map[int]int{}} }
+func NewStreamDecoder() *StreamDecoder { return &StreamDecoder{blocks: map[int]blockRef{}} }
 
 // Decode implements llm.StreamDecoder. The event name is ignored: the data
 // carries its own type.
@@ -76,10 +89,10 @@ func (s *StreamDecoder) Decode(dst []llm.StreamEvent, _ string, data []byte) ([]
 	case "content_block_start":
 		return s.blockStart(dst, ev)
 	case "content_block_delta":
-		return s.blockDelta(dst, ev), nil
+		return s.blockDelta(dst, ev)
 	case "content_block_stop":
-		if idx, ok := s.blocks[at(ev.Index)]; ok && idx >= 0 {
-			dst = append(dst, llm.StreamEvent{Type: llm.EventBlockStop, Index: idx})
+		if ref, ok := s.blocks[at(ev.Index)]; ok && ref.idx >= 0 {
+			dst = append(dst, llm.StreamEvent{Type: llm.EventBlockStop, Index: ref.idx})
 		}
 		return dst, nil
 	case "message_delta":
@@ -113,12 +126,15 @@ func (s *StreamDecoder) blockStart(dst []llm.StreamEvent, ev streamEvent) ([]llm
 	case llm.BlockRedactedThinking:
 		b.Data = cb.Data
 	default:
-		s.blocks[at(ev.Index)] = -1 // server tool blocks have no canonical form
+		s.blocks[at(ev.Index)] = blockRef{idx: -1} // server tool blocks have no canonical form
 		return dst, nil
 	}
 	idx := s.next
 	s.next++
-	s.blocks[at(ev.Index)] = idx
+	if _, dup := s.blocks[at(ev.Index)]; dup {
+		return dst, llm.Malformed("anthropic content_block_start repeats an index", nil)
+	}
+	s.blocks[at(ev.Index)] = blockRef{idx: idx, typ: b.Type}
 	dst = append(dst, llm.StreamEvent{Type: llm.EventBlockStart, Index: idx, Block: &b})
 	if cb.Text != nil && *cb.Text != "" {
 		dst = append(dst, llm.StreamEvent{Type: llm.EventBlockDelta, Index: idx, Delta: &llm.Delta{Type: llm.DeltaText, Text: *cb.Text}})
@@ -126,11 +142,19 @@ func (s *StreamDecoder) blockStart(dst []llm.StreamEvent, ev streamEvent) ([]llm
 	return dst, nil
 }
 
-func (s *StreamDecoder) blockDelta(dst []llm.StreamEvent, ev streamEvent) []llm.StreamEvent {
-	idx, ok := s.blocks[at(ev.Index)]
-	if !ok || idx < 0 || ev.Delta == nil {
-		return dst
+func (s *StreamDecoder) blockDelta(dst []llm.StreamEvent, ev streamEvent) ([]llm.StreamEvent, error) {
+	ref, ok := s.blocks[at(ev.Index)]
+	if !ok || ev.Delta == nil {
+		return dst, llm.Malformed("anthropic delta for an unknown block", nil)
 	}
+	want, known := deltaFits[ev.Delta.Type]
+	if ref.idx < 0 || !known {
+		return dst, nil // a skipped block, or citations and future delta kinds
+	}
+	if want != ref.typ {
+		return dst, llm.Malformed("anthropic "+ev.Delta.Type+" for a "+string(ref.typ)+" block", nil)
+	}
+	idx := ref.idx
 	var d llm.Delta
 	switch ev.Delta.Type {
 	case "text_delta":
@@ -141,10 +165,8 @@ func (s *StreamDecoder) blockDelta(dst []llm.StreamEvent, ev streamEvent) []llm.
 		d = llm.Delta{Type: llm.DeltaThinking, Text: deref(ev.Delta.Thinking)}
 	case "signature_delta":
 		d = llm.Delta{Type: llm.DeltaSignature, Text: deref(ev.Delta.Signature)}
-	default:
-		return dst // citations and future delta kinds
 	}
-	return append(dst, llm.StreamEvent{Type: llm.EventBlockDelta, Index: idx, Delta: &d})
+	return append(dst, llm.StreamEvent{Type: llm.EventBlockDelta, Index: idx, Delta: &d}), nil
 }
 
 func (s *StreamDecoder) messageDelta(dst []llm.StreamEvent, ev streamEvent) []llm.StreamEvent {
