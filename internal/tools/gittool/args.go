@@ -136,7 +136,7 @@ var commands = map[string]command{
 		forced: []string{"--no-recurse-submodules", "--no-local"},
 	},
 	"fetch": {
-		opts: with(flags("--prune", "--tags", "--no-tags", "-q", "--quiet"), valueEq, checkCount, "--depth"),
+		opts:       with(flags("--prune", "--tags", "--no-tags", "-q", "--quiet"), valueEq, checkCount, "--depth"),
 		positional: remoteArgs, network: true,
 		forced: []string{"--no-recurse-submodules", "--no-write-fetch-head"},
 	},
