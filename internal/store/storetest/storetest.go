@@ -1,0 +1,236 @@
+// Package storetest is the conformance suite every store.Store
+// implementation must pass (sqlite now, postgres next).
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// Factory returns a fresh, empty store; the suite closes it.
+type Factory func(t *testing.T) store.Store
+
+// Run runs the whole suite.
+func Run(t *testing.T, newStore Factory) {
+	t.Run("Tenants", func(t *testing.T) { testTenants(t, newStore(t)) })
+	t.Run("Keys", func(t *testing.T) { testKeys(t, newStore(t)) })
+	t.Run("Providers", func(t *testing.T) { testProviders(t, newStore(t)) })
+	t.Run("Secrets", func(t *testing.T) { testSecrets(t, newStore(t)) })
+	t.Run("Keyring", func(t *testing.T) { testKeyring(t, newStore(t)) })
+	t.Run("AuditAppendIsSerialised", func(t *testing.T) { testAuditConcurrent(t, newStore(t)) })
+	t.Run("AuditFailureRollsBackChange", func(t *testing.T) { testAuditRollback(t, newStore(t)) })
+	t.Run("Usage", func(t *testing.T) { testUsage(t, newStore(t)) })
+}
+
+func chain(action string) store.AuditFunc {
+	return func(prev *store.AuditRow) (store.AuditRow, error) {
+		r := store.AuditRow{Seq: 1, Time: time.Now().UTC().Truncate(time.Millisecond), Tenant: "default", Actor: "t", Action: action, Outcome: "success", Details: "{}"}
+		if prev != nil {
+			r.Seq = prev.Seq + 1
+			r.MAC = fmt.Sprintf("%s>%d", prev.MAC, r.Seq)
+		} else {
+			r.MAC = "1"
+		}
+		return r, nil
+	}
+}
+
+func testTenants(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	if ok, err := s.TenantExists(ctx, store.DefaultTenant); err != nil || !ok {
+		t.Fatalf("default tenant missing: %v %v", ok, err)
+	}
+	if err := s.CreateTenant(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTenant(ctx, "acme"); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate tenant: %v", err)
+	}
+	ts, err := s.ListTenants(ctx)
+	if err != nil || len(ts) != 2 {
+		t.Fatalf("tenants = %v, %v", ts, err)
+	}
+}
+
+func testKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	g0, _ := s.KeysGeneration(ctx)
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+	k := &store.Key{ID: "abc", Tenant: "default", Name: "n", Hash: []byte{1, 2, 3}, Scopes: []string{"llm", "tools:fs.read"},
+		Models: []string{"openai/gpt-4o"}, ExpiresAt: &exp, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	if err := s.CreateKey(ctx, k, chain("key.create")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateKey(ctx, k, nil); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate key: %v", err)
+	}
+	bad := *k
+	bad.ID, bad.Tenant = "x", "nope"
+	if err := s.CreateKey(ctx, &bad, nil); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("key in unknown tenant: %v", err)
+	}
+	got, err := s.GetKey(ctx, "abc")
+	if err != nil || got.Name != "n" || len(got.Scopes) != 2 || got.Models[0] != "openai/gpt-4o" || !got.ExpiresAt.Equal(exp) || string(got.Hash) != "\x01\x02\x03" {
+		t.Fatalf("GetKey = %+v, %v", got, err)
+	}
+	if _, err := s.GetKey(ctx, "zzz"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing key: %v", err)
+	}
+	_, err = s.UpdateKey(ctx, "abc", func(k *store.Key) error { now := time.Now(); k.RevokedAt = &now; return nil }, chain("key.revoke"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetKey(ctx, "abc"); got.RevokedAt == nil || got.Active(time.Now()) {
+		t.Fatal("revocation not stored")
+	}
+	if g1, _ := s.KeysGeneration(ctx); g1 <= g0 {
+		t.Fatal("key generation did not move")
+	}
+	head, _ := s.AuditHead(ctx)
+	if head == nil || head.Seq != 2 || head.Action != "key.revoke" {
+		t.Fatalf("audit head = %+v, want the revoke as entry 2", head)
+	}
+}
+
+func testProviders(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	p := &store.Provider{Tenant: "default", Name: "openai", Type: "openai", BaseURL: "https://x", Models: []string{"a"}, Credential: "enc:v1:AAAA", CreatedAt: time.Now()}
+	if err := s.PutProvider(ctx, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	p.BaseURL = "https://y"
+	if err := s.PutProvider(ctx, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetProvider(ctx, "default", "openai")
+	if err != nil || got.BaseURL != "https://y" || got.Credential != "enc:v1:AAAA" {
+		t.Fatalf("GetProvider = %+v %v", got, err)
+	}
+	if _, err := s.GetProvider(ctx, "other", "openai"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("provider visible from another tenant")
+	}
+	if err := s.DeleteProvider(ctx, "default", "openai", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteProvider(ctx, "default", "openai", nil); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+}
+
+func testSecrets(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	if _, err := s.GetSecret(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	v, err := s.PutSecretIfAbsent(ctx, "a", "one")
+	if err != nil || v != "one" {
+		t.Fatal(v, err)
+	}
+	if v, _ := s.PutSecretIfAbsent(ctx, "a", "two"); v != "one" {
+		t.Fatalf("second writer replaced the secret: %q", v)
+	}
+	if err := s.ReplaceSecret(ctx, "a", "stale", "x"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale replace: %v", err)
+	}
+	if err := s.ReplaceSecret(ctx, "a", "one", "three"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testKeyring(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	if _, _, err := s.LoadKeyring(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if err := s.SaveKeyring(ctx, []byte("a"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveKeyring(ctx, []byte("b"), 0); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second create: %v", err)
+	}
+	b, v, err := s.LoadKeyring(ctx)
+	if err != nil || string(b) != "a" {
+		t.Fatal(b, err)
+	}
+	if err := s.SaveKeyring(ctx, []byte("c"), v); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveKeyring(ctx, []byte("d"), v); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale CAS: %v", err)
+	}
+}
+
+func testAuditConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				if _, err := s.AppendAudit(ctx, chain("x")); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var prev int64
+	err := s.AuditRows(ctx, 0, func(r store.AuditRow) error {
+		if r.Seq != prev+1 {
+			return fmt.Errorf("seq %d after %d", r.Seq, prev)
+		}
+		prev = r.Seq
+		return nil
+	})
+	if err != nil || prev != 80 {
+		t.Fatalf("chain has %d entries (%v), want 80 contiguous", prev, err)
+	}
+}
+
+func testAuditRollback(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	failing := func(*store.AuditRow) (store.AuditRow, error) { return store.AuditRow{}, errors.New("audit down") }
+	k := &store.Key{ID: "k1", Tenant: "default", Name: "n", Hash: []byte{1}, CreatedAt: time.Now()}
+	if err := s.CreateKey(ctx, k, failing); err == nil {
+		t.Fatal("create succeeded without its audit entry")
+	}
+	if _, err := s.GetKey(ctx, "k1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("key stored although its audit entry failed")
+	}
+}
+
+func testUsage(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	now := time.Now().UTC()
+	rows := []store.Usage{
+		{Time: now, KeyID: "a", Tenant: "default", Model: "m", PromptTokens: 10, CompletionTokens: 5, CostMicros: 100, Status: 200},
+		{Time: now, KeyID: "a", Tenant: "default", Model: "m", PromptTokens: 1, CompletionTokens: 1, CostMicros: 1, Status: 500},
+		{Time: now.Add(-48 * time.Hour), KeyID: "b", Tenant: "t2", Model: "m", CostMicros: 7, Status: 200},
+	}
+	if err := s.InsertUsage(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := s.SummariseUsage(ctx, store.UsageFilter{KeyID: "a"})
+	if err != nil || len(sum) != 1 || sum[0].Requests != 2 || sum[0].CostMicros != 101 || sum[0].Errors != 1 || sum[0].PromptTokens != 11 {
+		t.Fatalf("summary = %+v %v", sum, err)
+	}
+	sum, _ = s.SummariseUsage(ctx, store.UsageFilter{Since: now.Add(-time.Hour)})
+	if len(sum) != 1 {
+		t.Fatalf("since filter: %+v", sum)
+	}
+}
