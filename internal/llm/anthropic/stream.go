@@ -44,9 +44,9 @@ type errorBody struct {
 // StreamDecoder turns Messages stream events into canonical events. Make
 // one per stream with NewStreamDecoder; not safe for concurrent use.
 type StreamDecoder struct {
-	usage  usage       // running totals in Anthropic terms
+	usage  usage            // running totals in Anthropic terms
 	blocks map[int]blockRef // by Anthropic index
-	next   int         // next dense canonical index
+	next   int              // next dense canonical index
 	done   bool
 }
 
