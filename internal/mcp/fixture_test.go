@@ -97,9 +97,10 @@ type fixture struct {
 }
 
 type fixtureOpts struct {
-	limiter Limiter
-	origins []string
-	tools   []Tool
+	noTestTools bool
+	limiter     Limiter
+	origins     []string
+	tools       []Tool
 }
 
 // newFixture starts a real HTTP server on 127.0.0.1 with the MCP handler,
@@ -129,7 +130,10 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	intro, hits := startIntrospection(t, base+"/mcp")
 	fx.asHits = hits
 	var writes sync.Map
-	tools := append(testTools(fx.canary, &writes), o.tools...)
+	tools := o.tools
+	if !o.noTestTools {
+		tools = append(testTools(fx.canary, &writes), o.tools...)
+	}
 	fx.writeRun = func() int { n := 0; writes.Range(func(any, any) bool { n++; return true }); return n }
 	h, err := NewHandler(Config{BaseURL: base, AllowedOrigins: append([]string{"https://app.example.com"}, o.origins...), KeyPrefix: "sk-bw-"},
 		Deps{Keys: kr, Tokens: signer, Introspector: intro, Audit: au, Limiter: o.limiter, Tools: tools})
