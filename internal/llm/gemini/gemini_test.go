@@ -24,8 +24,8 @@ var carried = []struct {
 }{
 	{"plain", llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{text("hi")}}}}},
 	{"config", llm.Request{
-		System:   []llm.Block{text("sys")},
-		Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{text("q"), {Type: llm.BlockImage, Source: &llm.Source{Kind: llm.SourceBase64, MediaType: "image/jpeg", Data: "/9j/"}}, {Type: llm.BlockDocument, Source: &llm.Source{Kind: llm.SourceURL, MediaType: "application/pdf", URL: "gs://b/a.pdf"}}}}},
+		System:    []llm.Block{text("sys")},
+		Messages:  []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{text("q"), {Type: llm.BlockImage, Source: &llm.Source{Kind: llm.SourceBase64, MediaType: "image/jpeg", Data: "/9j/"}}, {Type: llm.BlockDocument, Source: &llm.Source{Kind: llm.SourceURL, MediaType: "application/pdf", URL: "gs://b/a.pdf"}}}}},
 		MaxTokens: 50, Temperature: f64(0.1), TopP: f64(0.5), TopK: func() *int { k := 3; return &k }(),
 		Seed: func() *int64 { s := int64(4); return &s }(), PresencePenalty: f64(0.5), FrequencyPenalty: f64(0.5), Stop: []string{"x"},
 		ResponseFormat: &llm.ResponseFormat{Type: llm.FormatJSONSchema, Schema: json.RawMessage(`{"type":"object"}`)},
