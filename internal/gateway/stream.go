@@ -29,7 +29,8 @@ type relayer struct {
 	out     *sse.Writer
 	filter  StreamFilter
 	tok     usage.Tokens
-	gotUse  bool
+	gotUse  bool // some upstream usage was seen
+	final   bool // the upstream's final usage (OpenAI usage chunk, Anthropic message_delta) was seen
 	deliver int  // bytes of generated text/arguments delivered, for estimates
 	added   bool // include_usage was added by the gateway: hide its chunk
 	text    map[int64]bool
@@ -107,7 +108,7 @@ func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {
 	data := ev.Data
 	if bytes.Contains(data, usageKey) {
 		if t, ok := usage.FromOpenAI(data); ok {
-			rl.tok, rl.gotUse = t, true
+			rl.tok, rl.gotUse, rl.final = t, true, true
 			if rl.added && len(gjson.GetBytes(data, "choices").Array()) == 0 {
 				return false, nil // the client did not ask for the usage chunk
 			}
@@ -153,7 +154,9 @@ func (rl *relayer) anthropicEvent(ev sse.Event) (bool, error) {
 	case "message_start":
 		rl.gotUse = usage.FromAnthropic(&rl.tok, gjson.GetBytes(data, "message.usage")) || rl.gotUse
 	case "message_delta":
-		rl.gotUse = usage.FromAnthropic(&rl.tok, gjson.GetBytes(data, "usage")) || rl.gotUse
+		if usage.FromAnthropic(&rl.tok, gjson.GetBytes(data, "usage")) {
+			rl.gotUse, rl.final = true, true
+		}
 	case "error":
 		return false, fmt.Errorf("upstream sent an error event: %s", scrub(gjson.GetBytes(data, "error.message").String()))
 	case "content_block_start":
@@ -224,11 +227,13 @@ func (rl *relayer) emit(name, data []byte) error {
 }
 
 // settleTokens fills the record from upstream usage, or estimates what
-// was delivered when the upstream reported none.
+// was delivered when the upstream's final report never came (a cut
+// stream): the prompt from message_start when known, the output from the
+// text and arguments actually relayed.
 func (rl *relayer) settleTokens() {
 	rec := &rl.x.rec
 	rec.Tokens = rl.tok
-	if !rl.gotUse || (rec.CompletionTokens == 0 && rl.deliver > 0) {
+	if !rl.final {
 		rec.Estimated = true
 		if rec.PromptTokens == 0 {
 			rec.PromptTokens = usage.EstimateTokens(rl.x.reqBytes)

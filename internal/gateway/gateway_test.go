@@ -1,0 +1,568 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
+	"github.com/bulwarkhq/bulwark/internal/usage"
+)
+
+func TestErrorsInDialect(t *testing.T) {
+	tests := []struct {
+		name       string
+		path       string
+		body       string
+		hdr        map[string]string
+		noAuth     bool
+		scopes     []string
+		models     []string
+		fault      upstreamtest.Fault
+		wantStatus int
+		wantCode   string // OpenAI error.code or Anthropic error.type
+		wantRetry  string
+	}{
+		{name: "no identity is 401", path: "/v1/chat/completions", body: `{"model":"fast"}`, noAuth: true, wantStatus: 401, wantCode: "invalid_api_key"},
+		{name: "no llm scope is 403", path: "/v1/chat/completions", body: `{"model":"fast"}`, scopes: []string{"admin"}, wantStatus: 403, wantCode: "permission_denied"},
+		{name: "model not allowed is 403", path: "/v1/chat/completions", body: `{"model":"openai/gpt-4o"}`, models: []string{"fast"}, wantStatus: 403, wantCode: "model_not_allowed"},
+		{name: "malformed json is 400", path: "/v1/chat/completions", body: `{"model":"fast",`, wantStatus: 400, wantCode: "invalid_request_error"},
+		{name: "duplicate model is 400", path: "/v1/chat/completions", body: `{"model":"fast","model":"openai/o1"}`, wantStatus: 400, wantCode: "invalid_request_error"},
+		{name: "missing model is 400", path: "/v1/chat/completions", body: `{"messages":[]}`, wantStatus: 400, wantCode: "invalid_request_error"},
+		{name: "unknown model is 404", path: "/v1/chat/completions", body: `{"model":"nope/model"}`, wantStatus: 404, wantCode: "model_not_found"},
+		{name: "unknown bare model is 404", path: "/v1/chat/completions", body: `{"model":"llama-7b"}`, wantStatus: 404, wantCode: "model_not_found"},
+		{name: "model outside provider list is 404", path: "/v1/chat/completions", body: `{"model":"local/mistral"}`, wantStatus: 404, wantCode: "model_not_found"},
+		{name: "anthropic unknown model is not_found_error", path: "/v1/messages", body: `{"model":"nope/x","max_tokens":1}`, hdr: anthHdr, wantStatus: 404, wantCode: "not_found_error"},
+		{name: "anthropic model via openai dialect is 400", path: "/v1/chat/completions", body: `{"model":"claude-sonnet-4-5"}`, wantStatus: 400, wantCode: "model_not_supported"},
+		{name: "upstream 429 keeps a small retry-after", path: "/v1/chat/completions", body: `{"model":"fast"}`,
+			fault: upstreamtest.Fault{Kind: upstreamtest.Status429, RetryAfter: 3600}, wantStatus: 429, wantCode: "upstream_rate_limited", wantRetry: "30"},
+		{name: "anthropic upstream 429", path: "/v1/messages", body: `{"model":"smart","max_tokens":1}`, hdr: anthHdr,
+			fault: upstreamtest.Fault{Kind: upstreamtest.Status429}, wantStatus: 429, wantCode: "rate_limit_error", wantRetry: "1"},
+		{name: "upstream 500 is 502", path: "/v1/chat/completions", body: `{"model":"fast"}`,
+			fault: upstreamtest.Fault{Kind: upstreamtest.Status500}, wantStatus: 502, wantCode: "upstream_error"},
+		{name: "upstream reset is 502", path: "/v1/chat/completions", body: `{"model":"fast"}`,
+			fault: upstreamtest.Fault{Kind: upstreamtest.Reset}, wantStatus: 502, wantCode: "upstream_unreachable"},
+		{name: "mock injected 503 is overloaded", path: "/v1/messages", body: `{"model":"mock/error-503","max_tokens":1}`, hdr: anthHdr,
+			wantStatus: 503, wantCode: "overloaded_error", wantRetry: "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			if tt.scopes != nil {
+				e.identity.Scopes = tt.scopes
+			}
+			e.identity.Models = tt.models
+			e.openai.SetFault(tt.fault)
+			e.anth.SetFault(tt.fault)
+			hdr := map[string]string{}
+			for k, v := range tt.hdr {
+				hdr[k] = v
+			}
+			if tt.noAuth {
+				hdr["Authorization"] = ""
+				delete(hdr, "X-Api-Key")
+			}
+			resp, b := e.do(t, http.MethodPost, tt.path, tt.body, hdr)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status = %d, want %d: %s", resp.StatusCode, tt.wantStatus, b)
+			}
+			code := gjson.GetBytes(b, "error.code").String()
+			if strings.HasPrefix(tt.path, "/v1/messages") {
+				if gjson.GetBytes(b, "type").String() != "error" {
+					t.Errorf("not an Anthropic error body: %s", b)
+				}
+				code = gjson.GetBytes(b, "error.type").String()
+				if resp.Header.Get("Request-Id") != "req_test123" {
+					t.Errorf("request-id header = %q", resp.Header.Get("Request-Id"))
+				}
+			} else if resp.Header.Get("X-Request-Id") != "req_test123" {
+				t.Errorf("x-request-id header = %q", resp.Header.Get("X-Request-Id"))
+			}
+			if code != tt.wantCode {
+				t.Errorf("code = %q, want %q: %s", code, tt.wantCode, b)
+			}
+			if got := resp.Header.Get("Retry-After"); got != tt.wantRetry {
+				t.Errorf("Retry-After = %q, want %q", got, tt.wantRetry)
+			}
+			if bytes.Contains(b, []byte("injected failure")) {
+				t.Errorf("upstream body echoed to the client: %s", b)
+			}
+		})
+	}
+}
+
+func TestModelAddressing(t *testing.T) {
+	tests := []struct {
+		name, path, model string
+		wantUpstream      string // "openai", "anthropic" or "mock"
+		wantModel         string // model the upstream saw
+	}{
+		{"alias", "/v1/chat/completions", "fast", "openai", "gpt-4o-mini"},
+		{"provider prefix", "/v1/chat/completions", "openai/gpt-4.1", "openai", "gpt-4.1"},
+		{"bare gpt", "/v1/chat/completions", "gpt-4o-mini", "openai", "gpt-4o-mini"},
+		{"bare o-series", "/v1/chat/completions", "o3-mini", "openai", "o3-mini"},
+		{"declared model", "/v1/chat/completions", "local/llama3", "openai", "llama3"},
+		{"bare claude", "/v1/messages", "claude-haiku-4-5", "anthropic", "claude-haiku-4-5"},
+		{"anthropic alias", "/v1/messages", "smart", "anthropic", "claude-sonnet-4-5"},
+		{"slash in upstream name", "/v1/chat/completions", "openai/Qwen/Qwen2.5-7B", "openai", "Qwen/Qwen2.5-7B"},
+		{"mock in openai dialect", "/v1/chat/completions", "mock/text", "mock", ""},
+		{"mock in anthropic dialect", "/v1/messages", "mock/text", "mock", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			resp, b := e.do(t, http.MethodPost, tt.path, `{"model":"`+tt.model+`","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, anthHdr)
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d: %s", resp.StatusCode, b)
+			}
+			switch tt.wantUpstream {
+			case "openai":
+				if got := gjson.GetBytes(e.openai.Last().Body, "model").String(); got != tt.wantModel {
+					t.Errorf("upstream model = %q, want %q", got, tt.wantModel)
+				}
+			case "anthropic":
+				if got := gjson.GetBytes(e.anth.Last().Body, "model").String(); got != tt.wantModel {
+					t.Errorf("upstream model = %q, want %q", got, tt.wantModel)
+				}
+			case "mock":
+				if len(e.openai.Requests())+len(e.anth.Requests()) != 0 {
+					t.Error("mock provider reached a network upstream")
+				}
+				if !bytes.Contains(b, []byte("Bulwark mock")) {
+					t.Errorf("mock reply missing: %s", b)
+				}
+			}
+			recs := e.usage.all()
+			if len(recs) != 1 || recs[0].Model != tt.model || recs[0].Status != 200 {
+				t.Fatalf("usage records = %+v", recs)
+			}
+		})
+	}
+}
+
+func TestUsageAndCost(t *testing.T) {
+	tests := []struct {
+		name, path, body string
+		fault            upstreamtest.Fault
+		wantEstimated    bool
+		wantStatus       int
+		wantCost         bool
+	}{
+		{name: "openai non-stream", path: "/v1/chat/completions", body: `{"model":"fast","messages":[{"role":"user","content":"hello there"}]}`, wantStatus: 200, wantCost: true},
+		{name: "openai stream with gateway-added usage", path: "/v1/chat/completions", body: `{"model":"fast","stream":true,"messages":[{"role":"user","content":"hello there"}]}`, wantStatus: 200, wantCost: true},
+		{name: "anthropic stream", path: "/v1/messages", body: `{"model":"smart","stream":true,"max_tokens":9,"messages":[{"role":"user","content":"hello there"}]}`, wantStatus: 200, wantCost: true},
+		{name: "anthropic non-stream", path: "/v1/messages", body: `{"model":"smart","max_tokens":9,"messages":[{"role":"user","content":"hello there"}]}`, wantStatus: 200, wantCost: true},
+		{name: "embeddings", path: "/v1/embeddings", body: `{"model":"text-embedding-3-small","input":"hello"}`, wantStatus: 200, wantCost: true},
+		{name: "cut openai stream is estimated", path: "/v1/chat/completions", body: `{"model":"fast","stream":true,"messages":[{"role":"user","content":"hello there my friend"}]}`,
+			fault: upstreamtest.Fault{Kind: upstreamtest.CutStream}, wantEstimated: true, wantStatus: 502, wantCost: true},
+		{name: "cut anthropic stream keeps prompt usage", path: "/v1/messages", body: `{"model":"smart","stream":true,"max_tokens":9,"messages":[{"role":"user","content":"hello there my friend how are you"}]}`,
+			fault: upstreamtest.Fault{Kind: upstreamtest.CutStream}, wantEstimated: true, wantStatus: 502, wantCost: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.openai.SetFault(tt.fault)
+			e.anth.SetFault(tt.fault)
+			hdr := map[string]string{}
+			if strings.HasPrefix(tt.path, "/v1/messages") {
+				hdr = anthHdr
+			}
+			resp, b := e.do(t, http.MethodPost, tt.path, tt.body, hdr)
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d: %s", resp.StatusCode, b)
+			}
+			recs := e.usage.all()
+			if len(recs) != 1 {
+				t.Fatalf("want exactly one usage record, got %d", len(recs))
+			}
+			r := recs[0]
+			if r.PromptTokens <= 0 || (r.CompletionTokens <= 0 && tt.path != "/v1/embeddings") {
+				t.Errorf("tokens not counted: %+v", r.Tokens)
+			}
+			if r.Estimated != tt.wantEstimated || r.Status != tt.wantStatus {
+				t.Errorf("estimated=%v status=%d, want %v %d", r.Estimated, r.Status, tt.wantEstimated, tt.wantStatus)
+			}
+			if (r.CostMicros > 0) != tt.wantCost {
+				t.Errorf("cost = %d", r.CostMicros)
+			}
+			if r.KeyID != "key_test" || r.Tenant != "t1" || r.RequestID != "req_test123" || r.Provider == "" || r.Latency <= 0 {
+				t.Errorf("record fields missing: %+v", r)
+			}
+			if tt.fault.Kind == upstreamtest.None && bytes.Contains(b, []byte(`"choices":[]`)) {
+				t.Errorf("client got the usage chunk it did not ask for")
+			}
+		})
+	}
+}
+
+func TestStreamsEndHonestly(t *testing.T) {
+	tests := []struct {
+		name, path, body string
+		fault            upstreamtest.Fault
+		wantTail         string // the stream's last event
+		wantNot          string
+	}{
+		{name: "openai clean stream ends with DONE", path: "/v1/chat/completions", body: `{"model":"fast","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			wantTail: "data: [DONE]\n\n"},
+		{name: "openai cut stream ends with error and no DONE", path: "/v1/chat/completions", body: `{"model":"fast","stream":true,"messages":[]}`,
+			fault: upstreamtest.Fault{Kind: upstreamtest.CutStream}, wantTail: `data: {"error":{"message":"the upstream provider failed mid-stream","type":"api_error","param":null,"code":"upstream_stream_failed","request_id":"req_test123"}}` + "\n\n", wantNot: "[DONE]"},
+		{name: "mock cut model ends with error", path: "/v1/chat/completions", body: `{"model":"mock/cut","stream":true,"messages":[]}`,
+			wantTail: `"code":"upstream_stream_failed"`, wantNot: "[DONE]"},
+		{name: "anthropic clean stream ends with message_stop", path: "/v1/messages", body: `{"model":"smart","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`,
+			wantTail: "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"},
+		{name: "anthropic cut stream ends with event error", path: "/v1/messages", body: `{"model":"smart","stream":true,"max_tokens":5,"messages":[]}`,
+			fault:    upstreamtest.Fault{Kind: upstreamtest.CutStream},
+			wantTail: "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"the upstream provider failed mid-stream\"},\"request_id\":\"req_test123\"}\n\n", wantNot: "message_stop"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.openai.SetFault(tt.fault)
+			e.anth.SetFault(tt.fault)
+			resp, b := e.do(t, http.MethodPost, tt.path, tt.body, anthHdr)
+			if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+				t.Fatalf("status %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+			}
+			if !bytes.HasSuffix(b, []byte("\n\n")) || !bytes.HasSuffix(b, []byte(tt.wantTail)) && !bytes.Contains(lastEvent(b), []byte(tt.wantTail)) {
+				t.Errorf("stream tail = %q, want %q", lastEvent(b), tt.wantTail)
+			}
+			if tt.wantNot != "" && bytes.Contains(b, []byte(tt.wantNot)) {
+				t.Errorf("stream contains %q after a failure", tt.wantNot)
+			}
+			for _, ev := range bytes.Split(bytes.TrimSuffix(b, []byte("\n\n")), []byte("\n\n")) {
+				if len(ev) == 0 || !(bytes.HasPrefix(ev, []byte("data: ")) || bytes.HasPrefix(ev, []byte("event: "))) {
+					t.Errorf("badly framed event %q", ev)
+				}
+			}
+			if strings.HasPrefix(tt.path, "/v1/messages") && tt.fault.Kind == upstreamtest.None && !bytes.Contains(b, []byte("event: ping\n")) {
+				t.Error("anthropic ping event not relayed")
+			}
+		})
+	}
+}
+
+func lastEvent(b []byte) []byte {
+	evs := bytes.Split(bytes.TrimSuffix(b, []byte("\n\n")), []byte("\n\n"))
+	return evs[len(evs)-1]
+}
+
+func TestClientDisconnectCancelsUpstream(t *testing.T) {
+	tests := []struct {
+		name, path, body string
+		fault            upstreamtest.Fault
+	}{
+		{"hang before headers", "/v1/chat/completions", `{"model":"fast","messages":[]}`, upstreamtest.Fault{Kind: upstreamtest.Hang}},
+		{"slow drip stream", "/v1/messages", `{"model":"smart","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"one two three four five six seven eight"}]}`,
+			upstreamtest.Fault{Kind: upstreamtest.SlowDrip, Drip: 2 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.openai.SetFault(tt.fault)
+			e.anth.SetFault(tt.fault)
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.gw.URL+tt.path, strings.NewReader(tt.body))
+			req.Header.Set("Authorization", "Bearer k")
+			req.Header.Set("Anthropic-Version", "2023-06-01")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_, err = resp.Body.Read(make([]byte, 1<<16))
+				for err == nil {
+					_, err = resp.Body.Read(make([]byte, 1<<16))
+				}
+				resp.Body.Close()
+			}
+			select {
+			case p := <-e.openai.Canceled():
+				t.Logf("openai upstream saw cancel of %s", p)
+			case p := <-e.anth.Canceled():
+				t.Logf("anthropic upstream saw cancel of %s", p)
+			case <-time.After(3 * time.Second):
+				t.Fatal("upstream never saw the client's cancel")
+			}
+			deadline := time.Now().Add(2 * time.Second)
+			for len(e.usage.all()) == 0 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if recs := e.usage.all(); len(recs) != 1 || recs[0].Status != statusClientClosed {
+				t.Errorf("usage records = %+v, want one with status 499", recs)
+			}
+		})
+	}
+}
+
+func TestCredentialNeverLeaks(t *testing.T) {
+	e := newEnv(t)
+	leaky := `{"error":{"message":"Incorrect API key provided: ` + upstreamKey + `. Find your key at platform","type":"invalid_request_error"}}`
+	anthLeaky := `{"type":"error","error":{"type":"invalid_request_error","message":"bad key ` + upstreamKey + `"}}`
+	var all []byte
+	reqs := []struct{ path, body string }{
+		{"/v1/chat/completions", `{"model":"fast","messages":[]}`},
+		{"/v1/chat/completions", `{"model":"fast","stream":true,"messages":[]}`},
+		{"/v1/messages", `{"model":"smart","max_tokens":3,"messages":[]}`},
+		{"/v1/messages", `{"model":"smart","stream":true,"max_tokens":3,"messages":[]}`},
+		{"/v1/models", ""},
+	}
+	faults := []upstreamtest.Fault{{}, {Kind: upstreamtest.Status500, Body: leaky}, {Kind: upstreamtest.Status429, Body: leaky},
+		{Kind: upstreamtest.CutStream}, {Kind: upstreamtest.Status500, Body: anthLeaky}}
+	for _, f := range faults {
+		for _, rq := range reqs {
+			e.openai.SetFault(f)
+			e.anth.SetFault(f)
+			method := http.MethodPost
+			if rq.body == "" {
+				method = http.MethodGet
+			}
+			resp, b := e.do(t, method, rq.path, rq.body, anthHdr)
+			all = append(all, b...)
+			for k, v := range resp.Header {
+				all = append(all, []byte(k+": "+strings.Join(v, ",")+"\n")...)
+			}
+		}
+	}
+	for _, hay := range []struct {
+		name string
+		b    []byte
+	}{{"client responses", all}, {"server log", []byte(e.logs.String())}} {
+		if bytes.Contains(hay.b, []byte(upstreamKey)) || bytes.Contains(hay.b, []byte("SECRET-0123")) {
+			t.Errorf("provider credential leaked into %s", hay.name)
+		}
+	}
+	if !strings.Contains(e.logs.String(), "request_id=req_test123") {
+		t.Error("server log lacks the request id that ties errors to causes")
+	}
+	for _, r := range e.openai.Requests() {
+		if r.Header.Get("Authorization") != "Bearer "+upstreamKey {
+			t.Errorf("openai upstream got Authorization %q", r.Header.Get("Authorization"))
+		}
+	}
+}
+
+func TestScrubUpstreamMessages(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"openai key echo", "Incorrect API key provided: sk-proj-abc123. You can find your key", "Incorrect API key provided: [redacted] You can find your key"},
+		{"long token", "token a1b2c3d4e5f6g7h8i9j0k1l2 invalid", "token [redacted] invalid"},
+		{"plain words pass", "max_tokens: 99999 > 8192, which is the maximum", "max_tokens: 99999 > 8192, which is the maximum"},
+		{"truncated", strings.Repeat("word ", 100), strings.TrimSpace(strings.Repeat("word ", 60))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := scrub(tt.in); got != tt.want {
+				t.Errorf("scrub = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestUpstream400MessageIsPassedScrubbed(t *testing.T) {
+	e := newEnv(t)
+	resp, b := e.do(t, http.MethodPost, "/v1/chat/completions", `{"model":"mock/error-400","messages":[]}`, nil)
+	if resp.StatusCode != 400 || gjson.GetBytes(b, "error.code").String() != "upstream_invalid_request" ||
+		!strings.Contains(gjson.GetBytes(b, "error.message").String(), "injected error 400") {
+		t.Fatalf("got %d %s", resp.StatusCode, b)
+	}
+}
+
+// hookRec records call-hook invocations.
+type hookRec struct {
+	name    string
+	deny    bool
+	befores *[]string
+}
+
+func (h hookRec) BeforeCall(_ context.Context, c *Call) error {
+	*h.befores = append(*h.befores, "before:"+h.name)
+	if h.deny {
+		return apierr.RateLimited("budget_exceeded", "budget exhausted", 2*time.Second)
+	}
+	return nil
+}
+
+func (h hookRec) AfterCall(_ context.Context, c *Call, rec usage.Record) {
+	*h.befores = append(*h.befores, "after:"+h.name+":"+http.StatusText(rec.Status))
+}
+
+func TestCallHooksRunOncePaired(t *testing.T) {
+	tests := []struct {
+		name       string
+		denySecond bool
+		model      string
+		wantStatus int
+		want       string
+	}{
+		{"both run, after in reverse", false, "fast", 200, "before:a,before:b,after:b:OK,after:a:OK"},
+		{"second denies, only first settles", true, "fast", 429, "before:a,before:b,after:a:Too Many Requests"},
+		{"upstream failure still settles", false, "mock/error-500", 502, "before:a,before:b,after:b:Bad Gateway,after:a:Bad Gateway"},
+		{"unknown model runs no hook", false, "nope/x", 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log []string
+			e := newEnv(t, func(_ *Config, d *Deps) {
+				d.Hooks.Calls = []CallHook{hookRec{name: "a", befores: &log}, hookRec{name: "b", deny: tt.denySecond, befores: &log}}
+			})
+			resp, b := e.do(t, http.MethodPost, "/v1/chat/completions", `{"model":"`+tt.model+`","messages":[]}`, nil)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d: %s", resp.StatusCode, b)
+			}
+			if got := strings.Join(log, ","); got != tt.want {
+				t.Errorf("hooks = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+type blockHook struct{}
+
+func (blockHook) InspectRequest(_ context.Context, _ apierr.Dialect, body []byte) ([]byte, error) {
+	if bytes.Contains(body, []byte("4111111111111111")) {
+		return nil, errors.New("card number")
+	}
+	return bytes.Replace(body, []byte("secret-word"), []byte("[REDACTED]"), 1), nil
+}
+
+type upperHook struct{}
+
+func (upperHook) InspectResponse(_ context.Context, _ apierr.Dialect, b []byte) ([]byte, error) {
+	return bytes.ToUpper(b), nil
+}
+
+func (upperHook) Stream(context.Context, apierr.Dialect) StreamFilter { return &upperFilter{} }
+
+// upperFilter upper-cases text and holds back the last delta until Flush,
+// as a streaming redactor would.
+type upperFilter struct{ held string }
+
+func (f *upperFilter) Text(d string) (string, error) {
+	out := f.held
+	f.held = strings.ToUpper(d)
+	return out, nil
+}
+
+func (f *upperFilter) Flush() (string, error) { h := f.held; f.held = ""; return h, nil }
+
+func TestGuardHooks(t *testing.T) {
+	tests := []struct {
+		name, path, body string
+		wantStatus       int
+		wantIn           string // in the client's response
+		wantUpstream     string // in what the upstream received
+	}{
+		{"request blocked", "/v1/chat/completions", `{"model":"mock/echo","messages":[{"role":"user","content":"4111111111111111"}]}`, 403, "request_blocked", ""},
+		{"request redacted", "/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"my secret-word"}]}`, 200, "", "[REDACTED]"},
+		{"openai stream filtered", "/v1/chat/completions", `{"model":"mock/echo","stream":true,"messages":[{"role":"user","content":"abc def ghi"}]}`, 200, `"content":"GHI"`, ""},
+		{"anthropic stream filtered", "/v1/messages", `{"model":"mock/echo","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"abc def ghi"}]}`, 200, `"text":"ABC DEF "`, ""},
+		{"non-stream filtered", "/v1/messages", `{"model":"mock/echo","max_tokens":5,"messages":[{"role":"user","content":"abc"}]}`, 200, `"TEXT":"ABC"`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, func(_ *Config, d *Deps) { d.Hooks.Request, d.Hooks.Response = blockHook{}, upperHook{} })
+			resp, b := e.do(t, http.MethodPost, tt.path, tt.body, anthHdr)
+			if resp.StatusCode != tt.wantStatus || !bytes.Contains(b, []byte(tt.wantIn)) {
+				t.Fatalf("status %d, want %d with %q: %s", resp.StatusCode, tt.wantStatus, tt.wantIn, b)
+			}
+			if tt.wantUpstream != "" && !bytes.Contains(e.openai.Last().Body, []byte(tt.wantUpstream)) {
+				t.Errorf("upstream body %s lacks %q", e.openai.Last().Body, tt.wantUpstream)
+			}
+		})
+	}
+}
+
+func TestModelsList(t *testing.T) {
+	tests := []struct {
+		name    string
+		models  []string
+		hdr     map[string]string
+		want    []string
+		notWant []string
+		shape   string
+	}{
+		{"openai shape lists all", nil, nil, []string{"fast", "local/llama3", "mock/echo", "smart"}, nil, "data.#.object"},
+		{"restricted key sees only its models", []string{"fast", "mock/echo"}, nil, []string{"fast", "mock/echo"}, []string{"local/llama3", "smart"}, "data.#.object"},
+		{"anthropic shape", nil, anthHdr, []string{"smart", "mock/tools"}, nil, "data.#.display_name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.identity.Models = tt.models
+			resp, b := e.do(t, http.MethodGet, "/v1/models", "", tt.hdr)
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d: %s", resp.StatusCode, b)
+			}
+			ids := gjson.GetBytes(b, "data.#.id").String()
+			for _, w := range tt.want {
+				if !strings.Contains(ids, `"`+w+`"`) {
+					t.Errorf("missing %s in %s", w, ids)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(ids, `"`+w+`"`) {
+					t.Errorf("listed forbidden %s", w)
+				}
+			}
+			if !gjson.GetBytes(b, tt.shape).IsArray() || len(gjson.GetBytes(b, tt.shape).Array()) == 0 {
+				t.Errorf("wrong shape: %s", b)
+			}
+		})
+	}
+}
+
+func TestCountTokens(t *testing.T) {
+	tests := []struct {
+		name, model  string
+		wantUpstream bool
+	}{
+		{"forwarded to anthropic", "smart", true},
+		{"computed by mock", "mock/echo", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			resp, b := e.do(t, http.MethodPost, "/v1/messages/count_tokens", `{"model":"`+tt.model+`","messages":[{"role":"user","content":"hello"}]}`, anthHdr)
+			if resp.StatusCode != 200 || gjson.GetBytes(b, "input_tokens").Int() <= 0 {
+				t.Fatalf("status %d: %s", resp.StatusCode, b)
+			}
+			if got := len(e.anth.Requests()) == 1; got != tt.wantUpstream {
+				t.Errorf("upstream called = %v", got)
+			}
+			if len(e.usage.all()) != 0 {
+				t.Error("count_tokens must not produce a billed usage record")
+			}
+		})
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	e := newEnv(t, func(c *Config, _ *Deps) { c.MaxBodyBytes = 64 })
+	resp, b := e.do(t, http.MethodPost, "/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"`+strings.Repeat("x", 100)+`"}]}`, nil)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || len(e.openai.Requests()) != 0 {
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		deps Deps
+	}{
+		{"no providers", Config{}, Deps{}},
+		{"alias without provider", Config{Aliases: map[string]string{"x": "gpt-4o"}}, Deps{Providers: mapSource{}}},
+		{"bad family", Config{DefaultProviders: map[string]string{"gemini": "g"}}, Deps{Providers: mapSource{}}},
+		{"negative price", Config{Prices: map[string]usage.Price{"m": {Input: -1}}}, Deps{Providers: mapSource{}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(tt.cfg, tt.deps); err == nil {
+				t.Error("New accepted an invalid config")
+			}
+		})
+	}
+}

@@ -1,0 +1,107 @@
+package usage
+
+import (
+	"testing"
+
+	"github.com/tidwall/gjson"
+)
+
+func TestCost(t *testing.T) {
+	tests := []struct {
+		name   string
+		model  string
+		tok    Tokens
+		want   int64
+		wantOK bool
+	}{
+		{"gpt-4o-mini 1M in 1M out", "gpt-4o-mini", Tokens{PromptTokens: 1_000_000, CompletionTokens: 1_000_000}, 750_000, true},
+		{"cached input is cheaper", "gpt-4o", Tokens{PromptTokens: 1_000_000, CachedTokens: 1_000_000}, 1_250_000, true},
+		{"dated snapshot uses family price", "claude-sonnet-4-5-20250929", Tokens{PromptTokens: 1000, CompletionTokens: 1000}, 18_000, true},
+		{"anthropic cache write and read", "claude-haiku-4-5", Tokens{PromptTokens: 3_000_000, CacheWriteTokens: 1_000_000, CachedTokens: 1_000_000}, 1_000_000 + 1_250_000 + 100_000, true},
+		{"long context tier", "claude-sonnet-4-5", Tokens{PromptTokens: 300_000, CompletionTokens: 1000}, 300_000*6 + 1000*22.5, true},
+		{"provider prefix ignored", "anthropic/claude-opus-4-5", Tokens{CompletionTokens: 1_000_000}, 25_000_000, true},
+		{"one token rounds up", "gpt-4o-mini", Tokens{PromptTokens: 1}, 1, true},
+		{"longest prefix wins", "gpt-4o-mini-2024-07-18", Tokens{PromptTokens: 1_000_000}, 150_000, true},
+		{"prefix needs a dash boundary", "gpt-4oz", Tokens{PromptTokens: 1_000_000}, 0, false},
+		{"unknown model", "llama3", Tokens{PromptTokens: 1_000_000}, 0, false},
+	}
+	tab, err := NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := tab.Cost(tt.model, tt.tok)
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("Cost = %d, %v; want %d, %v", got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	tab, err := NewTable(map[string]Price{"llama3": {Input: 1_000_000, Output: 2_000_000}, "gpt-4o": {Input: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := tab.Cost("llama3", Tokens{PromptTokens: 1_000_000, CompletionTokens: 1_000_000}); !ok || c != 3_000_000 {
+		t.Errorf("override cost = %d %v", c, ok)
+	}
+	if c, _ := tab.Cost("gpt-4o", Tokens{PromptTokens: 1_000_000}); c != 1 {
+		t.Errorf("override did not replace the default: %d", c)
+	}
+	if _, err := NewTable(map[string]Price{"x": {Output: -5}}); err == nil {
+		t.Error("negative price accepted")
+	}
+}
+
+func TestExtractUsage(t *testing.T) {
+	tests := []struct {
+		name      string
+		anthropic bool
+		bodies    []string
+		want      Tokens
+	}{
+		{name: "openai with details", bodies: []string{`{"usage":{"prompt_tokens":100,"completion_tokens":20,"prompt_tokens_details":{"cached_tokens":40},"completion_tokens_details":{"reasoning_tokens":5}}}`},
+			want: Tokens{PromptTokens: 100, CompletionTokens: 20, CachedTokens: 40, ReasoningTokens: 5}},
+		{name: "openai hostile numbers clamped", bodies: []string{`{"usage":{"prompt_tokens":-5,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":99}}}`},
+			want: Tokens{CompletionTokens: 3}},
+		{name: "anthropic message_start then delta", anthropic: true, bodies: []string{
+			`{"input_tokens":10,"cache_read_input_tokens":100,"cache_creation_input_tokens":50,"output_tokens":1}`, `{"output_tokens":42}`},
+			want: Tokens{PromptTokens: 160, CachedTokens: 100, CacheWriteTokens: 50, CompletionTokens: 42}},
+		{name: "anthropic delta repeats input", anthropic: true, bodies: []string{
+			`{"input_tokens":10,"output_tokens":1}`, `{"input_tokens":10,"cache_read_input_tokens":5,"output_tokens":7}`},
+			want: Tokens{PromptTokens: 15, CachedTokens: 5, CompletionTokens: 7}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got Tokens
+			for _, b := range tt.bodies {
+				if tt.anthropic {
+					if !FromAnthropic(&got, gjson.Parse(b)) {
+						t.Fatal("usage not found")
+					}
+				} else {
+					var ok bool
+					if got, ok = FromOpenAI([]byte(b)); !ok {
+						t.Fatal("usage not found")
+					}
+				}
+			}
+			if got != tt.want {
+				t.Errorf("tokens = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEstimateTokens(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		want int64
+	}{{0, 0}, {1, 1}, {4, 1}, {5, 2}, {4000, 1000}} {
+		if got := EstimateTokens(tt.n); got != tt.want {
+			t.Errorf("EstimateTokens(%d) = %d, want %d", tt.n, got, tt.want)
+		}
+	}
+}
