@@ -54,7 +54,7 @@ func TestBuiltinFileToolsAreConfinedPerTenant(t *testing.T) {
 	}
 	b := newBuiltins(t, BuiltinConfig{WorkspaceRoot: root, FSRead: true, FSWrite: true})
 	fx := newFixture(t, fixtureOpts{noTestTools: true, tools: b.Tools()})
-	acme := fx.mustConnect(secretAll, Version20251125)  // tenant acme
+	acme := fx.mustConnect(secretAll, Version20251125)   // tenant acme
 	beta := fx.mustConnect(secretOther, Version20260728) // tenant beta
 
 	if text, isErr, _ := structured(t, acme, "fs_write", map[string]any{"path": "notes/a.txt", "content": "hello acme\n"}); isErr {
