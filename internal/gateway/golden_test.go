@@ -33,7 +33,7 @@ func TestGoldenUpstreamRequests(t *testing.T) {
 		{name: "claude_code_messages", fixture: "claude_code_messages.json", path: "/v1/messages?beta=true", upstream: "anthropic",
 			hdr: map[string]string{"Anthropic-Version": "2023-06-01", "X-Api-Key": "bw_clientkey",
 				"Anthropic-Beta": "claude-code-20250219,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14,context-management-2025-06-27,oauth-2025-04-20,made-up-beta-2099",
-				"Accept": "application/json", "X-Stainless-Lang": "js", "Anthropic-Dangerous-Direct-Browser-Access": "true"}},
+				"Accept":         "application/json", "X-Stainless-Lang": "js", "Anthropic-Dangerous-Direct-Browser-Access": "true"}},
 		{name: "claude_code_haiku", fixture: "claude_code_haiku.json", path: "/v1/messages?beta=true", upstream: "anthropic",
 			hdr: map[string]string{"Anthropic-Version": "2099-01-01", "X-Api-Key": "bw_clientkey"}},
 		{name: "openai_sdk_chat", fixture: "openai_sdk_chat.json", path: "/v1/chat/completions", upstream: "openai",

@@ -88,4 +88,3 @@ func isOSeries(m string) bool {
 // statusClientClosed is logged and recorded when the client went away
 // (nginx's 499); it is never sent.
 const statusClientClosed = 499
-
