@@ -22,6 +22,21 @@ import (
 // entirely made of look-alikes, letters spaced out one by one joined, and
 // every run of whitespace collapsed to one space. Case is lowered.
 func Text(s string) string {
+	// Lower-casing and folding can produce characters NFKC decomposes
+	// further (Ŀ -> ŀ -> l·), so passes repeat until nothing changes; two
+	// or three suffice in practice and the cap keeps the cost linear.
+	out := pass(s)
+	for range 3 {
+		next := pass(out)
+		if next == out {
+			break
+		}
+		out = next
+	}
+	return out
+}
+
+func pass(s string) string {
 	s = norm.NFKC.String(s)
 	var b strings.Builder
 	b.Grow(len(s))

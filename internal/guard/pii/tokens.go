@@ -82,6 +82,9 @@ func appendRun(out []span.Span, text string, i int) ([]span.Span, int) {
 		}
 		groups = groups[:len(groups)-1]
 	}
+	if vetoed(text, groups) {
+		return out, end
+	}
 	for a := 0; a < len(groups); {
 		matched := false
 		for b := min(len(groups)-1, a+maxWindow-1); b >= a; b-- {
@@ -111,17 +114,25 @@ func isExt(text string, i int) bool {
 // may be a leading '+' or '(') are. It returns the type, a confidence and
 // the end offset, or "" if they are none of the numeric entities.
 func classify(text string, start int, gs []group) (string, float64, int) {
-	var digits strings.Builder
-	lens := make([]int, len(gs))
-	seps := make([]string, 0, len(gs))
+	var (
+		dbuf    [maxWindow * 20]byte
+		lensArr [maxWindow]int
+		sepsArr [maxWindow]string
+	)
+	digits := dbuf[:0]
+	lens := lensArr[:len(gs)]
+	seps := sepsArr[:0]
 	for k, g := range gs {
-		digits.WriteString(text[g.start:g.end])
+		if len(digits)+g.end-g.start > 19 {
+			return "", 0, 0 // longer than any numeric entity
+		}
+		digits = append(digits, text[g.start:g.end]...)
 		lens[k] = g.end - g.start
 		if k > 0 {
 			seps = append(seps, text[gs[k-1].end:g.start])
 		}
 	}
-	d := digits.String()
+	d := string(digits)
 	end := gs[len(gs)-1].end
 	plus := text[start] == '+'
 	paren := text[start] == '('
@@ -307,6 +318,32 @@ func phoneContext(text string, start, end int) bool {
 		if strings.Contains(ctx, w) {
 			return true
 		}
+	}
+	return false
+}
+
+// vetoed reports a run formatted exactly like a CPF, CNPJ or SSN whose check
+// digits or allocation rules fail: it is a wrong or made-up number, and its
+// tail must not be re-read as a phone number.
+func vetoed(text string, gs []group) bool {
+	if len(gs) < 3 || len(gs) > 5 {
+		return false
+	}
+	var shape, seps, digits strings.Builder
+	for k, g := range gs {
+		shape.WriteByte(byte('0' + g.end - g.start))
+		digits.WriteString(text[g.start:g.end])
+		if k > 0 {
+			seps.WriteString(text[gs[k-1].end:g.start])
+		}
+	}
+	switch shape.String() + " " + seps.String() {
+	case "3332 ..-":
+		return !ValidCPF(digits.String())
+	case "23342 ../-":
+		return !ValidCNPJ(digits.String())
+	case "324 --":
+		return !ValidSSN(digits.String())
 	}
 	return false
 }

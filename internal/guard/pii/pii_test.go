@@ -1,0 +1,166 @@
+package pii
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+type found struct{ typ, value string }
+
+func detectValues(text string) []found {
+	var out []found
+	for _, s := range Detect(text) {
+		out = append(out, found{s.Type, text[s.Start:s.End]})
+	}
+	return out
+}
+
+var cases = []struct {
+	name string
+	text string
+	want []found // exactly these, in order
+}{
+	{"email", "write to jane.doe+x@mail.example.co.uk today", []found{{Email, "jane.doe+x@mail.example.co.uk"}}},
+	{"not an email without tld", "user@localhost is fine", nil},
+	{"visa card", "card 4111111111111111 expires", []found{{CreditCard, "4111111111111111"}}},
+	{"spaced amex", "amex 3782 822463 10005 ok", []found{{CreditCard, "3782 822463 10005"}}},
+	{"dashed mastercard", "mc 5555-5555-5555-4444.", []found{{CreditCard, "5555-5555-5555-4444"}}},
+	{"card failing luhn", "card 4111111111111112 expires", nil},
+	{"luhn-valid but no issuer", "ref 9111111111111115", nil},
+	{"iban electronic", "IBAN GB82WEST12345698765432 please", []found{{IBAN, "GB82WEST12345698765432"}}},
+	{"iban printed lower", "iban de89 3704 0044 0532 0130 00", []found{{IBAN, "de89 3704 0044 0532 0130 00"}}},
+	{"iban bad check digits", "GB83WEST12345698765432", nil},
+	{"iban wrong length", "GB82WEST1234569876543", nil},
+	{"ssn", "ssn 123-45-6789.", []found{{USSSN, "123-45-6789"}}},
+	{"ssn area 000", "ssn 000-45-6789", nil},
+	{"ssn area 666", "ssn 666-45-6789", nil},
+	{"ssn area 9xx", "ssn 912-45-6789", nil},
+	{"ssn group 00", "ssn 123-00-6789", nil},
+	{"ssn serial 0000", "ssn 123-45-0000", nil},
+	{"ipv4", "host 192.168.10.254 down", []found{{IPAddress, "192.168.10.254"}}},
+	{"not ipv4 octet > 255", "v 300.1.1.1", nil},
+	{"ipv6", "addr 2001:db8:85a3::8a2e:370:7334 up", []found{{IPAddress, "2001:db8:85a3::8a2e:370:7334"}}},
+	{"time is not ipv6", "at 12:30:45 today", nil},
+	{"cpf formatted", "CPF 529.982.247-25", []found{{CPF, "529.982.247-25"}}},
+	{"cpf plain", "cpf 52998224725", []found{{CPF, "52998224725"}}},
+	{"cpf bad check digit", "CPF 529.982.247-26", nil},
+	{"cpf repeated digits", "CPF 111.111.111-11", nil},
+	{"cnpj formatted", "CNPJ 11.222.333/0001-81", []found{{CNPJ, "11.222.333/0001-81"}}},
+	{"cnpj bad check digit", "CNPJ 11.222.333/0001-82", nil},
+	{"phone international", "call +1 415-555-0100 now", []found{{Phone, "+1 415-555-0100"}}},
+	{"phone parens", "tel (020) 7946 0958", []found{{Phone, "(020) 7946 0958"}}},
+	{"phone with extension", "office 345-899-3560x4587", []found{{Phone, "345-899-3560x4587"}}},
+	{"short pair needs a cue", "room 370 3911 on the left", nil},
+	{"short pair with a cue", "phone: 467 3395", []found{{Phone, "467 3395"}}},
+	{"iso date is not a phone", "on 2024-01-15 10 people came", nil},
+	{"decimal is not a phone", "pi is 3.14159265", nil},
+	{"digits glued to letters", "order A1234567890 shipped", nil},
+}
+
+func TestDetect(t *testing.T) {
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			got := detectValues(tt.text)
+			if len(got) != len(tt.want) {
+				t.Fatalf("Detect(%q) = %v, want %v", tt.text, got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("Detect(%q) = %v, want %v", tt.text, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestValidators(t *testing.T) {
+	tests := []struct {
+		name string
+		fn   func(string) bool
+		in   string
+		want bool
+	}{
+		{"luhn ok", Luhn, "79927398713", true},
+		{"luhn bad", Luhn, "79927398710", false},
+		{"card jcb", ValidCard, "3530111333300000", true},
+		{"card too short", ValidCard, "41111111111", false},
+		{"iban nl", ValidIBAN, "NL91ABNA0417164300", true},
+		{"iban unknown country", ValidIBAN, "ZZ91ABNA0417164300", false},
+		{"ssn ok", ValidSSN, "078051120", true},
+		{"cpf ok", ValidCPF, "52998224725", true},
+		{"cnpj ok", ValidCNPJ, "11222333000181", true},
+		{"cnpj repeated", ValidCNPJ, "00000000000000", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.fn(tt.in); got != tt.want {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestNoWindow puts PII far beyond any window a scanner might use.
+func TestNoWindow(t *testing.T) {
+	text := strings.Repeat("x ", 1_500_000) + "card 4111111111111111 end"
+	got := Detect(text)
+	if len(got) != 1 || got[0].Type != CreditCard || got[0].Start != 3_000_005 {
+		t.Fatalf("got %v, want one card at byte 3000005", got)
+	}
+}
+
+// TestLinear compares 256 KB and 1 MB of adversarial input (digits and
+// separators that keep every run alive): quadratic behaviour would take
+// 16x, linear 4x. Each size is timed best of three to damp noise.
+func TestLinear(t *testing.T) {
+	for _, unit := range []string{"1-", "a@", "GB82 ", "1.2.", "12:"} {
+		t.Run(unit, func(t *testing.T) {
+			small := strings.Repeat(unit, (256<<10)/len(unit))
+			big := strings.Repeat(unit, (1<<20)/len(unit))
+			ts := timeIt(func() { Detect(small) })
+			tb := timeIt(func() { Detect(big) })
+			if tb > 10*ts+50*time.Millisecond {
+				t.Fatalf("1 MB took %v, 4 MB took %v: not linear", ts, tb)
+			}
+		})
+	}
+}
+
+func timeIt(fn func()) time.Duration {
+	best := time.Duration(1 << 62)
+	for range 3 {
+		start := time.Now()
+		fn()
+		best = min(best, time.Since(start))
+	}
+	return best
+}
+
+func FuzzDetect(f *testing.F) {
+	for _, tt := range cases {
+		f.Add(tt.text)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		last := 0
+		for _, s := range Detect(text) {
+			if s.Start < last || s.End <= s.Start || s.End > len(text) {
+				t.Fatalf("bad span %+v in %q", s, text)
+			}
+			if s.Type == CreditCard && !ValidCard(digitsOf(text[s.Start:s.End])) {
+				t.Fatalf("card span fails validation: %q", text[s.Start:s.End])
+			}
+			last = s.End
+		}
+	})
+}
+
+func digitsOf(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}

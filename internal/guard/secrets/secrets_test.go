@@ -1,0 +1,91 @@
+package secrets
+
+import (
+	"strings"
+	"testing"
+)
+
+type found struct{ typ, value string }
+
+var (
+	openai    = "sk-proj-" + strings.Repeat("Ab3xYz9Q", 6)
+	anthropic = "sk-ant-api03-" + strings.Repeat("Qw3rTy7u", 10)
+	bulwark   = "sk-bw-k3y1d0001-" + strings.Repeat("Zx9pL2mN", 6)
+	jwt       = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+	pem       = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n-----END RSA PRIVATE KEY-----"
+)
+
+var cases = []struct {
+	name string
+	text string
+	want []found
+}{
+	{"openai project key", "use " + openai + " here", []found{{OpenAIKey, openai}}},
+	{"anthropic key", "ANTHROPIC_API_KEY " + anthropic, []found{{AnthropicKey, anthropic}}},
+	{"bulwark key", "key: " + bulwark, []found{{BulwarkKey, bulwark}}},
+	{"bulwark key too short is not ours", "sk-bw-k3y1d0001-short", nil},
+	{"google key", "AIzaSyD-1234567890abcdefghijklmnopqrstu ok", []found{{GoogleAPIKey, "AIzaSyD-1234567890abcdefghijklmnopqrstu"}}},
+	{"aws documentation example key", "aws AKIAIOSFODNN7EXAMPLE", []found{{AWSAccessKey, "AKIAIOSFODNN7EXAMPLE"}}},
+	{"aws key glued to a word", "XAKIAIOSFODNN7EXAMPLE", nil},
+	{"github classic", "ghp_" + strings.Repeat("a1B2", 9), []found{{GitHubToken, "ghp_" + strings.Repeat("a1B2", 9)}}},
+	{"github oauth", "gho_" + strings.Repeat("Z9y8", 9), []found{{GitHubToken, "gho_" + strings.Repeat("Z9y8", 9)}}},
+	{"github fine-grained", "github_pat_11ABCDEFG0123456789_abcdefghijKLMNOP", []found{{GitHubToken, "github_pat_11ABCDEFG0123456789_abcdefghijKLMNOP"}}},
+	{"github too short", "ghp_abc", nil},
+	{"gitlab", "glpat-xYz12345678901234567", []found{{GitLabToken, "glpat-xYz12345678901234567"}}},
+	{"slack bot", "xoxb-123456789012-abcdefABCDEF", []found{{SlackToken, "xoxb-123456789012-abcdefABCDEF"}}},
+	{"stripe live", "sk_live_" + strings.Repeat("4eC39HqL", 3), []found{{StripeKey, "sk_live_" + strings.Repeat("4eC39HqL", 3)}}},
+	{"stripe restricted", "rk_live_" + strings.Repeat("4eC39HqL", 3), []found{{StripeKey, "rk_live_" + strings.Repeat("4eC39HqL", 3)}}},
+	{"stripe test", "sk_test_" + strings.Repeat("4eC39HqL", 3), []found{{StripeKey, "sk_test_" + strings.Repeat("4eC39HqL", 3)}}},
+	{"pem private key", "here:\n" + pem + "\nthanks", []found{{PrivateKey, pem}}},
+	{"pem without end runs to the end", "k: -----BEGIN PRIVATE KEY-----\nMIIE", []found{{PrivateKey, "-----BEGIN PRIVATE KEY-----\nMIIE"}}},
+	{"public key is not secret", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----", nil},
+	{"jwt", "Authorization: Bearer " + jwt, []found{{JWT, jwt}}},
+	{"entropy assignment", `api_key = "Zx8kP2mQ9vL4wR7tY3"`, []found{{GenericSecret, "Zx8kP2mQ9vL4wR7tY3"}}},
+	{"password assignment", `"password": "hunter2hunter2"`, []found{{GenericSecret, "hunter2hunter2"}}},
+	{"low entropy token value", "token: aaaaaaaaaaaaaaaaaaaa", nil},
+	{"placeholder value", "api_key=${API_KEY}", nil},
+	{"ordinary prose", "the key to success is patience: practise daily", nil},
+}
+
+func TestDetect(t *testing.T) {
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []found
+			for _, s := range Detect(tt.text) {
+				got = append(got, found{s.Type, tt.text[s.Start:s.End]})
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("Detect(%q) = %v, want %v", tt.text, got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("Detect(%q) = %v, want %v", tt.text, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestFarBeyondAnyWindow hides a key at byte 3,000,000.
+func TestFarBeyondAnyWindow(t *testing.T) {
+	pad := strings.Repeat("a", 3_000_000-1) + " "
+	got := Detect(pad + openai)
+	if len(got) != 1 || got[0].Type != OpenAIKey || got[0].Start != 3_000_000 {
+		t.Fatalf("got %v, want the key at byte 3000000", got)
+	}
+}
+
+func FuzzDetect(f *testing.F) {
+	for _, tt := range cases {
+		f.Add(tt.text)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		last := 0
+		for _, s := range Detect(text) {
+			if s.Start < last || s.End <= s.Start || s.End > len(text) {
+				t.Fatalf("bad span %+v", s)
+			}
+			last = s.End
+		}
+	})
+}
