@@ -199,6 +199,9 @@ func (b *Barrier) Watch(ctx context.Context, every time.Duration) error {
 
 // poll reloads when the store's version differs from the one in memory.
 func (b *Barrier) poll(ctx context.Context) error {
+	if b.isSealed() {
+		return ErrSealed
+	}
 	if v, ok := b.store.(KeyringVersioner); ok {
 		ver, err := v.KeyringVersion(ctx)
 		if err != nil {
@@ -218,4 +221,10 @@ func permanent(err error) bool {
 		}
 	}
 	return false
+}
+
+func (b *Barrier) isSealed() bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.sealed
 }
