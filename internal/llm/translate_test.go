@@ -25,12 +25,14 @@ func dialect(t *testing.T, name string) llmtest.Dialect {
 
 func read(t *testing.T, name string) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	raw, err := readFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return raw
 }
+
+func readFile(name string) ([]byte, error) { return os.ReadFile(filepath.Join("testdata", name)) }
 
 // encoded is the golden form of one encoding: the dropped features and the
 // body the upstream or caller receives.
