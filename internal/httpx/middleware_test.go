@@ -1,0 +1,149 @@
+package httpx
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/reqid"
+)
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func openai(string) apierr.Dialect { return apierr.OpenAI }
+
+func TestRequestID(t *testing.T) {
+	var seen string
+	h := RequestID()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = reqid.FromContext(r.Context()) }))
+	tests := []struct {
+		name, in string
+		keep     bool
+	}{
+		{"well-formed is kept", "client-id_123", true},
+		{"missing is generated", "", false},
+		{"header injection is replaced", "a\r\nx: y", false},
+		{"too long is replaced", strings.Repeat("a", 200), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			if tt.in != "" {
+				r.Header["X-Request-Id"] = []string{tt.in}
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			got := w.Header().Get("X-Request-Id")
+			if got != seen || w.Header().Get("Request-Id") != got {
+				t.Fatalf("echoed %q, context %q", got, seen)
+			}
+			if tt.keep != (got == tt.in) || !reqid.Valid(got) {
+				t.Fatalf("id %q for input %q", got, tt.in)
+			}
+		})
+	}
+}
+
+func TestRecoverHidesPanic(t *testing.T) {
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	h := Chain(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("secret internal /etc/path") }), RequestID(), Recover(log, openai))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
+	if w.Code != 500 || strings.Contains(w.Body.String(), "secret internal") || !strings.Contains(w.Body.String(), w.Header().Get("X-Request-Id")) {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if !strings.Contains(logs.String(), "secret internal") {
+		t.Fatal("panic cause not logged")
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	for _, hsts := range []bool{false, true} {
+		w := httptest.NewRecorder()
+		SecurityHeaders(hsts)(http.NotFoundHandler()).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+		h := w.Header()
+		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("X-Frame-Options") != "DENY" || h.Get("Referrer-Policy") != "no-referrer" {
+			t.Fatalf("headers %v", h)
+		}
+		if (h.Get("Strict-Transport-Security") != "") != hsts {
+			t.Fatalf("HSTS with tls=%v: %q", hsts, h.Get("Strict-Transport-Security"))
+		}
+		if h.Get("Server") != "" {
+			t.Fatal("server banner sent")
+		}
+	}
+}
+
+func TestCORS(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
+	tests := []struct {
+		name       string
+		origins    []string
+		origin     string
+		preflight  bool
+		wantStatus int
+		wantAllow  string
+	}{
+		{"empty allowlist sends nothing", nil, "https://evil.example", false, 200, ""},
+		{"empty allowlist refuses preflight", nil, "https://evil.example", true, 403, ""},
+		{"allowed origin echoed", []string{"https://app.example"}, "https://app.example", false, 200, "https://app.example"},
+		{"allowed preflight", []string{"https://app.example"}, "https://app.example", true, 204, "https://app.example"},
+		{"other origin not echoed", []string{"https://app.example"}, "https://app.example.evil", false, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method := "GET"
+			if tt.preflight {
+				method = "OPTIONS"
+			}
+			r := httptest.NewRequest(method, "/v1/models", nil)
+			r.Header.Set("Origin", tt.origin)
+			if tt.preflight {
+				r.Header.Set("Access-Control-Request-Method", "POST")
+			}
+			w := httptest.NewRecorder()
+			CORS(tt.origins, false)(ok).ServeHTTP(w, r)
+			if w.Code != tt.wantStatus || w.Header().Get("Access-Control-Allow-Origin") != tt.wantAllow {
+				t.Fatalf("%d allow=%q", w.Code, w.Header().Get("Access-Control-Allow-Origin"))
+			}
+		})
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	read := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			apierr.Write(w, r, apierr.OpenAI, err, nil)
+			return
+		}
+		w.WriteHeader(200)
+	})
+	h := BodyLimit(10, openai, discard)(read)
+	tests := []struct {
+		name    string
+		body    string
+		chunked bool
+		want    int
+	}{
+		{"under", "12345", false, 200},
+		{"declared over is refused before reading", strings.Repeat("x", 11), false, 413},
+		{"undeclared over is cut off", strings.Repeat("x", 11), true, 413},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(tt.body))
+			if tt.chunked {
+				r.ContentLength = -1
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tt.want {
+				t.Fatalf("%d %s", w.Code, w.Body)
+			}
+		})
+	}
+}
