@@ -190,6 +190,11 @@ func (r *Runner) Run(ctx context.Context, workspaceDir string, args []string) (R
 			return Result{}, err
 		}
 	}
+	return r.exec(ctx, ws, p, args)
+}
+
+// exec runs an already validated command; Run's checks must come first.
+func (r *Runner) exec(ctx context.Context, ws string, p Parsed, args []string) (Result, error) {
 	spec := sandbox.Spec{
 		Workspace: ws,
 		Argv:      r.argv(p, args),

@@ -3,13 +3,16 @@ package gittool
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
+	"os/exec"
 	"regexp"
 	"strings"
-
-	"github.com/bulwarkhq/bulwark/internal/sandbox"
+	"syscall"
+	"time"
 )
 
 // Repository config is the one input git reads that the model controls
@@ -41,37 +44,59 @@ var (
 // repoConfig is the parsed repository config: key → values.
 type repoConfig map[string][]string
 
+// maxRepoConfig bounds the repository config Bulwark will parse.
+const maxRepoConfig = 1 << 20
+
 // checkRepo verifies that ws/.git, if present, is a plain directory whose
-// config holds only allowlisted keys, and returns that config.
+// config holds only allowlisted keys, and returns that config. The file is
+// opened through os.Root (no symlink may lead out of the workspace) and
+// parsed by `git config --file - --no-includes --list -z` fed on stdin:
+// parsing config runs no program and reads no other file.
 func (r *Runner) checkRepo(ctx context.Context, ws string) (repoConfig, error) {
-	gitDir := filepath.Join(ws, ".git")
-	fi, err := os.Lstat(gitDir)
-	if os.IsNotExist(err) {
+	root, err := os.OpenRoot(ws)
+	if err != nil {
+		return nil, fmt.Errorf("git: workspace: %w", err)
+	}
+	defer root.Close()
+	fi, err := root.Lstat(".git")
+	if errors.Is(err, fs.ErrNotExist) {
 		return repoConfig{}, nil
 	}
 	if err != nil || !fi.IsDir() {
 		// A .git file (gitdir: pointer) or symlink would send git elsewhere.
 		return nil, fmt.Errorf("%w: .git is not a plain directory", ErrUnsafeRepo)
 	}
-	cfgFile := filepath.Join(gitDir, "config")
-	if fi, err := os.Lstat(cfgFile); err == nil && !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: .git/config is not a regular file", ErrUnsafeRepo)
-	} else if os.IsNotExist(err) {
+	if fi, err := root.Lstat(".git/config"); errors.Is(err, fs.ErrNotExist) {
 		return repoConfig{}, nil
+	} else if err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: .git/config is not a regular file", ErrUnsafeRepo)
 	}
-	res, err := r.box.Run(ctx, sandbox.Spec{
-		Workspace: ws,
-		Argv: []string{r.gitPath, "config", "--file", sandbox.WorkspaceMount + "/.git/config",
-			"--no-includes", "--list", "-z"},
-		Env: r.baseEnv(false),
-	})
+	f, err := root.OpenFile(".git/config", os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
-		return nil, fmt.Errorf("gittool: read repo config: %w", err)
+		return nil, fmt.Errorf("%w: .git/config cannot be opened", ErrUnsafeRepo)
 	}
-	if res.ExitCode != 0 || res.Truncated {
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxRepoConfig+1))
+	if err != nil || len(data) > maxRepoConfig {
+		return nil, fmt.Errorf("%w: .git/config unreadable or too large", ErrUnsafeRepo)
+	}
+	return r.parseConfig(ctx, data)
+}
+
+// parseConfig runs git's own config parser on data, so Bulwark and git
+// cannot disagree on what the file says.
+func (r *Runner) parseConfig(ctx context.Context, data []byte) (repoConfig, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, r.gitPath, "config", "--file", "-", "--no-includes", "--list", "-z")
+	cmd.Env = r.baseEnv(false)
+	cmd.Dir = "/"
+	cmd.Stdin = bytes.NewReader(data)
+	out, err := cmd.Output()
+	if err != nil {
 		return nil, fmt.Errorf("%w: .git/config cannot be parsed", ErrUnsafeRepo)
 	}
-	return parseRepoConfig(res.Stdout)
+	return parseRepoConfig(out)
 }
 
 // parseRepoConfig reads `git config --list -z` output ("key\nvalue\0")
