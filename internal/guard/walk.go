@@ -121,7 +121,7 @@ func (w *walker) addLeaf(path []string, s, e int, text string, key bool) {
 
 func (w *walker) object(path []string, depth int) (string, error) {
 	w.pos++ // '{'
-	mark := len(w.leaves)
+	mark, skipMark := len(w.leaves), len(w.skipped)
 	var info objInfo
 	w.ws()
 	if w.pos < len(w.data) && w.data[w.pos] == '}' {
@@ -174,7 +174,7 @@ func (w *walker) object(path []string, depth int) (string, error) {
 	if unscannableTypes[info.typ] || info.typ == "document" && info.sourceType != "text" {
 		// Drop what was collected inside the block: it is binary payload
 		// (or a reference to one) that detectors cannot judge.
-		w.leaves = w.leaves[:mark]
+		w.leaves, w.skipped = w.leaves[:mark], w.skipped[:skipMark]
 		w.skipped = append(w.skipped, skipped{path: strings.Join(path, "."), kind: strings.ToUpper(info.typ)})
 	}
 	return info.typ, nil

@@ -12,6 +12,7 @@ package injection
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/bulwarkhq/bulwark/internal/guard/normalize"
@@ -81,9 +82,17 @@ func (d *Detector) DetectModelOnly(text string) Result {
 // Model returns the detector's model.
 func (d *Detector) Model() *Model { return d.model }
 
+// minModelWords is the shortest text the model judges: a word or two
+// ("text", "user", a field value) cannot carry an injection and the model
+// is not calibrated on such fragments. Rules still run.
+const minModelWords = 3
+
 func (d *Detector) score(norm string) Result {
 	if t := matchRules(norm); t != "" {
 		return Result{Score: ruleScore, Type: t}
+	}
+	if strings.Count(norm, " ")+1 < minModelWords {
+		return Result{}
 	}
 	s := d.model.Score(norm)
 	if s >= 0.5 {
