@@ -244,8 +244,15 @@ func (s *Sandbox) Argv(spec Spec) ([]string, error) {
 	if spec.ShareNet {
 		argv = append(argv, "--share-net")
 	}
-	argv = append(argv, systemMounts(spec.ReadOnly)...)
+	argv = append(argv, systemMounts()...)
 	argv = append(argv, "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc")
+	// Extra read-only files come after /tmp so a file under /tmp (a test
+	// CA, say) is not hidden by the private tmpfs.
+	for _, f := range spec.ReadOnly {
+		if _, err := os.Stat(f); err == nil && filepath.IsAbs(f) {
+			argv = append(argv, "--ro-bind", f, f)
+		}
+	}
 	if spec.Workspace != "" {
 		argv = append(argv, "--bind", spec.Workspace, WorkspaceMount)
 		argv = append(argv, "--chdir", dir)
@@ -279,7 +286,7 @@ func innerDir(dir string) (string, error) {
 // systemMounts binds the directories programs need, read-only. /etc is an
 // empty directory with only the dynamic loader cache and alternatives: no
 // passwd, shadow, ssh keys or resolver configuration.
-func systemMounts(extra []string) []string {
+func systemMounts() []string {
 	args := []string{"--ro-bind", "/usr", "/usr"}
 	for _, d := range []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64"} {
 		fi, err := os.Lstat(d)
@@ -294,7 +301,7 @@ func systemMounts(extra []string) []string {
 		}
 	}
 	args = append(args, "--dir", "/etc")
-	for _, f := range append([]string{"/etc/ld.so.cache", "/etc/alternatives"}, extra...) {
+	for _, f := range []string{"/etc/ld.so.cache", "/etc/alternatives"} {
 		if _, err := os.Stat(f); err == nil && filepath.IsAbs(f) {
 			args = append(args, "--ro-bind", f, f)
 		}
