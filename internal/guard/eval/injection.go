@@ -20,6 +20,9 @@ type InjExample struct {
 	// Sub names the attack method within a source (JailbreakBench's PAIR,
 	// JailbreakChat, GCG, adaptive_random_search); empty elsewhere.
 	Sub string
+	// Key is what the split hashed: the text, or source/goal for
+	// JailbreakBench.
+	Key string
 }
 
 // LoadInjection reads every vendored injection corpus. JailbreakBench
@@ -48,7 +51,7 @@ func LoadInjection() ([]InjExample, error) {
 			if r.Group != "" {
 				key = src + "/" + r.Group
 			}
-			out = append(out, InjExample{Source: src, Text: r.Text, Label: r.Label == 1, Split: SplitOf(key), Sub: r.Method})
+			out = append(out, InjExample{Source: src, Text: r.Text, Label: r.Label == 1, Split: SplitOf(key), Sub: r.Method, Key: key})
 		}
 		if err := sc.Err(); err != nil {
 			return nil, fmt.Errorf("eval: scan %s: %w", src, err)
