@@ -11,8 +11,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/bulwarkhq/bulwark/internal/identity"
+	"github.com/bulwarkhq/bulwark/internal/tools/exectool"
 	"github.com/bulwarkhq/bulwark/internal/tools/fetch"
 	"github.com/bulwarkhq/bulwark/internal/tools/fs"
+	"github.com/bulwarkhq/bulwark/internal/tools/gittool"
 )
 
 // Scopes of the built-in tools.
@@ -41,14 +43,19 @@ type BuiltinConfig struct {
 	FSLimits fs.Limits
 	// Fetch enables http_fetch with this configuration when non-nil.
 	Fetch *fetch.Config
+	// Git enables the git tool (sandboxed, over the tenant workspace) when non-nil.
+	Git *gittool.Config
+	// Exec enables the exec tool (sandboxed, allowlisted programs) when non-nil.
+	Exec *exectool.Config
 }
 
 // Builtins holds the standard tools and the per-tenant workspaces they
 // share. It is safe for concurrent use; Close it at shutdown.
 type Builtins struct {
-	cfg   BuiltinConfig
-	fetch *fetch.Client
-	tools []Tool
+	cfg     BuiltinConfig
+	fetch   *fetch.Client
+	tools   []Tool
+	closers []func() error
 
 	mu         sync.Mutex
 	workspaces map[string]*fs.Workspace
@@ -74,6 +81,10 @@ func NewBuiltins(cfg BuiltinConfig) (*Builtins, error) {
 		b.fetch = c
 		b.tools = append(b.tools, b.httpFetch())
 	}
+	if err := b.procTools(cfg); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -85,6 +96,10 @@ func (b *Builtins) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var errs []error
+	for _, c := range b.closers {
+		errs = append(errs, c())
+	}
+	b.closers = nil
 	for t, w := range b.workspaces {
 		errs = append(errs, w.Close())
 		delete(b.workspaces, t)

@@ -1,0 +1,145 @@
+package mcp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/bulwarkhq/bulwark/internal/identity"
+	"github.com/bulwarkhq/bulwark/internal/sandbox"
+	"github.com/bulwarkhq/bulwark/internal/tools/exectool"
+	"github.com/bulwarkhq/bulwark/internal/tools/gittool"
+)
+
+// procTools builds git and exec, which run in the sandbox over the caller's
+// tenant workspace, and registers what must be closed (git's network proxy).
+func (b *Builtins) procTools(cfg BuiltinConfig) error {
+	if (cfg.Git != nil || cfg.Exec != nil) && b.cfg.WorkspaceRoot == "" {
+		return errors.New("mcp: git and exec need tools.workspace_root")
+	}
+	if cfg.Git != nil {
+		r, err := gittool.New(*cfg.Git)
+		if err != nil {
+			return fmt.Errorf("mcp: git: %w", err)
+		}
+		b.closers = append(b.closers, r.Close)
+		b.tools = append(b.tools, b.gitTool(r))
+	}
+	if cfg.Exec != nil {
+		r, err := exectool.New(*cfg.Exec)
+		if err != nil {
+			return fmt.Errorf("mcp: exec: %w", err)
+		}
+		b.tools = append(b.tools, b.execTool(r))
+	}
+	return nil
+}
+
+// workspaceDir returns the host directory of the caller's workspace, after
+// fs.ForTenant has validated the tenant name and created the directory
+// through os.Root (so it is never a planted symlink).
+func (b *Builtins) workspaceDir(id *identity.Identity) (string, error) {
+	if _, err := b.workspace(id); err != nil {
+		return "", err
+	}
+	return filepath.Join(b.cfg.WorkspaceRoot, id.Tenant), nil
+}
+
+func (b *Builtins) gitTool(r *gittool.Runner) Tool {
+	return Tool{
+		Name: "git", Scope: ScopeGit,
+		Description: "Run an allowlisted git subcommand in your workspace (" + strings.Join(gittool.Subcommands(), ", ") + "); args exclude the leading \"git\".",
+		InputSchema: schema(`"args":{"type":"array","items":{"type":"string"},"minItems":1}`, "args"),
+		Handler: func(ctx context.Context, id *identity.Identity, args json.RawMessage) (Result, error) {
+			var in struct {
+				Args []string `json:"args"`
+			}
+			if err := DecodeArgs(args, &in); err != nil {
+				return Result{}, err
+			}
+			dir, err := b.workspaceDir(id)
+			if err != nil {
+				return Result{}, err
+			}
+			res, err := r.Run(ctx, dir, in.Args)
+			if err != nil {
+				return Result{}, procPublic(err, gittool.ErrArgsRejected, gittool.ErrUnsafeRepo, gittool.ErrNetworkDisabled, gittool.ErrHostNotAllowed)
+			}
+			return procResult(res), nil
+		},
+	}
+}
+
+func (b *Builtins) execTool(r *exectool.Runner) Tool {
+	return Tool{
+		Name: "exec", Scope: ScopeExec,
+		Description: "Run an operator-allowlisted program (argv[0] is its absolute path) in your workspace, sandboxed, without a shell.",
+		InputSchema: schema(`"argv":{"type":"array","items":{"type":"string"},"minItems":1},"dir":{"type":"string"}`, "argv"),
+		Handler: func(ctx context.Context, id *identity.Identity, args json.RawMessage) (Result, error) {
+			var in struct {
+				Argv []string `json:"argv"`
+				Dir  string   `json:"dir"`
+			}
+			if err := DecodeArgs(args, &in); err != nil {
+				return Result{}, err
+			}
+			if in.Dir == "" {
+				in.Dir = "."
+			}
+			dir, err := b.workspaceDir(id)
+			if err != nil {
+				return Result{}, err
+			}
+			res, err := r.RunDir(ctx, dir, in.Dir, in.Argv)
+			if err != nil {
+				return Result{}, procPublic(err, exectool.ErrCommandNotAllowed, exectool.ErrArgumentRejected)
+			}
+			return procResult(res), nil
+		},
+	}
+}
+
+// procPublic shows the refusals a caller can act on and hides the rest.
+func procPublic(err error, public ...error) error {
+	for _, p := range public {
+		if errors.Is(err, p) {
+			return Refuse(p.Error(), err)
+		}
+	}
+	if errors.Is(err, sandbox.ErrUnavailable) {
+		return Refuse("the sandbox is unavailable; nothing was run", err)
+	}
+	return err
+}
+
+// procResult renders a sandboxed run for the model.
+func procResult(res sandbox.Result) Result {
+	text := func(b []byte) string {
+		if utf8.Valid(b) {
+			return string(b)
+		}
+		return fmt.Sprintf("(%d bytes of binary output)", len(b))
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "exit %d", res.ExitCode)
+	if res.TimedOut {
+		sb.WriteString(" (timed out)")
+	}
+	if res.Truncated {
+		sb.WriteString(" (output truncated)")
+	}
+	sb.WriteString("\n")
+	sb.WriteString(text(res.Stdout))
+	if len(res.Stderr) > 0 {
+		sb.WriteString("\n--- stderr ---\n")
+		sb.WriteString(text(res.Stderr))
+	}
+	return Result{Text: sb.String(), Data: map[string]any{
+		"exit_code": res.ExitCode, "timed_out": res.TimedOut, "truncated": res.Truncated,
+		"duration_ms": res.Duration.Milliseconds(),
+	}}
+}
