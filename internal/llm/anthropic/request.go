@@ -25,16 +25,9 @@ const (
 // execution) that have no canonical form.
 const FeatureServerTools = "server_tools"
 
-// Target describes the upstream a request is encoded for.
-type Target struct {
-	// Model replaces the request's model when set.
-	Model string
-	// Version is the anthropic-version the upstream is called with.
-	Version string
-	// DefaultMaxTokens fills max_tokens, which Anthropic requires, when
-	// the request has none (4096 when zero).
-	DefaultMaxTokens int
-}
+// Target is the shared encoding target; this codec reads Model, Version
+// and DefaultMaxTokens.
+type Target = llm.Target
 
 type messagesRequest struct {
 	Model         string          `json:"model"`

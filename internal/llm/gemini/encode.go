@@ -7,9 +7,13 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/llm"
 )
 
+// Target is the shared encoding target; Gemini needs none of its fields
+// (the model goes in the URL).
+type Target = llm.Target
+
 // EncodeRequest renders req as a generateContent body (the model and the
 // stream flag go in the URL) and lists what Gemini cannot carry.
-func EncodeRequest(req *llm.Request) ([]byte, llm.Dropped, error) {
+func EncodeRequest(req *llm.Request, _ Target) ([]byte, llm.Dropped, error) {
 	var d llm.Dropped
 	for _, u := range req.Unsupported {
 		d.Add(u)

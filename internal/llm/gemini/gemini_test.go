@@ -104,7 +104,7 @@ func TestEncodeRequestDrops(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, dropped, err := gemini.EncodeRequest(&tt.req)
+			_, dropped, err := gemini.EncodeRequest(&tt.req, gemini.Target{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,7 +213,7 @@ func TestStreamToolArgsFromDeltas(t *testing.T) {
 func FuzzDecodeRequest(f *testing.F) {
 	llmtest.AddSeeds(f, "../testdata/gemini_functions.request.json")
 	for _, tt := range carried {
-		body, _, _ := gemini.EncodeRequest(&tt.req)
+		body, _, _ := gemini.EncodeRequest(&tt.req, gemini.Target{})
 		f.Add(body)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { llmtest.FuzzRequestBody(t, dialect, data) })

@@ -7,7 +7,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/llm/openai"
 )
 
-// Dialect bundles one dialect's codec functions.
+// Dialect bundles one dialect's codec functions with a default target.
 type Dialect struct {
 	Name           string
 	DecodeRequest  func([]byte) (*llm.Request, error)
@@ -18,30 +18,20 @@ type Dialect struct {
 	NewEncoder     func(includeUsage bool) llm.StreamEncoder
 }
 
-// Dialects lists the three codecs, each with its default target.
+func fromCodec(c llm.Codec, t llm.Target) Dialect {
+	return Dialect{
+		Name: c.Name(), DecodeRequest: c.DecodeRequest,
+		EncodeRequest:  func(r *llm.Request) ([]byte, llm.Dropped, error) { return c.EncodeRequest(r, t) },
+		DecodeResponse: c.DecodeResponse, EncodeResponse: c.EncodeResponse,
+		NewDecoder: c.NewStreamDecoder,
+		NewEncoder: func(u bool) llm.StreamEncoder { return c.NewStreamEncoder(&llm.Request{IncludeUsage: u}) },
+	}
+}
+
+// Dialects lists the three codecs: openai, anthropic (version 2023-06-01),
+// gemini.
 var Dialects = []Dialect{
-	{
-		Name: "openai", DecodeRequest: openai.DecodeRequest,
-		EncodeRequest: func(r *llm.Request) ([]byte, llm.Dropped, error) {
-			return openai.EncodeRequest(r, openai.Target{})
-		},
-		DecodeResponse: openai.DecodeResponse, EncodeResponse: openai.EncodeResponse,
-		NewDecoder: func() llm.StreamDecoder { return openai.NewStreamDecoder() },
-		NewEncoder: func(u bool) llm.StreamEncoder { return openai.NewStreamEncoder(u) },
-	},
-	{
-		Name: "anthropic", DecodeRequest: anthropic.DecodeRequest,
-		EncodeRequest: func(r *llm.Request) ([]byte, llm.Dropped, error) {
-			return anthropic.EncodeRequest(r, anthropic.Target{Version: anthropic.Version20230601})
-		},
-		DecodeResponse: anthropic.DecodeResponse, EncodeResponse: anthropic.EncodeResponse,
-		NewDecoder: func() llm.StreamDecoder { return anthropic.NewStreamDecoder() },
-		NewEncoder: func(bool) llm.StreamEncoder { return anthropic.NewStreamEncoder() },
-	},
-	{
-		Name: "gemini", DecodeRequest: gemini.DecodeRequest, EncodeRequest: gemini.EncodeRequest,
-		DecodeResponse: gemini.DecodeResponse, EncodeResponse: gemini.EncodeResponse,
-		NewDecoder: func() llm.StreamDecoder { return gemini.NewStreamDecoder() },
-		NewEncoder: func(bool) llm.StreamEncoder { return gemini.NewStreamEncoder() },
-	},
+	fromCodec(openai.Codec, llm.Target{}),
+	fromCodec(anthropic.Codec, llm.Target{Version: anthropic.Version20230601}),
+	fromCodec(gemini.Codec, llm.Target{}),
 }

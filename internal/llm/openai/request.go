@@ -15,14 +15,9 @@ import (
 // Dialect tags extensions that came from an OpenAI body.
 const Dialect = "openai"
 
-// Target describes the upstream a request is encoded for.
-type Target struct {
-	// Model replaces the request's model when set (the upstream's name).
-	Model string
-	// LegacyMaxTokens writes max_tokens instead of max_completion_tokens,
-	// for older OpenAI-compatible servers.
-	LegacyMaxTokens bool
-}
+// Target is the shared encoding target; this codec reads Model and
+// LegacyMaxTokens.
+type Target = llm.Target
 
 type chatRequest struct {
 	Model               string            `json:"model"`
