@@ -140,3 +140,37 @@ func SandboxUID() int {
 	}
 	return os.Geteuid()
 }
+
+// OrphanZombies returns the zombie processes of uid that were reparented
+// to the host's init: the signature of a sandbox whose inner process
+// outlived the bwrap that started it.
+func OrphanZombies(uid int) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		var zombie, orphan, mine bool
+		for _, line := range strings.Split(string(st), "\n") {
+			f := strings.Fields(line)
+			switch {
+			case len(f) > 1 && f[0] == "State:":
+				zombie = f[1] == "Z"
+			case len(f) > 1 && f[0] == "PPid:":
+				orphan = f[1] == "1"
+			case len(f) > 1 && f[0] == "Uid:":
+				mine = f[1] == strconv.Itoa(uid)
+			}
+		}
+		if zombie && orphan && mine {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
