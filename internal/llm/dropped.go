@@ -41,6 +41,7 @@ type StrictError struct {
 	Feature string
 }
 
+// Error names the feature; the text is meant for the client's 400 body.
 func (e *StrictError) Error() string {
 	return "bulwark strict mode: feature " + e.Feature + " cannot be carried to this upstream"
 }
