@@ -104,6 +104,11 @@ func TestEncodeRequestVersions(t *testing.T) {
 			r.Temperature, r.TopP, r.TopK = nil, nil, nil
 			r.Reasoning = &llm.Reasoning{Type: "enabled", BudgetTokens: 2048}
 		}, nil, nil, []string{`"max_tokens":2148`}},
+		{"forced tool drops thinking", anthropic.Version20230601, func(r *llm.Request) {
+			r.Temperature, r.TopP, r.TopK = nil, nil, nil
+			r.Reasoning = &llm.Reasoning{Type: "enabled", BudgetTokens: 1024}
+			r.ToolChoice = &llm.ToolChoice{Mode: llm.ToolName, Name: "f"}
+		}, []string{"thinking"}, []string{"thinking", "budget"}, []string{`"tool_choice":{"type":"tool","name":"f"}`}},
 		{"json_object has no Anthropic form", anthropic.Version20230601, func(r *llm.Request) {
 			r.Temperature, r.TopP, r.TopK = nil, nil, nil
 			r.ResponseFormat = &llm.ResponseFormat{Type: llm.FormatJSONObject}

@@ -105,10 +105,17 @@ func encodeReasoning(out *messagesRequest, r *llm.Reasoning, d *llm.Dropped) {
 	if r.Type == "" {
 		return
 	}
-	out.Thinking = &thinking{Type: r.Type, BudgetTokens: r.BudgetTokens}
 	if r.Type == "disabled" {
+		out.Thinking = &thinking{Type: r.Type}
 		return
 	}
+	// Anthropic refuses thinking when tool_choice forces a tool: the
+	// forced call is what the caller asked for, so thinking is dropped.
+	if tc := out.ToolChoice; tc != nil && (tc.Type == "any" || tc.Type == "tool") {
+		d.Add(llm.FeatureThinking)
+		return
+	}
+	out.Thinking = &thinking{Type: r.Type, BudgetTokens: r.BudgetTokens}
 	// Anthropic refuses sampling changes while thinking: temperature other
 	// than 1, any top_k, top_p below 0.95.
 	if out.Temperature != nil && *out.Temperature != 1 {

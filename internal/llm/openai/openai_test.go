@@ -244,3 +244,13 @@ func FuzzStreamDecoder(f *testing.F) {
 	llmtest.AddSeeds(f, "../testdata/openai.stream.sse", "../testdata/openai_error.stream.sse")
 	f.Fuzz(func(t *testing.T, data []byte) { llmtest.FuzzStreamBody(t, dialect, data) })
 }
+
+func TestEmptyContentBesideToolCalls(t *testing.T) {
+	req, err := openai.DecodeRequest([]byte(`{"model":"m","messages":[{"role":"assistant","content":"","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := req.Messages[0].Content; len(c) != 1 || c[0].Type != llm.BlockToolUse {
+		t.Errorf("content = %+v, want only the tool call", c)
+	}
+}

@@ -253,6 +253,11 @@ func decodeAssistant(req *llm.Request, m chatMessage) error {
 	if err != nil {
 		return err
 	}
+	// Some SDKs send content "" beside tool calls; an empty text block is
+	// not a turn Anthropic or Gemini accept, so it is not kept.
+	if len(text) == 1 && text[0].Type == llm.BlockText && text[0].Text == "" && len(m.ToolCalls) > 0 {
+		text = nil
+	}
 	blocks = append(blocks, text...)
 	for _, tc := range m.ToolCalls {
 		b, err := toolUse(tc)
