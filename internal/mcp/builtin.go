@@ -15,6 +15,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/tools/fetch"
 	"github.com/bulwarkhq/bulwark/internal/tools/fs"
 	"github.com/bulwarkhq/bulwark/internal/tools/gittool"
+	"github.com/bulwarkhq/bulwark/internal/tools/sqlq"
 )
 
 // Scopes of the built-in tools.
@@ -47,6 +48,13 @@ type BuiltinConfig struct {
 	Git *gittool.Config
 	// Exec enables the exec tool (sandboxed, allowlisted programs) when non-nil.
 	Exec *exectool.Config
+	// SQL enables sql_query over these operator-named databases when non-nil.
+	SQL *sqlq.Config
+	// Env enables env_get for exactly the names in EnvAllow.
+	Env      bool
+	EnvAllow []string
+	// Time enables time_now.
+	Time bool
 }
 
 // Builtins holds the standard tools and the per-tenant workspaces they
@@ -80,6 +88,10 @@ func NewBuiltins(cfg BuiltinConfig) (*Builtins, error) {
 		}
 		b.fetch = c
 		b.tools = append(b.tools, b.httpFetch())
+	}
+	if err := b.dataTools(cfg); err != nil {
+		_ = b.Close()
+		return nil, err
 	}
 	if err := b.procTools(cfg); err != nil {
 		_ = b.Close()
