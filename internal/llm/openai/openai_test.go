@@ -254,3 +254,15 @@ func TestEmptyContentBesideToolCalls(t *testing.T) {
 		t.Errorf("content = %+v, want only the tool call", c)
 	}
 }
+
+func TestStreamSkipsAzureFilterChunk(t *testing.T) {
+	dec := openai.NewStreamDecoder()
+	evs, err := dec.Decode(nil, "", []byte(`{"id":"","object":"","created":0,"model":"","choices":[],"prompt_filter_results":[{"prompt_index":0}]}`))
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("events %+v, err %v: want nothing yet", evs, err)
+	}
+	evs, _ = dec.Decode(nil, "", []byte(`{"id":"chatcmpl-1","model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}`))
+	if len(evs) != 1 || evs[0].Type != llm.EventMessageStart || evs[0].Message.ID != "chatcmpl-1" {
+		t.Errorf("events %+v: want message_start carrying the real id", evs)
+	}
+}

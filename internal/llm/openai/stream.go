@@ -50,6 +50,9 @@ func (s *StreamDecoder) Decode(dst []llm.StreamEvent, _ string, data []byte) ([]
 		s.done = true
 		return append(dst, upstreamError(c.Error.Type)), nil
 	}
+	if !s.started && len(c.Choices) == 0 && c.Usage == nil {
+		return dst, nil // Azure's leading prompt_filter_results chunk has no id yet
+	}
 	if !s.started {
 		s.started = true
 		dst = append(dst, llm.StreamEvent{Type: llm.EventMessageStart, Message: &llm.Response{ID: c.ID, Model: c.Model, Created: c.Created, Content: []llm.Block{}}})
