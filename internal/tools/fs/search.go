@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -85,6 +87,8 @@ func (s *searchState) walk(dir string, depth int) error {
 	if err != nil {
 		return opError("search", dir, err)
 	}
+	// Sorted, so results (and what the caps cut) are deterministic.
+	slices.SortFunc(des, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	for _, de := range des {
 		if s.done() {
 			return nil

@@ -15,7 +15,7 @@ import (
 // and <tmp>/x (the parent), each holding a canary file.
 func newWorkspace(t *testing.T, limits Limits) (*Workspace, string, string) {
 	t.Helper()
-	base := filepath.Join(t.TempDir(), "x")
+	base := filepath.Join(fastTempDir(t), "x")
 	ws := filepath.Join(base, "work")
 	for _, d := range []string{ws, filepath.Join(base, "work-evil")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -28,6 +28,19 @@ func newWorkspace(t *testing.T, limits Limits) (*Workspace, string, string) {
 	}
 	t.Cleanup(func() { w.Close() })
 	return w, ws, base
+}
+
+// fastTempDir prefers tmpfs (/dev/shm), where fsync is cheap: the corpus
+// tests make thousands of atomic writes and are about confinement, not disk
+// speed.
+func fastTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "bulwark-fs-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 func mustWrite(t *testing.T, name, content string) {
