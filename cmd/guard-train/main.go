@@ -29,12 +29,15 @@ type sample struct {
 	weight float32
 	source string
 	sub    string
+	text   string
 	rule   bool
 }
 
+var showMisses = flag.Bool("show-misses", false, "print the out-of-fold errors on the tune part")
+
 func main() {
 	out := flag.String("out", "internal/guard/injection/model.bin", "where to write the weights")
-	target := flag.Float64("fpr", 0.01, "macro FPR the threshold may spend on the tune part")
+	target := flag.Float64("fpr", 0.015, "macro FPR the threshold may spend on the tune part")
 	epochs := flag.Int("epochs", 20, "training epochs")
 	negWeight := flag.Float64("neg-weight", 3, "total weight of negatives relative to positives")
 	flag.Parse()
@@ -102,7 +105,10 @@ func samples(exs []eval.InjExample, negWeight float32) []sample {
 		for _, i := range idx {
 			agg[i] += v
 		}
-		s := sample{source: ex.Source, sub: ex.Sub, rule: injection.RulesOnly(ex.Text) != ""}
+		for _, i := range injection.Dense(ex.Text, norm) {
+			agg[i]++
+		}
+		s := sample{source: ex.Source, sub: ex.Sub, text: ex.Text, rule: injection.RulesOnly(ex.Text) != ""}
 		for _, i := range sortedKeys(agg) {
 			s.idx = append(s.idx, i)
 			s.val = append(s.val, agg[i])
@@ -225,6 +231,9 @@ func perSource(data []sample, oof []float32, th float32) {
 		n[k]++
 		if s.rule || oof[i] >= th {
 			hit[k]++
+		}
+		if *showMisses && (s.y == 1) != (s.rule || oof[i] >= th) {
+			fmt.Printf("    miss %s %.2f %.140q\n", k, oof[i]-th, s.text)
 		}
 		if s.rule {
 			ruleHit[k]++

@@ -1,6 +1,11 @@
 package injection
 
-import "math"
+import (
+	"math"
+	"strconv"
+	"strings"
+	"unicode"
+)
 
 // Dims is the number of hashed feature buckets of the linear model.
 const Dims = 1 << 17
@@ -61,6 +66,55 @@ func shape(w string) string {
 		}
 	}
 	return string(b)
+}
+
+// Dense returns feature buckets that take the value 1 whatever the text's
+// length: ordinal indicators of how many of the last 30 words mix letters
+// with bracket-like symbols, the signature of optimised adversarial
+// suffixes ("ilde]$.", "[[There", "***Here<=") that n-gram averages dilute.
+func Dense(raw, norm string) []uint32 {
+	out := make([]uint32, 0, 12)
+	out = ordinal(out, 14, countLast(strings.Fields(norm), weirdWord))
+	out = ordinal(out, 15, countLast(strings.Fields(raw), camelGlued))
+	return out
+}
+
+func weirdWord(f string) bool {
+	return strings.ContainsAny(f, "[]{}()<>$@\\|^~*`=_#;%") && strings.IndexFunc(f, unicode.IsLetter) >= 0
+}
+
+// camelGlued reports a lower-case letter followed by an upper-case one
+// inside a word ("threeinner", "StringBuilder(@"), common in optimised
+// suffixes and rare in prose.
+func camelGlued(f string) bool {
+	for i := 1; i < len(f); i++ {
+		if f[i-1] >= 'a' && f[i-1] <= 'z' && f[i] >= 'A' && f[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// countLast counts the words among the last 30 that satisfy pred.
+func countLast(fields []string, pred func(string) bool) int {
+	if len(fields) > 30 {
+		fields = fields[len(fields)-30:]
+	}
+	n := 0
+	for _, f := range fields {
+		if pred(f) {
+			n++
+		}
+	}
+	return n
+}
+
+// ordinal appends indicators "count >= k" for k = 1..min(count, 6).
+func ordinal(out []uint32, seed uint32, count int) []uint32 {
+	for k := 1; k <= min(count, 6); k++ {
+		out = append(out, hash(seed, strconv.Itoa(k)))
+	}
+	return out
 }
 
 // hash is FNV-1a over a seed and s, reduced to Dims buckets.

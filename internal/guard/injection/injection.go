@@ -52,10 +52,10 @@ func New(m *Model) *Detector { return &Detector{model: m} }
 // highest score wins, so wrapping an attack in base64 does not hide it.
 func (d *Detector) Detect(text string) Result {
 	norm := normalize.Text(text)
-	best := d.score(norm)
+	best := d.score(text, norm)
 	if best.Type == "" || best.Score < ruleScore {
 		for _, p := range normalize.Decoded(text) {
-			if r := d.score(normalize.Text(p)); r.Score > best.Score {
+			if r := d.score(p, normalize.Text(p)); r.Score > best.Score {
 				best = Result{Score: r.Score, Type: TypeEncoded}
 			}
 		}
@@ -72,7 +72,7 @@ func (d *Detector) Detect(text string) Result {
 // DetectModelOnly scores text with the model alone (no rules, no decoding);
 // the evaluation harness reports it to show what the rules add.
 func (d *Detector) DetectModelOnly(text string) Result {
-	s := d.model.Score(normalize.Text(text))
+	s := d.model.Score(text, normalize.Text(text))
 	if s >= 0.5 {
 		return Result{Score: s, Type: TypeClassifier}
 	}
@@ -87,14 +87,14 @@ func (d *Detector) Model() *Model { return d.model }
 // is not calibrated on such fragments. Rules still run.
 const minModelWords = 3
 
-func (d *Detector) score(norm string) Result {
+func (d *Detector) score(raw, norm string) Result {
 	if t := matchRules(norm); t != "" {
 		return Result{Score: ruleScore, Type: t}
 	}
 	if strings.Count(norm, " ")+1 < minModelWords {
 		return Result{}
 	}
-	s := d.model.Score(norm)
+	s := d.model.Score(raw, norm)
 	if s >= 0.5 {
 		return Result{Score: s, Type: TypeClassifier}
 	}

@@ -74,17 +74,20 @@ func EncodeModel(w []float32, bias, threshold float32) []byte {
 	return b
 }
 
-// Logit returns the raw model output for normalised text.
-func (m *Model) Logit(norm string) float32 {
+// Logit returns the raw model output for a text and its normalised form.
+func (m *Model) Logit(raw, norm string) float32 {
 	idx, v := Features(norm)
-	var sum int32
+	var sum, dense int32
 	for _, i := range idx {
 		sum += int32(m.w[i])
 	}
-	return m.bias + float32(sum)*m.scale*v
+	for _, i := range Dense(raw, norm) {
+		dense += int32(m.w[i])
+	}
+	return m.bias + (float32(sum)*v+float32(dense))*m.scale
 }
 
 // Score maps the logit to (0, 1) so that the tuned operating point is 0.5.
-func (m *Model) Score(norm string) float64 {
-	return 1 / (1 + math.Exp(-float64(m.Logit(norm)-m.threshold)))
+func (m *Model) Score(raw, norm string) float64 {
+	return 1 / (1 + math.Exp(-float64(m.Logit(raw, norm)-m.threshold)))
 }
