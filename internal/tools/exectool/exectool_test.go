@@ -223,9 +223,11 @@ func TestContainment(t *testing.T) {
 		assertNoConnection(t, ln)
 	})
 	t.Run("capabilities and privileges", func(t *testing.T) {
-		res := run(t, "/bin/sh", "-c", "grep -E '^(CapEff|CapPrm|NoNewPrivs)' /proc/self/status")
-		if !strings.Contains(string(res.Stdout), "CapEff:\t0000000000000000") {
-			t.Fatalf("capabilities inside: %q", res.Stdout)
+		res := run(t, "/bin/sh", "-c", "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status")
+		for _, want := range []string{"CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "NoNewPrivs:\t1"} {
+			if !strings.Contains(string(res.Stdout), want) {
+				t.Fatalf("want %q inside, got %q", want, res.Stdout)
+			}
 		}
 	})
 }
