@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -120,6 +121,13 @@ func TestFetchAllowlisted(t *testing.T) {
 			w.WriteHeader(200)
 			w.(http.Flusher).Flush()
 			time.Sleep(2 * time.Second)
+		case "/bomb":
+			// 16 MiB of zeros, about 16 KiB on the wire: the cap must apply
+			// to the decoded body.
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			zw.Write(make([]byte, 16<<20))
+			zw.Close()
 		case "/hop":
 			http.Redirect(w, r, "/ok", http.StatusFound)
 		default:
@@ -144,6 +152,7 @@ func TestFetchAllowlisted(t *testing.T) {
 		{"by prefix", Config{AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, "http://127.0.0.1:%d/ok", Options{}, "hello", false, "/ok", nil},
 		{"redirect followed", Config{AllowHosts: []string{"intranet.test"}}, "/hop", Options{}, "hello", false, "/ok", nil},
 		{"size cap", Config{AllowHosts: []string{"intranet.test"}, MaxBytes: 1000}, "/big", Options{}, strings.Repeat("x", 1000), true, "/big", nil},
+		{"gzip bomb capped", Config{AllowHosts: []string{"intranet.test"}, MaxBytes: 1000}, "/bomb", Options{}, string(make([]byte, 1000)), true, "/bomb", nil},
 		{"per call cap lower", Config{AllowHosts: []string{"intranet.test"}}, "/big", Options{MaxBytes: 10}, strings.Repeat("x", 10), true, "/big", nil},
 		{"time cap", Config{AllowHosts: []string{"intranet.test"}, Timeout: 300 * time.Millisecond}, "/slow", Options{}, "", false, "", ErrTimeout},
 		{"no redirects allowed", Config{AllowHosts: []string{"intranet.test"}, MaxRedirects: -1}, "/hop", Options{}, "", false, "", ErrTooManyRedirects},
@@ -270,6 +279,11 @@ func TestDirectForbidden(t *testing.T) {
 				t.Fatalf("Get(%s) = %v, want refusal", u, err)
 			}
 		})
+	}
+	// The error says why, in words an operator or model can act on.
+	_, err := c.Get(context.Background(), "http://169.254.169.254/latest/meta-data/", Options{})
+	if err == nil || !strings.Contains(err.Error(), "169.254.169.254 is link-local (cloud metadata)") {
+		t.Fatalf("metadata error = %v", err)
 	}
 }
 

@@ -23,6 +23,8 @@ const (
 	maxQueryBytes   = 1024
 	maxResults      = 1000
 	binarySniffSize = 8 << 10
+	// maxSearchEntries caps directory entries visited by one search.
+	maxSearchEntries = 100_000
 )
 
 // Search looks for the literal string query in the regular files under
@@ -54,6 +56,7 @@ type searchState struct {
 	match   func([]byte) bool
 	max     int
 	files   int
+	entries int // directory entries seen: bounds walks of huge empty trees
 	scanned int64
 	out     []Match
 }
@@ -74,7 +77,8 @@ func (w *Workspace) search(p string, max int, match func([]byte) bool) ([]Match,
 }
 
 func (s *searchState) done() bool {
-	return len(s.out) >= s.max || s.files >= s.w.limits.MaxSearchFiles || s.scanned >= s.w.limits.MaxSearchBytes
+	return len(s.out) >= s.max || s.files >= s.w.limits.MaxSearchFiles ||
+		s.entries >= maxSearchEntries || s.scanned >= s.w.limits.MaxSearchBytes
 }
 
 func (s *searchState) walk(dir string, depth int) error {
@@ -93,6 +97,7 @@ func (s *searchState) walk(dir string, depth int) error {
 		if s.done() {
 			return nil
 		}
+		s.entries++
 		name := join(dir, de.Name())
 		switch {
 		case de.IsDir() && !inGitDir(de.Name()) && depth < maxDepth:
