@@ -63,8 +63,10 @@ func (w *Workspace) List(p string) ([]Entry, error) {
 		return nil, opError("list", rel, err)
 	}
 	defer f.Close()
-	des, err := f.ReadDir(-1)
-	if err != nil {
+	// Read a bounded number of entries (a huge directory must not exhaust
+	// memory), then sort and cut to the list cap.
+	des, err := f.ReadDir(maxSearchEntries)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, opError("list", rel, err)
 	}
 	slices.SortFunc(des, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })

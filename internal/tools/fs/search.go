@@ -3,6 +3,7 @@ package fs
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -86,9 +87,9 @@ func (s *searchState) walk(dir string, depth int) error {
 	if err != nil {
 		return opError("search", dir, err)
 	}
-	des, err := f.ReadDir(-1)
+	des, err := f.ReadDir(maxSearchEntries)
 	f.Close()
-	if err != nil {
+	if err != nil && !errors.Is(err, io.EOF) {
 		return opError("search", dir, err)
 	}
 	// Sorted, so results (and what the caps cut) are deterministic.

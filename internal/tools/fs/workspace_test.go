@@ -318,6 +318,15 @@ func TestListAndSearch(t *testing.T) {
 	if m, _ := w.Search(".", "Needle", 1); len(m) != 1 {
 		t.Fatalf("max results ignored: %d", len(m))
 	}
+	if err := os.Mkdir(filepath.Join(ws, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := w.List("empty"); err != nil || len(e) != 0 {
+		t.Fatalf("List(empty) = %v, %v", e, err)
+	}
+	if m, err := w.Search("empty", "x", 1); err != nil || len(m) != 0 {
+		t.Fatalf("Search(empty) = %v, %v", m, err)
+	}
 	if _, err := w.SearchRegexp(".", "(", 1); err == nil {
 		t.Fatal("bad regexp accepted")
 	}
