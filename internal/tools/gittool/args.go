@@ -48,6 +48,9 @@ type Parsed struct {
 	// Remote is the remote named or given as URL by fetch/pull/push
 	// ("origin" when none is given) or the URL given to clone.
 	Remote string
+	// RemoteGiven reports that the caller named the remote; otherwise git
+	// may choose one from the branch configuration.
+	RemoteGiven bool
 }
 
 func flags(names ...string) map[string]option {
@@ -213,7 +216,7 @@ func ValidateArgs(args []string) (Parsed, error) {
 	if spec.network {
 		p.Remote = "origin"
 		if len(positional) > 0 {
-			p.Remote = positional[0]
+			p.Remote, p.RemoteGiven = positional[0], true
 		}
 	}
 	return p, nil

@@ -91,7 +91,7 @@ func TestValidateArgs(t *testing.T) {
 var dangerous = []string{"--upload-pack", "--receive-pack", "-u", "--exec", "-c", "--config",
 	"--config-env", "--git-dir", "--work-tree", "--namespace", "--template", "--separate-git-dir",
 	"--output", "--ext-diff", "--textconv", "--no-index", "--reference", "--recurse-submodules",
-	"-C", "--exec-path", "--super-prefix", "-F", "--file", "--author", "--upload-archive"}
+	"-C", "--exec-path", "--super-prefix", "-F", "--file", "--upload-archive"}
 
 // valueOpts take the next argument as free text or a name.
 var valueOpts = map[string]bool{"-m": true, "-n": true, "-b": true, "-c": true, "--create": true, "--branch": true}
@@ -135,7 +135,7 @@ func FuzzValidateGitArgs(f *testing.F) {
 			}
 			name, _, _ := strings.Cut(a, "=")
 			for _, d := range dangerous {
-				if name == d && !(d == "-c" && p.Sub == "switch") {
+				if name == d && !(d == "-c" && (p.Sub == "switch" || p.Sub == "ls-files")) {
 					t.Fatalf("accepted dangerous option %q in %q", a, args)
 				}
 			}

@@ -217,7 +217,7 @@ func (r *Runner) exec(ctx context.Context, ws string, p Parsed, args []string) (
 // checkRemote makes sure every URL the operation may contact is an
 // allowlisted https URL. The proxy enforces the same list at connect time.
 func (r *Runner) checkRemote(p Parsed, repo repoConfig) error {
-	urls := repo.remoteURLs(p.Remote)
+	urls := repo.remoteURLs(p.Remote, p.RemoteGiven)
 	if len(urls) == 0 {
 		return fmt.Errorf("%w: remote %q is not configured", ErrArgsRejected, truncate(p.Remote, 60))
 	}

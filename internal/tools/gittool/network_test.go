@@ -71,6 +71,8 @@ func TestInternalAddressUnreachable(t *testing.T) {
 		{name: "plain http", allow: []string{addr}, args: []string{"clone", "http://" + addr + "/r.git"}, wantErr: ErrArgsRejected},
 		{name: "remote in repo config", allow: []string{"github.com"}, args: []string{"fetch"}, remote: "https://" + addr + "/r.git", wantErr: ErrHostNotAllowed},
 		{name: "pushurl in repo config", allow: []string{"github.com"}, args: []string{"push", "origin", "main"}, remote: "https://github.com/a/b\n\tpushurl = https://" + addr + "/r.git", wantErr: ErrHostNotAllowed},
+		{name: "branch remote is a URL", allow: []string{"github.com"}, args: []string{"pull"}, remote: "https://github.com/a/b\n[branch \"main\"]\n\tremote = https://" + addr + "/r.git", wantErr: ErrHostNotAllowed},
+		{name: "branch remote names another remote", allow: []string{"github.com"}, args: []string{"fetch"}, remote: "https://github.com/a/b\n[remote \"evil\"]\n\turl = https://" + addr + "/r.git\n[branch \"main\"]\n\tremote = evil", wantErr: ErrHostNotAllowed},
 		{name: "allowlisted by mistake: netguard refuses at dial", allow: []string{addr}, args: []string{"clone", "https://" + addr + "/r.git"}},
 		{name: "localhost name: netguard refuses at dial", allow: []string{"localhost:" + port}, args: []string{"clone", "https://localhost:" + port + "/r.git"}},
 	}

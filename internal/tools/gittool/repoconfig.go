@@ -126,12 +126,33 @@ func safeRepoKey(key string) bool {
 }
 
 // remoteURLs returns every URL git may contact for remote (a name or a
-// URL).
-func (c repoConfig) remoteURLs(remote string) []string {
+// URL). With no remote named (explicit == false) git may pick one from
+// branch.<name>.remote, so every remote and URL the config names counts.
+func (c repoConfig) remoteURLs(remote string, explicit bool) []string {
 	if strings.HasPrefix(remote, "https://") {
 		return []string{remote}
 	}
-	return append(append([]string{}, c["remote."+remote+".url"]...), c["remote."+remote+".pushurl"]...)
+	if !explicit {
+		var urls []string
+		for k, vs := range c {
+			switch {
+			case strings.HasPrefix(k, "remote.") && (strings.HasSuffix(k, ".url") || strings.HasSuffix(k, ".pushurl")):
+				urls = append(urls, vs...)
+			case strings.HasPrefix(k, "branch.") && strings.HasSuffix(k, ".remote"):
+				for _, v := range vs {
+					if v != "." {
+						urls = append(urls, c.remoteURLs(v, true)...)
+					}
+				}
+			}
+		}
+		return urls
+	}
+	urls := append(append([]string{}, c["remote."+remote+".url"]...), c["remote."+remote+".pushurl"]...)
+	if len(urls) == 0 && strings.Contains(remote, ":") {
+		return []string{remote} // not a name: let the URL check refuse it
+	}
+	return urls
 }
 
 func truncate(s string, n int) string {
