@@ -303,10 +303,10 @@ const chatText = "Hi! Could you help me draft a reply to Maria about the Q3 budg
 	"My number is +1 415 555 0100 if she needs to call, and my email is sam@example.com.\n"
 
 // BenchmarkScanChat measures the full detector set (PII, secrets,
-// injection on untrusted turns) over a typical chat request.
+// injection on untrusted turns) over a typical chat request, and PII plus
+// secrets alone (the response-side set).
 func BenchmarkScanChat(b *testing.B) {
 	e, _ := newEngine(b)
-	p := mustPolicy(b, "pii=redact,secrets=redact,injection=log")
 	body, _ := json.Marshal(map[string]any{"model": "gpt-4o", "messages": []map[string]string{
 		{"role": "system", "content": "You are a helpful assistant for the finance team."},
 		{"role": "user", "content": strings.Repeat(chatText, 8)},
@@ -314,11 +314,19 @@ func BenchmarkScanChat(b *testing.B) {
 		{"role": "user", "content": strings.Repeat(chatText, 4)},
 	}})
 	trust := OpenAIChatTrust(body)
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if _, _, err := e.ScanJSON(context.Background(), body, p, trust); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct{ name, policy string }{
+		{"full", "pii=redact,secrets=redact,injection=log"},
+		{"pii+secrets", "pii=redact,secrets=redact,injection=off"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			p := mustPolicy(b, bc.policy)
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, _, err := e.ScanJSON(context.Background(), body, p, trust); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -45,21 +45,55 @@ var rules = []rule{
 	{TypeDelimiter, regexp.MustCompile(`(<\|?(im_start|im_end|system|endoftext)\|?>|\[/?inst\]|<</?sys>>|"role" ?: ?"system"|### ?(system|instruction) ?:)`), []string{"im_", "system", "endoftext", "inst]", "<<", "instruction"}},
 }
 
+// needleIndex maps the first two bytes of every needle to the rules that
+// need it, so one pass over the text's word starts finds the candidate
+// rules instead of one substring search per needle.
+var needleIndex = func() map[string][]needleRef {
+	idx := map[string][]needleRef{}
+	for ri, r := range rules {
+		for _, n := range r.need {
+			idx[n[:2]] = append(idx[n[:2]], needleRef{rule: ri, needle: n})
+		}
+	}
+	return idx
+}()
+
+type needleRef struct {
+	rule   int
+	needle string
+}
+
+// candidates returns a bit per rule whose needles occur in text at a word
+// start (after a byte that is not an ASCII letter or digit).
+func candidates(text string) uint64 {
+	var bits uint64
+	for i := 0; i+2 <= len(text); i++ {
+		if i > 0 && isWordByte(text[i-1]) {
+			continue
+		}
+		for _, ref := range needleIndex[text[i:i+2]] {
+			if bits&(1<<ref.rule) == 0 && strings.HasPrefix(text[i:], ref.needle) {
+				bits |= 1 << ref.rule
+			}
+		}
+	}
+	return bits
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
 // matchRules returns the first rule type matching text, or "".
 func matchRules(text string) string {
-	for _, r := range rules {
-		if hasAny(text, r.need) && r.re.MatchString(text) {
+	bits := candidates(text)
+	if bits == 0 {
+		return ""
+	}
+	for i, r := range rules {
+		if bits&(1<<i) != 0 && r.re.MatchString(text) {
 			return r.typ
 		}
 	}
 	return ""
-}
-
-func hasAny(text string, needles []string) bool {
-	for _, n := range needles {
-		if strings.Contains(text, n) {
-			return true
-		}
-	}
-	return false
 }

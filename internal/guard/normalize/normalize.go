@@ -26,6 +26,9 @@ func Text(s string) string {
 	// further (Ŀ -> ŀ -> l·), so passes repeat until nothing changes; two
 	// or three suffice in practice and the cap keeps the cost linear.
 	out := pass(s)
+	if isASCII(out) {
+		return out // nothing left for NFKC, case or look-alike folding to change
+	}
 	for range 3 {
 		next := pass(out)
 		if next == out {
@@ -105,6 +108,10 @@ var homoglyphs = map[rune]rune{
 func foldWord(w []rune) {
 	latin, other := false, false
 	for _, r := range w {
+		if r < utf8.RuneSelf {
+			latin = true
+			continue
+		}
 		if _, ok := homoglyphs[r]; ok {
 			continue
 		}
@@ -118,6 +125,9 @@ func foldWord(w []rune) {
 		return
 	}
 	for i, r := range w {
+		if r < utf8.RuneSelf {
+			continue
+		}
 		if l, ok := homoglyphs[r]; ok {
 			w[i] = l
 		}
@@ -161,4 +171,13 @@ func joinSpaced(s string) string {
 func isLetterField(f string) bool {
 	r, _ := utf8.DecodeRuneInString(f)
 	return unicode.IsLetter(r)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
