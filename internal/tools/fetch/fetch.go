@@ -8,6 +8,8 @@ package fetch
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +47,9 @@ type Config struct {
 	Resolver netguard.Resolver
 	// UserAgent sent with every request; default "Bulwark-fetch/1".
 	UserAgent string
+	// RootCAs verifies HTTPS servers (for an internal CA); nil means the
+	// system roots. Certificate verification is never disabled.
+	RootCAs *x509.CertPool
 }
 
 // Options narrow one call; they can only lower the configured caps.
@@ -93,8 +98,10 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, policy: &netguard.Policy{
 		AllowHosts: cfg.AllowHosts, AllowPrefixes: cfg.AllowPrefixes, Resolver: cfg.Resolver,
 	}}
+	tr := netguard.NewTransport(c.policy)
+	tr.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
 	c.http = &http.Client{
-		Transport:     netguard.NewTransport(c.policy),
+		Transport:     tr,
 		CheckRedirect: c.checkRedirect,
 	}
 	return c, nil

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -382,3 +383,31 @@ func public(raw string) bool {
 }
 
 func newClientPolicy() *netguard.Policy { return &netguard.Policy{} }
+
+func TestHTTPSVerified(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("tls ok")) }))
+	defer srv.Close()
+	allow := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	tests := []struct {
+		name string
+		cas  *x509.CertPool
+		ok   bool
+	}{
+		{"internal CA configured", pool, true},
+		{"untrusted certificate refused", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClient(t, Config{AllowPrefixes: allow, RootCAs: tt.cas})
+			res, err := c.Get(context.Background(), srv.URL, Options{})
+			if tt.ok && (err != nil || string(res.Body) != "tls ok") {
+				t.Fatalf("Get = %v, %v", res, err)
+			}
+			if !tt.ok && err == nil {
+				t.Fatal("an untrusted certificate was accepted")
+			}
+		})
+	}
+}
