@@ -1,0 +1,78 @@
+package gemini
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+)
+
+// Methods of the Gemini models resource the gateway serves.
+const (
+	MethodGenerate       = "generateContent"
+	MethodStreamGenerate = "streamGenerateContent"
+	MethodCountTokens    = "countTokens"
+)
+
+// ErrBadPath is returned by ParsePath for a path that is not
+// /v1beta/models/{model}:{method} with a known method and a safe model name.
+var ErrBadPath = errors.New("not a gemini model method path")
+
+const pathPrefix = "/v1beta/models/"
+
+// ParsePath splits an inbound request path such as
+// /v1beta/models/gemini-2.5-flash:streamGenerateContent into the model and
+// the method. Go's ServeMux cannot match "{model}:verb" within one segment,
+// so the gateway routes the /v1beta/models/ prefix here. Model names may
+// hold letters, digits, '.', '_', '-' and '/' (for Bulwark's
+// provider/model addressing) but no empty or dot-only segments.
+func ParsePath(path string) (model, method string, err error) {
+	rest, ok := strings.CutPrefix(path, pathPrefix)
+	if !ok {
+		return "", "", ErrBadPath
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i <= 0 {
+		return "", "", ErrBadPath
+	}
+	model, method = rest[:i], rest[i+1:]
+	switch method {
+	case MethodGenerate, MethodStreamGenerate, MethodCountTokens:
+	default:
+		return "", "", ErrBadPath
+	}
+	if !validModel(model) {
+		return "", "", ErrBadPath
+	}
+	return model, method, nil
+}
+
+func validModel(m string) bool {
+	if len(m) > 256 {
+		return false
+	}
+	for seg := range strings.SplitSeq(m, "/") {
+		if seg == "" || strings.Trim(seg, ".") == "" {
+			return false
+		}
+		for _, r := range seg {
+			if !(r == '.' || r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// UpstreamPath is the path (and query) for calling an upstream Gemini
+// model; streams ask for SSE framing with alt=sse.
+func UpstreamPath(model string, stream bool) string {
+	segs := strings.Split(model, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	p := pathPrefix + strings.Join(segs, "/")
+	if stream {
+		return p + ":" + MethodStreamGenerate + "?alt=sse"
+	}
+	return p + ":" + MethodGenerate
+}
