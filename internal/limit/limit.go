@@ -85,6 +85,9 @@ type Limit struct {
 type Decision struct {
 	// Allowed is true when the cost was admitted (and charged).
 	Allowed bool
+	// Key is the limit key the decision describes (the refusing one when
+	// refused).
+	Key string
 	// Limit is the configured limit of the deciding key.
 	Limit int64
 	// Remaining is how many units could still be taken right now.

@@ -70,8 +70,8 @@ func runRate(t *testing.T, factory Factory) {
 		if d, _ := impl.Rate.Take(ctx, 3, key, tenant); !d.Allowed || d.Remaining != 0 {
 			t.Fatalf("take 3 = %+v; want allowed with the tenant's 0 remaining", d)
 		}
-		if d, _ := impl.Rate.Take(ctx, 1, key, tenant); d.Allowed {
-			t.Fatal("tenant limit exceeded but take allowed")
+		if d, _ := impl.Rate.Take(ctx, 1, key, tenant); d.Allowed || d.Key != "rpm:tenant:t" {
+			t.Fatalf("tenant limit exceeded: decision %+v, want refused naming rpm:tenant:t", d)
 		}
 		// The refused take must not have charged the key.
 		if d, _ := impl.Rate.Take(ctx, 2, key); !d.Allowed {

@@ -60,6 +60,7 @@ func (l *RateLimiter) Take(ctx context.Context, cost int64, limits ...limit.Limi
 	for i, lm := range limits {
 		b := l.current(limits[:i], next, lm, now)
 		nb, d, err := b.Admit(lm.Rate, cost)
+		d.Key = lm.Key
 		if err != nil {
 			return d, fmt.Errorf("take %q: %w", lm.Key, err)
 		}
