@@ -204,3 +204,21 @@ func TestOpenRefusesBadConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestSQLiteErrorKinds(t *testing.T) {
+	path, _ := newSQLite(t)
+	d := openSQLite(t, path, Config{})
+	ctx := context.Background()
+	if _, err := d.Query(ctx, "app", "SELECT nope FROM items"); !errors.Is(err, ErrQuery) || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("unknown column = %v, want ErrQuery naming the column", err)
+	}
+	absent := filepath.Join(t.TempDir(), "absent.db")
+	missing := openSQLite(t, absent, Config{})
+	_, err := missing.Query(ctx, "app", "SELECT 1")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("missing database file = %v, want ErrUnavailable", err)
+	}
+	if _, statErr := os.Stat(absent); statErr == nil {
+		t.Fatal("read-only open created a database file")
+	}
+}

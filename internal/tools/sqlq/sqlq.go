@@ -31,6 +31,13 @@ var (
 	ErrUnknownDB     = errors.New("unknown database")
 	ErrTimeout       = errors.New("query timed out")
 	ErrInvalidConfig = errors.New("invalid sql tool configuration")
+	// ErrQuery wraps an error the database raised while running the
+	// caller's query (syntax, unknown table, type error); its text is about
+	// the caller's own input and may be shown to the caller.
+	ErrQuery = errors.New("query failed")
+	// ErrUnavailable wraps a failure to reach or set up the database; its
+	// cause (host names, roles) is for the server log only.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // Drivers supported in DatabaseConfig.Driver.
@@ -174,25 +181,25 @@ func (d *DB) run(ctx context.Context, name, query string, args []any) (*Result, 
 	defer cancel()
 	conn, err := db.db.Conn(ctx)
 	if err != nil {
-		return nil, d.queryError(ctx, "connect", err)
+		return nil, d.setupError(ctx, "connect", err)
 	}
 	defer conn.Close()
 	if db.driver == DriverSQLite {
 		// ATTACH could open (and create) another, writable file: allow
 		// zero attached databases on this connection.
 		if _, err := sqlite.Limit(conn, sqlite3.SQLITE_LIMIT_ATTACHED, 0); err != nil {
-			return nil, d.queryError(ctx, "limit attach", err)
+			return nil, d.setupError(ctx, "limit attach", err)
 		}
 	}
 	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, d.queryError(ctx, "begin", err)
+		return nil, d.setupError(ctx, "begin", err)
 	}
 	defer tx.Rollback() // read-only: nothing to keep
 	if db.driver == DriverPostgres {
 		ms := d.cfg.Timeout.Milliseconds()
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", ms)); err != nil {
-			return nil, d.queryError(ctx, "set timeout", err)
+			return nil, d.setupError(ctx, "set timeout", err)
 		}
 	}
 	rows, err := tx.QueryContext(ctx, query, args...)
@@ -264,9 +271,18 @@ func valueSize(v any) int64 {
 	return 16
 }
 
-// queryError maps timeouts to ErrTimeout and turns read-only refusals into
-// ErrRefused. Database messages are kept (they name tables and columns the
-// caller wrote, which helps fix the query) but never the DSN.
+// setupError reports a failure before the caller's query ran: the cause is
+// wrapped for the log, behind ErrUnavailable for the caller.
+func (d *DB) setupError(ctx context.Context, op string, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("sqlq: %w after %v", ErrTimeout, d.cfg.Timeout)
+	}
+	return fmt.Errorf("sqlq: %s: %w: %w", op, ErrUnavailable, err)
+}
+
+// queryError maps timeouts to ErrTimeout, read-only refusals to ErrRefused
+// and other database errors to ErrQuery. Database messages are kept: they
+// name the tables and columns the caller wrote, which helps fix the query.
 func (d *DB) queryError(ctx context.Context, op string, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || strings.Contains(err.Error(), "statement timeout") {
 		return fmt.Errorf("sqlq: %w after %v", ErrTimeout, d.cfg.Timeout)
@@ -275,5 +291,5 @@ func (d *DB) queryError(ctx context.Context, op string, err error) error {
 	if strings.Contains(msg, "readonly") || strings.Contains(msg, "read-only") || strings.Contains(msg, "read only") {
 		return fmt.Errorf("sqlq: %s: %w: the database is read-only: %v", op, ErrRefused, err)
 	}
-	return fmt.Errorf("sqlq: %s: %w", op, err)
+	return fmt.Errorf("sqlq: %s: %w: %v", op, ErrQuery, err)
 }
