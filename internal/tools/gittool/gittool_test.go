@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bulwarkhq/bulwark/internal/sandbox"
 	"github.com/bulwarkhq/bulwark/internal/sandbox/sandboxtest"
 )
 
@@ -181,4 +182,27 @@ func TestInjectionRefused(t *testing.T) {
 	}
 	sandboxtest.AssertNoFile(t, canary)
 	sandboxtest.AssertNoFile(t, "/tmp/canary")
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want error
+	}{
+		{"relative git", Config{GitPath: "git"}, ErrInvalidConfig},
+		{"missing git", Config{GitPath: "/nonexistent/git"}, ErrInvalidConfig},
+		{"multi-line author", Config{AuthorName: "a\nb"}, ErrInvalidConfig},
+		{"wildcard host", Config{Network: NetworkConfig{Enabled: true, AllowHosts: []string{"*.github.com"}}}, ErrInvalidConfig},
+		{"relative CA file", Config{Network: NetworkConfig{CAFile: "ca.pem"}}, ErrInvalidConfig},
+		{"no bwrap", Config{Sandbox: sandbox.Config{BwrapPath: "/nonexistent/bwrap"}}, ErrSandboxUnavailable},
+		{"bwrap cannot sandbox", Config{Sandbox: sandbox.Config{BwrapPath: "/bin/false"}}, ErrSandboxUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(tt.cfg); !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
 }

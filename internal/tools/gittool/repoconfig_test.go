@@ -51,7 +51,12 @@ func copyRepo(t *testing.T, base string) string {
 
 func appendConfig(t *testing.T, ws, text string) {
 	t.Helper()
-	f, err := os.OpenFile(filepath.Join(ws, ".git", "config"), os.O_APPEND|os.O_WRONLY, 0)
+	appendConfigAt(t, filepath.Join(ws, ".git", "config"), text)
+}
+
+func appendConfigAt(t *testing.T, file, text string) {
+	t.Helper()
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +209,17 @@ func TestMaliciousSubmodule(t *testing.T) {
 	canaries := plantCanaryScript(t, ws)
 	writeFile(t, ws, ".gitmodules", "[submodule \"evil\"]\n\tpath = sub\n\turl = ext::/workspace/evil.sh\n\tupdate = !/workspace/evil.sh\n"+
 		"[submodule \"local\"]\n\tpath = sub2\n\turl = file:///etc\n\tupdate = !/workspace/evil.sh\n", 0o644)
+	// A checked-out submodule: a nested repository whose own config and
+	// attributes would run code if git entered it.
+	sub := filepath.Join(ws, "sub")
+	hostGit(t, ws, "init", "-q", sub)
+	writeFile(t, ws, "sub/x.dat", "x\n", 0o644)
+	hostGit(t, sub, "add", "x.dat")
+	hostGit(t, sub, "commit", "-q", "-m", "nested")
+	writeFile(t, ws, "sub/x.dat", "changed\n", 0o644)
+	writeFile(t, ws, "sub/.gitattributes", "* filter=x diff=x\n", 0o644)
+	appendConfigAt(t, filepath.Join(sub, ".git", "config"), "[core]\n\tfsmonitor = /workspace/evil.sh\n\thooksPath = /workspace\n"+
+		"[filter \"x\"]\n\tclean = /workspace/evil.sh\n\tsmudge = /workspace/evil.sh\n[diff \"x\"]\n\ttextconv = /workspace/evil.sh\n")
 	head := strings.TrimSpace(git(t, r, ws, "rev-parse", "HEAD"))
 	hostGit(t, ws, "update-index", "--add", "--cacheinfo", "160000,"+head+",sub")
 	hostGit(t, ws, "update-index", "--add", "--cacheinfo", "160000,"+head+",sub2")
@@ -212,8 +228,12 @@ func TestMaliciousSubmodule(t *testing.T) {
 		{"status"}, {"diff", "--cached"}, {"add", "-A"}, {"commit", "-q", "-m", "with submodules"},
 		{"log", "-p", "-n", "2"}, {"show"}, {"checkout", "-q", "HEAD~1"}, {"switch", "-q", "--detach", "HEAD"},
 	} {
-		if _, err := r.Run(context.Background(), ws, args); err != nil {
+		res, err := r.Run(context.Background(), ws, args)
+		if err != nil {
 			t.Fatalf("git %v: %v", args, err)
+		}
+		if res.ExitCode != 0 {
+			t.Logf("git %v: exit %d: %s", args, res.ExitCode, res.Stderr)
 		}
 	}
 	for _, args := range [][]string{
