@@ -266,3 +266,50 @@ func TestStreamSkipsAzureFilterChunk(t *testing.T) {
 		t.Errorf("events %+v: want message_start carrying the real id", evs)
 	}
 }
+
+func TestStreamToolCallShapes(t *testing.T) {
+	tests := []struct {
+		name   string
+		chunks []string
+		want   string // tool blocks as id:args
+	}{
+		{"id repeated on every delta", []string{
+			`{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_a","function":{"name":"f","arguments":"{\"x\":"}}]}}]}`,
+			`{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_a","function":{"arguments":"1}"}}]}}]}`,
+		}, `call_a:{"x":1}`},
+		{"whole calls without index (Ollama)", []string{
+			`{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"id":"call_a","function":{"name":"f","arguments":"{}"}}]}}]}`,
+			`{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"id":"call_b","function":{"name":"g","arguments":"{\"y\":2}"}}]},"finish_reason":"tool_calls"}]}`,
+		}, `call_a:{} call_b:{"y":2}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dec := openai.NewStreamDecoder()
+			var evs []llm.StreamEvent
+			for _, c := range tt.chunks {
+				var err error
+				if evs, err = dec.Decode(evs, "", []byte(c)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ids, args := map[int]string{}, map[int]string{}
+			var order []int
+			for _, ev := range evs {
+				switch {
+				case ev.Type == llm.EventBlockStart && ev.Block.Type == llm.BlockToolUse:
+					ids[ev.Index] = ev.Block.ID
+					order = append(order, ev.Index)
+				case ev.Type == llm.EventBlockDelta && ev.Delta.Type == llm.DeltaInputJSON:
+					args[ev.Index] += ev.Delta.Text
+				}
+			}
+			var got []string
+			for _, i := range order {
+				got = append(got, ids[i]+":"+args[i])
+			}
+			if strings.Join(got, " ") != tt.want {
+				t.Errorf("tool calls %v, want %s", got, tt.want)
+			}
+		})
+	}
+}

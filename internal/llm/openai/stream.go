@@ -17,16 +17,22 @@ type StreamDecoder struct {
 	next                               int // next canonical block index
 	open                               int // open block index, -1 for none
 	openType                           llm.BlockType
-	tools                              map[int]int // OpenAI tool index → block index
+	tools                              map[int]toolRef // by OpenAI tool index
 	stop                               llm.StopReason
 	usage                              *llm.Usage
+}
+
+// toolRef is the canonical block of one OpenAI tool call.
+type toolRef struct {
+	idx int
+	id  string
 }
 
 var _ llm.StreamDecoder = (*StreamDecoder)(nil)
 
 // NewStreamDecoder returns a decoder for one upstream stream.
 func NewStreamDecoder() *StreamDecoder {
-	return &StreamDecoder{open: -1, tools: map[int]int{}}
+	return &StreamDecoder{open: -1, tools: map[int]toolRef{}}
 }
 
 // Decode implements llm.StreamDecoder.
@@ -111,12 +117,15 @@ func (s *StreamDecoder) toolDelta(dst []llm.StreamEvent, tc toolCall) []llm.Stre
 	if tc.Index != nil {
 		oi = *tc.Index
 	}
-	idx, known := s.tools[oi]
-	if !known || tc.ID != "" && s.open != idx {
+	ref, known := s.tools[oi]
+	// Some servers repeat the id on every delta; only a new id (or a new
+	// index) starts a new call.
+	if !known || tc.ID != "" && tc.ID != ref.id {
 		dst = s.start(dst, llm.Block{Type: llm.BlockToolUse, ID: tc.ID, Name: tc.Function.Name})
-		idx = s.open
-		s.tools[oi] = idx
+		ref = toolRef{idx: s.open, id: tc.ID}
+		s.tools[oi] = ref
 	}
+	idx := ref.idx
 	if tc.Function.Arguments == "" {
 		return dst
 	}
