@@ -156,8 +156,8 @@ func publicCause(err error) error {
 		return ErrOutside
 	case isEscape(err):
 		return ErrOutside
-	case errors.As(err, &errno) && errno == syscall.EISDIR:
-		return ErrNotRegular
+	case errors.As(err, &errno) && (errno == syscall.EISDIR || errno == syscall.ENXIO):
+		return ErrNotRegular // a directory, or a socket (open gives ENXIO)
 	}
 	return ErrAccess
 }

@@ -3,6 +3,7 @@ package fs
 import (
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,6 +186,21 @@ func TestFIFORefusedWithoutHanging(t *testing.T) {
 	}
 	if st, err := os.Lstat(filepath.Join(ws, "pipe")); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
 		t.Fatal("FIFO was replaced")
+	}
+}
+
+func TestSocketRefused(t *testing.T) {
+	w, ws, _ := newWorkspace(t, Limits{})
+	ln, err := net.Listen("unix", filepath.Join(ws, "sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if _, err := w.Read("sock", 0, 0); !errors.Is(err, ErrNotRegular) {
+		t.Fatalf("read socket = %v, want ErrNotRegular", err)
+	}
+	if err := w.Write("sock", []byte("x")); !errors.Is(err, ErrNotRegular) {
+		t.Fatalf("write socket = %v, want ErrNotRegular", err)
 	}
 }
 
