@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // EventSource yields upstream SSE events one at a time and io.EOF after the
@@ -46,6 +47,9 @@ func Relay(w io.Writer, flush func(), src EventSource, dec StreamDecoder, enc St
 	emit := func(evs []StreamEvent) error {
 		out = out[:0]
 		for _, ev := range evs {
+			if ev.Type == EventMessageStart && ev.Message != nil && ev.Message.Created == 0 {
+				ev.Message.Created = time.Now().Unix() // OpenAI callers expect created
+			}
 			res.note(ev)
 			var err error
 			if out, err = enc.Encode(out, ev); err != nil {
