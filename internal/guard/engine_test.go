@@ -267,8 +267,9 @@ func TestFiveMegabytesScannedWhole(t *testing.T) {
 	}
 }
 
-// TestScanIsLinear compares 256 KB and 1 MB bodies: quadratic work would
-// take 16x as long, linear 4x.
+// TestScanIsLinear compares 128 KB and 1 MB bodies: linear work takes 8x
+// as long, quadratic 64x; the bound of 32x leaves room for a loaded
+// machine.
 func TestScanIsLinear(t *testing.T) {
 	e, _ := newEngine(t)
 	p := mustPolicy(t, "pii=redact,secrets=redact,injection=log")
@@ -280,7 +281,7 @@ func TestScanIsLinear(t *testing.T) {
 		b, _ := json.Marshal(map[string]any{"messages": msgs})
 		return b
 	}
-	small, big := mk(256<<10/len(chatText)), mk(1<<20/len(chatText))
+	small, big := mk(128<<10/len(chatText)), mk(1<<20/len(chatText))
 	best := func(b []byte) time.Duration {
 		d := time.Duration(1 << 62)
 		for range 2 {
@@ -293,8 +294,8 @@ func TestScanIsLinear(t *testing.T) {
 		return d
 	}
 	ts, tb := best(small), best(big)
-	if tb > 10*ts {
-		t.Fatalf("256 KB %v, 1 MB %v: not linear", ts, tb)
+	if tb > 32*ts {
+		t.Fatalf("128 KB %v, 1 MB %v: not linear", ts, tb)
 	}
 }
 

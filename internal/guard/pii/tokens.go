@@ -57,6 +57,9 @@ func appendRun(out []span.Span, text string, i int) ([]span.Span, int) {
 	j := i
 	if !isDigit(text[j]) {
 		j++
+		if text[i] == '(' && !areaCode(text, j) {
+			lead = j // "(4111...)" is a parenthesised number, not "(020) 7946"
+		}
 	}
 	var groups []group
 	for {
@@ -346,4 +349,13 @@ func vetoed(text string, gs []group) bool {
 		return !ValidSSN(digits.String())
 	}
 	return false
+}
+
+// areaCode reports 1 to 4 digits at j followed by ')'.
+func areaCode(text string, j int) bool {
+	k := j
+	for k < len(text) && k-j <= 4 && isDigit(text[k]) {
+		k++
+	}
+	return k > j && k-j <= 4 && k < len(text) && text[k] == ')'
 }
