@@ -40,13 +40,17 @@ func (s *StreamDecoder) Decode(dst []llm.StreamEvent, _ string, data []byte) ([]
 		s.done = true
 		return append(dst, llm.StreamEvent{Type: llm.EventError, Error: &llm.StreamError{Type: errorType(c.Error.Status), Message: "upstream error"}}), nil
 	}
-	if !s.started {
-		s.started = true
-		dst = append(dst, llm.StreamEvent{Type: llm.EventMessageStart, Message: &llm.Response{ID: c.ResponseID, Model: c.ModelVersion, Content: []llm.Block{}}})
-	}
 	if c.UsageMetadata != nil {
 		u := decodeUsage(c.UsageMetadata)
 		s.usage = &u
+	}
+	if !s.started {
+		s.started = true
+		m := &llm.Response{ID: c.ResponseID, Model: c.ModelVersion, Content: []llm.Block{}}
+		if s.usage != nil {
+			m.Usage = *s.usage // Gemini reports the prompt count from the first chunk
+		}
+		dst = append(dst, llm.StreamEvent{Type: llm.EventMessageStart, Message: m})
 	}
 	if len(c.Candidates) == 0 {
 		if c.PromptFeedback != nil && c.PromptFeedback.BlockReason != "" {
