@@ -167,3 +167,62 @@ func tryCorpus(t *testing.T, w *Workspace, name string, files []string, passwd [
 	}
 	t.Logf("%s: %d paths tried, %d reads refused", name, tried, refused)
 }
+
+// FuzzWorkspaceConfinement drives Read, List and Write with arbitrary paths
+// against a workspace whose neighbour holds a canary and which contains
+// links pointing at it: nothing outside may ever be read, listed or changed.
+func FuzzWorkspaceConfinement(f *testing.F) {
+	for _, tt := range pathCases {
+		f.Add(tt.in)
+	}
+	for _, s := range []string{"out/canary.txt", "abs/canary.txt", "../work-evil/canary.txt", "out", "abs"} {
+		f.Add(s)
+	}
+	base := filepath.Join(f.TempDir(), "x")
+	ws := filepath.Join(base, "work")
+	evil := filepath.Join(base, "work-evil")
+	for _, d := range []string{ws, evil} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			f.Fatal(err)
+		}
+	}
+	canary := filepath.Join(evil, "canary.txt")
+	if err := os.WriteFile(canary, []byte("CANARY-FUZZ"), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	// Listings are checked for a name no seed contains (writes may create
+	// files called canary.txt inside the workspace, which is fine).
+	if err := os.WriteFile(filepath.Join(evil, "only-outside-93c1"), nil, 0o644); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.Symlink("../work-evil", filepath.Join(ws, "out")); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.Symlink(evil, filepath.Join(ws, "abs")); err != nil {
+		f.Fatal(err)
+	}
+	w, err := Open(ws, Limits{MaxWriteBytes: 64})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { w.Close() })
+	f.Fuzz(func(t *testing.T, p string) {
+		if b, err := w.Read(p, 0, 0); err == nil && bytes.Contains(b, []byte("CANARY")) {
+			t.Fatalf("Read(%q) returned the canary", p)
+		}
+		if entries, err := w.List(p); err == nil {
+			for _, e := range entries {
+				if e.Name == "only-outside-93c1" {
+					t.Fatalf("List(%q) listed outside the workspace", p)
+				}
+			}
+		}
+		_ = w.Write(p, []byte("PWNED"))
+		if b, _ := os.ReadFile(canary); string(b) != "CANARY-FUZZ" {
+			t.Fatalf("Write(%q) changed the canary", p)
+		}
+		if _, err := w.Read(p, 0, 0); err != nil && strings.Contains(err.Error(), base) {
+			t.Fatalf("error leaks the host path: %v", err)
+		}
+	})
+}
