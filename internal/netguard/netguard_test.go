@@ -307,3 +307,21 @@ func FuzzCheckAddr(f *testing.F) {
 		}
 	})
 }
+
+func TestNilPolicyIsDefault(t *testing.T) {
+	ln := newCountingListener(t)
+	var p *Policy
+	if err := p.CheckAddr(netip.MustParseAddr("127.0.0.1")); !errors.Is(err, ErrForbiddenAddress) {
+		t.Fatalf("nil policy CheckAddr = %v", err)
+	}
+	client := &http.Client{Transport: NewTransport(p), Timeout: 5 * time.Second}
+	if _, err := client.Get("http://127.0.0.1:" + ln.port() + "/"); !errors.Is(err, ErrForbiddenAddress) {
+		t.Fatalf("nil policy transport = %v", err)
+	}
+	if _, err := NewDialer(p).Dial("tcp", "127.0.0.1:"+ln.port()); !errors.Is(err, ErrForbiddenAddress) {
+		t.Fatalf("nil policy dialer = %v", err)
+	}
+	if ln.accepts.Load() != 0 {
+		t.Fatal("a connection was made")
+	}
+}
