@@ -151,6 +151,15 @@ func TestInsufficientScopeNamesTheScope(t *testing.T) {
 	if _, err := os.Stat(fx.canary); !errors.Is(err, os.ErrNotExist) || fx.writeRun() != 0 {
 		t.Fatal("fs_write ran for a caller without tools:fs.write")
 	}
+	denied := 0
+	for _, e := range fx.audit.all() {
+		if e.Outcome == audit.OutcomeDenied && e.Details["required_scope"] == "tools:fs.write" && e.Target == "fs_write" && e.Actor == "key_reader" {
+			denied++
+		}
+	}
+	if denied != 2 {
+		t.Fatalf("audited %d scope refusals of fs_write, want 2", denied)
+	}
 }
 
 func TestSmuggledToolOrScopeInArgumentsIsRefused(t *testing.T) {
