@@ -3,6 +3,7 @@ package llm
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/tidwall/gjson"
@@ -50,12 +51,21 @@ func AppendExtensions(obj []byte, exts []Extension, dialect string, d *Dropped) 
 }
 
 // Malformed wraps a decoding failure so that errors.Is(err, ErrMalformed)
-// holds. The message names the place, never the offending content.
+// holds. The message names the place (byte offset, field path, expected
+// type), never the offending content, so it is safe to show to clients and
+// cannot carry a secret from the body into logs.
 func Malformed(what string, err error) error {
-	if err == nil {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case err == nil:
 		return fmt.Errorf("%s: %w", what, ErrMalformed)
+	case errors.As(err, &syn):
+		return fmt.Errorf("%s: %w: invalid JSON at byte %d", what, ErrMalformed, syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Errorf("%s: %w: field %q must be %s", what, ErrMalformed, typ.Field, typ.Type)
 	}
-	return fmt.Errorf("%s: %w: %v", what, ErrMalformed, err)
+	return fmt.Errorf("%s: %w: invalid JSON", what, ErrMalformed)
 }
 
 // AppendSSE appends one SSE event (optional event name, one data line) and
