@@ -104,6 +104,7 @@ func TestPlantedRepoConfigRefused(t *testing.T) {
 	base := baseRepo(t, r)
 	for _, tt := range plantedConfigs {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			ws := copyRepo(t, base)
 			canaries := plantCanaryScript(t, ws)
 			writeFile(t, ws, "evil.cfg", "[core]\n\tfsmonitor = /workspace/evil.sh\n", 0o644)
@@ -135,6 +136,7 @@ func TestForcedConfigAloneNeutralises(t *testing.T) {
 			continue
 		}
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			ws := copyRepo(t, base)
 			canaries := plantCanaryScript(t, ws)
 			for _, hook := range []string{".git/hooks/pre-commit", ".git/hooks/post-commit", "hook-dir/pre-commit", "hook-dir/post-commit"} {
