@@ -21,6 +21,11 @@ var (
 	ErrFirstByteTimeout = errors.New("router: first byte timeout")
 	// ErrIdleTimeout: a stream was silent longer than IdleGap.
 	ErrIdleTimeout = errors.New("router: stream idle timeout")
+	// ErrSkipDeployment: an Attempt returns an error wrapping it when it
+	// did not call the upstream because the deployment's own limits
+	// (DeploymentSubject) refused; the executor moves to the next candidate
+	// without counting an attempt or blaming the breaker.
+	ErrSkipDeployment = errors.New("router: deployment skipped")
 )
 
 // Policy bounds retries.
@@ -130,6 +135,15 @@ func (e *Executor) Do(ctx context.Context, aliasName string, attempt Attempt, fi
 		attempts++
 		tries[i]++
 		err := e.run(ctx, d, attempt)
+		if errors.Is(err, ErrSkipDeployment) {
+			attempts--
+			tries[i]--
+			last = err
+			if skipped++; skipped >= len(cands) {
+				return Result{Attempts: attempts}, wrap(ErrNoHealthyDeployment, last)
+			}
+			continue
+		}
 		class := Classify(0, err)
 		e.record(ctx, d.Name, class, err)
 		if class == OK {
