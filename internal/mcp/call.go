@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"time"
@@ -24,6 +25,7 @@ type PublicError struct {
 	Cause   error
 }
 
+// Error returns the public message and the private cause, for logs.
 func (e *PublicError) Error() string {
 	if e.Cause != nil {
 		return e.Message + ": " + e.Cause.Error()
@@ -39,9 +41,9 @@ func Refuse(message string, cause error) error { return &PublicError{Message: me
 
 // newServer builds the SDK server: one registration per registry entry,
 // tools/list filtered per caller, list results marked private.
-func (h *Handler) newServer(cfg Config) *sdk.Server {
+func (h *Handler) newServer(cfg Config, log *slog.Logger) *sdk.Server {
 	s := sdk.NewServer(&sdk.Implementation{Name: "bulwark", Version: cfg.ServerVersion}, &sdk.ServerOptions{
-		Logger:                    h.log,
+		Logger:                    log,
 		SupportedProtocolVersions: cfg.ProtocolVersions,
 		// A filtered tool list differs per caller: no shared caching.
 		SetCacheable: func(_ context.Context, _ sdk.Request, c *sdk.Cacheable) {

@@ -85,7 +85,7 @@ const (
 )
 
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	base     string
 	handler  *Handler
 	keys     *keyring
@@ -106,7 +106,7 @@ type fixtureOpts struct {
 // newFixture starts a real HTTP server on 127.0.0.1 with the MCP handler,
 // the protected-resource metadata, Bulwark's token endpoint and a fake
 // RFC 7662 introspection server.
-func newFixture(t *testing.T, o fixtureOpts) *fixture {
+func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
@@ -185,7 +185,7 @@ func testTools(canary string, writes *sync.Map) []Tool {
 }
 
 // startIntrospection runs a fake RFC 7662 endpoint knowing one external token.
-func startIntrospection(t *testing.T, resource string) (*oauth.Introspector, func() int) {
+func startIntrospection(t testing.TB, resource string) (*oauth.Introspector, func() int) {
 	var mu sync.Mutex
 	hits := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

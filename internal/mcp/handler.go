@@ -128,13 +128,15 @@ func NewHandler(cfg Config, deps Deps) (*Handler, error) {
 		authServers: cfg.AuthorizationServers,
 		maxBody:     cfg.MaxBodyBytes,
 	}
-	server := h.newServer(cfg)
+	// The SDK logs every (ephemeral) session at INFO; keep only its warnings.
+	sdkLog := slog.New(minLevel{Handler: h.log.Handler(), min: slog.LevelWarn})
+	server := h.newServer(cfg, sdkLog)
 	get := func(*http.Request) *sdk.Server { return server }
 	h.stateful = sdk.NewStreamableHTTPHandler(get, &sdk.StreamableHTTPOptions{
-		SessionTimeout: cfg.SessionTimeout, MaxRequestBodyBytes: cfg.MaxBodyBytes, Logger: h.log,
+		SessionTimeout: cfg.SessionTimeout, MaxRequestBodyBytes: cfg.MaxBodyBytes, Logger: sdkLog,
 	})
 	h.stateless = sdk.NewStreamableHTTPHandler(get, &sdk.StreamableHTTPOptions{
-		Stateless: true, MaxRequestBodyBytes: cfg.MaxBodyBytes, Logger: h.log,
+		Stateless: true, MaxRequestBodyBytes: cfg.MaxBodyBytes, Logger: sdkLog,
 	})
 	return h, nil
 }
@@ -257,4 +259,22 @@ func callerOf(req sdk.Request) (*identity.Identity, string) {
 	id, _ := extra.TokenInfo.Extra[extraIdentity].(*identity.Identity)
 	rid, _ := extra.TokenInfo.Extra[extraRequestID].(string)
 	return id, rid
+}
+
+// minLevel drops records below min before they reach Handler.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{Handler: m.Handler.WithAttrs(a), min: m.min}
+}
+
+func (m minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: m.Handler.WithGroup(name), min: m.min}
 }
