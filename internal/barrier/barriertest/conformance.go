@@ -31,6 +31,7 @@ func RunKeyringStore(t *testing.T, newStore func(t *testing.T) barrier.KeyringSt
 		{"ConcurrentCASOneWinner", testConcurrentCAS},
 		{"VersionerAgrees", testVersioner},
 		{"ConcurrentRotateKeepsEveryTerm", testConcurrentRotate},
+		{"RotateRetriesOnConflict", testRotateRetries},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
@@ -182,5 +183,49 @@ func mustSave(t *testing.T, s barrier.KeyringStore, blob []byte, ver int64) {
 	t.Helper()
 	if err := s.SaveKeyring(t.Context(), blob, ver); err != nil {
 		t.Fatalf("SaveKeyring(expect %d): %v", ver, err)
+	}
+}
+
+// interleave runs during once, right after the first LoadKeyring that
+// follows arming, so another writer commits between that load and the save
+// that depends on it.
+type interleave struct {
+	barrier.KeyringStore
+	armed  atomic.Bool
+	during func()
+}
+
+func (s *interleave) LoadKeyring(ctx context.Context) ([]byte, int64, error) {
+	blob, ver, err := s.KeyringStore.LoadKeyring(ctx)
+	if s.armed.CompareAndSwap(true, false) {
+		s.during()
+	}
+	return blob, ver, err
+}
+
+func testRotateRetries(t *testing.T, s barrier.KeyringStore) {
+	root := make([]byte, barrier.KeySize)
+	_, _ = rand.Read(root)
+	wrapped := &interleave{KeyringStore: s}
+	a, err := barrier.New(wrapped, root)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	other, err := barrier.New(s, root)
+	if err != nil {
+		t.Fatalf("second New: %v", err)
+	}
+	wrapped.during = func() {
+		if term, err := other.Rotate(context.Background()); err != nil || term != 2 {
+			t.Errorf("interleaved Rotate = %d, %v; want 2", term, err)
+		}
+	}
+	wrapped.armed.Store(true)
+	term, err := a.Rotate(t.Context())
+	if err != nil || term != 3 {
+		t.Fatalf("Rotate racing another writer = %d, %v; want term 3 (the other writer took 2)", term, err)
+	}
+	if got := a.Terms(); len(got) != 3 {
+		t.Fatalf("keyring terms %v after two racing rotations, want [1 2 3]", got)
 	}
 }
