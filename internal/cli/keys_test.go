@@ -98,6 +98,7 @@ func TestAuthFailuresInDialectShape(t *testing.T) {
 		status                           int
 	}{
 		{"openai shape", "GET", "/v1/models", "Authorization: Bearer sk-bw-nope", `"type":"authentication_error"`, 401},
+		{"anthropic shape", "POST", "/v1/messages", "x-api-key: sk-bw-nope", `"type":"error","error":{"type":"authentication_error"`, 401},
 		{"missing key", "GET", "/v1/models", "", `"code":"invalid_api_key"`, 401},
 		{"key in query", "GET", "/v1/models?key=sk-bw-abc", "", `credential_in_query`, 400},
 		{"api_key in query", "GET", "/v1/models?api_key=whatever", "", `credential_in_query`, 400},

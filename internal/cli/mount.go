@@ -4,17 +4,46 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/bulwarkhq/bulwark/internal/gateway"
 	"github.com/bulwarkhq/bulwark/internal/instance"
 	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/upstreams"
+	"github.com/bulwarkhq/bulwark/internal/usagelog"
 )
 
-// mountSubsystems wires the LLM gateway and the MCP server onto srv.
-func mountSubsystems(_ context.Context, _ *instance.Instance, srv *server.Server) error {
-	// Until providers are wired, /v1/models answers with an empty list so a
-	// client can check its key.
-	srv.HandleAuthed("GET /v1/models", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"object":"list","data":[]}` + "\n"))
-	}))
-	return nil
+// gatewayRoutes are the LLM endpoints, all behind authentication.
+var gatewayRoutes = []string{
+	"POST /v1/chat/completions",
+	"POST /v1/embeddings",
+	"POST /v1/messages",
+	"POST /v1/messages/count_tokens",
+	"GET /v1/models",
+}
+
+// mountSubsystems wires the LLM gateway onto srv. It returns a function
+// that flushes what the subsystems buffered, for shutdown.
+func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Server) (func(), error) {
+	usageW := usagelog.New(in.Store, in.Log, srv.Metrics.Registry)
+	gw, err := gateway.New(gateway.Config{
+		Aliases:          in.Cfg.Models,
+		DefaultProviders: in.Cfg.DefaultProviders,
+		AnthropicBetas:   in.Cfg.AnthropicBetas,
+		Prices:           in.Cfg.Prices,
+		MaxBodyBytes:     in.Cfg.HTTP.MaxBodyBytes,
+	}, gateway.Deps{
+		Providers: upstreams.New(in),
+		Usage:     usageW,
+		Logger:    in.Log,
+		Metrics:   srv.Metrics.Registry,
+	})
+	if err != nil {
+		usageW.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	gw.Register(mux)
+	for _, pattern := range gatewayRoutes {
+		srv.HandleAuthed(pattern, mux)
+	}
+	return usageW.Close, nil
 }

@@ -59,9 +59,11 @@ func serve(ctx context.Context, e *Env, in *instance.Instance) error {
 		return err
 	}
 	admin.New(in).Register(srvMux{srv}, srv.Auth.Wrap)
-	if err := mountSubsystems(ctx, in, srv); err != nil {
+	flush, err := mountSubsystems(ctx, in, srv)
+	if err != nil {
 		return err
 	}
+	defer flush()
 	go in.Keys.Watch(ctx, 250*time.Millisecond)
 	go func() { _ = in.Barrier.Watch(ctx, time.Second) }()
 	if days := in.Cfg.Audit.RetentionDays; days > 0 {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/bulwarkhq/bulwark/internal/usage"
 )
 
 // Environment variables that override the file.
@@ -56,7 +58,7 @@ type Config struct {
 	Models           map[string]string `yaml:"models"`
 	DefaultProviders map[string]string `yaml:"default_providers"`
 	AnthropicBetas   []string          `yaml:"anthropic_betas"`
-	Prices           map[string]Price  `yaml:"prices"`
+	Prices           map[string]usage.Price `yaml:"prices"`
 
 	// masterKey holds BULWARK_MASTER_KEY; it is never decoded from the file
 	// and never printed.
@@ -122,14 +124,6 @@ type Provider struct {
 	Models    []string `yaml:"models"`
 	APIKeyEnv string   `yaml:"api_key_env"`
 	Tenant    string   `yaml:"tenant"`
-}
-
-// Price overrides a model's price, in USD per million tokens.
-type Price struct {
-	Input      float64 `yaml:"input"`
-	Output     float64 `yaml:"output"`
-	CachedRead float64 `yaml:"cached_input"`
-	CacheWrite float64 `yaml:"cache_write"`
 }
 
 // Default returns the built-in defaults: loopback, ./bulwark-data,

@@ -1,0 +1,114 @@
+// Package upstreams resolves a tenant's providers for the gateway: those
+// declared in the config file and those managed through the CLI or admin
+// API (stored, with credentials in the barrier). Credentials are resolved
+// per call and never cached in clear.
+package upstreams
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/config"
+	"github.com/bulwarkhq/bulwark/internal/instance"
+	"github.com/bulwarkhq/bulwark/internal/provider"
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// Source implements gateway.ProviderSource. Stored providers are cached
+// per tenant for a short time so the request path does not query the store
+// every call; a change made by the CLI is seen within that time.
+type Source struct {
+	in  *instance.Instance
+	ttl time.Duration
+
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+type cached struct {
+	at        time.Time
+	providers []provider.Config
+}
+
+// New returns a source over an opened instance.
+func New(in *instance.Instance) *Source {
+	return &Source{in: in, ttl: time.Second, cache: map[string]cached{}}
+}
+
+// Provider returns one provider of tenant.
+func (s *Source) Provider(ctx context.Context, tenant, name string) (provider.Config, bool, error) {
+	ps, err := s.Providers(ctx, tenant)
+	if err != nil {
+		return provider.Config{}, false, err
+	}
+	for _, p := range ps {
+		if p.Name == name {
+			return p, true, nil
+		}
+	}
+	return provider.Config{}, false, nil
+}
+
+// Providers lists tenant's providers: config-file ones first, then stored
+// ones whose names the file does not declare.
+func (s *Source) Providers(ctx context.Context, tenant string) ([]provider.Config, error) {
+	s.mu.Lock()
+	c, ok := s.cache[tenant]
+	s.mu.Unlock()
+	if ok && time.Since(c.at) < s.ttl {
+		return c.providers, nil
+	}
+	stored, err := s.in.Store.ListProviders(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var out []provider.Config
+	seen := map[string]bool{}
+	for _, p := range s.in.Cfg.Providers {
+		if (p.Tenant == "" && tenant == store.DefaultTenant) || p.Tenant == tenant {
+			out = append(out, fromConfig(p))
+			seen[p.Name] = true
+		}
+	}
+	for _, p := range stored {
+		if !seen[p.Name] {
+			out = append(out, FromStore(s.in, p))
+		}
+	}
+	s.mu.Lock()
+	if len(s.cache) > 10_000 {
+		clear(s.cache)
+	}
+	s.cache[tenant] = cached{at: time.Now(), providers: out}
+	s.mu.Unlock()
+	return out, nil
+}
+
+func fromConfig(p config.Provider) provider.Config {
+	c := provider.Config{Name: p.Name, Type: provider.Type(p.Type), BaseURL: p.BaseURL, Models: p.Models}
+	if p.APIKeyEnv != "" {
+		env := p.APIKeyEnv
+		c.Credential = func(context.Context) (string, error) {
+			v := os.Getenv(env)
+			if v == "" {
+				return "", errors.New("environment variable " + env + " is empty")
+			}
+			return v, nil
+		}
+	}
+	return c
+}
+
+// FromStore builds the gateway's view of a stored provider; the
+// credential is decrypted only when a call needs it.
+func FromStore(in *instance.Instance, p store.Provider) provider.Config {
+	c := provider.Config{Name: p.Name, Type: provider.Type(p.Type), BaseURL: p.BaseURL, Models: p.Models}
+	if p.Credential != "" || p.CredentialEnv != "" {
+		rec := p
+		c.Credential = func(context.Context) (string, error) { return in.ProviderCredential(&rec) }
+	}
+	return c
+}
