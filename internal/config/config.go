@@ -54,10 +54,10 @@ type Config struct {
 	Metrics        Metrics  `yaml:"metrics"`
 	Log            Log      `yaml:"log"`
 
-	Providers        []Provider        `yaml:"providers"`
-	Models           map[string]string `yaml:"models"`
-	DefaultProviders map[string]string `yaml:"default_providers"`
-	AnthropicBetas   []string          `yaml:"anthropic_betas"`
+	Providers        []Provider             `yaml:"providers"`
+	Models           map[string]string      `yaml:"models"`
+	DefaultProviders map[string]string      `yaml:"default_providers"`
+	AnthropicBetas   []string               `yaml:"anthropic_betas"`
 	Prices           map[string]usage.Price `yaml:"prices"`
 
 	// masterKey holds BULWARK_MASTER_KEY; it is never decoded from the file
