@@ -171,6 +171,11 @@ func (e *Executor) Do(ctx context.Context, aliasName string, attempt Attempt, fi
 			if errors.As(err, &ue) {
 				hints[i] = ue.RetryAfter
 			}
+			// A 429 without retry-after still cools the deployment down in
+			// the breaker: wait that out rather than find it unavailable.
+			if st, serr := e.Router.breakers.Status(ctx, d.Name); serr == nil {
+				hints[i] = max(hints[i], st.CooldownUntil.Sub(e.now()))
+			}
 		}
 	}
 	return Result{Attempts: attempts}, wrap(ErrAttemptsExhausted, last)

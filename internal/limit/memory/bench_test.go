@@ -86,3 +86,26 @@ func BenchmarkBudgetReserveSettle(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGateAdmitFinish is the whole per-request limit path: key and
+// tenant with RPM, TPM, max parallel and budgets.
+func BenchmarkGateAdmitFinish(b *testing.B) {
+	bud := memory.NewBudget(memory.Options{})
+	g := &limit.Gate{Rate: memory.NewRateLimiter(memory.Options{}), Concurrency: memory.NewConcurrency(memory.Options{}), Budget: bud}
+	subjects := []limit.Subject{
+		{ID: "key:a", RPM: 1 << 24, TPM: 1 << 24, MaxParallel: 100, Budgeted: true, BudgetMicros: 1 << 62},
+		{ID: "tenant:t", RPM: 1 << 24, TPM: 1 << 24, MaxParallel: 1000, Budgeted: true, BudgetMicros: 1 << 62, BudgetPeriod: limit.PeriodMonthly},
+	}
+	est := limit.Estimate{PromptTokens: 1, MaxOutputTokens: 1, Price: &limit.Price{InputPerMTok: 1, OutputPerMTok: 1}}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		a, err := g.Admit(ctx, subjects, est)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Finish(ctx, limit.Usage{InputTokens: 1, OutputTokens: 1}, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
