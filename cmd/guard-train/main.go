@@ -33,12 +33,17 @@ type sample struct {
 	rule   bool
 }
 
-var showMisses = flag.Bool("show-misses", false, "print the out-of-fold errors on the tune part")
+var (
+	showMisses = flag.Bool("show-misses", false, "print the out-of-fold errors on the tune part")
+	learnRate  = flag.Float64("lr", 0.1, "AdaGrad learning rate")
+	l2Flag     = flag.Float64("l2", 1e-6, "L2 penalty")
+	bySub      = flag.Bool("by-method", true, "weight JailbreakBench attack methods as separate sources")
+)
 
 func main() {
 	out := flag.String("out", "internal/guard/injection/model.bin", "where to write the weights")
 	target := flag.Float64("fpr", 0.015, "macro FPR the threshold may spend on the tune part")
-	epochs := flag.Int("epochs", 20, "training epochs")
+	epochs := flag.Int("epochs", 40, "training epochs")
 	negWeight := flag.Float64("neg-weight", 3, "total weight of negatives relative to positives")
 	flag.Parse()
 	if err := run(*out, *target, *epochs, float32(*negWeight)); err != nil {
@@ -88,10 +93,16 @@ func run(out string, target float64, epochs int, negWeight float32) error {
 func samples(exs []eval.InjExample, negWeight float32) []sample {
 	counts := map[string]int{}
 	sources := map[bool]map[string]bool{true: {}, false: {}}
+	group := func(ex eval.InjExample) string {
+		if *bySub {
+			return ex.Source + ex.Sub
+		}
+		return ex.Source
+	}
 	for _, ex := range exs {
 		if ex.Split == eval.Tune {
-			counts[fmt.Sprint(ex.Source, ex.Label)]++
-			sources[ex.Label][ex.Source] = true
+			counts[fmt.Sprint(group(ex), ex.Label)]++
+			sources[ex.Label][group(ex)] = true
 		}
 	}
 	var data []sample
@@ -113,7 +124,7 @@ func samples(exs []eval.InjExample, negWeight float32) []sample {
 			s.idx = append(s.idx, i)
 			s.val = append(s.val, agg[i])
 		}
-		n := float32(counts[fmt.Sprint(ex.Source, ex.Label)])
+		n := float32(counts[fmt.Sprint(group(ex), ex.Label)])
 		s.weight = 1000 / n / float32(len(sources[ex.Label]))
 		if ex.Label {
 			s.y = 1
@@ -142,7 +153,7 @@ func fit(data []*sample, epochs int) ([]float32, float32) {
 	w := make([]float32, injection.Dims)
 	g2 := make([]float32, injection.Dims)
 	var b, gb float32
-	const lr, l2 = 0.5, 1e-6
+	lr, l2 := float32(*learnRate), float32(*l2Flag)
 	var total float32
 	for _, s := range data {
 		total += s.weight
