@@ -60,6 +60,8 @@ type Config struct {
 	AnthropicBetas   []string               `yaml:"anthropic_betas"`
 	Prices           map[string]usage.Price `yaml:"prices"`
 
+	Tools Tools `yaml:"tools"`
+
 	// masterKey holds BULWARK_MASTER_KEY; it is never decoded from the file
 	// and never printed.
 	masterKey string

@@ -60,6 +60,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
 	}
 	errs = append(errs, c.validateProviders()...)
+	errs = append(errs, c.Tools.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,174 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"time"
+)
+
+// Tools configures the MCP tool server at /mcp. Every tool is off unless
+// enabled here, and every call also needs the tool's scope on the key.
+type Tools struct {
+	// WorkspaceRoot holds one directory per tenant for the file, git and
+	// exec tools.
+	WorkspaceRoot string   `yaml:"workspace_root"`
+	BaseURL       string   `yaml:"base_url"`        // public URL of this gateway, for OAuth metadata
+	AllowOrigins  []string `yaml:"allowed_origins"` // browser origins allowed on /mcp
+	// CallsPerMinute limits calls per key and tool (default 60).
+	CallsPerMinute int `yaml:"calls_per_minute"`
+
+	FS      Toggle     `yaml:"fs"`
+	FSWrite Toggle     `yaml:"fs_write"`
+	Fetch   FetchTool  `yaml:"fetch"`
+	SQL     SQLTool    `yaml:"sql"`
+	Env     EnvTool    `yaml:"env"`
+	Time    Toggle     `yaml:"time"`
+	Git     GitTool    `yaml:"git"`
+	Exec    ExecTool   `yaml:"exec"`
+	OAuth   OAuthTools `yaml:"oauth"`
+}
+
+// Toggle enables a tool that has no other settings.
+type Toggle struct {
+	Enabled bool `yaml:"enabled"`
+}
+
+// FetchTool configures http_fetch.
+type FetchTool struct {
+	Enabled       bool     `yaml:"enabled"`
+	AllowHosts    []string `yaml:"allow_hosts"`    // internal host names the operator allows
+	AllowPrefixes []string `yaml:"allow_prefixes"` // internal address ranges the operator allows
+	RootCAFile    string   `yaml:"root_ca_file"`
+}
+
+// SQLTool configures sql_query.
+type SQLTool struct {
+	Enabled   bool                   `yaml:"enabled"`
+	Databases map[string]SQLDatabase `yaml:"databases"`
+}
+
+// SQLDatabase is one operator-configured database.
+type SQLDatabase struct {
+	Driver string `yaml:"driver"` // sqlite | postgres
+	Path   string `yaml:"path"`
+	DSN    string `yaml:"dsn"`
+}
+
+// EnvTool configures env_get.
+type EnvTool struct {
+	Enabled bool     `yaml:"enabled"`
+	Allow   []string `yaml:"allow"` // exact names
+}
+
+// GitTool configures the git tool.
+type GitTool struct {
+	Enabled bool       `yaml:"enabled"`
+	Network GitNetwork `yaml:"network"`
+}
+
+// GitNetwork configures git's network operations.
+type GitNetwork struct {
+	Enabled    bool     `yaml:"enabled"`
+	AllowHosts []string `yaml:"allow_hosts"`
+}
+
+// ExecTool configures the sandboxed exec tool.
+type ExecTool struct {
+	Enabled  bool          `yaml:"enabled"`
+	Commands []ExecCommand `yaml:"commands"`
+	Limits   ExecLimits    `yaml:"limits"`
+}
+
+// ExecCommand is one allowlisted program.
+type ExecCommand struct {
+	Path        string `yaml:"path"`
+	ArgsPattern string `yaml:"args_pattern"`
+}
+
+// ExecLimits bound one sandboxed run (zero: the sandbox's defaults).
+type ExecLimits struct {
+	Processes  int           `yaml:"processes"`
+	MemoryMB   int64         `yaml:"memory_mb"`
+	FileSizeMB int64         `yaml:"file_size_mb"`
+	CPUSeconds int           `yaml:"cpu_seconds"`
+	Timeout    time.Duration `yaml:"timeout"`
+	OutputKB   int64         `yaml:"output_kb"`
+}
+
+// OAuthTools configures tokens accepted on /mcp (and the LLM API).
+type OAuthTools struct {
+	TokenTTL      time.Duration `yaml:"token_ttl"` // Bulwark-issued tokens (default 15m)
+	Introspection Introspection `yaml:"introspection"`
+}
+
+// Introspection configures an RFC 7662 token introspection endpoint.
+type Introspection struct {
+	Endpoint        string            `yaml:"endpoint"`
+	ClientID        string            `yaml:"client_id"`
+	ClientSecretEnv string            `yaml:"client_secret_env"` // the secret is read from this variable
+	Tenants         map[string]string `yaml:"tenants"`           // subject or client_id → tenant
+	MaxCacheTTL     time.Duration     `yaml:"max_cache_ttl"`
+}
+
+// AnyEnabled reports whether any tool is enabled.
+func (t *Tools) AnyEnabled() bool {
+	return t.FS.Enabled || t.FSWrite.Enabled || t.Fetch.Enabled || t.SQL.Enabled || t.Env.Enabled ||
+		t.Time.Enabled || t.Git.Enabled || t.Exec.Enabled
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (t *Tools) validate() []error {
+	var errs []error
+	needsWorkspace := t.FS.Enabled || t.FSWrite.Enabled || t.Git.Enabled || t.Exec.Enabled
+	if needsWorkspace && t.WorkspaceRoot == "" {
+		errs = append(errs, errors.New("tools.workspace_root: required when fs, fs_write, git or exec is enabled"))
+	}
+	if t.WorkspaceRoot != "" && !filepath.IsAbs(t.WorkspaceRoot) {
+		errs = append(errs, fmt.Errorf("tools.workspace_root: %q must be an absolute path", t.WorkspaceRoot))
+	}
+	if t.CallsPerMinute < 0 {
+		errs = append(errs, errors.New("tools.calls_per_minute: must not be negative"))
+	}
+	for name, db := range t.SQL.Databases {
+		switch db.Driver {
+		case "sqlite":
+			if db.Path == "" {
+				errs = append(errs, fmt.Errorf("tools.sql.databases.%s.path: required for sqlite", name))
+			}
+		case "postgres":
+			if db.DSN == "" {
+				errs = append(errs, fmt.Errorf("tools.sql.databases.%s.dsn: required for postgres", name))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("tools.sql.databases.%s.driver: %q is not sqlite or postgres", name, db.Driver))
+		}
+	}
+	for _, n := range t.Env.Allow {
+		if !envName.MatchString(n) {
+			errs = append(errs, fmt.Errorf("tools.env.allow: %q is not an exact variable name (no patterns)", n))
+		}
+	}
+	for i, c := range t.Exec.Commands {
+		if !filepath.IsAbs(c.Path) {
+			errs = append(errs, fmt.Errorf("tools.exec.commands[%d].path: %q must be absolute", i, c.Path))
+		}
+		if _, err := regexp.Compile(c.ArgsPattern); err != nil {
+			errs = append(errs, fmt.Errorf("tools.exec.commands[%d].args_pattern: %w", i, err))
+		}
+	}
+	if t.Exec.Enabled && len(t.Exec.Commands) == 0 {
+		errs = append(errs, errors.New("tools.exec.commands: exec is enabled but allowlists no command"))
+	}
+	if in := t.OAuth.Introspection; in.Endpoint != "" {
+		if in.ClientSecretEnv != "" && !envName.MatchString(in.ClientSecretEnv) {
+			errs = append(errs, fmt.Errorf("tools.oauth.introspection.client_secret_env: %q is not a variable name", in.ClientSecretEnv))
+		}
+		if len(in.Tenants) == 0 {
+			errs = append(errs, errors.New("tools.oauth.introspection.tenants: map each subject or client_id to a tenant"))
+		}
+	}
+	return errs
+}
