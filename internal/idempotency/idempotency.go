@@ -74,6 +74,7 @@ const (
 	Conflict
 )
 
+// String names the outcome for logs and metrics.
 func (o Outcome) String() string {
 	return [...]string{"new", "replay", "in_flight", "conflict"}[o]
 }

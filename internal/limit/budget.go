@@ -80,6 +80,7 @@ type BudgetExceededError struct {
 // ErrBudgetExceeded is the sentinel matched by every *BudgetExceededError.
 var ErrBudgetExceeded = errors.New("budget exceeded")
 
+// Error names the budget, its limit and period, and the amounts involved.
 func (e *BudgetExceededError) Error() string {
 	period := e.Scope.Period
 	if period == "" {

@@ -64,6 +64,7 @@ type Denied struct {
 	Err        error // *BudgetExceededError, ErrTooManyInFlight, ErrCostTooLarge or ErrNoPrice, if any
 }
 
+// Error names the limit and the subject; it holds no secret.
 func (d *Denied) Error() string {
 	msg := fmt.Sprintf("%s limit of %s reached", d.Reason, d.Subject)
 	if d.Err != nil {

@@ -29,6 +29,7 @@ const (
 	Fatal
 )
 
+// String names the class for logs and metrics.
 func (c Class) String() string {
 	switch c {
 	case OK:
@@ -50,6 +51,7 @@ type UpstreamError struct {
 	RetryAfter time.Duration // parsed from the response headers; 0 if none
 }
 
+// Error includes the upstream message: log it, never send it to a client.
 func (e *UpstreamError) Error() string {
 	return "upstream status " + http.StatusText(e.Status) + ": " + e.Message
 }
