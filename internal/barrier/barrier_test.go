@@ -2,6 +2,7 @@ package barrier_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -383,5 +384,53 @@ func TestConcurrentUseDuringRotate(t *testing.T) {
 	wg.Wait()
 	if b.ActiveTerm() != 6 {
 		t.Fatalf("ActiveTerm = %d, want 6", b.ActiveTerm())
+	}
+}
+
+// hookStore runs once, between the next LoadKeyring and the save that
+// depends on it, to force a compare-and-swap conflict.
+type hookStore struct {
+	barrier.KeyringStore
+	once func()
+}
+
+func (s *hookStore) LoadKeyring(ctx context.Context) ([]byte, int64, error) {
+	blob, ver, err := s.KeyringStore.LoadKeyring(ctx)
+	if f := s.once; f != nil {
+		s.once = nil
+		f()
+	}
+	return blob, ver, err
+}
+
+func TestRekeyRacingRotateKeepsTerm(t *testing.T) {
+	mem := &barrier.MemStore{}
+	root := newRoot(t)
+	hooked := &hookStore{KeyringStore: mem}
+	admin, err := barrier.New(hooked, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := barrier.New(mem, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ct []byte
+	hooked.once = func() {
+		if _, err := cli.Rotate(t.Context()); err != nil {
+			t.Errorf("interleaved Rotate: %v", err)
+		}
+		ct = mustEncrypt(t, cli, credAAD, []byte("term 2 data"))
+	}
+	newRootKey := newRoot(t)
+	if err := admin.Rekey(t.Context(), newRootKey); err != nil {
+		t.Fatalf("Rekey racing a Rotate: %v", err)
+	}
+	reopened, err := barrier.New(mem, newRootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := reopened.Decrypt(credAAD, ct); err != nil || string(got) != "term 2 data" {
+		t.Fatalf("term added during the rekey was lost: %q, %v", got, err)
 	}
 }

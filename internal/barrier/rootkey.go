@@ -1,12 +1,14 @@
 package barrier
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -150,33 +152,45 @@ func loadKeyFile(path string, production bool) ([]byte, error) {
 	if n > maxKeyFileSize {
 		return nil, fmt.Errorf("barrier: master key file %s is too large", path)
 	}
-	s := strings.TrimRight(string(buf[:n]), "\r\n")
-	if production {
-		if err := CheckStrength(s); err != nil {
-			return nil, fmt.Errorf("master key file %s: %w", path, err)
-		}
-	}
-	key, ok := decodeKey(s)
+	key, ok := decodeKeyBytes(bytes.TrimRight(buf[:n], "\r\n"))
 	if !ok {
 		return nil, fmt.Errorf("barrier: master key file %s must hold 32 bytes in hex or base64", path)
+	}
+	if production {
+		if err := checkRawKey(key); err != nil {
+			clear(key)
+			return nil, fmt.Errorf("master key file %s: %w", path, err)
+		}
 	}
 	return key, nil
 }
 
 // decodeKey decodes exactly 32 bytes from hex or any base64 alphabet.
 func decodeKey(s string) ([]byte, bool) {
+	b := []byte(s)
+	defer clear(b)
+	return decodeKeyBytes(b)
+}
+
+// decodeKeyBytes decodes exactly 32 bytes from hex or any base64 alphabet,
+// working on bytes so no unwipeable string copy of the key is made.
+func decodeKeyBytes(s []byte) ([]byte, bool) {
 	if len(s) == 2*KeySize {
-		if k, err := hex.DecodeString(s); err == nil {
+		k := make([]byte, KeySize)
+		if _, err := hex.Decode(k, s); err == nil {
 			return k, true
 		}
+		clear(k)
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if len(s) != enc.EncodedLen(KeySize) || strings.ContainsAny(s, "\r\n") {
+		if len(s) != enc.EncodedLen(KeySize) || bytes.ContainsAny(s, "\r\n") {
 			continue
 		}
-		if k, err := enc.Strict().DecodeString(s); err == nil && len(k) == KeySize {
-			return k, true
+		k := make([]byte, enc.DecodedLen(len(s)))
+		if n, err := enc.Strict().Decode(k, s); err == nil && n == KeySize {
+			return k[:KeySize], true
 		}
+		clear(k)
 	}
 	return nil, false
 }
@@ -220,4 +234,21 @@ func GenerateKeyFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("barrier: write master key file: %w", err)
 	}
 	return key, nil
+}
+
+// LoadOrGenerateKeyFile is the development default: it loads the key file at
+// path (permissions checked) or, when there is none, creates it with
+// GenerateKeyFile and reports created=true so the caller can warn once. Two
+// processes starting together end up with the same key.
+func LoadOrGenerateKeyFile(path string) (key []byte, created bool, err error) {
+	key, err = loadKeyFile(path, false)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return key, false, err
+	}
+	key, err = GenerateKeyFile(path)
+	if errors.Is(err, fs.ErrExist) {
+		key, err = loadKeyFile(path, false)
+		return key, false, err
+	}
+	return key, err == nil, err
 }

@@ -188,3 +188,31 @@ func TestDerivePassphrase(t *testing.T) {
 		t.Fatalf("NewSalt: %v (len %d, repeated %v)", err, len(s3), bytes.Equal(s3, s4))
 	}
 }
+
+func TestKeyFileProductionRefusesWeakKey(t *testing.T) {
+	p := writeKeyFile(t, strings.Repeat("00", 32)+"\n", 0o600)
+	if _, err := barrier.LoadRootKey(barrier.Source{KeyFile: p}); err != nil {
+		t.Fatalf("development mode: %v", err)
+	}
+	if _, err := barrier.LoadRootKey(barrier.Source{KeyFile: p, Production: true}); !errors.Is(err, barrier.ErrWeakKey) {
+		t.Fatalf("production mode with an all-zero key file: err = %v, want ErrWeakKey", err)
+	}
+}
+
+func TestLoadOrGenerateKeyFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "master.key")
+	first, created, err := barrier.LoadOrGenerateKeyFile(p)
+	if err != nil || !created || len(first) != barrier.KeySize {
+		t.Fatalf("first call = created %v, %v; want a new key", created, err)
+	}
+	second, created, err := barrier.LoadOrGenerateKeyFile(p)
+	if err != nil || created || !bytes.Equal(first, second) {
+		t.Fatalf("second call = created %v, %v, same key %v; want the existing key", created, err, bytes.Equal(first, second))
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := barrier.LoadOrGenerateKeyFile(p); !errors.Is(err, barrier.ErrKeyFilePermissions) {
+		t.Fatalf("world-readable existing key file: err = %v, want ErrKeyFilePermissions", err)
+	}
+}
