@@ -196,7 +196,7 @@ func (h *Handler) refuseScope(w http.ResponseWriter, r *http.Request, id *identi
 		Outcome: audit.OutcomeDenied, RequestID: reqid.FromContext(r.Context()),
 		Details: map[string]string{"reason": "insufficient_scope", "required_scope": scope, "kind": string(id.Kind)},
 	}
-	if err := h.audit.Append(r.Context(), ev); err != nil {
+	if err := h.audit.Append(context.WithoutCancel(r.Context()), ev); err != nil {
 		h.log.Error("mcp: audit append failed", "err", err)
 	}
 	writeAuthError(w, http.StatusForbidden,

@@ -261,7 +261,7 @@ func (s *AuthServer) record(ctx context.Context, id *identity.Identity, outcome,
 	if reason != "" {
 		e.Details = map[string]string{"error": reason}
 	}
-	if err := s.audit.Append(ctx, e); err != nil {
+	if err := s.audit.Append(context.WithoutCancel(ctx), e); err != nil {
 		s.log.Error("oauth: audit append failed", "err", err)
 		return fmt.Errorf("oauth: audit: %w", err)
 	}
