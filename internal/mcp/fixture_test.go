@@ -143,7 +143,9 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	fx.handler = h
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", h)
-	mux.Handle("GET "+oauth.ProtectedResourceMetadataPath, h.ProtectedResourceMetadata())
+	for _, p := range h.MetadataPaths() {
+		mux.Handle("GET "+p, h.ProtectedResourceMetadata())
+	}
 	mux.Handle("GET /.well-known/oauth-authorization-server", as.MetadataHandler())
 	mux.Handle("POST /oauth/token", as.TokenHandler())
 	srv.Config.Handler = mux

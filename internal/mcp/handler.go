@@ -193,6 +193,14 @@ func (h *Handler) ProtectedResourceMetadata() http.Handler {
 	})
 }
 
+// MetadataPaths are where ProtectedResourceMetadata should be mounted: the
+// root form named in WWW-Authenticate, and the RFC 9728 §3.1 form with the
+// resource path appended, which some clients probe first.
+func (h *Handler) MetadataPaths() []string {
+	u, _ := url.Parse(h.resource) // validated in NewHandler
+	return []string{oauth.ProtectedResourceMetadataPath, oauth.ProtectedResourceMetadataPath + u.Path}
+}
+
 // ServeHTTP checks the Origin, authenticates the caller, applies the scope
 // gate, then hands the request to the SDK with the verified identity bound
 // to the session.

@@ -106,14 +106,21 @@ func TestUnauthenticatedGets401WithResourceMetadata(t *testing.T) {
 			}
 		})
 	}
-	resp, err := http.Get(fx.base + oauth.ProtectedResourceMetadataPath)
+	for _, path := range []string{oauth.ProtectedResourceMetadataPath, oauth.ProtectedResourceMetadataPath + "/mcp"} {
+		checkResourceMetadata(t, fx, path)
+	}
+}
+
+func checkResourceMetadata(t *testing.T, fx *fixture, path string) {
+	t.Helper()
+	resp, err := http.Get(fx.base + path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var m oauth.ResourceMetadata
 	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	if m.Resource != fx.base+"/mcp" || !slices.Equal(m.AuthorizationServers, []string{fx.base}) ||
 		!slices.Contains(m.ScopesSupported, "tools:fs.write") || !slices.Equal(m.BearerMethodsSupported, []string{"header"}) {
