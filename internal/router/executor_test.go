@@ -17,7 +17,7 @@ import (
 
 // upstream is a fault-injecting fake provider on 127.0.0.1. The path selects
 // the behaviour: /ok, /500, /429 (retry-after in ?ra=), /reset, /hang,
-// /drip (one chunk then silence), /cut (one chunk then a dropped
+// /slow (40ms latency), /drip (one chunk then silence), /cut (one chunk then a dropped
 // connection), /ctx (context-window 400), /400.
 type upstream struct {
 	*httptest.Server
@@ -47,6 +47,9 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, r.Body)
 	switch r.URL.Path {
 	case "/ok":
+		io.WriteString(w, "data: hello\n\n")
+	case "/slow":
+		time.Sleep(40 * time.Millisecond)
 		io.WriteString(w, "data: hello\n\n")
 	case "/500":
 		http.Error(w, "boom", 500)
@@ -323,5 +326,30 @@ func TestClientGoneStopsRetries(t *testing.T) {
 	}, nil)
 	if !errors.Is(err, context.Canceled) || calls.Load() != 1 {
 		t.Fatalf("err = %v after %d calls; want one call then stop", err, calls.Load())
+	}
+}
+
+func TestLowestLatencyRoutesToTheFasterUpstream(t *testing.T) {
+	u := newUpstream(t)
+	cfg := Config{
+		Deployments: []Deployment{
+			{Name: "slow", Provider: "mock", Model: "/slow"},
+			{Name: "fast", Provider: "mock", Model: "/ok"},
+		},
+		Aliases: []Alias{{Name: "m", Strategy: LowestLatency, Deployments: []string{"slow", "fast"}}},
+	}
+	e := &Executor{Router: newTestRouter(t, cfg, nil)}
+	var sent atomic.Bool
+	var served []string
+	for range 6 {
+		res, err := e.Do(context.Background(), "m", u.attempt(time.Now, false, &sent), sent.Load)
+		if err != nil {
+			t.Fatal(err)
+		}
+		served = append(served, res.Deployment.Name)
+	}
+	// Both are measured first (unmeasured go first), then the fast one wins.
+	if fmt.Sprint(served[2:]) != "[fast fast fast fast]" || u.count("/slow") != 1 {
+		t.Fatalf("served %v, slow called %d times", served, u.count("/slow"))
 	}
 }

@@ -215,3 +215,29 @@ func TestBackoffFullJitter(t *testing.T) {
 		t.Fatalf("jitter not uniform over [0, cap]: %d low, %d high", low, high)
 	}
 }
+
+// FuzzConfigValidate: whatever the table says, Validate never panics, and a
+// table it accepts builds a router whose aliases all resolve.
+func FuzzConfigValidate(f *testing.F) {
+	f.Add("fallback", "a", "a", "", 1, int64(0))
+	f.Add("weighted", "a", "b", "", 0, int64(5))
+	f.Add("least-inflight", "a", "a", "m", 3, int64(-1))
+	f.Add("round-robin", "", "a", "x", -1, int64(1))
+	f.Fuzz(func(t *testing.T, strategy, dep, ref, fallback string, weight int, timeout int64) {
+		cfg := Config{
+			Deployments: []Deployment{{Name: dep, Provider: "p", Model: "m", Weight: weight, Timeouts: Timeouts{Total: time.Duration(timeout)}}},
+			Aliases:     []Alias{{Name: "m", Strategy: Strategy(strategy), Deployments: []string{ref}, ContextFallback: fallback}},
+		}
+		if cfg.Validate() != nil {
+			return
+		}
+		r, err := New(cfg, Options{})
+		if err != nil {
+			t.Fatalf("Validate accepted but New failed: %v", err)
+		}
+		got, err := r.Candidates(context.Background(), nil, "m")
+		if err != nil || len(got) != 1 || got[0].Name != dep {
+			t.Fatalf("Candidates = %v, %v", got, err)
+		}
+	})
+}
