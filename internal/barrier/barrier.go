@@ -8,7 +8,12 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 )
+
+// reloadTimeout bounds the keyring reload a Decrypt of a newer term makes,
+// so a stalled store cannot hang a request.
+const reloadTimeout = 5 * time.Second
 
 // Barrier encrypts and decrypts record values under the keyring. It is safe
 // for concurrent use; Rotate, Rekey and Reload may run while other
@@ -33,7 +38,12 @@ type Barrier struct {
 // wipe its slice afterwards). An empty store gets a fresh keyring with term 1.
 // A root key that does not open the stored keyring returns ErrWrongRootKey.
 func New(store KeyringStore, root []byte) (*Barrier, error) {
-	return newBarrier(context.Background(), store, root, rand.Reader)
+	return Open(context.Background(), store, root)
+}
+
+// Open is New with a context bounding the store calls made at startup.
+func Open(ctx context.Context, store KeyringStore, root []byte) (*Barrier, error) {
+	return newBarrier(ctx, store, root, rand.Reader)
 }
 
 func newBarrier(ctx context.Context, store KeyringStore, root []byte, rnd io.Reader) (*Barrier, error) {
@@ -167,7 +177,10 @@ func (b *Barrier) Decrypt(aad AAD, ct []byte) ([]byte, error) {
 		return nil, err
 	}
 	if aead == nil && h.term > active {
-		if err := b.Reload(context.Background()); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
+		err := b.Reload(ctx)
+		cancel()
+		if err != nil {
 			return nil, fmt.Errorf("barrier: reload for term %d: %w", h.term, err)
 		}
 		if aead, active, err = b.aeadFor(h.term); err != nil {

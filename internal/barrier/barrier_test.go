@@ -394,6 +394,7 @@ type hookStore struct {
 	once func()
 }
 
+// LoadKeyring loads, then runs the pending hook once.
 func (s *hookStore) LoadKeyring(ctx context.Context) ([]byte, int64, error) {
 	blob, ver, err := s.KeyringStore.LoadKeyring(ctx)
 	if f := s.once; f != nil {

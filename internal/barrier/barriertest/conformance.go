@@ -195,6 +195,7 @@ type interleave struct {
 	during func()
 }
 
+// LoadKeyring loads, then lets the armed writer commit before returning.
 func (s *interleave) LoadKeyring(ctx context.Context) ([]byte, int64, error) {
 	blob, ver, err := s.KeyringStore.LoadKeyring(ctx)
 	if s.armed.CompareAndSwap(true, false) {
