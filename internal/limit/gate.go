@@ -40,7 +40,7 @@ type Reason string
 // Refusal reasons.
 const (
 	ReasonRequests    Reason = "requests"    // RPM: 429
-	ReasonTokens      Reason = "tokens"      // TPM: 429
+	ReasonTokens      Reason = "tokens"      // TPM: 429 (400 when Err is ErrCostTooLarge: it can never fit)
 	ReasonConcurrency Reason = "concurrency" // max parallel: 429
 	ReasonBudget      Reason = "budget"      // budget exhausted: 429 (OpenAI's insufficient_quota)
 	ReasonNoPrice     Reason = "no_price"    // budgeted key, model without a price: 400
