@@ -101,12 +101,9 @@ func (b *Barrier) create(ctx context.Context) error {
 		}
 		return fmt.Errorf("barrier: save keyring: %w", err)
 	}
-	_, ver, err := b.store.LoadKeyring(ctx)
-	if err != nil {
-		ring.wipe()
-		return fmt.Errorf("barrier: reload new keyring: %w", err)
-	}
-	return b.install(ring, ver)
+	// The store's new version is not known here (another writer may already
+	// have moved on), so mark it unknown: the next Reload reads the store.
+	return b.install(ring, unknownVersion)
 }
 
 // install makes ring current. It refuses a ring that does not hold every

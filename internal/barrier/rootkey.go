@@ -54,6 +54,9 @@ var (
 type Source struct {
 	// Key is the value of BULWARK_MASTER_KEY: 32 bytes in hex or base64, or a
 	// passphrase of at least 16 characters (derived with Argon2id and Salt).
+	// A value that decodes to exactly 32 bytes (64 hex digits, or 43/44
+	// base64 characters) is always taken as a raw key; any other all-hex
+	// value is refused as a short key.
 	Key string
 	// KeyFile is the path in BULWARK_MASTER_KEY_FILE: a file of mode 0600 or
 	// stricter holding 32 bytes in hex or base64 (a trailing newline is fine).
