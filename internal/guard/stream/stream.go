@@ -7,6 +7,7 @@
 package stream
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/bulwarkhq/bulwark/internal/guard"
@@ -22,6 +23,10 @@ const MinHoldBack = 128
 // contextLen is how much already-emitted text is kept as left context for
 // detectors that look back (a "password =" name, a "phone:" cue).
 const contextLen = 128
+
+// pemEndLen bounds the length of a PEM END line, the overlap kept when
+// looking for one in a new chunk.
+const pemEndLen = 64
 
 // Redact applies p's PII and secrets actions to a whole text: the batch
 // reference the streaming redactor matches. A block action returns a
@@ -69,8 +74,9 @@ type Redactor struct {
 	hold     int
 	mask     *guard.Mask
 	ctx      string // emitted text kept as left context
-	buf      string // text received but not yet emitted
+	buf      []byte // text received but not yet emitted (a byte slice so appends stay amortised O(1))
 	space    int    // index of the first whitespace byte in buf, or -1
+	openPEM  bool   // the last scan ended inside a PEM block without END
 	findings []guard.Finding
 	err      error
 }
@@ -96,7 +102,7 @@ func (r *Redactor) Write(chunk string) (string, error) {
 	if r.err != nil {
 		return "", r.err
 	}
-	r.buf += chunk
+	r.buf = append(r.buf, chunk...)
 	// A cut needs whitespace at least hold bytes before the end; without
 	// one nothing can be emitted, so skip the scan. This keeps a long
 	// unbroken token fed in small chunks from costing a rescan per chunk.
@@ -106,8 +112,20 @@ func (r *Redactor) Write(chunk string) (string, error) {
 	if r.space < 0 || r.space+1 > len(r.buf)-r.hold {
 		return "", nil
 	}
-	full := r.ctx + r.buf
+	// An open PEM block holds everything after its BEGIN line until its END
+	// line arrives; rescanning the growing block on every chunk would be
+	// quadratic, so wait for a chunk that can complete the END line.
+	if r.openPEM && !bytes.Contains(r.buf[max(0, len(r.buf)-len(chunk)-pemEndLen):], []byte("-----END ")) {
+		return "", nil
+	}
+	full := r.ctx + string(r.buf)
 	spans := guard.Spans(full, r.p)
+	r.openPEM = false
+	for _, s := range spans {
+		if s.End == len(full) && s.Type == "PRIVATE_KEY" {
+			r.openPEM = true
+		}
+	}
 	cut := safeCut(full, len(r.ctx), len(full)-r.hold, spans)
 	if cut <= len(r.ctx) {
 		return "", nil
@@ -120,7 +138,7 @@ func (r *Redactor) Flush() (string, error) {
 	if r.err != nil {
 		return "", r.err
 	}
-	full := r.ctx + r.buf
+	full := r.ctx + string(r.buf)
 	return r.emit(full, guard.Spans(full, r.p), len(full))
 }
 
@@ -131,8 +149,8 @@ func (r *Redactor) emit(full string, spans []span.Span, cut int) (string, error)
 		return "", err
 	}
 	r.ctx = contextTail(full[:cut])
-	r.buf = full[cut:]
-	r.space = indexSpace(r.buf, 0)
+	r.buf = []byte(full[cut:])
+	r.space = indexSpace(full[cut:], 0)
 	return out, nil
 }
 

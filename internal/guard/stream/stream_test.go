@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/guard"
 )
@@ -134,4 +135,22 @@ func FuzzStreamEqualsBatch(f *testing.F) {
 			t.Fatalf("chunks %v:\nstream %q\nbatch  %q", sizes, clip(got), clip(want))
 		}
 	})
+}
+
+// TestOpenPEMIsNotQuadratic streams a 2 MB private key body in small chunks:
+// the redactor must not rescan the held block on every chunk.
+func TestOpenPEMIsNotQuadratic(t *testing.T) {
+	body := strings.Repeat("MIIEpAIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n", 32_000)
+	text := "key:\n-----BEGIN RSA PRIVATE KEY-----\n" + body + "-----END RSA PRIVATE KEY-----\nbye"
+	start := time.Now()
+	got, err := streamAll(t, text, []int{256}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("2 MB key took %v", time.Since(start))
+	}
+	if got != "key:\n[PRIVATE_KEY_1]\nbye" {
+		t.Fatalf("got %q", clip(got))
+	}
 }
