@@ -45,5 +45,10 @@ func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Serve
 	for _, pattern := range gatewayRoutes {
 		srv.HandleAuthed(pattern, mux)
 	}
-	return usageW.Close, nil
+	closeTools, err := mountMCP(in, srv)
+	if err != nil {
+		usageW.Close()
+		return nil, err
+	}
+	return func() { closeTools(); usageW.Close() }, nil
 }

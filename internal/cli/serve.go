@@ -59,6 +59,11 @@ func serve(ctx context.Context, e *Env, in *instance.Instance) error {
 		return err
 	}
 	admin.New(in).Register(srvMux{srv}, srv.Auth.Wrap)
+	addr, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	in.Cfg.Listen = addr // the resolved address: OAuth metadata and the MCP resource name it
 	flush, err := mountSubsystems(ctx, in, srv)
 	if err != nil {
 		return err

@@ -33,6 +33,7 @@ type Server struct {
 	Auth    *auth.Middleware
 	mux     *http.ServeMux
 	ready   func(context.Context) error
+	ln      net.Listener
 }
 
 // New builds the server and its core routes (health, metrics, admin API).
@@ -121,14 +122,37 @@ func (s *Server) Handler() http.Handler {
 	)
 }
 
-// Run listens and serves until ctx ends, then shuts down gracefully: the
-// listener closes at once, in-flight requests get ShutdownTimeout to
-// finish. onListen, if set, is called with the bound address.
-func (s *Server) Run(ctx context.Context, onListen func(addr string)) error {
+// Listen binds the listener (and the TLS layer) without serving yet, so
+// callers know the real address (a ":0" port resolved) before mounting
+// handlers that need it.
+func (s *Server) Listen() (string, error) {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+		return "", fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
 	}
+	if s.cfg.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+		if err != nil {
+			_ = ln.Close()
+			return "", fmt.Errorf("tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}})
+	}
+	s.ln = ln
+	return ln.Addr().String(), nil
+}
+
+// Run serves on the listener from Listen (binding one first if needed)
+// until ctx ends, then shuts down gracefully: the listener closes at once,
+// in-flight requests get ShutdownTimeout to finish. onListen, if set, is
+// called with the bound address.
+func (s *Server) Run(ctx context.Context, onListen func(addr string)) error {
+	if s.ln == nil {
+		if _, err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	ln := s.ln
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
@@ -137,17 +161,9 @@ func (s *Server) Run(ctx context.Context, onListen func(addr string)) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	if s.cfg.TLS.Enabled() {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("tls: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-		ln = tls.NewListener(ln, srv.TLSConfig)
-	}
 	var metricsSrv *http.Server
 	if s.cfg.Metrics.Listen != "" {
+		var err error
 		if metricsSrv, err = s.serveMetrics(); err != nil {
 			_ = ln.Close()
 			return err

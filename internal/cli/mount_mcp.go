@@ -1,0 +1,223 @@
+package cli
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/auth"
+	"github.com/bulwarkhq/bulwark/internal/config"
+	"github.com/bulwarkhq/bulwark/internal/identity"
+	"github.com/bulwarkhq/bulwark/internal/instance"
+	"github.com/bulwarkhq/bulwark/internal/mcp"
+	"github.com/bulwarkhq/bulwark/internal/oauth"
+	"github.com/bulwarkhq/bulwark/internal/sandbox"
+	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/tools/exectool"
+	"github.com/bulwarkhq/bulwark/internal/tools/fetch"
+	"github.com/bulwarkhq/bulwark/internal/tools/gittool"
+	"github.com/bulwarkhq/bulwark/internal/tools/sqlq"
+)
+
+// keyAuth adapts the key manager to the OAuth/MCP interfaces: a store
+// failure is "unavailable" (503), anything else a refusal (401).
+type keyAuth struct{ in *instance.Instance }
+
+func (k keyAuth) Authenticate(ctx context.Context, secret string) (*identity.Identity, error) {
+	id, err := k.in.Keys.Authenticate(ctx, secret)
+	if err != nil && !isKeyRefusal(err) {
+		return nil, fmt.Errorf("%w: %v", oauth.ErrUnavailable, err)
+	}
+	return id, err
+}
+
+func (k keyAuth) Active(ctx context.Context, keyID string) (bool, error) {
+	rec, err := k.in.Keys.Record(ctx, keyID)
+	if errors.Is(err, auth.ErrUnknownKey) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return rec.Active(time.Now()), nil
+}
+
+func isKeyRefusal(err error) bool {
+	for _, e := range []error{auth.ErrMalformedKey, auth.ErrChecksum, auth.ErrUnknownKey, auth.ErrRevokedKey, auth.ErrExpiredKey} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// baseURL is the public URL of this gateway, for OAuth metadata and the
+// MCP resource identifier.
+func baseURL(cfg *config.Config) string {
+	if cfg.Tools.BaseURL != "" {
+		return cfg.Tools.BaseURL
+	}
+	if cfg.TLS.Enabled() {
+		return "https://" + cfg.Listen
+	}
+	return "http://" + cfg.Listen
+}
+
+// mountMCP serves /mcp, the OAuth metadata and the token endpoint. It
+// returns a closer for the tools (git's proxy, SQL connections).
+func mountMCP(in *instance.Instance, srv *server.Server) (func(), error) {
+	base := baseURL(in.Cfg)
+	keys := keyAuth{in}
+	signer, err := oauth.NewSigner(oauth.SignerConfig{Key: in.TokenKey, Resource: base + "/mcp", TTL: in.Cfg.Tools.OAuth.TokenTTL, Status: keys})
+	if err != nil {
+		return nil, err
+	}
+	as, err := oauth.NewAuthServer(oauth.AuthServerConfig{Issuer: base, Signer: signer, Keys: keys, Audit: in.Audit, Logger: in.Log})
+	if err != nil {
+		return nil, err
+	}
+	bc, err := builtinConfig(in.Cfg.Tools)
+	if err != nil {
+		return nil, err
+	}
+	b, err := mcp.NewBuiltins(bc)
+	if err != nil {
+		return nil, fmt.Errorf("tools: %w", err)
+	}
+	deps := mcp.Deps{Keys: keys, Tokens: signer, Audit: in.Audit, Tools: b.Tools(), Logger: in.Log}
+	if n := in.Cfg.Tools.CallsPerMinute; n > 0 {
+		l, err := mcp.NewMemoryLimiter(n, time.Minute)
+		if err != nil {
+			_ = b.Close()
+			return nil, err
+		}
+		deps.Limiter = l
+	}
+	if intro, err := introspector(in.Cfg, base); err != nil {
+		_ = b.Close()
+		return nil, err
+	} else if intro != nil {
+		deps.Introspector = intro
+		srv.Auth.Others = append(srv.Auth.Others, introspectedLLM{intro})
+	}
+	h, err := mcp.NewHandler(mcp.Config{BaseURL: base, AllowedOrigins: in.Cfg.Tools.AllowOrigins, KeyPrefix: auth.KeyPrefix,
+		MaxBodyBytes: in.Cfg.HTTP.MaxBodyBytes, ServerVersion: Version}, deps)
+	if err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	srv.Handle("/mcp", h)
+	for _, p := range h.MetadataPaths() {
+		srv.Handle("GET "+p, h.ProtectedResourceMetadata())
+	}
+	srv.Handle("GET /.well-known/oauth-authorization-server", as.MetadataHandler())
+	srv.Handle("POST /oauth/token", as.TokenHandler())
+	// Bulwark's own tokens are checked first; an external token never sees
+	// one of ours (introspectedLLM refuses the prefix).
+	srv.Auth.Others = append([]auth.Authenticator{tokenAuth{signer}}, srv.Auth.Others...)
+	return func() { _ = b.Close() }, nil
+}
+
+// tokenAuth lets Bulwark-issued access tokens call the LLM API.
+type tokenAuth struct{ s *oauth.Signer }
+
+func (a tokenAuth) Authenticate(ctx context.Context, tok string) (*identity.Identity, error) {
+	if !strings.HasPrefix(tok, oauth.TokenPrefix) {
+		return nil, auth.ErrUnauthorized
+	}
+	id, err := a.s.Verify(ctx, tok)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", auth.ErrUnauthorized, err)
+	}
+	return id, nil
+}
+
+// introspectedLLM lets externally introspected tokens call the LLM API.
+type introspectedLLM struct{ i *oauth.Introspector }
+
+func (a introspectedLLM) Authenticate(ctx context.Context, tok string) (*identity.Identity, error) {
+	if strings.HasPrefix(tok, oauth.TokenPrefix) {
+		return nil, auth.ErrUnauthorized
+	}
+	id, err := a.i.Authenticate(ctx, tok)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", auth.ErrUnauthorized, err)
+	}
+	return id, nil
+}
+
+func introspector(cfg *config.Config, base string) (*oauth.Introspector, error) {
+	ic := cfg.Tools.OAuth.Introspection
+	if ic.Endpoint == "" {
+		return nil, nil
+	}
+	secret := ""
+	if ic.ClientSecretEnv != "" {
+		secret = os.Getenv(ic.ClientSecretEnv)
+	}
+	i := &oauth.Introspector{Endpoint: ic.Endpoint, ClientID: ic.ClientID, ClientSecret: secret, Resource: base + "/mcp",
+		TenantMap: ic.Tenants, MaxCacheTTL: ic.MaxCacheTTL}
+	if err := i.Init(); err != nil {
+		return nil, fmt.Errorf("tools.oauth.introspection: %w", err)
+	}
+	return i, nil
+}
+
+// builtinConfig maps the tools section of the config to the MCP builtins.
+func builtinConfig(t config.Tools) (mcp.BuiltinConfig, error) {
+	bc := mcp.BuiltinConfig{WorkspaceRoot: t.WorkspaceRoot, FSRead: t.FS.Enabled, FSWrite: t.FSWrite.Enabled,
+		Env: t.Env.Enabled, EnvAllow: t.Env.Allow, Time: t.Time.Enabled}
+	if t.Fetch.Enabled {
+		fc := &fetch.Config{AllowHosts: t.Fetch.AllowHosts}
+		for _, p := range t.Fetch.AllowPrefixes {
+			pfx, err := netip.ParsePrefix(p)
+			if err != nil {
+				return bc, fmt.Errorf("tools.fetch.allow_prefixes: %w", err)
+			}
+			fc.AllowPrefixes = append(fc.AllowPrefixes, pfx)
+		}
+		if t.Fetch.RootCAFile != "" {
+			pem, err := os.ReadFile(t.Fetch.RootCAFile)
+			if err != nil {
+				return bc, fmt.Errorf("tools.fetch.root_ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return bc, errors.New("tools.fetch.root_ca_file: no certificates found")
+			}
+			fc.RootCAs = pool
+		}
+		bc.Fetch = fc
+	}
+	if t.SQL.Enabled {
+		sc := &sqlq.Config{Databases: map[string]sqlq.DatabaseConfig{}}
+		for name, db := range t.SQL.Databases {
+			sc.Databases[name] = sqlq.DatabaseConfig{Driver: db.Driver, Path: db.Path, DSN: db.DSN}
+		}
+		bc.SQL = sc
+	}
+	limits := sandboxLimits(t.Exec.Limits)
+	if t.Git.Enabled {
+		bc.Git = &gittool.Config{AuthorName: "Bulwark agent", AuthorEmail: "agent@bulwark.invalid",
+			Network: gittool.NetworkConfig{Enabled: t.Git.Network.Enabled, AllowHosts: t.Git.Network.AllowHosts},
+			Sandbox: sandbox.Config{Limits: limits}}
+	}
+	if t.Exec.Enabled {
+		ec := &exectool.Config{Sandbox: sandbox.Config{Limits: limits}}
+		for _, c := range t.Exec.Commands {
+			ec.Commands = append(ec.Commands, exectool.Command{Path: c.Path, ArgsPattern: c.ArgsPattern})
+		}
+		bc.Exec = ec
+	}
+	return bc, nil
+}
+
+func sandboxLimits(l config.ExecLimits) sandbox.Limits {
+	return sandbox.Limits{Processes: l.Processes, MemoryBytes: uint64(l.MemoryMB) << 20, FileSizeBytes: uint64(l.FileSizeMB) << 20,
+		CPUSeconds: l.CPUSeconds, Timeout: l.Timeout, OutputBytes: int(l.OutputKB << 10)}
+}
