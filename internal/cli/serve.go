@@ -70,7 +70,11 @@ func serve(ctx context.Context, e *Env, in *instance.Instance) error {
 	}
 	defer flush()
 	go in.Keys.Watch(ctx, 250*time.Millisecond)
-	go func() { _ = in.Barrier.Watch(ctx, time.Second) }()
+	go func() {
+		if err := in.Barrier.Watch(ctx, time.Second); err != nil && ctx.Err() == nil {
+			in.Log.Error("keyring watch stopped; restart serve to pick up later rotations", "err", err)
+		}
+	}()
 	if days := in.Cfg.Audit.RetentionDays; days > 0 {
 		go retention(ctx, in, days)
 	}
