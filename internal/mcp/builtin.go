@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -64,6 +65,10 @@ type Builtins struct {
 	fetch   *fetch.Client
 	tools   []Tool
 	closers []func() error
+	// owner, when set, owns every tenant workspace: Bulwark runs as root
+	// and git/exec run in a sandbox as this uid, which must be able to use
+	// what the file tools write (see fs.Owner).
+	owner *fs.Owner
 
 	mu         sync.Mutex
 	workspaces map[string]*fs.Workspace
@@ -75,6 +80,11 @@ func NewBuiltins(cfg BuiltinConfig) (*Builtins, error) {
 	if (cfg.FSRead || cfg.FSWrite) && cfg.WorkspaceRoot == "" {
 		return nil, errors.New("mcp: file tools need tools.workspace_root")
 	}
+	owner, err := workspaceOwner(cfg, os.Geteuid())
+	if err != nil {
+		return nil, err
+	}
+	b.owner = owner
 	if cfg.FSRead {
 		b.tools = append(b.tools, b.fsRead(), b.fsList(), b.fsSearch())
 	}
@@ -128,7 +138,7 @@ func (b *Builtins) workspace(id *identity.Identity) (*fs.Workspace, error) {
 	if w, ok := b.workspaces[id.Tenant]; ok {
 		return w, nil
 	}
-	w, err := fs.ForTenant(b.cfg.WorkspaceRoot, id.Tenant, b.cfg.FSLimits)
+	w, err := fs.ForTenantOwned(b.cfg.WorkspaceRoot, id.Tenant, b.cfg.FSLimits, b.owner)
 	if err != nil {
 		return nil, Refuse("this tenant has no usable workspace", err)
 	}

@@ -24,7 +24,7 @@ func (b *Builtins) procTools(cfg BuiltinConfig) error {
 	if cfg.Git != nil {
 		r, err := gittool.New(*cfg.Git)
 		if err != nil {
-			return fmt.Errorf("mcp: git: %w", err)
+			return sandboxStartup("git", err)
 		}
 		b.closers = append(b.closers, r.Close)
 		b.tools = append(b.tools, b.gitTool(r))
@@ -32,7 +32,7 @@ func (b *Builtins) procTools(cfg BuiltinConfig) error {
 	if cfg.Exec != nil {
 		r, err := exectool.New(*cfg.Exec)
 		if err != nil {
-			return fmt.Errorf("mcp: exec: %w", err)
+			return sandboxStartup("exec", err)
 		}
 		b.tools = append(b.tools, b.execTool(r))
 	}

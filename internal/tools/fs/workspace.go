@@ -78,6 +78,7 @@ func (l Limits) withDefaults() Limits {
 type Workspace struct {
 	root   *os.Root
 	limits Limits
+	owner  *Owner // nil: files keep the owner Bulwark creates them with
 }
 
 // Open opens the workspace rooted at dir, which must exist.
@@ -105,7 +106,7 @@ func ForTenant(baseRoot, tenant string, limits Limits) (*Workspace, error) {
 		return nil, fmt.Errorf("fs: open workspace root: %w", err)
 	}
 	defer base.Close()
-	r, err := openChildDir(base, tenant, 0o700)
+	r, _, err := openChildDir(base, tenant, 0o700)
 	if err != nil {
 		return nil, fmt.Errorf("fs: open tenant workspace: %w", err)
 	}

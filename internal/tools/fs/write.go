@@ -39,7 +39,7 @@ func (w *Workspace) Write(p string, data []byte) error {
 	if parent != w.root {
 		defer parent.Close()
 	}
-	if err := replaceFile(parent, base, data); err != nil {
+	if err := w.replaceFile(parent, base, data); err != nil {
 		return fmt.Errorf("fs: write %q: %w", rel, err)
 	}
 	return nil
@@ -49,53 +49,67 @@ func (w *Workspace) Write(p string, data []byte) error {
 // and returns a root handle on it. It refuses any component that is a
 // symlink (checked with lstat, then confirmed on the opened handle), so a
 // link planted inside the workspace cannot steer a write into .git.
+// Directories it creates are given to the workspace owner, if any.
 func (w *Workspace) openParent(dir string) (*os.Root, error) {
 	cur := w.root
 	if dir == "" {
 		return cur, nil
 	}
 	for _, c := range strings.Split(dir, "/") {
-		next, err := openChildDir(cur, c, 0o755)
+		next, created, err := openChildDir(cur, c, 0o755)
 		if cur != w.root {
 			cur.Close()
 		}
 		if err != nil {
 			return nil, err
 		}
+		if created {
+			if err := w.chownDir(next); err != nil {
+				next.Close()
+				return nil, ErrAccess
+			}
+		}
 		cur = next
 	}
 	return cur, nil
 }
 
-func openChildDir(cur *os.Root, name string, perm os.FileMode) (*os.Root, error) {
-	if err := cur.Mkdir(name, perm); err != nil && !errors.Is(err, iofs.ErrExist) {
-		return nil, publicCause(err)
+// openChildDir opens (creating if missing, reported by created) the
+// directory name under cur, refusing symlinks and non-directories.
+func openChildDir(cur *os.Root, name string, perm os.FileMode) (r *os.Root, created bool, err error) {
+	if err := cur.Mkdir(name, perm); err == nil {
+		created = true
+	} else if !errors.Is(err, iofs.ErrExist) {
+		return nil, false, publicCause(err)
 	}
 	before, err := cur.Lstat(name)
 	if err != nil {
-		return nil, publicCause(err)
+		return nil, false, publicCause(err)
 	}
 	switch {
 	case before.Mode()&os.ModeSymlink != 0:
-		return nil, ErrSymlink
+		return nil, false, ErrSymlink
 	case !before.IsDir():
-		return nil, ErrNotDir
+		return nil, false, ErrNotDir
 	}
 	next, err := cur.OpenRoot(name)
 	if err != nil {
-		return nil, publicCause(err)
+		return nil, false, publicCause(err)
 	}
 	after, err := next.Stat(".")
 	if err != nil || !os.SameFile(before, after) {
 		next.Close()
-		return nil, ErrSymlink // swapped for a link between lstat and open
+		return nil, false, ErrSymlink // swapped for a link between lstat and open
 	}
-	return next, nil
+	return next, created, nil
 }
 
 // replaceFile writes data to a fresh temporary file in dir, syncs it,
 // renames it over name and syncs the directory so the rename is durable.
-func replaceFile(dir *os.Root, name string, data []byte) error {
+// The temporary file is chowned to the workspace owner (if any) on its
+// descriptor before the rename, so the file is never visible with the
+// wrong owner.
+func (w *Workspace) replaceFile(dir *os.Root, name string, data []byte) error {
 	if st, err := dir.Lstat(name); err == nil && !st.Mode().IsRegular() {
 		if st.Mode()&os.ModeSymlink != 0 {
 			return ErrSymlink
@@ -112,10 +126,11 @@ func replaceFile(dir *os.Root, name string, data []byte) error {
 	if err != nil {
 		return publicCause(err)
 	}
+	oerr := w.chown(f)
 	_, werr := f.Write(data)
 	serr := f.Sync()
 	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
+	if err := errors.Join(oerr, werr, serr, cerr); err != nil {
 		dir.Remove(tmp)
 		return ErrAccess
 	}
