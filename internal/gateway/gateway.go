@@ -79,6 +79,7 @@ type Gateway struct {
 	upstream *http.Client
 	mock     *http.Client
 	metrics  *metrics
+	dropped  *prometheus.CounterVec // translated features dropped; nil without metrics
 }
 
 // ErrConfig reports an invalid gateway configuration.
@@ -96,8 +97,8 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		}
 	}
 	for fam := range cfg.DefaultProviders {
-		if fam != "openai" && fam != "anthropic" {
-			return nil, fmt.Errorf("%w: default provider family %q (want openai or anthropic)", ErrConfig, fam)
+		if fam != "openai" && fam != "anthropic" && fam != "gemini" {
+			return nil, fmt.Errorf("%w: default provider family %q (want openai, anthropic or gemini)", ErrConfig, fam)
 		}
 	}
 	prices, err := usage.NewTable(cfg.Prices)
@@ -133,15 +134,21 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if g.metrics, err = newMetrics(deps.Metrics); err != nil {
 		return nil, fmt.Errorf("gateway: metrics: %w", err)
 	}
+	if g.dropped, err = newDroppedCounter(deps.Metrics); err != nil {
+		return nil, fmt.Errorf("gateway: metrics: %w", err)
+	}
 	return g, nil
 }
 
-// Register mounts the LLM endpoints on mux. The caller wraps mux with
+// Register mounts the LLM endpoints on mux: OpenAI and Anthropic paths and
+// Gemini's /v1beta/models/{model}:{method} (a prefix pattern, since
+// ServeMux cannot match "{model}:verb" within one segment). The caller wraps mux with
 // authentication; every handler fails closed without a verified identity.
 func (g *Gateway) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/chat/completions", g.handle(routeChat))
+	mux.HandleFunc("POST /v1/chat/completions", g.dispatch(routeChat))
 	mux.HandleFunc("POST /v1/embeddings", g.handle(routeEmbeddings))
-	mux.HandleFunc("POST /v1/messages", g.handle(routeMessages))
+	mux.HandleFunc("POST /v1/messages", g.dispatch(routeMessages))
+	mux.HandleFunc("POST /v1beta/models/", g.serveGemini)
 	mux.HandleFunc("POST /v1/messages/count_tokens", g.handle(routeCountTokens))
 	mux.HandleFunc("GET /v1/models", g.models)
 }

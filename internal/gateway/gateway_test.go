@@ -40,7 +40,7 @@ func TestErrorsInDialect(t *testing.T) {
 		{name: "unknown bare model is 404", path: "/v1/chat/completions", body: `{"model":"llama-7b"}`, wantStatus: 404, wantCode: "model_not_found"},
 		{name: "model outside provider list is 404", path: "/v1/chat/completions", body: `{"model":"local/mistral"}`, wantStatus: 404, wantCode: "model_not_found"},
 		{name: "anthropic unknown model is not_found_error", path: "/v1/messages", body: `{"model":"nope/x","max_tokens":1}`, hdr: anthHdr, wantStatus: 404, wantCode: "not_found_error"},
-		{name: "anthropic model via openai dialect is 400", path: "/v1/chat/completions", body: `{"model":"claude-sonnet-4-5"}`, wantStatus: 400, wantCode: "model_not_supported"},
+		{name: "anthropic model for embeddings is 400", path: "/v1/embeddings", body: `{"model":"claude-sonnet-4-5","input":"x"}`, wantStatus: 400, wantCode: "model_not_supported"},
 		{name: "upstream 429 keeps a small retry-after", path: "/v1/chat/completions", body: `{"model":"fast"}`,
 			fault: upstreamtest.Fault{Kind: upstreamtest.Status429, RetryAfter: 3600}, wantStatus: 429, wantCode: "upstream_rate_limited", wantRetry: "30"},
 		{name: "anthropic upstream 429", path: "/v1/messages", body: `{"model":"smart","max_tokens":1}`, hdr: anthHdr,
@@ -555,7 +555,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}{
 		{"no providers", Config{}, Deps{}},
 		{"alias without provider", Config{Aliases: map[string]string{"x": "gpt-4o"}}, Deps{Providers: mapSource{}}},
-		{"bad family", Config{DefaultProviders: map[string]string{"gemini": "g"}}, Deps{Providers: mapSource{}}},
+		{"bad family", Config{DefaultProviders: map[string]string{"mistral": "g"}}, Deps{Providers: mapSource{}}},
 		{"negative price", Config{Prices: map[string]usage.Price{"m": {Input: -1}}}, Deps{Providers: mapSource{}}},
 	}
 	for _, tt := range tests {

@@ -23,8 +23,24 @@ func (t target) canonical() string { return t.prov.Name + "/" + t.upstream }
 // resolve maps a client model name to a provider: an alias, then
 // "<provider>/<model>", then a bare vendor name through the family's
 // default provider. It fails with 404 model_not_found in the caller's
-// dialect for anything else, and 403 when the key may not use the model.
+// dialect for anything else, 403 when the key may not use the model, and
+// 400 when the provider does not speak fam (the fast path's requirement).
 func (g *Gateway) resolve(ctx context.Context, id *identity.Identity, model string, fam provider.Family) (target, error) {
+	t, err := g.lookup(ctx, id, model)
+	if err != nil {
+		return t, err
+	}
+	if !t.prov.Speaks(fam) {
+		e := apierr.BadRequest("model_not_supported", fmt.Sprintf("model %q is served by a %s provider, which does not accept this API format", model, t.prov.Type))
+		e.Param = "model"
+		return t, e
+	}
+	return t, nil
+}
+
+// lookup is resolve without the wire-family requirement: translated calls
+// reach a provider of any family.
+func (g *Gateway) lookup(ctx context.Context, id *identity.Identity, model string) (target, error) {
 	name := model
 	if a, ok := g.cfg.Aliases[model]; ok {
 		name = a
@@ -56,11 +72,6 @@ func (g *Gateway) resolve(ctx context.Context, id *identity.Identity, model stri
 		e.Param = "model"
 		return t, e
 	}
-	if !t.prov.Speaks(fam) {
-		e := apierr.BadRequest("model_not_supported", fmt.Sprintf("model %q is served by a %s provider, which does not accept this API format", model, t.prov.Type))
-		e.Param = "model"
-		return t, e
-	}
 	return t, nil
 }
 
@@ -70,6 +81,8 @@ func (g *Gateway) defaultProvider(model string) string {
 	switch {
 	case strings.HasPrefix(model, "claude-"):
 		return g.cfg.DefaultProviders["anthropic"]
+	case strings.HasPrefix(model, "gemini-"), strings.HasPrefix(model, "gemma-"):
+		return g.cfg.DefaultProviders["gemini"]
 	case strings.HasPrefix(model, "gpt-"), strings.HasPrefix(model, "chatgpt-"),
 		strings.HasPrefix(model, "text-embedding-"), isOSeries(model):
 		return g.cfg.DefaultProviders["openai"]

@@ -20,6 +20,7 @@ type Type string
 const (
 	TypeOpenAI    Type = "openai"    // OpenAI and any OpenAI-compatible server (Ollama, vLLM, Groq, ...)
 	TypeAnthropic Type = "anthropic" // Anthropic Messages API
+	TypeGemini    Type = "gemini"    // Google Gemini generateContent API (x-goog-api-key)
 	TypeMock      Type = "mock"      // deterministic in-process upstream for tests and demos
 )
 
@@ -30,6 +31,7 @@ type Family int
 const (
 	FamilyOpenAI Family = iota
 	FamilyAnthropic
+	FamilyGemini
 )
 
 // Config is one configured upstream. The lead's store and config layer
@@ -57,7 +59,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: empty name", ErrInvalidConfig)
 	}
 	switch c.Type {
-	case TypeOpenAI, TypeAnthropic:
+	case TypeOpenAI, TypeAnthropic, TypeGemini:
 		u, err := url.Parse(c.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("%w: provider %q: base_url must be an absolute http(s) URL", ErrInvalidConfig, c.Name)
@@ -80,8 +82,10 @@ func (c Config) Speaks(f Family) bool {
 		return f == FamilyOpenAI
 	case TypeAnthropic:
 		return f == FamilyAnthropic
+	case TypeGemini:
+		return f == FamilyGemini
 	case TypeMock:
-		return true
+		return f != FamilyGemini // the mock speaks OpenAI and Anthropic
 	}
 	return false
 }

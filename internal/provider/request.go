@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bulwarkhq/bulwark/internal/provider/anthropic"
+	"github.com/bulwarkhq/bulwark/internal/provider/gemini"
 	"github.com/bulwarkhq/bulwark/internal/provider/openai"
 )
 
@@ -19,7 +20,10 @@ type Call struct {
 	// Path is the OpenAI path relative to /v1 (openai.PathChat) or the
 	// Anthropic path from the root (anthropic.PathMessages).
 	Path  string
-	Query string // raw query to forward (only "beta=true" is ever set)
+	Query string // raw query to forward ("beta=true", Gemini's "alt=sse")
+	// Model is the upstream model: the deployment of an Azure OpenAI
+	// provider (see openai.AzureURL). Gemini callers put it in Path.
+	Model string
 	Body  []byte
 	// In is the client's request header. Only the fields below are read
 	// from it; nothing else, and no credential, is ever forwarded.
@@ -44,17 +48,29 @@ func NewRequest(ctx context.Context, cfg Config, c Call) (*http.Request, error) 
 	if cfg.Type == TypeMock {
 		base = mockBase
 	}
+	azure := c.Family == FamilyOpenAI && cfg.Type == TypeOpenAI && openai.IsAzure(base)
 	var u string
-	if c.Family == FamilyAnthropic {
+	switch {
+	case c.Family == FamilyAnthropic:
 		u = anthropic.URL(base, c.Path)
-	} else {
+	case c.Family == FamilyGemini:
+		u = gemini.URL(base, c.Path)
+	case azure:
+		if u, err = openai.AzureURL(base, c.Model, c.Path); err != nil {
+			return nil, fmt.Errorf("provider %q: azure url: %w", cfg.Name, err)
+		}
+	default:
 		if cfg.Type == TypeMock {
 			base += "/v1"
 		}
 		u = openai.URL(base, c.Path)
 	}
 	if c.Query != "" {
-		u += "?" + c.Query
+		sep := "?"
+		if strings.Contains(u, "?") {
+			sep = "&"
+		}
+		u += sep + c.Query
 	}
 	var body io.Reader
 	if c.Body != nil {
@@ -70,12 +86,17 @@ func NewRequest(ctx context.Context, cfg Config, c Call) (*http.Request, error) 
 	}
 	h.Set("Accept", acceptFor(c.In))
 	h.Set("User-Agent", "bulwark")
-	if c.Family == FamilyAnthropic {
+	switch {
+	case c.Family == FamilyAnthropic:
 		anthropic.SetAuth(h, key, c.In.Get("Anthropic-Version"))
 		if b := anthropic.FilterBetas(c.In.Values("Anthropic-Beta"), c.Betas); b != "" {
 			h.Set("Anthropic-Beta", b)
 		}
-	} else {
+	case c.Family == FamilyGemini:
+		gemini.SetAuth(h, key)
+	case azure:
+		openai.SetAzureAuth(h, key)
+	default:
 		openai.SetAuth(h, key)
 	}
 	return req, nil

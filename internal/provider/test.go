@@ -29,8 +29,11 @@ func Test(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	fam, path := FamilyOpenAI, "/models"
-	if cfg.Type == TypeAnthropic {
+	switch cfg.Type {
+	case TypeAnthropic:
 		fam, path = FamilyAnthropic, "/v1/models"
+	case TypeGemini:
+		fam, path = FamilyGemini, "/v1beta/models"
 	}
 	req, err := NewRequest(ctx, cfg, Call{Family: fam, Method: http.MethodGet, Path: path, In: http.Header{}})
 	if err != nil {

@@ -1,0 +1,300 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/identity"
+	"github.com/bulwarkhq/bulwark/internal/llm"
+	"github.com/bulwarkhq/bulwark/internal/llm/anthropic"
+	"github.com/bulwarkhq/bulwark/internal/llm/gemini"
+	"github.com/bulwarkhq/bulwark/internal/llm/openai"
+	"github.com/bulwarkhq/bulwark/internal/provider"
+	panthropic "github.com/bulwarkhq/bulwark/internal/provider/anthropic"
+	pgemini "github.com/bulwarkhq/bulwark/internal/provider/gemini"
+	popenai "github.com/bulwarkhq/bulwark/internal/provider/openai"
+	"github.com/bulwarkhq/bulwark/internal/reqid"
+	"github.com/bulwarkhq/bulwark/internal/usage"
+)
+
+// Header names of cross-dialect translation.
+const (
+	// HeaderDropped lists, comma-separated, the features the upstream could
+	// not carry (see llm.Dropped).
+	HeaderDropped = "X-Bulwark-Dropped"
+	// HeaderStrict set to "true" refuses a request that would drop a
+	// feature, with 400 feature_dropped naming it.
+	HeaderStrict = "X-Bulwark-Strict"
+)
+
+// routeGemini is Gemini's generateContent; the upstream path depends on
+// the upstream family and is chosen per call.
+var routeGemini = route{apierr.Gemini, provider.FamilyGemini, "/v1beta/models:generateContent", true}
+
+// codecFor returns the codec of a wire family.
+func codecFor(f provider.Family) llm.Codec {
+	switch f {
+	case provider.FamilyAnthropic:
+		return anthropic.Codec
+	case provider.FamilyGemini:
+		return gemini.Codec
+	}
+	return openai.Codec
+}
+
+// dispatch serves a chat route: same-dialect calls go to the fast path
+// untouched (fast); a call whose provider speaks another family is
+// translated. Anything the pre-check cannot settle (no identity, a bad
+// body, an unknown model) is left to the fast path, which answers it.
+func (g *Gateway) dispatch(rt route) http.HandlerFunc {
+	fast := g.handle(rt)
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := identity.FromContext(r.Context())
+		if id == nil || !id.HasScope("llm") {
+			fast(w, r)
+			return
+		}
+		body, err := readBody(r, g.cfg.MaxBodyBytes)
+		if err != nil {
+			g.writeError(w, r, rt.dialect, err)
+			return
+		}
+		f, ferr := Extract(body)
+		var tgt target
+		if ferr == nil {
+			tgt, err = g.lookup(r.Context(), id, f.Model)
+		}
+		if ferr != nil || err != nil || tgt.prov.Speaks(rt.family) || !translatable(tgt.prov) {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
+			fast(w, r)
+			return
+		}
+		x := &exchange{g: g, rt: rt, r: r, start: time.Now(), id: id, tgt: tgt}
+		if err := x.serveTranslated(w, body, f.Model, f.Stream); err != nil {
+			x.rec.Status = apierr.From(err).Status
+			g.writeError(w, r, rt.dialect, err)
+		}
+	}
+}
+
+// serveGemini serves POST /v1beta/models/{model}:{method}. Every Gemini call
+// goes through the canonical model, to a Gemini upstream as to any other.
+func (g *Gateway) serveGemini(w http.ResponseWriter, r *http.Request) {
+	x := &exchange{g: g, rt: routeGemini, r: r, start: time.Now()}
+	if err := x.geminiCall(w); err != nil {
+		x.rec.Status = apierr.From(err).Status
+		g.writeError(w, r, apierr.Gemini, err)
+	}
+}
+
+func (x *exchange) geminiCall(w http.ResponseWriter) error {
+	id, err := caller(x.r)
+	if err != nil {
+		return err
+	}
+	x.id = id
+	model, method, err := gemini.ParsePath(x.r.URL.Path)
+	if err != nil || method == gemini.MethodCountTokens {
+		return apierr.NotFound("not_found", "unknown Gemini method: use models/{model}:generateContent or :streamGenerateContent")
+	}
+	stream := method == gemini.MethodStreamGenerate
+	if stream && x.r.URL.Query().Get("alt") != "sse" {
+		return apierr.BadRequest("invalid_argument", "streamGenerateContent is served with alt=sse only")
+	}
+	body, err := readBody(x.r, x.g.cfg.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	if x.tgt, err = x.g.lookup(x.r.Context(), id, model); err != nil {
+		return err
+	}
+	if !translatable(x.tgt.prov) {
+		return apierr.BadRequest("model_not_supported", fmt.Sprintf("model %q is served by a %s provider, which cannot be reached from the Gemini API", model, x.tgt.prov.Type))
+	}
+	return x.serveTranslated(w, body, model, stream)
+}
+
+// serveTranslated decodes body in the caller's dialect, encodes it for the
+// upstream's family and translates the answer back; model and stream are
+// what the caller asked for (Gemini carries both in the URL).
+func (x *exchange) serveTranslated(w http.ResponseWriter, body []byte, model string, stream bool) error {
+	g, r := x.g, x.r
+	setRequestID(w, r, x.rt.dialect)
+	if h := g.deps.Hooks.Request; h != nil {
+		nb, err := h.InspectRequest(r.Context(), x.rt.dialect, body)
+		if err != nil {
+			return blocked(err)
+		}
+		if nb != nil {
+			body = nb
+		}
+	}
+	in, upFam := codecFor(x.rt.family), upstreamFamily(x.tgt.prov, x.rt.family)
+	up := codecFor(upFam)
+	req, err := in.DecodeRequest(body)
+	if err != nil {
+		return apierr.BadRequest("invalid_request_error", "invalid request body: "+err.Error())
+	}
+	if x.rt.family == provider.FamilyGemini {
+		req.Model, req.Stream = model, stream
+	}
+	out, dropped, err := up.EncodeRequest(req, llm.Target{Model: x.tgt.upstream, Version: panthropic.Version(r.Header.Get("Anthropic-Version"))})
+	if err != nil {
+		return apierr.BadRequest("invalid_request_error", "the request cannot be translated for this model's provider: "+err.Error())
+	}
+	if r.Header.Get(HeaderStrict) == "true" {
+		if err := dropped.Strict(); err != nil {
+			return apierr.BadRequest("feature_dropped", err.Error())
+		}
+	}
+	g.countDropped(dropped)
+	x.reqBytes = len(body)
+	x.call = Call{Identity: x.id, Dialect: x.rt.dialect, Model: model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
+		Stream: req.Stream, PromptTokens: usage.EstimateTokens(len(body)), MaxTokens: int64(req.MaxTokens)}
+	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: x.id.KeyID, Tenant: x.id.Tenant,
+		Model: model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: req.Stream}
+	t := &translation{x: x, in: in, up: up, upFam: upFam, req: req, dropped: dropped}
+	n, err := g.deps.Hooks.before(r.Context(), &x.call)
+	defer func() {
+		if err != nil {
+			x.rec.Status = apierr.From(err).Status
+		}
+		x.settle(n)
+	}()
+	if err != nil {
+		return err
+	}
+	return t.forward(w, out)
+}
+
+// translation is the state of one cross-dialect call.
+type translation struct {
+	x       *exchange
+	in, up  llm.Codec
+	upFam   provider.Family
+	req     *llm.Request
+	dropped llm.Dropped
+}
+
+// forward calls the upstream with the encoded body and relays its answer
+// in the caller's dialect.
+func (t *translation) forward(w http.ResponseWriter, out []byte) error {
+	x := t.x
+	ctx, cancel := context.WithCancel(x.r.Context())
+	defer cancel() // a failed client write stops the upstream at once
+	call := provider.Call{Family: t.upFam, Method: http.MethodPost, Body: out, In: x.r.Header, Betas: x.g.betas, Model: x.tgt.upstream}
+	switch t.upFam {
+	case provider.FamilyAnthropic:
+		call.Path = panthropic.PathMessages
+	case provider.FamilyGemini:
+		call.Path, call.Query = pgemini.Path(x.tgt.upstream, t.req.Stream)
+	default:
+		call.Path = popenai.PathChat
+	}
+	req, err := provider.NewRequest(ctx, x.tgt.prov, call)
+	if err != nil {
+		return apierr.Unavailable("provider_unavailable", "the provider for this model is not available", time.Second).WithCause(err)
+	}
+	client := x.g.upstream
+	if x.tgt.prov.Type == provider.TypeMock {
+		client = x.g.mock
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if x.r.Context().Err() != nil {
+			x.rec.Status = statusClientClosed
+			return nil
+		}
+		return apierr.New(http.StatusBadGateway, "upstream_unreachable", "the upstream provider could not be reached").WithCause(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return t.upstreamFailed(resp)
+	}
+	if t.req.Stream {
+		if !isEventStream(resp.Header) {
+			return apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider did not stream its answer")
+		}
+		return t.relayStream(ctx, w, resp)
+	}
+	return t.relayBody(w, resp)
+}
+
+func (t *translation) upstreamFailed(resp *http.Response) error {
+	x := t.x
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if t.upFam == provider.FamilyGemini {
+		b = []byte(`{"error":{"message":` + quote(pgemini.ErrorMessage(b)) + `}}`)
+	}
+	e, msg := upstreamError(t.upFam == provider.FamilyAnthropic, resp.StatusCode, resp.Header, b)
+	x.rec.Status = e.Status
+	return e.WithCause(fmt.Errorf("provider %q answered HTTP %d: %s", x.tgt.prov.Name, resp.StatusCode, msg))
+}
+
+// relayBody translates a complete upstream answer.
+func (t *translation) relayBody(w http.ResponseWriter, resp *http.Response) error {
+	x := t.x
+	b, err := io.ReadAll(io.LimitReader(resp.Body, x.g.cfg.MaxResponseBytes+1))
+	if err != nil {
+		if x.r.Context().Err() != nil {
+			x.rec.Status = statusClientClosed
+			return nil
+		}
+		return apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider failed mid-answer").WithCause(err)
+	}
+	if int64(len(b)) > x.g.cfg.MaxResponseBytes {
+		return apierr.New(http.StatusBadGateway, "upstream_response_too_large", "the upstream answer exceeds the gateway's limit")
+	}
+	res, err := t.up.DecodeResponse(b)
+	if err != nil {
+		return apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider sent an answer the gateway cannot read").WithCause(err)
+	}
+	x.rec.Tokens = tokensOf(res.Usage)
+	if res.Usage == (llm.Usage{}) {
+		x.rec.Estimated = true
+		x.rec.PromptTokens = usage.EstimateTokens(x.reqBytes)
+		x.rec.CompletionTokens = usage.EstimateTokens(len(b))
+	}
+	if res.Created == 0 {
+		res.Created = time.Now().Unix()
+	}
+	out, more, err := t.in.EncodeResponse(res)
+	if err != nil {
+		return apierr.Internal(fmt.Errorf("gateway: encode translated response: %w", err))
+	}
+	for _, f := range more {
+		t.dropped.Add(f)
+	}
+	x.g.countDropped(more)
+	if h := x.g.deps.Hooks.Response; h != nil {
+		if out, err = h.InspectResponse(x.r.Context(), x.rt.dialect, out); err != nil {
+			return blocked(err)
+		}
+	}
+	x.rec.TTFB = time.Since(x.start)
+	hdr := w.Header()
+	setDropped(hdr, t.dropped)
+	hdr.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+	return nil
+}
+
+// tokensOf converts canonical usage to a usage record's counts (both count
+// cached prompt tokens inside the prompt and reasoning inside completion).
+func tokensOf(u llm.Usage) usage.Tokens {
+	return usage.Tokens{PromptTokens: int64(u.InputTokens), CompletionTokens: int64(u.OutputTokens),
+		CachedTokens: int64(u.CacheReadTokens), CacheWriteTokens: int64(u.CacheCreationTokens), ReasoningTokens: int64(u.ReasoningTokens)}
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
