@@ -62,6 +62,11 @@ type Config struct {
 
 	Tools Tools `yaml:"tools"`
 
+	Routing     Routing     `yaml:"routing"`
+	Limits      Limits      `yaml:"limits"`
+	Idempotency Idempotency `yaml:"idempotency"`
+	Guard       Guard       `yaml:"guard"` // guardrail policies (guard.go)
+
 	// masterKey holds BULWARK_MASTER_KEY; it is never decoded from the file
 	// and never printed.
 	masterKey string
@@ -142,8 +147,9 @@ func Default() *Config {
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   30 * time.Second,
 		},
-		Auth: Auth{FailuresPerMinute: 20},
-		Log:  Log{Level: "info"},
+		Auth:    Auth{FailuresPerMinute: 20},
+		Log:     Log{Level: "info"},
+		Routing: defaultRouting(),
 	}
 }
 

@@ -61,6 +61,8 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateProviders()...)
 	errs = append(errs, c.Tools.validate()...)
+	errs = append(errs, c.validateRouting()...)
+	errs = append(errs, c.Guard.validate()...)
 	return errors.Join(errs...)
 }
 

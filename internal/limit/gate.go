@@ -24,8 +24,13 @@ type Subject struct {
 
 // Estimate is what the gateway knows before the call.
 type Estimate struct {
-	// PromptTokens is an upper bound of the prompt's tokens.
+	// PromptTokens estimates the prompt's tokens (reserved against tokens
+	// per minute and reconciled after the call).
 	PromptTokens int64
+	// PromptTokensMax is a hard upper bound of the prompt's tokens (for
+	// example its size in bytes), used for the budget's worst case so a
+	// reservation never under-holds; zero means PromptTokens.
+	PromptTokensMax int64
 	// MaxOutputTokens is the request's max tokens, or the model's maximum
 	// when the request sets none.
 	MaxOutputTokens int64
@@ -210,7 +215,8 @@ func (a *Admission) reserveBudget(ctx context.Context, subjects []Subject) error
 	if a.est.Price == nil {
 		return &Denied{Reason: ReasonNoPrice, Subject: scopes[0].ID, Requests: a.Requests, Tokens: a.Tokens, Err: ErrNoPrice}
 	}
-	a.WorstCaseMicros = WorstCaseMicros(*a.est.Price, a.est.PromptTokens, a.est.MaxOutputTokens)
+	prompt := max(a.est.PromptTokens, a.est.PromptTokensMax)
+	a.WorstCaseMicros = WorstCaseMicros(*a.est.Price, prompt, a.est.MaxOutputTokens)
 	res, err := a.gate.Budget.Reserve(ctx, scopes, a.WorstCaseMicros)
 	var be *BudgetExceededError
 	if errors.As(err, &be) {
@@ -239,6 +245,14 @@ func (a *Admission) undo(ctx context.Context) {
 // charged at the worst-case tier. It reconciles tokens per minute, settles
 // the budgets and frees the concurrency slots.
 func (a *Admission) Finish(ctx context.Context, u Usage, reported bool) error {
+	tokens := u.InputTokens + u.OutputTokens + u.CacheWriteTokens + u.CacheReadTokens
+	return a.FinishCost(ctx, tokens, a.Cost(u, reported))
+}
+
+// FinishCost is Finish with the cost computed by the caller, so that the
+// usage row and the budget record the very same amount: tokens reconcile
+// the tokens-per-minute estimate and costMicros settles the budgets.
+func (a *Admission) FinishCost(ctx context.Context, tokens, costMicros int64) error {
 	if a.done {
 		return nil
 	}
@@ -246,13 +260,11 @@ func (a *Admission) Finish(ctx context.Context, u Usage, reported bool) error {
 	ctx = context.WithoutCancel(ctx) // settle even when the client has gone
 	defer a.releaseSlots()
 	var errs []error
-	tokens := u.InputTokens + u.OutputTokens + u.CacheWriteTokens + u.CacheReadTokens
 	if err := a.tokens.Reconcile(ctx, tokens); err != nil {
 		errs = append(errs, err)
 	}
 	if a.budgeted {
-		cost := a.Cost(u, reported)
-		if err := a.gate.Budget.Settle(ctx, a.budget, cost); err != nil {
+		if err := a.gate.Budget.Settle(ctx, a.budget, costMicros); err != nil {
 			errs = append(errs, fmt.Errorf("settle budget: %w", err))
 		}
 	}

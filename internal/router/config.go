@@ -58,6 +58,9 @@ type Deployment struct {
 	Timeouts    Timeouts `json:"timeouts" yaml:"timeouts"`
 	// ContextWindow is the model's context size in tokens (0: unknown).
 	ContextWindow int `json:"context_window,omitempty" yaml:"context_window"`
+	// MaxOutputTokens is the model's output cap, which budgets reserve when
+	// a request sets no max_tokens (0: the gateway's table or default).
+	MaxOutputTokens int64 `json:"max_output_tokens,omitempty" yaml:"max_output_tokens"`
 }
 
 // Alias maps a client-facing model name to deployments.
@@ -125,7 +128,7 @@ func (d Deployment) validate() error {
 	switch {
 	case d.Name == "" || d.Provider == "" || d.Model == "":
 		return fmt.Errorf("%w: deployment %q needs name, provider and model", ErrConfig, d.Name)
-	case d.Weight < 0 || d.RPM < 0 || d.TPM < 0 || d.MaxParallel < 0 || d.ContextWindow < 0:
+	case d.Weight < 0 || d.RPM < 0 || d.TPM < 0 || d.MaxParallel < 0 || d.ContextWindow < 0 || d.MaxOutputTokens < 0:
 		return fmt.Errorf("%w: deployment %q: negative weight or limit", ErrConfig, d.Name)
 	case d.Timeouts.Connect < 0 || d.Timeouts.FirstByte < 0 || d.Timeouts.Total < 0 || d.Timeouts.IdleGap < 0:
 		return fmt.Errorf("%w: deployment %q: negative timeout", ErrConfig, d.Name)
