@@ -83,6 +83,13 @@ func (rl *relayer) run(rd *sse.Reader) error {
 		} else {
 			done, err = rl.openAIEvent(ev)
 		}
+		if err == nil && (done || rd.Buffered() == 0) {
+			// Flush when nothing more is waiting: every event leaves as
+			// soon as the upstream pauses, and a burst costs one syscall.
+			if ferr := rl.out.Flush(); ferr != nil {
+				err = clientGone{ferr}
+			}
+		}
 		if err != nil || done {
 			return err
 		}
@@ -220,7 +227,7 @@ func (rl *relayer) flushAnthropic(index int64) error {
 type clientGone struct{ error }
 
 func (rl *relayer) emit(name, data []byte) error {
-	if err := rl.out.Event(name, data); err != nil {
+	if err := rl.out.Write(name, data); err != nil {
 		return clientGone{err}
 	}
 	return nil

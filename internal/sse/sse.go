@@ -95,6 +95,11 @@ func (r *Reader) Next() (Event, error) {
 	}
 }
 
+// Buffered reports how many bytes are already read from the stream but
+// not yet returned: when it is zero, the next call to Next would wait for
+// the upstream, so a relay must flush what it has written.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
 // readLine returns one line without its terminator ("\n" or "\r\n").
 func (r *Reader) readLine() ([]byte, error) {
 	r.line = r.line[:0]
@@ -146,10 +151,25 @@ func SetHeaders(h http.Header) {
 // Event writes one event ("event: name" when name is non-empty, one "data:"
 // line per line of data, then a blank line) and flushes it.
 func (w *Writer) Event(name, data []byte) error {
+	if err := w.Write(name, data); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// Write frames one event without flushing it. A relay that knows more
+// events are already waiting writes them all and flushes once, so nothing
+// is held back while the upstream is quiet yet bursts cost one syscall.
+func (w *Writer) Write(name, data []byte) error {
 	w.buf = AppendEvent(w.buf[:0], name, data)
 	if _, err := w.w.Write(w.buf); err != nil {
 		return fmt.Errorf("sse: write: %w", err)
 	}
+	return nil
+}
+
+// Flush sends everything written so far to the client.
+func (w *Writer) Flush() error {
 	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return fmt.Errorf("sse: flush: %w", err)
 	}

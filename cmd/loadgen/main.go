@@ -1,0 +1,105 @@
+// Command loadgen is the benchmark's closed-loop HTTP load generator: C
+// connections each send the same POST back to back for a fixed duration,
+// and it prints one JSON line with requests, errors, RPS and p50/p99 of
+// latency and time to first byte (the figure that matters for streams).
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+type headers []string
+
+func (h *headers) String() string     { return strings.Join(*h, ",") }
+func (h *headers) Set(v string) error { *h = append(*h, v); return nil }
+
+type result struct {
+	Requests  int     `json:"requests"`
+	Errors    int     `json:"errors"`
+	RPS       float64 `json:"rps"`
+	P50ms     float64 `json:"p50_ms"`
+	P99ms     float64 `json:"p99_ms"`
+	TTFBP50ms float64 `json:"ttfb_p50_ms"`
+	TTFBP99ms float64 `json:"ttfb_p99_ms"`
+}
+
+func main() {
+	url := flag.String("url", "", "target URL")
+	bodyFile := flag.String("body", "", "request body file")
+	conc := flag.Int("c", 32, "concurrent connections")
+	dur := flag.Duration("d", 10*time.Second, "duration")
+	var hdr headers
+	flag.Var(&hdr, "H", "header 'Name: value' (repeatable)")
+	flag.Parse()
+	body, err := os.ReadFile(*bodyFile)
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc, MaxConnsPerHost: *conc, DisableCompression: true}}
+	var mu sync.Mutex
+	var lat, ttfb []time.Duration
+	errs := 0
+	stop := time.Now().Add(*dur)
+	var wg sync.WaitGroup
+	buf := make([]byte, 32<<10)
+	for range *conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := slices.Clone(buf)
+			var l, f []time.Duration
+			e := 0
+			for time.Now().Before(stop) {
+				req, _ := http.NewRequest(http.MethodPost, *url, bytes.NewReader(body))
+				for _, h := range hdr {
+					k, v, _ := strings.Cut(h, ":")
+					req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+				}
+				start := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					e++
+					continue
+				}
+				_, err = io.ReadAtLeast(resp.Body, b[:1], 1)
+				first := time.Since(start)
+				_, _ = io.CopyBuffer(io.Discard, resp.Body, b)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK {
+					e++
+					continue
+				}
+				l, f = append(l, time.Since(start)), append(f, first)
+			}
+			mu.Lock()
+			lat, ttfb, errs = append(lat, l...), append(ttfb, f...), errs+e
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	slices.Sort(ttfb)
+	r := result{Requests: len(lat), Errors: errs, RPS: float64(len(lat)) / dur.Seconds(),
+		P50ms: pct(lat, 50), P99ms: pct(lat, 99), TTFBP50ms: pct(ttfb, 50), TTFBP99ms: pct(ttfb, 99)}
+	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+}
+
+func pct(s []time.Duration, p int) float64 {
+	if len(s) == 0 {
+		return 0
+	}
+	return float64(s[(len(s)-1)*p/100].Microseconds()) / 1000
+}
