@@ -14,8 +14,10 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
 	"github.com/bulwarkhq/bulwark/internal/identity"
+	"github.com/bulwarkhq/bulwark/internal/limit"
 	"github.com/bulwarkhq/bulwark/internal/provider"
 	"github.com/bulwarkhq/bulwark/internal/reqid"
+	"github.com/bulwarkhq/bulwark/internal/router"
 	"github.com/bulwarkhq/bulwark/internal/usage"
 )
 
@@ -31,6 +33,10 @@ type exchange struct {
 	tgt   target
 	// reqBytes sizes the local prompt estimate when usage is missing.
 	reqBytes int
+	// routed is set when the model is a routing alias; depAdm holds the
+	// serving deployment's limits until the call is settled.
+	routed bool
+	depAdm *limit.Admission
 }
 
 // handle returns the handler of a forwarded endpoint.
@@ -62,9 +68,13 @@ func (x *exchange) serve(w http.ResponseWriter) error {
 	if err != nil {
 		return badBody(err)
 	}
-	x.tgt, err = g.resolve(r.Context(), id, f.Model, x.rt.family)
-	if err != nil {
+	if x.routed, err = x.routeAlias(f.Model); err != nil {
 		return err
+	}
+	if !x.routed {
+		if x.tgt, err = g.resolve(r.Context(), id, f.Model, x.rt.family); err != nil {
+			return err
+		}
 	}
 	if h := g.deps.Hooks.Request; h != nil {
 		if body, f, err = inspect(r.Context(), h, x.rt.dialect, body, f); err != nil {
@@ -72,16 +82,19 @@ func (x *exchange) serve(w http.ResponseWriter) error {
 		}
 	}
 	x.reqBytes = len(body)
-	out, err := Rewrite(body, f, x.tgt.upstream, x.rt.family == provider.FamilyOpenAI && x.rt.path == "/chat/completions")
-	if err != nil {
-		return apierr.Internal(fmt.Errorf("gateway: rewrite body: %w", err))
+	out := body // a routed call is rewritten per deployment
+	if !x.routed {
+		if out, err = Rewrite(body, f, x.tgt.upstream, x.rt.family == provider.FamilyOpenAI && x.rt.path == "/chat/completions"); err != nil {
+			return apierr.Internal(fmt.Errorf("gateway: rewrite body: %w", err))
+		}
 	}
 	x.call = Call{Identity: id, Dialect: x.rt.dialect, Model: f.Model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
-		Stream: f.Stream, PromptTokens: usage.EstimateTokens(len(body)), MaxTokens: f.MaxTokens}
+		Stream: f.Stream, PromptTokens: usage.EstimateTokens(len(body)), MaxTokens: f.MaxTokens,
+		routed: x.routed, embedding: x.rt.path == "/embeddings", hdr: w.Header()}
 	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: id.KeyID, Tenant: id.Tenant,
 		Model: f.Model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: f.Stream}
 	if !x.rt.llm {
-		return x.forward(w, out, f)
+		return settled(x.forward(r.Context(), w, out, f))
 	}
 	return x.serveCall(w, out, f)
 }
@@ -99,7 +112,10 @@ func (x *exchange) serveCall(w http.ResponseWriter, out []byte, f Fields) (err e
 	if err != nil {
 		return err
 	}
-	return x.forward(w, out, f)
+	if x.routed {
+		return settled(x.route(w, out, f))
+	}
+	return settled(x.forward(x.r.Context(), w, out, f))
 }
 
 // inspect runs the request hook and re-reads the fields of a rewritten body.
@@ -129,16 +145,37 @@ func (x *exchange) settle(hooks int) {
 		rec.Status = http.StatusOK
 	}
 	rec.Latency = time.Since(x.start)
-	rec.CostMicros, _ = x.g.prices.Cost(x.tgt.upstream, rec.Tokens)
+	rec.CostMicros = x.cost()
 	ctx := context.WithoutCancel(x.r.Context())
 	x.g.sink.Record(ctx, *rec)
 	x.g.deps.Hooks.after(ctx, hooks, &x.call, *rec)
+	if x.depAdm != nil {
+		finish(ctx, x.g, x.depAdm, *rec)
+	}
+	noteStatus(x.r.Context(), rec.Status)
 	x.g.metrics.observe(x.rt.path, rec)
 }
 
-// forward calls the upstream and relays its answer.
-func (x *exchange) forward(w http.ResponseWriter, body []byte, f Fields) error {
-	ctx, cancel := context.WithCancel(x.r.Context())
+// cost prices the record: the upstream's reported usage at the model's
+// price, or, when the counts were estimated locally (nothing reported),
+// those counts at the worst-case tier, as the budget settles them.
+func (x *exchange) cost() int64 {
+	rec := &x.rec
+	p, ok := x.g.prices.Lookup(x.tgt.upstream)
+	if !ok {
+		return 0
+	}
+	if rec.Estimated {
+		return limit.WorstCaseMicros(limitPrice(p), rec.PromptTokens, rec.CompletionTokens)
+	}
+	return p.Cost(rec.Tokens)
+}
+
+// forward calls the upstream and relays its answer. ctx is the attempt's
+// (it carries a routed deployment's timeouts). A failure whose answer was
+// already given, or that nobody waits for, is returned as handled.
+func (x *exchange) forward(ctx context.Context, w http.ResponseWriter, body []byte, f Fields) error {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // a failed client write stops the upstream at once
 	var query string
 	if x.rt.family == provider.FamilyAnthropic && x.r.URL.Query().Get("beta") == "true" {
@@ -157,17 +194,19 @@ func (x *exchange) forward(w http.ResponseWriter, body []byte, f Fields) error {
 	if err != nil {
 		if x.r.Context().Err() != nil {
 			x.rec.Status = statusClientClosed
-			return nil
+			return handled{err}
 		}
 		return apierr.New(http.StatusBadGateway, "upstream_unreachable", "the upstream provider could not be reached").WithCause(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
+		router.Progress(ctx) // an answer, even an error, is the first byte
 		return x.upstreamFailed(resp)
 	}
 	if f.Stream && isEventStream(resp.Header) {
 		return x.relayStream(ctx, w, resp, f)
 	}
+	router.Progress(ctx)
 	return x.relayBody(w, resp)
 }
 
@@ -175,7 +214,9 @@ func (x *exchange) upstreamFailed(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	e, msg := upstreamError(x.rt.family == provider.FamilyAnthropic, resp.StatusCode, resp.Header, b)
 	x.rec.Status = e.Status
-	return e.WithCause(fmt.Errorf("provider %q answered HTTP %d: %s", x.tgt.prov.Name, resp.StatusCode, msg))
+	// The cause classifies the answer for retries and keeps the upstream's
+	// retry-after; its text goes to the log only.
+	return e.WithCause(router.NewUpstreamError(resp.StatusCode, fmt.Sprintf("provider %q: %s", x.tgt.prov.Name, msg), resp.Header, time.Now()))
 }
 
 // relayBody forwards a non-streamed answer, reading usage from it.
@@ -184,7 +225,7 @@ func (x *exchange) relayBody(w http.ResponseWriter, resp *http.Response) error {
 	if err != nil {
 		if x.r.Context().Err() != nil {
 			x.rec.Status = statusClientClosed
-			return nil
+			return handled{err}
 		}
 		return apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider failed mid-answer").WithCause(err)
 	}

@@ -63,6 +63,9 @@ type Deps struct {
 	Logger    *slog.Logger   // nil means slog.Default()
 	Metrics   prometheus.Registerer
 	Hooks     Hooks
+	// Routing enables deployments, retries, breakers, limits, budgets and
+	// idempotency; the zero value disables them.
+	Routing Routing
 	// Transport, when set, replaces the upstream transport for real
 	// providers (tests, or a custom egress policy).
 	Transport http.RoundTripper
@@ -80,6 +83,8 @@ type Gateway struct {
 	mock     *http.Client
 	metrics  *metrics
 	dropped  *prometheus.CounterVec // translated features dropped; nil without metrics
+	worst    map[string]worst       // budget worst case per routing alias
+	outputs  map[string]int64       // configured output caps per upstream model
 }
 
 // ErrConfig reports an invalid gateway configuration.
@@ -137,6 +142,12 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if g.dropped, err = newDroppedCounter(deps.Metrics); err != nil {
 		return nil, fmt.Errorf("gateway: metrics: %w", err)
 	}
+	g.outputs = map[string]int64{}
+	g.worst = g.aliasWorst()
+	if deps.Routing.Gate != nil && deps.Routing.Limits != nil {
+		// First, so its AfterCall settles last, with the final record.
+		g.deps.Hooks.Calls = append([]CallHook{limiter{g}}, deps.Hooks.Calls...)
+	}
 	return g, nil
 }
 
@@ -145,9 +156,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 // ServeMux cannot match "{model}:verb" within one segment). The caller wraps mux with
 // authentication; every handler fails closed without a verified identity.
 func (g *Gateway) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/chat/completions", g.dispatch(routeChat))
-	mux.HandleFunc("POST /v1/embeddings", g.handle(routeEmbeddings))
-	mux.HandleFunc("POST /v1/messages", g.dispatch(routeMessages))
+	mux.HandleFunc("POST /v1/chat/completions", g.idempotent(routeChat, g.dispatch(routeChat)))
+	mux.HandleFunc("POST /v1/embeddings", g.idempotent(routeEmbeddings, g.handle(routeEmbeddings)))
+	mux.HandleFunc("POST /v1/messages", g.idempotent(routeMessages, g.dispatch(routeMessages)))
 	mux.HandleFunc("POST /v1beta/models/", g.serveGemini)
 	mux.HandleFunc("POST /v1/messages/count_tokens", g.handle(routeCountTokens))
 	mux.HandleFunc("GET /v1/models", g.models)

@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
 	"github.com/bulwarkhq/bulwark/internal/identity"
+	"github.com/bulwarkhq/bulwark/internal/limit"
 	"github.com/bulwarkhq/bulwark/internal/usage"
 )
 
@@ -60,6 +62,12 @@ type Call struct {
 	// requested output cap (0 when the client sent none).
 	PromptTokens int64
 	MaxTokens    int64
+
+	// Set by the gateway for its own limits step (see limiter).
+	routed    bool             // Model is a routing alias
+	embedding bool             // no output tokens
+	hdr       http.Header      // response headers for x-ratelimit-*, nil when not settable
+	adm       *limit.Admission // the caller's admitted limits, settled after the call
 }
 
 // CallHook runs around an upstream call.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
 	"github.com/bulwarkhq/bulwark/internal/reqid"
+	"github.com/bulwarkhq/bulwark/internal/router"
 	"github.com/bulwarkhq/bulwark/internal/sse"
 	"github.com/bulwarkhq/bulwark/internal/usage"
 )
@@ -26,6 +27,7 @@ var errStreamEnded = errors.New("upstream stream ended before its final event")
 // relayer carries one stream from upstream to client, event by event.
 type relayer struct {
 	x       *exchange
+	ctx     context.Context // the attempt's: Progress re-arms its watchdogs
 	out     *sse.Writer
 	filter  StreamFilter
 	tok     usage.Tokens
@@ -40,7 +42,7 @@ type relayer struct {
 // any failure after that ends the stream with an error event in the
 // caller's dialect, never a clean end.
 func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp *http.Response, f Fields) error {
-	rl := &relayer{x: x, out: sse.NewWriter(w), added: x.rt.dialect == apierr.OpenAI && !f.IncludeUsage}
+	rl := &relayer{x: x, ctx: ctx, out: sse.NewWriter(w), added: x.rt.dialect == apierr.OpenAI && !f.IncludeUsage}
 	if h := x.g.deps.Hooks.Response; h != nil {
 		rl.filter = h.Stream(ctx, x.rt.dialect)
 	}
@@ -54,6 +56,7 @@ func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp 
 		x.rec.Status = http.StatusOK
 	case x.r.Context().Err() != nil:
 		x.rec.Status = statusClientClosed
+		return handled{err}
 	default:
 		e := apierr.From(err)
 		if e.Status == http.StatusInternalServerError {
@@ -62,6 +65,7 @@ func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp 
 		x.rec.Status = e.Status
 		x.g.log.LogAttrs(ctx, levelFor(e.Status), "stream failed", slogAttrs(x, e)...)
 		rl.writeError(e)
+		return handled{err} // counted against the deployment; never retried
 	}
 	return nil
 }
@@ -72,11 +76,12 @@ func (rl *relayer) run(rd *sse.Reader) error {
 	for {
 		ev, err := rd.Next()
 		if err == io.EOF {
-			return errStreamEnded
+			return fmt.Errorf("%w: %w", errStreamEnded, io.ErrUnexpectedEOF)
 		}
 		if err != nil {
 			return fmt.Errorf("read upstream stream: %w", err)
 		}
+		router.Progress(rl.ctx)
 		var done bool
 		if rl.x.rt.dialect == apierr.Anthropic {
 			done, err = rl.anthropicEvent(ev)

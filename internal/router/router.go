@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,6 +112,25 @@ func (r *Router) Deployment(name string) (Deployment, bool) {
 		return Deployment{}, false
 	}
 	return d.Deployment, true
+}
+
+// Aliases returns the names of every alias, sorted.
+func (r *Router) Aliases() []string {
+	out := make([]string, 0, len(r.aliases))
+	for name := range r.aliases {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Deployments returns every deployment in configuration order.
+func (r *Router) Deployments() []Deployment {
+	out := make([]Deployment, 0, len(r.order))
+	for _, d := range r.order {
+		out = append(out, d.Deployment)
+	}
+	return out
 }
 
 // Breakers returns the breaker store the router consults.

@@ -1,0 +1,158 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/limit"
+	"github.com/bulwarkhq/bulwark/internal/provider"
+	"github.com/bulwarkhq/bulwark/internal/router"
+)
+
+// HeaderDeployment names the deployment that served a routed call.
+const HeaderDeployment = "X-Bulwark-Deployment"
+
+// handled is an attempt's failure whose answer was already given (an error
+// event ended the stream) or is owed to nobody (the client left). The
+// executor classifies it by its cause; the handler never renders it.
+type handled struct{ error }
+
+func (h handled) Unwrap() error { return h.error }
+
+// settled turns a handled failure into nil for the caller, which must not
+// write anything more.
+func settled(err error) error {
+	var h handled
+	if errors.As(err, &h) {
+		return nil
+	}
+	return err
+}
+
+// routeAlias reports whether model is a routing alias the caller may use.
+func (x *exchange) routeAlias(model string) (bool, error) {
+	ex := x.g.deps.Routing.Executor
+	if ex == nil {
+		return false, nil
+	}
+	a, ok := ex.Router.Alias(model)
+	if !ok {
+		return false, nil
+	}
+	if !x.id.AllowsModel(model) {
+		return false, apierr.Forbidden("model_not_allowed", fmt.Sprintf("this key may not use model %q", model))
+	}
+	d, _ := ex.Router.Deployment(a.Deployments[0])
+	x.tgt = target{prov: provider.Config{Name: d.Provider}, upstream: d.Model}
+	return true, nil
+}
+
+// route runs a routed call across the alias's deployments: fallback on
+// retryable errors, retries with backoff bounded by the deadline, never
+// after the first byte reached the client.
+func (x *exchange) route(w http.ResponseWriter, body []byte, f Fields) error {
+	sw := &sentWriter{ResponseWriter: w}
+	res, err := x.g.deps.Routing.Executor.Do(x.r.Context(), f.Model, func(ctx context.Context, d router.Deployment) error {
+		return x.tryDeployment(ctx, sw, body, f, d)
+	}, sw.sent)
+	if err == nil {
+		return nil
+	}
+	x.g.log.LogAttrs(x.r.Context(), levelFor(http.StatusBadGateway), "routed call failed", slogAttrs(x, apierr.From(err))...)
+	if res.Deployment.Name != "" && sw.wrote {
+		return handled{err}
+	}
+	return routeError(x, err)
+}
+
+// tryDeployment is one attempt on d: the deployment's own limits, then the
+// upstream call. A deployment whose limits refuse is skipped, not blamed.
+func (x *exchange) tryDeployment(ctx context.Context, w *sentWriter, body []byte, f Fields, d router.Deployment) error {
+	prov, ok, err := x.g.deps.Providers.Provider(ctx, x.id.Tenant, d.Provider)
+	if err != nil {
+		return apierr.Internal(fmt.Errorf("gateway: provider lookup: %w", err))
+	}
+	if !ok || !prov.Serves(d.Model) || !prov.Speaks(x.rt.family) {
+		return fmt.Errorf("%w: provider %q cannot serve %q in this API format", router.ErrSkipDeployment, d.Provider, d.Model)
+	}
+	var adm *limit.Admission
+	if sub := router.DeploymentSubject(d); sub.Active() && x.g.deps.Routing.Gate != nil {
+		est := limit.Estimate{PromptTokens: x.call.PromptTokens, MaxOutputTokens: x.call.MaxTokens}
+		if est.MaxOutputTokens <= 0 && !x.call.embedding {
+			est.MaxOutputTokens = x.g.maxOutput(d.Model)
+		}
+		adm, err = x.g.deps.Routing.Gate.Admit(ctx, []limit.Subject{sub}, est)
+		if errors.Is(err, limit.ErrDenied) {
+			return fmt.Errorf("%w: %w", router.ErrSkipDeployment, err)
+		}
+		if err != nil {
+			return deniedError(err)
+		}
+	}
+	x.tgt = target{prov: prov, upstream: d.Model}
+	x.rec.Provider, x.rec.Deployment = prov.Name, d.Name
+	x.call.Provider, x.call.Upstream = prov.Name, d.Model
+	out, err := Rewrite(body, f, d.Model, x.rt.family == provider.FamilyOpenAI && x.rt.path == "/chat/completions")
+	if err != nil {
+		return apierr.Internal(fmt.Errorf("gateway: rewrite body: %w", err))
+	}
+	w.Header().Set(HeaderDeployment, d.Name)
+	err = x.forward(ctx, w, out, f)
+	if adm != nil {
+		if err != nil && !w.wrote {
+			_ = adm.Abort(ctx) // nothing reached the client: this attempt's hold goes back
+		} else {
+			x.depAdm = adm // settled with the call's usage
+		}
+	}
+	return err
+}
+
+// routeError gives a routed failure its public face. The error chain may
+// hold upstream text: it goes to the log, never to the client.
+func routeError(x *exchange, err error) error {
+	var d *limit.Denied
+	var ae *apierr.Error
+	switch {
+	case x.r.Context().Err() != nil:
+		x.rec.Status = statusClientClosed
+		return nil
+	case errors.As(err, &d):
+		return deniedError(d)
+	case errors.Is(err, router.ErrFirstByteTimeout), errors.Is(err, router.ErrIdleTimeout):
+		return apierr.New(http.StatusGatewayTimeout, "upstream_timeout", "the upstream provider did not answer in time").WithCause(err)
+	case errors.As(err, &ae):
+		return ae.WithCause(err)
+	case errors.Is(err, router.ErrNoHealthyDeployment):
+		return apierr.Unavailable("no_healthy_deployment", "no deployment of this model is available right now; retry shortly", time.Second).WithCause(err)
+	case errors.Is(err, router.ErrDeadline), errors.Is(err, context.DeadlineExceeded):
+		return apierr.New(http.StatusGatewayTimeout, "upstream_timeout", "the request deadline passed before the upstream answered").WithCause(err)
+	}
+	return apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider failed to answer").WithCause(err)
+}
+
+// sentWriter remembers whether anything reached the client, which ends
+// retries.
+type sentWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (s *sentWriter) sent() bool { return s.wrote }
+
+func (s *sentWriter) WriteHeader(code int) {
+	s.wrote = true
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *sentWriter) Write(p []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController flush the real writer.
+func (s *sentWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
