@@ -1,6 +1,7 @@
 // Package upstreamtest is the one realistic fake LLM upstream for Bulwark's
 // tests and benchmarks. It speaks the OpenAI and Anthropic wire formats
-// byte-for-byte (through the mock provider's handler), records every
+// byte-for-byte (through the mock provider's handler) and the Gemini API
+// (gemini.go, on /v1beta/models/), records every
 // request it receives for golden tests, and injects faults: latency, 429
 // with retry-after, 500, connection reset, a stream cut mid-way, a hang
 // that only the client's cancel ends, and a slow drip of events.
@@ -153,7 +154,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case CutStream, SlowDrip:
 		w = &faultWriter{ResponseWriter: w, f: f, r: r}
 	}
-	mock.Handler{}.ServeHTTP(w, r)
+	if bytes.HasPrefix([]byte(r.URL.Path), []byte(geminiPrefix)) {
+		s.serveGemini(w, r, body)
+	} else {
+		mock.Handler{}.ServeHTTP(w, r)
+	}
 	if r.Context().Err() != nil {
 		s.noteCancel(r)
 	}
@@ -177,6 +182,10 @@ func (s *Server) errorReply(w http.ResponseWriter, r *http.Request, f Fault) {
 		w.Header().Set("Retry-After", strconv.Itoa(ra))
 	}
 	body := f.Body
+	if body == "" && bytes.HasPrefix([]byte(r.URL.Path), []byte(geminiPrefix)) {
+		geminiError(w, code, "injected failure")
+		return
+	}
 	if body == "" {
 		if bytes.HasPrefix([]byte(r.URL.Path), []byte("/v1/messages")) {
 			body = `{"type":"error","error":{"type":"` + map[bool]string{true: "rate_limit_error", false: "api_error"}[code == 429] + `","message":"injected failure"}}`

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -60,11 +61,18 @@ func AzureURL(base, deployment, path string) (string, error) {
 		}
 		return u.String(), nil
 	}
+	if deployment == "" || strings.Trim(deployment, ".") == "" {
+		return "", ErrDeployment
+	}
 	u.Path = p + "/deployments/" + deployment + path
 	u.RawPath = p + "/deployments/" + url.PathEscape(deployment) + path
 	u.RawQuery = url.Values{"api-version": {version}}.Encode()
 	return u.String(), nil
 }
+
+// ErrDeployment reports a model name that cannot be an Azure deployment
+// (empty or dot-only: it would walk the URL path).
+var ErrDeployment = errors.New("openai: invalid azure deployment name")
 
 // SetAzureAuth sets an Azure OpenAI resource key.
 func SetAzureAuth(h http.Header, apiKey string) {
