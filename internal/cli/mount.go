@@ -18,6 +18,7 @@ var gatewayRoutes = []string{
 	"POST /v1/messages",
 	"POST /v1/messages/count_tokens",
 	"GET /v1/models",
+	"POST /v1beta/models/", // Gemini: {model}:generateContent / :streamGenerateContent
 }
 
 // mountSubsystems wires the LLM gateway onto srv. It returns a function
