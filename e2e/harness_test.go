@@ -36,6 +36,10 @@ type stack struct {
 	anth   *upstreamtest.Server
 	logs   func() string // everything Bulwark logged
 	mode   string
+	// Binary mode only: the binary, its environment and its data dir.
+	bin     string
+	env     []string
+	dataDir string
 }
 
 var (
@@ -121,6 +125,7 @@ default_providers: {openai: openai, anthropic: anthropic}
 	addr := freePort(t)
 	env := append(os.Environ(), "BULWARK_DATA_DIR="+filepath.Join(dir, "data"), "BULWARK_LISTEN="+addr,
 		"BULWARK_CONFIG="+cfgPath, "FAKE_OPENAI_KEY="+upstreamKey, "FAKE_ANTHROPIC_KEY="+upstreamKey)
+	s.bin, s.env, s.dataDir = bin, env, filepath.Join(dir, "data")
 	run := func(args ...string) ([]byte, error) {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = env
