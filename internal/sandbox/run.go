@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -40,7 +43,7 @@ func (s *Sandbox) run(ctx context.Context, spec Spec) (Result, error) {
 	go func() {
 		select {
 		case <-ctx.Done():
-			killGroup(pgid)
+			killSandbox(pgid)
 		case <-done:
 		}
 	}()
@@ -74,6 +77,44 @@ func signalOf(e *exec.ExitError) syscall.Signal {
 		return ws.Signal()
 	}
 	return syscall.SIGKILL
+}
+
+// killSandbox ends a run early. The program runs in its own session
+// (--new-session), outside bwrap's process group, so killing the group
+// alone would leave --die-with-parent to end it after bwrap died: it would
+// be reparented to the host's init and linger there as a zombie of the
+// sandbox uid, counted against RLIMIT_NPROC, until init reaps it. Killing
+// bwrap's children first lets bwrap reap them itself; as they are the pid
+// namespace's init, the kernel kills everything else inside with them.
+func killSandbox(pgid int) {
+	for _, pid := range childrenOf(pgid) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	// Give bwrap a moment to reap them before it goes too.
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for len(childrenOf(pgid)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	killGroup(pgid)
+}
+
+// childrenOf lists the direct children of pid (all its threads), from
+// /proc/<pid>/task/<tid>/children.
+func childrenOf(pid int) []int {
+	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	var kids []int
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				kids = append(kids, n)
+			}
+		}
+	}
+	return kids
 }
 
 func killGroup(pgid int) {

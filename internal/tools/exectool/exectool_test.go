@@ -361,12 +361,17 @@ func TestEnvironmentFromScratch(t *testing.T) {
 // zombies or orphans behind: they would count against the process limit of
 // later runs (and are a leak).
 func TestNoProcessOutlivesARun(t *testing.T) {
-	r := newRunner(t, sandbox.Limits{}, Command{Path: "/bin/sh"})
+	r := newRunner(t, sandbox.Limits{Timeout: 300 * time.Millisecond}, Command{Path: "/bin/sh"})
 	ws := sandboxtest.Workspace(t)
 	for i := 0; i < 10; i++ {
 		if _, err := r.Run(context.Background(), ws, []string{"/bin/sh", "-c", "sleep 0.01 & echo $i"}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A run killed at its timeout: the program (in its own session) must
+	// be reaped by bwrap, not orphaned to the host's init.
+	if res, err := r.Run(context.Background(), ws, []string{"/bin/sh", "-c", "sleep 30 & sleep 30"}); err != nil || !res.TimedOut {
+		t.Fatalf("timed-out run: %+v, %v", res, err)
 	}
 	time.Sleep(200 * time.Millisecond)
 	if z := sandboxtest.OrphanZombies(sandboxtest.SandboxUID()); len(z) != 0 {
