@@ -365,3 +365,35 @@ func TestExecShellContainedThroughServe(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// TestServeRefusesAnUnreachableWorkspaceRoot: as root, git and exec run as
+// the sandbox uid, which must be able to walk to the workspace root; serve
+// says so in one line at startup instead of failing every call later. As
+// an ordinary user the sandbox runs as that user and serve starts.
+func TestServeRefusesAnUnreachableWorkspaceRoot(t *testing.T) {
+	closed := reachableDir(t, 0o700)
+	ws := filepath.Join(closed, "ws")
+	if err := os.Mkdir(ws, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	h := toolsServer(t, "  workspace_root: "+ws+"\n  exec:\n    enabled: true\n    commands: [{path: /bin/echo}]\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e := &Env{Stdin: strings.NewReader(""), Stdout: h.logs, Stderr: h.logs, Getenv: h.getenv}
+	code := Run(ctx, e, []string{"serve"})
+	if os.Geteuid() != 0 {
+		if listenRe.FindString(h.logs.String()) == "" {
+			t.Fatalf("as an ordinary user serve should start: exit %d: %s", code, h.logs.String())
+		}
+		return
+	}
+	var line string
+	for _, l := range strings.Split(h.logs.String(), "\n") {
+		if strings.Contains(l, "cannot enter") {
+			line = l
+		}
+	}
+	if code == 0 || !strings.Contains(line, "uid 65534 cannot enter "+closed) || !strings.Contains(line, "chmod o+x") {
+		t.Fatalf("serve with an unreachable workspace root: exit %d, output:\n%s", code, h.logs.String())
+	}
+}
