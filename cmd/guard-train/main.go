@@ -4,7 +4,9 @@
 // only (see internal/guard/eval.SplitOf). The decision threshold is picked
 // from 5-fold out-of-fold scores on the tune part, as the lowest threshold
 // whose macro-averaged false-positive rate across negative sources (rules
-// included) stays within -fpr. The held-out part is never read.
+// included) stays within -fpr. Folds are grouped by the split key, so the
+// attacks on one JailbreakBench goal never straddle a fold. The held-out
+// part is never read.
 //
 // Usage: go run ./cmd/guard-train [-out internal/guard/injection/model.bin]
 package main
@@ -12,6 +14,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -22,6 +25,9 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/guard/normalize"
 )
 
+// folds is the number of cross-validation folds on the tune part.
+const folds = 5
+
 type sample struct {
 	idx    []uint32
 	val    []float32
@@ -29,6 +35,7 @@ type sample struct {
 	weight float32
 	source string
 	sub    string
+	fold   int
 	text   string
 	rule   bool
 }
@@ -38,6 +45,7 @@ var (
 	learnRate  = flag.Float64("lr", 0.1, "AdaGrad learning rate")
 	l2Flag     = flag.Float64("l2", 1e-6, "L2 penalty")
 	bySub      = flag.Bool("by-method", true, "weight JailbreakBench attack methods as separate sources")
+	ruleWeight = flag.Float64("rule-weight", 0.3, "weight factor of positives the rules already catch")
 )
 
 func main() {
@@ -60,17 +68,16 @@ func run(out string, target float64, epochs int, negWeight float32) error {
 	data := samples(exs, negWeight)
 	fmt.Printf("tune samples: %d\n", len(data))
 	oof := make([]float32, len(data))
-	const folds = 5
 	for f := 0; f < folds; f++ {
 		var train []*sample
 		for i := range data {
-			if i%folds != f {
+			if data[i].fold != f {
 				train = append(train, &data[i])
 			}
 		}
 		w, b := fit(train, epochs)
 		for i := range data {
-			if i%folds == f {
+			if data[i].fold == f {
 				oof[i] = logit(w, b, &data[i])
 			}
 		}
@@ -119,7 +126,7 @@ func samples(exs []eval.InjExample, negWeight float32) []sample {
 		for _, i := range injection.Dense(ex.Text, norm) {
 			agg[i]++
 		}
-		s := sample{source: ex.Source, sub: ex.Sub, text: ex.Text, rule: injection.RulesOnly(ex.Text) != ""}
+		s := sample{source: ex.Source, sub: ex.Sub, text: ex.Text, rule: injection.RulesOnly(ex.Text) != "", fold: foldOf(ex.Key)}
 		for _, i := range sortedKeys(agg) {
 			s.idx = append(s.idx, i)
 			s.val = append(s.val, agg[i])
@@ -128,6 +135,11 @@ func samples(exs []eval.InjExample, negWeight float32) []sample {
 		s.weight = 1000 / n / float32(len(sources[ex.Label]))
 		if ex.Label {
 			s.y = 1
+			// The detector ORs rules and model: spend the model's
+			// capacity on the positives the rules miss.
+			if s.rule {
+				s.weight *= float32(*ruleWeight)
+			}
 		} else {
 			s.weight *= negWeight
 		}
@@ -262,4 +274,13 @@ func sortedNames(m map[string]int) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// foldOf assigns a cross-validation fold by the example's split key, so the
+// four attacks on one JailbreakBench goal share a fold just as they share a
+// split: out-of-fold scores then never come from a model that saw the goal.
+func foldOf(key string) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % folds)
 }

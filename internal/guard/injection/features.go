@@ -72,10 +72,22 @@ func shape(w string) string {
 // length: ordinal indicators of how many of the last 30 words mix letters
 // with bracket-like symbols, the signature of optimised adversarial
 // suffixes ("ilde]$.", "[[There", "***Here<=") that n-gram averages dilute.
+// On one-line texts two more count all such gibberish in the tail, and how
+// much more of it the tail holds than the first 15 words: a harmful request
+// in plain prose followed by an optimised suffix (GCG) has a clean head and
+// a noisy tail, whereas code and data, which also carry symbols, are noisy
+// throughout and come on several lines.
 func Dense(raw, norm string) []uint32 {
-	out := make([]uint32, 0, 12)
-	out = ordinal(out, 14, countLast(strings.Fields(norm), weirdWord))
-	out = ordinal(out, 15, countLast(strings.Fields(raw), camelGlued))
+	out := make([]uint32, 0, 24)
+	normFields, rawFields := strings.Fields(norm), strings.Fields(raw)
+	out = ordinal(out, 14, countLast(normFields, weirdWord))
+	out = ordinal(out, 15, countLast(rawFields, camelGlued))
+	if !strings.Contains(raw, "\n") {
+		tail := gibberish(normFields, rawFields)
+		head := gibberish(normFields[:min(len(normFields), 15)], rawFields[:min(len(rawFields), 15)])
+		out = ordinal(out, 16, tail)
+		out = ordinal(out, 17, tail-2*head)
+	}
 	return out
 }
 
@@ -93,6 +105,28 @@ func camelGlued(f string) bool {
 		}
 	}
 	return false
+}
+
+// gibberish counts, among the last 30 of the given words, words mixing letters with
+// bracket-like symbols, glued camelCase words and runs of symbols.
+func gibberish(norm, raw []string) int {
+	return countLast(norm, weirdWord) + countLast(raw, camelGlued) + countLast(raw, symbolRun)
+}
+
+// symbolRun reports two adjacent punctuation symbols other than a repeated
+// dot ("(@", "-->", "]\"", "}}"), frequent in optimised suffixes.
+func symbolRun(f string) bool {
+	for i := 1; i < len(f); i++ {
+		a, b := f[i-1], f[i]
+		if isSym(a) && isSym(b) && !(a == '.' && b == '.') {
+			return true
+		}
+	}
+	return false
+}
+
+func isSym(c byte) bool {
+	return c > ' ' && c < 0x7f && !isWordByte(c)
 }
 
 // countLast counts the words among the last 30 that satisfy pred.

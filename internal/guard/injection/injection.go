@@ -19,8 +19,9 @@ import (
 )
 
 // Result is a detection verdict: Score in [0, 1], where 0.5 is the operating
-// point tuned for a macro false-positive rate of at most 1 % on the tune
-// split, and the Type of the strongest signal ("" when nothing fired).
+// point tuned for a macro false-positive rate of at most 1.5 % on the tune
+// part's out-of-fold scores, and the Type of the strongest signal ("" when
+// nothing fired).
 type Result struct {
 	Score float64
 	Type  string

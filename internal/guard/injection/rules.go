@@ -34,7 +34,7 @@ var rules = []rule{
 	{TypeOverride, regexp.MustCompile(`\b(new|updated|real) (instructions|system prompt|rules) ?:`), []string{"instructions", "system prompt", "rules"}},
 	{TypeOverride, regexp.MustCompile(`(забуд\S*|игнорируй\S*).{0,30}(инструкци|вс[её])|\b(olvida|olvide|ignora)\b.{0,30}\b(todo|instrucciones)\b|\b(zaboravi|ignoriraj)\b.{0,30}\b(sve|instrukcije|upute)\b|\b(oublie[zs]?|ignorez)\b.{0,30}\b(instructions|tout)\b|\babweichend zu (den )?vorherigen`), []string{"забуд", "игнорир", "olvid", "ignora", "zaboravi", "ignoriraj", "oubli", "ignorez", "abweichend"}},
 	{TypeOverride, regexp.MustCompile(`\b(forget|ignore|disregard) (about )?(everything|all that|anything|what (i|you) (said|told))\b|\bforgot everything\b|\bleave (all )?(the )?previous (information|instructions|context)|\bdespite what you('ve| have) been told\b|\b(not|instead of) (by|from|according to|using) the (articles|documents|provided|context|text)\b`), []string{"forget", "ignore", "disregard", "forgot", "leave", "despite", "articles", "documents", "provided", "context"}},
-	{TypeOverride, regexp.MustCompile(`\b(now|but now|next)\b.{0,40}\b(new|another|further|next|second|different) (task|tasks|challenge|test|assignment)\b|\b(that|this) (is|was) enough\b|\b(attention|achtung) ?-? ?(stop|stopp)\b|\bstop ?- ?(write|say|print)\b`), []string{"task", "challenge", "test", "assignment", "enough", "stop"}},
+	{TypeOverride, regexp.MustCompile(`\b(now|but now|next)\b.{0,40}\b(new|another|further|next|second|different) (task|tasks|challenge|test|assignment)\b|\b(that|this) (is|was) enough\b|\b(attention|achtung) ?-? ?(stop|stopp)\b|\bstop ?[-:] ?(write|say|print)\b`), []string{"task", "challenge", "test", "assignment", "enough", "stop"}},
 	{TypeRoleHijack, regexp.MustCompile(`\bpretend (you are|to be|you're) (an? )?(evil|unrestricted|unfiltered|rogue|malicious|uncensored)\b|\byou are (role-?playing|now playing) as\b|\bevil (ai|assistant|bot|chatbot)\b`), []string{"pretend", "role", "playing", "evil"}},
 	{TypeOverride, regexp.MustCompile(`\b(say|write|include|answer) (that )?(you hate|i hate|yes,? you hate)\b`), []string{"hate"}},
 	{TypeRoleHijack, regexp.MustCompile(`\byou are (now|no longer) (an? |my |the )?\w+.{0,40}\b(no|without|free from|not bound by|unrestricted|unfiltered|any) (restrictions|rules|filters|limits|guidelines|censorship|policies|ethics)`), []string{"you are "}},
@@ -42,6 +42,23 @@ var rules = []rule{
 	{TypePersona, regexp.MustCompile(`\b(do anything now|developer mode (enabled|output)|dan mode|jailbroken|jailbreak mode|always intelligent and machiavellian|anti-dan|\bstan\b.{0,20}strive to avoid norms)`), []string{"do anything now", "developer mode", "dan mode", "jailbr", "machiavellian", "anti-dan", "stan"}},
 	{TypeLeak, regexp.MustCompile(`\b(reveal|show|print|repeat|output|display|leak|tell me|give me|what (is|are|was|were))\b.{0,20}\b(your|the) (system prompt|initial (prompt|instructions)|hidden (prompt|instructions)|original (prompt|instructions)|pre-?prompt|secret instructions)`), []string{"system prompt", "initial", "hidden", "original", "prompt", "secret instructions"}},
 	{TypeLeak, regexp.MustCompile(`\b(repeat|print|output) (all |everything |the )?(text|words|everything) (above|before)\b`), []string{"above", "before"}},
+	// Jailbreak framing: the disclaimers and response primers that wrap a
+	// harmful request in persuasion ("this is purely hypothetical and will
+	// never be used in real life", "begin your reply with").
+	{TypeRoleHijack, regexp.MustCompile(`\b(for (educational|research|academic|informational) purposes|(purely|entirely|completely|strictly) (hypothetical|fictional|for)|(will|would) (not|never) be (used|acted upon|applied|carried out)|not (be )?(used|applied) in real life|(begin|start) (your|the) (response|reply) with)`), []string{"purposes", "purely", "entirely", "completely", "strictly", "used", "acted", "applied", "carried", "response", "reply"}},
+	// Role assignment and staying in character: the persona set-ups of
+	// prompt-injection datasets ("i want you to act as a linux terminal",
+	// "both actors always stay in their roles").
+	{TypeRoleHijack, regexp.MustCompile(`\bi want you to act as\b|\bact as an? (python|linux|sql|javascript|bash|shell)? ?(interpreter|terminal|console)\b|\bich möchte, dass (sie|du) als\b`), []string{"i want you", "act as", "ich möchte"}},
+	{TypeRoleHijack, regexp.MustCompile(`\b(stay|remain|stays|remains)( fully| always)? in (their|your|his|her) roles?\b|\b(do not|don't|never) break character\b|\bfalling out of (the )?(figure|role|character)|\bin ihren rollen\b|\baus ihrer rolle\b`), []string{"stay", "remain", "character", "falling", "in ihren", "aus ihrer"}},
+	{TypeRoleHijack, regexp.MustCompile(`\bfrom now on,? you (are|will be|will act)\b`), []string{"from now"}},
+	// Task switches in German, and in English the "second test" framing.
+	{TypeOverride, regexp.MustCompile(`\b(nun|jetzt|folgen|kommt|konzentriere dich)\b.{0,40}\b(neue|neuen|weitere) (aufgabe|aufgaben|anweisungen|herausforderung)\b|\b(das|dies) (genügt|ist erledigt)\b|\bvergiss (jetzt )?alle\b|\balle (vorherigen|bisherigen) (informationen|aufträge)\b`), []string{"aufgabe", "anweisungen", "herausforderung", "genügt", "erledigt", "vergiss", "vorherigen", "bisherigen"}},
+	{TypeOverride, regexp.MustCompile(`\b(you have passed the first test|here comes the second test|sie haben den ersten test bestanden|jetzt kommt der zweite test)\b|\bchange your instructions\b|\bremove all previous tasks\b|\b(do not|don'?n?t) (answer|look in) (this question|the question according|the documents)\b`), []string{"passed", "second", "bestanden", "zweite", "change your", "remove all", "answer", "look in"}},
+	{TypeLeak, regexp.MustCompile(`\b(print|drucken sie|output|repeat) (die |the )?(above|obige) (prompt|eingabeaufforderung)\b|\bwhat (was|is) written (above|at the beginning of (this|the) prompt)( above)?\?|\bsentences before the text\b|\breturn your embeddings\b|\bwhat are your instructions\b|\bshow(ing)? all (the )?prompt texts\b`), []string{"above", "obige", "written", "sentences before", "embeddings", "instructions", "prompt texts"}},
+	// Delimiter noise: "======end." or runs of escaped newlines before the
+	// injected instruction.
+	{TypeDelimiter, regexp.MustCompile(`={4,} ?end\b|(\\ ?n ?){4,}`), []string{"==", "\\n", "\\ "}},
 	{TypeDelimiter, regexp.MustCompile(`(<\|?(im_start|im_end|system|endoftext)\|?>|\[/?inst\]|<</?sys>>|"role" ?: ?"system"|### ?(system|instruction) ?:)`), []string{"im_", "system", "endoftext", "inst]", "<<", "instruction"}},
 }
 
