@@ -4,7 +4,8 @@
 # usage accounting and the SQLite usage log on), non-stream and stream.
 # The measured process is pinned to CPU 1; the load generator and the fake
 # upstream to CPU 0. CPU per request = (utime+stime delta of the measured
-# process) / completed requests; peak RSS = VmHWM. Usage: bench/run.sh
+# process) / completed requests (upstr_us: the same for the fake upstream,
+# which shares CPU 0 with the generator); peak RSS = VmHWM. Usage: bench/run.sh
 # [duration, default 10s] [connections, default 32].
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,20 +60,21 @@ run() {
 	local hdrs=()
 	for h in "$@"; do hdrs+=(-H "$h"); done
 	taskset -c $GEN_CPU "$WORK/loadgen" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d 2s "${hdrs[@]}" >/dev/null
-	local t0; t0=$(cpu_ticks "$pid")
+	local t0 u0; t0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "$UP_PID")
 	local out; out=$(taskset -c $GEN_CPU "$WORK/loadgen" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d "$DUR" "${hdrs[@]}")
-	local t1; t1=$(cpu_ticks "$pid")
-	python3 - "$name" "$out" "$((t1 - t0))" "$TCK" "$(hwm_kb "$pid")" <<'PY'
+	local t1 u1; t1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "$UP_PID")
+	python3 - "$name" "$out" "$((t1 - t0))" "$TCK" "$(hwm_kb "$pid")" "$((u1 - u0))" <<'PY'
 import json, sys
-name, out, ticks, tck, hwm = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+name, out, ticks, tck, hwm, up = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 n = max(out["requests"], 1)
 cpu_us = ticks / tck / n * 1e6
-print(f'{name:<28} {out["rps"]:>9.0f} {out["p50_ms"]:>8.2f} {out["p99_ms"]:>8.2f} {out["ttfb_p50_ms"]:>9.2f} {out["ttfb_p99_ms"]:>9.2f} {cpu_us:>10.1f} {hwm/1024:>8.1f} {out["errors"]:>6}')
+up_us = up / tck / n * 1e6
+print(f'{name:<28} {out["rps"]:>9.0f} {out["p50_ms"]:>8.2f} {out["p99_ms"]:>8.2f} {out["ttfb_p50_ms"]:>9.2f} {out["ttfb_p99_ms"]:>9.2f} {cpu_us:>10.1f} {up_us:>9.1f} {hwm/1024:>8.1f} {out["errors"]:>6}')
 PY
 }
 
 echo "duration=$DUR connections=$CONC cpus: target=$TARGET_CPU generator+upstream=$GEN_CPU ($(nproc) online)"
-printf '%-28s %9s %8s %8s %9s %9s %10s %8s %6s\n' scenario rps p50_ms p99_ms ttfb_p50 ttfb_p99 cpu_us/req rss_MB errors
+printf '%-28s %9s %8s %8s %9s %9s %10s %9s %8s %6s\n' scenario rps p50_ms p99_ms ttfb_p50 ttfb_p99 cpu_us/req upstr_us rss_MB errors
 run "direct (fake upstream)" "$UP_PID" "http://127.0.0.1:$UP_PORT/v1/chat/completions" chat_direct.json
 run "bare ReverseProxy" "$BARE_PID" "http://127.0.0.1:$BARE_PORT/v1/chat/completions" chat_direct.json
 run "bulwark" "$BW_PID" "http://127.0.0.1:$BW_PORT/v1/chat/completions" chat_bulwark.json "Authorization: Bearer $KEY"
