@@ -16,10 +16,13 @@ import (
 // strategy, the retry policy and the circuit-breaker settings. Aliases of
 // the models: section keep working: each becomes a single-deployment alias.
 type Routing struct {
-	Retry       router.Policy           `yaml:"retry"`
-	Breaker     router.BreakerConfig    `yaml:"breaker"`
-	Deployments map[string]Deployment   `yaml:"deployments"`
-	Aliases     map[string]RoutingAlias `yaml:"aliases"`
+	// RequestTimeout is the deadline of a whole routed request, streaming
+	// included: no retry starts that could not finish before it.
+	RequestTimeout time.Duration           `yaml:"request_timeout"`
+	Retry          router.Policy           `yaml:"retry"`
+	Breaker        router.BreakerConfig    `yaml:"breaker"`
+	Deployments    map[string]Deployment   `yaml:"deployments"`
+	Aliases        map[string]RoutingAlias `yaml:"aliases"`
 }
 
 // Deployment is one upstream model endpoint in the file.
@@ -74,7 +77,7 @@ type Idempotency struct {
 
 // defaultRouting is the routing section's defaults (decoded over).
 func defaultRouting() Routing {
-	return Routing{Retry: router.DefaultPolicy, Breaker: router.DefaultBreakerConfig}
+	return Routing{RequestTimeout: 10 * time.Minute, Retry: router.DefaultPolicy, Breaker: router.DefaultBreakerConfig}
 }
 
 // TenantSpec returns the limits of tenant: its own entry, else the
@@ -129,6 +132,9 @@ func sortedKeys[V any](m map[string]V) []string {
 func (c *Config) validateRouting() []error {
 	var errs []error
 	r := c.Routing
+	if r.RequestTimeout < 0 {
+		errs = append(errs, errors.New("routing.request_timeout: must not be negative"))
+	}
 	if r.Retry.MaxAttempts < 1 || r.Retry.BaseDelay < 0 || r.Retry.MaxDelay < r.Retry.BaseDelay {
 		errs = append(errs, errors.New("routing.retry: max_attempts must be ≥ 1 and 0 ≤ base_delay ≤ max_delay"))
 	}

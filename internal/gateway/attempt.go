@@ -56,7 +56,13 @@ func (x *exchange) routeAlias(model string) (bool, error) {
 // after the first byte reached the client.
 func (x *exchange) route(w http.ResponseWriter, body []byte, f Fields) error {
 	sw := &sentWriter{ResponseWriter: w}
-	res, err := x.g.deps.Routing.Executor.Do(x.r.Context(), f.Model, func(ctx context.Context, d router.Deployment) error {
+	ctx := x.r.Context()
+	if d := x.g.deps.Routing.Deadline; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	res, err := x.g.deps.Routing.Executor.Do(ctx, f.Model, func(ctx context.Context, d router.Deployment) error {
 		return x.tryDeployment(ctx, sw, body, f, d)
 	}, sw.sent)
 	if err == nil {

@@ -23,6 +23,9 @@ type Routing struct {
 	// fallback, breakers, timeouts). Without it a model resolves to one
 	// provider and is called once.
 	Executor *router.Executor
+	// Deadline bounds a whole routed request (0: only the client's
+	// cancellation); the executor never starts a retry it cannot finish.
+	Deadline time.Duration
 	// Gate applies rate limits, concurrency caps and budgets to the
 	// subjects Limits returns and to each deployment's own limits.
 	Gate *limit.Gate

@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulwarkhq/bulwark/internal/auth"
+	"github.com/bulwarkhq/bulwark/internal/config"
+	"github.com/bulwarkhq/bulwark/internal/gateway"
+	"github.com/bulwarkhq/bulwark/internal/idempotency"
+	"github.com/bulwarkhq/bulwark/internal/identity"
+	"github.com/bulwarkhq/bulwark/internal/instance"
+	"github.com/bulwarkhq/bulwark/internal/limit"
+	"github.com/bulwarkhq/bulwark/internal/limit/memory"
+	"github.com/bulwarkhq/bulwark/internal/router"
+)
+
+// newRouting builds the gateway's routing (deployments, breakers,
+// retries), limits, budgets and idempotency from the configuration, with
+// the in-memory state stores, and registers the router's collector.
+func newRouting(in *instance.Instance, reg prometheus.Registerer) (gateway.Routing, *router.Router, error) {
+	cfg := in.Cfg
+	breakers, err := router.NewMemoryBreaker(cfg.Routing.Breaker, nil, 0)
+	if err != nil {
+		return gateway.Routing{}, nil, fmt.Errorf("routing: %w", err)
+	}
+	rtr, err := router.New(cfg.RouterConfig(), router.Options{Breakers: breakers})
+	if err != nil {
+		return gateway.Routing{}, nil, fmt.Errorf("routing: %w", err)
+	}
+	if reg != nil {
+		if err := reg.Register(rtr.Collector()); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return gateway.Routing{}, nil, fmt.Errorf("routing metrics: %w", err)
+			}
+		}
+	}
+	opts := memory.Options{MaxKeys: cfg.Limits.MaxKeys}
+	gate := &limit.Gate{Rate: memory.NewRateLimiter(opts), Concurrency: memory.NewConcurrency(opts), Budget: memory.NewBudget(opts)}
+	idem := idempotency.NewMemory(idempotency.Options{Window: cfg.Idempotency.Window, Lease: cfg.Idempotency.Lease,
+		MaxEntries: cfg.Idempotency.MaxEntries, MaxBytes: cfg.Idempotency.MaxBytes})
+	return gateway.Routing{
+		Executor:    &router.Executor{Router: rtr, Policy: cfg.Routing.Retry},
+		Deadline:    cfg.Routing.RequestTimeout,
+		Gate:        gate,
+		Limits:      keyLimits{keys: in.Keys, cfg: cfg.Limits},
+		Idempotency: idem,
+	}, rtr, nil
+}
+
+// keyLimits reads a caller's limits: its key record's Limits (through the
+// keyring's cache) and its tenant's from the configuration. It fails closed:
+// a key record that cannot be read or parsed refuses the call.
+type keyLimits struct {
+	keys *auth.Keys
+	cfg  config.Limits
+}
+
+// Subjects implements gateway.LimitSource.
+func (k keyLimits) Subjects(ctx context.Context, id *identity.Identity, dst []limit.Subject) ([]limit.Subject, error) {
+	if id.Kind == identity.KindVirtualKey {
+		rec, err := k.keys.Record(ctx, id.KeyID)
+		if err != nil {
+			return dst, fmt.Errorf("key limits of %s: %w", id.KeyID, err)
+		}
+		sp, err := limit.ParseSpec(rec.Limits)
+		if err != nil {
+			return dst, fmt.Errorf("key limits of %s: %w", id.KeyID, err)
+		}
+		dst = append(dst, sp.Subject("key:"+id.KeyID))
+	}
+	if id.Tenant != "" {
+		dst = append(dst, k.cfg.TenantSpec(id.Tenant).Subject("tenant:"+id.Tenant))
+	}
+	return dst, nil
+}
