@@ -74,10 +74,21 @@ func publicError(err error) error {
 		return apierr.NotFound("not_found", "not found").WithCause(err)
 	case errors.Is(err, store.ErrExists):
 		return apierr.New(http.StatusConflict, "already_exists", "already exists").WithCause(err)
+	case errors.Is(err, auth.ErrForbidden):
+		return apierr.Forbidden("forbidden", publicText(err))
 	case errors.Is(err, auth.ErrInvalid):
 		return apierr.BadRequest("invalid_request", strings.TrimSuffix(err.Error(), ": invalid"))
 	}
 	return err
+}
+
+// publicText is an error's message without its wrapping prefixes' causes
+// that mean nothing to a client.
+func publicText(err error) string {
+	msg := err.Error()
+	msg = strings.TrimSuffix(msg, ": forbidden")
+	msg = strings.TrimSuffix(msg, ": invalid")
+	return msg
 }
 
 // actor names the caller in audit entries (public id only).

@@ -38,7 +38,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	full, rec, err := a.in.Keys.Create(r.Context(), actor(id), auth.KeySpec{Name: req.Name, Tenant: tenant,
+	full, rec, err := a.in.Keys.CreateAs(r.Context(), id, auth.KeySpec{Name: req.Name, Tenant: tenant,
 		Scopes: req.Scopes, Models: req.Models, Tools: req.Tools, Expires: exp, NoLog: req.NoLog})
 	if err != nil {
 		return err
@@ -105,7 +105,7 @@ func (a *API) updateKey(w http.ResponseWriter, r *http.Request) error {
 		}
 		u.Expires = &d
 	}
-	k, err := a.in.Keys.Update(r.Context(), actor(id), scopedTenant(id), r.PathValue("id"), u)
+	k, err := a.in.Keys.UpdateAs(r.Context(), id, r.PathValue("id"), u)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func (a *API) updateKey(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	id := identity.FromContext(r.Context())
-	if err := a.in.Keys.Revoke(r.Context(), actor(id), scopedTenant(id), r.PathValue("id")); err != nil {
+	if err := a.in.Keys.RevokeAs(r.Context(), id, r.PathValue("id")); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("id"), "revoked": true, "at": time.Now().UTC()})
@@ -122,7 +122,7 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	id := identity.FromContext(r.Context())
-	full, err := a.in.Keys.Rotate(r.Context(), actor(id), scopedTenant(id), r.PathValue("id"))
+	full, err := a.in.Keys.RotateAs(r.Context(), id, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/audit"
 	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/identity"
+	"github.com/bulwarkhq/bulwark/internal/instance"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
@@ -45,10 +46,8 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request) error {
 	if !TenantName.MatchString(req.Name) {
 		return apierr.BadRequest("invalid_tenant", "tenant names are 1–63 of a-z 0-9 _ - starting with a letter or digit")
 	}
-	if err := a.in.Store.CreateTenant(r.Context(), req.Name); err != nil {
-		return err
-	}
-	if err := a.in.Audit.Append(r.Context(), audit.Event{Tenant: req.Name, Actor: actor(id), Action: "tenant.create", Target: req.Name}); err != nil {
+	ev := audit.Event{Tenant: req.Name, Actor: actor(id), Action: "tenant.create", Target: req.Name}
+	if err := a.in.Store.CreateTenant(r.Context(), req.Name, a.in.Audit.Func(ev)); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, map[string]string{"name": req.Name})
@@ -99,8 +98,22 @@ func ValidateProvider(name, typ, baseURL string) error {
 	return nil
 }
 
+// Providers decide where the gateway connects and with which credential,
+// so managing them needs admin:global: a tenant admin could otherwise point
+// a provider at an internal address (SSRF) or at a credential that is not
+// theirs.
+func requireGlobal(id *identity.Identity) error {
+	if !id.HasScope(auth.ScopeAdminGlobal) {
+		return apierr.Forbidden("insufficient_scope", "managing providers needs the admin:global scope")
+	}
+	return nil
+}
+
 func (a *API) putProvider(w http.ResponseWriter, r *http.Request) error {
 	id := identity.FromContext(r.Context())
+	if err := requireGlobal(id); err != nil {
+		return err
+	}
 	var req providerRequest
 	if err := decode(r, &req); err != nil {
 		return err
@@ -115,6 +128,9 @@ func (a *API) putProvider(w http.ResponseWriter, r *http.Request) error {
 	if req.APIKey != "" && req.APIKeyEnv != "" {
 		return apierr.BadRequest("invalid_provider", "give api_key or api_key_env, not both")
 	}
+	if err := instance.CheckCredentialEnv(req.APIKeyEnv); err != nil {
+		return apierr.BadRequest("invalid_provider", err.Error())
+	}
 	p := store.Provider{Tenant: tenant, Name: req.Name, Type: req.Type, BaseURL: req.BaseURL, Models: req.Models, CredentialEnv: req.APIKeyEnv}
 	if err := a.in.PutProvider(r.Context(), actor(id), p, []byte(req.APIKey)); err != nil {
 		return err
@@ -124,6 +140,9 @@ func (a *API) putProvider(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) deleteProvider(w http.ResponseWriter, r *http.Request) error {
 	id := identity.FromContext(r.Context())
+	if err := requireGlobal(id); err != nil {
+		return err
+	}
 	tenant, err := tenantFor(id, r.URL.Query().Get("tenant"), false)
 	if err != nil {
 		return err

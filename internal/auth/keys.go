@@ -30,6 +30,48 @@ var KnownTools = []string{"*", "fs.read", "fs.write", "fetch", "sql", "env", "ti
 // ErrInvalid marks a request to create or change a key that is refused.
 var ErrInvalid = errors.New("invalid")
 
+// ErrForbidden marks a change the caller's own authority does not cover.
+var ErrForbidden = errors.New("forbidden")
+
+// CanGrant reports whether caller may hand out scope s: a caller can grant
+// only scopes it holds itself, and admin:global and guard:bypass only with
+// admin:global. A nil caller is the operator (CLI) and may grant anything.
+func CanGrant(caller *identity.Identity, s string) bool {
+	if caller == nil {
+		return true
+	}
+	if s == ScopeAdminGlobal || s == ScopeGuardBypass {
+		return caller.HasScope(ScopeAdminGlobal)
+	}
+	return caller.HasScope(s)
+}
+
+func checkGrant(caller *identity.Identity, scopes []string) error {
+	for _, s := range scopes {
+		if !CanGrant(caller, s) {
+			return fmt.Errorf("scope %q is beyond what this key may grant: %w", s, ErrForbidden)
+		}
+	}
+	return nil
+}
+
+// checkTarget refuses changes to keys outside the caller's tenant (as "not
+// found", so other tenants' key ids are not confirmed) and to keys holding
+// scopes the caller could not grant — a tenant admin cannot rotate the
+// global admin key and take its new secret.
+func checkTarget(caller *identity.Identity, rec *store.Key) error {
+	if caller == nil {
+		return nil
+	}
+	if !caller.HasScope(ScopeAdminGlobal) && rec.Tenant != caller.Tenant {
+		return fmt.Errorf("key %s: %w", rec.ID, store.ErrNotFound)
+	}
+	if err := checkGrant(caller, rec.Scopes); err != nil {
+		return fmt.Errorf("key %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
 var nameRe = regexp.MustCompile(`^[\p{L}\p{N} ._:@/-]{1,128}$`)
 
 // ValidateScopes refuses unknown scopes.
@@ -73,6 +115,7 @@ type Keys struct {
 	mu       sync.RWMutex
 	cache    map[string]*store.Key
 	gen      int64
+	epoch    int64 // bumped by every change made through this manager
 	polledAt time.Time
 }
 
@@ -81,8 +124,38 @@ func NewKeys(st store.Store, hashKey []byte, log *audit.Log) *Keys {
 	return &Keys{st: st, hashKey: hashKey, log: log, now: time.Now, cache: map[string]*store.Key{}}
 }
 
-// Create makes a key and returns the full secret (shown once) and record.
+// Create makes a key on the operator's authority (the CLI) and returns
+// the full secret (shown once) and the record.
 func (k *Keys) Create(ctx context.Context, actor string, spec KeySpec) (string, *store.Key, error) {
+	return k.create(ctx, actor, nil, spec)
+}
+
+// CreateAs makes a key on behalf of caller (an admin key): the key's tenant
+// must be the caller's own unless the caller holds admin:global, and every
+// scope must be one the caller may grant (see CanGrant).
+func (k *Keys) CreateAs(ctx context.Context, caller *identity.Identity, spec KeySpec) (string, *store.Key, error) {
+	if caller == nil {
+		return "", nil, fmt.Errorf("create key: no caller: %w", ErrForbidden)
+	}
+	if spec.Tenant == "" {
+		spec.Tenant = caller.Tenant
+	}
+	if !caller.HasScope(ScopeAdminGlobal) && spec.Tenant != caller.Tenant {
+		return "", nil, fmt.Errorf("create key in tenant %q: %w", spec.Tenant, ErrForbidden)
+	}
+	if len(spec.Scopes) == 0 {
+		spec.Scopes = []string{ScopeLLM}
+	}
+	if err := ValidateScopes(spec.Scopes); err != nil {
+		return "", nil, err
+	}
+	if err := checkGrant(caller, spec.Scopes); err != nil {
+		return "", nil, err
+	}
+	return k.create(ctx, "key:"+caller.KeyID, caller, spec)
+}
+
+func (k *Keys) create(ctx context.Context, actor string, _ *identity.Identity, spec KeySpec) (string, *store.Key, error) {
 	if spec.Tenant == "" {
 		spec.Tenant = store.DefaultTenant
 	}
@@ -160,6 +233,7 @@ func (k *Keys) lookup(ctx context.Context, id string) (*store.Key, error) {
 	k.mu.RLock()
 	rec, ok := k.cache[id]
 	fresh := k.now().Sub(k.polledAt) < cacheFresh
+	gen, epoch := k.gen, k.epoch
 	k.mu.RUnlock()
 	if ok && fresh {
 		return rec, nil
@@ -173,10 +247,14 @@ func (k *Keys) lookup(ctx context.Context, id string) (*store.Key, error) {
 	}
 	if fresh {
 		k.mu.Lock()
-		if len(k.cache) > 100_000 { // bound memory: drop all, refill on demand
-			clear(k.cache)
+		// Cache only if no key changed while we read: otherwise the record
+		// may predate a revocation the cache was just cleared for.
+		if k.gen == gen && k.epoch == epoch {
+			if len(k.cache) > 100_000 { // bound memory: drop all, refill on demand
+				clear(k.cache)
+			}
+			k.cache[id] = rec
 		}
-		k.cache[id] = rec
 		k.mu.Unlock()
 	}
 	return rec, nil
@@ -215,7 +293,19 @@ func (k *Keys) Watch(ctx context.Context, every time.Duration) {
 
 // Revoke revokes a key at once.
 func (k *Keys) Revoke(ctx context.Context, actor, tenant, id string) error {
-	_, err := k.update(ctx, actor, tenant, id, "key.revoke", func(rec *store.Key) error {
+	return k.revoke(ctx, actor, nil, tenant, id)
+}
+
+// RevokeAs revokes a key on behalf of caller (see CreateAs for the rules).
+func (k *Keys) RevokeAs(ctx context.Context, caller *identity.Identity, id string) error {
+	if caller == nil {
+		return ErrForbidden
+	}
+	return k.revoke(ctx, "key:"+caller.KeyID, caller, "", id)
+}
+
+func (k *Keys) revoke(ctx context.Context, actor string, caller *identity.Identity, tenant, id string) error {
+	_, err := k.update(ctx, actor, caller, tenant, id, "key.revoke", func(rec *store.Key) error {
 		if rec.RevokedAt != nil {
 			return nil
 		}
@@ -228,8 +318,20 @@ func (k *Keys) Revoke(ctx context.Context, actor, tenant, id string) error {
 
 // Rotate gives a key a new secret; the old one stops working at once.
 func (k *Keys) Rotate(ctx context.Context, actor, tenant, id string) (string, error) {
+	return k.rotate(ctx, actor, nil, tenant, id)
+}
+
+// RotateAs rotates a key on behalf of caller (see CreateAs for the rules).
+func (k *Keys) RotateAs(ctx context.Context, caller *identity.Identity, id string) (string, error) {
+	if caller == nil {
+		return "", ErrForbidden
+	}
+	return k.rotate(ctx, "key:"+caller.KeyID, caller, "", id)
+}
+
+func (k *Keys) rotate(ctx context.Context, actor string, caller *identity.Identity, tenant, id string) (string, error) {
 	var full string
-	_, err := k.update(ctx, actor, tenant, id, "key.rotate", func(rec *store.Key) error {
+	_, err := k.update(ctx, actor, caller, tenant, id, "key.rotate", func(rec *store.Key) error {
 		if rec.RevokedAt != nil {
 			return fmt.Errorf("key %s is revoked: %w", id, ErrInvalid)
 		}
@@ -258,7 +360,26 @@ type KeyUpdate struct {
 
 // Update changes a key's settings.
 func (k *Keys) Update(ctx context.Context, actor, tenant, id string, u KeyUpdate) (*store.Key, error) {
-	return k.update(ctx, actor, tenant, id, "key.update", func(rec *store.Key) error {
+	return k.update(ctx, actor, nil, tenant, id, "key.update", func(rec *store.Key) error {
+		return k.apply(rec, u)
+	})
+}
+
+// UpdateAs changes a key on behalf of caller: the key must be one the
+// caller may change, and new scopes must be ones it may grant.
+func (k *Keys) UpdateAs(ctx context.Context, caller *identity.Identity, id string, u KeyUpdate) (*store.Key, error) {
+	if caller == nil {
+		return nil, ErrForbidden
+	}
+	if u.Scopes != nil {
+		if err := ValidateScopes(u.Scopes); err != nil {
+			return nil, err
+		}
+		if err := checkGrant(caller, u.Scopes); err != nil {
+			return nil, err
+		}
+	}
+	return k.update(ctx, "key:"+caller.KeyID, caller, "", id, "key.update", func(rec *store.Key) error {
 		return k.apply(rec, u)
 	})
 }
@@ -303,11 +424,14 @@ func (k *Keys) apply(rec *store.Key, u KeyUpdate) error {
 
 // update applies fn to key id, which must belong to tenant unless tenant
 // is "" (global admin or CLI), and audits it in the same transaction.
-func (k *Keys) update(ctx context.Context, actor, tenant, id, action string, fn func(*store.Key) error) (*store.Key, error) {
+func (k *Keys) update(ctx context.Context, actor string, caller *identity.Identity, tenant, id, action string, fn func(*store.Key) error) (*store.Key, error) {
 	var keyTenant string
 	rec, err := k.st.UpdateKey(ctx, id, func(rec *store.Key) error {
 		if tenant != "" && rec.Tenant != tenant {
 			return fmt.Errorf("key %s: %w", id, store.ErrNotFound)
+		}
+		if err := checkTarget(caller, rec); err != nil {
+			return err
 		}
 		keyTenant = rec.Tenant
 		return fn(rec)
@@ -319,6 +443,7 @@ func (k *Keys) update(ctx context.Context, actor, tenant, id, action string, fn 
 	}
 	k.mu.Lock()
 	delete(k.cache, id)
+	k.epoch++
 	k.mu.Unlock()
 	return rec, nil
 }

@@ -64,6 +64,9 @@ func (l *Lockout) Fail(client string) (first bool, locked bool, retry time.Durat
 	f := l.clients[client]
 	if f == nil {
 		l.prune(now)
+		if len(l.clients) >= maxTrackedClients {
+			return false, false, 0 // table full of active lockouts: do not grow
+		}
 		f = &failures{windowStart: now}
 		l.clients[client] = f
 	}
@@ -87,8 +90,9 @@ func (l *Lockout) Fail(client string) (first bool, locked bool, retry time.Durat
 	return first, false, 0
 }
 
-// prune drops clients idle for longer than the longest lockout; if the map
-// is still full it is reset (bounded memory beats perfect memory).
+// prune keeps memory bounded without forgetting active lockouts: it drops
+// clients that are not locked out (idle ones first); locked-out clients
+// are kept, so flooding the table cannot lift anybody's lockout.
 func (l *Lockout) prune(now time.Time) {
 	if len(l.clients) < maxTrackedClients {
 		return
@@ -98,9 +102,29 @@ func (l *Lockout) prune(now time.Time) {
 			delete(l.clients, k)
 		}
 	}
-	if len(l.clients) >= maxTrackedClients {
-		clear(l.clients)
+	for k, f := range l.clients {
+		if len(l.clients) < maxTrackedClients*9/10 {
+			break
+		}
+		if now.After(f.lockedUntil) {
+			delete(l.clients, k)
+		}
 	}
+}
+
+// LockoutKey groups client addresses for the lockout: an IPv6 client is
+// its /64 (one host usually owns a whole /64, so rotating addresses inside
+// it must not reset the count); an IPv4 client is its address.
+func LockoutKey(client string) string {
+	a, err := netip.ParseAddr(client)
+	if err != nil || a.Is4() || a.Is4In6() {
+		return client
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return client
+	}
+	return p.String()
 }
 
 // ClientIP returns the connecting address, or — only when the connection

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
@@ -68,5 +69,34 @@ func TestClientIP(t *testing.T) {
 				t.Fatalf("ClientIP = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestLockoutKeyGroupsIPv6Slash64(t *testing.T) {
+	if a, b := LockoutKey("2001:db8:1:2::1"), LockoutKey("2001:db8:1:2:ffff::9"); a != b {
+		t.Fatalf("two addresses of one /64 counted apart: %s %s", a, b)
+	}
+	if a, b := LockoutKey("2001:db8:1:2::1"), LockoutKey("2001:db8:1:3::1"); a == b {
+		t.Fatal("different /64s share a count")
+	}
+	if LockoutKey("192.0.2.7") != "192.0.2.7" {
+		t.Fatal("IPv4 client not keyed by its address")
+	}
+}
+
+func TestLockoutKeepsLockedClientsWhenFull(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := NewLockout(1)
+	l.now = func() time.Time { return now }
+	l.Fail("victim-attacker")
+	l.Fail("victim-attacker") // locked
+	for i := range maxTrackedClients + 10 {
+		l.Fail(fmt.Sprint("flood-", i))
+	}
+	if locked, _ := l.Locked("victim-attacker"); !locked {
+		t.Fatal("flooding the table lifted a lockout")
+	}
+	if len(l.clients) > maxTrackedClients {
+		t.Fatalf("table grew to %d", len(l.clients))
 	}
 }

@@ -84,7 +84,19 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 				"credentials in the query string are refused; send the key in the Authorization header"), m.Log)
 			return
 		}
-		id, err := m.authenticate(r.Context(), Credential(r))
+		cred := Credential(r)
+		client := ClientIP(r, m.Trusted)
+		if locked, retry := m.Lockout.Locked(LockoutKey(client)); locked {
+			// Shed load: only a well-formed virtual key is still checked
+			// (valid keys keep working); nothing else reaches a store or an
+			// introspection endpoint while the client is locked out.
+			if _, err := ParseKey(cred); err != nil {
+				apierr.Write(w, r, d, apierr.RateLimited("auth_locked_out",
+					"too many failed authentication attempts; retry later", retry), m.Log)
+				return
+			}
+		}
+		id, err := m.authenticate(r.Context(), cred)
 		if err != nil {
 			m.fail(w, r, d, err)
 			return
@@ -124,11 +136,14 @@ func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, d apierr.Diale
 		apierr.Write(w, r, d, apierr.Internal(cause), m.Log)
 		return
 	}
-	first, locked, retry := m.Lockout.Fail(client)
+	first, locked, retry := m.Lockout.Fail(LockoutKey(client))
 	if first && m.Audit != nil {
-		_ = m.Audit.Append(r.Context(), audit.Event{Tenant: "default", Actor: "client:" + client, Action: "auth.failure",
-			Target: r.URL.Path, Outcome: audit.OutcomeDenied, RequestID: reqid.FromContext(r.Context()),
+		err := m.Audit.Append(r.Context(), audit.Event{Tenant: "default", Actor: "client:" + client, Action: "auth.failure",
+			Target: truncate(r.URL.Path, 128), Outcome: audit.OutcomeDenied, RequestID: reqid.FromContext(r.Context()),
 			Details: map[string]string{"reason": reason, "locked": boolString(locked)}})
+		if err != nil && m.Log != nil {
+			m.Log.Error("audit of an authentication failure failed", "err", err, "request_id", reqid.FromContext(r.Context()))
+		}
 	}
 	if locked {
 		apierr.Write(w, r, d, apierr.RateLimited("auth_locked_out",
@@ -170,6 +185,13 @@ func failureReason(err error) string {
 		return "rejected"
 	}
 	return "error"
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func boolString(b bool) string {

@@ -105,10 +105,14 @@ func TestAdminIsScopedToItsTenant(t *testing.T) {
 
 func TestMetricsNeedAdmin(t *testing.T) {
 	h := newHarness(t)
-	admin := h.createKey("--name", "ops", "--scopes", "admin")
+	admin := h.createKey("--name", "ops", "--scopes", "admin:global")
+	tenantAdmin := h.createKey("--name", "tenant-ops", "--scopes", "admin")
 	plain := h.createKey("--name", "app")
 	h.serve()
 	h.status("/v1/models", "sk-bw-bad")
+	if got := h.status("/metrics", tenantAdmin.Key); got != http.StatusForbidden {
+		t.Fatalf("metrics with a tenant admin key: %d", got)
+	}
 	if got := h.status("/metrics", plain.Key); got != http.StatusForbidden {
 		t.Fatalf("metrics with llm key: %d", got)
 	}

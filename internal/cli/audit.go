@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/admin"
@@ -187,23 +189,30 @@ func runRekey(ctx context.Context, e *Env, args []string) error {
 // readSecretLine reads one line (a secret) from r, without echoing it
 // anywhere.
 func readSecretLine(r interface{ Read([]byte) (int, error) }) (string, error) {
+	const maxSecret = 4096
 	buf := make([]byte, 0, 128)
+	defer func() { clear(buf) }()
 	one := make([]byte, 1)
-	for len(buf) < 4096 {
+	for {
 		n, err := r.Read(one)
 		if n == 1 {
 			if one[0] == '\n' {
 				break
 			}
+			if len(buf) == maxSecret {
+				return "", fmt.Errorf("secret on stdin is longer than %d bytes", maxSecret)
+			}
 			buf = append(buf, one[0])
 			continue
 		}
-		if err != nil {
+		if errors.Is(err, io.EOF) {
 			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading stdin: %w", err)
 		}
 	}
 	s := string(buf)
-	clear(buf)
 	if len(s) > 0 && s[len(s)-1] == '\r' {
 		s = s[:len(s)-1]
 	}

@@ -113,7 +113,12 @@ func TestWrongMasterKeyFailsStartup(t *testing.T) {
 // WAL and every log line for any of the secrets.
 func TestNoSecretInClearAnywhere(t *testing.T) {
 	h := newHarness(t)
-	h.env["BULWARK_MASTER_KEY_FILE"] = writeKeyFile(t, t.TempDir(), 0o600)
+	keyFile := writeKeyFile(t, t.TempDir(), 0o600)
+	h.env["BULWARK_MASTER_KEY_FILE"] = keyFile
+	masterHex, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	admin := h.createKey("--name", "admin", "--scopes", "admin:global,llm")
 	h.serve()
 	app := h.createKey("--name", "app")
@@ -143,6 +148,7 @@ func TestNoSecretInClearAnywhere(t *testing.T) {
 		"rotated key": rotated.Key, "rotated secret part": rotated.Key[23:60],
 		"provider credential": providerSecret, "provider credential via API": providerSecret + "-2",
 	}
+	secrets["master key"] = strings.TrimSpace(string(masterHex))
 	files := h.dataFiles()
 	if _, ok := files[filepath.Join(h.dir, "bulwark.db")]; !ok {
 		t.Fatalf("database not found among %v", keys(files))

@@ -273,10 +273,7 @@ func runTenants(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 		defer in.Close()
-		if err := in.Store.CreateTenant(ctx, pos[0]); err != nil {
-			return err
-		}
-		if err := in.Audit.Append(ctx, auditEvent(pos[0], "tenant.create", pos[0])); err != nil {
+		if err := in.Store.CreateTenant(ctx, pos[0], in.Audit.Func(auditEvent(pos[0], "tenant.create", pos[0]))); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.Stdout, "created tenant %s\n", pos[0])

@@ -117,24 +117,7 @@ func mountMCP(in *instance.Instance, srv *server.Server) (func(), error) {
 	}
 	srv.Handle("GET /.well-known/oauth-authorization-server", as.MetadataHandler())
 	srv.Handle("POST /oauth/token", as.TokenHandler())
-	// Bulwark's own tokens are checked first; an external token never sees
-	// one of ours (introspectedLLM refuses the prefix).
-	srv.Auth.Others = append([]auth.Authenticator{tokenAuth{signer}}, srv.Auth.Others...)
 	return func() { _ = b.Close() }, nil
-}
-
-// tokenAuth lets Bulwark-issued access tokens call the LLM API.
-type tokenAuth struct{ s *oauth.Signer }
-
-func (a tokenAuth) Authenticate(ctx context.Context, tok string) (*identity.Identity, error) {
-	if !strings.HasPrefix(tok, oauth.TokenPrefix) {
-		return nil, auth.ErrUnauthorized
-	}
-	id, err := a.s.Verify(ctx, tok)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", auth.ErrUnauthorized, err)
-	}
-	return id, nil
 }
 
 // introspectedLLM lets externally introspected tokens call the LLM API.
@@ -148,7 +131,16 @@ func (a introspectedLLM) Authenticate(ctx context.Context, tok string) (*identit
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", auth.ErrUnauthorized, err)
 	}
-	return id, nil
+	// An identity provider's scope names are not Bulwark's to trust:
+	// admin, admin:global and guard:bypass never come from outside.
+	out := *id
+	out.Scopes = nil
+	for _, s := range id.Scopes {
+		if s == auth.ScopeLLM || strings.HasPrefix(s, "tools:") {
+			out.Scopes = append(out.Scopes, s)
+		}
+	}
+	return &out, nil
 }
 
 func introspector(cfg *config.Config, base string) (*oauth.Introspector, error) {

@@ -5,11 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/admin"
 	"github.com/bulwarkhq/bulwark/internal/auth"
+	"github.com/bulwarkhq/bulwark/internal/config"
 	"github.com/bulwarkhq/bulwark/internal/instance"
 	"github.com/bulwarkhq/bulwark/internal/metrics"
 	"github.com/bulwarkhq/bulwark/internal/server"
@@ -46,6 +48,9 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	}
 	in.Cfg = cfg
 	defer in.Close()
+	// The master key has done its job: keep it out of reach of anything
+	// that reads the environment later (provider env references, children).
+	_ = os.Unsetenv(config.EnvMasterKey)
 	return serve(ctx, e, in)
 }
 
@@ -63,7 +68,8 @@ func serve(ctx context.Context, e *Env, in *instance.Instance) error {
 	if err != nil {
 		return err
 	}
-	in.Cfg.Listen = addr // the resolved address: OAuth metadata and the MCP resource name it
+	defer srv.CloseListener() // a no-op once Run has served and shut down
+	in.Cfg.Listen = addr      // the resolved address: OAuth metadata and the MCP resource name it
 	flush, err := mountSubsystems(ctx, in, srv)
 	if err != nil {
 		return err

@@ -92,8 +92,10 @@ type HTTP struct {
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
 	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
-	IdleTimeout       time.Duration `yaml:"idle_timeout"`
-	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	// BodyReadTimeout bounds how long a request body may take to arrive.
+	BodyReadTimeout time.Duration `yaml:"body_read_timeout"`
+	IdleTimeout     time.Duration `yaml:"idle_timeout"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
 // Auth tunes authentication.
@@ -144,6 +146,7 @@ func Default() *Config {
 			MaxBodyBytes:      32 << 20,
 			MaxHeaderBytes:    64 << 10,
 			ReadHeaderTimeout: 10 * time.Second,
+			BodyReadTimeout:   60 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   30 * time.Second,
 		},

@@ -34,7 +34,7 @@ func (c *Config) Validate() error {
 	if c.HTTP.MaxBodyBytes <= 0 || c.HTTP.MaxHeaderBytes <= 0 {
 		errs = append(errs, errors.New("http: max_body_bytes and max_header_bytes must be positive"))
 	}
-	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.IdleTimeout <= 0 || c.HTTP.ShutdownTimeout <= 0 {
+	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.IdleTimeout <= 0 || c.HTTP.ShutdownTimeout <= 0 || c.HTTP.BodyReadTimeout <= 0 {
 		errs = append(errs, errors.New("http: timeouts must be positive"))
 	}
 	if c.Auth.FailuresPerMinute <= 0 {
@@ -83,6 +83,9 @@ func (c *Config) validateProviders() []error {
 		case "openai", "anthropic", "mock", "gemini":
 		default:
 			errs = append(errs, fmt.Errorf("%s.type: %q is not openai, anthropic, gemini or mock", where, p.Type))
+		}
+		if err := CheckCredentialEnv(p.APIKeyEnv); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
 		if p.Type != "mock" && !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
 			errs = append(errs, fmt.Errorf("%s.base_url: %q must be an http(s) URL", where, p.BaseURL))
@@ -149,4 +152,22 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR: %w", s, err)
 	}
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+// CheckCredentialEnv refuses environment variable names a provider may not
+// read its credential from: Bulwark's own variables (the master key among
+// them) are never an upstream credential, whoever configures the provider.
+func CheckCredentialEnv(name string) error {
+	if name == "" {
+		return nil
+	}
+	if !envNameRe.MatchString(name) {
+		return fmt.Errorf("api_key_env %q is not an environment variable name", name)
+	}
+	if strings.HasPrefix(strings.ToUpper(name), "BULWARK_") {
+		return fmt.Errorf("api_key_env %q: Bulwark's own variables cannot be provider credentials", name)
+	}
+	return nil
 }

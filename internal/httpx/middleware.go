@@ -7,6 +7,7 @@ package httpx
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -126,18 +127,44 @@ func CORS(origins []string, credentials bool) Middleware {
 
 // BodyLimit refuses bodies over limit with 413: a declared Content-Length
 // is refused before reading anything; an undeclared one is cut off by
-// http.MaxBytesReader, whose error handlers map to 413.
-func BodyLimit(limit int64, dialect func(string) apierr.Dialect, log *slog.Logger) Middleware {
+// http.MaxBytesReader, whose error handlers map to 413. The body must also
+// arrive within readTimeout (a client trickling bytes cannot hold a
+// connection forever); the deadline is lifted once the body is read, so
+// long streamed responses are not cut.
+func BodyLimit(limit int64, readTimeout time.Duration, dialect func(string) apierr.Dialect, log *slog.Logger) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > limit {
 				apierr.Write(w, r, dialect(r.URL.Path), apierr.TooLarge(limit), log)
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			body := http.MaxBytesReader(w, r.Body, limit)
+			if readTimeout > 0 && r.Body != http.NoBody {
+				rc := http.NewResponseController(w)
+				if rc.SetReadDeadline(time.Now().Add(readTimeout)) == nil {
+					body = &deadlineBody{ReadCloser: body, rc: rc}
+				}
+			}
+			r.Body = body
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// deadlineBody lifts the connection's read deadline at the end of the body.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // StatusRecorder records the status and bytes written; it passes Flush

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
 	"github.com/bulwarkhq/bulwark/internal/reqid"
@@ -122,7 +123,7 @@ func TestBodyLimit(t *testing.T) {
 		}
 		w.WriteHeader(200)
 	})
-	h := BodyLimit(10, openai, discard)(read)
+	h := BodyLimit(10, time.Minute, openai, discard)(read)
 	tests := []struct {
 		name    string
 		body    string

@@ -168,28 +168,37 @@ func rootKey(cfg *config.Config) ([]byte, bool, error) {
 func passphraseSalt(dir string) ([]byte, error) {
 	path := filepath.Join(dir, passphraseSaltFn)
 	b, err := os.ReadFile(path)
-	if err == nil && len(b) == barrier.SaltSize {
+	switch {
+	case err == nil && len(b) == barrier.SaltSize:
 		return b, nil
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	case err == nil:
+		return nil, fmt.Errorf("passphrase salt %s is damaged (%d bytes); restore it from backup", path, len(b))
+	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("passphrase salt: %w", err)
 	}
 	salt, err := barrier.NewSalt()
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return os.ReadFile(path) // another process won the race
-	}
+	// Write a complete temp file, then link it into place: readers never
+	// see a partial salt, and of two racing processes exactly one wins.
+	tmp, err := os.CreateTemp(dir, ".salt-*")
 	if err != nil {
 		return nil, fmt.Errorf("passphrase salt: %w", err)
 	}
-	defer f.Close()
-	if _, err := f.Write(salt); err != nil {
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(salt)
+	serr := tmp.Sync()
+	cerr := tmp.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
 		return nil, fmt.Errorf("passphrase salt: %w", err)
 	}
-	return salt, f.Sync()
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		return passphraseSalt(dir) // another process won the race
+	} else if err != nil {
+		return nil, fmt.Errorf("passphrase salt: %w", err)
+	}
+	return salt, nil
 }
 
 // KeyringStore adapts store.Store to barrier.KeyringStore.

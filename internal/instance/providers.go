@@ -9,6 +9,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/audit"
 	"github.com/bulwarkhq/bulwark/internal/barrier"
+	"github.com/bulwarkhq/bulwark/internal/config"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
@@ -21,6 +22,9 @@ func providerAAD(tenant, name string) barrier.AAD {
 // encrypted through the barrier; it is wiped from the slice afterwards.
 func (in *Instance) PutProvider(ctx context.Context, actor string, p store.Provider, apiKey []byte) error {
 	defer clear(apiKey)
+	if err := CheckCredentialEnv(p.CredentialEnv); err != nil {
+		return err
+	}
 	if p.Tenant == "" {
 		p.Tenant = store.DefaultTenant
 	}
@@ -39,6 +43,10 @@ func (in *Instance) PutProvider(ctx context.Context, actor string, p store.Provi
 	return in.Store.PutProvider(ctx, &p, in.Audit.Func(ev))
 }
 
+// CheckCredentialEnv refuses environment variable names a provider may not
+// read its credential from (see config.CheckCredentialEnv).
+func CheckCredentialEnv(name string) error { return config.CheckCredentialEnv(name) }
+
 // ErrNoCredential means a provider has no credential configured.
 var ErrNoCredential = errors.New("provider has no credential")
 
@@ -55,6 +63,9 @@ func (in *Instance) ProviderCredential(p *store.Provider) (string, error) {
 		defer clear(pt)
 		return string(pt), nil
 	case p.CredentialEnv != "":
+		if err := CheckCredentialEnv(p.CredentialEnv); err != nil {
+			return "", fmt.Errorf("provider %s: %w", p.Name, err)
+		}
 		v := os.Getenv(p.CredentialEnv)
 		if v == "" {
 			return "", fmt.Errorf("provider %s: environment variable %s is empty: %w", p.Name, p.CredentialEnv, ErrNoCredential)
@@ -105,9 +116,12 @@ func (in *Instance) Rewrap(ctx context.Context) (int, error) {
 		if moved == "" {
 			continue
 		}
-		p.Credential = moved
 		ev := audit.Event{Tenant: p.Tenant, Actor: "system", Action: "provider.rewrap", Target: p.Name}
-		if err := in.Store.PutProvider(ctx, &p, in.Audit.Func(ev)); err != nil {
+		err = in.Store.ReplaceProviderCredential(ctx, p.Tenant, p.Name, p.Credential, moved, in.Audit.Func(ev))
+		if errors.Is(err, store.ErrConflict) {
+			continue // changed or removed meanwhile: the new value was written under the active term
+		}
+		if err != nil {
 			return n, err
 		}
 		n++

@@ -34,6 +34,7 @@ type Server struct {
 	mux     *http.ServeMux
 	ready   func(context.Context) error
 	ln      net.Listener
+	served  bool
 }
 
 // New builds the server and its core routes (health, metrics, admin API).
@@ -89,7 +90,7 @@ func (s *Server) routes() {
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
 	if s.cfg.Metrics.Listen == "" {
-		s.HandleAuthed("GET /metrics", RequireScope(auth.ScopeAdmin, s.log, s.Metrics.Handler()))
+		s.HandleAuthed("GET /metrics", RequireScope(auth.ScopeAdminGlobal, s.log, s.Metrics.Handler()))
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, r, auth.DialectFor(r.URL.Path), apierr.NotFound("not_found", "no such route: "+r.Method+" "+trimPath(r.URL.Path)), nil)
@@ -118,7 +119,7 @@ func (s *Server) Handler() http.Handler {
 		httpx.SecurityHeaders(hsts),
 		httpx.CORS(s.cfg.CORS.AllowedOrigins, s.cfg.CORS.AllowCredentials),
 		httpx.AccessLog(s.log, route, s.Metrics.Observe),
-		httpx.BodyLimit(s.cfg.HTTP.MaxBodyBytes, auth.DialectFor, s.log),
+		httpx.BodyLimit(s.cfg.HTTP.MaxBodyBytes, s.cfg.HTTP.BodyReadTimeout, auth.DialectFor, s.log),
 	)
 }
 
@@ -142,6 +143,14 @@ func (s *Server) Listen() (string, error) {
 	return ln.Addr().String(), nil
 }
 
+// CloseListener closes a listener bound by Listen that Run never served
+// (startup failed after binding).
+func (s *Server) CloseListener() {
+	if s.ln != nil && !s.served {
+		_ = s.ln.Close()
+	}
+}
+
 // Run serves on the listener from Listen (binding one first if needed)
 // until ctx ends, then shuts down gracefully: the listener closes at once,
 // in-flight requests get ShutdownTimeout to finish. onListen, if set, is
@@ -153,6 +162,7 @@ func (s *Server) Run(ctx context.Context, onListen func(addr string)) error {
 		}
 	}
 	ln := s.ln
+	s.served = true
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,

@@ -134,7 +134,8 @@ type UsageSummary struct {
 // concurrent use by goroutines and by several processes sharing the same
 // database (the CLI and a running serve).
 type Store interface {
-	CreateTenant(ctx context.Context, name string) error
+	// CreateTenant inserts a tenant and its audit row in one transaction.
+	CreateTenant(ctx context.Context, name string, audit AuditFunc) error
 	ListTenants(ctx context.Context) ([]Tenant, error)
 	TenantExists(ctx context.Context, name string) (bool, error)
 
@@ -151,6 +152,9 @@ type Store interface {
 	KeysGeneration(ctx context.Context) (int64, error)
 
 	PutProvider(ctx context.Context, p *Provider, audit AuditFunc) error
+	// ReplaceProviderCredential swaps a provider's credential if it still
+	// holds old (compare-and-swap, for re-wrapping); ErrConflict otherwise.
+	ReplaceProviderCredential(ctx context.Context, tenant, name, old, new string, audit AuditFunc) error
 	GetProvider(ctx context.Context, tenant, name string) (*Provider, error)
 	ListProviders(ctx context.Context, tenant string) ([]Provider, error)
 	DeleteProvider(ctx context.Context, tenant, name string, audit AuditFunc) error
@@ -172,9 +176,11 @@ type Store interface {
 	AuditRows(ctx context.Context, afterSeq int64, fn func(AuditRow) error) error
 	AuditHead(ctx context.Context) (*AuditRow, error)
 	AuditAnchor(ctx context.Context) (*AuditAnchor, error)
-	// PurgeAudit deletes rows with Seq <= upTo and sets the anchor, in one
-	// transaction.
-	PurgeAudit(ctx context.Context, upTo int64, anchor AuditAnchor) error
+	// PurgeAudit deletes rows with Seq <= upTo, sets the anchor and appends
+	// the audit row built by audit, in one transaction. It returns
+	// ErrConflict (changing nothing) when the anchor already stands at or
+	// beyond upTo: anchors only move forward.
+	PurgeAudit(ctx context.Context, upTo int64, anchor AuditAnchor, audit AuditFunc) error
 
 	InsertUsage(ctx context.Context, rows []Usage) error
 	SummariseUsage(ctx context.Context, f UsageFilter) ([]UsageSummary, error)

@@ -23,7 +23,9 @@ type Writer struct {
 	log   *slog.Logger
 	queue chan store.Usage
 	done  chan struct{}
-	once  sync.Once
+
+	mu     sync.RWMutex // held shared by senders, exclusively by Close
+	closed bool
 
 	written, dropped prometheus.Counter
 }
@@ -53,6 +55,13 @@ func New(st store.Store, log *slog.Logger, reg prometheus.Registerer) *Writer {
 // dropping the record; a request whose context ends first loses its row
 // and the loss is counted.
 func (w *Writer) Record(ctx context.Context, r usage.Record) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed { // a stream that outlived shutdown: count it, never panic
+		w.dropped.Inc()
+		w.log.Error("usage row after shutdown not written", "request_id", r.RequestID)
+		return
+	}
 	row := store.Usage{Time: r.Time, RequestID: r.RequestID, Tenant: r.Tenant, KeyID: r.KeyID, Model: r.Model,
 		Provider: r.Provider, Deployment: r.Deployment, PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens,
 		CachedTokens: r.CachedTokens, CacheWriteTokens: r.CacheWriteTokens, ReasoningTokens: r.ReasoningTokens,
@@ -107,9 +116,14 @@ func (w *Writer) loop() {
 	}
 }
 
-// Close flushes queued rows and stops the writer. Record must not be
-// called after Close.
+// Close flushes queued rows and stops the writer. A Record after Close is
+// counted as dropped, never a panic.
 func (w *Writer) Close() {
-	w.once.Do(func() { close(w.queue) })
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
 	<-w.done
 }

@@ -122,17 +122,31 @@ func (s *Store) AuditAnchor(ctx context.Context) (*store.AuditAnchor, error) {
 }
 
 // PurgeAudit deletes rows up to upTo and records the anchor atomically.
-func (s *Store) PurgeAudit(ctx context.Context, upTo int64, anchor store.AuditAnchor) error {
+func (s *Store) PurgeAudit(ctx context.Context, upTo int64, anchor store.AuditAnchor, audit store.AuditFunc) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		cur, err := auditAnchor(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if cur != nil && cur.Seq >= upTo {
+			return fmt.Errorf("audit anchor already at %d: %w", cur.Seq, store.ErrConflict)
+		}
+		var n int64
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM audit_events WHERE seq = ? AND mac = ?", anchor.Seq, anchor.PrevMAC).Scan(&n); err != nil {
+			return fmt.Errorf("sqlite: purge audit: %w", err)
+		}
+		if n != 1 {
+			return fmt.Errorf("audit entry %d changed since the purge was planned: %w", anchor.Seq, store.ErrConflict)
+		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM audit_events WHERE seq <= ?", upTo); err != nil {
 			return fmt.Errorf("sqlite: purge audit: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO audit_anchor(id, seq, prev_mac, mac) VALUES (1, ?, ?, ?)
+		_, err = tx.ExecContext(ctx, `INSERT INTO audit_anchor(id, seq, prev_mac, mac) VALUES (1, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET seq=excluded.seq, prev_mac=excluded.prev_mac, mac=excluded.mac`,
 			anchor.Seq, anchor.PrevMAC, anchor.MAC)
 		if err != nil {
 			return fmt.Errorf("sqlite: audit anchor: %w", err)
 		}
-		return nil
+		return appendAuditTx(ctx, tx, audit)
 	})
 }

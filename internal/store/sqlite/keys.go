@@ -11,13 +11,16 @@ import (
 )
 
 // CreateTenant inserts a tenant.
-func (s *Store) CreateTenant(ctx context.Context, name string) error {
+func (s *Store) CreateTenant(ctx context.Context, name string, audit store.AuditFunc) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO tenants(name, created_at) VALUES (?, ?)", name, millis(time.Now()))
 		if isUnique(err) {
 			return fmt.Errorf("tenant %q: %w", name, store.ErrExists)
 		}
-		return err
+		if err != nil {
+			return fmt.Errorf("sqlite: create tenant: %w", err)
+		}
+		return appendAuditTx(ctx, tx, audit)
 	})
 }
 

@@ -28,7 +28,7 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateTenant(ctx, "acme"); err != nil {
+	if err := s.CreateTenant(ctx, "acme", nil); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -57,7 +57,7 @@ func TestTwoHandlesOnOneFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if err := a.CreateTenant(ctx, "x"); err != nil {
+	if err := a.CreateTenant(ctx, "x", nil); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := b.TenantExists(ctx, "x"); !ok {

@@ -32,6 +32,20 @@ func (s *Store) PutProvider(ctx context.Context, p *store.Provider, audit store.
 	})
 }
 
+// ReplaceProviderCredential swaps the credential if it is still old.
+func (s *Store) ReplaceProviderCredential(ctx context.Context, tenant, name, old, new string, audit store.AuditFunc) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE providers SET credential = ? WHERE tenant = ? AND name = ? AND credential = ?", new, tenant, name, old)
+		if err != nil {
+			return fmt.Errorf("sqlite: replace credential: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("provider %s/%s: %w", tenant, name, store.ErrConflict)
+		}
+		return appendAuditTx(ctx, tx, audit)
+	})
+}
+
 const providerColumns = "tenant, name, type, base_url, models, credential, credential_env, created_at"
 
 func scanProvider(r scanner) (*store.Provider, error) {

@@ -47,10 +47,10 @@ func testTenants(t *testing.T, s store.Store) {
 	if ok, err := s.TenantExists(ctx, store.DefaultTenant); err != nil || !ok {
 		t.Fatalf("default tenant missing: %v %v", ok, err)
 	}
-	if err := s.CreateTenant(ctx, "acme"); err != nil {
+	if err := s.CreateTenant(ctx, "acme", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateTenant(ctx, "acme"); !errors.Is(err, store.ErrExists) {
+	if err := s.CreateTenant(ctx, "acme", nil); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("duplicate tenant: %v", err)
 	}
 	ts, err := s.ListTenants(ctx)
