@@ -1,10 +1,12 @@
 package admin
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/auth"
+	"github.com/bulwarkhq/bulwark/internal/guard/gatewayhook"
 	"github.com/bulwarkhq/bulwark/internal/identity"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
@@ -17,6 +19,7 @@ type keyRequest struct {
 	Tools   []string `json:"tools"`
 	Expires string   `json:"expires"`
 	NoLog   bool     `json:"no_log"`
+	Guard   string   `json:"guard"` // guardrail settings over the tenant's ("pii=redact,secrets=block")
 }
 
 type keyCreated struct {
@@ -38,8 +41,12 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	guardSettings, err := gatewayhook.Settings(req.Guard)
+	if err != nil {
+		return fmt.Errorf("guard: %w: %w", err, auth.ErrInvalid)
+	}
 	full, rec, err := a.in.Keys.CreateAs(r.Context(), id, auth.KeySpec{Name: req.Name, Tenant: tenant,
-		Scopes: req.Scopes, Models: req.Models, Tools: req.Tools, Expires: exp, NoLog: req.NoLog})
+		Scopes: req.Scopes, Models: req.Models, Tools: req.Tools, Expires: exp, NoLog: req.NoLog, Guard: guardSettings})
 	if err != nil {
 		return err
 	}
@@ -89,6 +96,7 @@ type keyPatch struct {
 	Tools   []string `json:"tools"`
 	Expires *string  `json:"expires"`
 	NoLog   *bool    `json:"no_log"`
+	Guard   *string  `json:"guard"`
 }
 
 func (a *API) updateKey(w http.ResponseWriter, r *http.Request) error {
@@ -104,6 +112,13 @@ func (a *API) updateKey(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		u.Expires = &d
+	}
+	if p.Guard != nil {
+		g, err := gatewayhook.Settings(*p.Guard)
+		if err != nil {
+			return fmt.Errorf("guard: %w: %w", err, auth.ErrInvalid)
+		}
+		u.Guard = &g
 	}
 	k, err := a.in.Keys.UpdateAs(r.Context(), id, r.PathValue("id"), u)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/auth"
+	"github.com/bulwarkhq/bulwark/internal/guard/gatewayhook"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
@@ -97,9 +98,14 @@ func keysCreate(ctx context.Context, e *Env, args []string) error {
 	tools := fs.String("tools", "", "comma-separated allowed MCP tools (default: all the scopes allow)")
 	expires := fs.Duration("expires", 0, "lifetime, e.g. 720h (default: never)")
 	noLog := fs.Bool("no-log", false, "store usage only, never bodies")
+	guardFlag := fs.String("guard", "", "guardrail settings over the tenant's, e.g. pii=redact,secrets=block,injection=block")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	guardSettings, err := gatewayhook.Settings(*guardFlag)
+	if err != nil {
+		return fmt.Errorf("%w: --guard: %w", errUsage, err)
 	}
 	if *name == "" {
 		return fmt.Errorf("%w: --name is required", errUsage)
@@ -110,7 +116,7 @@ func keysCreate(ctx context.Context, e *Env, args []string) error {
 	}
 	defer in.Close()
 	full, rec, err := in.Keys.Create(ctx, cliActor, auth.KeySpec{Name: *name, Tenant: *tenant, Scopes: splitCSV(*scopes),
-		Models: splitCSV(*models), Tools: splitCSV(*tools), Expires: *expires, NoLog: *noLog})
+		Models: splitCSV(*models), Tools: splitCSV(*tools), Expires: *expires, NoLog: *noLog, Guard: guardSettings})
 	if err != nil {
 		return err
 	}
@@ -206,6 +212,7 @@ func keysUpdate(ctx context.Context, e *Env, args []string) error {
 	tools := fs.String("tools", "", "comma-separated tools (replaces)")
 	expires := fs.Duration("expires", 0, "new lifetime from now (0: never expires)")
 	noLog := fs.Bool("no-log", false, "store usage only")
+	guardFlag := fs.String("guard", "", "guardrail settings over the tenant's (replaces; empty string: the tenant's)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -231,6 +238,13 @@ func keysUpdate(ctx context.Context, e *Env, args []string) error {
 	}
 	if set["no-log"] {
 		u.NoLog = noLog
+	}
+	if set["guard"] {
+		g, err := gatewayhook.Settings(*guardFlag)
+		if err != nil {
+			return fmt.Errorf("%w: --guard: %w", errUsage, err)
+		}
+		u.Guard = &g
 	}
 	in, err := c.open(ctx, e)
 	if err != nil {

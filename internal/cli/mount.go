@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/bulwarkhq/bulwark/internal/gateway"
+	"github.com/bulwarkhq/bulwark/internal/guard/gatewayhook"
 	"github.com/bulwarkhq/bulwark/internal/instance"
 	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/upstreams"
@@ -25,6 +26,12 @@ var gatewayRoutes = []string{
 // that flushes what the subsystems buffered, for shutdown.
 func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Server) (func(), error) {
 	usageW := usagelog.New(in.Store, in.Log, srv.Metrics.Registry)
+	guardHooks, err := gatewayhook.New(gatewayhook.Config{TenantPolicy: in.Cfg.Guard.TenantPolicy,
+		KeySettings: gatewayhook.KeyRecords(in.Keys), Audit: in.Audit, Metrics: srv.Metrics.Registry, Log: in.Log})
+	if err != nil {
+		usageW.Close()
+		return nil, err
+	}
 	gw, err := gateway.New(gateway.Config{
 		Aliases:          in.Cfg.Models,
 		DefaultProviders: in.Cfg.DefaultProviders,
@@ -36,6 +43,7 @@ func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Serve
 		Usage:     usageW,
 		Logger:    in.Log,
 		Metrics:   srv.Metrics.Registry,
+		Hooks:     gateway.Hooks{Request: guardHooks, Response: guardHooks},
 	})
 	if err != nil {
 		usageW.Close()
@@ -44,7 +52,7 @@ func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Serve
 	mux := http.NewServeMux()
 	gw.Register(mux)
 	for _, pattern := range gatewayRoutes {
-		srv.HandleAuthed(pattern, mux)
+		srv.HandleAuthed(pattern, guardHooks.Middleware(mux))
 	}
 	closeTools, err := mountMCP(in, srv)
 	if err != nil {
