@@ -76,12 +76,16 @@ func shape(w string) string {
 // much more of it the tail holds than the first 15 words: a harmful request
 // in plain prose followed by an optimised suffix (GCG) has a clean head and
 // a noisy tail, whereas code and data, which also carry symbols, are noisy
-// throughout and come on several lines.
+// throughout and come on several lines. A last group encodes the length.
 func Dense(raw, norm string) []uint32 {
 	out := make([]uint32, 0, 24)
 	normFields, rawFields := strings.Fields(norm), strings.Fields(raw)
 	out = ordinal(out, 14, countLast(normFields, weirdWord))
 	out = ordinal(out, 15, countLast(rawFields, camelGlued))
+	// Length in steps of 15 words (up to 90): persuasion-style jailbreaks
+	// (PAIR) are long role-play set-ups, and the n-gram average alone
+	// cannot tell a long text from a short one.
+	out = ordinal(out, 18, len(normFields)/15)
 	if !strings.Contains(raw, "\n") {
 		tail := gibberish(normFields, rawFields)
 		head := gibberish(normFields[:min(len(normFields), 15)], rawFields[:min(len(rawFields), 15)])
