@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/guard/gatewayhook"
 	"github.com/bulwarkhq/bulwark/internal/identity"
+	"github.com/bulwarkhq/bulwark/internal/limit"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
@@ -20,6 +22,53 @@ type keyRequest struct {
 	Expires string   `json:"expires"`
 	NoLog   bool     `json:"no_log"`
 	Guard   string   `json:"guard"` // guardrail settings over the tenant's ("pii=redact,secrets=block")
+	limitFields
+}
+
+// limitFields are a key's limits in the API: the same names as the CLI
+// flags and the stored Limits JSON. In a PATCH, a field sent replaces the
+// stored one and "budget_usd": null removes the budget.
+type limitFields struct {
+	RPM         *int64 `json:"rpm"`
+	TPM         *int64 `json:"tpm"`
+	MaxParallel *int64 `json:"max_parallel"`
+	// BudgetUSD is raw so that null (remove the budget) differs from absent.
+	BudgetUSD    json.RawMessage `json:"budget_usd"`
+	BudgetPeriod *string         `json:"budget_period"`
+}
+
+func (l limitFields) empty() bool {
+	return l.RPM == nil && l.TPM == nil && l.MaxParallel == nil && l.BudgetUSD == nil && l.BudgetPeriod == nil
+}
+
+// apply returns base with the sent fields applied, validated.
+func (l limitFields) apply(base limit.Spec) (limit.Spec, bool, error) {
+	sp, changed := base, false
+	for _, f := range []struct {
+		v   *int64
+		dst *int64
+	}{{l.RPM, &sp.RPM}, {l.TPM, &sp.TPM}, {l.MaxParallel, &sp.MaxParallel}} {
+		if f.v != nil {
+			*f.dst, changed = *f.v, true
+		}
+	}
+	switch {
+	case string(l.BudgetUSD) == "null":
+		sp.BudgetUSD, sp.BudgetPeriod, changed = nil, "", true
+	case l.BudgetUSD != nil:
+		var usd limit.USD
+		if err := usd.UnmarshalJSON(l.BudgetUSD); err != nil {
+			return sp, false, fmt.Errorf("budget_usd: %w: %w", err, auth.ErrInvalid)
+		}
+		sp.BudgetUSD, changed = &usd, true
+	}
+	if l.BudgetPeriod != nil {
+		sp.BudgetPeriod, changed = limit.Period(*l.BudgetPeriod), true
+	}
+	if err := sp.Validate(); err != nil {
+		return sp, false, fmt.Errorf("limits: %w: %w", err, auth.ErrInvalid)
+	}
+	return sp, changed, nil
 }
 
 type keyCreated struct {
@@ -45,8 +94,13 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("guard: %w: %w", err, auth.ErrInvalid)
 	}
+	limits, _, err := req.limitFields.apply(limit.Spec{})
+	if err != nil {
+		return err
+	}
 	full, rec, err := a.in.Keys.CreateAs(r.Context(), id, auth.KeySpec{Name: req.Name, Tenant: tenant,
-		Scopes: req.Scopes, Models: req.Models, Tools: req.Tools, Expires: exp, NoLog: req.NoLog, Guard: guardSettings})
+		Scopes: req.Scopes, Models: req.Models, Tools: req.Tools, Expires: exp, NoLog: req.NoLog, Guard: guardSettings,
+		Limits: limits.JSON()})
 	if err != nil {
 		return err
 	}
@@ -97,6 +151,7 @@ type keyPatch struct {
 	Expires *string  `json:"expires"`
 	NoLog   *bool    `json:"no_log"`
 	Guard   *string  `json:"guard"`
+	limitFields
 }
 
 func (a *API) updateKey(w http.ResponseWriter, r *http.Request) error {
@@ -120,6 +175,9 @@ func (a *API) updateKey(w http.ResponseWriter, r *http.Request) error {
 		}
 		u.Guard = &g
 	}
+	if err := a.patchLimits(r, id, p.limitFields, &u); err != nil {
+		return err
+	}
 	k, err := a.in.Keys.UpdateAs(r.Context(), id, r.PathValue("id"), u)
 	if err != nil {
 		return err
@@ -142,4 +200,29 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"id": r.PathValue("id"), "key": full})
+}
+
+// patchLimits merges sent limit fields into the key's stored limits.
+func (a *API) patchLimits(r *http.Request, id *identity.Identity, l limitFields, u *auth.KeyUpdate) error {
+	if l.empty() {
+		return nil
+	}
+	cur, err := a.in.Store.GetKey(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if t := scopedTenant(id); t != "" && cur.Tenant != t {
+		return store.ErrNotFound
+	}
+	base, err := limit.ParseSpec(cur.Limits)
+	if err != nil {
+		return fmt.Errorf("stored limits: %w", err)
+	}
+	sp, changed, err := l.apply(base)
+	if err != nil || !changed {
+		return err
+	}
+	js := sp.JSON()
+	u.Limits = &js
+	return nil
 }

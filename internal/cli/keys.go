@@ -12,6 +12,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/guard/gatewayhook"
+	"github.com/bulwarkhq/bulwark/internal/limit"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
@@ -100,7 +101,12 @@ func keysCreate(ctx context.Context, e *Env, args []string) error {
 	noLog := fs.Bool("no-log", false, "store usage only, never bodies")
 	guardFlag := fs.String("guard", "", "guardrail settings over the tenant's, e.g. pii=redact,secrets=block,injection=block")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	lf := registerLimitFlags(fs)
 	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	limits, err := lf.apply(limit.Spec{}, visited(fs))
+	if err != nil {
 		return err
 	}
 	guardSettings, err := gatewayhook.Settings(*guardFlag)
@@ -116,7 +122,8 @@ func keysCreate(ctx context.Context, e *Env, args []string) error {
 	}
 	defer in.Close()
 	full, rec, err := in.Keys.Create(ctx, cliActor, auth.KeySpec{Name: *name, Tenant: *tenant, Scopes: splitCSV(*scopes),
-		Models: splitCSV(*models), Tools: splitCSV(*tools), Expires: *expires, NoLog: *noLog, Guard: guardSettings})
+		Models: splitCSV(*models), Tools: splitCSV(*tools), Expires: *expires, NoLog: *noLog, Guard: guardSettings,
+		Limits: limits.JSON()})
 	if err != nil {
 		return err
 	}
@@ -213,6 +220,7 @@ func keysUpdate(ctx context.Context, e *Env, args []string) error {
 	expires := fs.Duration("expires", 0, "new lifetime from now (0: never expires)")
 	noLog := fs.Bool("no-log", false, "store usage only")
 	guardFlag := fs.String("guard", "", "guardrail settings over the tenant's (replaces; empty string: the tenant's)")
+	lf := registerLimitFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -251,6 +259,22 @@ func keysUpdate(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer in.Close()
+	if set["rpm"] || set["tpm"] || set["max-parallel"] || set["budget-usd"] || set["budget-period"] {
+		cur, err := in.Store.GetKey(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		base, err := limit.ParseSpec(cur.Limits)
+		if err != nil {
+			return fmt.Errorf("stored limits of %s: %w", pos[0], err)
+		}
+		sp, err := lf.apply(base, set)
+		if err != nil {
+			return err
+		}
+		js := sp.JSON()
+		u.Limits = &js
+	}
 	k, err := in.Keys.Update(ctx, cliActor, "", pos[0], u)
 	if err != nil {
 		return err

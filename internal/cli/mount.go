@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/bulwarkhq/bulwark/internal/admin"
 	"github.com/bulwarkhq/bulwark/internal/gateway"
 	"github.com/bulwarkhq/bulwark/internal/guard/gatewayhook"
 	"github.com/bulwarkhq/bulwark/internal/instance"
@@ -32,6 +33,12 @@ func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Serve
 		usageW.Close()
 		return nil, err
 	}
+	routing, rtr, err := newRouting(in, srv.Metrics.Registry)
+	if err != nil {
+		usageW.Close()
+		return nil, err
+	}
+	admin.New(in).RegisterHealth(srvMux{srv}, srv.Auth.Wrap, rtr)
 	gw, err := gateway.New(gateway.Config{
 		Aliases:          in.Cfg.Models,
 		DefaultProviders: in.Cfg.DefaultProviders,
@@ -44,6 +51,7 @@ func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Serve
 		Logger:    in.Log,
 		Metrics:   srv.Metrics.Registry,
 		Hooks:     gateway.Hooks{Request: guardHooks, Response: guardHooks},
+		Routing:   routing,
 	})
 	if err != nil {
 		usageW.Close()
