@@ -94,6 +94,9 @@ func (x *exchange) serve(w http.ResponseWriter) error {
 	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: id.KeyID, Tenant: id.Tenant,
 		Model: f.Model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: f.Stream}
 	if !x.rt.llm {
+		if x.routed { // a routing alias has no single target: let the router pick one
+			return settled(x.route(w, out, f))
+		}
 		return settled(x.forward(r.Context(), w, out, f))
 	}
 	return x.serveCall(w, out, f)

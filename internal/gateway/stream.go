@@ -36,6 +36,10 @@ type relayer struct {
 	deliver int  // bytes of generated text/arguments delivered, for estimates
 	added   bool // include_usage was added by the gateway: hide its chunk
 	text    map[int64]bool
+	// head is the identity of the OpenAI stream ("id", "created", "model"
+	// of its chunks): a chunk the gateway adds must carry the same, or SDK
+	// accumulators reject it.
+	head []byte
 }
 
 // relayStream relays an SSE answer. Headers are sent with the first event;
@@ -126,6 +130,9 @@ func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {
 			}
 		}
 	}
+	if rl.head == nil && rl.filter != nil {
+		rl.head = chunkHead(data)
+	}
 	delta := gjson.GetBytes(data, "choices.0.delta")
 	if c := delta.Get("content"); c.Type == gjson.String {
 		rl.deliver += len(c.Str)
@@ -156,8 +163,25 @@ func (rl *relayer) flushOpenAI() error {
 	if t == "" {
 		return nil
 	}
-	b, _ := sjson.SetBytes([]byte(`{"object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":null}]}`), "choices.0.delta.content", t)
+	b := append(rl.head, `"object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":null}]}`...)
+	b, _ = sjson.SetBytes(b, "choices.0.delta.content", t)
 	return rl.emit(nil, b)
+}
+
+// chunkHead returns `{"id":…,"created":…,"model":…,` copied from an
+// OpenAI chunk (raw JSON values, so nothing is re-encoded).
+func chunkHead(chunk []byte) []byte {
+	head := []byte{'{'}
+	for _, k := range [...]string{"id", "created", "model"} {
+		if v := gjson.GetBytes(chunk, k); v.Exists() {
+			head = append(head, '"')
+			head = append(head, k...)
+			head = append(head, `":`...)
+			head = append(head, v.Raw...)
+			head = append(head, ',')
+		}
+	}
+	return head
 }
 
 func (rl *relayer) anthropicEvent(ev sse.Event) (bool, error) {
