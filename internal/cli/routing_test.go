@@ -532,3 +532,32 @@ func TestKeyLimitFlagsAndAdminFields(t *testing.T) {
 		})
 	}
 }
+
+// TestTenantLimitsAndUnpricedModels: a tenant limit from the config is
+// shared by the tenant's keys, and a budgeted key cannot call a model
+// without a price (400 before any upstream call).
+func TestTenantLimitsAndUnpricedModels(t *testing.T) {
+	a, b := newRTUpstream(t), newRTUpstream(t)
+	h, _ := rtServe(t, a, b, rtRouting+"limits: {tenants: {default: {rpm: 3}}}\n")
+	k1, k2 := h.createKey("--name", "one").Key, h.createKey("--name", "two").Key
+	ok := 0
+	for i := range 6 {
+		key := []string{k1, k2}[i%2]
+		if r := rtPost(t, h, key, chatBody("up-a/text", ""), nil); r.status == 200 {
+			ok++
+		} else if r.status != 429 || !strings.Contains(r.body, "tenant:default") {
+			t.Fatalf("refusal %d: %s", r.status, r.body)
+		}
+	}
+	if ok != 3 {
+		t.Fatalf("tenant rpm 3 admitted %d of 6 across two keys", ok)
+	}
+
+	h2, _ := rtServe(t, a, b, rtRouting)
+	budgeted := h2.createKey("--name", "budgeted", "--budget-usd", "10").Key
+	before := a.calls.Load()
+	r := rtPost(t, h2, budgeted, chatBody("up-a/unpriced-model", ""), nil)
+	if r.status != 400 || !strings.Contains(r.body, "model_not_priced") || a.calls.Load() != before {
+		t.Fatalf("unpriced model on a budgeted key: %d %s (upstream calls +%d)", r.status, r.body, a.calls.Load()-before)
+	}
+}
