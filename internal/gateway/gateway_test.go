@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -566,4 +567,24 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzScrub checks that a scrubbed upstream message is bounded, valid
+// UTF-8 and keeps no secret-shaped word of the input.
+func FuzzScrub(f *testing.F) {
+	f.Add("Incorrect API key provided: sk-proj-abc123. You can find your key")
+	f.Add("token a1b2c3d4e5f6g7h8i9j0k1l2 invalid")
+	f.Add("max_tokens: 99999 > 8192")
+	f.Add("\xff\xfe sk-\x00abc")
+	f.Fuzz(func(t *testing.T, msg string) {
+		out := scrub(msg)
+		if len(out) > 300 || !utf8.ValidString(out) {
+			t.Fatalf("scrub(%q) = %q: unbounded or invalid UTF-8", msg, out)
+		}
+		for _, w := range strings.Fields(out) {
+			if w != "[redacted]" && secretShaped(w) {
+				t.Fatalf("secret-shaped word %q survived in %q", w, out)
+			}
+		}
+	})
 }

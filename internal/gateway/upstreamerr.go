@@ -58,18 +58,24 @@ func retryAfter(h http.Header) time.Duration {
 
 // scrub bounds an upstream message and replaces every secret-shaped word
 // (key prefixes, long random-looking tokens) with [redacted]: vendors echo
-// fragments of keys in some messages.
+// fragments of keys in some messages. Words are classified after invalid
+// UTF-8 is removed and before the result is cut to length, so neither step
+// can turn a hidden secret back into a visible one.
 func scrub(msg string) string {
-	if len(msg) > 300 {
-		msg = msg[:300]
+	if len(msg) > 4096 {
+		msg = msg[:4096]
 	}
-	fields := strings.FieldsFunc(msg, unicode.IsSpace)
+	fields := strings.FieldsFunc(strings.ToValidUTF8(msg, ""), unicode.IsSpace)
 	for i, f := range fields {
 		if secretShaped(f) {
 			fields[i] = "[redacted]"
 		}
 	}
-	return strings.ToValidUTF8(strings.Join(fields, " "), "")
+	out := strings.Join(fields, " ")
+	if len(out) > 300 {
+		out = strings.TrimSpace(strings.ToValidUTF8(out[:300], ""))
+	}
+	return out
 }
 
 func secretShaped(w string) bool {

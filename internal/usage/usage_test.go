@@ -105,3 +105,27 @@ func TestEstimateTokens(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFromOpenAI checks that any upstream usage object yields counts that
+// are non-negative and internally consistent, so a hostile upstream cannot
+// produce negative cost or budgets.
+func FuzzFromOpenAI(f *testing.F) {
+	f.Add([]byte(`{"usage":{"prompt_tokens":100,"completion_tokens":20,"prompt_tokens_details":{"cached_tokens":40},"completion_tokens_details":{"reasoning_tokens":5}}}`))
+	f.Add([]byte(`{"usage":{"prompt_tokens":-5,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":99}}}`))
+	f.Add([]byte(`{"usage":{"input_tokens":10,"cache_read_input_tokens":100,"cache_creation_input_tokens":50,"output_tokens":1}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		tab, _ := NewTable(nil)
+		t1, _ := FromOpenAI(body)
+		var t2 Tokens
+		FromAnthropic(&t2, gjson.GetBytes(body, "usage"))
+		for _, tok := range []Tokens{t1, t2} {
+			if tok.PromptTokens < 0 || tok.CompletionTokens < 0 || tok.CachedTokens < 0 || tok.CacheWriteTokens < 0 ||
+				tok.CachedTokens+tok.CacheWriteTokens > tok.PromptTokens || tok.ReasoningTokens > tok.CompletionTokens {
+				t.Fatalf("inconsistent tokens %+v from %q", tok, body)
+			}
+			if c, _ := tab.Cost("claude-sonnet-4-5", tok); c < 0 {
+				t.Fatalf("negative cost %d", c)
+			}
+		}
+	})
+}
