@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
@@ -77,7 +78,14 @@ func mountMCP(in *instance.Instance, srv *server.Server) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	as, err := oauth.NewAuthServer(oauth.AuthServerConfig{Issuer: base, Signer: signer, Keys: keys, Audit: in.Audit, Logger: in.Log})
+	// The token endpoint shares the API's per-client lockout: failures
+	// anywhere count together, and a locked-out client is refused here too.
+	lockout, trusted := srv.Auth.Lockout, srv.Auth.Trusted
+	as, err := oauth.NewAuthServer(oauth.AuthServerConfig{Issuer: base, Signer: signer, Keys: keys, Audit: in.Audit, Logger: in.Log,
+		Lockout:    lockout,
+		ClientKey:  func(r *http.Request) string { return auth.LockoutKey(auth.ClientIP(r, trusted)) },
+		WellFormed: func(secret string) bool { _, err := auth.ParseKey(secret); return err == nil },
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -90,13 +98,9 @@ func mountMCP(in *instance.Instance, srv *server.Server) (func(), error) {
 		return nil, fmt.Errorf("tools: %w", err)
 	}
 	deps := mcp.Deps{Keys: keys, Tokens: signer, Audit: in.Audit, Tools: b.Tools(), Logger: in.Log}
-	if n := in.Cfg.Tools.CallsPerMinute; n > 0 {
-		l, err := mcp.NewMemoryLimiter(n, time.Minute)
-		if err != nil {
-			_ = b.Close()
-			return nil, err
-		}
-		deps.Limiter = l
+	if err := toolLimiters(in.Cfg.Tools, &deps); err != nil {
+		_ = b.Close()
+		return nil, err
 	}
 	if intro, err := introspector(in.Cfg, base); err != nil {
 		_ = b.Close()
@@ -118,6 +122,27 @@ func mountMCP(in *instance.Instance, srv *server.Server) (func(), error) {
 	srv.Handle("GET /.well-known/oauth-authorization-server", as.MetadataHandler())
 	srv.Handle("POST /oauth/token", as.TokenHandler())
 	return func() { _ = b.Close() }, nil
+}
+
+// toolLimiters sets the shared per-key limiter (tools.calls_per_minute)
+// and one per tool named in tools.limits, which replaces it for that tool.
+func toolLimiters(t config.Tools, deps *mcp.Deps) error {
+	if n := t.CallsPerMinute; n > 0 {
+		l, err := mcp.NewMemoryLimiter(n, time.Minute)
+		if err != nil {
+			return fmt.Errorf("tools.calls_per_minute: %w", err)
+		}
+		deps.Limiter = l
+	}
+	deps.ToolLimiters = map[string]mcp.Limiter{}
+	for name, n := range t.Limits {
+		l, err := mcp.NewMemoryLimiter(n, time.Minute)
+		if err != nil {
+			return fmt.Errorf("tools.limits.%s: %w", name, err)
+		}
+		deps.ToolLimiters[name] = l
+	}
+	return nil
 }
 
 // introspectedLLM lets externally introspected tokens call the LLM API.
@@ -193,14 +218,17 @@ func builtinConfig(t config.Tools) (mcp.BuiltinConfig, error) {
 		}
 		bc.SQL = sc
 	}
-	limits := sandboxLimits(t.Exec.Limits)
+	// git and exec share one sandbox configuration: they share the
+	// tenant workspace, so they must run as the same uid.
+	sb := sandbox.Config{BwrapPath: t.Sandbox.BwrapPath, PrlimitPath: t.Sandbox.PrlimitPath,
+		RunAsUID: t.Sandbox.RunAsUID, RunAsGID: t.Sandbox.RunAsGID, Limits: sandboxLimits(t.Exec.Limits)}
 	if t.Git.Enabled {
 		bc.Git = &gittool.Config{AuthorName: "Bulwark agent", AuthorEmail: "agent@bulwark.invalid",
 			Network: gittool.NetworkConfig{Enabled: t.Git.Network.Enabled, AllowHosts: t.Git.Network.AllowHosts},
-			Sandbox: sandbox.Config{Limits: limits}}
+			Sandbox: sb}
 	}
 	if t.Exec.Enabled {
-		ec := &exectool.Config{Sandbox: sandbox.Config{Limits: limits}}
+		ec := &exectool.Config{Sandbox: sb}
 		for _, c := range t.Exec.Commands {
 			ec.Commands = append(ec.Commands, exectool.Command{Path: c.Path, ArgsPattern: c.ArgsPattern})
 		}

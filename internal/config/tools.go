@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -18,6 +20,11 @@ type Tools struct {
 	AllowOrigins  []string `yaml:"allowed_origins"` // browser origins allowed on /mcp
 	// CallsPerMinute limits calls per key and tool (default 60).
 	CallsPerMinute int `yaml:"calls_per_minute"`
+	// Limits replaces CallsPerMinute for the tools it names (tool name →
+	// calls per minute, still per key and tool), e.g. {exec: 5, time_now: 600}.
+	Limits map[string]int `yaml:"limits"`
+	// Sandbox configures the bubblewrap sandbox git and exec run in.
+	Sandbox Sandbox `yaml:"sandbox"`
 
 	FS      Toggle     `yaml:"fs"`
 	FSWrite Toggle     `yaml:"fs_write"`
@@ -97,6 +104,20 @@ type ExecLimits struct {
 	OutputKB   int64         `yaml:"output_kb"`
 }
 
+// Sandbox locates the sandbox's programs and the unprivileged ids it runs
+// as when Bulwark runs as root. Zero values take the sandbox package's
+// defaults (/usr/bin/bwrap, /usr/bin/prlimit, uid and gid 65534).
+type Sandbox struct {
+	BwrapPath   string `yaml:"bwrap_path"`
+	PrlimitPath string `yaml:"prlimit_path"`
+	RunAsUID    int    `yaml:"run_as_uid"`
+	RunAsGID    int    `yaml:"run_as_gid"`
+}
+
+// ToolNames are the names of the built-in tools, the keys tools.limits
+// accepts.
+var ToolNames = []string{"env_get", "exec", "fs_list", "fs_read", "fs_search", "fs_write", "git", "http_fetch", "sql_query", "time_now"}
+
 // OAuthTools configures tokens accepted on /mcp (and the LLM API).
 type OAuthTools struct {
 	TokenTTL      time.Duration `yaml:"token_ttl"` // Bulwark-issued tokens (default 15m)
@@ -132,6 +153,8 @@ func (t *Tools) validate() []error {
 	if t.CallsPerMinute < 0 {
 		errs = append(errs, errors.New("tools.calls_per_minute: must not be negative"))
 	}
+	errs = append(errs, t.validateLimits()...)
+	errs = append(errs, t.Sandbox.validate()...)
 	for name, db := range t.SQL.Databases {
 		switch db.Driver {
 		case "sqlite":
@@ -169,6 +192,35 @@ func (t *Tools) validate() []error {
 		if len(in.Tenants) == 0 {
 			errs = append(errs, errors.New("tools.oauth.introspection.tenants: map each subject or client_id to a tenant"))
 		}
+	}
+	return errs
+}
+
+// validateLimits refuses per-tool limits for tools that do not exist (a
+// typo would otherwise leave the tool on the default limit) and
+// non-positive ones (use the tool's enabled switch to turn it off).
+func (t *Tools) validateLimits() []error {
+	var errs []error
+	for name, n := range t.Limits {
+		if !slices.Contains(ToolNames, name) {
+			errs = append(errs, fmt.Errorf("tools.limits.%s: no such tool (one of %s)", name, strings.Join(ToolNames, ", ")))
+		}
+		if n <= 0 {
+			errs = append(errs, fmt.Errorf("tools.limits.%s: must be a positive number of calls per minute", name))
+		}
+	}
+	return errs
+}
+
+func (s Sandbox) validate() []error {
+	var errs []error
+	for _, p := range []struct{ field, path string }{{"bwrap_path", s.BwrapPath}, {"prlimit_path", s.PrlimitPath}} {
+		if p.path != "" && !filepath.IsAbs(p.path) {
+			errs = append(errs, fmt.Errorf("tools.sandbox.%s: %q must be an absolute path (never looked up in PATH)", p.field, p.path))
+		}
+	}
+	if s.RunAsUID < 0 || s.RunAsGID < 0 {
+		errs = append(errs, errors.New("tools.sandbox.run_as_uid/run_as_gid: must be positive (0 means the default, 65534; root is never used)"))
 	}
 	return errs
 }

@@ -167,7 +167,7 @@ func (h *Handler) authenticateRequest(w http.ResponseWriter, r *http.Request) *i
 // been written.
 func (h *Handler) gate(w http.ResponseWriter, r *http.Request, id *identity.Identity) bool {
 	if !hasAnyToolScope(id) {
-		h.refuseScope(w, r, id, "", strings.Join(h.reg.scopes(), " "))
+		h.refuseScope(w, r, id, "", strings.Join(h.reg.scopes(), " "), nil)
 		return false
 	}
 	if r.Method != http.MethodPost || r.Body == nil {
@@ -180,21 +180,27 @@ func (h *Handler) gate(w http.ResponseWriter, r *http.Request, id *identity.Iden
 		return false
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	for _, name := range toolCallNames(body) {
-		t, ok := h.reg.lookup(name)
+	for _, c := range toolCalls(body) {
+		t, ok := h.reg.lookup(c.Params.Name)
 		if ok && authorize(id, t) == ErrInsufficientScope {
-			h.refuseScope(w, r, id, t.Name, t.Scope)
+			h.refuseScope(w, r, id, t.Name, t.Scope, c.Params.Arguments)
 			return false
 		}
 	}
 	return true
 }
 
-func (h *Handler) refuseScope(w http.ResponseWriter, r *http.Request, id *identity.Identity, tool, scope string) {
+// refuseScope audits and answers a scope denial. args, when the denied
+// request was a tools/call, is summarised (secrets redacted) so a reviewer
+// sees what the key tried to run.
+func (h *Handler) refuseScope(w http.ResponseWriter, r *http.Request, id *identity.Identity, tool, scope string, args json.RawMessage) {
 	ev := audit.Event{
 		Tenant: id.Tenant, Actor: id.KeyID, Action: "tool.call", Target: tool,
 		Outcome: audit.OutcomeDenied, RequestID: reqid.FromContext(r.Context()),
 		Details: map[string]string{"reason": "insufficient_scope", "required_scope": scope, "kind": string(id.Kind)},
+	}
+	if tool != "" {
+		ev.Details["args"] = summarizeArgs(args)
 	}
 	if err := h.audit.Append(context.WithoutCancel(r.Context()), ev); err != nil {
 		h.log.Error("mcp: audit append failed", "err", err)
@@ -204,34 +210,37 @@ func (h *Handler) refuseScope(w http.ResponseWriter, r *http.Request, id *identi
 		"insufficient_scope", "this key lacks the scope "+scope)
 }
 
-// toolCallNames returns the tool names of the tools/call requests in a
-// JSON-RPC message or batch. Anything unparsable yields nothing: the SDK
-// answers malformed input itself.
-func toolCallNames(body []byte) []string {
-	type call struct {
-		Method string `json:"method"`
-		Params struct {
-			Name string `json:"name"`
-		} `json:"params"`
-	}
-	var msgs []call
+// toolCall is the part of a JSON-RPC tools/call request the gate reads.
+type toolCall struct {
+	Method string `json:"method"`
+	Params struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	} `json:"params"`
+}
+
+// toolCalls returns the tools/call requests of a JSON-RPC message or
+// batch. Anything unparsable yields nothing: the SDK answers malformed
+// input itself.
+func toolCalls(body []byte) []toolCall {
+	var msgs []toolCall
 	body = bytes.TrimSpace(body)
 	if len(body) > 0 && body[0] == '[' {
 		if json.Unmarshal(body, &msgs) != nil {
 			return nil
 		}
 	} else {
-		var one call
+		var one toolCall
 		if json.Unmarshal(body, &one) != nil {
 			return nil
 		}
-		msgs = []call{one}
+		msgs = []toolCall{one}
 	}
-	var names []string
+	calls := msgs[:0]
 	for _, m := range msgs {
 		if m.Method == "tools/call" {
-			names = append(names, m.Params.Name)
+			calls = append(calls, m)
 		}
 	}
-	return names
+	return calls
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -141,5 +142,10 @@ func procResult(res sandbox.Result) Result {
 	return Result{Text: sb.String(), Data: map[string]any{
 		"exit_code": res.ExitCode, "timed_out": res.TimedOut, "truncated": res.Truncated,
 		"duration_ms": res.Duration.Milliseconds(),
+	}, Audit: map[string]string{
+		// The exit status, timeout and truncation of the sandboxed process
+		// (the entry's own duration_ms and bytes cover the whole call).
+		"exit_code": strconv.Itoa(res.ExitCode), "timed_out": strconv.FormatBool(res.TimedOut),
+		"truncated": strconv.FormatBool(res.Truncated), "process_ms": strconv.FormatInt(res.Duration.Milliseconds(), 10),
 	}}
 }

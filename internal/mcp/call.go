@@ -103,6 +103,11 @@ func (h *Handler) toolHandler(t Tool) sdk.ToolHandler {
 				"scope":       t.Scope,
 			},
 		}
+		for k, v := range res.Audit {
+			if _, taken := ev.Details[k]; !taken { // a tool never overwrites the core fields
+				ev.Details[k] = v
+			}
+		}
 		if id != nil {
 			ev.Tenant, ev.Actor = id.Tenant, id.KeyID
 			ev.Details["kind"] = string(id.Kind)
@@ -133,7 +138,7 @@ func (h *Handler) execute(ctx context.Context, t Tool, id *identity.Identity, ar
 	case err != nil:
 		return Result{}, audit.OutcomeDenied, fmt.Sprintf("this key lacks the scope %s required by %s", t.Scope, t.Name)
 	}
-	ok, retry, err := h.limiter.Allow(ctx, limiterKey(t.Name, id.Tenant, id.KeyID))
+	ok, retry, err := h.limiterFor(t.Name).Allow(ctx, limiterKey(t.Name, id.Tenant, id.KeyID))
 	if err != nil {
 		h.log.Error("mcp: limiter failed; refusing call", "tool", t.Name, "err", err)
 		return Result{}, audit.OutcomeDenied, "rate limiter unavailable; the call was refused"
@@ -149,6 +154,14 @@ func (h *Handler) execute(ctx context.Context, t Tool, id *identity.Identity, ar
 		return Result{}, audit.OutcomeFailure, h.publicToolError(cctx, t, err)
 	}
 	return res, audit.OutcomeSuccess, ""
+}
+
+// limiterFor returns the tool's own limiter, or the shared one.
+func (h *Handler) limiterFor(tool string) Limiter {
+	if l, ok := h.perTool[tool]; ok {
+		return l
+	}
+	return h.limiter
 }
 
 // publicToolError turns a handler error into what the client may see.

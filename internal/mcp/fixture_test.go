@@ -99,6 +99,7 @@ type fixture struct {
 type fixtureOpts struct {
 	noTestTools bool
 	limiter     Limiter
+	perTool     map[string]Limiter
 	origins     []string
 	tools       []Tool
 }
@@ -136,7 +137,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	}
 	fx.writeRun = func() int { n := 0; writes.Range(func(any, any) bool { n++; return true }); return n }
 	h, err := NewHandler(Config{BaseURL: base, AllowedOrigins: append([]string{"https://app.example.com"}, o.origins...), KeyPrefix: "sk-bw-"},
-		Deps{Keys: kr, Tokens: signer, Introspector: intro, Audit: au, Limiter: o.limiter, Tools: tools})
+		Deps{Keys: kr, Tokens: signer, Introspector: intro, Audit: au, Limiter: o.limiter, ToolLimiters: o.perTool, Tools: tools})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,6 +71,10 @@ type Deps struct {
 	Audit audit.Appender
 	// Limiter limits calls per tool and key; 60 per minute in memory when nil.
 	Limiter Limiter
+	// ToolLimiters replace Limiter for the tools they name (tool name →
+	// limiter; still counted per tool and key). Names of tools that are
+	// not registered are ignored: the tool may simply be disabled.
+	ToolLimiters map[string]Limiter
 	// Tools is the registry: every enabled tool (see Builtin for the standard ones).
 	Tools []Tool
 	// Logger receives private causes; slog.Default when nil.
@@ -84,6 +88,7 @@ type Handler struct {
 	origins     *originPolicy
 	audit       audit.Appender
 	limiter     Limiter
+	perTool     map[string]Limiter
 	log         *slog.Logger
 	resource    string
 	metadataURL string
@@ -120,13 +125,21 @@ func NewHandler(cfg Config, deps Deps) (*Handler, error) {
 	if deps.Limiter == nil {
 		deps.Limiter, _ = NewMemoryLimiter(60, time.Minute)
 	}
+	for name, l := range deps.ToolLimiters {
+		if l == nil {
+			return nil, fmt.Errorf("mcp: nil limiter for tool %s", name)
+		}
+	}
 	h := &Handler{
-		reg: reg, origins: origins, audit: deps.Audit, limiter: deps.Limiter, log: deps.Logger,
+		reg: reg, origins: origins, audit: deps.Audit, limiter: deps.Limiter, perTool: map[string]Limiter{}, log: deps.Logger,
 		auth:        &authenticator{keys: deps.Keys, tokens: deps.Tokens, introspect: deps.Introspector, keyPrefix: cfg.KeyPrefix},
 		resource:    cfg.BaseURL + cfg.Path,
 		metadataURL: oauth.ResourceMetadataURL(cfg.BaseURL),
 		authServers: cfg.AuthorizationServers,
 		maxBody:     cfg.MaxBodyBytes,
+	}
+	for name, l := range deps.ToolLimiters {
+		h.perTool[name] = l
 	}
 	// The SDK logs every (ephemeral) session at INFO; keep only its warnings.
 	sdkLog := slog.New(minLevel{Handler: h.log.Handler(), min: slog.LevelWarn})

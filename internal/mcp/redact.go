@@ -37,6 +37,9 @@ var knownSecretRE = regexp.MustCompile(`(?i)\b(sk-[a-z0-9_-]{8,}|bwat_[a-z0-9_.-
 // is truncated, and the whole summary is capped. Invalid JSON is summarised
 // by its size only: it is never copied.
 func summarizeArgs(args json.RawMessage) string {
+	if len(args) == 0 {
+		return "{}" // no arguments at all, as DecodeArgs reads them
+	}
 	var v any
 	if err := json.Unmarshal(args, &v); err != nil {
 		return "(unparsable arguments, " + itoa(len(args)) + " bytes)"

@@ -25,6 +25,10 @@ import (
 type Result struct {
 	Text string
 	Data any
+	// Audit holds extra details for the call's audit entry (for example a
+	// process's exit status). Never put secrets or host paths here: the
+	// entry is kept for the retention period and exported to reviewers.
+	Audit map[string]string
 }
 
 // ToolFunc runs one tool call for a verified identity. args is the raw JSON

@@ -2,7 +2,6 @@ package oauth
 
 import (
 	"bytes"
-	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -12,8 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/bulwarkhq/bulwark/internal/identity"
 )
@@ -30,14 +30,21 @@ var (
 const (
 	DefaultIntrospectionCacheTTL     = 5 * time.Minute
 	DefaultIntrospectionCacheEntries = 10000
+	DefaultNegativeCacheTTL          = 30 * time.Second
+	DefaultNegativeCacheEntries      = 10000
 	maxIntrospectionBody             = 64 << 10
 )
 
 // Introspector authenticates external bearer tokens with RFC 7662 token
 // introspection. Results are cached for the token's lifetime, capped by
 // MaxCacheTTL, in a bounded LRU keyed by the token's SHA-256 (the raw token
-// is never kept). Configure the exported fields, then call Init once before
-// use; after that it is safe for concurrent use.
+// is never kept). Refusals (inactive, expired, wrong audience, unmapped
+// subject) are cached too, briefly and in a separate bounded LRU, so a
+// client replaying a bad token cannot turn each request into an outbound
+// POST, nor evict good tokens; concurrent lookups of one token share one
+// POST. Failures to reach the endpoint are never cached. Configure the
+// exported fields, then call Init once before use; after that it is safe
+// for concurrent use.
 type Introspector struct {
 	// Endpoint is the introspection URL (https; http only on loopback).
 	Endpoint string
@@ -55,21 +62,20 @@ type Introspector struct {
 	MaxCacheTTL time.Duration
 	// MaxEntries caps the cache size (DefaultIntrospectionCacheEntries when zero).
 	MaxEntries int
+	// NegativeTTL is how long a refusal is cached (DefaultNegativeCacheTTL
+	// when zero). Keep it short: a token refused now may become valid.
+	NegativeTTL time.Duration
+	// MaxNegativeEntries caps the refusal cache (DefaultNegativeCacheEntries when zero).
+	MaxNegativeEntries int
 	// HTTPClient makes the calls; a client with a 10 s timeout when nil.
 	HTTPClient *http.Client
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
-	mu    sync.Mutex
-	lru   *list.List
-	index map[[32]byte]*list.Element
-	ready bool
-}
-
-type cacheEntry struct {
-	key     [32]byte
-	id      *identity.Identity
-	expires time.Time
+	active  *ttlCache[*identity.Identity]
+	refused *ttlCache[error]
+	flight  singleflight.Group
+	ready   bool
 }
 
 // Init validates the configuration and prepares the cache.
@@ -86,8 +92,14 @@ func (in *Introspector) Init() error {
 	if len(in.TenantMap) == 0 {
 		return errors.New("oauth: introspection needs a tenant map (subject → tenant)")
 	}
-	if in.MaxCacheTTL < 0 || in.MaxEntries < 0 {
+	if in.MaxCacheTTL < 0 || in.MaxEntries < 0 || in.NegativeTTL < 0 || in.MaxNegativeEntries < 0 {
 		return errors.New("oauth: introspection cache limits must not be negative")
+	}
+	if in.NegativeTTL == 0 {
+		in.NegativeTTL = DefaultNegativeCacheTTL
+	}
+	if in.MaxNegativeEntries == 0 {
+		in.MaxNegativeEntries = DefaultNegativeCacheEntries
 	}
 	if in.MaxCacheTTL == 0 {
 		in.MaxCacheTTL = DefaultIntrospectionCacheTTL
@@ -101,7 +113,8 @@ func (in *Introspector) Init() error {
 	if in.Now == nil {
 		in.Now = time.Now
 	}
-	in.lru, in.index, in.ready = list.New(), map[[32]byte]*list.Element{}, true
+	in.active, in.refused = newTTLCache[*identity.Identity](in.MaxEntries), newTTLCache[error](in.MaxNegativeEntries)
+	in.ready = true
 	return nil
 }
 
@@ -126,18 +139,43 @@ func (in *Introspector) Authenticate(ctx context.Context, token string) (*identi
 		return nil, ErrInvalidToken
 	}
 	key := sha256.Sum256([]byte(token))
-	if id := in.cached(key); id != nil {
+	now := in.Now()
+	if id, ok := in.active.get(key, now); ok {
 		return id, nil
 	}
+	if err, ok := in.refused.get(key, now); ok {
+		return nil, err
+	}
+	// One POST per token at a time: the lookup runs detached from the
+	// first caller's context (the HTTP client's timeout bounds it), and
+	// each caller stops waiting when its own context ends.
+	ch := in.flight.DoChan(string(key[:]), func() (any, error) {
+		return in.lookup(context.WithoutCancel(ctx), key, token)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*identity.Identity), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+// lookup introspects token and caches the answer: an identity until it
+// expires, a refusal for NegativeTTL, an unreachable endpoint not at all.
+func (in *Introspector) lookup(ctx context.Context, key [32]byte, token string) (*identity.Identity, error) {
 	res, err := in.call(ctx, token)
 	if err != nil {
 		return nil, err
 	}
 	id, expires, err := in.check(res)
 	if err != nil {
+		in.refused.put(key, err, in.Now().Add(in.NegativeTTL))
 		return nil, err
 	}
-	in.store(key, id, expires)
+	in.active.put(key, id, expires)
 	return id, nil
 }
 
@@ -229,45 +267,10 @@ func audienceIncludes(aud json.RawMessage, resource string) bool {
 	return false
 }
 
-func (in *Introspector) cached(key [32]byte) *identity.Identity {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	el, ok := in.index[key]
-	if !ok {
-		return nil
-	}
-	e := el.Value.(*cacheEntry)
-	if !in.Now().Before(e.expires) {
-		in.lru.Remove(el)
-		delete(in.index, key)
-		return nil
-	}
-	in.lru.MoveToFront(el)
-	return e.id
-}
-
-func (in *Introspector) store(key [32]byte, id *identity.Identity, expires time.Time) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if el, ok := in.index[key]; ok {
-		el.Value = &cacheEntry{key: key, id: id, expires: expires}
-		in.lru.MoveToFront(el)
-		return
-	}
-	in.index[key] = in.lru.PushFront(&cacheEntry{key: key, id: id, expires: expires})
-	for in.lru.Len() > in.MaxEntries {
-		last := in.lru.Back()
-		in.lru.Remove(last)
-		delete(in.index, last.Value.(*cacheEntry).key)
-	}
-}
-
-// Len returns the number of cached results (for tests and metrics).
+// Len returns the number of cached active results (for tests and metrics).
 func (in *Introspector) Len() int {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.lru == nil {
+	if in.active == nil {
 		return 0
 	}
-	return in.lru.Len()
+	return in.active.len()
 }

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/audit"
 	"github.com/bulwarkhq/bulwark/internal/identity"
@@ -35,6 +37,7 @@ type AuthServer struct {
 	keys   KeyAuthenticator
 	audit  audit.Appender
 	log    *slog.Logger
+	guard  *failureGuard // nil without a Lockout
 }
 
 // AuthServerConfig configures NewAuthServer.
@@ -50,6 +53,19 @@ type AuthServerConfig struct {
 	Audit audit.Appender
 	// Logger receives private causes; slog.Default when nil.
 	Logger *slog.Logger
+	// Lockout, when set, counts refused token requests per client and
+	// locks a client out after too many (429 with Retry-After); only the
+	// first refusal per client per window is audited, so a flood of bad
+	// secrets cannot flood the audit log. Valid clients keep working
+	// while locked out. *auth.Lockout implements it.
+	Lockout FailureLimiter
+	// ClientKey names the client of a request for Lockout, e.g.
+	// auth.LockoutKey(auth.ClientIP(r, trusted)). Required with Lockout.
+	ClientKey func(*http.Request) string
+	// WellFormed reports whether a client secret has the shape of a
+	// virtual key. While a client is locked out, only well-formed secrets
+	// reach Keys (load shedding); nil checks every secret.
+	WellFormed func(secret string) bool
 }
 
 // NewAuthServer validates cfg and returns an AuthServer.
@@ -60,10 +76,17 @@ func NewAuthServer(cfg AuthServerConfig) (*AuthServer, error) {
 	if cfg.Signer == nil || cfg.Keys == nil {
 		return nil, errors.New("oauth: auth server needs a Signer and a KeyAuthenticator")
 	}
+	if (cfg.Lockout == nil) != (cfg.ClientKey == nil) {
+		return nil, errors.New("oauth: Lockout and ClientKey go together")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &AuthServer{issuer: strings.TrimSuffix(cfg.Issuer, "/"), signer: cfg.Signer, keys: cfg.Keys, audit: cfg.Audit, log: cfg.Logger}, nil
+	s := &AuthServer{issuer: strings.TrimSuffix(cfg.Issuer, "/"), signer: cfg.Signer, keys: cfg.Keys, audit: cfg.Audit, log: cfg.Logger}
+	if cfg.Lockout != nil {
+		s.guard = &failureGuard{limiter: cfg.Lockout, clientKey: cfg.ClientKey, wellFormed: cfg.WellFormed}
+	}
+	return s, nil
 }
 
 // Metadata is the RFC 8414 authorization server metadata document.
@@ -114,21 +137,13 @@ func (s *AuthServer) TokenHandler() http.Handler {
 func (s *AuthServer) serveToken(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	id, resp, err := s.grant(r, w)
+	client, locked := s.guard.check(r)
+	id, resp, err := s.grant(r, w, locked)
 	if err != nil {
-		var te *tokenError
-		if !errors.As(err, &te) {
-			s.log.Error("oauth token endpoint", "err", err)
-			te = tokenErr(http.StatusInternalServerError, "server_error", "the token could not be issued")
-		}
-		s.record(r.Context(), id, audit.OutcomeDenied, te.code)
-		if te.status == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Basic realm="bulwark"`)
-		}
-		writeJSON(w, te.status, map[string]string{"error": te.code, "error_description": te.desc})
+		s.refuse(w, r, client, locked, id, err)
 		return
 	}
-	if err := s.record(r.Context(), id, audit.OutcomeSuccess, ""); err != nil {
+	if err := s.record(r.Context(), id, audit.OutcomeSuccess, "", nil); err != nil {
 		// The issuance is not acknowledged unless it is audited.
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "the token could not be issued"})
 		return
@@ -136,9 +151,46 @@ func (s *AuthServer) serveToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// refuse answers a failed token request. A refusal the client caused
+// counts toward its lockout and is audited only when it is the first of
+// its window or starts a lockout; while a client is locked out its
+// refusals are neither counted again nor audited (a flood stays out of
+// the audit log). Server-side failures are logged and audited but never
+// count against the client.
+func (s *AuthServer) refuse(w http.ResponseWriter, r *http.Request, client string, locked bool, id *identity.Identity, err error) {
+	var te *tokenError
+	if !errors.Is(err, errLockedOut) && !errors.As(err, &te) {
+		s.log.Error("oauth token endpoint", "err", err)
+		te = tokenErr(http.StatusInternalServerError, "server_error", "the token could not be issued")
+	}
+	if errors.Is(err, errLockedOut) || (locked && te.status < http.StatusInternalServerError) {
+		writeLockedOut(w, s.guard.locked(client))
+		return
+	}
+	audited, lockedFor := true, time.Duration(0)
+	var details map[string]string
+	if s.guard != nil && te.status < http.StatusInternalServerError {
+		var first bool
+		first, lockedFor = s.guard.fail(client)
+		audited = first
+		details = map[string]string{"client": client, "locked": strconv.FormatBool(lockedFor > 0)}
+	}
+	if audited {
+		_ = s.record(r.Context(), id, audit.OutcomeDenied, te.code, details)
+	}
+	if lockedFor > 0 {
+		writeLockedOut(w, lockedFor)
+		return
+	}
+	if te.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="bulwark"`)
+	}
+	writeJSON(w, te.status, map[string]string{"error": te.code, "error_description": te.desc})
+}
+
 // grant runs the client-credentials grant. The identity is returned (when
 // known) so refusals can be audited against it.
-func (s *AuthServer) grant(r *http.Request, w http.ResponseWriter) (*identity.Identity, map[string]any, error) {
+func (s *AuthServer) grant(r *http.Request, w http.ResponseWriter, locked bool) (*identity.Identity, map[string]any, error) {
 	if r.Method != http.MethodPost {
 		return nil, nil, tokenErr(http.StatusMethodNotAllowed, "invalid_request", "use POST")
 	}
@@ -162,7 +214,13 @@ func (s *AuthServer) grant(r *http.Request, w http.ResponseWriter) (*identity.Id
 	if err != nil {
 		return nil, nil, err
 	}
+	if locked && !s.guard.mayTry(secret) {
+		return nil, nil, errLockedOut
+	}
 	id, err := s.keys.Authenticate(r.Context(), secret)
+	if errors.Is(err, ErrUnavailable) { // the key store failed, not the client
+		return nil, nil, tokenErr(http.StatusServiceUnavailable, "temporarily_unavailable", "client authentication is temporarily unavailable")
+	}
 	if err != nil || id == nil {
 		return nil, nil, tokenErr(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 	}
@@ -250,16 +308,19 @@ func narrowScopes(id *identity.Identity, requested string) ([]string, error) {
 
 // record appends an audit event for a token request; the secret never
 // appears, only the key's public id.
-func (s *AuthServer) record(ctx context.Context, id *identity.Identity, outcome, reason string) error {
+func (s *AuthServer) record(ctx context.Context, id *identity.Identity, outcome, reason string, details map[string]string) error {
 	if s.audit == nil {
 		return nil
 	}
-	e := audit.Event{Action: "oauth.token", Outcome: outcome, Actor: "anonymous"}
+	e := audit.Event{Action: "oauth.token", Outcome: outcome, Actor: "anonymous", Details: details}
 	if id != nil {
 		e.Actor, e.Tenant, e.Target = id.KeyID, id.Tenant, id.KeyID
 	}
 	if reason != "" {
-		e.Details = map[string]string{"error": reason}
+		if e.Details == nil {
+			e.Details = map[string]string{}
+		}
+		e.Details["error"] = reason
 	}
 	if err := s.audit.Append(context.WithoutCancel(ctx), e); err != nil {
 		s.log.Error("oauth: audit append failed", "err", err)
