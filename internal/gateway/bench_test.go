@@ -3,8 +3,13 @@ package gateway
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
 )
 
 // BenchmarkGateway measures one full request through the gateway (test auth
@@ -25,6 +30,39 @@ func BenchmarkGateway(b *testing.B) {
 				for pb.Next() {
 					req, _ := http.NewRequest(http.MethodPost, e.gw.URL+"/v1/chat/completions", strings.NewReader(bc.body))
 					req.Header.Set("Authorization", "Bearer k")
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkBareProxy is BenchmarkGateway's baseline in the same process:
+// httputil.ReverseProxy in front of the same fake upstream.
+func BenchmarkBareProxy(b *testing.B) {
+	for _, bc := range []struct{ name, body string }{
+		{"nonstream", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"` + strings.Repeat("hello world ", 40) + `"}]}`},
+		{"stream", `{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"one two three four five six seven eight nine ten eleven twelve"}]}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			up := upstreamtest.NewUnstarted(false)
+			up.Start()
+			defer up.Close()
+			u, _ := url.Parse(up.URL)
+			rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(u) }, FlushInterval: -1}
+			srv := httptest.NewServer(rp)
+			defer srv.Close()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/chat/completions", strings.NewReader(bc.body))
 					resp, err := client.Do(req)
 					if err != nil {
 						b.Error(err)
