@@ -52,7 +52,7 @@ func (r *recorder) all() []audit.Event {
 
 // newHooks builds hooks where tenant "strict" blocks everything and keys
 // carry the settings in keySettings (by key id).
-func newHooks(t *testing.T, keySettings map[string]string) (*Hooks, *recorder, *prometheus.Registry) {
+func newHooks(t testing.TB, keySettings map[string]string) (*Hooks, *recorder, *prometheus.Registry) {
 	t.Helper()
 	rec := &recorder{}
 	reg := prometheus.NewRegistry()
