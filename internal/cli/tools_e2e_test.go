@@ -143,6 +143,7 @@ func TestGitAndExecThroughServe(t *testing.T) {
 		{"exec printf", "exec", map[string]any{"argv": []string{"/usr/bin/printf", "%s-%s", "a", "b"}}, false, "a-b"},
 		{"exec reads an fs_write file in the sandbox", "exec", map[string]any{"argv": []string{"/bin/cat", "main.txt"}, "dir": "src"}, false, "nested"},
 		{"exec with a secret argument", "exec", map[string]any{"argv": []string{"/bin/echo", "--token=" + secret}}, false, "exit 0"},
+		{"exec exiting non-zero", "exec", map[string]any{"argv": []string{"/bin/cat", "no-such-file"}}, false, "exit 1"},
 		{"git --upload-pack", "git", map[string]any{"args": []string{"fetch", "--upload-pack=touch " + filepath.Join(canaries, "upload"), "origin"}}, true, "arguments not allowed"},
 		{"git clone --upload-pack", "git", map[string]any{"args": []string{"clone", "--upload-pack=touch /workspace/upload", "https://example.com/r.git"}}, true, "arguments not allowed"},
 		{"git -c core.sshCommand", "git", map[string]any{"args": []string{"-c", "core.sshCommand=touch /workspace/ssh", "status"}}, true, "arguments not allowed"},
@@ -191,7 +192,7 @@ func TestGitAndExecThroughServe(t *testing.T) {
 		}
 		// The scope is checked before the call reaches the tool (HTTP 403
 		// insufficient_scope, which the SDK reports as Forbidden).
-		text, isErr := call(t, cs2, "git", map[string]any{"args": []string{"init", "-q"}})
+		text, isErr := call(t, cs2, "git", map[string]any{"args": []string{"init", "-q", "--template=" + secret}})
 		if !isErr || !(strings.Contains(text, "tools:git") || strings.Contains(text, "Forbidden")) {
 			t.Fatalf("git without tools:git = %q (error %v)", text, isErr)
 		}
@@ -243,7 +244,9 @@ func plantedRepoConfig(t *testing.T, cs *sdk.ClientSession, tenant, canaries str
 }
 
 // assertToolAudit checks that every git and exec call left an audit entry
-// with its argv summarised, outcome and duration, and no secret.
+// with its argv summarised (secrets redacted), outcome, duration, bytes
+// and, for a process that ran, its exit status; a scope denial names the
+// scope and what the key tried to run.
 func assertToolAudit(t *testing.T, h *harness, agent, noGit createdKey, secret string) {
 	out := h.must("audit", "export", "--json")
 	for _, s := range []string{agent.Key, noGit.Key, secret} {
@@ -271,22 +274,27 @@ func assertToolAudit(t *testing.T, h *harness, agent, noGit createdKey, secret s
 			t.Fatalf("scope denial without the scope in the audit entry: %+v", e)
 		case e.Outcome != "denied" && (e.Details["args"] == "" || e.Details["duration_ms"] == "" || e.Details["bytes"] == ""):
 			t.Fatalf("incomplete audit entry %+v", e)
+		case e.Outcome == "success" && (e.Details["exit_code"] == "" || e.Details["timed_out"] == "" || e.Details["process_ms"] == ""):
+			t.Fatalf("a process ran but its exit status is not audited: %+v", e)
 		}
-		args := e.Details["args"]
+		args, exit := e.Details["args"], e.Details["exit_code"]
 		switch {
-		case e.Actor == agent.ID && strings.Contains(args, "first commit"):
+		case e.Actor == agent.ID && strings.Contains(args, "first commit") && exit == "0":
 			seen["git commit"] = true
-		case e.Actor == agent.ID && strings.Contains(args, "/usr/bin/printf"):
+		case e.Actor == agent.ID && strings.Contains(args, "/usr/bin/printf") && exit == "0":
 			seen["exec printf"] = true
-		case e.Actor == agent.ID && strings.Contains(args, "--token="):
+		case e.Actor == agent.ID && strings.Contains(args, "--token=[REDACTED]") && exit == "0":
 			seen["exec with secret (redacted)"] = true
-		case e.Actor == agent.ID && strings.Contains(args, "/usr/bin/id") && e.Outcome != "ok":
+		case e.Actor == agent.ID && strings.Contains(args, "no-such-file") && e.Outcome == "success" && exit == "1":
+			seen["exec exit 1"] = true
+		case e.Actor == agent.ID && strings.Contains(args, "/usr/bin/id") && e.Outcome != "success" && exit == "":
 			seen["refused exec"] = true
-		case e.Actor == noGit.ID && e.Target == "git" && e.Outcome == "denied" && e.Details["required_scope"] == "tools:git":
+		case e.Actor == noGit.ID && e.Target == "git" && e.Outcome == "denied" && e.Details["required_scope"] == "tools:git" &&
+			strings.Contains(args, `"init"`) && strings.Contains(args, "--template=[REDACTED]"):
 			seen["git without scope"] = true
 		}
 	}
-	for _, want := range []string{"git commit", "exec printf", "exec with secret (redacted)", "refused exec", "git without scope"} {
+	for _, want := range []string{"git commit", "exec printf", "exec with secret (redacted)", "exec exit 1", "refused exec", "git without scope"} {
 		if !seen[want] {
 			t.Errorf("no audit entry for %s", want)
 		}

@@ -112,7 +112,8 @@ type startupError struct {
 func (e *startupError) Error() string {
 	cause := strings.Join(strings.Fields(e.err.Error()), " ")
 	return "tools." + e.tool + " is enabled but the bubblewrap sandbox cannot be created (" + cause + "); " +
-		"fix: install bwrap and prlimit (Debian: apt-get install bubblewrap util-linux) and allow unprivileged user namespaces " +
+		"fix: install bwrap and prlimit (Debian: apt-get install bubblewrap util-linux) or point tools.sandbox.bwrap_path and prlimit_path at them, " +
+		"and allow unprivileged user namespaces " +
 		"(sysctl kernel.unprivileged_userns_clone=1; on Ubuntu also kernel.apparmor_restrict_unprivileged_userns=0; " +
 		"in a container, allow user namespaces), or disable tools." + e.tool
 }
