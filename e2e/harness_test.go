@@ -66,24 +66,26 @@ func buildBulwark(t *testing.T) (string, error) {
 	return binPath, binErr
 }
 
-// newStack starts fake upstreams and a Bulwark in front of them: the real
-// binary when its serve command has the gateway wired, otherwise (until
-// then) the gateway package mounted in-process behind a test auth layer.
+// newStack starts fake upstreams and the real bulwark binary in front of
+// them. A binary that cannot serve the gateway fails the test: the suite
+// never quietly tests something else. E2E_INPROCESS=1 (for debugging a
+// gateway change without the binary) mounts the gateway package in-process
+// instead, and says so.
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	s := &stack{openai: upstreamtest.New(), anth: upstreamtest.New()}
 	t.Cleanup(s.openai.Close)
 	t.Cleanup(s.anth.Close)
-	if os.Getenv("E2E_INPROCESS") == "" {
-		err := s.startBinary(t)
-		if err == nil {
-			s.mode = "binary"
-			return s
-		}
-		t.Logf("bulwark binary not usable for the gateway yet (%v); using the in-process gateway", err)
+	if os.Getenv("E2E_INPROCESS") != "" {
+		t.Log("E2E_INPROCESS set: testing the in-process gateway, not the binary")
+		s.startInProcess(t)
+		s.mode = "in-process"
+		return s
 	}
-	s.startInProcess(t)
-	s.mode = "in-process"
+	if err := s.startBinary(t); err != nil {
+		t.Fatalf("bulwark binary: %v", err)
+	}
+	s.mode = "binary"
 	return s
 }
 
