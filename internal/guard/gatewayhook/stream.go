@@ -156,12 +156,14 @@ func restoreJSON(body []byte, m *guard.Mask) []byte {
 }
 
 // KeyRecords returns a Config.KeySettings that reads the guard settings
-// stored with a virtual key (keys create --guard). Other identities (OAuth
-// or introspected tokens) have no key record: their tenant's policy
-// applies. A store failure is returned, so the request is refused.
+// stored with a virtual key (keys create --guard). Access tokens minted by
+// Bulwark's token endpoint name their key in KeyID and carry its settings
+// too, so a token never escapes its key's policy. Introspected tokens have
+// no key record: their tenant's policy applies. A lookup failure is
+// returned, so the request is refused.
 func KeyRecords(keys *auth.Keys) func(ctx context.Context, id *identity.Identity) (string, error) {
 	return func(ctx context.Context, id *identity.Identity) (string, error) {
-		if id.Kind != identity.KindVirtualKey {
+		if id.Kind != identity.KindVirtualKey && id.Kind != identity.KindAccessToken {
 			return "", nil
 		}
 		rec, err := keys.Record(ctx, id.KeyID)
