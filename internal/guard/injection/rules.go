@@ -45,22 +45,40 @@ var rules = []rule{
 	// Jailbreak framing: the disclaimers and response primers that wrap a
 	// harmful request in persuasion ("this is purely hypothetical and will
 	// never be used in real life", "begin your reply with").
-	{TypeRoleHijack, regexp.MustCompile(`\b(for (educational|research|academic|informational) purposes|(purely|entirely|completely|strictly) (hypothetical|fictional|for)|(will|would) (not|never) be (used|acted upon|applied|carried out)|not (be )?(used|applied) in real life|(begin|start) (your|the) (response|reply) with)`), []string{"purposes", "purely", "entirely", "completely", "strictly", "used", "acted", "applied", "carried", "response", "reply"}},
+	{TypeRoleHijack, regexp.MustCompile(`\b(for (educational|research|academic|informational) purposes|(purely|entirely|completely|strictly) (hypothetical|fictional|for)|(will|would) (not|never) be (used|acted upon|applied|carried out)|not (be )?(used|applied) in real life)`), framingNeedles},
+	{TypeRoleHijack, regexp.MustCompile(`\b(begin|start) (your|the) (response|reply) with`), []string{"response with", "reply with"}},
 	// Role assignment and staying in character: the persona set-ups of
 	// prompt-injection datasets ("i want you to act as a linux terminal",
 	// "both actors always stay in their roles").
 	{TypeRoleHijack, regexp.MustCompile(`\bi want you to act as\b|\bact as an? (python|linux|sql|javascript|bash|shell)? ?(interpreter|terminal|console)\b|\bich möchte, dass (sie|du) als\b`), []string{"i want you", "act as", "ich möchte"}},
-	{TypeRoleHijack, regexp.MustCompile(`\b(stay|remain|stays|remains)( fully| always)? in (their|your|his|her) roles?\b|\b(do not|don't|never) break character\b|\bfalling out of (the )?(figure|role|character)|\bin ihren rollen\b|\baus ihrer rolle\b`), []string{"stay", "remain", "character", "falling", "in ihren", "aus ihrer"}},
+	{TypeRoleHijack, regexp.MustCompile(`\b(stay|remain|stays|remains)( fully| always)? in (their|your|his|her) roles?\b|\b(do not|don't|never) break character\b|\bfalling out of (the )?(figure|role|character)|\bin ihren rollen\b|\baus ihrer rolle\b`), []string{"in their role", "in your role", "in his role", "in her role", "break character", "falling out", "in ihren rollen", "aus ihrer rolle"}},
 	{TypeRoleHijack, regexp.MustCompile(`\bfrom now on,? you (are|will be|will act)\b`), []string{"from now"}},
 	// Task switches in German, and in English the "second test" framing.
 	{TypeOverride, regexp.MustCompile(`\b(nun|jetzt|folgen|kommt|konzentriere dich)\b.{0,40}\b(neue|neuen|weitere) (aufgabe|aufgaben|anweisungen|herausforderung)\b|\b(das|dies) (genügt|ist erledigt)\b|\bvergiss (jetzt )?alle\b|\balle (vorherigen|bisherigen) (informationen|aufträge)\b`), []string{"aufgabe", "anweisungen", "herausforderung", "genügt", "erledigt", "vergiss", "vorherigen", "bisherigen"}},
-	{TypeOverride, regexp.MustCompile(`\b(you have passed the first test|here comes the second test|sie haben den ersten test bestanden|jetzt kommt der zweite test)\b|\bchange your instructions\b|\bremove all previous tasks\b|\b(do not|don'?n?t) (answer|look in) (this question|the question according|the documents)\b`), []string{"passed", "second", "bestanden", "zweite", "change your", "remove all", "answer", "look in"}},
-	{TypeLeak, regexp.MustCompile(`\b(print|drucken sie|output|repeat) (die |the )?(above|obige) (prompt|eingabeaufforderung)\b|\bwhat (was|is) written (above|at the beginning of (this|the) prompt)( above)?\?|\bsentences before the text\b|\breturn your embeddings\b|\bwhat are your instructions\b|\bshow(ing)? all (the )?prompt texts\b`), []string{"above", "obige", "written", "sentences before", "embeddings", "instructions", "prompt texts"}},
+	{TypeOverride, regexp.MustCompile(`\b(you have passed the first test|here comes the second test|sie haben den ersten test bestanden|jetzt kommt der zweite test)\b|\bchange your instructions\b|\bremove all previous tasks\b|\b(do not|don'?n?t) (answer|look in) (this question|the question according|the documents)\b`), []string{"passed the first test", "here comes the second test", "sie haben den ersten test", "jetzt kommt der zweite test", "change your instructions", "remove all previous tasks", "answer this question", "answer the question according", "look in this question", "look in the question according", "look in the documents"}},
+	{TypeLeak, regexp.MustCompile(`\b(print|drucken sie|output|repeat) (die |the )?(above|obige) (prompt|eingabeaufforderung)\b|\bwhat (was|is) written (above|at the beginning of (this|the) prompt)( above)?\?|\bsentences before the text\b|\breturn your embeddings\b|\bwhat are your instructions\b|\bshow(ing)? all (the )?prompt texts\b`), []string{"above prompt", "obige eingabeaufforderung", "written above", "written at the beginning", "sentences before the text", "return your embeddings", "what are your instructions", "all prompt texts", "all the prompt texts"}},
 	// Delimiter noise: "======end." or runs of escaped newlines before the
 	// injected instruction.
-	{TypeDelimiter, regexp.MustCompile(`={4,} ?end\b|(\\ ?n ?){4,}`), []string{"==", "\\n", "\\ "}},
+	{TypeDelimiter, regexp.MustCompile(`={4,} ?end\b|(\\ ?n ?){4,}`), []string{"====", "\\n", "\\ "}},
 	{TypeDelimiter, regexp.MustCompile(`(<\|?(im_start|im_end|system|endoftext)\|?>|\[/?inst\]|<</?sys>>|"role" ?: ?"system"|### ?(system|instruction) ?:)`), []string{"im_", "system", "endoftext", "inst]", "<<", "instruction"}},
 }
+
+// framingNeedles are the literals one of which every match of the
+// jailbreak-framing rule contains at a word start.
+var framingNeedles = func() []string {
+	n := []string{"educational purposes", "research purposes", "academic purposes", "informational purposes", "not used in", "not applied in"}
+	for _, a := range []string{"purely", "entirely", "completely", "strictly"} {
+		for _, b := range []string{"hypothetical", "fictional", "for"} {
+			n = append(n, a+" "+b)
+		}
+	}
+	for _, a := range []string{"not", "never"} {
+		for _, b := range []string{"used", "acted", "applied", "carried"} {
+			n = append(n, a+" be "+b)
+		}
+	}
+	return n
+}()
 
 // needleIndex maps the first two bytes of every needle to the rules that
 // need it, so one pass over the text's word starts finds the candidate
@@ -80,12 +98,14 @@ type needleRef struct {
 	needle string
 }
 
-// candidates returns a bit per rule whose needles occur in text at a word
-// start (after a byte that is not an ASCII letter or digit).
+// candidates returns a bit per rule whose needles occur in text, not
+// starting inside an ASCII word: every rule's expression begins at a word
+// boundary or with a symbol or non-ASCII letter, so a match there always
+// holds one of its needles (FuzzCandidates checks this).
 func candidates(text string) uint64 {
 	var bits uint64
 	for i := 0; i+2 <= len(text); i++ {
-		if i > 0 && isWordByte(text[i-1]) {
+		if i > 0 && isWordByte(text[i-1]) && isWordByte(text[i]) {
 			continue
 		}
 		for _, ref := range needleIndex[text[i:i+2]] {
