@@ -13,6 +13,7 @@
 package gatewayhook
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"sync"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
 	"github.com/bulwarkhq/bulwark/internal/audit"
@@ -103,14 +105,45 @@ func (h *Hooks) InspectRequest(ctx context.Context, d apierr.Dialect, body []byt
 	if allOff(p) {
 		return body, nil
 	}
-	out, findings, err := h.eng.ScanJSONMask(ctx, body, p, trustFor(d, body), st.mask)
-	if aerr := h.report(ctx, st, "request", findings, err); aerr != nil {
+	return h.scan(ctx, st, "request", body, p, trustFor(d, body), st.mask)
+}
+
+// scan applies p to a JSON body (the top-level model name aside, see
+// withoutModel), reports the findings and maps errors to their client face.
+func (h *Hooks) scan(ctx context.Context, st *reqState, phase string, body []byte, p guard.Policy, trust func(string) guard.Trust, m *guard.Mask) ([]byte, error) {
+	in, model := withoutModel(body, p)
+	out, findings, err := h.eng.ScanJSONMask(ctx, in, p, trust, m)
+	if aerr := h.report(ctx, st, phase, findings, err); aerr != nil {
 		return nil, aerr
 	}
 	if err != nil {
-		return nil, publicError(err, "request")
+		return nil, publicError(err, phase)
+	}
+	if model != nil {
+		if out, err = sjson.SetRawBytes(out, "model", model); err != nil {
+			return nil, apierr.Internal(fmt.Errorf("guard: restore the model field: %w", err))
+		}
 	}
 	return out, nil
+}
+
+// withoutModel returns the body to scan. The top-level "model" names a
+// configured model or alias (replaced by the upstream's name before
+// forwarding) or, in an answer, the model that wrote it: never caller
+// data. But a real name
+// can look like PII ("claude-sonnet-4-5-20250929" reads as a phone
+// number). Only when it does is the scan run on a copy with a neutral
+// model, and the raw original returned to be put back afterwards.
+func withoutModel(body []byte, p guard.Policy) ([]byte, []byte) {
+	m := gjson.GetBytes(body, "model")
+	if m.Type != gjson.String || len(guard.Spans(m.Str, p)) == 0 {
+		return body, nil
+	}
+	scan, err := sjson.SetBytes(bytes.Clone(body), "model", "model")
+	if err != nil {
+		return body, nil // scan as is: at worst the model is refused, never leaked
+	}
+	return scan, []byte(m.Raw)
 }
 
 // InspectResponse applies the PII and secret actions to a non-streamed
@@ -123,12 +156,9 @@ func (h *Hooks) InspectResponse(ctx context.Context, _ apierr.Dialect, body []by
 	}
 	p := responsePolicy(st.policy)
 	if scans(p) {
-		out, findings, err := h.eng.ScanJSONMask(ctx, body, p, nil, st.respMask())
-		if aerr := h.report(ctx, st, "response", findings, err); aerr != nil {
-			return nil, aerr
-		}
+		out, err := h.scan(ctx, st, "response", body, p, nil, st.respMask())
 		if err != nil {
-			return nil, publicError(err, "response")
+			return nil, err
 		}
 		body = out
 	}

@@ -91,13 +91,14 @@ func chat(user string) []byte {
 
 func TestInspectRequest(t *testing.T) {
 	keys := map[string]string{
-		"redact":  "pii=redact,secrets=redact",
-		"block":   "secrets=block",
-		"inject":  "injection=block",
-		"off":     "pii=off,secrets=off,injection=off,unscannable=off",
-		"loose":   "secrets=log",
-		"invalid": "pii=maybe",
-		"images":  "unscannable=block",
+		"redact":    "pii=redact,secrets=redact",
+		"block":     "secrets=block",
+		"inject":    "injection=block",
+		"off":       "pii=off,secrets=off,injection=off,unscannable=off",
+		"loose":     "secrets=log",
+		"invalid":   "pii=maybe",
+		"images":    "unscannable=block",
+		"strictpii": "pii=block",
 	}
 	tests := []struct {
 		name       string
@@ -133,6 +134,12 @@ func TestInspectRequest(t *testing.T) {
 		{name: "images refused under unscannable=block", key: "images",
 			body:       []byte(`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}]}`),
 			wantStatus: http.StatusBadRequest, wantErr: []string{"unscannable guardrail"}},
+		{name: "a dated model name is not PII", key: "strictpii",
+			body:   []byte(`{"model":"anthropic/claude-sonnet-4-5-20250929","messages":[{"role":"user","content":"hi"}]}`),
+			wantIn: []string{`"model":"anthropic/claude-sonnet-4-5-20250929"`}},
+		{name: "a dated model name is kept while the turn is redacted", key: "redact",
+			body:   []byte(`{"model":"claude-sonnet-4-5-20250929","messages":[{"role":"user","content":"mail ` + email + `"}]}`),
+			wantIn: []string{`"model":"claude-sonnet-4-5-20250929"`, "[EMAIL_1]"}, wantOut: []string{email}},
 		{name: "invalid key settings refuse", key: "invalid", body: chat("hi"), wantStatus: http.StatusServiceUnavailable},
 		{name: "policy store failure refuses", key: "broken", body: chat("hi"), wantStatus: http.StatusServiceUnavailable},
 	}
@@ -267,6 +274,15 @@ func TestRestoreJSONEscapes(t *testing.T) {
 	}
 	if v["a"] != "x -----BEGIN \"KEY\"-----\nabc\n y" || v["b"] != "[EMAIL_9]" {
 		t.Fatalf("restored = %q", v)
+	}
+}
+
+func TestResponseModelNameIsNotPII(t *testing.T) {
+	h, _, _ := newHooks(t, map[string]string{"b": "pii=block"})
+	body := []byte(`{"model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"ok"}]}`)
+	got, err := h.InspectResponse(ctxFor("b", "default"), apierr.Anthropic, body)
+	if err != nil || string(got) != string(body) {
+		t.Fatalf("answer = %s, %v: a dated model name blocked the response", got, err)
 	}
 }
 
