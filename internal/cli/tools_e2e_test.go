@@ -143,6 +143,7 @@ func TestGitAndExecThroughServe(t *testing.T) {
 		{"exec printf", "exec", map[string]any{"argv": []string{"/usr/bin/printf", "%s-%s", "a", "b"}}, false, "a-b"},
 		{"exec reads an fs_write file in the sandbox", "exec", map[string]any{"argv": []string{"/bin/cat", "main.txt"}, "dir": "src"}, false, "nested"},
 		{"exec with a secret argument", "exec", map[string]any{"argv": []string{"/bin/echo", "--token=" + secret}}, false, "exit 0"},
+		{"exec with a low-entropy password option", "exec", map[string]any{"argv": []string{"/bin/echo", "--password=hunter2"}}, false, "exit 0"},
 		{"exec exiting non-zero", "exec", map[string]any{"argv": []string{"/bin/cat", "no-such-file"}}, false, "exit 1"},
 		{"git --upload-pack", "git", map[string]any{"args": []string{"fetch", "--upload-pack=touch " + filepath.Join(canaries, "upload"), "origin"}}, true, "arguments not allowed"},
 		{"git clone --upload-pack", "git", map[string]any{"args": []string{"clone", "--upload-pack=touch /workspace/upload", "https://example.com/r.git"}}, true, "arguments not allowed"},
@@ -249,7 +250,7 @@ func plantedRepoConfig(t *testing.T, cs *sdk.ClientSession, tenant, canaries str
 // scope and what the key tried to run.
 func assertToolAudit(t *testing.T, h *harness, agent, noGit createdKey, secret string) {
 	out := h.must("audit", "export", "--json")
-	for _, s := range []string{agent.Key, noGit.Key, secret} {
+	for _, s := range []string{agent.Key, noGit.Key, secret, "hunter2"} {
 		if strings.Contains(out, s) {
 			t.Fatal("a secret appears in the audit log")
 		}
@@ -285,16 +286,18 @@ func assertToolAudit(t *testing.T, h *harness, agent, noGit createdKey, secret s
 			seen["exec printf"] = true
 		case e.Actor == agent.ID && strings.Contains(args, "--token=[REDACTED]") && exit == "0":
 			seen["exec with secret (redacted)"] = true
+		case e.Actor == agent.ID && strings.Contains(args, "/bin/echo --password=[REDACTED]") && exit == "0":
+			seen["exec with password (redacted)"] = true
 		case e.Actor == agent.ID && strings.Contains(args, "no-such-file") && e.Outcome == "success" && exit == "1":
 			seen["exec exit 1"] = true
 		case e.Actor == agent.ID && strings.Contains(args, "/usr/bin/id") && e.Outcome != "success" && exit == "":
 			seen["refused exec"] = true
 		case e.Actor == noGit.ID && e.Target == "git" && e.Outcome == "denied" && e.Details["required_scope"] == "tools:git" &&
-			strings.Contains(args, `"init"`) && strings.Contains(args, "--template=[REDACTED]"):
+			strings.Contains(args, "git init -q") && strings.Contains(args, "--template=[REDACTED]"):
 			seen["git without scope"] = true
 		}
 	}
-	for _, want := range []string{"git commit", "exec printf", "exec with secret (redacted)", "exec exit 1", "refused exec", "git without scope"} {
+	for _, want := range []string{"git commit", "exec printf", "exec with secret (redacted)", "exec with password (redacted)", "exec exit 1", "refused exec", "git without scope"} {
 		if !seen[want] {
 			t.Errorf("no audit entry for %s", want)
 		}

@@ -167,7 +167,7 @@ func (h *Handler) authenticateRequest(w http.ResponseWriter, r *http.Request) *i
 // been written.
 func (h *Handler) gate(w http.ResponseWriter, r *http.Request, id *identity.Identity) bool {
 	if !hasAnyToolScope(id) {
-		h.refuseScope(w, r, id, "", strings.Join(h.reg.scopes(), " "), nil)
+		h.refuseScope(w, r, id, "", strings.Join(h.reg.scopes(), " "), "")
 		return false
 	}
 	if r.Method != http.MethodPost || r.Body == nil {
@@ -183,7 +183,7 @@ func (h *Handler) gate(w http.ResponseWriter, r *http.Request, id *identity.Iden
 	for _, c := range toolCalls(body) {
 		t, ok := h.reg.lookup(c.Params.Name)
 		if ok && authorize(id, t) == ErrInsufficientScope {
-			h.refuseScope(w, r, id, t.Name, t.Scope, c.Params.Arguments)
+			h.refuseScope(w, r, id, t.Name, t.Scope, t.summary(c.Params.Arguments))
 			return false
 		}
 	}
@@ -191,16 +191,16 @@ func (h *Handler) gate(w http.ResponseWriter, r *http.Request, id *identity.Iden
 }
 
 // refuseScope audits and answers a scope denial. args, when the denied
-// request was a tools/call, is summarised (secrets redacted) so a reviewer
-// sees what the key tried to run.
-func (h *Handler) refuseScope(w http.ResponseWriter, r *http.Request, id *identity.Identity, tool, scope string, args json.RawMessage) {
+// request was a tools/call, is its argument summary (secrets redacted) so
+// a reviewer sees what the key tried to run.
+func (h *Handler) refuseScope(w http.ResponseWriter, r *http.Request, id *identity.Identity, tool, scope, args string) {
 	ev := audit.Event{
 		Tenant: id.Tenant, Actor: id.KeyID, Action: "tool.call", Target: tool,
 		Outcome: audit.OutcomeDenied, RequestID: reqid.FromContext(r.Context()),
 		Details: map[string]string{"reason": "insufficient_scope", "required_scope": scope, "kind": string(id.Kind)},
 	}
 	if tool != "" {
-		ev.Details["args"] = summarizeArgs(args)
+		ev.Details["args"] = args
 	}
 	if err := h.audit.Append(context.WithoutCancel(r.Context()), ev); err != nil {
 		h.log.Error("mcp: audit append failed", "err", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -55,6 +56,7 @@ func (b *Builtins) gitTool(r *gittool.Runner) Tool {
 		Name: "git", Scope: ScopeGit,
 		Description: "Run an allowlisted git subcommand in your workspace (" + strings.Join(gittool.Subcommands(), ", ") + "); args exclude the leading \"git\".",
 		InputSchema: schema(`"args":{"type":"array","items":{"type":"string"},"minItems":1}`, "args"),
+		Summarize:   gitSummary,
 		Handler: func(ctx context.Context, id *identity.Identity, args json.RawMessage) (Result, error) {
 			var in struct {
 				Args []string `json:"args"`
@@ -80,6 +82,7 @@ func (b *Builtins) execTool(r *exectool.Runner) Tool {
 		Name: "exec", Scope: ScopeExec,
 		Description: "Run an operator-allowlisted program (argv[0] is its absolute path) in your workspace, sandboxed, without a shell.",
 		InputSchema: schema(`"argv":{"type":"array","items":{"type":"string"},"minItems":1},"dir":{"type":"string"}`, "argv"),
+		Summarize:   execSummary,
 		Handler: func(ctx context.Context, id *identity.Identity, args json.RawMessage) (Result, error) {
 			var in struct {
 				Argv []string `json:"argv"`
@@ -102,6 +105,61 @@ func (b *Builtins) execTool(r *exectool.Runner) Tool {
 			return procResult(res), nil
 		},
 	}
+}
+
+// argvArgs are the arguments of git (Args) and exec (Argv, Dir).
+type argvArgs struct {
+	Args []string `json:"args"`
+	Argv []string `json:"argv"`
+	Dir  string   `json:"dir"`
+}
+
+// argvSummary renders git or exec arguments for the audit log with the
+// sandbox's argv redaction (--password=x, --token x, NAME=secret, URL
+// credentials, token formats), which knows command lines better than the
+// generic JSON summary. Arguments that do not decode as the tool's own
+// (the call will be refused) get the generic summary.
+func argvSummary(field string, render func(argvArgs) string) func(json.RawMessage) string {
+	return func(args json.RawMessage) string {
+		var in argvArgs
+		if err := DecodeArgs(args, &in); err != nil || (field == "args" && (in.Argv != nil || in.Dir != "")) || (field == "argv" && in.Args != nil) {
+			return summarizeArgs(args)
+		}
+		return render(in)
+	}
+}
+
+var (
+	gitSummary = argvSummary("args", func(in argvArgs) string { return "git " + gittool.Summary(redactCredentials(in.Args)) })
+
+	execSummary = argvSummary("argv", func(in argvArgs) string {
+		s := exectool.Summary(redactCredentials(in.Argv))
+		if in.Dir != "" {
+			s += " (in " + exectool.Summary([]string{in.Dir}) + ")"
+		}
+		return s
+	})
+)
+
+// HTTP credentials inside one argument, such as "http.extraHeader=
+// Authorization: Bearer x" or "-H", "Authorization: Basic x", which the argv
+// summary's NAME=value rule would otherwise cut in the wrong place:
+// everything after "Authorization:" is a secret, and so is a token68 value
+// of 8 characters or more after "Bearer" or "Basic" (a commit message
+// saying "basic auth" stays readable).
+var (
+	authzHeaderRE = regexp.MustCompile(`(?i)\b(authorization\s*[:=]\s*)\S.*$`)
+	authzSchemeRE = regexp.MustCompile(`(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9._~+/-]{8,}=*`)
+)
+
+// redactCredentials replaces HTTP credentials in args before summarising.
+func redactCredentials(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		a = authzHeaderRE.ReplaceAllString(a, "${1}"+redacted)
+		out[i] = authzSchemeRE.ReplaceAllString(a, "${1}"+redacted)
+	}
+	return out
 }
 
 // procPublic shows the refusals a caller can act on and hides the rest.

@@ -97,7 +97,7 @@ func (h *Handler) toolHandler(t Tool) sdk.ToolHandler {
 		ev := audit.Event{
 			Time: start.UTC(), Action: "tool.call", Target: t.Name, Outcome: outcome, RequestID: rid,
 			Details: map[string]string{
-				"args":        summarizeArgs(args),
+				"args":        t.summary(args),
 				"duration_ms": strconv.FormatInt(time.Since(start).Milliseconds(), 10),
 				"bytes":       strconv.Itoa(resultBytes(res)),
 				"scope":       t.Scope,

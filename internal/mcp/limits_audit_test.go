@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bulwarkhq/bulwark/internal/audit"
 	"github.com/bulwarkhq/bulwark/internal/identity"
@@ -100,4 +101,67 @@ func TestToolAuditDetailsAreCopiedButNeverOverrideCoreFields(t *testing.T) {
 		return
 	}
 	t.Fatal("no audit entry for proc")
+}
+
+// argvSummaryCases: what the audit log shows of git and exec arguments.
+var argvSummaryCases = []struct {
+	name    string
+	git     bool
+	args    string
+	want    []string
+	notWant []string
+}{
+	{"git commit message kept", true, `{"args":["commit","-m","first commit"]}`, []string{"git commit -m", "first commit"}, nil},
+	{"git URL credentials", true, `{"args":["clone","https://bob:hunter2@example.com/r.git"]}`, []string{"git clone", "example.com/r.git"}, []string{"hunter2", "bob:"}},
+	{"git -c with a token", true, `{"args":["-c","http.extraHeader=Authorization: Bearer abc123"]}`, []string{"git -c"}, []string{"abc123"}},
+	{"exec low-entropy password option", false, `{"argv":["/usr/bin/mysql","--password=hunter2"]}`, []string{"/usr/bin/mysql", "--password="}, []string{"hunter2"}},
+	{"exec separate token value", false, `{"argv":["/bin/tool","--token","letmein"]}`, []string{"/bin/tool --token"}, []string{"letmein"}},
+	{"exec NAME=secret", false, `{"argv":["/usr/bin/env","DB_PASSWORD=hunter2","x"]}`, []string{"DB_PASSWORD="}, []string{"hunter2"}},
+	{"exec curl bearer header", false, `{"argv":["/usr/bin/curl","-H","X-Api: Bearer s3cr3tvalue"]}`, []string{"/usr/bin/curl -H", "Bearer"}, []string{"s3cr3tvalue"}},
+	{"commit message about basic auth stays readable", true, `{"args":["commit","-m","fix basic auth"]}`, []string{"fix basic auth"}, nil},
+	{"exec dir shown", false, `{"argv":["/bin/ls"],"dir":"src"}`, []string{"/bin/ls (in src)"}, nil},
+	{"exec smuggled field falls back, redacted", false, `{"argv":["/bin/ls"],"tool":"git","password":"hunter2"}`, []string{`"tool":"git"`}, []string{"hunter2"}},
+	{"git given exec's field falls back", true, `{"argv":["/bin/sh"]}`, []string{`"argv"`}, nil},
+	{"not JSON", true, `{"args":["commit","-m",`, []string{"unparsable"}, []string{"commit"}},
+}
+
+func TestArgvSummaries(t *testing.T) {
+	for _, tt := range argvSummaryCases {
+		t.Run(tt.name, func(t *testing.T) {
+			summarize := execSummary
+			if tt.git {
+				summarize = gitSummary
+			}
+			got := summarize(json.RawMessage(tt.args))
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("summary %q lacks %q", got, w)
+				}
+			}
+			for _, nw := range tt.notWant {
+				if strings.Contains(got, nw) {
+					t.Errorf("summary %q keeps %q", got, nw)
+				}
+			}
+		})
+	}
+}
+
+// FuzzArgvSummary: a secret passed as an option value never reaches the
+// audit summary, whatever surrounds it.
+func FuzzArgvSummary(f *testing.F) {
+	for _, tt := range argvSummaryCases {
+		f.Add(tt.args, "hunter2")
+	}
+	f.Fuzz(func(t *testing.T, args, secret string) {
+		_ = gitSummary(json.RawMessage(args))
+		_ = execSummary(json.RawMessage(args))
+		if len(secret) < 4 || strings.ContainsAny(secret, " \t\n\"\\=:@/") || !utf8.ValidString(secret) {
+			return
+		}
+		enc, _ := json.Marshal(map[string]any{"argv": []string{"/usr/bin/tool", "--password=" + secret, "--token", secret}})
+		if got := execSummary(enc); strings.Contains(strings.TrimPrefix(got, "/usr/bin/tool"), secret) {
+			t.Fatalf("secret %q kept in %q", secret, got)
+		}
+	})
 }

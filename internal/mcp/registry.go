@@ -51,6 +51,20 @@ type Tool struct {
 	Timeout time.Duration
 	// ReadOnly is advertised to clients as a hint.
 	ReadOnly bool
+	// Summarize, when set, renders the arguments for the audit log with
+	// secrets redacted, in the tool's own terms (an argv for git and
+	// exec, whose secrets hide in values such as --password=x that a
+	// generic JSON summary cannot recognise). It must never fail: it
+	// falls back to the generic summary for arguments it cannot read.
+	Summarize func(args json.RawMessage) string
+}
+
+// summary renders a call's arguments for the audit log.
+func (t Tool) summary(args json.RawMessage) string {
+	if t.Summarize != nil {
+		return t.Summarize(args)
+	}
+	return summarizeArgs(args)
 }
 
 // DefaultToolTimeout bounds a tool call when the tool sets none.
