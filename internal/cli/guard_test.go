@@ -199,6 +199,24 @@ func TestGuardrailsThroughServe(t *testing.T) {
 		}
 	})
 
+	t.Run("a translated request (Anthropic client, OpenAI upstream) is guarded too", func(t *testing.T) {
+		body := `{"model":"up/gpt-4o-mini","max_tokens":64,"messages":[{"role":"user","content":"Mail ` + gEmail + ` key ` + gSecret + `"}]}`
+		req, _ := http.NewRequest(http.MethodPost, h.addr+"/v1/messages", strings.NewReader(body))
+		req.Header.Set("x-api-key", keys["redact"].Key)
+		req.Header.Set("anthropic-version", "2023-06-01")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		up := string(g.up.Last().Body)
+		if resp.StatusCode != 200 || g.up.Last().Path != "/v1/chat/completions" || strings.Contains(up, gEmail) || strings.Contains(up, gSecret) ||
+			!strings.Contains(up, "[EMAIL_1]") || !strings.Contains(string(b), "[OPENAI_KEY_1]") {
+			t.Fatalf("status %d body %s; upstream %s %s", resp.StatusCode, b, g.up.Last().Path, up)
+		}
+	})
+
 	t.Run("audit records findings and skips, never values", func(t *testing.T) {
 		out := h.must("audit", "export", "--json")
 		for _, v := range []string{gEmail, gCard, gSecret, "Abcdefghij", "Ignore all previous"} {
