@@ -13,17 +13,34 @@ const Dims = 1 << 17
 // Features returns the hashed feature buckets of normalised text and the
 // value each present feature takes (1/sqrt(count of features), so long and
 // short prompts weigh alike). Features are byte 3- to 5-grams of the text
-// padded with spaces, plus word unigrams and bigrams. Duplicates are kept:
-// a repeated n-gram counts again, which the training program mirrors.
+// padded with spaces, plus word unigrams, bigrams and shapes. Duplicates
+// are kept: a repeated n-gram counts again, which the training program
+// mirrors.
 func Features(norm string) ([]uint32, float32) {
+	idx := make([]uint32, 0, 4*len(norm)+8)
+	eachFeature(norm, func(i uint32) { idx = append(idx, i) })
+	return idx, featureValue(len(idx))
+}
+
+// featureValue is the value of each feature of a text with n of them.
+func featureValue(n int) float32 {
+	if n == 0 {
+		return 0
+	}
+	return float32(1 / math.Sqrt(float64(n)))
+}
+
+// eachFeature calls visit with the bucket of every feature of norm. Model
+// inference sums weights through it without building the list Features
+// returns, so both see exactly the same features.
+func eachFeature(norm string, visit func(uint32)) {
 	t := " " + norm + " "
-	idx := make([]uint32, 0, 3*len(t)+len(t)/2)
 	for n := 3; n <= 5; n++ {
 		for i := 0; i+n <= len(t); i++ {
-			idx = append(idx, hash(uint32(n), t[i:i+n]))
+			visit(hash(uint32(n), t[i:i+n]))
 		}
 	}
-	prevStart, prevEnd := -1, -1
+	prevStart := -1
 	for i := 0; i < len(t); {
 		for i < len(t) && t[i] == ' ' {
 			i++
@@ -33,27 +50,27 @@ func Features(norm string) ([]uint32, float32) {
 			j++
 		}
 		if j > i {
-			idx = append(idx, hash(11, t[i:j]), hash(13, shape(t[i:j])))
+			visit(hash(11, t[i:j]))
+			visit(shapeHash(t[i:j]))
 			if prevStart >= 0 {
-				idx = append(idx, hash(12, t[prevStart:j]))
+				visit(hash(12, t[prevStart:j]))
 			}
-			prevStart, prevEnd = i, j
+			prevStart = i
 		}
 		i = j
 	}
-	_ = prevEnd
-	if len(idx) == 0 {
-		return idx, 0
-	}
-	return idx, float32(1 / math.Sqrt(float64(len(idx))))
 }
 
-// shape abstracts a word to its character classes (letters to "a", digits
-// to "0", other bytes kept, repeats squeezed), so odd mixtures such as the
-// "ilde]$." of an optimised adversarial suffix are features of their own.
-func shape(w string) string {
-	b := make([]byte, 0, 8)
-	for i := 0; i < len(w) && len(b) < 8; i++ {
+// shapeHash is the bucket of a word's shape: its character classes
+// (letters to "a", digits to "0", other bytes kept, repeats squeezed, at
+// most 8), so odd mixtures such as the "ilde]$." of an optimised
+// adversarial suffix are features of their own. It hashes as it goes
+// instead of building the shape string.
+func shapeHash(w string) uint32 {
+	h := uint32(2166136261) ^ 13*16777619
+	var last byte
+	n := 0
+	for i := 0; i < len(w) && n < 8; i++ {
 		c := w[i]
 		switch {
 		case c >= 'a' && c <= 'z' || c >= 0x80:
@@ -61,11 +78,14 @@ func shape(w string) string {
 		case c >= '0' && c <= '9':
 			c = '0'
 		}
-		if len(b) == 0 || b[len(b)-1] != c {
-			b = append(b, c)
+		if n == 0 || last != c {
+			h ^= uint32(c)
+			h *= 16777619
+			last = c
+			n++
 		}
 	}
-	return string(b)
+	return h & (Dims - 1)
 }
 
 // Dense returns feature buckets that take the value 1 whatever the text's

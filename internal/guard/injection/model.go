@@ -76,11 +76,13 @@ func EncodeModel(w []float32, bias, threshold float32) []byte {
 
 // Logit returns the raw model output for a text and its normalised form.
 func (m *Model) Logit(raw, norm string) float32 {
-	idx, v := Features(norm)
 	var sum, dense int32
-	for _, i := range idx {
+	n := 0
+	eachFeature(norm, func(i uint32) {
 		sum += int32(m.w[i])
-	}
+		n++
+	})
+	v := featureValue(n)
 	for _, i := range Dense(raw, norm) {
 		dense += int32(m.w[i])
 	}

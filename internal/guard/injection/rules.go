@@ -93,6 +93,16 @@ var needleIndex = func() map[string][]needleRef {
 	return idx
 }()
 
+// needleBigrams has a bit for every key of needleIndex, so candidates
+// skips the map lookup at the many positions no needle can start.
+var needleBigrams = func() (b [1 << 16 / 64]uint64) {
+	for k := range needleIndex {
+		x := uint16(k[0])<<8 | uint16(k[1])
+		b[x>>6] |= 1 << (x & 63)
+	}
+	return b
+}()
+
 type needleRef struct {
 	rule   int
 	needle string
@@ -106,6 +116,9 @@ func candidates(text string) uint64 {
 	var bits uint64
 	for i := 0; i+2 <= len(text); i++ {
 		if i > 0 && isWordByte(text[i-1]) && isWordByte(text[i]) {
+			continue
+		}
+		if x := uint16(text[i])<<8 | uint16(text[i+1]); needleBigrams[x>>6]&(1<<(x&63)) == 0 {
 			continue
 		}
 		for _, ref := range needleIndex[text[i:i+2]] {
