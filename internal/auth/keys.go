@@ -355,7 +355,11 @@ type KeyUpdate struct {
 	Expires *time.Duration // 0 clears the expiry
 	NoLog   *bool
 	Limits  *string
-	Guard   *string
+	// MergeLimits, when set, computes the new limits from the stored ones
+	// inside the update's transaction (after Limits), so two concurrent
+	// edits of different limit fields cannot lose one another.
+	MergeLimits func(stored string) (string, error)
+	Guard       *string
 }
 
 // Update changes a key's settings.
@@ -415,6 +419,13 @@ func (k *Keys) apply(rec *store.Key, u KeyUpdate) error {
 	}
 	if u.Limits != nil {
 		rec.Limits = *u.Limits
+	}
+	if u.MergeLimits != nil {
+		l, err := u.MergeLimits(rec.Limits)
+		if err != nil {
+			return err
+		}
+		rec.Limits = l
 	}
 	if u.Guard != nil {
 		rec.Guard = *u.Guard

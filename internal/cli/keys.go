@@ -259,22 +259,7 @@ func keysUpdate(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer in.Close()
-	if set["rpm"] || set["tpm"] || set["max-parallel"] || set["budget-usd"] || set["budget-period"] {
-		cur, err := in.Store.GetKey(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		base, err := limit.ParseSpec(cur.Limits)
-		if err != nil {
-			return fmt.Errorf("stored limits of %s: %w", pos[0], err)
-		}
-		sp, err := lf.apply(base, set)
-		if err != nil {
-			return err
-		}
-		js := sp.JSON()
-		u.Limits = &js
-	}
+	u.MergeLimits = lf.merge(set)
 	k, err := in.Keys.Update(ctx, cliActor, "", pos[0], u)
 	if err != nil {
 		return err

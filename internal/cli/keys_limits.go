@@ -58,6 +58,27 @@ func (l *limitFlags) apply(base limit.Spec, set map[string]bool) (limit.Spec, er
 	return sp, nil
 }
 
+// merge returns the limits edit of keys update as a function of the stored
+// limits, for auth.KeyUpdate.MergeLimits: it runs inside the store's
+// transaction, so a concurrent edit of another field is kept, not
+// overwritten by a stale read. It is nil when no limit flag was set.
+func (l *limitFlags) merge(set map[string]bool) func(string) (string, error) {
+	if !set["rpm"] && !set["tpm"] && !set["max-parallel"] && !set["budget-usd"] && !set["budget-period"] {
+		return nil
+	}
+	return func(stored string) (string, error) {
+		base, err := limit.ParseSpec(stored)
+		if err != nil {
+			return "", fmt.Errorf("stored limits: %w", err)
+		}
+		sp, err := l.apply(base, set)
+		if err != nil {
+			return "", err
+		}
+		return sp.JSON(), nil
+	}
+}
+
 // visited returns the names of the flags set on the command line.
 func visited(fs *flag.FlagSet) map[string]bool {
 	set := map[string]bool{}

@@ -82,7 +82,8 @@ func (x *exchange) tryDeployment(ctx context.Context, w *sentWriter, body []byte
 	if err != nil {
 		return apierr.Internal(fmt.Errorf("gateway: provider lookup: %w", err))
 	}
-	if !ok || !prov.Serves(d.Model) || !prov.Speaks(x.rt.family) {
+	translated := ok && !prov.Speaks(x.rt.family)
+	if !ok || !prov.Serves(d.Model) || (translated && !x.canTranslate(prov)) {
 		return fmt.Errorf("%w: provider %q cannot serve %q in this API format", router.ErrSkipDeployment, d.Provider, d.Model)
 	}
 	var adm *limit.Admission
@@ -100,14 +101,17 @@ func (x *exchange) tryDeployment(ctx context.Context, w *sentWriter, body []byte
 		}
 	}
 	x.tgt = target{prov: prov, upstream: d.Model}
+	// A failed earlier attempt must not leave its status on this one's row.
+	x.rec.Status = 0
 	x.rec.Provider, x.rec.Deployment = prov.Name, d.Name
 	x.call.Provider, x.call.Upstream = prov.Name, d.Model
-	out, err := Rewrite(body, f, d.Model, x.rt.family == provider.FamilyOpenAI && x.rt.path == "/chat/completions")
-	if err != nil {
-		return apierr.Internal(fmt.Errorf("gateway: rewrite body: %w", err))
-	}
 	w.Header().Set(HeaderDeployment, d.Name)
-	err = x.forward(ctx, w, out, f)
+	ctx = provider.WithConnectTimeout(ctx, d.Timeouts.Connect)
+	if translated {
+		err = x.forwardTranslated(ctx, w, body, f)
+	} else {
+		err = x.forwardSame(ctx, w, body, f, d.Model)
+	}
 	if adm != nil {
 		if err != nil && !w.wrote {
 			_ = adm.Abort(ctx) // nothing reached the client: this attempt's hold goes back
@@ -116,6 +120,33 @@ func (x *exchange) tryDeployment(ctx context.Context, w *sentWriter, body []byte
 		}
 	}
 	return err
+}
+
+// canTranslate reports whether a chat call in the caller's dialect can be
+// translated for prov (embeddings and token counts are not translated).
+func (x *exchange) canTranslate(prov provider.Config) bool {
+	return translatable(prov) && (x.rt == routeChat || x.rt == routeMessages)
+}
+
+// forwardSame is an attempt in the caller's own dialect: the body with only
+// its model rewritten.
+func (x *exchange) forwardSame(ctx context.Context, w http.ResponseWriter, body []byte, f Fields, model string) error {
+	out, err := Rewrite(body, f, model, x.rt.family == provider.FamilyOpenAI && x.rt.path == "/chat/completions")
+	if err != nil {
+		return apierr.Internal(fmt.Errorf("gateway: rewrite body: %w", err))
+	}
+	return x.forward(ctx, w, out, f)
+}
+
+// forwardTranslated is an attempt on a deployment whose provider speaks
+// another family: the body is translated for it and its answer back, with
+// the same retries and fallback as a same-dialect attempt.
+func (x *exchange) forwardTranslated(ctx context.Context, w http.ResponseWriter, body []byte, f Fields) error {
+	t, out, err := x.translate(body, f.Model, f.Stream)
+	if err != nil {
+		return err
+	}
+	return t.forward(ctx, w, out)
 }
 
 // routeError gives a routed failure its public face. The error chain may

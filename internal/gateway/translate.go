@@ -20,6 +20,7 @@ import (
 	pgemini "github.com/bulwarkhq/bulwark/internal/provider/gemini"
 	popenai "github.com/bulwarkhq/bulwark/internal/provider/openai"
 	"github.com/bulwarkhq/bulwark/internal/reqid"
+	"github.com/bulwarkhq/bulwark/internal/router"
 	"github.com/bulwarkhq/bulwark/internal/usage"
 )
 
@@ -136,31 +137,16 @@ func (x *exchange) serveTranslated(w http.ResponseWriter, body []byte, model str
 			body = nb
 		}
 	}
-	in, upFam := codecFor(x.rt.family), upstreamFamily(x.tgt.prov, x.rt.family)
-	up := codecFor(upFam)
-	req, err := in.DecodeRequest(body)
+	t, out, err := x.translate(body, model, stream)
 	if err != nil {
-		return apierr.BadRequest("invalid_request_error", "invalid request body: "+err.Error())
+		return err
 	}
-	if x.rt.family == provider.FamilyGemini {
-		req.Model, req.Stream = model, stream
-	}
-	out, dropped, err := up.EncodeRequest(req, llm.Target{Model: x.tgt.upstream, Version: panthropic.Version(r.Header.Get("Anthropic-Version"))})
-	if err != nil {
-		return apierr.BadRequest("invalid_request_error", "the request cannot be translated for this model's provider: "+err.Error())
-	}
-	if r.Header.Get(HeaderStrict) == "true" {
-		if err := dropped.Strict(); err != nil {
-			return apierr.BadRequest("feature_dropped", err.Error())
-		}
-	}
-	g.countDropped(dropped)
 	x.reqBytes = len(body)
+	req := t.req
 	x.call = Call{Identity: x.id, Dialect: x.rt.dialect, Model: model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
-		Stream: req.Stream, PromptTokens: usage.EstimateTokens(len(body)), MaxTokens: int64(req.MaxTokens)}
+		Stream: req.Stream, PromptTokens: usage.EstimateTokens(len(body)), MaxTokens: int64(req.MaxTokens), hdr: w.Header()}
 	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: x.id.KeyID, Tenant: x.id.Tenant,
 		Model: model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: req.Stream}
-	t := &translation{x: x, in: in, up: up, upFam: upFam, req: req, dropped: dropped}
 	n, err := g.deps.Hooks.before(r.Context(), &x.call)
 	defer func() {
 		if err != nil {
@@ -171,7 +157,34 @@ func (x *exchange) serveTranslated(w http.ResponseWriter, body []byte, model str
 	if err != nil {
 		return err
 	}
-	return t.forward(w, out)
+	return settled(t.forward(r.Context(), w, out))
+}
+
+// translate decodes body in the caller's dialect and encodes it for the
+// family x.tgt's provider speaks; model and stream are what the caller
+// asked for (Gemini carries both in the URL). It refuses, under
+// X-Bulwark-Strict, a request that would lose a feature.
+func (x *exchange) translate(body []byte, model string, stream bool) (*translation, []byte, error) {
+	in, upFam := codecFor(x.rt.family), upstreamFamily(x.tgt.prov, x.rt.family)
+	up := codecFor(upFam)
+	req, err := in.DecodeRequest(body)
+	if err != nil {
+		return nil, nil, apierr.BadRequest("invalid_request_error", "invalid request body: "+err.Error())
+	}
+	if x.rt.family == provider.FamilyGemini {
+		req.Model, req.Stream = model, stream
+	}
+	out, dropped, err := up.EncodeRequest(req, llm.Target{Model: x.tgt.upstream, Version: panthropic.Version(x.r.Header.Get("Anthropic-Version"))})
+	if err != nil {
+		return nil, nil, apierr.BadRequest("invalid_request_error", "the request cannot be translated for this model's provider: "+err.Error())
+	}
+	if x.r.Header.Get(HeaderStrict) == "true" {
+		if err := dropped.Strict(); err != nil {
+			return nil, nil, apierr.BadRequest("feature_dropped", err.Error())
+		}
+	}
+	x.g.countDropped(dropped)
+	return &translation{x: x, in: in, up: up, upFam: upFam, req: req, dropped: dropped}, out, nil
 }
 
 // translation is the state of one cross-dialect call.
@@ -184,10 +197,11 @@ type translation struct {
 }
 
 // forward calls the upstream with the encoded body and relays its answer
-// in the caller's dialect.
-func (t *translation) forward(w http.ResponseWriter, out []byte) error {
+// in the caller's dialect. ctx is the attempt's (a routed deployment's
+// timeouts); a failure already answered, or owed to nobody, is handled.
+func (t *translation) forward(ctx context.Context, w http.ResponseWriter, out []byte) error {
 	x := t.x
-	ctx, cancel := context.WithCancel(x.r.Context())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // a failed client write stops the upstream at once
 	call := provider.Call{Family: t.upFam, Method: http.MethodPost, Body: out, In: x.r.Header, Betas: x.g.betas, Model: x.tgt.upstream}
 	switch t.upFam {
@@ -210,11 +224,12 @@ func (t *translation) forward(w http.ResponseWriter, out []byte) error {
 	if err != nil {
 		if x.r.Context().Err() != nil {
 			x.rec.Status = statusClientClosed
-			return nil
+			return handled{err}
 		}
 		return apierr.New(http.StatusBadGateway, "upstream_unreachable", "the upstream provider could not be reached").WithCause(err)
 	}
 	defer resp.Body.Close()
+	router.Progress(ctx) // an answer, even an error, is the first byte
 	if resp.StatusCode >= 300 {
 		return t.upstreamFailed(resp)
 	}
@@ -235,7 +250,9 @@ func (t *translation) upstreamFailed(resp *http.Response) error {
 	}
 	e, msg := upstreamError(t.upFam == provider.FamilyAnthropic, resp.StatusCode, resp.Header, b)
 	x.rec.Status = e.Status
-	return e.WithCause(fmt.Errorf("provider %q answered HTTP %d: %s", x.tgt.prov.Name, resp.StatusCode, msg))
+	// As on the fast path, the cause classifies the answer for the router
+	// (retryable, context window) and keeps the upstream's retry-after.
+	return e.WithCause(router.NewUpstreamError(resp.StatusCode, fmt.Sprintf("provider %q: %s", x.tgt.prov.Name, msg), resp.Header, time.Now()))
 }
 
 // relayBody translates a complete upstream answer.
@@ -245,7 +262,7 @@ func (t *translation) relayBody(w http.ResponseWriter, resp *http.Response) erro
 	if err != nil {
 		if x.r.Context().Err() != nil {
 			x.rec.Status = statusClientClosed
-			return nil
+			return handled{err}
 		}
 		return apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider failed mid-answer").WithCause(err)
 	}

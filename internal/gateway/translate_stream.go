@@ -12,6 +12,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/apierr"
 	"github.com/bulwarkhq/bulwark/internal/llm"
 	"github.com/bulwarkhq/bulwark/internal/provider"
+	"github.com/bulwarkhq/bulwark/internal/router"
 	"github.com/bulwarkhq/bulwark/internal/sse"
 	"github.com/bulwarkhq/bulwark/internal/usage"
 )
@@ -33,7 +34,7 @@ func (t *translation) relayStream(ctx context.Context, w http.ResponseWriter, re
 	x.rec.TTFB = time.Since(x.start)
 	rc := http.NewResponseController(w)
 	flush := func() { _ = rc.Flush() }
-	res, err := llm.Relay(w, flush, eventSource{sse.NewReader(resp.Body)}, t.up.NewStreamDecoder(), enc)
+	res, err := llm.Relay(w, flush, eventSource{ctx: ctx, rd: sse.NewReader(resp.Body)}, t.up.NewStreamDecoder(), enc)
 	t.settleStream(res)
 	var be blockedEvent
 	switch {
@@ -54,6 +55,7 @@ func (t *translation) relayStream(ctx context.Context, w http.ResponseWriter, re
 		e := apierr.New(http.StatusBadGateway, "upstream_stream_failed", "the upstream provider failed mid-stream").WithCause(err)
 		x.rec.Status = e.Status
 		x.g.log.LogAttrs(ctx, levelFor(e.Status), "translated stream failed", slogAttrs(x, e)...)
+		return handled{err} // answered with an error event; the router must not count it a success
 	}
 	return nil
 }
@@ -74,14 +76,19 @@ func (t *translation) settleStream(res llm.RelayResult) {
 	}
 }
 
-// eventSource adapts the SSE reader to llm.EventSource.
-type eventSource struct{ rd *sse.Reader }
+// eventSource adapts the SSE reader to llm.EventSource. Every event read
+// is progress for a routed attempt's first-byte and idle-gap watchdogs.
+type eventSource struct {
+	ctx context.Context
+	rd  *sse.Reader
+}
 
 func (s eventSource) Next() (string, []byte, error) {
 	ev, err := s.rd.Next()
 	if err != nil {
 		return "", nil, err
 	}
+	router.Progress(s.ctx)
 	return string(ev.Name), ev.Data, nil
 }
 

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/url"
@@ -38,7 +39,7 @@ func NewTransport(o ClientOptions) *http.Transport {
 	}
 	d := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
-		DialContext:           d.DialContext,
+		DialContext:           connectDialer(d),
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          o.MaxIdleConnsPerHost * 4,
 		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
@@ -51,6 +52,36 @@ func NewTransport(o ClientOptions) *http.Transport {
 		t.Proxy = http.ProxyURL(o.Proxy)
 	}
 	return t
+}
+
+type connectKey struct{}
+
+// WithConnectTimeout returns ctx carrying d as the bound of any TCP connect
+// the transport makes for a request under ctx (a routed deployment's
+// timeouts.connect); d ≤ 0 returns ctx unchanged. One transport serves every
+// deployment, so connection pooling is kept: the bound applies only when a
+// new connection is dialled, never to a pooled one. The shorter of d and
+// ClientOptions.DialTimeout applies; the TLS handshake stays bounded by the
+// transport's own handshake timeout.
+func WithConnectTimeout(ctx context.Context, d time.Duration) context.Context {
+	if d <= 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, connectKey{}, d)
+}
+
+// connectDialer dials with d, bounded by the request's connect timeout when
+// it carries one. net/http dials under a context that keeps the request's
+// values but not its cancellation, so the value is found here.
+func connectDialer(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if t, ok := ctx.Value(connectKey{}).(time.Duration); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, t)
+			defer cancel()
+		}
+		return d.DialContext(ctx, network, addr)
+	}
 }
 
 // NewClient returns an http.Client over rt that never follows redirects:
