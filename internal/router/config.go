@@ -31,8 +31,9 @@ const (
 // Timeouts bound one attempt on a deployment. Zero means no bound of that
 // kind (the request deadline still applies).
 type Timeouts struct {
-	// Connect bounds dialing and the TLS handshake; the provider adapter's
-	// transport enforces it.
+	// Connect bounds the TCP connect of a new upstream connection; the
+	// gateway passes it to the shared transport per attempt
+	// (provider.WithConnectTimeout), so pooled connections are unaffected.
 	Connect time.Duration `json:"connect,omitempty" yaml:"connect"`
 	// FirstByte bounds the time from the start of the attempt to its first
 	// token (the adapter signals tokens with Progress).
