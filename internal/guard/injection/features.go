@@ -99,16 +99,18 @@ func shapeHash(w string) uint32 {
 // throughout and come on several lines. A last group encodes the length.
 func Dense(raw, norm string) []uint32 {
 	out := make([]uint32, 0, 24)
-	normFields, rawFields := strings.Fields(norm), strings.Fields(raw)
-	out = ordinal(out, 14, countLast(normFields, weirdWord))
-	out = ordinal(out, 15, countLast(rawFields, camelGlued))
+	var nw, rw wordSplit
+	splitWords(norm, &nw)
+	splitWords(raw, &rw)
+	out = ordinal(out, 14, countLast(nw.recent(), weirdWord))
+	out = ordinal(out, 15, countLast(rw.recent(), camelGlued))
 	// Length in steps of 15 words (up to 90): persuasion-style jailbreaks
 	// (PAIR) are long role-play set-ups, and the n-gram average alone
 	// cannot tell a long text from a short one.
-	out = ordinal(out, 18, len(normFields)/15)
+	out = ordinal(out, 18, nw.n/15)
 	if !strings.Contains(raw, "\n") {
-		tail := gibberish(normFields, rawFields)
-		head := gibberish(normFields[:min(len(normFields), 15)], rawFields[:min(len(rawFields), 15)])
+		tail := gibberish(nw.recent(), rw.recent())
+		head := gibberish(nw.first(), rw.first())
 		out = ordinal(out, 16, tail)
 		out = ordinal(out, 17, tail-2*head)
 	}

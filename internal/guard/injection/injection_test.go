@@ -2,6 +2,8 @@ package injection
 
 import (
 	"encoding/base64"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,6 +141,29 @@ func FuzzCandidates(f *testing.F) {
 		}
 		if got := matchRules(text); got != want {
 			t.Fatalf("matchRules(%q) = %q, every rule says %q", text, got, want)
+		}
+	})
+}
+
+// FuzzSplitWords checks splitWords against strings.Fields, whose split the
+// model was trained on.
+func FuzzSplitWords(f *testing.F) {
+	for _, tt := range cases {
+		f.Add(tt.text)
+	}
+	f.Add(strings.Repeat("one two\u00a0three\u2003", 20) + "\xff end")
+	f.Fuzz(func(t *testing.T, s string) {
+		want := strings.Fields(s)
+		var got wordSplit
+		splitWords(s, &got)
+		if got.n != len(want) {
+			t.Fatalf("n = %d, want %d", got.n, len(want))
+		}
+		if !slices.Equal(got.first(), want[:min(len(want), headWords)]) {
+			t.Fatalf("head %q, want %q", got.first(), want[:min(len(want), headWords)])
+		}
+		if !slices.Equal(got.last(), want[max(0, len(want)-tailWords):]) {
+			t.Fatalf("tail %q, want %q", got.last(), want[max(0, len(want)-tailWords):])
 		}
 	})
 }
