@@ -117,7 +117,9 @@ routing:
   deployments:
     o: {provider: oa, model: text, timeouts: {first_byte: 2s, idle_gap: 2s}}
     a: {provider: an, model: text, timeouts: {first_byte: 2s, idle_gap: 2s}}
+    a-watched: {provider: an, model: text, timeouts: {first_byte: 300ms, idle_gap: 400ms}}
   aliases:
+    watched-then-o: {strategy: fallback, deployments: [a-watched, o]}
     to-anthropic: {deployments: [a]}
     to-openai: {deployments: [o]}
     a-then-o: {strategy: fallback, deployments: [a, o]}
@@ -163,18 +165,34 @@ routing:
 		})
 	}
 
-	t.Run("translated stream cut after the first byte is not retried", func(t *testing.T) {
-		an.SetFault(upstreamtest.Fault{Kind: upstreamtest.CutStream})
-		defer an.SetFault(upstreamtest.Fault{})
-		before := oa.calls.Load()
-		r := dialectPost(t, h, user, "/v1/chat/completions", "a-then-o", `,"stream":true`)
-		if r.status != 200 || strings.Contains(r.body, "[DONE]") || !strings.Contains(r.body, `"error"`) {
-			t.Fatalf("status %d, want a stream ending in an error event: %q", r.status, r.body)
-		}
-		if oa.calls.Load() != before {
-			t.Fatal("a translated stream was retried on another deployment after its first byte")
-		}
-	})
+	streams := []struct {
+		name   string
+		model  string
+		fault  upstreamtest.Fault
+		honest bool // completes with [DONE]
+	}{
+		{"translated stream cut after the first byte ends with an error", "a-then-o", upstreamtest.Fault{Kind: upstreamtest.CutStream}, false},
+		{"translated stream silent past idle_gap ends with an error", "watched-then-o", upstreamtest.Fault{Kind: upstreamtest.SlowDrip, Drip: 800 * time.Millisecond}, false},
+		{"slow steady translated stream outlives first_byte", "watched-then-o", upstreamtest.Fault{Kind: upstreamtest.SlowDrip, Drip: 150 * time.Millisecond}, true},
+	}
+	for _, tt := range streams {
+		t.Run(tt.name, func(t *testing.T) {
+			an.SetFault(tt.fault)
+			defer an.SetFault(upstreamtest.Fault{})
+			before := oa.calls.Load()
+			r := dialectPost(t, h, user, "/v1/chat/completions", tt.model, `,"stream":true`)
+			done := strings.Contains(r.body, "data: [DONE]")
+			if r.status != 200 || done != tt.honest || (!tt.honest && !strings.Contains(r.body, `"error"`)) {
+				t.Fatalf("status %d, [DONE]=%v (want %v): %q", r.status, done, tt.honest, r.body)
+			}
+			if tt.honest && r.took < 300*time.Millisecond {
+				t.Fatalf("the stream took %v: too fast to prove the first_byte watchdog was disarmed", r.took)
+			}
+			if oa.calls.Load() != before {
+				t.Fatal("a translated stream was retried on another deployment after its first byte")
+			}
+		})
+	}
 	t.Run("anthropic upstream received the translated request", func(t *testing.T) {
 		req := dialectPost(t, h, user, "/v1/chat/completions", "to-anthropic", "")
 		if req.status != 200 {
