@@ -474,3 +474,32 @@ func counter(t *testing.T, reg *prometheus.Registry, name, value string) float64
 	}
 	return sum
 }
+
+// TestTrustPerDialect: injection detection reads the caller's turns in
+// every dialect and leaves the operator's system prompt alone.
+func TestTrustPerDialect(t *testing.T) {
+	tests := []struct {
+		name    string
+		d       apierr.Dialect
+		body    string
+		blocked bool
+	}{
+		{name: "openai system prompt", d: apierr.OpenAI, body: `{"model":"m","messages":[{"role":"system","content":"` + attack + `"},{"role":"user","content":"hi"}]}`},
+		{name: "openai user turn", d: apierr.OpenAI, body: `{"model":"m","messages":[{"role":"user","content":"` + attack + `"}]}`, blocked: true},
+		{name: "openai tool result", d: apierr.OpenAI, body: `{"model":"m","messages":[{"role":"tool","tool_call_id":"c1","content":"` + attack + `"}]}`, blocked: true},
+		{name: "embeddings input", d: apierr.OpenAI, body: `{"model":"m","input":"` + attack + `"}`, blocked: true},
+		{name: "anthropic system", d: apierr.Anthropic, body: `{"model":"m","system":"` + attack + `","messages":[{"role":"user","content":"hi"}]}`},
+		{name: "anthropic tool_result", d: apierr.Anthropic, body: `{"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"` + attack + `"}]}]}`, blocked: true},
+		{name: "gemini systemInstruction", d: apierr.Gemini, body: `{"systemInstruction":{"parts":[{"text":"` + attack + `"}]},"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`},
+		{name: "gemini user turn", d: apierr.Gemini, body: `{"contents":[{"role":"user","parts":[{"text":"` + attack + `"}]}]}`, blocked: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _, _ := newHooks(t, map[string]string{"k": "injection=block"})
+			_, err := h.InspectRequest(ctxFor("k", "default"), tt.d, []byte(tt.body))
+			if (err != nil) != tt.blocked {
+				t.Fatalf("err = %v, blocked want %v", err, tt.blocked)
+			}
+		})
+	}
+}
