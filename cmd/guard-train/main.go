@@ -146,7 +146,8 @@ func samples(exs []eval.InjExample, negWeight float32) []sample {
 		}
 		data = append(data, s)
 	}
-	// A fixed shuffle keeps folds mixed across sources and runs repeatable.
+	// A fixed shuffle mixes the sources in training order and keeps runs
+	// repeatable (folds come from foldOf, not from positions).
 	r := rand.New(rand.NewPCG(8, 8))
 	r.Shuffle(len(data), func(i, j int) { data[i], data[j] = data[j], data[i] })
 	return data
