@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
-# Bulwark benchmark: one bounded run (< 3 minutes, loopback only) comparing
-# direct-to-fake-upstream, a bare httputil.ReverseProxy and Bulwark (auth,
-# usage accounting and the SQLite usage log on), non-stream and stream.
-# The measured process is pinned to CPU 1; the load generator and the fake
-# upstream to CPU 0. CPU per request = (utime+stime delta of the measured
-# process) / completed requests (upstr_us: the same for the fake upstream,
-# which shares CPU 0 with the generator); peak RSS = VmHWM. Usage: bench/run.sh
-# [duration, default 10s] [connections, default 32].
+# Bulwark benchmark: one bounded run (about four minutes, loopback only)
+# comparing, side by side, direct-to-fake-upstream, a bare
+# httputil.ReverseProxy and Bulwark in four configurations — auth + usage
+# (guardrails off), + routing/limits/budget, + guardrails at the default
+# policy, + guardrails redact-all — non-stream and stream.
+#
+# Every scenario runs ROUNDS times, the rounds interleaved (A B C … A B C …)
+# so that drift in the shared machine's load hits every scenario alike; the
+# summary reports the median of the rounds and each ratio as the median of
+# the per-round ratios. The measured process is pinned to CPU 1; the load
+# generator and the fake upstream to CPU 0. CPU per request = (utime+stime
+# delta of the measured process) / completed requests (upstr_us: the same
+# for the fake upstream, which shares CPU 0 with the generator); peak RSS =
+# VmHWM.
+#
+# Usage: bench/run.sh [duration per run, default 5s] [connections, default
+# 32] [rounds, default 3]. BENCH_PERF=<scenario substring> additionally
+# records a perf profile of the measured process during the matching runs
+# and prints its top functions (profiling harness; needs perf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DUR=${1:-10s}
+DUR=${1:-5s}
 CONC=${2:-32}
+ROUNDS=${3:-3}
 GEN_CPU=0
 TARGET_CPU=1
 WORK=$(mktemp -d)
@@ -37,6 +49,10 @@ taskset -c $TARGET_CPU "$WORK/bareproxy" -listen "127.0.0.1:$BARE_PORT" -target 
 BARE_PID=$!; PIDS+=($BARE_PID)
 wait_port "$BARE_PORT"
 
+# One Bulwark serves every Bulwark scenario; the keys differ only in their
+# guard policy and limits, so the rows compare the stages, not processes.
+# bench-routed is a routing alias over one deployment: the router, its
+# breaker and the per-deployment limits run on every call to it.
 BW_PORT=$(port)
 cat >"$WORK/bulwark.yaml" <<YAML
 log: {level: warn}
@@ -46,37 +62,109 @@ providers:
     base_url: http://127.0.0.1:$UP_PORT/v1
     api_key_env: BENCH_UPSTREAM_KEY
 default_providers: {openai: openai}
+routing:
+  deployments:
+    bench-mini: {provider: openai, model: gpt-4o-mini, rpm: 10000000, tpm: 30000000, max_parallel: 100000}
+  aliases:
+    bench-routed: {deployments: [bench-mini]}
 YAML
 export BULWARK_DATA_DIR="$WORK/data" BULWARK_CONFIG="$WORK/bulwark.yaml" BULWARK_LISTEN="127.0.0.1:$BW_PORT" BENCH_UPSTREAM_KEY=sk-bench
 "$WORK/bulwark" init >/dev/null 2>&1
-KEY=$("$WORK/bulwark" keys create --name bench --scopes llm --json 2>/dev/null | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])')
+mkkey() { "$WORK/bulwark" keys create --name "$1" --scopes llm --json "${@:2}" 2>/dev/null | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])'; }
+OFF="pii=off,secrets=off,injection=off,unscannable=off"
+KEY_PLAIN=$(mkkey plain --guard "$OFF")
+KEY_LIMITS=$(mkkey limits --guard "$OFF" --rpm 10000000 --tpm 30000000 --max-parallel 100000 --budget-usd 1000000 --budget-period monthly)
+KEY_DEFAULT=$(mkkey default)
+KEY_REDACT=$(mkkey redact --guard "pii=redact,secrets=redact,injection=redact")
 taskset -c $TARGET_CPU "$WORK/bulwark" serve >"$WORK/bulwark.log" 2>&1 &
 BW_PID=$!; PIDS+=($BW_PID)
 wait_port "$BW_PORT"
 
-# run NAME PID URL BODY [headers...]: warm up, then measure one run.
+U="http://127.0.0.1"
+CHAT=/v1/chat/completions
+# name|pid|url|body|auth key (empty: none)
+SCENARIOS=(
+	"direct (fake upstream)|$UP_PID|$U:$UP_PORT$CHAT|chat_direct.json|"
+	"bare ReverseProxy|$BARE_PID|$U:$BARE_PORT$CHAT|chat_direct.json|"
+	"bulwark auth+usage|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_PLAIN"
+	"bulwark +routing/limits/budget|$BW_PID|$U:$BW_PORT$CHAT|chat_routed.json|$KEY_LIMITS"
+	"bulwark +guard default|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_DEFAULT"
+	"bulwark +guard redact-all|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_REDACT"
+	"bare ReverseProxy stream|$BARE_PID|$U:$BARE_PORT$CHAT|stream_direct.json|"
+	"bulwark stream|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_PLAIN"
+	"bulwark stream +limits|$BW_PID|$U:$BW_PORT$CHAT|stream_routed.json|$KEY_LIMITS"
+	"bulwark stream +guard redact|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_REDACT"
+)
+
+# run NAME PID URL BODY KEY: one measured run, one JSON line appended to
+# $WORK/results.
 run() {
-	local name=$1 pid=$2 url=$3 body=$4; shift 4
+	local name=$1 pid=$2 url=$3 body=$4 key=$5
 	local hdrs=()
-	for h in "$@"; do hdrs+=(-H "$h"); done
-	taskset -c $GEN_CPU "$WORK/loadgen" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d 2s "${hdrs[@]}" >/dev/null
+	[ -n "$key" ] && hdrs=(-H "Authorization: Bearer $key")
+	local perf_pid=""
+	if [ -n "${BENCH_PERF:-}" ] && [[ "$name" == *"$BENCH_PERF"* ]]; then
+		perf record -q -F 1999 -g -p "$pid" -o "$WORK/perf.$(echo "$name" | tr -c 'a-z0-9' _).data" -- sleep "${DUR%s}" 2>/dev/null &
+		perf_pid=$!
+	fi
 	local t0 u0; t0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "$UP_PID")
 	local out; out=$(taskset -c $GEN_CPU "$WORK/loadgen" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d "$DUR" "${hdrs[@]}")
 	local t1 u1; t1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "$UP_PID")
-	python3 - "$name" "$out" "$((t1 - t0))" "$TCK" "$(hwm_kb "$pid")" "$((u1 - u0))" <<'PY'
+	[ -n "$perf_pid" ] && wait "$perf_pid" || true
+	python3 - "$name" "$out" "$((t1 - t0))" "$TCK" "$(hwm_kb "$pid")" "$((u1 - u0))" "$ROUND" >>"$WORK/results" <<'PY'
 import json, sys
-name, out, ticks, tck, hwm, up = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+name, out, ticks, tck, hwm, up, rnd = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 n = max(out["requests"], 1)
-cpu_us = ticks / tck / n * 1e6
-up_us = up / tck / n * 1e6
-print(f'{name:<28} {out["rps"]:>9.0f} {out["p50_ms"]:>8.2f} {out["p99_ms"]:>8.2f} {out["ttfb_p50_ms"]:>9.2f} {out["ttfb_p99_ms"]:>9.2f} {cpu_us:>10.1f} {up_us:>9.1f} {hwm/1024:>8.1f} {out["errors"]:>6}')
+out.update(name=name, round=rnd, cpu_us=ticks / tck / n * 1e6, up_us=up / tck / n * 1e6, rss_mb=hwm / 1024)
+print(json.dumps(out))
 PY
+	tail -n1 "$WORK/results" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("  round %d %-32s %7.0f rps %7.1f µs/req errors=%d" % (r["round"], r["name"], r["rps"], r["cpu_us"], r["errors"]), file=sys.stderr)'
 }
 
-echo "duration=$DUR connections=$CONC cpus: target=$TARGET_CPU generator+upstream=$GEN_CPU ($(nproc) online)"
-printf '%-28s %9s %8s %8s %9s %9s %10s %9s %8s %6s\n' scenario rps p50_ms p99_ms ttfb_p50 ttfb_p99 cpu_us/req upstr_us rss_MB errors
-run "direct (fake upstream)" "$UP_PID" "http://127.0.0.1:$UP_PORT/v1/chat/completions" chat_direct.json
-run "bare ReverseProxy" "$BARE_PID" "http://127.0.0.1:$BARE_PORT/v1/chat/completions" chat_direct.json
-run "bulwark" "$BW_PID" "http://127.0.0.1:$BW_PORT/v1/chat/completions" chat_bulwark.json "Authorization: Bearer $KEY"
-run "bare ReverseProxy stream" "$BARE_PID" "http://127.0.0.1:$BARE_PORT/v1/chat/completions" stream_direct.json
-run "bulwark stream" "$BW_PID" "http://127.0.0.1:$BW_PORT/v1/chat/completions" stream_bulwark.json "Authorization: Bearer $KEY"
+echo "duration=$DUR connections=$CONC rounds=$ROUNDS cpus: target=$TARGET_CPU generator+upstream=$GEN_CPU ($(nproc) online) tree=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- internal cmd || echo +dirty)"
+# Warm-up: every scenario once, unmeasured (connection pools, caches, JIT-free
+# but page-faulting Go heaps).
+for s in "${SCENARIOS[@]}"; do
+	IFS='|' read -r name pid url body key <<<"$s"
+	hdrs=(); [ -n "$key" ] && hdrs=(-H "Authorization: Bearer $key")
+	taskset -c $GEN_CPU "$WORK/loadgen" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d 1s "${hdrs[@]}" >/dev/null
+done
+for ROUND in $(seq "$ROUNDS"); do
+	for s in "${SCENARIOS[@]}"; do
+		IFS='|' read -r name pid url body key <<<"$s"
+		run "$name" "$pid" "$url" "$body" "$key"
+	done
+done
+
+python3 - "$WORK/results" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+names = list(dict.fromkeys(r["name"] for r in rows))
+by = {n: [r for r in rows if r["name"] == n] for n in names}
+med = lambda n, k: statistics.median(r[k] for r in by[n])
+print(f'{"scenario (median of rounds)":<32} {"rps":>8} {"p50_ms":>7} {"p99_ms":>7} {"ttfb50":>7} {"ttfb99":>7} {"cpu_us/req":>10} {"upstr_us":>8} {"rss_MB":>7} {"errors":>6}')
+for n in names:
+    errs = sum(r["errors"] for r in by[n])
+    print(f'{n:<32} {med(n,"rps"):>8.0f} {med(n,"p50_ms"):>7.2f} {med(n,"p99_ms"):>7.2f} {med(n,"ttfb_p50_ms"):>7.2f} {med(n,"ttfb_p99_ms"):>7.2f} {med(n,"cpu_us"):>10.1f} {med(n,"up_us"):>8.1f} {max(r["rss_mb"] for r in by[n]):>7.1f} {errs:>6}')
+def ratio(a, b, label, target=None):
+    per = [x["cpu_us"] / y["cpu_us"] for x, y in zip(by[a], by[b])]
+    t = f"  (target ≤ {target}×: {'met' if statistics.median(per) <= target else 'NOT met'})" if target else ""
+    print(f'{label:<58} {statistics.median(per):.2f}×  per round: {" ".join(f"{p:.2f}" for p in per)}{t}')
+print("\nCPU/request ratios (median of per-round ratios, same round = same machine state):")
+ratio("bulwark auth+usage", "bare ReverseProxy", "bulwark auth+usage / bare proxy", 1.1)
+ratio("bulwark stream", "bare ReverseProxy stream", "bulwark stream / bare proxy stream", 1.1)
+ratio("bulwark +routing/limits/budget", "bulwark auth+usage", "routing+limits+budget / auth+usage")
+ratio("bulwark stream +limits", "bulwark stream", "stream routing+limits+budget / stream")
+ratio("bulwark +guard redact-all", "bulwark auth+usage", "guard redact-all / guard off", 1.2)
+ratio("bulwark +guard default", "bulwark auth+usage", "guard default policy / guard off")
+ratio("bulwark stream +guard redact", "bulwark stream", "stream guard redact-all / guard off", 1.2)
+PY
+
+if [ -n "${BENCH_PERF:-}" ]; then
+	for f in "$WORK"/perf.*.data; do
+		[ -e "$f" ] || continue
+		echo "== perf (last round): $(basename "$f"): self, then with callees =="
+		perf report -i "$f" --no-children -g none --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -40
+		perf report -i "$f" --children -g none --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -70
+	done
+fi

@@ -101,12 +101,26 @@ func (u USD) MarshalText() ([]byte, error) { return []byte(u.String()), nil }
 
 // ParseSpec decodes the Limits JSON of a key record strictly: unknown
 // fields, negative limits and unknown periods are errors. An empty string
-// is the zero Spec (no limits).
+// is the zero Spec (no limits). Valid texts are remembered (see
+// specCache), so the request path pays one map lookup per call.
 func ParseSpec(s string) (Spec, error) {
-	var sp Spec
 	if strings.TrimSpace(s) == "" {
+		return Spec{}, nil
+	}
+	if sp, ok := parsedSpecs.get(s); ok {
 		return sp, nil
 	}
+	sp, err := parseSpec(s)
+	if err != nil {
+		return Spec{}, err
+	}
+	parsedSpecs.put(s, sp)
+	return sp, nil
+}
+
+// parseSpec is ParseSpec without the cache.
+func parseSpec(s string) (Spec, error) {
+	var sp Spec
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sp); err != nil {

@@ -105,7 +105,14 @@ func (h *Hooks) InspectRequest(ctx context.Context, d apierr.Dialect, body []byt
 	if allOff(p) {
 		return body, nil
 	}
-	return h.scan(ctx, st, "request", body, p, trustFor(d, body), st.mask)
+	// Trust (which turns are the operator's) only matters to injection
+	// detection; finding it walks the JSON once more, so skip it when
+	// injection is off — the scan's result is the same either way.
+	var roles func(string) guard.Trust
+	if p.Injection != guard.Off {
+		roles = trustFor(d, body)
+	}
+	return h.scan(ctx, st, "request", body, p, roles, st.mask)
 }
 
 // scan applies p to a JSON body (the top-level model name aside, see
