@@ -101,7 +101,8 @@ routing:
 
 // TestRoutingTranslatesAcrossDialects: a routing alias whose deployment's
 // provider speaks another API format is translated (both directions, plain
-// and streamed), falls back across families like a same-dialect call,
+// and streamed, Gemini callers included), falls back across families like
+// a same-dialect call,
 // never after the first byte, and carries x-ratelimit headers; so does the
 // unrouted translated path.
 func TestRoutingTranslatesAcrossDialects(t *testing.T) {
@@ -116,6 +117,7 @@ routing:
   retry: {max_attempts: 3, base_delay: 10ms, max_delay: 50ms}
   deployments:
     o: {provider: oa, model: text, timeouts: {first_byte: 2s, idle_gap: 2s}}
+    o-cooled: {provider: oa, model: text} # its 429 cools it down; o stays available
     a: {provider: an, model: text, timeouts: {first_byte: 2s, idle_gap: 2s}}
     a-watched: {provider: an, model: text, timeouts: {first_byte: 300ms, idle_gap: 400ms}}
   aliases:
@@ -123,7 +125,7 @@ routing:
     to-anthropic: {deployments: [a]}
     to-openai: {deployments: [o]}
     a-then-o: {strategy: fallback, deployments: [a, o]}
-    o-then-a: {strategy: fallback, deployments: [o, a]}
+    o-then-a: {strategy: fallback, deployments: [o-cooled, a]}
 `, oa.url, an.url))
 	user := h.createKey("--name", "app", "--rpm", "1000").Key
 
@@ -144,6 +146,8 @@ routing:
 		{"translated 500 falls back to same dialect", "/v1/chat/completions", "a-then-o", false, upstreamtest.Fault{}, upstreamtest.Fault{Kind: upstreamtest.Status500}, "o", `"object":"chat.completion"`},
 		{"translated reset falls back to same dialect", "/v1/chat/completions", "a-then-o", false, upstreamtest.Fault{}, upstreamtest.Fault{Kind: upstreamtest.Reset}, "o", `"object":"chat.completion"`},
 		{"same-dialect 429 falls back to translated", "/v1/chat/completions", "o-then-a", false, upstreamtest.Fault{Kind: upstreamtest.Status429, RetryAfter: 10}, upstreamtest.Fault{}, "a", `"object":"chat.completion"`},
+		{"gemini caller to openai deployment", "gemini", "to-openai", false, upstreamtest.Fault{}, upstreamtest.Fault{}, "o", `"candidates"`},
+		{"gemini caller streamed, anthropic 500 falls back to openai", "gemini", "a-then-o", true, upstreamtest.Fault{}, upstreamtest.Fault{Kind: upstreamtest.Status500}, "o", `"finishReason"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,13 +217,21 @@ routing:
 	})
 }
 
-// dialectPost sends a chat call for model to path (/v1/chat/completions or
-// /v1/messages) with extra JSON fields.
+// dialectPost sends a chat call for model to path (/v1/chat/completions,
+// /v1/messages, or "gemini" for generateContent, streamed when extra
+// sets stream) with extra JSON fields.
 func dialectPost(t *testing.T, h *harness, key, path, model, extra string) rtResult {
 	t.Helper()
 	body := chatBody(model, extra)
-	if path == "/v1/messages" {
+	switch path {
+	case "/v1/messages":
 		body = `{"model":"` + model + `","max_tokens":64,"messages":[{"role":"user","content":"hi"}]` + extra + `}`
+	case "gemini":
+		body = `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`
+		path = "/v1beta/models/" + model + ":generateContent"
+		if strings.Contains(extra, `"stream":true`) {
+			path = "/v1beta/models/" + model + ":streamGenerateContent?alt=sse"
+		}
 	}
 	req, err := http.NewRequest(http.MethodPost, h.addr+path, strings.NewReader(body))
 	if err != nil {

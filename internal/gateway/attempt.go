@@ -82,7 +82,8 @@ func (x *exchange) tryDeployment(ctx context.Context, w *sentWriter, body []byte
 	if err != nil {
 		return apierr.Internal(fmt.Errorf("gateway: provider lookup: %w", err))
 	}
-	translated := ok && !prov.Speaks(x.rt.family)
+	// A Gemini body is always re-encoded: its model lives in the URL.
+	translated := ok && (!prov.Speaks(x.rt.family) || x.rt.family == provider.FamilyGemini)
 	if !ok || !prov.Serves(d.Model) || (translated && !x.canTranslate(prov)) {
 		return fmt.Errorf("%w: provider %q cannot serve %q in this API format", router.ErrSkipDeployment, d.Provider, d.Model)
 	}
@@ -125,7 +126,7 @@ func (x *exchange) tryDeployment(ctx context.Context, w *sentWriter, body []byte
 // canTranslate reports whether a chat call in the caller's dialect can be
 // translated for prov (embeddings and token counts are not translated).
 func (x *exchange) canTranslate(prov provider.Config) bool {
-	return translatable(prov) && (x.rt == routeChat || x.rt == routeMessages)
+	return translatable(prov) && (x.rt == routeChat || x.rt == routeMessages || x.rt == routeGemini)
 }
 
 // forwardSame is an attempt in the caller's own dialect: the body with only

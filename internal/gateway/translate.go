@@ -113,6 +113,12 @@ func (x *exchange) geminiCall(w http.ResponseWriter) error {
 	if err != nil {
 		return err
 	}
+	if x.routed, err = x.routeAlias(model); err != nil {
+		return err
+	}
+	if x.routed {
+		return x.serveRoutedGemini(w, body, model, stream)
+	}
 	if x.tgt, err = x.g.lookup(x.r.Context(), id, model); err != nil {
 		return err
 	}
@@ -120,6 +126,34 @@ func (x *exchange) geminiCall(w http.ResponseWriter) error {
 		return apierr.BadRequest("model_not_supported", fmt.Sprintf("model %q is served by a %s provider, which cannot be reached from the Gemini API", model, x.tgt.prov.Type))
 	}
 	return x.serveTranslated(w, body, model, stream)
+}
+
+// serveRoutedGemini runs a Gemini-dialect call on a routing alias: each
+// attempt translates for its deployment (routes a Gemini body never goes
+// to the fast path), with the limits, retries and fallback of any routed
+// call.
+func (x *exchange) serveRoutedGemini(w http.ResponseWriter, body []byte, model string, stream bool) error {
+	r := x.r
+	setRequestID(w, r, x.rt.dialect)
+	if h := x.g.deps.Hooks.Request; h != nil {
+		nb, err := h.InspectRequest(r.Context(), x.rt.dialect, body)
+		if err != nil {
+			return blocked(err)
+		}
+		if nb != nil {
+			body = nb
+		}
+	}
+	req, err := gemini.Codec.DecodeRequest(body) // refuses a bad body before any limit is taken
+	if err != nil {
+		return apierr.BadRequest("invalid_request_error", "invalid request body: "+err.Error())
+	}
+	x.reqBytes = len(body)
+	x.call = Call{Identity: x.id, Dialect: x.rt.dialect, Model: model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
+		Stream: stream, PromptTokens: usage.EstimateTokens(len(body)), MaxTokens: int64(req.MaxTokens), routed: true, hdr: w.Header()}
+	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: x.id.KeyID, Tenant: x.id.Tenant,
+		Model: model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: stream}
+	return x.serveCall(w, body, Fields{Model: model, Stream: stream})
 }
 
 // serveTranslated decodes body in the caller's dialect, encodes it for the
