@@ -197,6 +197,38 @@ routing:
 			}
 		})
 	}
+	strict := []struct {
+		name   string
+		model  string
+		status int
+		dep    string
+	}{
+		{"strict: a deployment that would drop a feature is skipped", "a-then-o", 200, "o"},
+		{"strict: no deployment can carry it, 400 feature_dropped", "to-anthropic", 400, ""},
+	}
+	for _, tt := range strict {
+		t.Run(tt.name, func(t *testing.T) {
+			before := an.calls.Load()
+			req, _ := http.NewRequest(http.MethodPost, h.addr+"/v1/chat/completions", strings.NewReader(chatBody(tt.model, `,"seed":7`)))
+			req.Header.Set("Authorization", "Bearer "+user)
+			req.Header.Set("X-Bulwark-Strict", "true")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status || (tt.dep != "" && resp.Header.Get("X-Bulwark-Deployment") != tt.dep) {
+				t.Fatalf("status %d via %q: %s", resp.StatusCode, resp.Header.Get("X-Bulwark-Deployment"), b)
+			}
+			if tt.status == 400 && !strings.Contains(string(b), "feature_dropped") {
+				t.Fatalf("refusal does not name the dropped feature: %s", b)
+			}
+			if an.calls.Load() != before {
+				t.Fatal("the anthropic upstream was called with a request that would drop a feature")
+			}
+		})
+	}
 	t.Run("anthropic upstream received the translated request", func(t *testing.T) {
 		req := dialectPost(t, h, user, "/v1/chat/completions", "to-anthropic", "")
 		if req.status != 200 {

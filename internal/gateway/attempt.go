@@ -141,11 +141,14 @@ func (x *exchange) forwardSame(ctx context.Context, w http.ResponseWriter, body 
 
 // forwardTranslated is an attempt on a deployment whose provider speaks
 // another family: the body is translated for it and its answer back, with
-// the same retries and fallback as a same-dialect attempt.
+// the same retries and fallback as a same-dialect attempt. A request this
+// deployment cannot take (untranslatable, or a feature it would drop under
+// X-Bulwark-Strict) skips it for one that can; when none can, the client
+// gets that 400.
 func (x *exchange) forwardTranslated(ctx context.Context, w http.ResponseWriter, body []byte, f Fields) error {
 	t, out, err := x.translate(body, f.Model, f.Stream)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", router.ErrSkipDeployment, err)
 	}
 	return t.forward(ctx, w, out)
 }
