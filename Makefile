@@ -1,7 +1,7 @@
 # Bulwark developer targets. The README's two commands are the contract;
 # these are conveniences around them.
 GO ?= go
-GOLANGCI_VERSION ?= v2.6.2
+GOLANGCI_VERSION ?= v2.15.0
 
 .PHONY: run test lint bench guard-eval fuzz build
 

@@ -94,7 +94,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("guard: %w: %w", err, auth.ErrInvalid)
 	}
-	limits, _, err := req.limitFields.apply(limit.Spec{})
+	limits, _, err := req.apply(limit.Spec{})
 	if err != nil {
 		return err
 	}
@@ -202,27 +202,24 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]string{"id": r.PathValue("id"), "key": full})
 }
 
-// patchLimits merges sent limit fields into the key's stored limits.
-func (a *API) patchLimits(r *http.Request, id *identity.Identity, l limitFields, u *auth.KeyUpdate) error {
+// patchLimits makes the update merge the sent limit fields into the key's
+// stored limits inside the store transaction, so two concurrent PATCHes of
+// different fields cannot lose one. Tenant and grant checks happen in
+// UpdateAs before the merge runs.
+func (a *API) patchLimits(_ *http.Request, _ *identity.Identity, l limitFields, u *auth.KeyUpdate) error {
 	if l.empty() {
 		return nil
 	}
-	cur, err := a.in.Store.GetKey(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
+	u.MergeLimits = func(stored string) (string, error) {
+		base, err := limit.ParseSpec(stored)
+		if err != nil {
+			return "", fmt.Errorf("stored limits: %w", err)
+		}
+		sp, _, err := l.apply(base)
+		if err != nil {
+			return "", err
+		}
+		return sp.JSON(), nil
 	}
-	if t := scopedTenant(id); t != "" && cur.Tenant != t {
-		return store.ErrNotFound
-	}
-	base, err := limit.ParseSpec(cur.Limits)
-	if err != nil {
-		return fmt.Errorf("stored limits: %w", err)
-	}
-	sp, changed, err := l.apply(base)
-	if err != nil || !changed {
-		return err
-	}
-	js := sp.JSON()
-	u.Limits = &js
 	return nil
 }

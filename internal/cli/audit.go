@@ -55,7 +55,7 @@ func runAudit(ctx context.Context, e *Env, args []string) error {
 		if *head != "" {
 			h, err := audit.ParseHead(*head)
 			if err != nil {
-				return fmt.Errorf("%w: %v", errUsage, err)
+				return fmt.Errorf("%w: %w", errUsage, err)
 			}
 			want = &h
 		}

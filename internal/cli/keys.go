@@ -61,7 +61,8 @@ func hasScope(scopes []string, s string) bool {
 
 func printCreated(w io.Writer, asJSON bool, rec *store.Key, full string) error {
 	if asJSON {
-		return json.NewEncoder(w).Encode(struct {
+		// Printing the secret once, at creation, is the point of this command.
+		return json.NewEncoder(w).Encode(struct { //nolint:gosec // G117: shown once by design
 			*store.Key
 			Secret string `json:"key"`
 		}{rec, full})

@@ -237,7 +237,16 @@ func builtinConfig(t config.Tools) (mcp.BuiltinConfig, error) {
 	return bc, nil
 }
 
+// sandboxLimits converts the config's limits; config validation has
+// already refused negative values.
 func sandboxLimits(l config.ExecLimits) sandbox.Limits {
-	return sandbox.Limits{Processes: l.Processes, MemoryBytes: uint64(l.MemoryMB) << 20, FileSizeBytes: uint64(l.FileSizeMB) << 20,
-		CPUSeconds: l.CPUSeconds, Timeout: l.Timeout, OutputBytes: int(l.OutputKB << 10)}
+	return sandbox.Limits{Processes: l.Processes, MemoryBytes: mib(l.MemoryMB), FileSizeBytes: mib(l.FileSizeMB),
+		CPUSeconds: l.CPUSeconds, Timeout: l.Timeout, OutputBytes: int(max(l.OutputKB, 0) << 10)}
+}
+
+func mib(n int64) uint64 {
+	if n <= 0 {
+		return 0
+	}
+	return uint64(n) << 20
 }

@@ -165,7 +165,7 @@ func (c *Config) validateRouting() []error {
 	}
 	for name := range r.Aliases {
 		if _, clash := c.Models[name]; clash {
-			errs = append(errs, fmt.Errorf("routing.aliases.%s: also declared under models:", name))
+			errs = append(errs, fmt.Errorf("routing.aliases.%s: also declared under models", name))
 		}
 	}
 	if err := c.RouterConfig().Validate(); err != nil {

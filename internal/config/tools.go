@@ -182,6 +182,9 @@ func (t *Tools) validate() []error {
 			errs = append(errs, fmt.Errorf("tools.exec.commands[%d].args_pattern: %w", i, err))
 		}
 	}
+	if l := t.Exec.Limits; l.Processes < 0 || l.MemoryMB < 0 || l.FileSizeMB < 0 || l.CPUSeconds < 0 || l.Timeout < 0 || l.OutputKB < 0 {
+		errs = append(errs, errors.New("tools.exec.limits: values must not be negative"))
+	}
 	if t.Exec.Enabled && len(t.Exec.Commands) == 0 {
 		errs = append(errs, errors.New("tools.exec.commands: exec is enabled but allowlists no command"))
 	}

@@ -75,7 +75,7 @@ func RequireScope(scope string, log *slog.Logger, h http.Handler) http.Handler {
 }
 
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
@@ -127,7 +127,8 @@ func (s *Server) Handler() http.Handler {
 // callers know the real address (a ":0" port resolved) before mounting
 // handlers that need it.
 func (s *Server) Listen() (string, error) {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", s.cfg.Listen)
 	if err != nil {
 		return "", fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
 	}
@@ -205,7 +206,8 @@ func (s *Server) Run(ctx context.Context, onListen func(addr string)) error {
 }
 
 func (s *Server) serveMetrics() (*http.Server, error) {
-	ln, err := net.Listen("tcp", s.cfg.Metrics.Listen)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", s.cfg.Metrics.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen %s: %w", s.cfg.Metrics.Listen, err)
 	}

@@ -154,7 +154,7 @@ type Store interface {
 	PutProvider(ctx context.Context, p *Provider, audit AuditFunc) error
 	// ReplaceProviderCredential swaps a provider's credential if it still
 	// holds old (compare-and-swap, for re-wrapping); ErrConflict otherwise.
-	ReplaceProviderCredential(ctx context.Context, tenant, name, old, new string, audit AuditFunc) error
+	ReplaceProviderCredential(ctx context.Context, tenant, name, oldValue, newValue string, audit AuditFunc) error
 	GetProvider(ctx context.Context, tenant, name string) (*Provider, error)
 	ListProviders(ctx context.Context, tenant string) ([]Provider, error)
 	DeleteProvider(ctx context.Context, tenant, name string, audit AuditFunc) error

@@ -33,9 +33,9 @@ func (s *Store) PutProvider(ctx context.Context, p *store.Provider, audit store.
 }
 
 // ReplaceProviderCredential swaps the credential if it is still old.
-func (s *Store) ReplaceProviderCredential(ctx context.Context, tenant, name, old, new string, audit store.AuditFunc) error {
+func (s *Store) ReplaceProviderCredential(ctx context.Context, tenant, name, oldValue, newValue string, audit store.AuditFunc) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE providers SET credential = ? WHERE tenant = ? AND name = ? AND credential = ?", new, tenant, name, old)
+		res, err := tx.ExecContext(ctx, "UPDATE providers SET credential = ? WHERE tenant = ? AND name = ? AND credential = ?", newValue, tenant, name, oldValue)
 		if err != nil {
 			return fmt.Errorf("sqlite: replace credential: %w", err)
 		}
