@@ -20,6 +20,8 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/guard/pii"
 	"github.com/bulwarkhq/bulwark/internal/guard/secrets"
 	"github.com/bulwarkhq/bulwark/internal/guard/span"
+	"github.com/bulwarkhq/bulwark/internal/guard/verdict"
+	"github.com/bulwarkhq/bulwark/internal/identity"
 )
 
 // Span is a typed detection with byte offsets; see package span.
@@ -86,46 +88,132 @@ const (
 // safe for concurrent use.
 type Engine struct {
 	obs Observer
-	inj *injection.Detector
-	// detect is the PII+secrets detector; a field so tests can make it fail.
-	detect func(text string, p Policy) []Span
+	// The detectors, fields so tests can make them fail.
+	pii, secrets func(text string) []Span
+	inj          func(text string) injection.Result
+	// cache remembers verdicts of texts at least minCached bytes long; nil
+	// remembers nothing.
+	cache *verdict.Cache
 }
 
-// New returns an engine reporting to obs (which may be nil). It fails if
+// DefaultCacheBytes is the verdict cache budget New uses unless told
+// otherwise: about 80,000 remembered texts of a few spans each.
+const DefaultCacheBytes = 16 << 20
+
+// minCached is the shortest text whose verdicts are cached: below it the
+// detectors cost about as much as the keyed hash and the lookup.
+const minCached = 64
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithVerdictCache sets the verdict cache budget in bytes; 0 disables the
+// cache. Cached and uncached scans return the same result: the cache only
+// saves the detectors' CPU on text already scanned (chat clients resend the
+// whole conversation every turn).
+func WithVerdictCache(bytes int) Option {
+	return func(e *Engine) { e.cache = verdict.New(bytes) }
+}
+
+// New returns an engine reporting to obs (which may be nil), with a verdict
+// cache of DefaultCacheBytes unless an option says otherwise. It fails if
 // the embedded injection model cannot be loaded: start-up must stop rather
 // than run without the detector.
-func New(obs Observer) (*Engine, error) {
+func New(obs Observer, opts ...Option) (*Engine, error) {
 	inj, err := injection.Default()
 	if err != nil {
 		return nil, fmt.Errorf("guard: %w", err)
 	}
-	return &Engine{obs: obs, inj: inj, detect: detectSpans}, nil
+	e := &Engine{obs: obs, pii: pii.Detect, secrets: secrets.Detect, inj: inj.Detect, cache: verdict.New(DefaultCacheBytes)}
+	for _, o := range opts {
+		o(e)
+	}
+	return e, nil
 }
 
-// detectSpans runs the PII and secret detectors the policy enables and
-// keeps spans at or above the thresholds.
-func detectSpans(text string, p Policy) []Span {
-	var out []Span
-	if p.PII != Off {
-		for _, s := range pii.Detect(text) {
-			if s.Confidence >= p.PIIThreshold {
-				out = append(out, s)
-			}
+// keep appends the spans at or above threshold.
+func keep(out, spans []Span, threshold float64) []Span {
+	for _, s := range spans {
+		if s.Confidence >= threshold {
+			out = append(out, s)
 		}
 	}
-	if p.Secrets != Off {
-		for _, s := range secrets.Detect(text) {
-			if s.Confidence >= p.SecretsThreshold {
-				out = append(out, s)
-			}
-		}
-	}
-	return span.Resolve(out)
+	return out
 }
 
 // Spans returns the PII and secret spans in text that the policy's
 // thresholds keep (the streaming redactor uses it).
-func Spans(text string, p Policy) []Span { return detectSpans(text, p) }
+func Spans(text string, p Policy) []Span {
+	var out []Span
+	if p.PII != Off {
+		out = keep(out, pii.Detect(text), p.PIIThreshold)
+	}
+	if p.Secrets != Off {
+		out = keep(out, secrets.Detect(text), p.SecretsThreshold)
+	}
+	return span.Resolve(out)
+}
+
+// lookup is one string's view of the verdict cache: the digest is computed
+// once, on first use, and shared by the three families.
+type lookup struct {
+	e      *Engine
+	text   string
+	part   string
+	key    verdict.Key
+	hashed bool
+}
+
+func (l *lookup) cached() bool { return l.e.cache != nil && len(l.text) >= minCached }
+
+func (l *lookup) digest() verdict.Key {
+	if !l.hashed {
+		l.key, l.hashed = l.e.cache.Key(l.part, l.text), true
+	}
+	return l.key
+}
+
+// spans returns detect's output for the text, from the cache when it holds
+// it. A detector that panics stores nothing.
+func (l *lookup) spans(fam verdict.Family, detect func(string) []Span) []Span {
+	if !l.cached() {
+		return detect(l.text)
+	}
+	k := l.digest()
+	if v, ok := l.e.cache.Get(k, fam); ok {
+		return v.Spans
+	}
+	s := detect(l.text)
+	l.e.cache.Put(k, fam, verdict.Verdict{Spans: s})
+	return s
+}
+
+// injection returns the injection verdict for the text, cached likewise.
+func (l *lookup) injection() injection.Result {
+	if !l.cached() {
+		return l.e.inj(l.text)
+	}
+	k := l.digest()
+	if v, ok := l.e.cache.Get(k, verdict.Injection); ok {
+		return injection.Result{Score: v.Score, Type: v.Type}
+	}
+	r := l.e.inj(l.text)
+	l.e.cache.Put(k, verdict.Injection, verdict.Verdict{Score: r.Score, Type: r.Type})
+	return r
+}
+
+// detectSpans runs the PII and secret detectors the policy enables and
+// keeps spans at or above the thresholds. Cached span slices are only read.
+func (l *lookup) detectSpans(p Policy) []Span {
+	var out []Span
+	if p.PII != Off {
+		out = keep(out, l.spans(verdict.PII, l.e.pii), p.PIIThreshold)
+	}
+	if p.Secrets != Off {
+		out = keep(out, l.spans(verdict.Secrets, l.e.secrets), p.SecretsThreshold)
+	}
+	return span.Resolve(out)
+}
 
 func (p Policy) action(family string) Action {
 	switch family {
@@ -158,7 +246,7 @@ func (e *Engine) ScanText(ctx context.Context, text string, p Policy, trust Trus
 	if m == nil {
 		m = NewMask(p.Reversible)
 	}
-	var st state
+	st := state{part: partition(ctx)}
 	out, err := e.guarded(ctx, p, &st, func() (string, error) {
 		return e.scanString(text, "", false, trust, p, m, &st)
 	})
@@ -177,6 +265,18 @@ func (e *Engine) ScanText(ctx context.Context, text string, p Policy, trust Trus
 type state struct {
 	findings []Finding
 	block    *BlockedError
+	part     string // verdict cache partition of the caller
+}
+
+// partition names the caller's share of the verdict cache: its tenant and
+// key id, so one caller cannot tell by timing whether another scanned a
+// text. Callers without an identity share the "" partition.
+func partition(ctx context.Context) string {
+	id := identity.FromContext(ctx)
+	if id == nil {
+		return ""
+	}
+	return id.Tenant + "\x00" + id.KeyID
 }
 
 func (e *Engine) record(st *state, f Finding) {
@@ -220,7 +320,8 @@ var errLenient = errors.New("guard: detector failed under a log-only policy")
 // scanString runs the enabled detectors over one string and returns it with
 // redactions applied.
 func (e *Engine) scanString(text, path string, key bool, trust Trust, p Policy, m *Mask, st *state) (string, error) {
-	spans := e.detect(text, p)
+	l := lookup{e: e, text: text, part: st.part}
+	spans := l.detectSpans(p)
 	var b strings.Builder
 	last := 0
 	for _, s := range spans {
@@ -244,7 +345,7 @@ func (e *Engine) scanString(text, path string, key bool, trust Trust, p Policy, 
 	if key || p.Injection == Off || trust == Trusted && p.InjectionScope != ScopeAll {
 		return out, nil
 	}
-	r := e.inj.Detect(text)
+	r := l.injection()
 	if r.Score < p.InjectionThreshold || r.Type == "" {
 		return out, nil
 	}

@@ -203,7 +203,7 @@ func TestReversibleMask(t *testing.T) {
 
 func TestFailClosed(t *testing.T) {
 	e, _ := newEngine(t)
-	e.detect = func(string, Policy) []Span { panic("detector bug") }
+	e.pii = func(string) []Span { panic("detector bug") }
 	body := []byte(`{"q":"hello"}`)
 	tests := []struct {
 		name    string
@@ -305,9 +305,15 @@ const chatText = "Hi! Could you help me draft a reply to Maria about the Q3 budg
 
 // BenchmarkScanChat measures the full detector set (PII, secrets,
 // injection on untrusted turns) over a typical chat request, and PII plus
-// secrets alone (the response-side set).
+// secrets alone (the response-side set): with the default engine, whose
+// verdict cache serves every turn after the first iteration (a chat client
+// resending its history), and with the cache off (every turn new text).
 func BenchmarkScanChat(b *testing.B) {
-	e, _ := newEngine(b)
+	cached, _ := newEngine(b)
+	uncached, err := New(nil, WithVerdictCache(0))
+	if err != nil {
+		b.Fatal(err)
+	}
 	body, _ := json.Marshal(map[string]any{"model": "gpt-4o", "messages": []map[string]string{
 		{"role": "system", "content": "You are a helpful assistant for the finance team."},
 		{"role": "user", "content": strings.Repeat(chatText, 8)},
@@ -315,15 +321,20 @@ func BenchmarkScanChat(b *testing.B) {
 		{"role": "user", "content": strings.Repeat(chatText, 4)},
 	}})
 	trust := OpenAIChatTrust(body)
-	for _, bc := range []struct{ name, policy string }{
-		{"full", "pii=redact,secrets=redact,injection=log"},
-		{"pii+secrets", "pii=redact,secrets=redact,injection=off"},
+	for _, bc := range []struct {
+		name, policy string
+		e            *Engine
+	}{
+		{"full", "pii=redact,secrets=redact,injection=log", cached},
+		{"pii+secrets", "pii=redact,secrets=redact,injection=off", cached},
+		{"full-uncached", "pii=redact,secrets=redact,injection=log", uncached},
+		{"pii+secrets-uncached", "pii=redact,secrets=redact,injection=off", uncached},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			p := mustPolicy(b, bc.policy)
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				if _, _, err := e.ScanJSON(context.Background(), body, p, trust); err != nil {
+				if _, _, err := bc.e.ScanJSON(context.Background(), body, p, trust); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -29,7 +29,7 @@ func (e *Engine) ScanJSONMask(ctx context.Context, body []byte, p Policy, roles 
 	if err := p.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("guard: %w", err)
 	}
-	var st state
+	st := state{part: partition(ctx)}
 	var out []byte
 	_, err := e.guarded(ctx, p, &st, func() (string, error) {
 		var err error
