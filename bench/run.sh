@@ -18,6 +18,8 @@
 # 32] [rounds, default 3]. BENCH_PERF=<scenario substring> additionally
 # records a perf profile of the measured process during the matching runs
 # and prints its top functions (profiling harness; needs perf).
+# BENCH_BASE=<git revision> adds that revision's Bulwark as "base@<rev>"
+# rows in the same rounds (before/after side by side).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5s}
@@ -53,8 +55,13 @@ wait_port "$BARE_PORT"
 # guard policy and limits, so the rows compare the stages, not processes.
 # bench-routed is a routing alias over one deployment: the router, its
 # breaker and the per-deployment limits run on every call to it.
-BW_PORT=$(port)
-cat >"$WORK/bulwark.yaml" <<YAML
+# start_bulwark BIN DIR: a configured Bulwark with its four keys, pinned to
+# the target CPU; sets BW_PID, BW_PORT and KEY_{PLAIN,LIMITS,DEFAULT,REDACT}.
+start_bulwark() {
+	local bin=$1 dir=$2
+	mkdir -p "$dir"
+	BW_PORT=$(port)
+	cat >"$dir/bulwark.yaml" <<YAML
 log: {level: warn}
 providers:
   - name: openai
@@ -68,20 +75,40 @@ routing:
   aliases:
     bench-routed: {deployments: [bench-mini]}
 YAML
-export BULWARK_DATA_DIR="$WORK/data" BULWARK_CONFIG="$WORK/bulwark.yaml" BULWARK_LISTEN="127.0.0.1:$BW_PORT" BENCH_UPSTREAM_KEY=sk-bench
-"$WORK/bulwark" init >/dev/null 2>&1
-mkkey() { "$WORK/bulwark" keys create --name "$1" --scopes llm --json "${@:2}" 2>/dev/null | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])'; }
-OFF="pii=off,secrets=off,injection=off,unscannable=off"
-KEY_PLAIN=$(mkkey plain --guard "$OFF")
-KEY_LIMITS=$(mkkey limits --guard "$OFF" --rpm 10000000 --tpm 30000000 --max-parallel 100000 --budget-usd 1000000 --budget-period monthly)
-KEY_DEFAULT=$(mkkey default)
-KEY_REDACT=$(mkkey redact --guard "pii=redact,secrets=redact,injection=redact")
-taskset -c $TARGET_CPU "$WORK/bulwark" serve >"$WORK/bulwark.log" 2>&1 &
-BW_PID=$!; PIDS+=($BW_PID)
-wait_port "$BW_PORT"
+	export BULWARK_DATA_DIR="$dir/data" BULWARK_CONFIG="$dir/bulwark.yaml" BULWARK_LISTEN="127.0.0.1:$BW_PORT" BENCH_UPSTREAM_KEY=sk-bench
+	"$bin" init >/dev/null 2>&1
+	mkkey() { "$bin" keys create --name "$1" --scopes llm --json "${@:2}" 2>/dev/null | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])'; }
+	local off="pii=off,secrets=off,injection=off,unscannable=off"
+	KEY_PLAIN=$(mkkey plain --guard "$off")
+	KEY_LIMITS=$(mkkey limits --guard "$off" --rpm 10000000 --tpm 30000000 --max-parallel 100000 --budget-usd 1000000 --budget-period monthly)
+	KEY_DEFAULT=$(mkkey default)
+	KEY_REDACT=$(mkkey redact --guard "pii=redact,secrets=redact,injection=redact")
+	taskset -c $TARGET_CPU "$bin" serve >"$dir/bulwark.log" 2>&1 &
+	BW_PID=$!; PIDS+=($BW_PID)
+	wait_port "$BW_PORT"
+}
 
+# BENCH_BASE=<git revision>: also run that revision's Bulwark (built from
+# `git archive`, so the working tree is untouched) in the same rounds, for
+# before/after rows measured side by side.
+BASE_SCENARIOS=()
 U="http://127.0.0.1"
 CHAT=/v1/chat/completions
+if [ -n "${BENCH_BASE:-}" ]; then
+	BASE_REV=$(git rev-parse --short "$BENCH_BASE")
+	mkdir -p "$WORK/base-src"
+	git archive "$BASE_REV" | tar -x -C "$WORK/base-src"
+	(cd "$WORK/base-src" && go build -o "$WORK/bulwark-base" ./cmd/bulwark)
+	start_bulwark "$WORK/bulwark-base" "$WORK/base"
+	BASE_SCENARIOS=(
+		"base@$BASE_REV auth+usage|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_PLAIN"
+		"base@$BASE_REV +routing/limits|$BW_PID|$U:$BW_PORT$CHAT|chat_routed.json|$KEY_LIMITS"
+		"base@$BASE_REV +guard redact-all|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_REDACT"
+		"base@$BASE_REV stream|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_PLAIN"
+	)
+fi
+start_bulwark "$WORK/bulwark" "$WORK/head"
+
 # name|pid|url|body|auth key (empty: none)
 SCENARIOS=(
 	"direct (fake upstream)|$UP_PID|$U:$UP_PORT$CHAT|chat_direct.json|"
@@ -94,6 +121,7 @@ SCENARIOS=(
 	"bulwark stream|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_PLAIN"
 	"bulwark stream +limits|$BW_PID|$U:$BW_PORT$CHAT|stream_routed.json|$KEY_LIMITS"
 	"bulwark stream +guard redact|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_REDACT"
+	"${BASE_SCENARIOS[@]}"
 )
 
 # run NAME PID URL BODY KEY: one measured run, one JSON line appended to
@@ -147,6 +175,8 @@ for n in names:
     errs = sum(r["errors"] for r in by[n])
     print(f'{n:<32} {med(n,"rps"):>8.0f} {med(n,"p50_ms"):>7.2f} {med(n,"p99_ms"):>7.2f} {med(n,"ttfb_p50_ms"):>7.2f} {med(n,"ttfb_p99_ms"):>7.2f} {med(n,"cpu_us"):>10.1f} {med(n,"up_us"):>8.1f} {max(r["rss_mb"] for r in by[n]):>7.1f} {errs:>6}')
 def ratio(a, b, label, target=None):
+    if a not in by or b not in by:
+        return
     per = [x["cpu_us"] / y["cpu_us"] for x, y in zip(by[a], by[b])]
     t = f"  (target ≤ {target}×: {'met' if statistics.median(per) <= target else 'NOT met'})" if target else ""
     print(f'{label:<58} {statistics.median(per):.2f}×  per round: {" ".join(f"{p:.2f}" for p in per)}{t}')
@@ -158,6 +188,13 @@ ratio("bulwark stream +limits", "bulwark stream", "stream routing+limits+budget 
 ratio("bulwark +guard redact-all", "bulwark auth+usage", "guard redact-all / guard off", 1.2)
 ratio("bulwark +guard default", "bulwark auth+usage", "guard default policy / guard off")
 ratio("bulwark stream +guard redact", "bulwark stream", "stream guard redact-all / guard off", 1.2)
+base = next((n.split(" ")[0] for n in names if n.startswith("base@")), None)
+if base:
+    print(f"\nThe same ratios for {base} (before), measured in the same rounds:")
+    ratio(f"{base} auth+usage", "bare ReverseProxy", f"{base} auth+usage / bare proxy", 1.1)
+    ratio(f"{base} stream", "bare ReverseProxy stream", f"{base} stream / bare proxy stream", 1.1)
+    ratio(f"{base} +routing/limits", f"{base} auth+usage", f"{base} routing+limits+budget / auth+usage")
+    ratio(f"{base} +guard redact-all", f"{base} auth+usage", f"{base} guard redact-all / guard off", 1.2)
 PY
 
 if [ -n "${BENCH_PERF:-}" ]; then

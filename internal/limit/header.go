@@ -13,8 +13,8 @@ import (
 // the request it also sets Retry-After in whole seconds, rounded up, so
 // clients never retry too early.
 func SetHeaders(h http.Header, requests, tokens Decision) {
-	setKind(h, "Requests", requests)
-	setKind(h, "Tokens", tokens)
+	setKind(h, &requestHeaders, requests)
+	setKind(h, &tokenHeaders, tokens)
 	var wait time.Duration
 	for _, d := range [2]Decision{requests, tokens} {
 		if d.Limit > 0 && !d.Allowed && d.RetryAfter > wait {
@@ -27,13 +27,23 @@ func SetHeaders(h http.Header, requests, tokens Decision) {
 	}
 }
 
-func setKind(h http.Header, kind string, d Decision) {
+// kindHeaders are the canonical names of one kind's three headers, built
+// once: SetHeaders runs on every limited request, and assigning canonical
+// keys directly skips a concatenation and a canonicalisation per header.
+type kindHeaders struct{ limit, remaining, reset string }
+
+var (
+	requestHeaders = kindHeaders{"X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests"}
+	tokenHeaders   = kindHeaders{"X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens"}
+)
+
+func setKind(h http.Header, k *kindHeaders, d Decision) {
 	if d.Limit <= 0 {
 		return
 	}
-	h.Set("X-Ratelimit-Limit-"+kind, strconv.FormatInt(d.Limit, 10))
-	h.Set("X-Ratelimit-Remaining-"+kind, strconv.FormatInt(d.Remaining, 10))
-	h.Set("X-Ratelimit-Reset-"+kind, FormatReset(d.Reset))
+	h[k.limit] = []string{strconv.FormatInt(d.Limit, 10)}
+	h[k.remaining] = []string{strconv.FormatInt(d.Remaining, 10)}
+	h[k.reset] = []string{FormatReset(d.Reset)}
 }
 
 // FormatReset renders a reset interval the way OpenAI does ("0s", "20ms",
