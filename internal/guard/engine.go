@@ -102,7 +102,7 @@ const DefaultCacheBytes = 16 << 20
 
 // minCached is the shortest text whose verdicts are cached: below it the
 // detectors cost about as much as the keyed hash and the lookup.
-const minCached = 64
+const minCached = 16
 
 // Option configures an Engine.
 type Option func(*Engine)

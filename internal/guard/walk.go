@@ -225,8 +225,8 @@ func (w *walker) str() (int, int, string, error) {
 			if !esc {
 				return s, w.pos, string(raw[1 : len(raw)-1]), nil
 			}
-			var text string
-			if err := json.Unmarshal(raw, &text); err != nil {
+			text, ok := unquote(raw[1 : len(raw)-1])
+			if !ok {
 				return 0, 0, "", w.fail("bad string escape")
 			}
 			return s, w.pos, text, nil

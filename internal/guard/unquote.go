@@ -1,0 +1,100 @@
+package guard
+
+import (
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// unquote decodes the body of a JSON string token (the bytes between the
+// quotes) exactly as encoding/json does: the escapes \" \\ \/ \b \f \n \r
+// \t and \uXXXX (surrogate pairs joined, a lone surrogate becoming U+FFFD),
+// and invalid UTF-8 coerced to U+FFFD. It reports false for an invalid
+// escape. It replaces json.Unmarshal on the walk's hot path, which first
+// re-validated and then decoded every escaped string through reflection;
+// FuzzUnquote checks the two agree.
+func unquote(raw []byte) (string, bool) {
+	var b strings.Builder
+	b.Grow(len(raw))
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		switch {
+		case c == '\\':
+			if i+1 >= len(raw) {
+				return "", false
+			}
+			i++
+			switch raw[i] {
+			case '"', '\\', '/', '\'':
+				if raw[i] == '\'' {
+					return "", false // JSON has no \' escape
+				}
+				b.WriteByte(raw[i])
+			case 'b':
+				b.WriteByte('\b')
+			case 'f':
+				b.WriteByte('\f')
+			case 'n':
+				b.WriteByte('\n')
+			case 'r':
+				b.WriteByte('\r')
+			case 't':
+				b.WriteByte('\t')
+			case 'u':
+				r, ok := hex4(raw[i+1:])
+				if !ok {
+					return "", false
+				}
+				i += 4
+				if utf16.IsSurrogate(r) {
+					if r2, ok := hex4(raw[min(i+3, len(raw)):]); ok && i+2 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
+						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+							i += 6
+							b.WriteRune(dec)
+							break
+						}
+					}
+					r = utf8.RuneError
+				}
+				b.WriteRune(r)
+			default:
+				return "", false
+			}
+			i++
+		case c < utf8.RuneSelf:
+			b.WriteByte(c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(raw[i:])
+			if r == utf8.RuneError && size == 1 {
+				b.WriteRune(utf8.RuneError)
+			} else {
+				b.Write(raw[i : i+size])
+			}
+			i += size
+		}
+	}
+	return b.String(), true
+}
+
+// hex4 decodes the four hex digits at the start of s.
+func hex4(s []byte) (rune, bool) {
+	if len(s) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r*16 + rune(c)
+	}
+	return r, true
+}
