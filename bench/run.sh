@@ -19,7 +19,8 @@
 # records a perf profile of the measured process during the matching runs
 # and prints its top functions (profiling harness; needs perf).
 # BENCH_BASE=<git revision> adds that revision's Bulwark as "base@<rev>"
-# rows in the same rounds (before/after side by side).
+# rows in the same rounds (before/after side by side). BENCH_REV=<git
+# revision> measures that commit instead of the working tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5s}
@@ -32,8 +33,19 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
+# BENCH_REV=<git revision> builds the measured binaries from that commit
+# (git archive) instead of the working tree — useful while the shared tree
+# is mid-edit.
 echo "building..." >&2
-for c in bulwark fakeupstream bareproxy loadgen; do go build -o "$WORK/$c" "./cmd/$c"; done
+SRC=.
+TREE=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- internal cmd || echo +dirty)
+if [ -n "${BENCH_REV:-}" ]; then
+	TREE=$(git rev-parse --short "$BENCH_REV")
+	SRC="$WORK/src"
+	mkdir -p "$SRC"
+	git archive "$TREE" | tar -x -C "$SRC"
+fi
+for c in bulwark fakeupstream bareproxy loadgen; do (cd "$SRC" && go build -o "$WORK/$c" "./cmd/$c"); done
 
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'; }
 wait_port() { for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
@@ -149,7 +161,7 @@ PY
 	tail -n1 "$WORK/results" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("  round %d %-32s %7.0f rps %7.1f µs/req errors=%d" % (r["round"], r["name"], r["rps"], r["cpu_us"], r["errors"]), file=sys.stderr)'
 }
 
-echo "duration=$DUR connections=$CONC rounds=$ROUNDS cpus: target=$TARGET_CPU generator+upstream=$GEN_CPU ($(nproc) online) tree=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- internal cmd || echo +dirty)"
+echo "duration=$DUR connections=$CONC rounds=$ROUNDS cpus: target=$TARGET_CPU generator+upstream=$GEN_CPU ($(nproc) online) tree=$TREE"
 # Warm-up: every scenario once, unmeasured (connection pools, caches, JIT-free
 # but page-faulting Go heaps).
 for s in "${SCENARIOS[@]}"; do
