@@ -89,8 +89,12 @@ func TestHeldOutPIITargets(t *testing.T) {
 	}
 }
 
-// TestHeldOutInjectionFPR guards the false-positive side: the macro FPR
-// across negative sources on the held-out part stays within 0.02.
+// TestHeldOutInjectionFPR holds the detector to the held-out figures
+// docs/guardrails.md claims (212 of 231 injections, TPR 0.918, at a macro
+// FPR of 0.0166): TPR at least 0.91 at a macro FPR of at most 0.0167. The
+// issue's target is TPR 0.90 at FPR 0.02; the floor is the claim, so a
+// change that gives back part of the margin fails here rather than
+// silently making the documentation wrong.
 func TestHeldOutInjectionFPR(t *testing.T) {
 	exs, err := LoadInjection()
 	if err != nil {
@@ -101,10 +105,10 @@ func TestHeldOutInjectionFPR(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := ScoreInjection(exs, HeldOut, func(s string) bool { return d.Detect(s).Score >= 0.5 })
-	if rep.MacroFPR > 0.02 {
-		t.Fatalf("held-out macro FPR %.4f > 0.02", rep.MacroFPR)
+	if rep.MacroFPR > 0.0167 {
+		t.Fatalf("held-out macro FPR %.4f > 0.0167 (documented 0.0166)", rep.MacroFPR)
 	}
-	if rep.TPR < 0.85 {
-		t.Fatalf("held-out TPR %.3f fell below the documented level", rep.TPR)
+	if rep.TPR < 0.91 {
+		t.Fatalf("held-out TPR %.3f < 0.91 (documented 0.918)", rep.TPR)
 	}
 }
