@@ -21,7 +21,7 @@ func auditEvent(tenant, action, target string) audit.Event {
 	return audit.Event{Tenant: tenant, Actor: cliActor, Action: action, Target: target}
 }
 
-func runAudit(ctx context.Context, e *Env, args []string) error {
+func runAudit(ctx context.Context, e *Env, args []string) (err error) {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: bulwark audit head|verify [--head SEQ:MAC]|export [--since T] [--json]|purge", errUsage)
 	}
@@ -38,7 +38,7 @@ func runAudit(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer closeInstance(in, &err)
 	switch args[0] {
 	case "head":
 		h, err := in.Audit.Head(ctx)
@@ -48,8 +48,7 @@ func runAudit(ctx context.Context, e *Env, args []string) error {
 		if *asJSON {
 			return json.NewEncoder(e.Stdout).Encode(map[string]any{"seq": h.Seq, "mac": h.MAC})
 		}
-		fmt.Fprintln(e.Stdout, h.String())
-		return nil
+		return printf(e.Stdout, "%s\n", h.String())
 	case "verify":
 		var want *audit.Head
 		if *head != "" {
@@ -63,8 +62,7 @@ func runAudit(ctx context.Context, e *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.Stdout, "audit chain ok: %d entries (%d–%d)%s\n", rep.Entries, rep.First, rep.Last, anchored(rep.Anchored))
-		return nil
+		return printf(e.Stdout, "audit chain ok: %d entries (%d–%d)%s\n", rep.Entries, rep.First, rep.Last, anchored(rep.Anchored))
 	case "export":
 		t, err := parseSince(*since)
 		if err != nil {
@@ -87,8 +85,7 @@ func runAudit(ctx context.Context, e *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.Stdout, "purged %d entries older than %d days\n", n, days)
-		return nil
+		return printf(e.Stdout, "purged %d entries older than %d days\n", n, days)
 	}
 	return fmt.Errorf("%w: unknown audit subcommand %q", errUsage, args[0])
 }
@@ -114,7 +111,7 @@ func parseSince(s string) (time.Time, error) {
 	return t, nil
 }
 
-func runRotate(ctx context.Context, e *Env, args []string) error {
+func runRotate(ctx context.Context, e *Env, args []string) (err error) {
 	fs := flag.NewFlagSet("rotate", flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -125,7 +122,7 @@ func runRotate(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer closeInstance(in, &err)
 	term, err := in.Barrier.Rotate(ctx)
 	if err != nil {
 		_ = in.Audit.Append(ctx, audit.Event{Tenant: store.DefaultTenant, Actor: cliActor, Action: "barrier.rotate", Outcome: audit.OutcomeFailure})
@@ -139,11 +136,10 @@ func runRotate(ctx context.Context, e *Env, args []string) error {
 		Target: fmt.Sprintf("term-%d", term), Details: map[string]string{"rewrapped": fmt.Sprint(n)}}); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "active term %d; re-wrapped %d records\n", term, n)
-	return nil
+	return printf(e.Stdout, "active term %d; re-wrapped %d records\n", term, n)
 }
 
-func runRekey(ctx context.Context, e *Env, args []string) error {
+func runRekey(ctx context.Context, e *Env, args []string) (err error) {
 	fs := flag.NewFlagSet("rekey", flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -172,18 +168,18 @@ func runRekey(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer closeInstance(in, &err)
 	if err := in.Barrier.Rekey(ctx, newRoot); err != nil {
 		return err
 	}
 	if err := in.Audit.Append(ctx, audit.Event{Tenant: store.DefaultTenant, Actor: cliActor, Action: "barrier.rekey"}); err != nil {
 		return err
 	}
-	fmt.Fprintln(e.Stdout, "master key replaced: restart serve with the new BULWARK_MASTER_KEY / BULWARK_MASTER_KEY_FILE")
+	err = printf(e.Stdout, "master key replaced: restart serve with the new BULWARK_MASTER_KEY / BULWARK_MASTER_KEY_FILE\n")
 	if in.Cfg.MasterKeyFile == "" && in.Cfg.MasterKey() == "" {
-		fmt.Fprintf(e.Stderr, "note: %s/master.key still holds the old key; replace it with the new one\n", in.Cfg.DataDir)
+		warnf(e.Stderr, "note: %s/master.key still holds the old key; replace it with the new one\n", in.Cfg.DataDir)
 	}
-	return nil
+	return err
 }
 
 // readSecretLine reads one line (a secret) from r, without echoing it

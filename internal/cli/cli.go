@@ -76,7 +76,7 @@ func Run(ctx context.Context, e *Env, args []string) int {
 	}
 	cmd, ok := commands()[args[0]]
 	if !ok {
-		fmt.Fprintf(e.Stderr, "bulwark: unknown command %q\n", args[0])
+		warnf(e.Stderr, "bulwark: unknown command %q\n", args[0])
 		usage(e.Stderr)
 		return 2
 	}
@@ -84,7 +84,7 @@ func Run(ctx context.Context, e *Env, args []string) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(e.Stderr, "bulwark %s: %v\n", args[0], err)
+		warnf(e.Stderr, "bulwark %s: %v\n", args[0], err)
 		if errors.Is(err, errUsage) {
 			return 2
 		}
@@ -94,7 +94,7 @@ func Run(ctx context.Context, e *Env, args []string) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: bulwark <command> [flags]\n\ncommands:")
+	warnf(w, "usage: bulwark <command> [flags]\n\ncommands:\n")
 	cmds := commands()
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
@@ -102,9 +102,9 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+		warnf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'bulwark <command> -h' for a command's flags. See docs/cli.md.")
+	warnf(w, "\nRun 'bulwark <command> -h' for a command's flags. See docs/cli.md.\n")
 }
 
 // common holds the flags every state command takes.
@@ -147,7 +147,7 @@ func (c *common) open(ctx context.Context, e *Env) (*instance.Instance, error) {
 		return nil, err
 	}
 	if in.GeneratedKey {
-		fmt.Fprintf(e.Stderr, "warning: no master key configured; generated %s/master.key (development only — set BULWARK_MASTER_KEY_FILE in production)\n", cfg.DataDir)
+		warnf(e.Stderr, "warning: no master key configured; generated %s/master.key (development only — set BULWARK_MASTER_KEY_FILE in production)\n", cfg.DataDir)
 	}
 	return in, nil
 }
@@ -192,8 +192,7 @@ func splitCSV(s string) []string {
 }
 
 func runVersion(_ context.Context, e *Env, _ []string) error {
-	fmt.Fprintln(e.Stdout, "bulwark", Version)
-	return nil
+	return printf(e.Stdout, "bulwark %s\n", Version)
 }
 
 func runConfig(_ context.Context, e *Env, args []string) error {
@@ -215,8 +214,7 @@ func runConfig(_ context.Context, e *Env, args []string) error {
 		return err
 	}
 	for _, w := range warnings {
-		fmt.Fprintln(e.Stderr, w)
+		warnf(e.Stderr, "%s\n", w)
 	}
-	fmt.Fprintf(e.Stdout, "config ok (%s mode, listen %s, data dir %s)\n", cfg.Env, cfg.Listen, cfg.DataDir)
-	return nil
+	return printf(e.Stdout, "config ok (%s mode, listen %s, data dir %s)\n", cfg.Env, cfg.Listen, cfg.DataDir)
 }

@@ -19,7 +19,7 @@ import (
 // cliActor names the operator in audit entries.
 const cliActor = "admin:cli"
 
-func runInit(ctx context.Context, e *Env, args []string) error {
+func runInit(ctx context.Context, e *Env, args []string) (err error) {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -32,7 +32,7 @@ func runInit(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer closeInstance(in, &err)
 	keys, err := in.Store.ListKeys(ctx, "")
 	if err != nil {
 		return err
@@ -67,9 +67,8 @@ func printCreated(w io.Writer, asJSON bool, rec *store.Key, full string) error {
 			Secret string `json:"key"`
 		}{rec, full})
 	}
-	fmt.Fprintf(w, "id:     %s\ntenant: %s\nscopes: %s\nkey:    %s\n\nThis is the only time the key is shown. Store it now.\n",
+	return printf(w, "id:     %s\ntenant: %s\nscopes: %s\nkey:    %s\n\nThis is the only time the key is shown. Store it now.\n",
 		rec.ID, rec.Tenant, strings.Join(rec.Scopes, ","), full)
-	return nil
 }
 
 func runKeys(ctx context.Context, e *Env, args []string) error {
@@ -89,7 +88,7 @@ func runKeys(ctx context.Context, e *Env, args []string) error {
 	return fmt.Errorf("%w: unknown keys subcommand %q", errUsage, args[0])
 }
 
-func keysCreate(ctx context.Context, e *Env, args []string) error {
+func keysCreate(ctx context.Context, e *Env, args []string) (err error) {
 	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -121,7 +120,7 @@ func keysCreate(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer closeInstance(in, &err)
 	full, rec, err := in.Keys.Create(ctx, cliActor, auth.KeySpec{Name: *name, Tenant: *tenant, Scopes: splitCSV(*scopes),
 		Models: splitCSV(*models), Tools: splitCSV(*tools), Expires: *expires, NoLog: *noLog, Guard: guardSettings,
 		Limits: limits.JSON()})
@@ -131,7 +130,7 @@ func keysCreate(ctx context.Context, e *Env, args []string) error {
 	return printCreated(e.Stdout, *asJSON, rec, full)
 }
 
-func keysList(ctx context.Context, e *Env, args []string) error {
+func keysList(ctx context.Context, e *Env, args []string) (err error) {
 	fs := flag.NewFlagSet("keys list", flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -144,7 +143,7 @@ func keysList(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer closeInstance(in, &err)
 	keys, err := in.Store.ListKeys(ctx, *tenant)
 	if err != nil {
 		return err
@@ -156,11 +155,12 @@ func keysList(ctx context.Context, e *Env, args []string) error {
 		return json.NewEncoder(e.Stdout).Encode(keys)
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTENANT\tNAME\tSCOPES\tSTATUS\tCREATED")
+	p := &printer{w: tw}
+	p.printf("ID\tTENANT\tNAME\tSCOPES\tSTATUS\tCREATED\n")
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Tenant, k.Name, strings.Join(k.Scopes, ","), keyStatus(&k), k.CreatedAt.Format(time.RFC3339))
+		p.printf("%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Tenant, k.Name, strings.Join(k.Scopes, ","), keyStatus(&k), k.CreatedAt.Format(time.RFC3339))
 	}
-	return tw.Flush()
+	return p.flush(tw)
 }
 
 func keyStatus(k *store.Key) string {
@@ -173,7 +173,7 @@ func keyStatus(k *store.Key) string {
 	return "active"
 }
 
-func keysChange(ctx context.Context, e *Env, verb string, args []string) error {
+func keysChange(ctx context.Context, e *Env, verb string, args []string) (err error) {
 	fs := flag.NewFlagSet("keys "+verb, flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -189,13 +189,12 @@ func keysChange(ctx context.Context, e *Env, verb string, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer closeInstance(in, &err)
 	if verb == "revoke" {
 		if err := in.Keys.Revoke(ctx, cliActor, "", pos[0]); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.Stdout, "revoked %s\n", pos[0])
-		return nil
+		return printf(e.Stdout, "revoked %s\n", pos[0])
 	}
 	full, err := in.Keys.Rotate(ctx, cliActor, "", pos[0])
 	if err != nil {
@@ -204,11 +203,10 @@ func keysChange(ctx context.Context, e *Env, verb string, args []string) error {
 	if *asJSON {
 		return json.NewEncoder(e.Stdout).Encode(map[string]string{"id": pos[0], "key": full})
 	}
-	fmt.Fprintf(e.Stdout, "id:  %s\nkey: %s\n\nThe old secret no longer works. This is the only time the new key is shown.\n", pos[0], full)
-	return nil
+	return printf(e.Stdout, "id:  %s\nkey: %s\n\nThe old secret no longer works. This is the only time the new key is shown.\n", pos[0], full)
 }
 
-func keysUpdate(ctx context.Context, e *Env, args []string) error {
+func keysUpdate(ctx context.Context, e *Env, args []string) (err error) {
 	fs := flag.NewFlagSet("keys update", flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -259,7 +257,7 @@ func keysUpdate(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer closeInstance(in, &err)
 	u.MergeLimits = lf.merge(set)
 	k, err := in.Keys.Update(ctx, cliActor, "", pos[0], u)
 	if err != nil {
@@ -275,7 +273,7 @@ func nonNil(v []string) []string {
 	return v
 }
 
-func runTenants(ctx context.Context, e *Env, args []string) error {
+func runTenants(ctx context.Context, e *Env, args []string) (err error) {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: bulwark tenants create NAME | list [--json]", errUsage)
 	}
@@ -292,22 +290,21 @@ func runTenants(ctx context.Context, e *Env, args []string) error {
 		if len(pos) != 1 || !tenantName.MatchString(pos[0]) {
 			return fmt.Errorf("%w: bulwark tenants create NAME (1–63 of a-z 0-9 _ -)", errUsage)
 		}
-		in, err := c.open(ctx, e)
-		if err != nil {
-			return err
+		in, oerr := c.open(ctx, e)
+		if oerr != nil {
+			return oerr
 		}
-		defer in.Close()
+		defer closeInstance(in, &err) // the named result, not a shadow
 		if err := in.Store.CreateTenant(ctx, pos[0], in.Audit.Func(auditEvent(pos[0], "tenant.create", pos[0]))); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.Stdout, "created tenant %s\n", pos[0])
-		return nil
+		return printf(e.Stdout, "created tenant %s\n", pos[0])
 	case "list":
-		in, err := c.open(ctx, e)
-		if err != nil {
-			return err
+		in, oerr := c.open(ctx, e)
+		if oerr != nil {
+			return oerr
 		}
-		defer in.Close()
+		defer closeInstance(in, &err) // the named result, not a shadow
 		ts, err := in.Store.ListTenants(ctx)
 		if err != nil {
 			return err
@@ -315,10 +312,11 @@ func runTenants(ctx context.Context, e *Env, args []string) error {
 		if *asJSON {
 			return json.NewEncoder(e.Stdout).Encode(ts)
 		}
+		p := &printer{w: e.Stdout}
 		for _, t := range ts {
-			fmt.Fprintln(e.Stdout, t.Name)
+			p.printf("%s\n", t.Name)
 		}
-		return nil
+		return p.err
 	}
 	return fmt.Errorf("%w: unknown tenants subcommand %q", errUsage, args[0])
 }

@@ -32,7 +32,7 @@ type keyAuth struct{ in *instance.Instance }
 func (k keyAuth) Authenticate(ctx context.Context, secret string) (*identity.Identity, error) {
 	id, err := k.in.Keys.Authenticate(ctx, secret)
 	if err != nil && !isKeyRefusal(err) {
-		return nil, fmt.Errorf("%w: %v", oauth.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
 	return id, err
 }
@@ -154,7 +154,7 @@ func (a introspectedLLM) Authenticate(ctx context.Context, tok string) (*identit
 	}
 	id, err := a.i.Authenticate(ctx, tok)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", auth.ErrUnauthorized, err)
+		return nil, fmt.Errorf("%w: %w", auth.ErrUnauthorized, err)
 	}
 	// An identity provider's scope names are not Bulwark's to trust:
 	// admin, admin:global and guard:bypass never come from outside.

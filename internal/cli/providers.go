@@ -29,7 +29,7 @@ func runProviders(ctx context.Context, e *Env, args []string) error {
 	return fmt.Errorf("%w: unknown providers subcommand %q", errUsage, args[0])
 }
 
-func providersAdd(ctx context.Context, e *Env, args []string) error {
+func providersAdd(ctx context.Context, e *Env, args []string) (err error) {
 	fs := flag.NewFlagSet("providers add", flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -61,7 +61,7 @@ func providersAdd(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer closeInstance(in, &err)
 	p := store.Provider{Tenant: *tenant, Name: *name, Type: *typ, BaseURL: *baseURL, Models: splitCSV(*models), CredentialEnv: *keyEnv}
 	if err := in.PutProvider(ctx, cliActor, p, secret); err != nil {
 		return err
@@ -73,8 +73,7 @@ func providersAdd(ctx context.Context, e *Env, args []string) error {
 	case *keyEnv != "":
 		how = "credential from $" + *keyEnv
 	}
-	fmt.Fprintf(e.Stdout, "provider %s/%s (%s) saved; %s\n", *tenant, *name, *typ, how)
-	return nil
+	return printf(e.Stdout, "provider %s/%s (%s) saved; %s\n", *tenant, *name, *typ, how)
 }
 
 func publicMessage(err error) string {
@@ -85,7 +84,7 @@ func publicMessage(err error) string {
 	return s
 }
 
-func providersList(ctx context.Context, e *Env, args []string) error {
+func providersList(ctx context.Context, e *Env, args []string) (err error) {
 	fs := flag.NewFlagSet("providers list", flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -98,7 +97,7 @@ func providersList(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer closeInstance(in, &err)
 	ps, err := in.Store.ListProviders(ctx, *tenant)
 	if err != nil {
 		return err
@@ -110,7 +109,8 @@ func providersList(ctx context.Context, e *Env, args []string) error {
 		return json.NewEncoder(e.Stdout).Encode(ps)
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tNAME\tTYPE\tBASE URL\tMODELS\tCREDENTIAL")
+	pr := &printer{w: tw}
+	pr.printf("TENANT\tNAME\tTYPE\tBASE URL\tMODELS\tCREDENTIAL\n")
 	for _, p := range ps {
 		cred := "none"
 		switch {
@@ -119,12 +119,12 @@ func providersList(ctx context.Context, e *Env, args []string) error {
 		case p.CredentialEnv != "":
 			cred = "$" + p.CredentialEnv
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Tenant, p.Name, p.Type, p.BaseURL, strings.Join(p.Models, ","), cred)
+		pr.printf("%s\t%s\t%s\t%s\t%s\t%s\n", p.Tenant, p.Name, p.Type, p.BaseURL, strings.Join(p.Models, ","), cred)
 	}
-	return tw.Flush()
+	return pr.flush(tw)
 }
 
-func providersOne(ctx context.Context, e *Env, verb string, args []string) error {
+func providersOne(ctx context.Context, e *Env, verb string, args []string) (err error) {
 	fs := flag.NewFlagSet("providers "+verb, flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -140,14 +140,13 @@ func providersOne(ctx context.Context, e *Env, verb string, args []string) error
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer closeInstance(in, &err)
 	if verb == "remove" {
 		ev := audit.Event{Tenant: *tenant, Actor: cliActor, Action: "provider.remove", Target: pos[0]}
 		if err := in.Store.DeleteProvider(ctx, *tenant, pos[0], in.Audit.Func(ev)); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.Stdout, "removed provider %s/%s\n", *tenant, pos[0])
-		return nil
+		return printf(e.Stdout, "removed provider %s/%s\n", *tenant, pos[0])
 	}
 	p, err := in.Store.GetProvider(ctx, *tenant, pos[0])
 	if err != nil {
@@ -159,6 +158,5 @@ func providersOne(ctx context.Context, e *Env, verb string, args []string) error
 	if err := testProvider(tctx, in, p); err != nil {
 		return fmt.Errorf("provider %s: %w", p.Name, err)
 	}
-	fmt.Fprintf(e.Stdout, "provider %s ok (%s)\n", p.Name, time.Since(start).Round(time.Millisecond))
-	return nil
+	return printf(e.Stdout, "provider %s ok (%s)\n", p.Name, time.Since(start).Round(time.Millisecond))
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"flag"
-	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -17,7 +16,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/server"
 )
 
-func runServe(ctx context.Context, e *Env, args []string) error {
+func runServe(ctx context.Context, e *Env, args []string) (err error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -40,14 +39,14 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	for _, w := range warnings {
-		fmt.Fprintln(e.Stderr, banner(w))
+		warnf(e.Stderr, "%s\n", banner(w))
 	}
 	in, err := c.open(ctx, e)
 	if err != nil {
 		return err
 	}
 	in.Cfg = cfg
-	defer in.Close()
+	defer closeInstance(in, &err)
 	// The master key has done its job: keep it out of reach of anything
 	// that reads the environment later (provider env references, children).
 	_ = os.Unsetenv(config.EnvMasterKey)
@@ -106,7 +105,7 @@ func mentionInit(ctx context.Context, e *Env, in *instance.Instance) error {
 			return nil
 		}
 	}
-	fmt.Fprintln(e.Stderr, "no admin key yet: run `bulwark init` (with the same data dir) to create one; it is printed once")
+	warnf(e.Stderr, "no admin key yet: run `bulwark init` (with the same data dir) to create one; it is printed once\n")
 	return nil
 }
 

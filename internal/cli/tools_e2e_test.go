@@ -194,7 +194,7 @@ func TestGitAndExecThroughServe(t *testing.T) {
 		// The scope is checked before the call reaches the tool (HTTP 403
 		// insufficient_scope, which the SDK reports as Forbidden).
 		text, isErr := call(t, cs2, "git", map[string]any{"args": []string{"init", "-q", "--template=" + secret}})
-		if !isErr || !(strings.Contains(text, "tools:git") || strings.Contains(text, "Forbidden")) {
+		if !isErr || !strings.Contains(text, "tools:git") && !strings.Contains(text, "Forbidden") {
 			t.Fatalf("git without tools:git = %q (error %v)", text, isErr)
 		}
 	})

@@ -10,7 +10,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
-func runUsage(ctx context.Context, e *Env, args []string) error {
+func runUsage(ctx context.Context, e *Env, args []string) (err error) {
 	fs := flag.NewFlagSet("usage", flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -29,7 +29,7 @@ func runUsage(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer closeInstance(in, &err)
 	rows, err := in.Store.SummariseUsage(ctx, store.UsageFilter{KeyID: *key, Tenant: *tenant, Since: t})
 	if err != nil {
 		return err
@@ -41,14 +41,15 @@ func runUsage(ctx context.Context, e *Env, args []string) error {
 		return json.NewEncoder(e.Stdout).Encode(rows)
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tMODEL\tREQUESTS\tERRORS\tPROMPT\tCOMPLETION\tCOST USD")
+	p := &printer{w: tw}
+	p.printf("KEY\tMODEL\tREQUESTS\tERRORS\tPROMPT\tCOMPLETION\tCOST USD\n")
 	var total int64
 	for _, r := range rows {
 		total += r.CostMicros
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.KeyID, r.Model, r.Requests, r.Errors, r.PromptTokens, r.CompletionTokens, usd(r.CostMicros))
+		p.printf("%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.KeyID, r.Model, r.Requests, r.Errors, r.PromptTokens, r.CompletionTokens, usd(r.CostMicros))
 	}
-	fmt.Fprintf(tw, "\t\t\t\t\ttotal\t%s\n", usd(total))
-	return tw.Flush()
+	p.printf("\t\t\t\t\ttotal\t%s\n", usd(total))
+	return p.flush(tw)
 }
 
 // usd formats integer micro-USD exactly.
