@@ -48,9 +48,13 @@ func validName(n string) bool {
 	if n == "" || len(n) > 256 || n[0] >= '0' && n[0] <= '9' {
 		return false
 	}
-	return strings.IndexFunc(n, func(r rune) bool {
-		return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_')
-	}) < 0
+	return strings.IndexFunc(n, func(r rune) bool { return !nameRune(r) }) < 0
+}
+
+// nameRune reports whether r may appear in an environment variable name:
+// ASCII letters, digits and '_'.
+func nameRune(r rune) bool {
+	return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_'
 }
 
 // Get returns the value of name if it is on the allowlist and set. The

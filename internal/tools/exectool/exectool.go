@@ -97,14 +97,14 @@ func checkProgram(p string) error {
 	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
 		return fmt.Errorf("%w: command path %q must be clean and absolute", ErrInvalidConfig, p)
 	}
-	real, err := filepath.EvalSymlinks(p)
+	resolved, err := filepath.EvalSymlinks(p)
 	if err != nil {
 		return fmt.Errorf("%w: command %q: %w", ErrInvalidConfig, p, err)
 	}
-	if !strings.HasPrefix(real, "/usr/") && !strings.HasPrefix(real, "/bin/") && !strings.HasPrefix(real, "/sbin/") {
+	if !strings.HasPrefix(resolved, "/usr/") && !strings.HasPrefix(resolved, "/bin/") && !strings.HasPrefix(resolved, "/sbin/") {
 		return fmt.Errorf("%w: command %q is outside /usr, /bin and /sbin", ErrInvalidConfig, p)
 	}
-	fi, err := os.Stat(real)
+	fi, err := os.Stat(resolved)
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
 		return fmt.Errorf("%w: command %q is not an executable file", ErrInvalidConfig, p)
 	}

@@ -110,9 +110,9 @@ func New(cfg Config) (*Client, error) {
 // checkRedirect re-validates every hop (scheme, userinfo, notation, early
 // address check) and caps the count; the dial-time check still applies.
 func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
-	max := max(c.cfg.MaxRedirects, 0)
-	if len(via) > max {
-		return fmt.Errorf("%w (limit %d)", ErrTooManyRedirects, max)
+	maxHops := max(c.cfg.MaxRedirects, 0)
+	if len(via) > maxHops {
+		return fmt.Errorf("%w (limit %d)", ErrTooManyRedirects, maxHops)
 	}
 	if _, err := ValidateURL(req.URL.String()); err != nil {
 		return fmt.Errorf("%w to %s: %w", errRedirectForbidden, req.URL.Redacted(), err)
@@ -155,7 +155,7 @@ func (c *Client) Get(ctx context.Context, rawURL string, opts Options) (*Result,
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", u.Redacted(), classify(ctx, err))
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read side: errors surface from ReadAll
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: reading body: %w", u.Redacted(), classify(ctx, err))

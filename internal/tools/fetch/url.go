@@ -113,10 +113,15 @@ func dnsLabel(l string) bool {
 		return false
 	}
 	for i := 0; i < len(l); i++ {
-		c := l[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+		if !labelByte(l[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+// labelByte reports whether c may appear in a host label: ASCII letters,
+// digits, '-' and '_'.
+func labelByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }

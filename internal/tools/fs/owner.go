@@ -39,7 +39,7 @@ func ForTenantOwned(baseRoot, tenant string, limits Limits, owner *Owner) (*Work
 	}
 	w.owner = owner
 	if err := w.adopt(); err != nil {
-		w.Close()
+		_ = w.Close() // the adopt failure is what the caller needs
 		return nil, fmt.Errorf("fs: hand tenant workspace to the sandbox uid: %w", err)
 	}
 	return w, nil
@@ -54,7 +54,7 @@ func (w *Workspace) adopt() error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer closeRead(d)
 	st, err := d.Stat()
 	if err != nil {
 		return err
@@ -93,7 +93,7 @@ func (w *Workspace) chownDir(r *os.Root) error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer closeRead(d)
 	return d.Chown(w.owner.UID, w.owner.GID)
 }
 

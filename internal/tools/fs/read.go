@@ -30,7 +30,7 @@ func (w *Workspace) Read(p string, offset, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer closeRead(f)
 	if offset >= st.Size() {
 		return []byte{}, nil
 	}
@@ -62,7 +62,7 @@ func (w *Workspace) List(p string) ([]Entry, error) {
 	if err != nil {
 		return nil, opError("list", rel, err)
 	}
-	defer f.Close()
+	defer closeRead(f)
 	// Read a bounded number of entries (a huge directory must not exhaust
 	// memory), then sort and cut to the list cap.
 	des, err := f.ReadDir(maxSearchEntries)

@@ -29,19 +29,19 @@ const (
 )
 
 // Search looks for the literal string query in the regular files under
-// directory p and returns at most max matches (capped at 1000). Symlinks are
+// directory p and returns at most limit matches (capped at 1000). Symlinks are
 // not followed, .git directories and binary files are skipped, and the bytes
 // scanned are bounded by the workspace limits.
-func (w *Workspace) Search(p, query string, max int) ([]Match, error) {
+func (w *Workspace) Search(p, query string, limit int) ([]Match, error) {
 	if query == "" || len(query) > maxQueryBytes {
 		return nil, fmt.Errorf("fs: search: query must be 1-%d bytes", maxQueryBytes)
 	}
-	return w.search(p, max, func(line []byte) bool { return bytes.Contains(line, []byte(query)) })
+	return w.search(p, limit, func(line []byte) bool { return bytes.Contains(line, []byte(query)) })
 }
 
 // SearchRegexp is Search with an RE2 regular expression (linear time, so a
 // hostile pattern cannot stall the server).
-func (w *Workspace) SearchRegexp(p, pattern string, max int) ([]Match, error) {
+func (w *Workspace) SearchRegexp(p, pattern string, limit int) ([]Match, error) {
 	if pattern == "" || len(pattern) > maxQueryBytes {
 		return nil, fmt.Errorf("fs: search: pattern must be 1-%d bytes", maxQueryBytes)
 	}
@@ -49,7 +49,7 @@ func (w *Workspace) SearchRegexp(p, pattern string, max int) ([]Match, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fs: search: bad pattern: %w", err)
 	}
-	return w.search(p, max, re.Match)
+	return w.search(p, limit, re.Match)
 }
 
 type searchState struct {
@@ -62,15 +62,15 @@ type searchState struct {
 	out     []Match
 }
 
-func (w *Workspace) search(p string, max int, match func([]byte) bool) ([]Match, error) {
+func (w *Workspace) search(p string, limit int, match func([]byte) bool) ([]Match, error) {
 	rel, err := ValidatePath(p)
 	if err != nil {
 		return nil, fmt.Errorf("fs: search: %w", err)
 	}
-	if max <= 0 || max > maxResults {
-		max = maxResults
+	if limit <= 0 || limit > maxResults {
+		limit = maxResults
 	}
-	s := &searchState{w: w, match: match, max: max, out: []Match{}}
+	s := &searchState{w: w, match: match, max: limit, out: []Match{}}
 	if err := s.walk(rel, 0); err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func (s *searchState) walk(dir string, depth int) error {
 		return opError("search", dir, err)
 	}
 	des, err := f.ReadDir(maxSearchEntries)
-	f.Close()
+	closeRead(f)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return opError("search", dir, err)
 	}
@@ -119,7 +119,7 @@ func (s *searchState) scanFile(rel string) {
 	if err != nil {
 		return
 	}
-	defer f.Close()
+	defer closeRead(f)
 	s.files++
 	budget := min(s.w.limits.MaxFileScan, s.w.limits.MaxSearchBytes-s.scanned)
 	r := bufio.NewReaderSize(io.LimitReader(f, budget), 64<<10)

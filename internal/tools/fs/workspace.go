@@ -10,6 +10,7 @@ package fs
 import (
 	"errors"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"os"
 	"regexp"
@@ -105,7 +106,7 @@ func ForTenant(baseRoot, tenant string, limits Limits) (*Workspace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fs: open workspace root: %w", err)
 	}
-	defer base.Close()
+	defer closeRead(base)
 	r, _, err := openChildDir(base, tenant, 0o700)
 	if err != nil {
 		return nil, fmt.Errorf("fs: open tenant workspace: %w", err)
@@ -115,6 +116,11 @@ func ForTenant(baseRoot, tenant string, limits Limits) (*Workspace, error) {
 
 // Close releases the workspace's directory handle.
 func (w *Workspace) Close() error { return w.root.Close() }
+
+// closeRead closes a handle that nothing was written through (a file opened
+// for reading, a directory or root handle): its close error loses no data,
+// so there is nothing for the caller to act on.
+func closeRead(c io.Closer) { _ = c.Close() }
 
 // Limits returns the effective limits (defaults filled in).
 func (w *Workspace) Limits() Limits { return w.limits }
@@ -130,11 +136,11 @@ func (w *Workspace) openRegular(op, rel string) (*os.File, os.FileInfo, error) {
 	}
 	st, err := f.Stat()
 	if err != nil {
-		f.Close()
+		closeRead(f)
 		return nil, nil, opError(op, rel, err)
 	}
 	if !st.Mode().IsRegular() {
-		f.Close()
+		closeRead(f)
 		return nil, nil, fmt.Errorf("fs: %s %q: %w", op, rel, ErrNotRegular)
 	}
 	return f, st, nil

@@ -37,7 +37,7 @@ func (w *Workspace) Write(p string, data []byte) error {
 		return fmt.Errorf("fs: write %q: %w", rel, err)
 	}
 	if parent != w.root {
-		defer parent.Close()
+		defer closeRead(parent) // a directory handle: the write was synced through its own file
 	}
 	if err := w.replaceFile(parent, base, data); err != nil {
 		return fmt.Errorf("fs: write %q: %w", rel, err)
@@ -58,14 +58,14 @@ func (w *Workspace) openParent(dir string) (*os.Root, error) {
 	for _, c := range strings.Split(dir, "/") {
 		next, created, err := openChildDir(cur, c, 0o755)
 		if cur != w.root {
-			cur.Close()
+			closeRead(cur)
 		}
 		if err != nil {
 			return nil, err
 		}
 		if created {
 			if err := w.chownDir(next); err != nil {
-				next.Close()
+				closeRead(next)
 				return nil, ErrAccess
 			}
 		}
@@ -98,7 +98,7 @@ func openChildDir(cur *os.Root, name string, perm os.FileMode) (r *os.Root, crea
 	}
 	after, err := next.Stat(".")
 	if err != nil || !os.SameFile(before, after) {
-		next.Close()
+		closeRead(next)
 		return nil, false, ErrSymlink // swapped for a link between lstat and open
 	}
 	return next, created, nil
@@ -131,16 +131,18 @@ func (w *Workspace) replaceFile(dir *os.Root, name string, data []byte) error {
 	serr := f.Sync()
 	cerr := f.Close()
 	if err := errors.Join(oerr, werr, serr, cerr); err != nil {
-		dir.Remove(tmp)
+		_ = dir.Remove(tmp) // best-effort cleanup; the failed write is what is reported
 		return ErrAccess
 	}
 	if err := dir.Rename(tmp, name); err != nil {
-		dir.Remove(tmp)
+		_ = dir.Remove(tmp) // best-effort cleanup; the failed rename is what is reported
 		return publicCause(err)
 	}
 	if d, err := dir.Open("."); err == nil {
-		d.Sync()
-		d.Close()
+		// Best effort, as before: the rename has happened and the file's
+		// own data was synced; some filesystems refuse fsync on a directory.
+		_ = d.Sync()
+		closeRead(d)
 	}
 	return nil
 }

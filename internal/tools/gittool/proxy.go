@@ -41,13 +41,16 @@ const (
 )
 
 func newConnectProxy(allow hostAllow, dial func(context.Context, string, string) (net.Conn, error)) (*connectProxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Started once by New, which has no context: the listener lives as long
+	// as the Runner and is closed by Close.
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	tok := make([]byte, 16)
 	if _, err := rand.Read(tok); err != nil {
-		ln.Close()
+		_ = ln.Close() // unused; the rand failure is what matters
 		return nil, err
 	}
 	user := "bulwark:" + hex.EncodeToString(tok)
@@ -70,7 +73,7 @@ func (p *connectProxy) serve() {
 			return
 		}
 		if !p.track(c) {
-			c.Close()
+			_ = c.Close() // the proxy is closing: refuse the connection
 			return
 		}
 		p.wg.Add(1)
@@ -96,7 +99,7 @@ func (p *connectProxy) untrack(c net.Conn) {
 	p.mu.Lock()
 	delete(p.conns, c)
 	p.mu.Unlock()
-	c.Close()
+	_ = c.Close() // a finished tunnel: nothing left to deliver
 }
 
 func (p *connectProxy) handle(c net.Conn) {
@@ -108,24 +111,24 @@ func (p *connectProxy) handle(c net.Conn) {
 	}
 	switch {
 	case subtle.ConstantTimeCompare([]byte(req.Header.Get("Proxy-Authorization")), []byte(p.auth)) != 1:
-		io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"bulwark\"\r\nContent-Length: 0\r\n\r\n")
+		_, _ = io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"bulwark\"\r\nContent-Length: 0\r\n\r\n")
 		return
 	case req.Method != http.MethodConnect:
-		io.WriteString(c, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+		_, _ = io.WriteString(c, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
 		return
 	case !p.allow.allowsHostPort(req.RequestURI):
-		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+		_, _ = io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), proxyDialTimeout)
 	up, err := p.dial(ctx, "tcp", req.RequestURI)
 	cancel()
 	if err != nil {
-		io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+		_, _ = io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
 		return
 	}
 	if !p.track(up) {
-		up.Close()
+		_ = up.Close() // the proxy is closing: drop the new upstream
 		return
 	}
 	defer p.untrack(up)
@@ -144,7 +147,7 @@ func (p *connectProxy) Close() error {
 	p.mu.Lock()
 	p.closed = true
 	for c := range p.conns {
-		c.Close()
+		_ = c.Close() // teardown: each handler sees its copy fail and returns
 	}
 	p.mu.Unlock()
 	err := p.ln.Close()

@@ -99,7 +99,7 @@ func Open(cfg Config) (*DB, error) {
 	for name, dc := range cfg.Databases {
 		db, err := openOne(dc)
 		if err != nil {
-			d.Close()
+			_ = d.Close() // the open failure is what the caller needs
 			return nil, fmt.Errorf("sqlq: database %q: %w", name, err)
 		}
 		d.dbs[name] = db
@@ -183,7 +183,7 @@ func (d *DB) run(ctx context.Context, name, query string, args []any) (*Result, 
 	if err != nil {
 		return nil, d.setupError(ctx, "connect", err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // back to the pool; nothing was written
 	if db.driver == DriverSQLite {
 		// ATTACH could open (and create) another, writable file: allow
 		// zero attached databases on this connection.
@@ -195,7 +195,7 @@ func (d *DB) run(ctx context.Context, name, query string, args []any) (*Result, 
 	if err != nil {
 		return nil, d.setupError(ctx, "begin", err)
 	}
-	defer tx.Rollback() // read-only: nothing to keep
+	defer func() { _ = tx.Rollback() }() // read-only: nothing to keep
 	if db.driver == DriverPostgres {
 		ms := d.cfg.Timeout.Milliseconds()
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", ms)); err != nil {
@@ -206,7 +206,7 @@ func (d *DB) run(ctx context.Context, name, query string, args []any) (*Result, 
 	if err != nil {
 		return nil, d.queryError(ctx, "query", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // read errors surface through rows.Err in collect
 	res, err := d.collect(rows)
 	if err != nil {
 		return nil, d.queryError(ctx, "read rows", err)
@@ -289,7 +289,7 @@ func (d *DB) queryError(ctx context.Context, op string, err error) error {
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "readonly") || strings.Contains(msg, "read-only") || strings.Contains(msg, "read only") {
-		return fmt.Errorf("sqlq: %s: %w: the database is read-only: %v", op, ErrRefused, err)
+		return fmt.Errorf("sqlq: %s: %w: the database is read-only: %w", op, ErrRefused, err)
 	}
-	return fmt.Errorf("sqlq: %s: %w: %v", op, ErrQuery, err)
+	return fmt.Errorf("sqlq: %s: %w: %w", op, ErrQuery, err)
 }

@@ -72,10 +72,16 @@ func validZone(z string) bool {
 			return false
 		}
 		for _, r := range part {
-			if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '+') {
+			if !zoneRune(r) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// zoneRune reports whether r may appear in an IANA zone name component:
+// ASCII letters, digits, '_', '-' and '+'.
+func zoneRune(r rune) bool {
+	return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '+'
 }
