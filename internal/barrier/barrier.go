@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -149,7 +150,7 @@ func (b *Barrier) Encrypt(aad AAD, plaintext []byte) ([]byte, error) {
 	b.mu.RUnlock()
 
 	out := make([]byte, headerSize+nonceSize, Overhead+len(plaintext))
-	out[0], out[1], out[2], out[3] = byte(term>>24), byte(term>>16), byte(term>>8), byte(term)
+	binary.BigEndian.PutUint32(out[:termSize], term)
 	out[termSize] = formatVersion
 	if _, err := io.ReadFull(b.rand, out[headerSize:]); err != nil {
 		return nil, fmt.Errorf("barrier: nonce: %w", err)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -39,6 +40,11 @@ func (a AAD) validate() error {
 	if a.Table == "" || a.ID == "" || a.Field == "" {
 		return ErrInvalidAAD
 	}
+	for _, s := range []string{a.Table, a.ID, a.Field} {
+		if uint64(len(s)) > math.MaxUint32 { // encode's 4-byte length prefix
+			return ErrInvalidAAD
+		}
+	}
 	return nil
 }
 
@@ -51,7 +57,7 @@ func (a AAD) encode(header []byte) []byte {
 	b = append(b, aadDomain...)
 	b = append(b, header...)
 	for _, s := range []string{a.Table, a.ID, a.Field} {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s))) //nolint:gosec // G115: validate bounds every field to MaxUint32 first
 		b = append(b, s...)
 	}
 	return b

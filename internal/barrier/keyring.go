@@ -40,7 +40,8 @@ func newKeyring(rnd io.Reader) (*keyring, error) {
 
 // withNewTerm returns a deep copy of k with term active+1 added.
 func (k *keyring) withNewTerm(rnd io.Reader) (*keyring, error) {
-	if k.active == math.MaxUint32 {
+	if k.active == math.MaxUint32 || len(k.keys) >= maxTerms {
+		// Past maxTerms the keyring could be written but never read back.
 		return nil, fmt.Errorf("barrier: term space exhausted")
 	}
 	key := make([]byte, KeySize)
@@ -95,7 +96,7 @@ func (k *keyring) marshal() []byte {
 	b := make([]byte, 0, len(keyringMagic)+1+4+len(ts)*entrySize)
 	b = append(b, keyringMagic...)
 	b = append(b, keyringVersion)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(ts)))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ts))) //nolint:gosec // G115: withNewTerm and unmarshal keep the count <= maxTerms
 	for _, t := range ts {
 		b = binary.BigEndian.AppendUint32(b, t)
 		b = append(b, k.keys[t]...)
@@ -110,7 +111,10 @@ func unmarshalKeyring(b []byte) (*keyring, error) {
 		return nil, fmt.Errorf("%w: bad header", ErrCorruptKeyring)
 	}
 	n := binary.BigEndian.Uint32(b[len(keyringMagic)+1 : hdr])
-	if n == 0 || n > maxTerms || uint64(len(b)-hdr) != uint64(n)*entrySize {
+	if n == 0 || n > maxTerms {
+		return nil, fmt.Errorf("%w: bad length", ErrCorruptKeyring)
+	}
+	if len(b)-hdr != int(n)*entrySize {
 		return nil, fmt.Errorf("%w: bad length", ErrCorruptKeyring)
 	}
 	k := &keyring{keys: make(map[uint32][]byte, n)}

@@ -135,7 +135,7 @@ func loadKeyFile(path string, production bool) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("barrier: open master key file: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // opened read-only
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("barrier: stat master key file: %w", err)
