@@ -23,7 +23,12 @@ func (s *Sandbox) run(ctx context.Context, spec Spec) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.Timeout)
 	defer cancel()
 
-	cmd := exec.Command(argv[0], argv[1:]...)
+	// argv is Argv's: prlimit and bwrap at the absolute paths New checked,
+	// then the caller's program, which is what the sandbox exists to run.
+	// Not CommandContext: when ctx ends the goroutine below kills the whole
+	// process group (CommandContext would kill only the leader) and Wait
+	// still reports the exit status rather than ctx.Err().
+	cmd := exec.Command(argv[0], argv[1:]...) //nolint:gosec,noctx // G204 and noctx: see above
 	cmd.Env = append([]string{}, spec.Env...)
 	if cmd.Env == nil {
 		cmd.Env = []string{}

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -146,6 +147,11 @@ func build(cfg Config) (*Sandbox, error) {
 	if cfg.RunAsUID < 0 || cfg.RunAsGID < 0 {
 		return nil, fmt.Errorf("sandbox: run-as uid/gid must be positive: %w", ErrInvalidSpec)
 	}
+	// A larger id would wrap when converted to the kernel's 32-bit uid_t
+	// (1<<32 would become 0, root).
+	if int64(cfg.RunAsUID) > math.MaxUint32 || int64(cfg.RunAsGID) > math.MaxUint32 {
+		return nil, fmt.Errorf("sandbox: run-as uid/gid must fit in 32 bits: %w", ErrInvalidSpec)
+	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	for _, p := range []string{cfg.BwrapPath, cfg.PrlimitPath} {
 		if !filepath.IsAbs(p) {
@@ -234,8 +240,8 @@ func (s *Sandbox) Argv(spec Spec) ([]string, error) {
 	// RLIMIT_NPROC. With it, the program is the namespace's init and the
 	// kernel reaps everything left inside when it exits.
 	argv := []string{s.cfg.PrlimitPath,
-		rlimit("nproc", uint64(l.Processes)), rlimit("as", l.MemoryBytes),
-		rlimit("fsize", l.FileSizeBytes), rlimit("cpu", uint64(l.CPUSeconds)),
+		rlimit("nproc", uint64(l.Processes)), rlimit("as", l.MemoryBytes), //nolint:gosec // G115: withDefaults makes Processes positive
+		rlimit("fsize", l.FileSizeBytes), rlimit("cpu", uint64(l.CPUSeconds)), //nolint:gosec // G115: withDefaults makes CPUSeconds positive
 		rlimit("core", 0), "--", s.cfg.BwrapPath,
 		"--unshare-all", "--unshare-user", "--disable-userns",
 		"--uid", strconv.Itoa(DefaultUID), "--gid", strconv.Itoa(DefaultUID),

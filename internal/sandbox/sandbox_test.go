@@ -134,3 +134,25 @@ func TestLimitsDefaults(t *testing.T) {
 		t.Fatalf("explicit timeout overridden: %v", l.Timeout)
 	}
 }
+
+// TestBuildRefusesIDsThatWrap: a run-as id must fit the kernel's 32-bit
+// uid_t; 1<<32 would otherwise wrap to 0 and run the sandbox as root.
+func TestBuildRefusesIDsThatWrap(t *testing.T) {
+	tests := []struct {
+		name     string
+		uid, gid int64
+	}{
+		{name: "negative uid", uid: -1, gid: 1000},
+		{name: "negative gid", uid: 1000, gid: -1},
+		{name: "uid wraps to root", uid: 1 << 32, gid: 1000},
+		{name: "gid wraps to root", uid: 1000, gid: 1 << 32},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := build(Config{RunAsUID: int(tt.uid), RunAsGID: int(tt.gid)})
+			if !errors.Is(err, ErrInvalidSpec) {
+				t.Fatalf("build(uid %d, gid %d) err = %v, want ErrInvalidSpec", tt.uid, tt.gid, err)
+			}
+		})
+	}
+}

@@ -86,7 +86,7 @@ func (s *Store) AuditRows(ctx context.Context, afterSeq int64, fn func(store.Aud
 	if err != nil {
 		return fmt.Errorf("sqlite: audit rows: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // read errors surface through rows.Err below
 	for rows.Next() {
 		a, err := scanAudit(rows)
 		if err != nil {

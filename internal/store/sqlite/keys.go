@@ -30,7 +30,7 @@ func (s *Store) ListTenants(ctx context.Context) ([]store.Tenant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: tenants: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // read errors surface through rows.Err below
 	var out []store.Tenant
 	for rows.Next() {
 		var t store.Tenant
@@ -128,7 +128,7 @@ func (s *Store) ListKeys(ctx context.Context, tenant string) ([]store.Key, error
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list keys: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // read errors surface through rows.Err below
 	var out []store.Key
 	for rows.Next() {
 		k, err := scanKey(rows)

@@ -78,7 +78,7 @@ func (s *Store) ListProviders(ctx context.Context, tenant string) ([]store.Provi
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list providers: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // read errors surface through rows.Err below
 	var out []store.Provider
 	for rows.Next() {
 		p, err := scanProvider(rows)
@@ -149,7 +149,7 @@ func (s *Store) ListSecretNames(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: secrets: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // read errors surface through rows.Err below
 	var out []string
 	for rows.Next() {
 		var n string
@@ -212,7 +212,7 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.Usage) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: usage: %w", err)
 	}
-	defer stmt.Close()
+	defer func() { _ = stmt.Close() }() // freed with the transaction; Commit reports failures
 	for _, u := range rows {
 		if _, err := stmt.ExecContext(ctx, millis(u.Time), u.RequestID, u.Tenant, u.KeyID, u.Model, u.Provider, u.Deployment,
 			u.PromptTokens, u.CompletionTokens, u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens, u.CostMicros,
@@ -232,7 +232,7 @@ func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]stor
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: usage summary: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // read errors surface through rows.Err below
 	var out []store.UsageSummary
 	for rows.Next() {
 		var u store.UsageSummary
