@@ -48,7 +48,7 @@ func mapKey(scope, key string) string {
 }
 
 // Begin implements Store.
-func (m *Memory) Begin(ctx context.Context, scope, key string, hash [32]byte) (Begun, error) {
+func (m *Memory) Begin(_ context.Context, scope, key string, hash [32]byte) (Begun, error) {
 	if err := ValidateKey(key); err != nil {
 		return Begun{}, err
 	}
@@ -85,7 +85,7 @@ func (m *Memory) Begin(ctx context.Context, scope, key string, hash [32]byte) (B
 }
 
 // Complete implements Store.
-func (m *Memory) Complete(ctx context.Context, t Ticket, resp Response) error {
+func (m *Memory) Complete(_ context.Context, t Ticket, resp Response) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := mapKey(t.Scope, t.Key)
@@ -110,7 +110,7 @@ func (m *Memory) Complete(ctx context.Context, t Ticket, resp Response) error {
 }
 
 // Abandon implements Store.
-func (m *Memory) Abandon(ctx context.Context, t Ticket) error {
+func (m *Memory) Abandon(_ context.Context, t Ticket) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := mapKey(t.Scope, t.Key)

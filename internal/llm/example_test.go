@@ -16,7 +16,7 @@ func Example() {
 		"messages":[{"role":"user","content":"hi"}],
 		"thinking":{"type":"enabled","budget_tokens":1024},
 		"context_management":{"edits":[]}}`)
-	var caller, upstream llm.Codec = anthropic.Codec, openai.Codec
+	caller, upstream := anthropic.Codec, openai.Codec
 	req, err := caller.DecodeRequest(body)
 	if err != nil {
 		panic(err)

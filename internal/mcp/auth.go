@@ -174,7 +174,7 @@ func (h *Handler) gate(w http.ResponseWriter, r *http.Request, id *identity.Iden
 		return true
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	r.Body.Close()
+	_ = r.Body.Close() // read in full (or refused); the server closes it anyway
 	if err != nil {
 		http.Error(w, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
 		return false
@@ -182,7 +182,7 @@ func (h *Handler) gate(w http.ResponseWriter, r *http.Request, id *identity.Iden
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	for _, c := range toolCalls(body) {
 		t, ok := h.reg.lookup(c.Params.Name)
-		if ok && authorize(id, t) == ErrInsufficientScope {
+		if ok && errors.Is(authorize(id, t), ErrInsufficientScope) {
 			h.refuseScope(w, r, id, t.Name, t.Scope, t.summary(c.Params.Arguments))
 			return false
 		}

@@ -64,11 +64,11 @@ func runAs(cfg sandbox.Config) fs.Owner {
 // work then fails at startup with the reason, not at the first call.
 // Nothing is changed: the operator decides whether to grant o+x.
 func checkReachable(root string, o fs.Owner) error {
-	real, err := filepath.EvalSymlinks(root)
+	resolved, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		return fmt.Errorf("mcp: tools.workspace_root: %w", err)
 	}
-	for p := real; ; p = filepath.Dir(p) {
+	for p := resolved; ; p = filepath.Dir(p) {
 		st, err := os.Stat(p)
 		if err != nil {
 			return fmt.Errorf("mcp: tools.workspace_root: %w", err)

@@ -250,7 +250,7 @@ const (
 // the SDK binds a session to TokenInfo.UserID at creation and refuses the
 // session id from any other user, and passes TokenInfo to every handler.
 func bindIdentity(next http.Handler) http.Handler {
-	verify := func(ctx context.Context, _ string, r *http.Request) (*auth.TokenInfo, error) {
+	verify := func(_ context.Context, _ string, r *http.Request) (*auth.TokenInfo, error) {
 		id := identity.FromContext(r.Context())
 		if id == nil {
 			return nil, auth.ErrInvalidToken

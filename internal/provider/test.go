@@ -43,7 +43,7 @@ func Test(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("%w: provider %q", ErrUpstreamUnreachable, cfg.Name)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // drained below; only the status matters
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:

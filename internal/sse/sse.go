@@ -53,7 +53,7 @@ func (r *Reader) Next() (Event, error) {
 	for {
 		line, err := r.readLine()
 		if err != nil {
-			if err == io.EOF && started {
+			if errors.Is(err, io.EOF) && started {
 				return Event{}, io.ErrUnexpectedEOF
 			}
 			return Event{}, err
@@ -109,7 +109,7 @@ func (r *Reader) readLine() ([]byte, error) {
 		if len(r.line) > r.maxLine {
 			return nil, ErrLineTooLong
 		}
-		if err == bufio.ErrBufferFull {
+		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
 		if err != nil {

@@ -55,7 +55,7 @@ func validModel(m string) bool {
 			return false
 		}
 		for _, r := range seg {
-			if !(r == '.' || r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			if !modelRune(r) {
 				return false
 			}
 		}
@@ -75,4 +75,10 @@ func UpstreamPath(model string, stream bool) string {
 		return p + ":" + MethodStreamGenerate + "?alt=sse"
 	}
 	return p + ":" + MethodGenerate
+}
+
+// modelRune reports whether r may appear in a model path segment: ASCII
+// letters, digits, '.', '_' and '-'.
+func modelRune(r rune) bool {
+	return r == '.' || r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
 }

@@ -13,7 +13,7 @@ import (
 // Endpoint paths relative to the host root.
 const (
 	PathMessages    = "/v1/messages"
-	PathCountTokens = "/v1/messages/count_tokens"
+	PathCountTokens = "/v1/messages/count_tokens" //nolint:gosec // G101: an API path, not a credential
 	PathModels      = "/v1/models"
 )
 

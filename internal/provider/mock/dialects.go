@@ -2,6 +2,7 @@ package mock
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -57,7 +58,7 @@ func (h Handler) chat(w http.ResponseWriter, r *http.Request, c call) {
 	}
 	for _, e := range events {
 		if err := s.event("", e); err != nil {
-			if err == errCut {
+			if errors.Is(err, errCut) {
 				abort(w)
 			}
 			return
@@ -116,7 +117,7 @@ func (h Handler) messages(w http.ResponseWriter, r *http.Request, c call) {
 		ev{"message_stop", map[string]string{"type": "message_stop"}})
 	for _, e := range events {
 		if err := s.event(e.name, e.v); err != nil {
-			if err == errCut {
+			if errors.Is(err, errCut) {
 				abort(w)
 			}
 			return

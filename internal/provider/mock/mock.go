@@ -164,10 +164,10 @@ func (c call) reply(anthropicDialect bool) reply {
 		}
 		return reply{toolName: name, toolArgs: `{"location":"Paris"}`}
 	}
-	return reply{text: lastUserText(c.body, anthropicDialect)}
+	return reply{text: lastUserText(c.body)}
 }
 
-func lastUserText(body []byte, anthropicDialect bool) string {
+func lastUserText(body []byte) string {
 	msgs := gjson.GetBytes(body, "messages").Array()
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if msgs[i].Get("role").String() != "user" {
@@ -282,7 +282,7 @@ func vector(s string, dim int) []float32 {
 	sum := sha256.Sum256([]byte(s))
 	v := make([]float32, dim)
 	for i := range v {
-		v[i] = float32(int8(sum[i]))/128 + 0
+		v[i] = float32(int8(sum[i]))/128 + 0 //nolint:gosec // G115: the byte read as signed, on purpose, for values in [-1, 1)
 	}
 	return v
 }

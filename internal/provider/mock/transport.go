@@ -21,7 +21,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	go func() {
 		defer func() {
 			if v := recover(); v != nil {
-				if v != http.ErrAbortHandler {
+				if v != http.ErrAbortHandler { //nolint:errorlint // a recovered panic value, compared by identity as net/http does
 					panic(v)
 				}
 				rw.Abort(ErrCut)
