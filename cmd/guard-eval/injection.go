@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 
 	"github.com/bulwarkhq/bulwark/internal/guard/eval"
@@ -29,24 +28,25 @@ func injectionReport(w io.Writer, splits []string) error {
 			jbb = append(jbb, ex)
 		}
 	}
+	p := &report{w: w}
 	for _, s := range splits {
 		rep := eval.ScoreInjection(exs, s, flag)
-		fmt.Fprintf(w, "\n## Prompt injection — %s part (rules + model + decoding, threshold 0.5)\n\n", s)
-		fmt.Fprintf(w, "| source | class | n | flagged | rate |\n|---|---|---:|---:|---:|\n")
+		p.printf("\n## Prompt injection — %s part (rules + model + decoding, threshold 0.5)\n\n", s)
+		p.printf("| source | class | n | flagged | rate |\n|---|---|---:|---:|---:|\n")
 		for _, r := range rep.Rates {
 			class := "negative (FPR)"
 			if r.Positive {
 				class = "positive (TPR)"
 			}
-			fmt.Fprintf(w, "| %s | %s | %d | %d | %.3f |\n", r.Source, class, r.N, r.Hits, r.Value())
+			p.printf("| %s | %s | %d | %d | %.3f |\n", r.Source, class, r.N, r.Hits, r.Value())
 		}
 		for _, r := range eval.ScoreInjection(jbb, s, flag).Rates {
-			fmt.Fprintf(w, "| %s | positive (TPR) | %d | %d | %.3f |\n", r.Source, r.N, r.Hits, r.Value())
+			p.printf("| %s | positive (TPR) | %d | %d | %.3f |\n", r.Source, r.N, r.Hits, r.Value())
 		}
-		fmt.Fprintf(w, "\nPooled TPR %.3f (%d/%d); macro-averaged FPR over %d negative sources %.4f\n",
+		p.printf("\nPooled TPR %.3f (%d/%d); macro-averaged FPR over %d negative sources %.4f\n",
 			rep.TPR, rep.PosHits, rep.Pos, negSources(rep), rep.MacroFPR)
 	}
-	return nil
+	return p.err
 }
 
 func negSources(rep eval.InjectionReport) int {

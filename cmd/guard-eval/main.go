@@ -24,7 +24,7 @@ func main() {
 	split := flag.String("split", "both", "which part to report: tune, held-out or both")
 	flag.Parse()
 	if err := run(os.Stdout, *split); err != nil {
-		fmt.Fprintln(os.Stderr, "guard-eval:", err)
+		_, _ = fmt.Fprintln(os.Stderr, "guard-eval:", err) // nowhere left to report a stderr failure
 		os.Exit(1)
 	}
 }
@@ -43,27 +43,49 @@ func run(w io.Writer, split string) error {
 	if err != nil {
 		return err
 	}
+	p := &report{w: w}
 	for _, s := range splits {
-		fmt.Fprintf(w, "\n## PII — presidio-research synth_dataset_v2, %s part\n\n", s)
-		fmt.Fprintf(w, "| type | gold | predicted | TP | precision | recall | F1 |\n|---|---:|---:|---:|---:|---:|---:|\n")
+		p.printf("\n## PII — presidio-research synth_dataset_v2, %s part\n\n", s)
+		p.printf("| type | gold | predicted | TP | precision | recall | F1 |\n|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range eval.ScorePII(exs, s, pii.Detect) {
-			fmt.Fprintf(w, "| %s | %d | %d | %d | %.3f | %.3f | %.3f |\n", r.Type, r.Gold, r.Pred, r.TP, r.Precision(), r.Recall(), r.F1())
+			p.printf("| %s | %d | %d | %d | %.3f | %.3f | %.3f |\n", r.Type, r.Gold, r.Pred, r.TP, r.Precision(), r.Recall(), r.F1())
 		}
 	}
-	synthetic(w)
+	if p.err != nil {
+		return p.err
+	}
+	if err := synthetic(w); err != nil {
+		return err
+	}
 	return injectionReport(w, splits)
+}
+
+// report writes the markdown report and keeps the first write error, so a
+// report that did not reach its reader fails the run. Not safe for
+// concurrent use.
+type report struct {
+	w   io.Writer
+	err error
+}
+
+func (r *report) printf(format string, args ...any) {
+	if r.err == nil {
+		_, r.err = fmt.Fprintf(r.w, format, args...)
+	}
 }
 
 // synthetic reports Bulwark's own generated cases: types the presidio set
 // lacks or has too few of. Not independent data: see eval.Synthetic.
-func synthetic(w io.Writer) {
+func synthetic(w io.Writer) error {
 	const perType = 200
-	fmt.Fprintf(w, "\n## PII and secrets — Bulwark's generated cases (%d valid values per type, plus %d broken-checksum negatives per checksummed type; not independent data)\n\n", perType, perType)
-	fmt.Fprintf(w, "| type | gold | predicted | TP | precision | recall | F1 |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	p := &report{w: w}
+	p.printf("\n## PII and secrets — Bulwark's generated cases (%d valid values per type, plus %d broken-checksum negatives per checksummed type; not independent data)\n\n", perType, perType)
+	p.printf("| type | gold | predicted | TP | precision | recall | F1 |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	detect := func(text string) []span.Span {
 		return span.Resolve(append(pii.Detect(text), secrets.Detect(text)...))
 	}
 	for _, r := range eval.ScorePII(eval.Synthetic(perType), eval.HeldOut, detect) {
-		fmt.Fprintf(w, "| %s | %d | %d | %d | %.3f | %.3f | %.3f |\n", r.Type, r.Gold, r.Pred, r.TP, r.Precision(), r.Recall(), r.F1())
+		p.printf("| %s | %d | %d | %d | %.3f | %.3f | %.3f |\n", r.Type, r.Gold, r.Pred, r.TP, r.Precision(), r.Recall(), r.F1())
 	}
+	return p.err
 }
