@@ -5,7 +5,9 @@
 # (guardrails off), + routing/limits/budget, + guardrails at the default
 # policy, + guardrails redact-all — non-stream and stream.
 #
-# Every scenario runs ROUNDS times, the rounds interleaved (A B C … A B C …)
+# Every request carries a different word in its user turn (loadgen
+# -unique), so content-keyed caches (the guard's verdict cache) see what a
+# fresh prompt costs, not a replay. Every scenario runs ROUNDS times, the rounds interleaved (A B C … A B C …)
 # so that drift in the shared machine's load hits every scenario alike; the
 # summary reports the median of the rounds and each ratio as the median of
 # the per-round ratios. The measured process is pinned to CPU 1; the load
@@ -14,8 +16,8 @@
 # for the fake upstream, which shares CPU 0 with the generator); peak RSS =
 # VmHWM.
 #
-# Usage: bench/run.sh [duration per run, default 5s] [connections, default
-# 32] [rounds, default 3]. BENCH_PERF=<scenario substring> additionally
+# Usage: bench/run.sh [duration per run, default 3s] [connections, default
+# 32] [rounds, default 5]. BENCH_PERF=<scenario substring> additionally
 # records a perf profile of the measured process during the matching runs
 # and prints its top functions (profiling harness; needs perf).
 # BENCH_BASE=<git revision> adds that revision's Bulwark as "base@<rev>"
@@ -23,9 +25,9 @@
 # revision> measures that commit instead of the working tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DUR=${1:-5s}
+DUR=${1:-3s}
 CONC=${2:-32}
-ROUNDS=${3:-3}
+ROUNDS=${3:-5}
 GEN_CPU=0
 TARGET_CPU=1
 WORK=$(mktemp -d)
@@ -148,7 +150,7 @@ run() {
 		perf_pid=$!
 	fi
 	local t0 u0; t0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "$UP_PID")
-	local out; out=$(taskset -c $GEN_CPU "$WORK/loadgen" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d "$DUR" "${hdrs[@]}")
+	local out; out=$(taskset -c $GEN_CPU "$WORK/loadgen" -unique -url "$url" -body "bench/bodies/$body" -c "$CONC" -d "$DUR" "${hdrs[@]}")
 	local t1 u1; t1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "$UP_PID")
 	[ -n "$perf_pid" ] && wait "$perf_pid" || true
 	python3 - "$name" "$out" "$((t1 - t0))" "$TCK" "$(hwm_kb "$pid")" "$((u1 - u0))" "$ROUND" >>"$WORK/results" <<'PY'
@@ -167,7 +169,7 @@ echo "duration=$DUR connections=$CONC rounds=$ROUNDS cpus: target=$TARGET_CPU ge
 for s in "${SCENARIOS[@]}"; do
 	IFS='|' read -r name pid url body key <<<"$s"
 	hdrs=(); [ -n "$key" ] && hdrs=(-H "Authorization: Bearer $key")
-	taskset -c $GEN_CPU "$WORK/loadgen" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d 1s "${hdrs[@]}" >/dev/null
+	taskset -c $GEN_CPU "$WORK/loadgen" -unique -url "$url" -body "bench/bodies/$body" -c "$CONC" -d 1s "${hdrs[@]}" >/dev/null
 done
 for ROUND in $(seq "$ROUNDS"); do
 	for s in "${SCENARIOS[@]}"; do

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,12 +40,21 @@ func main() {
 	bodyFile := flag.String("body", "", "request body file")
 	conc := flag.Int("c", 32, "concurrent connections")
 	dur := flag.Duration("d", 10*time.Second, "duration")
+	unique := flag.Bool("unique", false, "replace "+placeholder+" in the body with a different 8-letter word per request (defeats caches keyed on content, as fresh prompts do)")
 	var hdr headers
 	flag.Var(&hdr, "H", "header 'Name: value' (repeatable)")
 	flag.Parse()
 	body, err := os.ReadFile(*bodyFile)
 	if err != nil {
 		log.Fatal(err)
+	}
+	var seq atomic.Uint64
+	next := func() []byte { return body }
+	if *unique {
+		if !bytes.Contains(body, []byte(placeholder)) {
+			log.Fatalf("-unique: the body has no %s", placeholder)
+		}
+		next = func() []byte { return bytes.ReplaceAll(body, []byte(placeholder), word(seq.Add(1))) }
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc, MaxConnsPerHost: *conc, DisableCompression: true}}
 	var mu sync.Mutex
@@ -61,7 +71,7 @@ func main() {
 			var l, f []time.Duration
 			e := 0
 			for time.Now().Before(stop) {
-				req, _ := http.NewRequest(http.MethodPost, *url, bytes.NewReader(body))
+				req, _ := http.NewRequest(http.MethodPost, *url, bytes.NewReader(next()))
 				for _, h := range hdr {
 					k, v, _ := strings.Cut(h, ":")
 					req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
@@ -102,4 +112,19 @@ func pct(s []time.Duration, p int) float64 {
 		return 0
 	}
 	return float64(s[(len(s)-1)*p/100].Microseconds()) / 1000
+}
+
+// placeholder marks where -unique puts its per-request word.
+const placeholder = "{{n}}"
+
+// word spells n as eight lowercase letters: the same length for every
+// request, and neither digits (which PII detectors may read as a phone
+// number) nor a high-entropy token.
+func word(n uint64) []byte {
+	b := make([]byte, 8)
+	for i := 7; i >= 0; i-- {
+		b[i] = byte('a' + n%26)
+		n /= 26
+	}
+	return b
 }
