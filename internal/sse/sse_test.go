@@ -3,10 +3,12 @@ package sse
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 type ev struct{ name, data string }
@@ -132,6 +134,42 @@ func BenchmarkRelayEvent(b *testing.B) {
 				break
 			}
 			out = AppendEvent(out[:0], e.Name, e.Data)
+		}
+	}
+}
+
+// TestLinesLongerThanBuffer checks that events far larger than the read
+// buffer (a long tool-call argument, a big JSON chunk) arrive intact,
+// whether the upstream sends them in one write or byte by byte.
+func TestLinesLongerThanBuffer(t *testing.T) {
+	tests := []struct {
+		name string
+		size int
+	}{
+		{"just over the buffer", readBuffer + 1},
+		{"ten buffers", 10 * readBuffer},
+		{"a megabyte", 1 << 20},
+	}
+	for _, tt := range tests {
+		for _, oneByte := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/one byte reads %v", tt.name, oneByte), func(t *testing.T) {
+				data := strings.Repeat("y", tt.size)
+				var src io.Reader = strings.NewReader("event: big\ndata: " + data + "\r\n\ndata: next\n\n")
+				if oneByte {
+					src = iotest.OneByteReader(src)
+				}
+				r := NewReader(src)
+				ev, err := r.Next()
+				if err != nil || string(ev.Name) != "big" || string(ev.Data) != data {
+					t.Fatalf("first event: name %q, %d data bytes, err %v; want big, %d bytes", ev.Name, len(ev.Data), err, tt.size)
+				}
+				if ev, err = r.Next(); err != nil || string(ev.Data) != "next" {
+					t.Fatalf("second event: %q, %v", ev.Data, err)
+				}
+				if _, err = r.Next(); !errors.Is(err, io.EOF) {
+					t.Fatalf("end: %v, want io.EOF", err)
+				}
+			})
 		}
 	}
 }
