@@ -16,8 +16,15 @@
 # for the fake upstream, which shares CPU 0 with the generator); peak RSS =
 # VmHWM.
 #
+# Load is open loop by default: every target is offered the same RATE
+# requests per second (over 32 connections), so CPU per request compares
+# the work each does per request rather than how well a faster server
+# batches its wake-ups under a closed loop (on this shared 2-core machine
+# the closed-loop ratio swung 0.7–2.2× between rounds of the same code).
+# RATE=0 gives the closed loop (each connection back to back: maximum RPS).
+#
 # Usage: bench/run.sh [duration per run, default 3s] [connections, default
-# 32] [rounds, default 5]. BENCH_PERF=<scenario substring> additionally
+# 32] [rounds, default 5] [rate, default 1500 requests/s; 0: closed loop]. BENCH_PERF=<scenario substring> additionally
 # records a perf profile of the measured process during the matching runs
 # and prints its top functions (profiling harness; needs perf).
 # BENCH_BASE=<git revision> adds that revision's Bulwark as "base@<rev>"
@@ -28,6 +35,7 @@ cd "$(dirname "$0")/.."
 DUR=${1:-3s}
 CONC=${2:-32}
 ROUNDS=${3:-5}
+RATE=${4:-1500}
 GEN_CPU=0
 TARGET_CPU=1
 WORK=$(mktemp -d)
@@ -150,7 +158,7 @@ run() {
 		perf_pid=$!
 	fi
 	local t0 u0; t0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "$UP_PID")
-	local out; out=$(taskset -c $GEN_CPU "$WORK/loadgen" -unique -url "$url" -body "bench/bodies/$body" -c "$CONC" -d "$DUR" "${hdrs[@]}")
+	local out; out=$(taskset -c $GEN_CPU "$WORK/loadgen" -unique -rate "$RATE" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d "$DUR" "${hdrs[@]}")
 	local t1 u1; t1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "$UP_PID")
 	[ -n "$perf_pid" ] && wait "$perf_pid" || true
 	python3 - "$name" "$out" "$((t1 - t0))" "$TCK" "$(hwm_kb "$pid")" "$((u1 - u0))" "$ROUND" >>"$WORK/results" <<'PY'
@@ -163,13 +171,13 @@ PY
 	tail -n1 "$WORK/results" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("  round %d %-32s %7.0f rps %7.1f µs/req errors=%d" % (r["round"], r["name"], r["rps"], r["cpu_us"], r["errors"]), file=sys.stderr)'
 }
 
-echo "duration=$DUR connections=$CONC rounds=$ROUNDS cpus: target=$TARGET_CPU generator+upstream=$GEN_CPU ($(nproc) online) tree=$TREE"
+echo "duration=$DUR connections=$CONC rounds=$ROUNDS rate=$RATE/s cpus: target=$TARGET_CPU generator+upstream=$GEN_CPU ($(nproc) online) tree=$TREE"
 # Warm-up: every scenario once, unmeasured (connection pools, caches, JIT-free
 # but page-faulting Go heaps).
 for s in "${SCENARIOS[@]}"; do
 	IFS='|' read -r name pid url body key <<<"$s"
 	hdrs=(); [ -n "$key" ] && hdrs=(-H "Authorization: Bearer $key")
-	taskset -c $GEN_CPU "$WORK/loadgen" -unique -url "$url" -body "bench/bodies/$body" -c "$CONC" -d 1s "${hdrs[@]}" >/dev/null
+	taskset -c $GEN_CPU "$WORK/loadgen" -unique -rate "$RATE" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d 1s "${hdrs[@]}" >/dev/null
 done
 for ROUND in $(seq "$ROUNDS"); do
 	for s in "${SCENARIOS[@]}"; do

@@ -41,6 +41,7 @@ func main() {
 	conc := flag.Int("c", 32, "concurrent connections")
 	dur := flag.Duration("d", 10*time.Second, "duration")
 	unique := flag.Bool("unique", false, "replace "+placeholder+" in the body with a different 8-letter word per request (defeats caches keyed on content, as fresh prompts do)")
+	rate := flag.Float64("rate", 0, "open loop: start this many requests per second in all (0: closed loop, each connection sends back to back)")
 	var hdr headers
 	flag.Var(&hdr, "H", "header 'Name: value' (repeatable)")
 	flag.Parse()
@@ -60,17 +61,20 @@ func main() {
 	var mu sync.Mutex
 	var lat, ttfb []time.Duration
 	errs := 0
-	stop := time.Now().Add(*dur)
+	begin := time.Now()
+	stop := begin.Add(*dur)
 	var wg sync.WaitGroup
 	buf := make([]byte, 32<<10)
-	for range *conc {
+	for i := range *conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			b := slices.Clone(buf)
 			var l, f []time.Duration
 			e := 0
+			pace := pacer(begin, *rate, *conc, i)
 			for time.Now().Before(stop) {
+				pace()
 				req, _ := http.NewRequest(http.MethodPost, *url, bytes.NewReader(next()))
 				for _, h := range hdr {
 					k, v, _ := strings.Cut(h, ":")
@@ -127,4 +131,24 @@ func word(n uint64) []byte {
 		n /= 26
 	}
 	return b
+}
+
+// pacer returns what connection i of conc calls before each request: at a
+// total rate > 0 the connections take turns on one schedule (connection i
+// sends at begin + (i + k·conc)/rate), so every target sees the same
+// offered load and CPU per request compares work, not how well a faster
+// server batches its wake-ups. A connection that falls behind sends at
+// once, without skipping. At rate 0 it returns at once (closed loop).
+func pacer(begin time.Time, rate float64, conc, i int) func() {
+	if rate <= 0 {
+		return func() {}
+	}
+	every := time.Duration(float64(time.Second) * float64(conc) / rate)
+	next := begin.Add(time.Duration(float64(time.Second) * float64(i) / rate))
+	return func() {
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+		next = next.Add(every)
+	}
 }
