@@ -40,6 +40,7 @@ func (t *translation) relayStream(ctx context.Context, w http.ResponseWriter, re
 	switch {
 	case err == nil:
 		x.rec.Status = http.StatusOK
+		drainEnd(resp.Body)
 	case errors.As(err, &be):
 		e := apierr.From(blocked(be.err))
 		x.rec.Status = e.Status

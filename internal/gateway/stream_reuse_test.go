@@ -1,0 +1,92 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/provider"
+)
+
+// TestStreamEndKeepsUpstreamConnection checks that a stream ending
+// cleanly leaves its upstream connection reusable (the gateway reads the
+// body to its end), and that an upstream holding its stream open after the
+// terminal event cannot hold the client's stream open with it.
+func TestStreamEndKeepsUpstreamConnection(t *testing.T) {
+	tests := []struct {
+		name      string
+		hang      bool // the upstream keeps the body open after [DONE]
+		requests  int
+		maxConns  int64
+		maxSingle time.Duration
+	}{
+		{name: "clean end reuses the connection", requests: 10, maxConns: 2, maxSingle: 5 * time.Second},
+		{name: "upstream hanging after done", hang: true, requests: 2, maxConns: 2, maxSingle: time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			release := make(chan struct{})
+			up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "text/event-stream")
+				for _, word := range []string{"hello", " world"} {
+					fmt.Fprintf(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%q}}]}\n\n", word)
+				}
+				fmt.Fprint(w, "data: [DONE]\n\n")
+				w.(http.Flusher).Flush()
+				if tt.hang {
+					select {
+					case <-release:
+					case <-r.Context().Done():
+					}
+					return
+				}
+				// The end of the body follows a moment later, as it does
+				// from a real upstream under load, not in the same packet.
+				time.Sleep(2 * time.Millisecond)
+			}))
+			var conns atomic.Int64
+			up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			up.Start()
+			t.Cleanup(up.Close)
+			t.Cleanup(func() { close(release) })
+			e := newEnv(t, func(_ *Config, d *Deps) {
+				src := d.Providers.(mapSource)
+				d.Providers = append(src, provider.Config{Name: "reuse", Type: provider.TypeOpenAI, BaseURL: up.URL + "/v1",
+					Credential: func(context.Context) (string, error) { return upstreamKey, nil }})
+			})
+			for i := range tt.requests {
+				start := time.Now()
+				req, _ := http.NewRequest(http.MethodPost, e.gw.URL+"/v1/chat/completions", strings.NewReader(
+					`{"model":"reuse/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+				req.Header.Set("Authorization", "Bearer test")
+				resp, err := e.gw.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK || !strings.HasSuffix(string(body), "data: [DONE]\n\n") {
+					t.Fatalf("request %d: status %d, err %v, body %q", i, resp.StatusCode, err, body)
+				}
+				if d := time.Since(start); d > tt.maxSingle {
+					t.Fatalf("request %d took %v (limit %v): the upstream held the client's stream open", i, d, tt.maxSingle)
+				}
+			}
+			if n := conns.Load(); n > tt.maxConns {
+				t.Fatalf("%d requests opened %d upstream connections, want at most %d", tt.requests, n, tt.maxConns)
+			}
+		})
+	}
+}
