@@ -114,10 +114,10 @@ type RateLimiter interface {
 // ConcurrencyLimiter caps the number of requests running at once per key.
 // Implementations are safe for concurrent use.
 type ConcurrencyLimiter interface {
-	// Acquire takes one slot of key if fewer than max are held, and returns
-	// a release func that is safe to call more than once (only the first
-	// call counts). It returns ErrTooManyInFlight when the key is full.
-	Acquire(ctx context.Context, key string, max int64) (release func(), err error)
+	// Acquire takes one slot of key if fewer than maxHeld are held, and
+	// returns a release func that is safe to call more than once (only the
+	// first call counts). It returns ErrTooManyInFlight when the key is full.
+	Acquire(ctx context.Context, key string, maxHeld int64) (release func(), err error)
 }
 
 // Allow takes one request against limits; a shorthand for Take(ctx, 1, ...).

@@ -65,7 +65,7 @@ func (b *Budget) Len() (scopes, holds int) {
 }
 
 // Reserve implements limit.Budget.
-func (b *Budget) Reserve(ctx context.Context, scopes []limit.BudgetScope, worst int64) (limit.BudgetReservation, error) {
+func (b *Budget) Reserve(_ context.Context, scopes []limit.BudgetScope, worst int64) (limit.BudgetReservation, error) {
 	if worst < 0 {
 		return limit.BudgetReservation{}, fmt.Errorf("reserve: %w: negative cost", limit.ErrInvalidBudget)
 	}
@@ -122,7 +122,7 @@ func (b *Budget) Reserve(ctx context.Context, scopes []limit.BudgetScope, worst 
 }
 
 // Settle implements limit.Budget.
-func (b *Budget) Settle(ctx context.Context, res limit.BudgetReservation, actual int64) error {
+func (b *Budget) Settle(_ context.Context, res limit.BudgetReservation, actual int64) error {
 	if actual < 0 {
 		return fmt.Errorf("settle: %w: negative cost", limit.ErrInvalidBudget)
 	}
@@ -130,7 +130,7 @@ func (b *Budget) Settle(ctx context.Context, res limit.BudgetReservation, actual
 }
 
 // Release implements limit.Budget.
-func (b *Budget) Release(ctx context.Context, res limit.BudgetReservation) error {
+func (b *Budget) Release(_ context.Context, res limit.BudgetReservation) error {
 	return b.finish(res.Token, 0)
 }
 
@@ -162,7 +162,7 @@ func (b *Budget) apply(res limit.BudgetReservation, actual int64) {
 }
 
 // Usage implements limit.BudgetReader.
-func (b *Budget) Usage(ctx context.Context, s limit.BudgetScope) (limit.BudgetUsage, error) {
+func (b *Budget) Usage(_ context.Context, s limit.BudgetScope) (limit.BudgetUsage, error) {
 	if err := s.Validate(); err != nil {
 		return limit.BudgetUsage{}, fmt.Errorf("usage: %w", err)
 	}

@@ -34,14 +34,14 @@ func (c *Concurrency) Len() int {
 }
 
 // Acquire implements limit.ConcurrencyLimiter.
-func (c *Concurrency) Acquire(ctx context.Context, key string, max int64) (func(), error) {
-	if max <= 0 {
+func (c *Concurrency) Acquire(_ context.Context, key string, maxHeld int64) (func(), error) {
+	if maxHeld <= 0 {
 		return nil, fmt.Errorf("acquire %q: %w: max must be positive", key, limit.ErrInvalidRate)
 	}
 	c.mu.Lock()
 	n, ok := c.counts[key]
 	switch {
-	case n >= max:
+	case n >= maxHeld:
 		c.mu.Unlock()
 		return nil, limit.ErrTooManyInFlight
 	case !ok && len(c.counts) >= c.opts.MaxKeys:

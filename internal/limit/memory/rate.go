@@ -40,7 +40,7 @@ func (l *RateLimiter) Len() int {
 }
 
 // Take implements limit.RateLimiter: all limits are charged or none.
-func (l *RateLimiter) Take(ctx context.Context, cost int64, limits ...limit.Limit) (limit.Decision, error) {
+func (l *RateLimiter) Take(_ context.Context, cost int64, limits ...limit.Limit) (limit.Decision, error) {
 	for _, lm := range limits {
 		if err := lm.Rate.Validate(); err != nil {
 			return limit.Decision{}, fmt.Errorf("take %q: %w", lm.Key, err)
@@ -81,7 +81,7 @@ func (l *RateLimiter) Take(ctx context.Context, cost int64, limits ...limit.Limi
 }
 
 // Adjust implements limit.RateLimiter.
-func (l *RateLimiter) Adjust(ctx context.Context, delta int64, limits ...limit.Limit) error {
+func (l *RateLimiter) Adjust(_ context.Context, delta int64, limits ...limit.Limit) error {
 	for _, lm := range limits {
 		if err := lm.Rate.Validate(); err != nil {
 			return fmt.Errorf("adjust %q: %w", lm.Key, err)
