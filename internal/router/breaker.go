@@ -165,7 +165,7 @@ func (m *MemoryBreaker) Len() int {
 }
 
 // Allow implements BreakerStore.
-func (m *MemoryBreaker) Allow(ctx context.Context, name string) (bool, error) {
+func (m *MemoryBreaker) Allow(_ context.Context, name string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
@@ -203,7 +203,7 @@ func (m *MemoryBreaker) advance(b *breaker, now time.Time) {
 }
 
 // Record implements BreakerStore.
-func (m *MemoryBreaker) Record(ctx context.Context, name string, o Outcome, retryAfter time.Duration) error {
+func (m *MemoryBreaker) Record(_ context.Context, name string, o Outcome, retryAfter time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
@@ -301,7 +301,7 @@ func (m *MemoryBreaker) window(b *breaker, now time.Time) (total, fails int) {
 }
 
 // Status implements BreakerStore.
-func (m *MemoryBreaker) Status(ctx context.Context, name string) (Status, error) {
+func (m *MemoryBreaker) Status(_ context.Context, name string) (Status, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.entries[name]

@@ -40,7 +40,7 @@ type Policy struct {
 	MaxDelay  time.Duration `json:"max_delay" yaml:"max_delay"`
 }
 
-// DefaultPolicy: three attempts, 250ms base, 8s cap.
+// DefaultPolicy allows three attempts, with a 250ms base delay and an 8s cap.
 var DefaultPolicy = Policy{MaxAttempts: 3, BaseDelay: 250 * time.Millisecond, MaxDelay: 8 * time.Second}
 
 // Backoff returns the full-jitter delay before retry number n (n ≥ 1) of the
@@ -305,5 +305,5 @@ func (e *Executor) jitter(n time.Duration) time.Duration {
 	if e.Jitter != nil {
 		return e.Jitter(n)
 	}
-	return rand.N(n + 1)
+	return rand.N(n + 1) //nolint:gosec // G404: retry backoff jitter only spreads load; nothing depends on it being unpredictable
 }

@@ -55,7 +55,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "boom", 500)
 	case "/429":
 		w.Header().Set("Retry-After", r.URL.Query().Get("ra"))
-		http.Error(w, "slow down", 429)
+		http.Error(w, "slow down", http.StatusTooManyRequests)
 	case "/ctx":
 		http.Error(w, `{"error":{"code":"context_length_exceeded"}}`, 400)
 	case "/400":

@@ -68,7 +68,7 @@ func New(cfg Config, opts Options) (*Router, error) {
 		opts.Now = time.Now
 	}
 	if opts.Rand == nil {
-		opts.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		opts.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) //nolint:gosec // G404: weighted load balancing, not a security decision
 	}
 	if opts.Breakers == nil {
 		mb, err := NewMemoryBreaker(DefaultBreakerConfig, opts.Now, 0)
