@@ -87,23 +87,23 @@ func (w *walker) value(path []string, depth int, _ string) (string, error) {
 	if w.pos >= len(w.data) {
 		return "", w.fail("unexpected end")
 	}
-	switch c := w.data[w.pos]; {
-	case c == '{':
+	switch w.data[w.pos] {
+	case '{':
 		return w.object(path, depth)
-	case c == '[':
+	case '[':
 		return "", w.array(path, depth)
-	case c == '"':
+	case '"':
 		s, e, text, err := w.str()
 		if err != nil {
 			return "", err
 		}
 		w.addLeaf(path, s, e, text, false)
 		return "", nil
-	case c == 't':
+	case 't':
 		return "", w.lit("true")
-	case c == 'f':
+	case 'f':
 		return "", w.lit("false")
-	case c == 'n':
+	case 'n':
 		return "", w.lit("null")
 	default:
 		return "", w.number()

@@ -15,7 +15,7 @@ func TestSplitIsDeterministicAndRoughly70_30(t *testing.T) {
 	}
 	tune := 0
 	for _, ex := range exs {
-		if SplitOf(ex.Text) != SplitOf(ex.Text) {
+		if ex.Split != SplitOf(ex.Key) {
 			t.Fatal("split not deterministic")
 		}
 		if ex.Split == Tune {

@@ -66,7 +66,7 @@ func Synthetic(n int) []PIIExample {
 func digits(r *rand.Rand, n int) string {
 	b := make([]byte, n)
 	for i := range b {
-		b[i] = byte('0' + r.IntN(10))
+		b[i] = "0123456789"[r.IntN(10)]
 	}
 	return string(b)
 }

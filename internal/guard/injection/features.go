@@ -144,7 +144,7 @@ func gibberish(norm, raw []string) int {
 func symbolRun(f string) bool {
 	for i := 1; i < len(f); i++ {
 		a, b := f[i-1], f[i]
-		if isSym(a) && isSym(b) && !(a == '.' && b == '.') {
+		if isSym(a) && isSym(b) && (a != '.' || b != '.') {
 			return true
 		}
 	}

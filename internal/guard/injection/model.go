@@ -47,7 +47,7 @@ func ParseModel(b []byte) (*Model, error) {
 		w:         make([]int8, dims),
 	}
 	for i := range m.w {
-		m.w[i] = int8(b[hdr+i])
+		m.w[i] = int8(b[hdr+i]) //nolint:gosec // G115: deliberate two's-complement reinterpretation; every byte is a valid int8 weight
 	}
 	return m, nil
 }
@@ -64,12 +64,14 @@ func EncodeModel(w []float32, bias, threshold float32) []byte {
 	}
 	le := binary.LittleEndian
 	b := []byte(modelMagic)
-	b = le.AppendUint32(b, uint32(len(w)))
+	b = le.AppendUint32(b, uint32(len(w))) //nolint:gosec // G115: w has one weight per feature (Dims), far below 2^32
 	b = le.AppendUint32(b, math.Float32bits(scale))
 	b = le.AppendUint32(b, math.Float32bits(bias))
 	b = le.AppendUint32(b, math.Float32bits(threshold))
 	for _, v := range w {
-		b = append(b, byte(int8(math.Round(float64(v/scale)))))
+		// |v/scale| <= 127 because scale = maxAbs/127; the byte stores the
+		// int8 in two's complement, which ParseModel reinterprets.
+		b = append(b, byte(int8(math.Round(float64(v/scale))))) //nolint:gosec // G115: in [-127, 127], see above
 	}
 	return b
 }

@@ -334,7 +334,11 @@ func vetoed(text string, gs []group) bool {
 	}
 	var shape, seps, digits strings.Builder
 	for k, g := range gs {
-		shape.WriteByte(byte('0' + g.end - g.start))
+		n := g.end - g.start
+		if n < 0 || n > 9 {
+			return false // no vetoed format has a group this long; its length would not fit one digit
+		}
+		shape.WriteByte(byte('0' + n))
 		digits.WriteString(text[g.start:g.end])
 		if k > 0 {
 			seps.WriteString(text[gs[k-1].end:g.start])

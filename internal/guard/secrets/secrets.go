@@ -22,9 +22,9 @@ import (
 const (
 	OpenAIKey     = "OPENAI_KEY"
 	AnthropicKey  = "ANTHROPIC_KEY"
-	GoogleAPIKey  = "GOOGLE_API_KEY"
+	GoogleAPIKey  = "GOOGLE_API_KEY" //nolint:gosec // G101: the name of a finding type, not a credential
 	AWSAccessKey  = "AWS_ACCESS_KEY"
-	GitHubToken   = "GITHUB_TOKEN"
+	GitHubToken   = "GITHUB_TOKEN" //nolint:gosec // G101: the name of a finding type, not a credential
 	GitLabToken   = "GITLAB_TOKEN"
 	SlackToken    = "SLACK_TOKEN"
 	StripeKey     = "STRIPE_KEY"
@@ -174,7 +174,7 @@ func appendAWS(out []span.Span, text string) []span.Span {
 		ok := true
 		for i := s + 4; i < s+20; i++ {
 			c := text[i]
-			if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
 				ok = false
 				break
 			}

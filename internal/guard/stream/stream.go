@@ -190,7 +190,9 @@ func contextTail(s string) string {
 		return s
 	}
 	i := len(s) - contextLen
-	for lo := max(0, i-256); i > lo && !isSpace(s[i-1]); i-- {
+	lo := max(0, i-256)
+	for i > lo && !isSpace(s[i-1]) {
+		i--
 	}
 	return s[i:]
 }
