@@ -10,7 +10,9 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/store/storetest"
 )
 
-func open(t *testing.T) store.Store {
+func open(t *testing.T) store.Store { return openTB(t) }
+
+func openTB(t testing.TB) store.Store {
 	t.Helper()
 	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "b.db"))
 	if err != nil {
