@@ -161,7 +161,7 @@ func routeError(x *exchange, err error) error {
 	switch {
 	case x.r.Context().Err() != nil:
 		x.rec.Status = statusClientClosed
-		return nil
+		return nil //nolint:nilerr // the client has gone: nothing to answer
 	case errors.As(err, &d):
 		return deniedError(d)
 	case errors.Is(err, router.ErrFirstByteTimeout), errors.Is(err, router.ErrIdleTimeout):

@@ -51,7 +51,7 @@ func Extract(body []byte) (Fields, error) {
 	}
 	// The body is not modified while root is in use, so view it as a string
 	// without copying.
-	root := gjson.Parse(unsafe.String(&body[0], len(body)))
+	root := gjson.Parse(unsafe.String(&body[0], len(body))) //nolint:gosec // G103: read-only view for this call; the one string kept (Model) is cloned
 	if !root.IsObject() {
 		return f, ErrNotObject
 	}

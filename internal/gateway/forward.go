@@ -135,8 +135,11 @@ func inspect(ctx context.Context, h RequestHook, d apierr.Dialect, body []byte, 
 		return body, f, nil
 	}
 	nf, err := Extract(nb)
-	if err != nil || nf.Model != f.Model {
-		return nil, f, apierr.Internal(fmt.Errorf("gateway: request hook returned an invalid body: %v", err))
+	if err != nil {
+		return nil, f, apierr.Internal(fmt.Errorf("gateway: request hook returned an invalid body: %w", err))
+	}
+	if nf.Model != f.Model {
+		return nil, f, apierr.Internal(errors.New("gateway: request hook returned an invalid body: it changed the model"))
 	}
 	return nb, nf, nil
 }
@@ -201,7 +204,7 @@ func (x *exchange) forward(ctx context.Context, w http.ResponseWriter, body []by
 		}
 		return apierr.New(http.StatusBadGateway, "upstream_unreachable", "the upstream provider could not be reached").WithCause(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode >= 300 {
 		router.Progress(ctx) // an answer, even an error, is the first byte
 		return x.upstreamFailed(resp)

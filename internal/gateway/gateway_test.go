@@ -238,7 +238,7 @@ func TestStreamsEndHonestly(t *testing.T) {
 				t.Errorf("stream contains %q after a failure", tt.wantNot)
 			}
 			for _, ev := range bytes.Split(bytes.TrimSuffix(b, []byte("\n\n")), []byte("\n\n")) {
-				if len(ev) == 0 || !(bytes.HasPrefix(ev, []byte("data: ")) || bytes.HasPrefix(ev, []byte("event: "))) {
+				if len(ev) == 0 || !bytes.HasPrefix(ev, []byte("data: ")) && !bytes.HasPrefix(ev, []byte("event: ")) {
 					t.Errorf("badly framed event %q", ev)
 				}
 			}

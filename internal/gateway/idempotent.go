@@ -72,7 +72,7 @@ func (g *Gateway) runIdempotent(w http.ResponseWriter, r *http.Request, rt route
 	b, err := idempotency.Await(r.Context(), store, string(id.Kind)+":"+id.KeyID, key, sha256.Sum256(body))
 	switch {
 	case err != nil && r.Context().Err() != nil:
-		return nil // the client left while waiting: nobody to answer
+		return nil //nolint:nilerr // the client left while waiting: nobody to answer
 	case errors.Is(err, idempotency.ErrCapacity):
 		return apierr.Unavailable("idempotency_unavailable", "too many idempotent requests in flight; retry shortly", time.Second).WithCause(err)
 	case err != nil:

@@ -80,7 +80,7 @@ func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp 
 func (rl *relayer) run(rd *sse.Reader) error {
 	for {
 		ev, err := rd.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("%w: %w", errStreamEnded, io.ErrUnexpectedEOF)
 		}
 		if err != nil {

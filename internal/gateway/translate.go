@@ -262,7 +262,7 @@ func (t *translation) forward(ctx context.Context, w http.ResponseWriter, out []
 		}
 		return apierr.New(http.StatusBadGateway, "upstream_unreachable", "the upstream provider could not be reached").WithCause(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	router.Progress(ctx) // an answer, even an error, is the first byte
 	if resp.StatusCode >= 300 {
 		return t.upstreamFailed(resp)
