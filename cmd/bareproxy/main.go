@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"log"
 	"net"
@@ -29,7 +30,7 @@ func main() {
 		FlushInterval: -1,
 		Transport:     &http.Transport{MaxIdleConnsPerHost: 256, ForceAttemptHTTP2: true},
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", *listen)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log"
@@ -23,11 +24,11 @@ func main() {
 	if err != nil || net.ParseIP(host) == nil || !net.ParseIP(host).IsLoopback() {
 		log.Fatalf("fakeupstream: -listen must be a loopback address, got %q", *listen)
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", *listen)
 	if err != nil {
 		log.Fatalf("fakeupstream: %v", err)
 	}
-	fmt.Fprintln(os.Stdout, ln.Addr().String())
+	_, _ = fmt.Fprintln(os.Stdout, ln.Addr().String())
 	srv := &http.Server{Handler: upstreamtest.NewUnstarted(false).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.Serve(ln))
 }

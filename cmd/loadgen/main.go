@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -75,7 +76,7 @@ func main() {
 			pace := pacer(begin, *rate, *conc, i)
 			for time.Now().Before(stop) {
 				pace()
-				req, _ := http.NewRequest(http.MethodPost, *url, bytes.NewReader(next()))
+				req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, *url, bytes.NewReader(next()))
 				for _, h := range hdr {
 					k, v, _ := strings.Cut(h, ":")
 					req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
@@ -89,7 +90,7 @@ func main() {
 				_, err = io.ReadAtLeast(resp.Body, b[:1], 1)
 				first := time.Since(start)
 				_, _ = io.CopyBuffer(io.Discard, resp.Body, b)
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				if err != nil || resp.StatusCode != http.StatusOK {
 					e++
 					continue
