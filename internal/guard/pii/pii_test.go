@@ -165,3 +165,32 @@ func digitsOf(s string) string {
 	}
 	return b.String()
 }
+
+// TestVetoLongGroup checks that a digit group too long for one shape digit
+// is never read as a vetoed CPF, CNPJ or SSN layout: 259 digits once
+// wrapped to the shape digit '3' and silenced the whole run.
+func TestVetoLongGroup(t *testing.T) {
+	long := strings.Repeat("7", 259)
+	tests := []struct {
+		name string
+		text string
+	}{
+		{"cpf layout", long + ".123.456-78"},
+		{"ssn layout", long + "-45-6789"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var gs []group
+			s := 0
+			for i := 0; i <= len(tt.text); i++ {
+				if i == len(tt.text) || !isDigit(tt.text[i]) {
+					gs = append(gs, group{s, i})
+					s = i + 1
+				}
+			}
+			if vetoed(tt.text, gs) {
+				t.Fatalf("vetoed a run whose first group has %d digits", gs[0].end-gs[0].start)
+			}
+		})
+	}
+}
