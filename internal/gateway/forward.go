@@ -177,6 +177,30 @@ func (x *exchange) cost() int64 {
 	return p.Cost(rec.Tokens)
 }
 
+// send makes one upstream call for the exchange's target: the request
+// with only the provider's own credential, the right client (mock or
+// upstream), and transport failures mapped to their public face. A client
+// that has gone is recorded and returned as handled.
+func (x *exchange) send(ctx context.Context, call provider.Call) (*http.Response, error) {
+	req, err := provider.NewRequest(ctx, x.tgt.prov, call)
+	if err != nil {
+		return nil, apierr.Unavailable("provider_unavailable", "the provider for this model is not available", time.Second).WithCause(err)
+	}
+	client := x.g.upstream
+	if x.tgt.prov.Type == provider.TypeMock {
+		client = x.g.mock
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if x.r.Context().Err() != nil {
+			x.rec.Status = statusClientClosed
+			return nil, handled{err}
+		}
+		return nil, apierr.New(http.StatusBadGateway, "upstream_unreachable", "the upstream provider could not be reached").WithCause(err)
+	}
+	return resp, nil
+}
+
 // forward calls the upstream and relays its answer. ctx is the attempt's
 // (it carries a routed deployment's timeouts). A failure whose answer was
 // already given, or that nobody waits for, is returned as handled.
@@ -187,22 +211,10 @@ func (x *exchange) forward(ctx context.Context, w http.ResponseWriter, body []by
 	if x.rt.family == provider.FamilyAnthropic && x.r.URL.Query().Get("beta") == "true" {
 		query = "beta=true"
 	}
-	req, err := provider.NewRequest(ctx, x.tgt.prov, provider.Call{Family: x.rt.family, Method: http.MethodPost,
+	resp, err := x.send(ctx, provider.Call{Family: x.rt.family, Method: http.MethodPost,
 		Path: x.rt.path, Query: query, Body: body, In: x.r.Header, Betas: x.g.betas})
 	if err != nil {
-		return apierr.Unavailable("provider_unavailable", "the provider for this model is not available", time.Second).WithCause(err)
-	}
-	client := x.g.upstream
-	if x.tgt.prov.Type == provider.TypeMock {
-		client = x.g.mock
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		if x.r.Context().Err() != nil {
-			x.rec.Status = statusClientClosed
-			return handled{err}
-		}
-		return apierr.New(http.StatusBadGateway, "upstream_unreachable", "the upstream provider could not be reached").WithCause(err)
+		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode >= 300 {

@@ -246,21 +246,9 @@ func (t *translation) forward(ctx context.Context, w http.ResponseWriter, out []
 	default:
 		call.Path = popenai.PathChat
 	}
-	req, err := provider.NewRequest(ctx, x.tgt.prov, call)
+	resp, err := x.send(ctx, call)
 	if err != nil {
-		return apierr.Unavailable("provider_unavailable", "the provider for this model is not available", time.Second).WithCause(err)
-	}
-	client := x.g.upstream
-	if x.tgt.prov.Type == provider.TypeMock {
-		client = x.g.mock
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		if x.r.Context().Err() != nil {
-			x.rec.Status = statusClientClosed
-			return handled{err}
-		}
-		return apierr.New(http.StatusBadGateway, "upstream_unreachable", "the upstream provider could not be reached").WithCause(err)
+		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	router.Progress(ctx) // an answer, even an error, is the first byte
