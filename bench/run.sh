@@ -56,6 +56,15 @@ if [ -n "${BENCH_REV:-}" ]; then
 	git archive "$TREE" | tar -x -C "$SRC"
 fi
 for c in bulwark fakeupstream bareproxy loadgen; do (cd "$SRC" && go build -o "$WORK/$c" "./cmd/$c"); done
+# BENCH_PPROF=<scenario substring>: the measured Bulwark is built with the
+# pprof tag (a loopback-only profiler the release binary does not carry) and
+# a CPU profile plus an allocation delta is saved per matching scenario
+# (last round) under $BENCH_PPROF_DIR (default bench/out).
+if [ -n "${BENCH_PPROF:-}" ]; then
+	for c in bulwark bareproxy; do (cd "$SRC" && go build -tags pprof -o "$WORK/$c" "./cmd/$c"); done
+	PPROF_OUT=${BENCH_PPROF_DIR:-bench/out}
+	mkdir -p "$PPROF_OUT"
+fi
 
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'; }
 wait_port() { for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
@@ -69,7 +78,8 @@ UP_PID=$!; PIDS+=($UP_PID)
 wait_port "$UP_PORT"
 
 BARE_PORT=$(port)
-taskset -c $TARGET_CPU "$WORK/bareproxy" -listen "127.0.0.1:$BARE_PORT" -target "http://127.0.0.1:$UP_PORT" &
+[ -n "${BENCH_PPROF:-}" ] && BARE_PPROF_ADDR=127.0.0.1:$(port)
+BULWARK_PPROF_ADDR=${BARE_PPROF_ADDR:-} taskset -c $TARGET_CPU "$WORK/bareproxy" -listen "127.0.0.1:$BARE_PORT" -target "http://127.0.0.1:$UP_PORT" &
 BARE_PID=$!; PIDS+=($BARE_PID)
 wait_port "$BARE_PORT"
 
@@ -105,7 +115,12 @@ YAML
 	KEY_LIMITS=$(mkkey limits --guard "$off" --rpm 10000000 --tpm 30000000 --max-parallel 100000 --budget-usd 1000000 --budget-period monthly)
 	KEY_DEFAULT=$(mkkey default)
 	KEY_REDACT=$(mkkey redact --guard "pii=redact,secrets=redact,injection=redact")
+	if [ -n "${BENCH_PPROF:-}" ] && [ "$bin" = "$WORK/bulwark" ]; then
+		PPROF_ADDR=127.0.0.1:$(port)
+		export BULWARK_PPROF_ADDR=$PPROF_ADDR
+	fi
 	taskset -c $TARGET_CPU "$bin" serve >"$dir/bulwark.log" 2>&1 &
+	unset BULWARK_PPROF_ADDR
 	BW_PID=$!; PIDS+=($BW_PID)
 	wait_port "$BW_PORT"
 }
@@ -157,10 +172,30 @@ run() {
 		perf record -q -F 1999 -g -p "$pid" -o "$WORK/perf.$(echo "$name" | tr -c 'a-z0-9' _).data" -- sleep "${DUR%s}" 2>/dev/null &
 		perf_pid=$!
 	fi
+	local pprof_pid="" tag
+	tag=$(echo "$name" | tr -c 'a-z0-9' _)
+	local paddr=""
+	[ "$pid" = "$BW_PID" ] && paddr=${PPROF_ADDR:-}
+	[ "$pid" = "$BARE_PID" ] && paddr=${BARE_PPROF_ADDR:-}
+	if [ -n "${BENCH_PPROF:-}" ] && [[ "$name" == *"$BENCH_PPROF"* ]] && [ -n "$paddr" ]; then
+		curl -sf "http://$paddr/debug/pprof/allocs" -o "$PPROF_OUT/allocs0.$tag.pb.gz"
+		curl -sf "http://$paddr/debug/pprof/profile?seconds=${DUR%s}" -o "$PPROF_OUT/cpu.$tag.pb.gz" &
+		pprof_pid=$!
+	fi
+	local stat_pid=""
+	if [ -n "${BENCH_SYSCALLS:-}" ] && [[ "$name" == *"$BENCH_SYSCALLS"* ]]; then
+		perf stat -x, -e syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep,syscalls:sys_enter_pwrite64,syscalls:sys_enter_fsync -p "$pid" -o "$WORK/stat.$(echo "$name" | tr -c 'a-z0-9' _).r$ROUND.csv" -- sleep "${DUR%s}" 2>/dev/null &
+		stat_pid=$!
+	fi
 	local t0 u0; t0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "$UP_PID")
 	local out; out=$(taskset -c $GEN_CPU "$WORK/loadgen" -unique -rate "$RATE" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d "$DUR" "${hdrs[@]}")
 	local t1 u1; t1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "$UP_PID")
 	[ -n "$perf_pid" ] && wait "$perf_pid" || true
+	[ -n "$stat_pid" ] && wait "$stat_pid" || true
+	if [ -n "$pprof_pid" ]; then
+		wait "$pprof_pid" || true
+		curl -sf "http://$paddr/debug/pprof/allocs" -o "$PPROF_OUT/allocs1.$tag.pb.gz"
+	fi
 	python3 - "$name" "$out" "$((t1 - t0))" "$TCK" "$(hwm_kb "$pid")" "$((u1 - u0))" "$ROUND" >>"$WORK/results" <<'PY'
 import json, sys
 name, out, ticks, tck, hwm, up, rnd = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
@@ -219,7 +254,36 @@ if base:
     ratio(f"{base} +guard redact-all", f"{base} auth+usage", f"{base} guard redact-all / guard off", 1.2)
 PY
 
+if [ -n "${BENCH_SYSCALLS:-}" ]; then
+	# Syscalls per request of each matching scenario (last round; the
+	# request count is the generator's, so the rate is per completed request).
+	python3 - "$WORK" <<'PY'
+import csv, glob, json, os, sys
+work = sys.argv[1]
+reqs = {}
+for l in open(os.path.join(work, "results")):
+    r = json.loads(l)
+    key = "".join(c if c in "abcdefghijklmnopqrstuvwxyz0123456789" else "_" for c in r["name"] + "\n")
+    reqs[(key, r["round"])] = r["requests"]
+for f in sorted(glob.glob(os.path.join(work, "stat.*.csv"))):
+    counts = []
+    for row in csv.reader(l for l in open(f) if l.strip() and not l.startswith("#")):
+        try:
+            counts.append((float(row[0]), row[2].split(":")[1].replace("sys_enter_", "")))
+        except (ValueError, IndexError):
+            pass
+    base = os.path.basename(f)[5:].rsplit(".", 2)[0]
+    rnd = int(os.path.basename(f).rsplit(".", 2)[1][1:])
+    n = reqs.get((base, rnd), 0) or 1
+    top = sorted(counts, reverse=True)[:12]
+    print(f"== syscalls per request: {base} round {rnd} (total {sum(c for c, _ in counts) / n:.1f})")
+    print("   " + "  ".join(f"{name}={c / n:.2f}" for c, name in top if c))
+PY
+fi
+
 if [ -n "${BENCH_PERF:-}" ]; then
+	# BENCH_PERF_KEEP=<dir>: keep the perf data files for perf report/annotate.
+	[ -n "${BENCH_PERF_KEEP:-}" ] && mkdir -p "$BENCH_PERF_KEEP" && cp "$WORK"/perf.*.data "$BENCH_PERF_KEEP"/ 2>/dev/null
 	for f in "$WORK"/perf.*.data; do
 		[ -e "$f" ] || continue
 		echo "== perf (last round): $(basename "$f"): self, then with callees =="

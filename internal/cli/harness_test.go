@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -35,7 +36,7 @@ func (s *syncBuffer) String() string {
 // harness runs CLI commands in-process against one data directory, the way
 // an operator would from a shell.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	env    map[string]string
 	logs   *syncBuffer // every stderr of every command and of serve
@@ -44,7 +45,7 @@ type harness struct {
 	addr   string
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	return &harness{t: t, dir: filepath.Join(dir, "data"), logs: &syncBuffer{}, env: map[string]string{
@@ -99,8 +100,20 @@ func (h *harness) serve() {
 	e := &Env{Stdin: strings.NewReader(""), Stdout: h.logs, Stderr: h.logs, Getenv: h.getenv}
 	go func() { h.done <- Run(ctx, e, []string{"serve"}) }()
 	deadline := time.Now().Add(10 * time.Second)
+	fixed := h.env["BULWARK_LISTEN"]
+	if strings.HasSuffix(fixed, ":0") {
+		fixed = "" // learnt from the "listening" line
+	}
 	for time.Now().Before(deadline) {
-		if m := listenRe.FindStringSubmatch(h.logs.String()); m != nil {
+		if fixed != "" {
+			// A fixed port (a run logging below info has no "listening" line).
+			if c, err := net.Dial("tcp", fixed); err == nil {
+				_ = c.Close()
+				h.addr = "http://" + fixed
+				h.t.Cleanup(h.stop)
+				return
+			}
+		} else if m := listenRe.FindStringSubmatch(h.logs.String()); m != nil {
 			h.addr = "http://" + m[1]
 			h.t.Cleanup(h.stop)
 			return

@@ -19,7 +19,7 @@ import (
 	"time"
 )
 
-func writeKeyFile(t *testing.T, dir string, mode os.FileMode) string {
+func writeKeyFile(t testing.TB, dir string, mode os.FileMode) string {
 	t.Helper()
 	p := filepath.Join(dir, "root.key")
 	key := make([]byte, 32)

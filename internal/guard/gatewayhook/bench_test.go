@@ -1,6 +1,8 @@
 package gatewayhook
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"testing"
 
@@ -46,4 +48,36 @@ func BenchmarkHooks(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkHooksFresh is BenchmarkHooks with a different word in every
+// request (as the gateway bench's -unique does), so the verdict cache never
+// answers: what a new prompt and a new answer cost with redact-all.
+func BenchmarkHooksFresh(b *testing.B) {
+	tmpl, err := os.ReadFile("../../../bench/bodies/chat_bulwark.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	fresh := func() []byte {
+		n++
+		return bytes.Replace(tmpl, []byte("{{n}}"), fmt.Appendf(nil, "w%08d", n), 1)
+	}
+	h, _, _ := newHooks(b, map[string]string{"k": "pii=redact,secrets=redact,injection=redact"})
+	b.Run("redact all/request", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := h.InspectRequest(ctxFor("k", "default"), apierr.OpenAI, fresh()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("redact all/response", func(b *testing.B) {
+		for b.Loop() {
+			resp, _ := sjson.SetBytes([]byte(`{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`),
+				"choices.0.message.content", gjson.GetBytes(fresh(), "messages.1.content").Str)
+			if _, err := h.InspectResponse(ctxFor("k", "default"), apierr.OpenAI, resp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

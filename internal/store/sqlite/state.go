@@ -213,8 +213,13 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.Usage) error {
 		return fmt.Errorf("sqlite: usage: %w", err)
 	}
 	defer func() { _ = stmt.Close() }() // freed with the transaction; Commit reports failures
+	// The driver starts a watcher goroutine per statement for a cancellable
+	// context (≈ 3 µs, a third of a row's cost). The transaction still ends
+	// with ctx: database/sql rolls it back when ctx is done, and the next
+	// row then fails with sql.ErrTxDone.
+	rowCtx := context.WithoutCancel(ctx)
 	for _, u := range rows {
-		if _, err := stmt.ExecContext(ctx, millis(u.Time), u.RequestID, u.Tenant, u.KeyID, u.Model, u.Provider, u.Deployment,
+		if _, err := stmt.ExecContext(rowCtx, millis(u.Time), u.RequestID, u.Tenant, u.KeyID, u.Model, u.Provider, u.Deployment,
 			u.PromptTokens, u.CompletionTokens, u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens, u.CostMicros,
 			u.LatencyMS, u.TTFBMS, u.Status, u.Stream); err != nil {
 			return fmt.Errorf("sqlite: usage: %w", err)
