@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"strings"
 )
@@ -66,7 +67,8 @@ func ParseKey(s string) (ParsedKey, error) {
 		return ParsedKey{}, ErrMalformedKey
 	}
 	secret, sum := tail[:secretLen], tail[secretLen:]
-	if !hmac.Equal([]byte(sum), []byte(checksum(s[:len(s)-checksumLen]))) {
+	var want [checksumLen]byte
+	if !hmac.Equal([]byte(sum), appendChecksum(want[:0], s[:len(s)-checksumLen])) {
 		return ParsedKey{}, ErrChecksum
 	}
 	return ParsedKey{ID: id, Secret: secret}, nil
@@ -76,9 +78,18 @@ func ParseKey(s string) (ParsedKey, error) {
 // the authenticator, never to authorise).
 func LooksLikeKey(s string) bool { return strings.HasPrefix(s, KeyPrefix) }
 
+// isBase62Byte is base62 as a lookup table: every request checks ~60
+// characters of its key.
+var isBase62Byte = func() (t [256]bool) {
+	for i := range len(base62) {
+		t[base62[i]] = true
+	}
+	return t
+}()
+
 func isBase62(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if strings.IndexByte(base62, s[i]) < 0 {
+		if !isBase62Byte[s[i]] {
 			return false
 		}
 	}
@@ -86,13 +97,19 @@ func isBase62(s string) bool {
 }
 
 func checksum(s string) string {
+	var out [checksumLen]byte
+	return string(appendChecksum(out[:0], s))
+}
+
+// appendChecksum appends the checksumLen base62 digits of s's CRC-32C.
+func appendChecksum(dst []byte, s string) []byte {
 	v := crc32.Checksum([]byte(s), castagnoli)
-	out := make([]byte, checksumLen)
+	var out [checksumLen]byte
 	for i := checksumLen - 1; i >= 0; i-- {
 		out[i] = base62[v%62]
 		v /= 62
 	}
-	return string(out)
+	return append(dst, out[:]...)
 }
 
 // randomBase62 returns n uniformly random base62 characters (rejection
@@ -144,9 +161,14 @@ func NewSecretFor(id string) (string, ParsedKey, error) {
 // HashSecret is the keyed hash stored for a key: HMAC-SHA256 under the
 // server's key-hash secret (kept in the barrier) over id and secret.
 func HashSecret(hashKey []byte, p ParsedKey) []byte {
-	m := hmac.New(sha256.New, hashKey)
-	m.Write([]byte(p.ID))
-	m.Write([]byte{0})
-	m.Write([]byte(p.Secret))
-	return m.Sum(nil)
+	return appendHash(nil, hmac.New(sha256.New, hashKey), p)
+}
+
+// appendHash appends HashSecret's value computed with m, a fresh or reset
+// HMAC under the key-hash secret.
+func appendHash(dst []byte, m hash.Hash, p ParsedKey) []byte {
+	var buf [idLen + 1 + secretLen]byte
+	b := append(append(append(buf[:0], p.ID...), 0), p.Secret...)
+	m.Write(b)
+	return m.Sum(dst)
 }
