@@ -46,11 +46,8 @@ const MaxContext = 64
 // byte offsets into text.
 func Detect(text string) []span.Span {
 	var out []span.Span
-	for _, r := range prefixRules {
-		out = r.appendAll(out, text)
-	}
+	out = appendPrefixed(out, text)
 	out = appendAWS(out, text)
-	out = appendJWT(out, text)
 	out = appendPEM(out, text)
 	out = appendAssignments(out, text)
 	return span.Resolve(out)
@@ -83,7 +80,7 @@ type prefixRule struct {
 	except []string               // longer prefixes owned by another rule
 }
 
-var prefixRules = []prefixRule{
+var prefixRules = [...]prefixRule{
 	{prefix: "sk-ant-", typ: AnthropicKey, min: 20, conf: 0.99, body: tokenByte},
 	{prefix: "sk-bw-", typ: BulwarkKey, min: 49, conf: 0.99, body: tokenByte, check: bulwarkBody},
 	{prefix: "sk-", typ: OpenAIKey, min: 20, conf: 0.9, body: tokenByte, except: []string{"sk-ant-", "sk-bw-"}},
@@ -122,30 +119,99 @@ func alnumOnly(s string) bool {
 	return true
 }
 
-func (r prefixRule) appendAll(out []span.Span, text string) []span.Span {
-	for off := 0; ; {
-		k := strings.Index(text[off:], r.prefix)
-		if k < 0 {
-			return out
-		}
-		s := off + k
-		e := s + len(r.prefix)
-		for e < len(text) && r.body(text[e]) {
-			e++
-		}
-		off = max(e, s+1)
-		if !boundary(text, s) || r.owned(text[s:]) {
-			continue
-		}
-		body := text[s+len(r.prefix) : e]
-		if len(body) < r.min || r.check != nil && !r.check(body) {
-			continue
-		}
-		out = append(out, mk(r.typ, s, e, r.conf))
+// rulesByFirst lists, for each byte, the indices into prefixRules of the
+// rules whose prefix starts with it, in rule order.
+var rulesByFirst = func() (t [256][]uint8) {
+	for i, r := range prefixRules {
+		t[r.prefix[0]] = append(t[r.prefix[0]], uint8(i))
 	}
+	return t
+}()
+
+// pairFirst and pairSecond pre-filter the fused pass on two bytes: a
+// prefix (or the JWT's "eyJ") can start at s only if
+// pairFirst[text[s]]&pairSecond[text[s+1]] != 0. One bit per first byte.
+var pairFirst, pairSecond = func() (first, second [256]uint8) {
+	prefixes := []string{"eyJ"}
+	for _, r := range prefixRules {
+		prefixes = append(prefixes, r.prefix)
+	}
+	var bits uint8
+	for _, p := range prefixes {
+		if first[p[0]] == 0 {
+			if bits == 8 {
+				panic("secrets: more than 8 distinct first bytes")
+			}
+			first[p[0]] = 1 << bits
+			bits++
+		}
+		second[p[1]] |= first[p[0]]
+	}
+	return first, second
+}()
+
+// appendPrefixed runs every prefix rule and the JWT rule in one pass over
+// text. Each rule keeps its own resume offset, so it sees exactly the
+// occurrences a strings.Index loop per rule would (one past each token it
+// extended over), but the text is read once instead of once per rule:
+// English is full of the rules' first bytes ('s', 'g', 'r', 'e'), which
+// made each of twenty-one Index loops stop every few bytes. No two of
+// these rules can report spans at the same start (their prefixes differ
+// there, and "sk-" defers to "sk-ant-" and "sk-bw-"), so emitting spans by
+// position instead of by rule leaves Resolve's output unchanged.
+func appendPrefixed(out []span.Span, text string) []span.Span {
+	var next [len(prefixRules)]int
+	nextJWT := 0
+	for s := 0; s+1 < len(text); s++ {
+		if pairFirst[text[s]]&pairSecond[text[s+1]] == 0 {
+			continue
+		}
+		if text[s] == 'e' {
+			if s >= nextJWT && strings.HasPrefix(text[s:], "eyJ") {
+				var e int
+				e, nextJWT = matchJWT(text, s)
+				if e > s {
+					out = append(out, mk(JWT, s, e, 0.95))
+				}
+			}
+			continue
+		}
+		for _, ri := range rulesByFirst[text[s]] {
+			r := &prefixRules[ri]
+			if s < next[ri] || !strings.HasPrefix(text[s:], r.prefix) {
+				continue
+			}
+			var sp span.Span
+			var ok bool
+			sp, next[ri], ok = r.match(text, s)
+			if ok {
+				out = append(out, sp)
+			}
+		}
+	}
+	return out
 }
 
-func (r prefixRule) owned(rest string) bool {
+// match extends the rule's token at s (where its prefix is) and returns
+// the span, the offset the rule's search resumes at, and whether the token
+// is a key of this rule.
+func (r *prefixRule) match(text string, s int) (span.Span, int, bool) {
+	e := s + len(r.prefix)
+	for e < len(text) && r.body(text[e]) {
+		e++
+	}
+	next := max(e, s+1)
+	if !boundary(text, s) || r.owned(text[s:]) {
+		return span.Span{}, next, false
+	}
+	body := text[s+len(r.prefix) : e]
+	if len(body) < r.min || r.check != nil && !r.check(body) {
+		return span.Span{}, next, false
+	}
+	return mk(r.typ, s, e, r.conf), next, true
+}
+
+func (r *prefixRule) owned(rest string) bool {
 	for _, p := range r.except {
 		if strings.HasPrefix(rest, p) {
 			return true
@@ -188,35 +254,30 @@ func appendAWS(out []span.Span, text string) []span.Span {
 
 func b64urlByte(c byte) bool { return isAlnum(c) || c == '_' || c == '-' }
 
-// appendJWT finds header.payload.signature triples whose header and payload
-// start with "eyJ" (base64url of `{"`).
-func appendJWT(out []span.Span, text string) []span.Span {
-	for off := 0; ; {
-		k := strings.Index(text[off:], "eyJ")
-		if k < 0 {
-			return out
-		}
-		s := off + k
-		e, ok := s, true
-		for part := 0; part < 3 && ok; part++ {
-			if part > 0 {
-				if e >= len(text) || text[e] != '.' {
-					ok = false
-					break
-				}
-				e++
+// matchJWT tries a header.payload.signature triple at s, where "eyJ"
+// (base64url of `{"`) is; the payload must start with "eyJ" too. It
+// returns the token's end (s when there is none) and the offset the JWT
+// search resumes at.
+func matchJWT(text string, s int) (end, next int) {
+	e, ok := s, true
+	for part := 0; part < 3 && ok; part++ {
+		if part > 0 {
+			if e >= len(text) || text[e] != '.' {
+				ok = false
+				break
 			}
-			p := e
-			for e < len(text) && b64urlByte(text[e]) {
-				e++
-			}
-			ok = e-p >= 8 && (part != 1 || strings.HasPrefix(text[p:], "eyJ"))
+			e++
 		}
-		off = max(e, s+1)
-		if ok && boundary(text, s) {
-			out = append(out, mk(JWT, s, e, 0.95))
+		p := e
+		for e < len(text) && b64urlByte(text[e]) {
+			e++
 		}
+		ok = e-p >= 8 && (part != 1 || strings.HasPrefix(text[p:], "eyJ"))
 	}
+	if ok && boundary(text, s) {
+		return e, max(e, s+1)
+	}
+	return s, max(e, s+1)
 }
 
 // appendPEM finds "-----BEGIN ... PRIVATE KEY-----" blocks. A block with no

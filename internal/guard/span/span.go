@@ -3,7 +3,10 @@
 // the detector packages and the policy engine can all import it.
 package span
 
-import "sort"
+import (
+	"cmp"
+	"slices"
+)
 
 // Detector families.
 const (
@@ -28,17 +31,42 @@ type Span struct {
 // rewrite each byte at most once. When two spans overlap, the one with the
 // higher confidence wins; on a tie the longer one wins; secrets win over PII
 // when both are equal, because a secret placeholder is the safer rewrite.
-// The input slice is reused. Resolve runs in O(n log n).
+// The input slice is reused. Resolve runs in O(n log n), and in O(n)
+// without allocating when the spans are already sorted and disjoint (the
+// common case: one detector's spans of one text).
 func Resolve(spans []Span) []Span {
-	if len(spans) < 2 {
+	if len(spans) < 2 || disjoint(spans) {
 		return spans
 	}
-	sort.SliceStable(spans, func(i, j int) bool {
-		if spans[i].Start != spans[j].Start {
-			return spans[i].Start < spans[j].Start
+	// A stable sort in the same order as before keeps which of two equal
+	// spans wins unchanged.
+	slices.SortStableFunc(spans, func(a, b Span) int {
+		if a.Start != b.Start {
+			return cmp.Compare(a.Start, b.Start)
 		}
-		return spans[i].End > spans[j].End
+		return cmp.Compare(b.End, a.End)
 	})
+	return keepBest(keepBest(spans))
+}
+
+// disjoint reports spans already in ascending, non-overlapping order, which
+// Resolve would return unchanged.
+func disjoint(spans []Span) bool {
+	for i := 1; i < len(spans); i++ {
+		a, b := spans[i-1], spans[i]
+		sorted := a.Start < b.Start || a.Start == b.Start && a.End >= b.End
+		if !sorted || b.Start < a.End {
+			return false
+		}
+	}
+	return true
+}
+
+// keepBest drops each span that overlaps its kept predecessor, keeping the
+// better of the two. Resolve runs it twice: a replacement may overlap its
+// own predecessor, and a second pass restores the invariant without
+// re-sorting (replacements only move Start forward).
+func keepBest(spans []Span) []Span {
 	out := spans[:0]
 	for _, s := range spans {
 		if n := len(out); n > 0 && s.Start < out[n-1].End {
@@ -49,19 +77,7 @@ func Resolve(spans []Span) []Span {
 		}
 		out = append(out, s)
 	}
-	// A replacement may now overlap its predecessor; one more pass keeps the
-	// invariant without re-sorting (replacements only move Start forward).
-	final := out[:0]
-	for _, s := range out {
-		if n := len(final); n > 0 && s.Start < final[n-1].End {
-			if better(s, final[n-1]) {
-				final[n-1] = s
-			}
-			continue
-		}
-		final = append(final, s)
-	}
-	return final
+	return out
 }
 
 func better(a, b Span) bool {

@@ -1,0 +1,161 @@
+package secrets
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/bulwarkhq/bulwark/internal/guard/eval"
+
+	"github.com/bulwarkhq/bulwark/internal/guard/span"
+)
+
+// detectRef is Detect as it was before the prefix rules were fused into one
+// pass: one strings.Index loop per rule. TestMatchesReference and
+// FuzzMatchesReference hold the two to the same output.
+func detectRef(text string) []span.Span {
+	var out []span.Span
+	for i := range prefixRules {
+		out = appendAllRef(&prefixRules[i], out, text)
+	}
+	out = appendAWS(out, text)
+	out = appendJWTRef(out, text)
+	out = appendPEM(out, text)
+	out = appendAssignmentsRef(out, text)
+	return span.Resolve(out) // span.Resolve has its own reference test
+}
+
+func appendAllRef(r *prefixRule, out []span.Span, text string) []span.Span {
+	for off := 0; ; {
+		k := strings.Index(text[off:], r.prefix)
+		if k < 0 {
+			return out
+		}
+		s := off + k
+		e := s + len(r.prefix)
+		for e < len(text) && r.body(text[e]) {
+			e++
+		}
+		off = max(e, s+1)
+		if !boundary(text, s) || r.owned(text[s:]) {
+			continue
+		}
+		body := text[s+len(r.prefix) : e]
+		if len(body) < r.min || r.check != nil && !r.check(body) {
+			continue
+		}
+		out = append(out, mk(r.typ, s, e, r.conf))
+	}
+}
+
+// corpus is every text the reference must agree on in a unit test: the
+// table cases, the presidio-research set, Bulwark's synthetic cases, and
+// those texts glued together (so tokens meet at odd boundaries).
+func corpus(t testing.TB) []string {
+	t.Helper()
+	var texts []string
+	for _, tt := range cases {
+		texts = append(texts, tt.text)
+	}
+	ex, err := eval.LoadPII()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range append(ex, eval.Synthetic(20)...) {
+		texts = append(texts, e.Text)
+	}
+	glued := strings.Join(texts, "")
+	return append(texts, glued, strings.Join(texts, "sk-"), strings.Join(texts, "A"))
+}
+
+func TestMatchesReference(t *testing.T) {
+	for i, text := range corpus(t) {
+		if got, want := Detect(text), detectRef(text); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("text %d %q: Detect = %v, reference = %v", i, text, got, want)
+		}
+	}
+}
+
+func FuzzMatchesReference(f *testing.F) {
+	for _, tt := range cases {
+		f.Add(tt.text)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		if got, want := Detect(text), detectRef(text); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("Detect(%q) = %v, reference = %v", text, got, want)
+		}
+	})
+}
+
+// BenchmarkDetect compares Detect with the reference on the gateway
+// benchmark's prose (the response side's text).
+func BenchmarkDetect(b *testing.B) {
+	text := "Request w00000001: Summarise the following paragraph in one sentence. " +
+		strings.Repeat("The gateway forwards requests to the upstream provider and accounts for usage. ", 6)
+	for _, bc := range []struct {
+		name   string
+		detect func(string) []span.Span
+	}{{"fused", Detect}, {"reference", detectRef}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				bc.detect(text)
+			}
+		})
+	}
+}
+
+// appendJWTRef is the JWT rule's own strings.Index loop, before it joined
+// the fused pass.
+func appendJWTRef(out []span.Span, text string) []span.Span {
+	for off := 0; ; {
+		k := strings.Index(text[off:], "eyJ")
+		if k < 0 {
+			return out
+		}
+		s := off + k
+		e, ok := s, true
+		for part := 0; part < 3 && ok; part++ {
+			if part > 0 {
+				if e >= len(text) || text[e] != '.' {
+					ok = false
+					break
+				}
+				e++
+			}
+			p := e
+			for e < len(text) && b64urlByte(text[e]) {
+				e++
+			}
+			ok = e-p >= 8 && (part != 1 || strings.HasPrefix(text[p:], "eyJ"))
+		}
+		off = max(e, s+1)
+		if ok && boundary(text, s) {
+			out = append(out, mk(JWT, s, e, 0.95))
+		}
+	}
+}
+
+// appendAssignmentsRef is appendAssignments with its byte-by-byte search
+// for the operators.
+func appendAssignmentsRef(out []span.Span, text string) []span.Span {
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c != '=' && c != ':' {
+			continue
+		}
+		name, ok := nameBefore(text, i)
+		if !ok {
+			continue
+		}
+		s, e := valueAfter(text, i+1)
+		if s >= e {
+			continue
+		}
+		if v := text[s:e]; looksSecret(name, v) {
+			out = append(out, mk(GenericSecret, s, e, 0.75))
+			i = e - 1
+		}
+	}
+	return out
+}
