@@ -37,17 +37,65 @@ type exchange struct {
 	// serving deployment's limits until the call is settled.
 	routed bool
 	depAdm *limit.Admission
+	// pre is the body dispatch already read and extracted (nil when the
+	// exchange reads it itself), so a chat request is read and validated
+	// once.
+	pre *prebody
+}
+
+// prebody is a request body read by dispatch and the result of Extract on
+// it.
+type prebody struct {
+	body []byte
+	f    Fields
+	err  error
+	// tgt is the model's provider as dispatch looked it up (valid when
+	// found): the fast path checks only that it speaks the dialect.
+	tgt   target
+	found bool
 }
 
 // handle returns the handler of a forwarded endpoint.
 func (g *Gateway) handle(rt route) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		x := &exchange{g: g, rt: rt, r: r, start: time.Now()}
-		if err := x.serve(w); err != nil {
-			x.rec.Status = apierr.From(err).Status
-			g.writeError(w, r, rt.dialect, err)
-		}
+	return func(w http.ResponseWriter, r *http.Request) { g.serveFast(w, r, rt, nil) }
+}
+
+// serveFast serves one request on the same-dialect fast path; pre, when
+// not nil, is its body already read.
+func (g *Gateway) serveFast(w http.ResponseWriter, r *http.Request, rt route, pre *prebody) {
+	x := &exchange{g: g, rt: rt, r: r, start: time.Now(), pre: pre}
+	if err := x.serve(w); err != nil {
+		x.rec.Status = apierr.From(err).Status
+		g.writeError(w, r, rt.dialect, err)
 	}
+}
+
+// resolve finds the model's provider, reusing dispatch's lookup.
+func (x *exchange) resolve(id *identity.Identity, model string) (target, error) {
+	if p := x.pre; p != nil && p.found {
+		return p.tgt, requireSpeaks(p.tgt, model, x.rt.family)
+	}
+	return x.g.resolve(x.r.Context(), id, model, x.rt.family)
+}
+
+// body returns the request body and its fields, read and extracted here
+// unless dispatch already did.
+func (x *exchange) body() ([]byte, Fields, error) {
+	if p := x.pre; p != nil {
+		if p.err != nil {
+			return nil, Fields{}, badBody(p.err)
+		}
+		return p.body, p.f, nil
+	}
+	body, err := readBody(x.r, x.g.cfg.MaxBodyBytes)
+	if err != nil {
+		return nil, Fields{}, err
+	}
+	f, err := Extract(body)
+	if err != nil {
+		return nil, Fields{}, badBody(err)
+	}
+	return body, f, nil
 }
 
 // serve runs the request. An error returned before anything was written is
@@ -60,19 +108,15 @@ func (x *exchange) serve(w http.ResponseWriter) error {
 	}
 	x.id = id
 	setRequestID(w, r, x.rt.dialect)
-	body, err := readBody(r, g.cfg.MaxBodyBytes)
+	body, f, err := x.body()
 	if err != nil {
 		return err
-	}
-	f, err := Extract(body)
-	if err != nil {
-		return badBody(err)
 	}
 	if x.routed, err = x.routeAlias(f.Model); err != nil {
 		return err
 	}
 	if !x.routed {
-		if x.tgt, err = g.resolve(r.Context(), id, f.Model, x.rt.family); err != nil {
+		if x.tgt, err = x.resolve(id, f.Model); err != nil {
 			return err
 		}
 	}
@@ -239,16 +283,9 @@ func (x *exchange) upstreamFailed(resp *http.Response) error {
 
 // relayBody forwards a non-streamed answer, reading usage from it.
 func (x *exchange) relayBody(w http.ResponseWriter, resp *http.Response) error {
-	b, err := io.ReadAll(io.LimitReader(resp.Body, x.g.cfg.MaxResponseBytes+1))
+	b, err := x.readAnswer(resp)
 	if err != nil {
-		if x.r.Context().Err() != nil {
-			x.rec.Status = statusClientClosed
-			return handled{err}
-		}
-		return apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider failed mid-answer").WithCause(err)
-	}
-	if int64(len(b)) > x.g.cfg.MaxResponseBytes {
-		return apierr.New(http.StatusBadGateway, "upstream_response_too_large", "the upstream answer exceeds the gateway's limit")
+		return err
 	}
 	x.bodyUsage(b)
 	if h := x.g.deps.Hooks.Response; h != nil {
@@ -262,6 +299,22 @@ func (x *exchange) relayBody(w http.ResponseWriter, resp *http.Response) error {
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(b)
 	return nil
+}
+
+// readAnswer reads a complete (non-streamed) upstream answer, bounded by
+// the gateway's response limit.
+func (x *exchange) readAnswer(resp *http.Response) ([]byte, error) {
+	b, err := readAll(resp.Body, resp.ContentLength, x.g.cfg.MaxResponseBytes)
+	switch {
+	case errors.Is(err, errTooLong):
+		return nil, apierr.New(http.StatusBadGateway, "upstream_response_too_large", "the upstream answer exceeds the gateway's limit")
+	case err != nil && x.r.Context().Err() != nil:
+		x.rec.Status = statusClientClosed
+		return nil, handled{err}
+	case err != nil:
+		return nil, apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider failed mid-answer").WithCause(err)
+	}
+	return b, nil
 }
 
 // bodyUsage takes usage from a complete response, or estimates it.
@@ -297,19 +350,45 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, apierr.TooLarge(limit)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 0)+bytes.MinRead))
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	b, err := readAll(r.Body, r.ContentLength, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if errors.As(err, &mbe) || errors.Is(err, errTooLong) {
 			return nil, apierr.TooLarge(limit)
 		}
 		return nil, apierr.BadRequest("invalid_request_error", "could not read the request body").WithCause(err)
 	}
-	if int64(buf.Len()) > limit {
-		return nil, apierr.TooLarge(limit)
+	return b, nil
+}
+
+// errTooLong is readAll's answer to a body over its limit.
+var errTooLong = errors.New("body exceeds the limit")
+
+// readAll reads rd to its end into one buffer sized from hint (a declared
+// Content-Length, or ≤ 0 when unknown) so a declared body is read without
+// regrowing; more than limit bytes is errTooLong.
+func readAll(rd io.Reader, hint, limit int64) ([]byte, error) {
+	size := int64(bytes.MinRead)
+	if hint > 0 && hint <= limit {
+		size = hint + 1 // room for the read that sees EOF
 	}
-	return buf.Bytes(), nil
+	b := make([]byte, 0, size)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > limit {
+			return nil, errTooLong
+		}
+		if errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // badBody maps an extraction error to a clear 400.

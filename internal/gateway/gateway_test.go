@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 	"unicode/utf8"
 
@@ -587,4 +589,59 @@ func FuzzScrub(f *testing.F) {
 			}
 		}
 	})
+}
+
+// An upstream answer over the response limit is a 502 naming the limit,
+// whether the upstream declared its length or not, on the fast path and on
+// the translated path.
+func TestResponseLimit(t *testing.T) {
+	for _, model := range []string{"fast", "smart"} {
+		t.Run(model, func(t *testing.T) {
+			e := newEnv(t, func(c *Config, _ *Deps) { c.MaxResponseBytes = 64 })
+			resp, b := e.do(t, http.MethodPost, "/v1/chat/completions", `{"model":"`+model+`","messages":[{"role":"user","content":"`+strings.Repeat("echo ", 40)+`"}]}`, nil)
+			if resp.StatusCode != http.StatusBadGateway || gjson.GetBytes(b, "error.code").Str != "upstream_response_too_large" {
+				t.Fatalf("status %d: %s", resp.StatusCode, b)
+			}
+		})
+	}
+}
+
+// readAll reads whole bodies whatever the declared length says, and
+// refuses one byte over the limit.
+func TestReadAll(t *testing.T) {
+	body := strings.Repeat("0123456789", 30) // 300 bytes
+	tests := []struct {
+		name    string
+		hint    int64
+		limit   int64
+		oneByte bool
+		wantErr error
+	}{
+		{"hint exact", 300, 1000, false, nil},
+		{"no hint", -1, 1000, false, nil},
+		{"hint too small", 10, 1000, false, nil},
+		{"hint too large", 5000, 1000, false, nil},
+		{"byte by byte", 300, 1000, true, nil},
+		{"at the limit", 300, 300, false, nil},
+		{"one over the limit", 300, 299, false, errTooLong},
+		{"one over, undeclared, byte by byte", -1, 299, true, errTooLong},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var rd io.Reader = strings.NewReader(body)
+			if tt.oneByte {
+				rd = iotest.OneByteReader(rd)
+			}
+			b, err := readAll(rd, tt.hint, tt.limit)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && string(b) != body {
+				t.Fatalf("read %d bytes, want the %d sent", len(b), len(body))
+			}
+		})
+	}
+	if _, err := readAll(iotest.ErrReader(io.ErrUnexpectedEOF), 10, 100); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("reader error: %v", err)
+	}
 }

@@ -30,12 +30,18 @@ func (g *Gateway) resolve(ctx context.Context, id *identity.Identity, model stri
 	if err != nil {
 		return t, err
 	}
+	return t, requireSpeaks(t, model, fam)
+}
+
+// requireSpeaks refuses a target whose provider does not accept wire
+// family fam unchanged.
+func requireSpeaks(t target, model string, fam provider.Family) error {
 	if !t.prov.Speaks(fam) {
 		e := apierr.BadRequest("model_not_supported", fmt.Sprintf("model %q is served by a %s provider, which does not accept this API format", model, t.prov.Type))
 		e.Param = "model"
-		return t, e
+		return e
 	}
-	return t, nil
+	return nil
 }
 
 // lookup is resolve without the wire-family requirement: translated calls

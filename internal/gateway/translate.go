@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -54,11 +53,10 @@ func codecFor(f provider.Family) llm.Codec {
 // translated. Anything the pre-check cannot settle (no identity, a bad
 // body, an unknown model) is left to the fast path, which answers it.
 func (g *Gateway) dispatch(rt route) http.HandlerFunc {
-	fast := g.handle(rt)
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := identity.FromContext(r.Context())
 		if id == nil || !id.HasScope("llm") {
-			fast(w, r)
+			g.serveFast(w, r, rt, nil)
 			return
 		}
 		body, err := readBody(r, g.cfg.MaxBodyBytes)
@@ -72,9 +70,7 @@ func (g *Gateway) dispatch(rt route) http.HandlerFunc {
 			tgt, err = g.lookup(r.Context(), id, f.Model)
 		}
 		if ferr != nil || err != nil || tgt.prov.Speaks(rt.family) || !translatable(tgt.prov) {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			r.ContentLength = int64(len(body))
-			fast(w, r)
+			g.serveFast(w, r, rt, &prebody{body: body, f: f, err: ferr, tgt: tgt, found: ferr == nil && err == nil})
 			return
 		}
 		x := &exchange{g: g, rt: rt, r: r, start: time.Now(), id: id, tgt: tgt}
@@ -280,16 +276,9 @@ func (t *translation) upstreamFailed(resp *http.Response) error {
 // relayBody translates a complete upstream answer.
 func (t *translation) relayBody(w http.ResponseWriter, resp *http.Response) error {
 	x := t.x
-	b, err := io.ReadAll(io.LimitReader(resp.Body, x.g.cfg.MaxResponseBytes+1))
+	b, err := x.readAnswer(resp)
 	if err != nil {
-		if x.r.Context().Err() != nil {
-			x.rec.Status = statusClientClosed
-			return handled{err}
-		}
-		return apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider failed mid-answer").WithCause(err)
-	}
-	if int64(len(b)) > x.g.cfg.MaxResponseBytes {
-		return apierr.New(http.StatusBadGateway, "upstream_response_too_large", "the upstream answer exceeds the gateway's limit")
+		return err
 	}
 	res, err := t.up.DecodeResponse(b)
 	if err != nil {
