@@ -317,8 +317,17 @@ func (e *Engine) guarded(ctx context.Context, p Policy, st *state, fn func() (st
 // errLenient signals a detector failure that a log-only policy tolerates.
 var errLenient = errors.New("guard: detector failed under a log-only policy")
 
+// findingPath is how a finding names a string: its path, marked when the
+// string is an object key. Built only for a finding, never per string.
+func findingPath(path string, key bool) string {
+	if key {
+		return path + " (key)"
+	}
+	return path
+}
+
 // scanString runs the enabled detectors over one string and returns it with
-// redactions applied.
+// redactions applied. key says the string is an object key at path.
 func (e *Engine) scanString(text, path string, key bool, trust Trust, p Policy, m *Mask, st *state) (string, error) {
 	l := lookup{e: e, text: text, part: st.part}
 	spans := l.detectSpans(p)
@@ -326,7 +335,7 @@ func (e *Engine) scanString(text, path string, key bool, trust Trust, p Policy, 
 	last := 0
 	for _, s := range spans {
 		a := p.action(s.Family)
-		e.record(st, Finding{Family: s.Family, Type: s.Type, Path: path, Action: a})
+		e.record(st, Finding{Family: s.Family, Type: s.Type, Path: findingPath(path, key), Action: a})
 		if a != Redact {
 			continue
 		}
@@ -349,7 +358,7 @@ func (e *Engine) scanString(text, path string, key bool, trust Trust, p Policy, 
 	if r.Score < p.InjectionThreshold || r.Type == "" {
 		return out, nil
 	}
-	e.record(st, Finding{Family: FamilyInjection, Type: r.Type, Path: path, Action: p.Injection})
+	e.record(st, Finding{Family: FamilyInjection, Type: r.Type, Path: findingPath(path, key), Action: p.Injection})
 	if p.Injection == Redact {
 		return m.Placeholder("INJECTION", text), nil
 	}

@@ -69,11 +69,7 @@ func (e *Engine) scanJSON(ctx context.Context, body []byte, p Policy, roles func
 		if roles != nil {
 			trust = roles(l.path)
 		}
-		path := l.path
-		if l.key {
-			path += " (key)"
-		}
-		text, err := e.scanString(l.text, path, l.key, trust, p, m, st)
+		text, err := e.scanString(l.text, l.path, l.key, trust, p, m, st)
 		if err != nil {
 			return nil, err
 		}

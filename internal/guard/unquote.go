@@ -13,7 +13,7 @@ import (
 // escape. It replaces json.Unmarshal on the walk's hot path, which first
 // re-validated and then decoded every escaped string through reflection;
 // FuzzUnquote checks the two agree.
-func unquote(raw []byte) (string, bool) {
+func unquote(raw string) (string, bool) {
 	var b strings.Builder
 	b.Grow(len(raw))
 	for i := 0; i < len(raw); {
@@ -65,11 +65,11 @@ func unquote(raw []byte) (string, bool) {
 			b.WriteByte(c)
 			i++
 		default:
-			r, size := utf8.DecodeRune(raw[i:])
+			r, size := utf8.DecodeRuneInString(raw[i:])
 			if r == utf8.RuneError && size == 1 {
 				b.WriteRune(utf8.RuneError)
 			} else {
-				b.Write(raw[i : i+size])
+				b.WriteString(raw[i : i+size])
 			}
 			i += size
 		}
@@ -78,12 +78,13 @@ func unquote(raw []byte) (string, bool) {
 }
 
 // hex4 decodes the four hex digits at the start of s.
-func hex4(s []byte) (rune, bool) {
+func hex4(s string) (rune, bool) {
 	if len(s) < 4 {
 		return 0, false
 	}
 	var r rune
-	for _, c := range s[:4] {
+	for i := range 4 {
+		c := s[i]
 		switch {
 		case c >= '0' && c <= '9':
 			c -= '0'

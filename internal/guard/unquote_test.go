@@ -27,7 +27,7 @@ var unquoteCases = []struct {
 func TestUnquote(t *testing.T) {
 	for _, tt := range unquoteCases {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := unquote([]byte(tt.raw))
+			got, ok := unquote(tt.raw)
 			if ok != tt.ok || got != tt.want {
 				t.Fatalf("unquote(%q) = %q, %v; want %q, %v", tt.raw, got, ok, tt.want, tt.ok)
 			}
@@ -52,7 +52,7 @@ func FuzzUnquote(f *testing.F) {
 		}
 		var want string
 		err := json.Unmarshal([]byte(`"`+raw+`"`), &want)
-		got, ok := unquote([]byte(raw))
+		got, ok := unquote(raw)
 		if (err == nil) != ok || ok && got != want {
 			t.Fatalf("unquote(%q) = %q, %v; json: %q, %v", raw, got, ok, want, err)
 		}

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,34 +30,42 @@ type skipped struct {
 	path, kind string
 }
 
-// unscannableTypes are content-block types whose payload is not text.
-var unscannableTypes = map[string]bool{
-	"image_url": true, "image": true, "input_image": true, "input_audio": true,
-	"audio": true, "file": true, "input_file": true,
+// unscannable reports content-block types whose payload is not text.
+func unscannable(typ string) bool {
+	switch typ {
+	case "image_url", "image", "input_image", "input_audio", "audio", "file", "input_file":
+		return true
+	}
+	return false
 }
 
 // walker is a single-pass JSON scanner that records every string with its
 // path and raw byte range. It does not build a tree: memory is proportional
 // to the strings found, time to the body length.
+//
+// The walk costs a few allocations per body, not per string: it copies the
+// body into one string once and slices every unescaped text and key out of
+// it, and it writes every path into one arena (a strings.Builder whose
+// earlier strings stay valid as it grows) instead of joining segments per
+// leaf.
 type walker struct {
-	data    []byte
+	s       string // the body, copied once
 	pos     int
 	leaves  []leaf
 	skipped []skipped
-}
-
-type objInfo struct {
-	typ, sourceType string
+	paths   strings.Builder
 }
 
 func walkJSON(data []byte) (*walker, error) {
-	w := &walker{data: data}
+	// Every leaf is a quoted string: the quote count bounds the leaves (an
+	// escaped quote only makes it an overestimate), so leaves never grow.
+	w := &walker{s: string(data), leaves: make([]leaf, 0, bytes.Count(data, []byte{'"'})/2)}
 	w.ws()
-	if _, err := w.value(nil, 0, ""); err != nil {
+	if _, err := w.value("", true, 0); err != nil {
 		return nil, err
 	}
 	w.ws()
-	if w.pos != len(w.data) {
+	if w.pos != len(w.s) {
 		return nil, fmt.Errorf("%w: trailing data at offset %d", ErrInvalidJSON, w.pos)
 	}
 	return w, nil
@@ -67,8 +76,8 @@ func (w *walker) fail(what string) error {
 }
 
 func (w *walker) ws() {
-	for w.pos < len(w.data) {
-		switch w.data[w.pos] {
+	for w.pos < len(w.s) {
+		switch w.s[w.pos] {
 		case ' ', '\t', '\n', '\r':
 			w.pos++
 		default:
@@ -77,21 +86,47 @@ func (w *walker) ws() {
 	}
 }
 
+// child returns the path of member seg of the value at parent (top: the
+// body itself, whose path is ""), written to the arena unless it is seg.
+func (w *walker) child(parent string, top bool, seg string) string {
+	if top {
+		return seg
+	}
+	start := w.paths.Len()
+	w.paths.WriteString(parent)
+	w.paths.WriteByte('.')
+	w.paths.WriteString(seg)
+	return w.paths.String()[start:]
+}
+
+// index is child for array element i.
+func (w *walker) index(parent string, top bool, i int) string {
+	if top {
+		return strconv.Itoa(i)
+	}
+	var num [20]byte
+	start := w.paths.Len()
+	w.paths.WriteString(parent)
+	w.paths.WriteByte('.')
+	w.paths.Write(strconv.AppendInt(num[:0], int64(i), 10))
+	return w.paths.String()[start:]
+}
+
 // value parses one value at path. For an object it returns the object's
 // "type" member (or "" for anything else) so the parent can tell content
 // blocks apart.
-func (w *walker) value(path []string, depth int, _ string) (string, error) {
+func (w *walker) value(path string, top bool, depth int) (string, error) {
 	if depth > maxDepth {
 		return "", w.fail("nesting too deep")
 	}
-	if w.pos >= len(w.data) {
+	if w.pos >= len(w.s) {
 		return "", w.fail("unexpected end")
 	}
-	switch w.data[w.pos] {
+	switch w.s[w.pos] {
 	case '{':
-		return w.object(path, depth)
+		return w.object(path, top, depth)
 	case '[':
-		return "", w.array(path, depth)
+		return "", w.array(path, top, depth)
 	case '"':
 		s, e, text, err := w.str()
 		if err != nil {
@@ -110,110 +145,110 @@ func (w *walker) value(path []string, depth int, _ string) (string, error) {
 	}
 }
 
-func (w *walker) addLeaf(path []string, s, e int, text string, key bool) {
-	p := strings.Join(path, ".")
+func (w *walker) addLeaf(path string, s, e int, text string, key bool) {
 	if !key && strings.HasPrefix(text, "data:") && strings.Contains(text[:min(len(text), 128)], ";base64,") {
-		w.skipped = append(w.skipped, skipped{path: p, kind: "DATA_URL"})
+		w.skipped = append(w.skipped, skipped{path: path, kind: "DATA_URL"})
 		return
 	}
-	w.leaves = append(w.leaves, leaf{path: p, start: s, end: e, text: text, key: key})
+	w.leaves = append(w.leaves, leaf{path: path, start: s, end: e, text: text, key: key})
 }
 
-func (w *walker) object(path []string, depth int) (string, error) {
+func (w *walker) object(path string, top bool, depth int) (string, error) {
 	w.pos++ // '{'
 	mark, skipMark := len(w.leaves), len(w.skipped)
-	var info objInfo
+	var typ, sourceType string
 	w.ws()
-	if w.pos < len(w.data) && w.data[w.pos] == '}' {
+	if w.pos < len(w.s) && w.s[w.pos] == '}' {
 		w.pos++
 		return "", nil
 	}
 	for {
 		w.ws()
-		if w.pos >= len(w.data) || w.data[w.pos] != '"' {
+		if w.pos >= len(w.s) || w.s[w.pos] != '"' {
 			return "", w.fail("expected object key")
 		}
 		ks, ke, key, err := w.str()
 		if err != nil {
 			return "", err
 		}
-		child := append(path[:len(path):len(path)], escapeKey(key))
+		child := w.child(path, top, escapeKey(key))
 		w.addLeaf(child, ks, ke, key, true)
 		w.ws()
-		if w.pos >= len(w.data) || w.data[w.pos] != ':' {
+		if w.pos >= len(w.s) || w.s[w.pos] != ':' {
 			return "", w.fail("expected ':'")
 		}
 		w.pos++
 		w.ws()
 		vs := w.pos
-		typ, err := w.value(child, depth+1, key)
+		vt, err := w.value(child, false, depth+1)
 		if err != nil {
 			return "", err
 		}
 		switch key {
 		case "type":
-			if w.data[vs] == '"' {
-				info.typ = w.leaves[len(w.leaves)-1].text
+			if w.s[vs] == '"' {
+				typ = w.leaves[len(w.leaves)-1].text
 			}
 		case "source":
-			info.sourceType = typ
+			sourceType = vt
 		}
 		w.ws()
-		if w.pos >= len(w.data) {
+		if w.pos >= len(w.s) {
 			return "", w.fail("unterminated object")
 		}
-		if w.data[w.pos] == '}' {
+		if w.s[w.pos] == '}' {
 			w.pos++
 			break
 		}
-		if w.data[w.pos] != ',' {
+		if w.s[w.pos] != ',' {
 			return "", w.fail("expected ',' or '}'")
 		}
 		w.pos++
 	}
-	if unscannableTypes[info.typ] || info.typ == "document" && info.sourceType != "text" {
+	if unscannable(typ) || typ == "document" && sourceType != "text" {
 		// Drop what was collected inside the block: it is binary payload
 		// (or a reference to one) that detectors cannot judge.
 		w.leaves, w.skipped = w.leaves[:mark], w.skipped[:skipMark]
-		w.skipped = append(w.skipped, skipped{path: strings.Join(path, "."), kind: strings.ToUpper(info.typ)})
+		w.skipped = append(w.skipped, skipped{path: path, kind: strings.ToUpper(typ)})
 	}
-	return info.typ, nil
+	return typ, nil
 }
 
-func (w *walker) array(path []string, depth int) error {
+func (w *walker) array(path string, top bool, depth int) error {
 	w.pos++ // '['
 	w.ws()
-	if w.pos < len(w.data) && w.data[w.pos] == ']' {
+	if w.pos < len(w.s) && w.s[w.pos] == ']' {
 		w.pos++
 		return nil
 	}
 	for i := 0; ; i++ {
 		w.ws()
-		if _, err := w.value(append(path[:len(path):len(path)], strconv.Itoa(i)), depth+1, ""); err != nil {
+		if _, err := w.value(w.index(path, top, i), false, depth+1); err != nil {
 			return err
 		}
 		w.ws()
-		if w.pos >= len(w.data) {
+		if w.pos >= len(w.s) {
 			return w.fail("unterminated array")
 		}
-		if w.data[w.pos] == ']' {
+		if w.s[w.pos] == ']' {
 			w.pos++
 			return nil
 		}
-		if w.data[w.pos] != ',' {
+		if w.s[w.pos] != ',' {
 			return w.fail("expected ',' or ']'")
 		}
 		w.pos++
 	}
 }
 
-// str parses a string token and returns its raw bounds and decoded text.
+// str parses a string token and returns its raw bounds and decoded text:
+// a slice of the body's copy when the token has no escapes.
 func (w *walker) str() (int, int, string, error) {
 	s := w.pos
 	w.pos++
 	esc := false
-	for w.pos < len(w.data) {
-		c := w.data[w.pos]
+	for w.pos < len(w.s) {
+		c := w.s[w.pos]
 		switch {
 		case c == '\\':
 			esc = true
@@ -221,11 +256,11 @@ func (w *walker) str() (int, int, string, error) {
 			continue
 		case c == '"':
 			w.pos++
-			raw := w.data[s:w.pos]
+			raw := w.s[s+1 : w.pos-1]
 			if !esc {
-				return s, w.pos, string(raw[1 : len(raw)-1]), nil
+				return s, w.pos, raw, nil
 			}
-			text, ok := unquote(raw[1 : len(raw)-1])
+			text, ok := unquote(raw)
 			if !ok {
 				return 0, 0, "", w.fail("bad string escape")
 			}
@@ -239,7 +274,7 @@ func (w *walker) str() (int, int, string, error) {
 }
 
 func (w *walker) lit(word string) error {
-	if !strings.HasPrefix(string(w.data[w.pos:min(len(w.data), w.pos+len(word))]), word) {
+	if !strings.HasPrefix(w.s[w.pos:], word) {
 		return w.fail("bad literal")
 	}
 	w.pos += len(word)
@@ -248,10 +283,10 @@ func (w *walker) lit(word string) error {
 
 func (w *walker) number() error {
 	s := w.pos
-	for w.pos < len(w.data) && strings.IndexByte("+-0123456789.eE", w.data[w.pos]) >= 0 {
+	for w.pos < len(w.s) && strings.IndexByte("+-0123456789.eE", w.s[w.pos]) >= 0 {
 		w.pos++
 	}
-	if _, err := strconv.ParseFloat(string(w.data[s:w.pos]), 64); err != nil || s == w.pos {
+	if _, err := strconv.ParseFloat(w.s[s:w.pos], 64); err != nil || s == w.pos {
 		return w.fail("bad number")
 	}
 	return nil
