@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Dims is the number of hashed feature buckets of the linear model.
@@ -99,26 +100,67 @@ func shapeHash(w string) uint32 {
 // throughout and come on several lines. A last group encodes the length.
 func Dense(raw, norm string) []uint32 {
 	out := make([]uint32, 0, 24)
-	var nw, rw wordSplit
-	splitWords(norm, &nw)
-	splitWords(raw, &rw)
-	out = ordinal(out, 14, countLast(nw.recent(), weirdWord))
-	out = ordinal(out, 15, countLast(rw.recent(), camelGlued))
-	// Length in steps of 15 words (up to 90): persuasion-style jailbreaks
-	// (PAIR) are long role-play set-ups, and the n-gram average alone
-	// cannot tell a long text from a short one.
-	out = ordinal(out, 18, nw.n/15)
-	if !strings.Contains(raw, "\n") {
-		tail := gibberish(nw.recent(), rw.recent())
-		head := gibberish(nw.first(), rw.first())
-		out = ordinal(out, 16, tail)
-		out = ordinal(out, 17, tail-2*head)
+	counts, k := denseCounts(raw, norm)
+	for _, c := range counts[:k] {
+		out = ordinal(out, c.seed, c.count)
 	}
 	return out
 }
 
+// denseCount is one group of Dense's indicators: its seed and the count
+// whose ordinal indicators it sets.
+type denseCount struct {
+	seed  uint32
+	count int
+}
+
+// denseCounts returns the counts behind Dense's indicators; inference sums
+// their weights straight from the counts (see denseSum). The first k of
+// out are set; an array, so that nothing is allocated.
+func denseCounts(raw, norm string) (out [5]denseCount, k int) {
+	var nw, rw wordSplit
+	splitWords(norm, &nw)
+	splitWords(raw, &rw)
+	out[0] = denseCount{14, countLast(nw.recent(), weirdWord)}
+	out[1] = denseCount{15, countLast(rw.recent(), camelGlued)}
+	// Length in steps of 15 words (up to 90): persuasion-style jailbreaks
+	// (PAIR) are long role-play set-ups, and the n-gram average alone
+	// cannot tell a long text from a short one.
+	out[2] = denseCount{18, nw.n / 15}
+	if strings.Contains(raw, "\n") {
+		return out, 3
+	}
+	tail := gibberish(nw.recent(), rw.recent())
+	head := gibberish(nw.first(), rw.first())
+	out[3] = denseCount{16, tail}
+	out[4] = denseCount{17, tail - 2*head}
+	return out, 5
+}
+
+// weirdSymbol marks the bracket-like symbols of weirdWord.
+var weirdSymbol = func() (t [256]bool) {
+	for _, c := range []byte("[]{}()<>$@\\|^~*`=_#;%") {
+		t[c] = true
+	}
+	return t
+}()
+
+// weirdWord reports a word holding a bracket-like symbol and a letter. It
+// looks at bytes: an ASCII byte always decodes as itself, even next to
+// invalid UTF-8, so only a word with a symbol, no ASCII letter and some
+// non-ASCII bytes needs its runes decoded.
 func weirdWord(f string) bool {
-	return strings.ContainsAny(f, "[]{}()<>$@\\|^~*`=_#;%") && strings.IndexFunc(f, unicode.IsLetter) >= 0
+	sym, letter, high := false, false, false
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		sym = sym || weirdSymbol[c]
+		letter = letter || c|0x20 >= 'a' && c|0x20 <= 'z'
+		high = high || c >= utf8.RuneSelf
+	}
+	if !sym {
+		return false
+	}
+	return letter || high && strings.IndexFunc(f, unicode.IsLetter) >= 0
 }
 
 // camelGlued reports a lower-case letter followed by an upper-case one
@@ -176,6 +218,17 @@ func ordinal(out []uint32, seed uint32, count int) []uint32 {
 	}
 	return out
 }
+
+// ordinalBuckets[seed-14][k] is hash(seed, strconv.Itoa(k)) for Dense's
+// seeds 14 to 18, so inference skips formatting and hashing.
+var ordinalBuckets = func() (t [5][7]uint32) {
+	for s := range t {
+		for k := 1; k < len(t[s]); k++ {
+			t[s][k] = hash(uint32(14+s), strconv.Itoa(k)) //nolint:gosec // G115: s < 5
+		}
+	}
+	return t
+}()
 
 // hash is FNV-1a over a seed and s, reduced to Dims buckets.
 func hash(seed uint32, s string) uint32 {

@@ -51,24 +51,31 @@ func New(m *Model) *Detector { return &Detector{model: m} }
 
 // Detect scores text. Encoded payloads are decoded and scored too, and the
 // highest score wins, so wrapping an attack in base64 does not hide it.
+// Clean ASCII text is normalised into a pooled buffer and scored in a few
+// passes without allocating; the whole text is scanned, however long.
 func (d *Detector) Detect(text string) Result {
-	norm := normalize.Text(text)
-	best := d.score(text, norm)
+	sc := scratchPool.Get().(*scratch) //nolint:errcheck // the pool only holds *scratch
+	defer putScratch(sc)
+	padded := sc.padded(text)
+	best := d.score(text, padded)
 	if best.Type == "" || best.Score < ruleScore {
 		for _, p := range normalize.Decoded(text) {
-			if r := d.score(p, normalize.Text(p)); r.Score > best.Score {
+			if r := d.score(p, pad(normalize.Text(p))); r.Score > best.Score {
 				best = Result{Score: r.Score, Type: TypeEncoded}
 			}
 		}
 		// rot13 hides an instruction from people only; rules suffice to
 		// catch it and keep benign text (which rot13 turns into noise)
 		// from reaching the model twice.
-		if t := matchRules(normalize.Rot13(norm)); t != "" && ruleScore > best.Score {
+		if ruleScore > best.Score && matchRot13Rules(padded[1:len(padded)-1]) != "" {
 			best = Result{Score: ruleScore, Type: TypeEncoded}
 		}
 	}
 	return best
 }
+
+// pad returns " " + norm + " ", the form score and the model take.
+func pad(norm string) string { return " " + norm + " " }
 
 // DetectModelOnly scores text with the model alone (no rules, no decoding);
 // the evaluation harness reports it to show what the rules add.
@@ -88,14 +95,17 @@ func (d *Detector) Model() *Model { return d.model }
 // is not calibrated on such fragments. Rules still run.
 const minModelWords = 3
 
-func (d *Detector) score(raw, norm string) Result {
+// score runs the rules and then the model on one text; padded is its
+// normalised form between two spaces (see pad).
+func (d *Detector) score(raw, padded string) Result {
+	norm := padded[1 : len(padded)-1]
 	if t := matchRules(norm); t != "" {
 		return Result{Score: ruleScore, Type: t}
 	}
 	if strings.Count(norm, " ")+1 < minModelWords {
 		return Result{}
 	}
-	s := d.model.Score(raw, norm)
+	s := d.model.score(raw, padded)
 	if s >= 0.5 {
 		return Result{Score: s, Type: TypeClassifier}
 	}

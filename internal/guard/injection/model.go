@@ -77,21 +77,12 @@ func EncodeModel(w []float32, bias, threshold float32) []byte {
 }
 
 // Logit returns the raw model output for a text and its normalised form.
-func (m *Model) Logit(raw, norm string) float32 {
-	var sum, dense int32
-	n := 0
-	eachFeature(norm, func(i uint32) {
-		sum += int32(m.w[i])
-		n++
-	})
-	v := featureValue(n)
-	for _, i := range Dense(raw, norm) {
-		dense += int32(m.w[i])
-	}
-	return m.bias + (float32(sum)*v+float32(dense))*m.scale
-}
+func (m *Model) Logit(raw, norm string) float32 { return m.logit(raw, pad(norm)) }
 
 // Score maps the logit to (0, 1) so that the tuned operating point is 0.5.
-func (m *Model) Score(raw, norm string) float64 {
-	return 1 / (1 + math.Exp(-float64(m.Logit(raw, norm)-m.threshold)))
+func (m *Model) Score(raw, norm string) float64 { return m.score(raw, pad(norm)) }
+
+// score is Score on the padded normalised text.
+func (m *Model) score(raw, padded string) float64 {
+	return 1 / (1 + math.Exp(-float64(m.logit(raw, padded)-m.threshold)))
 }

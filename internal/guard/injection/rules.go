@@ -3,6 +3,8 @@ package injection
 import (
 	"regexp"
 	"strings"
+
+	"github.com/bulwarkhq/bulwark/internal/guard/normalize"
 )
 
 // Injection types reported by rules; the model reports TypeClassifier.
@@ -80,48 +82,60 @@ var framingNeedles = func() []string {
 	return n
 }()
 
-// needleIndex maps the first two bytes of every needle to the rules that
-// need it, so one pass over the text's word starts finds the candidate
-// rules instead of one substring search per needle.
-var needleIndex = func() map[string][]needleRef {
-	idx := map[string][]needleRef{}
-	for ri, r := range rules {
-		for _, n := range r.need {
-			idx[n[:2]] = append(idx[n[:2]], needleRef{rule: ri, needle: n})
-		}
-	}
-	return idx
-}()
-
-// needleBigrams has a bit for every key of needleIndex, so candidates
-// skips the map lookup at the many positions no needle can start.
-var needleBigrams = func() (b [1 << 16 / 64]uint64) {
-	for k := range needleIndex {
-		x := uint16(k[0])<<8 | uint16(k[1])
-		b[x>>6] |= 1 << (x & 63)
-	}
-	return b
-}()
+// needleTable finds, in one pass over a text's word starts, the rules
+// whose needles occur, instead of one substring search per needle.
+type needleTable struct {
+	// refs maps the first two bytes of every needle to the rules that
+	// need it.
+	refs map[string][]needleRef
+	// bigrams has a bit for every key of refs, so candidates skips the
+	// map lookup at the many positions no needle can start.
+	bigrams [1 << 16 / 64]uint64
+}
 
 type needleRef struct {
 	rule   int
 	needle string
 }
 
-// candidates returns a bit per rule whose needles occur in text, not
-// starting inside an ASCII word: every rule's expression begins at a word
-// boundary or with a symbol or non-ASCII letter, so a match there always
-// holds one of its needles (FuzzCandidates checks this).
-func candidates(text string) uint64 {
+func newNeedleTable(conv func(string) string) *needleTable {
+	t := &needleTable{refs: map[string][]needleRef{}}
+	for ri, r := range rules {
+		for _, n := range r.need {
+			n = conv(n)
+			t.refs[n[:2]] = append(t.refs[n[:2]], needleRef{rule: ri, needle: n})
+		}
+	}
+	for k := range t.refs {
+		x := uint16(k[0])<<8 | uint16(k[1])
+		t.bigrams[x>>6] |= 1 << (x & 63)
+	}
+	return t
+}
+
+var (
+	needles = newNeedleTable(func(s string) string { return s })
+	// rot13Needles are the needles rot13-encoded: rot13 maps bytes one to
+	// one and keeps letters letters, so the needles of rot13(text) are
+	// found by looking for rot13(needle) in the text itself, and the
+	// rot13 text need only be built when one occurs.
+	rot13Needles = newNeedleTable(normalize.Rot13)
+)
+
+// candidates returns a bit per rule whose needles (from t) occur in text,
+// not starting inside an ASCII word: every rule's expression begins at a
+// word boundary or with a symbol or non-ASCII letter, so a match there
+// always holds one of its needles (FuzzCandidates checks this).
+func candidates(text string, t *needleTable) uint64 {
 	var bits uint64
 	for i := 0; i+2 <= len(text); i++ {
-		if i > 0 && isWordByte(text[i-1]) && isWordByte(text[i]) {
+		if i > 0 && wordByte[text[i-1]] && wordByte[text[i]] {
 			continue
 		}
-		if x := uint16(text[i])<<8 | uint16(text[i+1]); needleBigrams[x>>6]&(1<<(x&63)) == 0 {
+		if x := uint16(text[i])<<8 | uint16(text[i+1]); t.bigrams[x>>6]&(1<<(x&63)) == 0 {
 			continue
 		}
-		for _, ref := range needleIndex[text[i:i+2]] {
+		for _, ref := range t.refs[text[i:i+2]] {
 			if bits&(1<<ref.rule) == 0 && strings.HasPrefix(text[i:], ref.needle) {
 				bits |= 1 << ref.rule
 			}
@@ -130,13 +144,36 @@ func candidates(text string) uint64 {
 	return bits
 }
 
+// wordByte is isWordByte as a table, for candidates' scan.
+var wordByte = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = isWordByte(byte(c))
+	}
+	return t
+}()
+
 func isWordByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // matchRules returns the first rule type matching text, or "".
 func matchRules(text string) string {
-	bits := candidates(text)
+	return matchCandidates(text, candidates(text, needles))
+}
+
+// matchRot13Rules is matchRules(normalize.Rot13(text)), building the rot13
+// text only when a needle says a rule might match it.
+func matchRot13Rules(text string) string {
+	bits := candidates(text, rot13Needles)
+	if bits == 0 {
+		return ""
+	}
+	return matchCandidates(normalize.Rot13(text), bits)
+}
+
+// matchCandidates returns the type of the first rule in bits that matches
+// text, or "".
+func matchCandidates(text string, bits uint64) string {
 	if bits == 0 {
 		return ""
 	}

@@ -39,10 +39,17 @@ func Decoded(s string) []string {
 	return out
 }
 
-func tokenByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '+' || c == '/' || c == '=' || c == '-' || c == '_' || c == '%' || c == '.'
-}
+// tokenBytes marks the bytes of base64 (both alphabets), hex and
+// percent-encoded runs; a table because Decoded tests every byte of every
+// prompt.
+var tokenBytes = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+/=-_%.", byte(c)) >= 0
+	}
+	return t
+}()
+
+func tokenByte(c byte) bool { return tokenBytes[c] }
 
 func decodeToken(tok string) (string, bool) {
 	if strings.Count(tok, "%") >= 3 {

@@ -26,7 +26,7 @@ func Text(s string) string {
 	// further (Ŀ -> ŀ -> l·), so passes repeat until nothing changes; two
 	// or three suffice in practice and the cap keeps the cost linear.
 	if isASCII(s) {
-		return asciiPass(s) // one pass, no NFKC, runes or look-alike tables
+		return string(appendASCII(make([]byte, 0, len(s)), s))
 	}
 	out := pass(s)
 	if isASCII(out) {
@@ -76,33 +76,6 @@ func pass(s string) string {
 		}
 	}
 	flush()
-	return joinSpaced(strings.TrimRight(b.String(), " "))
-}
-
-// asciiPass is pass for ASCII input, byte by byte: NFKC leaves ASCII as it
-// is, no ASCII byte is invisible or a look-alike, and lower-casing is a bit
-// flip, so only whitespace collapsing and joinSpaced remain. FuzzASCIIPass
-// checks it against pass.
-func asciiPass(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	space := true // suppress leading whitespace
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c >= '\t' && c <= '\r':
-			if !space {
-				b.WriteByte(' ')
-				space = true
-			}
-		default:
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			b.WriteByte(c)
-			space = false
-		}
-	}
 	return joinSpaced(strings.TrimRight(b.String(), " "))
 }
 
