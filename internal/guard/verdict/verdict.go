@@ -16,13 +16,14 @@
 package verdict
 
 import (
-	"container/list"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"hash"
+	"math"
 	"sync"
+	"unsafe"
 
 	"github.com/bulwarkhq/bulwark/internal/guard/span"
 )
@@ -56,19 +57,33 @@ type Verdict struct {
 // Key identifies a text within a partition; see Cache.Key.
 type Key [sha256.Size]byte
 
-// entryOverhead approximates the memory of an entry beyond its spans: the
-// map slot, the list element and the Verdict header.
-const entryOverhead = 192
+// spanSize is the memory of one span (two string headers, two ints, a
+// float).
+const spanSize = int(unsafe.Sizeof(span.Span{}))
 
-// spanSize approximates the memory of one span (two string headers, two
-// ints, a float).
-const spanSize = 56
+// slotSize is the memory of one slot in a shard's slot array.
+const slotSize = int(unsafe.Sizeof(slot{}))
+
+// indexBytes is the memory of one index entry: its key and slot number,
+// plus a control byte, at the Swiss table's 7/8 maximum load.
+const indexBytes = (int(unsafe.Sizeof(entryKey{})) + 4 + 1) * 8 / 7
+
+// sideBytes is the memory of one side-table entry beyond its spans.
+const sideBytes = (4 + int(unsafe.Sizeof(Verdict{})) + 1) * 8 / 7
 
 const numShards = 16
 
 // Cache is a bounded map from (Key, Family) to Verdict. The zero value is
 // not usable; call New. A nil *Cache is valid and remembers nothing. Cache
 // is safe for concurrent use.
+//
+// Its bulk holds no pointers, so the garbage collector does not scan it:
+// a full cache is megabytes of digests that every GC cycle of the process
+// would otherwise trace. Each shard keeps its entries in one slot array
+// linked into an LRU list by int32 indices, found through a map of
+// pointer-free keys to slot numbers. A clean verdict (no spans, no type:
+// most texts) lives wholly in its slot; only verdicts with spans or a type
+// keep them in a small side table.
 type Cache struct {
 	macs   sync.Pool // of *keyer keyed with the process key
 	shards [numShards]shard
@@ -79,17 +94,27 @@ type entryKey struct {
 	fam Family
 }
 
-type entry struct {
-	k    entryKey
-	v    Verdict
-	cost int
+// slot is one entry. It holds no pointers (TestBulkIsPointerFree).
+type slot struct {
+	k          entryKey
+	side       bool  // spans or type kept in shard.side
+	prev, next int32 // LRU neighbours (toward head / tail); the free list uses next; -1 none
+	cost       int32 // bytes beyond the slot: index entry and side entry
+	score      float64
 }
+
+// none marks the end of a list.
+const none = -1
 
 type shard struct {
 	mu     sync.Mutex
-	items  map[entryKey]*list.Element
-	lru    list.List // front = most recently used
-	used   int
+	index  map[entryKey]int32 // -> slot number
+	slots  []slot
+	side   map[int32]Verdict // slot number -> verdict with spans or a type
+	head   int32             // most recently used
+	tail   int32             // least recently used
+	free   int32             // free slots, linked by next
+	used   int               // bytes: the slot array's capacity, plus every slot's cost
 	budget int
 }
 
@@ -109,7 +134,8 @@ func New(budget int) *Cache {
 	c := &Cache{}
 	c.macs.New = func() any { return &keyer{mac: hmac.New(sha256.New, secret)} }
 	for i := range c.shards {
-		c.shards[i] = shard{items: map[entryKey]*list.Element{}, budget: max(budget/numShards, entryOverhead)}
+		c.shards[i] = shard{index: map[entryKey]int32{}, side: map[int32]Verdict{}, head: none, tail: none, free: none,
+			budget: max(budget/numShards, slotSize+indexBytes)}
 	}
 	return c
 }
@@ -160,12 +186,15 @@ func (c *Cache) Get(k Key, fam Family) (Verdict, bool) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	el, ok := s.items[entryKey{k, fam}]
+	i, ok := s.index[entryKey{k, fam}]
 	if !ok {
 		return Verdict{}, false
 	}
-	s.lru.MoveToFront(el)
-	return el.Value.(*entry).v, true
+	s.toFront(i)
+	if s.slots[i].side {
+		return s.side[i], true
+	}
+	return Verdict{Score: s.slots[i].score}, true
 }
 
 // Put stores v for (k, fam), evicting the least recently used entries of
@@ -176,31 +205,121 @@ func (c *Cache) Put(k Key, fam Family, v Verdict) {
 		return
 	}
 	ek := entryKey{k, fam}
-	cost := entryOverhead + spanSize*len(v.Spans)
+	side := len(v.Spans) > 0 || v.Type != ""
+	cost := indexBytes
+	if side {
+		cost += sideBytes + spanSize*cap(v.Spans)
+	}
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cost > s.budget {
+	if cost+slotSize > s.budget {
 		return
 	}
-	if el, ok := s.items[ek]; ok {
+	if i, ok := s.index[ek]; ok {
 		// Same text, same detector: the verdict is the same; refresh it.
-		s.lru.MoveToFront(el)
+		s.toFront(i)
 		return
 	}
-	for s.used+cost > s.budget {
+	i, ok := s.alloc(cost)
+	if !ok {
+		return
+	}
+	s.slots[i] = slot{k: ek, side: side, prev: none, next: none, cost: int32(cost), score: v.Score}
+	if side {
+		s.side[i] = v
+	}
+	s.index[ek] = i
+	s.used += cost
+	s.pushFront(i)
+}
+
+// alloc returns a free slot with room for cost more bytes, growing the
+// slot array while the budget allows and evicting the least recently used
+// entries otherwise.
+func (s *shard) alloc(cost int) (int32, bool) {
+	for {
+		if s.free != none && s.used+cost <= s.budget {
+			i := s.free
+			s.free = s.slots[i].next
+			return i, true
+		}
+		if s.free == none && s.grow(cost) {
+			continue
+		}
+		if s.tail == none {
+			return 0, false // nothing left to evict and no room to grow
+		}
 		s.evictOldest()
 	}
-	s.items[ek] = s.lru.PushFront(&entry{k: ek, v: v, cost: cost})
-	s.used += cost
+}
+
+// grow doubles the slot array (at least 8 slots) if the budget has room for
+// the new capacity and cost more bytes, and frees the new slots.
+func (s *shard) grow(cost int) bool {
+	old := cap(s.slots)
+	n := min(max(8, 2*old), math.MaxInt32)
+	if s.used+(n-old)*slotSize+cost > s.budget {
+		n = old + (s.budget-s.used-cost)/slotSize // as much as still fits
+		if n <= old {
+			return false
+		}
+	}
+	slots := make([]slot, n)
+	copy(slots, s.slots)
+	for i := n - 1; i >= old; i-- {
+		slots[i].next = s.free
+		s.free = int32(i) //nolint:gosec // G115: i < n <= math.MaxInt32
+	}
+	s.slots = slots
+	s.used += (n - old) * slotSize
+	return true
+}
+
+func (s *shard) unlink(i int32) {
+	sl := &s.slots[i]
+	if sl.prev != none {
+		s.slots[sl.prev].next = sl.next
+	} else {
+		s.head = sl.next
+	}
+	if sl.next != none {
+		s.slots[sl.next].prev = sl.prev
+	} else {
+		s.tail = sl.prev
+	}
+	sl.prev, sl.next = none, none
+}
+
+func (s *shard) pushFront(i int32) {
+	s.slots[i].prev, s.slots[i].next = none, s.head
+	if s.head != none {
+		s.slots[s.head].prev = i
+	}
+	s.head = i
+	if s.tail == none {
+		s.tail = i
+	}
+}
+
+func (s *shard) toFront(i int32) {
+	if s.head != i {
+		s.unlink(i)
+		s.pushFront(i)
+	}
 }
 
 func (s *shard) evictOldest() {
-	el := s.lru.Back()
-	e := el.Value.(*entry)
-	s.lru.Remove(el)
-	delete(s.items, e.k)
-	s.used -= e.cost
+	i := s.tail
+	s.unlink(i)
+	sl := &s.slots[i]
+	delete(s.index, sl.k)
+	if sl.side {
+		delete(s.side, i)
+	}
+	s.used -= int(sl.cost)
+	*sl = slot{next: s.free, prev: none}
+	s.free = i
 }
 
 // Stats reports the number of entries and their estimated bytes.
@@ -211,7 +330,7 @@ func (c *Cache) Stats() (entries, bytes int) {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		entries += len(s.items)
+		entries += len(s.index)
 		bytes += s.used
 		s.mu.Unlock()
 	}
