@@ -121,8 +121,9 @@ func denseCounts(raw, norm string) (out [5]denseCount, k int) {
 	var nw, rw wordSplit
 	splitWords(norm, &nw)
 	splitWords(raw, &rw)
-	out[0] = denseCount{14, countLast(nw.recent(), weirdWord)}
-	out[1] = denseCount{15, countLast(rw.recent(), camelGlued)}
+	weird, camel := countLast(nw.recent(), weirdWord), countLast(rw.recent(), camelGlued)
+	out[0] = denseCount{14, weird}
+	out[1] = denseCount{15, camel}
 	// Length in steps of 15 words (up to 90): persuasion-style jailbreaks
 	// (PAIR) are long role-play set-ups, and the n-gram average alone
 	// cannot tell a long text from a short one.
@@ -130,7 +131,7 @@ func denseCounts(raw, norm string) (out [5]denseCount, k int) {
 	if strings.Contains(raw, "\n") {
 		return out, 3
 	}
-	tail := gibberish(nw.recent(), rw.recent())
+	tail := weird + camel + countLast(rw.recent(), symbolRun) // gibberish of the tail
 	head := gibberish(nw.first(), rw.first())
 	out[3] = denseCount{16, tail}
 	out[4] = denseCount{17, tail - 2*head}

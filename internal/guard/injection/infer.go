@@ -1,7 +1,6 @@
 package injection
 
 import (
-	"strings"
 	"sync"
 	"unsafe"
 
@@ -99,30 +98,60 @@ func ngramSum(w *[Dims]int8, t string) (sum int32, n int) {
 }
 
 // wordSum sums the weights of t's word unigrams, shapes and bigrams
-// (eachFeature's second loop).
+// (eachFeature's second loop) in one pass over the bytes: each word byte
+// advances the unigram hash, the hash of the bigram that ends with this
+// word (begun at the previous word) and that of the bigram that begins
+// with it, instead of hashing every word three times.
 func wordSum(w *[Dims]int8, t string) (sum int32, n int) {
-	prevStart := -1
+	const seed11, seed12 = fnvOffset ^ 11*fnvPrime, fnvOffset ^ 12*fnvPrime
+	var big uint32 // the bigram begun at the previous word, through the gap
+	hasPrev := false
 	for i := 0; i < len(t); {
-		for i < len(t) && t[i] == ' ' {
+		if t[i] == ' ' {
+			big = (big ^ ' ') * fnvPrime
 			i++
+			continue
 		}
-		j := len(t)
-		if k := strings.IndexByte(t[i:], ' '); k >= 0 {
-			j = i + k
-		}
-		if j > i {
-			sum += int32(w[hash(11, t[i:j])]) + int32(w[shapeHash(t[i:j])])
-			n += 2
-			if prevStart >= 0 {
-				sum += int32(w[hash(12, t[prevStart:j])])
-				n++
+		uni, next := uint32(seed11), uint32(seed12)
+		shape, shapeLen := uint32(fnvOffset^13*fnvPrime), 0
+		var last byte
+		for ; i < len(t) && t[i] != ' '; i++ {
+			c := uint32(t[i])
+			uni = (uni ^ c) * fnvPrime
+			next = (next ^ c) * fnvPrime
+			big = (big ^ c) * fnvPrime
+			if s := shapeClass[t[i]]; shapeLen < 8 && (shapeLen == 0 || s != last) {
+				shape = (shape ^ uint32(s)) * fnvPrime
+				last = s
+				shapeLen++
 			}
-			prevStart = i
 		}
-		i = j
+		sum += int32(w[uni&(Dims-1)]) + int32(w[shape&(Dims-1)])
+		n += 2
+		if hasPrev {
+			sum += int32(w[big&(Dims-1)])
+			n++
+		}
+		big, hasPrev = next, true
 	}
 	return sum, n
 }
+
+// shapeClass is the class shapeHash maps a byte to: 'a' for lower-case
+// and non-ASCII letters, '0' for digits, the byte itself otherwise.
+var shapeClass = func() (t [256]byte) {
+	for c := range t {
+		b := byte(c)
+		switch {
+		case b >= 'a' && b <= 'z' || b >= 0x80:
+			b = 'a'
+		case b >= '0' && b <= '9':
+			b = '0'
+		}
+		t[c] = b
+	}
+	return t
+}()
 
 // denseSum is the sum of the weights of Dense(raw, norm).
 func denseSum(w *[Dims]int8, raw, norm string) int32 {

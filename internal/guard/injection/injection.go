@@ -57,7 +57,9 @@ func (d *Detector) Detect(text string) Result {
 	sc := scratchPool.Get().(*scratch) //nolint:errcheck // the pool only holds *scratch
 	defer putScratch(sc)
 	padded := sc.padded(text)
-	best := d.score(text, padded)
+	norm := padded[1 : len(padded)-1]
+	plain, rot13 := candidates(norm) // one scan for the needles of both
+	best := d.judge(text, padded, matchCandidates(norm, plain))
 	if best.Type == "" || best.Score < ruleScore {
 		for _, p := range normalize.Decoded(text) {
 			if r := d.score(p, pad(normalize.Text(p))); r.Score > best.Score {
@@ -67,7 +69,7 @@ func (d *Detector) Detect(text string) Result {
 		// rot13 hides an instruction from people only; rules suffice to
 		// catch it and keep benign text (which rot13 turns into noise)
 		// from reaching the model twice.
-		if ruleScore > best.Score && matchRot13Rules(padded[1:len(padded)-1]) != "" {
+		if rot13 != 0 && ruleScore > best.Score && matchCandidates(normalize.Rot13(norm), rot13) != "" {
 			best = Result{Score: ruleScore, Type: TypeEncoded}
 		}
 	}
@@ -98,10 +100,15 @@ const minModelWords = 3
 // score runs the rules and then the model on one text; padded is its
 // normalised form between two spaces (see pad).
 func (d *Detector) score(raw, padded string) Result {
-	norm := padded[1 : len(padded)-1]
-	if t := matchRules(norm); t != "" {
-		return Result{Score: ruleScore, Type: t}
+	return d.judge(raw, padded, matchRules(padded[1:len(padded)-1]))
+}
+
+// judge is score once the rules have given their verdict, rule.
+func (d *Detector) judge(raw, padded, rule string) Result {
+	if rule != "" {
+		return Result{Score: ruleScore, Type: rule}
 	}
+	norm := padded[1 : len(padded)-1]
 	if strings.Count(norm, " ")+1 < minModelWords {
 		return Result{}
 	}

@@ -85,12 +85,22 @@ var framingNeedles = func() []string {
 // needleTable finds, in one pass over a text's word starts, the rules
 // whose needles occur, instead of one substring search per needle.
 type needleTable struct {
-	// refs maps the first two bytes of every needle to the rules that
-	// need it.
-	refs map[string][]needleRef
-	// bigrams has a bit for every key of refs, so candidates skips the
-	// map lookup at the many positions no needle can start.
+	// bigrams has a bit for the first two bytes of every needle, so the
+	// scan skips at once the many positions no needle can start.
 	bigrams [1 << 16 / 64]uint64
+	// slots is an open-addressing table from those two bytes to the
+	// needles starting with them (a map[string] lookup costs more than
+	// the rest of the scan).
+	slots [needleSlots]needleSlot
+}
+
+// needleSlots is a power of two well above the number of distinct needle
+// prefixes (about 100), so probes are short.
+const needleSlots = 512
+
+type needleSlot struct {
+	key  uint16
+	refs []needleRef // nil: empty slot
 }
 
 type needleRef struct {
@@ -99,18 +109,42 @@ type needleRef struct {
 }
 
 func newNeedleTable(conv func(string) string) *needleTable {
-	t := &needleTable{refs: map[string][]needleRef{}}
+	t := &needleTable{}
 	for ri, r := range rules {
 		for _, n := range r.need {
 			n = conv(n)
-			t.refs[n[:2]] = append(t.refs[n[:2]], needleRef{rule: ri, needle: n})
+			x := bigramOf(n, 0)
+			t.bigrams[x>>6] |= 1 << (x & 63)
+			s := t.slot(x)
+			s.key = x
+			s.refs = append(s.refs, needleRef{rule: ri, needle: n})
 		}
 	}
-	for k := range t.refs {
-		x := uint16(k[0])<<8 | uint16(k[1])
-		t.bigrams[x>>6] |= 1 << (x & 63)
-	}
 	return t
+}
+
+func bigramOf(s string, i int) uint16 { return uint16(s[i])<<8 | uint16(s[i+1]) }
+
+// slot returns the slot holding key x, or the empty slot where it goes.
+func (t *needleTable) slot(x uint16) *needleSlot {
+	for h := uint32(x) * 0x9E3779B1 >> 23; ; h = (h + 1) & (needleSlots - 1) {
+		if s := &t.slots[h]; s.refs == nil || s.key == x {
+			return s
+		}
+	}
+}
+
+// match adds to bits the rules of the needles starting text[i:].
+func (t *needleTable) match(text string, i int, x uint16, bits uint64) uint64 {
+	if t.bigrams[x>>6]&(1<<(x&63)) == 0 {
+		return bits
+	}
+	for _, ref := range t.slot(x).refs {
+		if bits&(1<<ref.rule) == 0 && strings.HasPrefix(text[i:], ref.needle) {
+			bits |= 1 << ref.rule
+		}
+	}
+	return bits
 }
 
 var (
@@ -122,26 +156,24 @@ var (
 	rot13Needles = newNeedleTable(normalize.Rot13)
 )
 
-// candidates returns a bit per rule whose needles (from t) occur in text,
-// not starting inside an ASCII word: every rule's expression begins at a
-// word boundary or with a symbol or non-ASCII letter, so a match there
-// always holds one of its needles (FuzzCandidates checks this).
-func candidates(text string, t *needleTable) uint64 {
-	var bits uint64
+// candidates returns a bit per rule whose needles occur in text, and the
+// same for rot13(text), not starting inside an ASCII word: every rule's
+// expression begins at a word boundary or with a symbol or non-ASCII
+// letter, so a match there always holds one of its needles (FuzzCandidates
+// checks this).
+func candidates(text string) (plain, rot13 uint64) {
+	inWord := false
 	for i := 0; i+2 <= len(text); i++ {
-		if i > 0 && wordByte[text[i-1]] && wordByte[text[i]] {
+		w := wordByte[text[i]]
+		if inWord && w {
 			continue
 		}
-		if x := uint16(text[i])<<8 | uint16(text[i+1]); t.bigrams[x>>6]&(1<<(x&63)) == 0 {
-			continue
-		}
-		for _, ref := range t.refs[text[i:i+2]] {
-			if bits&(1<<ref.rule) == 0 && strings.HasPrefix(text[i:], ref.needle) {
-				bits |= 1 << ref.rule
-			}
-		}
+		inWord = w
+		x := bigramOf(text, i)
+		plain = needles.match(text, i, x, plain)
+		rot13 = rot13Needles.match(text, i, x, rot13)
 	}
-	return bits
+	return plain, rot13
 }
 
 // wordByte is isWordByte as a table, for candidates' scan.
@@ -158,17 +190,8 @@ func isWordByte(c byte) bool {
 
 // matchRules returns the first rule type matching text, or "".
 func matchRules(text string) string {
-	return matchCandidates(text, candidates(text, needles))
-}
-
-// matchRot13Rules is matchRules(normalize.Rot13(text)), building the rot13
-// text only when a needle says a rule might match it.
-func matchRot13Rules(text string) string {
-	bits := candidates(text, rot13Needles)
-	if bits == 0 {
-		return ""
-	}
-	return matchCandidates(normalize.Rot13(text), bits)
+	plain, _ := candidates(text)
+	return matchCandidates(text, plain)
 }
 
 // matchCandidates returns the type of the first rule in bits that matches

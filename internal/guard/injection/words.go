@@ -24,29 +24,36 @@ const (
 var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
 func splitWords(s string, w *wordSplit) {
-	start := -1
 	for i := 0; i < len(s); {
-		var space bool
-		size := 1
-		if c := s[i]; c < utf8.RuneSelf {
-			space = asciiSpace[c]
-		} else {
-			var r rune
-			r, size = utf8.DecodeRuneInString(s[i:])
-			space = unicode.IsSpace(r)
+		for i < len(s) { // skip the spaces before a word
+			space, size := spaceAt(s, i)
+			if !space {
+				break
+			}
+			i += size
 		}
-		switch {
-		case space && start >= 0:
+		start := i
+		for i < len(s) {
+			space, size := spaceAt(s, i)
+			if space {
+				break
+			}
+			i += size
+		}
+		if i > start {
 			w.add(s[start:i])
-			start = -1
-		case !space && start < 0:
-			start = i
 		}
-		i += size
 	}
-	if start >= 0 {
-		w.add(s[start:])
+}
+
+// spaceAt reports whether the rune at s[i] is a space, as strings.Fields
+// decides, and its size.
+func spaceAt(s string, i int) (bool, int) {
+	if c := s[i]; c < utf8.RuneSelf {
+		return asciiSpace[c], 1
 	}
+	r, size := utf8.DecodeRuneInString(s[i:])
+	return unicode.IsSpace(r), size
 }
 
 func (w *wordSplit) add(f string) {

@@ -39,35 +39,22 @@ var asciiClass = func() (t [256]uint8) {
 func appendASCII(dst []byte, s string) []byte {
 	start := len(dst)
 	dst = slices.Grow(dst, len(s))
-	space := true // suppress leading whitespace
-	singles, wordLen := 0, 0
-	var last uint8 // class of the word's last byte
-	spaced := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		cl := asciiClass[c]
-		if cl&classSpace != 0 {
-			if !space {
-				dst = append(dst, ' ')
-				space = true
-				singles = countSingle(singles, wordLen, last)
-				spaced = spaced || singles >= 4
-				wordLen = 0
-			}
-			continue
+	singles, spaced := 0, false
+	for i := 0; i < len(s); {
+		for i < len(s) && asciiClass[s[i]]&classSpace != 0 {
+			i++
 		}
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
+		if i == len(s) {
+			break
 		}
-		dst = append(dst, c)
-		space = false
-		wordLen++
-		last = cl
-	}
-	if space && len(dst) > start {
-		dst = dst[:len(dst)-1] // the one trailing space the collapse can leave
-	} else {
-		singles = countSingle(singles, wordLen, last)
+		if len(dst) > start {
+			dst = append(dst, ' ') // one space for the run just skipped
+		}
+		w := i
+		for ; i < len(s) && asciiClass[s[i]]&classSpace == 0; i++ {
+			dst = append(dst, asciiLower[s[i]])
+		}
+		singles = countSingle(singles, i-w, asciiClass[s[w]])
 		spaced = spaced || singles >= 4
 	}
 	if spaced {
@@ -76,10 +63,22 @@ func appendASCII(dst []byte, s string) []byte {
 	return dst
 }
 
+// asciiLower maps A-Z to a-z and every other byte to itself.
+var asciiLower = func() (t [256]byte) {
+	for c := range t {
+		t[c] = byte(c)
+		if c >= 'A' && c <= 'Z' {
+			t[c] += 'a' - 'A'
+		}
+	}
+	return t
+}()
+
 // countSingle extends the count of consecutive one-letter words by the
-// word just ended, or resets it.
-func countSingle(singles, wordLen int, last uint8) int {
-	if wordLen == 1 && last&classLetter != 0 {
+// word just ended, of wordLen bytes starting with a byte of class first, or
+// resets it.
+func countSingle(singles, wordLen int, first uint8) int {
+	if wordLen == 1 && first&classLetter != 0 {
 		return singles + 1
 	}
 	return 0
