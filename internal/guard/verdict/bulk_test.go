@@ -3,6 +3,7 @@ package verdict
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"runtime"
@@ -36,14 +37,12 @@ func hasPointers(t reflect.Type) bool {
 // no pointers, so the runtime allocates them as no-scan memory that GC
 // cycles skip. A field such as a string or slice added to slot fails it.
 func TestBulkIsPointerFree(t *testing.T) {
-	index := reflect.TypeFor[map[entryKey]int32]()
 	tests := []struct {
 		name string
 		typ  reflect.Type
 	}{
 		{"slot", reflect.TypeFor[slot]()},
-		{"index key", index.Key()},
-		{"index value", index.Elem()},
+		{"index", reflect.TypeFor[table]().Elem()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,13 +66,13 @@ func testKey(i int) Key {
 func checkShard(t *testing.T, s *shard) {
 	t.Helper()
 	seen := make([]bool, len(s.slots))
-	n, used, prev := 0, cap(s.slots)*slotSize, int32(none)
+	n, used, prev := 0, cap(s.slots)*slotSize+s.index.bytes(), int32(none)
 	for i := s.head; i != none; i = s.slots[i].next {
 		if seen[i] || s.slots[i].prev != prev {
 			t.Fatalf("LRU list broken at slot %d", i)
 		}
 		seen[i], prev = true, i
-		if j, ok := s.index[s.slots[i].k]; !ok || j != i {
+		if j, _, ok := s.index.find(s.slots, s.slots[i].k); !ok || j != i {
 			t.Fatalf("slot %d not indexed", i)
 		}
 		if _, ok := s.side[i]; ok != s.slots[i].side {
@@ -82,8 +81,14 @@ func checkShard(t *testing.T, s *shard) {
 		n++
 		used += int(s.slots[i].cost)
 	}
-	if prev != s.tail || n != len(s.index) || used != s.used || used > s.budget {
-		t.Fatalf("tail %d/%d, %d listed/%d indexed, %d bytes/%d counted, budget %d", prev, s.tail, n, len(s.index), used, s.used, s.budget)
+	indexed := 0
+	for _, v := range s.index {
+		if v != 0 {
+			indexed++
+		}
+	}
+	if prev != s.tail || n != indexed || n != s.n || used != s.used || used > s.budget {
+		t.Fatalf("tail %d/%d, %d listed/%d indexed/%d counted, %d bytes/%d counted, budget %d", prev, s.tail, n, indexed, s.n, used, s.used, s.budget)
 	}
 	for i := s.free; i != none; i = s.slots[i].next {
 		if seen[i] {
@@ -101,12 +106,25 @@ func checkShard(t *testing.T, s *shard) {
 // TestRandomOperations drives one small cache with random puts and gets of
 // clean and spanned verdicts and checks, after every step, the lists and
 // byte count, and that a hit returns exactly what was stored.
+//
+// With colliding, many keys share their table position (the bytes the
+// index reads), so probe runs wrap around the table and removals shift
+// long runs.
 func TestRandomOperations(t *testing.T) {
+	for _, colliding := range []bool{false, true} {
+		t.Run(fmt.Sprint("colliding=", colliding), func(t *testing.T) { randomOperations(t, colliding) })
+	}
+}
+
+func randomOperations(t *testing.T, colliding bool) {
 	c := New(numShards * 2048)
 	r := rand.New(rand.NewPCG(1, 2))
 	stored := map[entryKey]Verdict{}
 	for step := range 20000 {
 		k, fam := testKey(r.IntN(400)), Family(r.IntN(int(numFamilies)))
+		if colliding {
+			copy(k[8:16], []byte{byte(r.IntN(3)) + 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		}
 		if r.IntN(2) == 0 {
 			var v Verdict
 			switch r.IntN(3) {
@@ -118,7 +136,7 @@ func TestRandomOperations(t *testing.T) {
 			default:
 				v.Score = float64(step)
 			}
-			if _, ok := c.shard(k).index[entryKey{k, fam}]; !ok {
+			if _, _, ok := c.shard(k).index.find(c.shard(k).slots, entryKey{k, fam}); !ok {
 				stored[entryKey{k, fam}] = v // a new entry, or one evicted since
 			}
 			c.Put(k, fam, v)
@@ -166,6 +184,39 @@ func BenchmarkGCMark(b *testing.B) {
 			runtime.ReadMemStats(&ms)
 			b.ReportMetric(float64(ms.HeapObjects), "heap-objects")
 			runtime.KeepAlive(c)
+		})
+	}
+}
+
+// BenchmarkPutFull measures what a fresh text costs the cache in steady
+// state: on a full cache, a miss, then a put that evicts the oldest entry,
+// for this cache and the reference.
+func BenchmarkPutFull(b *testing.B) {
+	type cache interface {
+		Put(Key, Family, Verdict)
+		Get(Key, Family) (Verdict, bool)
+	}
+	for _, bc := range []struct {
+		name string
+		c    cache
+	}{{"slots", New(16 << 20)}, {"reference", newRefCache(16 << 20)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			keys := make([]Key, 1<<20)
+			for i := range keys {
+				keys[i] = testKey(i)
+			}
+			for i := range 400_000 {
+				bc.c.Put(keys[i], PII, Verdict{})
+			}
+			i := 400_000
+			b.ReportAllocs()
+			for b.Loop() {
+				k := keys[i%len(keys)]
+				if _, ok := bc.c.Get(k, PII); !ok {
+					bc.c.Put(k, PII, Verdict{})
+				}
+				i++
+			}
 		})
 	}
 }

@@ -64,10 +64,6 @@ const spanSize = int(unsafe.Sizeof(span.Span{}))
 // slotSize is the memory of one slot in a shard's slot array.
 const slotSize = int(unsafe.Sizeof(slot{}))
 
-// indexBytes is the memory of one index entry: its key and slot number,
-// plus a control byte, at the Swiss table's 7/8 maximum load.
-const indexBytes = (int(unsafe.Sizeof(entryKey{})) + 4 + 1) * 8 / 7
-
 // sideBytes is the memory of one side-table entry beyond its spans.
 const sideBytes = (4 + int(unsafe.Sizeof(Verdict{})) + 1) * 8 / 7
 
@@ -81,7 +77,7 @@ const numShards = 16
 // a full cache is megabytes of digests that every GC cycle of the process
 // would otherwise trace. Each shard keeps its entries in one slot array
 // linked into an LRU list by int32 indices, found through a map of
-// pointer-free keys to slot numbers. A clean verdict (no spans, no type:
+// slot numbers (see table). A clean verdict (no spans, no type:
 // most texts) lives wholly in its slot; only verdicts with spans or a type
 // keep them in a small side table.
 type Cache struct {
@@ -99,7 +95,7 @@ type slot struct {
 	k          entryKey
 	side       bool  // spans or type kept in shard.side
 	prev, next int32 // LRU neighbours (toward head / tail); the free list uses next; -1 none
-	cost       int32 // bytes beyond the slot: index entry and side entry
+	cost       int32 // bytes beyond the slot: its side entry and spans
 	score      float64
 }
 
@@ -108,13 +104,14 @@ const none = -1
 
 type shard struct {
 	mu     sync.Mutex
-	index  map[entryKey]int32 // -> slot number
+	index  table
+	n      int // entries
 	slots  []slot
 	side   map[int32]Verdict // slot number -> verdict with spans or a type
 	head   int32             // most recently used
 	tail   int32             // least recently used
 	free   int32             // free slots, linked by next
-	used   int               // bytes: the slot array's capacity, plus every slot's cost
+	used   int               // bytes: the table, the slot array's capacity, every slot's cost
 	budget int
 }
 
@@ -134,8 +131,9 @@ func New(budget int) *Cache {
 	c := &Cache{}
 	c.macs.New = func() any { return &keyer{mac: hmac.New(sha256.New, secret)} }
 	for i := range c.shards {
-		c.shards[i] = shard{index: map[entryKey]int32{}, side: map[int32]Verdict{}, head: none, tail: none, free: none,
-			budget: max(budget/numShards, slotSize+indexBytes)}
+		b := max(budget/numShards, 2*(slotSize+tableBytesPerSlot))
+		t := newTable(b)
+		c.shards[i] = shard{index: t, side: map[int32]Verdict{}, head: none, tail: none, free: none, used: t.bytes(), budget: b}
 	}
 	return c
 }
@@ -186,7 +184,7 @@ func (c *Cache) Get(k Key, fam Family) (Verdict, bool) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i, ok := s.index[entryKey{k, fam}]
+	i, _, ok := s.index.find(s.slots, entryKey{k, fam})
 	if !ok {
 		return Verdict{}, false
 	}
@@ -206,17 +204,17 @@ func (c *Cache) Put(k Key, fam Family, v Verdict) {
 	}
 	ek := entryKey{k, fam}
 	side := len(v.Spans) > 0 || v.Type != ""
-	cost := indexBytes
+	cost := 0
 	if side {
-		cost += sideBytes + spanSize*cap(v.Spans)
+		cost = sideBytes + spanSize*cap(v.Spans)
 	}
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cost+slotSize > s.budget {
+	if s.index.bytes()+slotSize+cost > s.budget {
 		return
 	}
-	if i, ok := s.index[ek]; ok {
+	if i, _, ok := s.index.find(s.slots, ek); ok {
 		// Same text, same detector: the verdict is the same; refresh it.
 		s.toFront(i)
 		return
@@ -229,7 +227,8 @@ func (c *Cache) Put(k Key, fam Family, v Verdict) {
 	if side {
 		s.side[i] = v
 	}
-	s.index[ek] = i
+	s.index.insert(s.slots, ek, i)
+	s.n++
 	s.used += cost
 	s.pushFront(i)
 }
@@ -260,7 +259,9 @@ func (s *shard) grow(cost int) bool {
 	old := cap(s.slots)
 	n := min(max(8, 2*old), math.MaxInt32)
 	if s.used+(n-old)*slotSize+cost > s.budget {
-		n = old + (s.budget-s.used-cost)/slotSize // as much as still fits
+		// The last growth: slots for as many entries as the rest of the
+		// budget holds, so no slot is paid for and never used.
+		n = old + (s.budget-s.used-cost)/slotSize
 		if n <= old {
 			return false
 		}
@@ -313,7 +314,9 @@ func (s *shard) evictOldest() {
 	i := s.tail
 	s.unlink(i)
 	sl := &s.slots[i]
-	delete(s.index, sl.k)
+	_, p, _ := s.index.find(s.slots, sl.k)
+	s.index.remove(s.slots, p)
+	s.n--
 	if sl.side {
 		delete(s.side, i)
 	}
@@ -330,7 +333,7 @@ func (c *Cache) Stats() (entries, bytes int) {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		entries += len(s.index)
+		entries += s.n
 		bytes += s.used
 		s.mu.Unlock()
 	}
