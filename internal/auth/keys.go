@@ -86,11 +86,15 @@ func validName(s string) bool {
 	n := 0
 	for _, r := range s {
 		n++
-		if n > 128 || !(unicode.IsLetter(r) || unicode.IsNumber(r) || strings.ContainsRune(" ._:@/-", r)) {
+		if n > 128 || !nameRune(r) {
 			return false
 		}
 	}
 	return n > 0
+}
+
+func nameRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsNumber(r) || strings.ContainsRune(" ._:@/-", r)
 }
 
 // ValidateScopes refuses unknown scopes.
