@@ -47,11 +47,36 @@ func mk(typ string, start, end int, conf float64) span.Span {
 
 func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 func isAlnum(c byte) bool { return isAlpha(c) || isDigit(c) }
-func isHex(c byte) bool   { return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'f' }
+
+// Byte classes, looked up in one table: the scanners test them on every
+// byte, and one load is cheaper than a chain of range comparisons.
+const (
+	classHex  = 1 << iota // 0-9, a-f, A-F
+	classWord             // see wordByte
+	classIPv6             // bytes of an IPv6 candidate run: hex, ':' and '.'
+)
+
+var classes = func() (t [256]uint8) {
+	for c := range 256 {
+		b := byte(c)
+		if isDigit(b) || b|0x20 >= 'a' && b|0x20 <= 'f' {
+			t[c] |= classHex | classIPv6
+		}
+		if isAlnum(b) || b == '_' || b >= 0x80 {
+			t[c] |= classWord
+		}
+		if b == ':' || b == '.' {
+			t[c] |= classIPv6
+		}
+	}
+	return t
+}()
+
+func isHex(c byte) bool { return classes[c]&classHex != 0 }
 
 // wordByte reports bytes that continue an identifier; non-ASCII bytes count
 // so that a digit run glued to a letter in any script is not split off.
-func wordByte(c byte) bool { return isAlnum(c) || c == '_' || c >= 0x80 }
+func wordByte(c byte) bool { return classes[c]&classWord != 0 }
 
 func localByte(c byte) bool {
 	return isAlnum(c) || strings.IndexByte("._%+-'", c) >= 0
@@ -107,15 +132,32 @@ func validDomain(d string) bool {
 }
 
 // appendIPv6 parses every maximal run of hex digits, ':' and '.' that holds
-// at least two colons.
+// at least two colons. Only a run holding the next colon can be one, so the
+// scan jumps there: to just after the last byte before that colon that no
+// run can cross. A run-by-run scan from anywhere earlier would reach that
+// same position (every run it parses ends at or before such a byte), so
+// the runs parsed from there on, and the addresses found, are the same.
 func appendIPv6(out []span.Span, text string) []span.Span {
+	colon := -1 // the next ':' at or after i, once i has passed the last one
 	for i := 0; i < len(text); {
+		if colon < i {
+			k := strings.IndexByte(text[i:], ':')
+			if k < 0 {
+				return out
+			}
+			colon = i + k
+			q := colon
+			for q > i && classes[text[q-1]]&classIPv6 != 0 {
+				q--
+			}
+			i = q
+		}
 		if !isHex(text[i]) && text[i] != ':' || i > 0 && (wordByte(text[i-1]) || text[i-1] == ':') {
 			i++
 			continue
 		}
 		j, colons := i, 0
-		for j < len(text) && (isHex(text[j]) || text[j] == ':' || text[j] == '.') {
+		for j < len(text) && classes[text[j]]&classIPv6 != 0 {
 			if text[j] == ':' {
 				colons++
 			}
