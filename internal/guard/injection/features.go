@@ -121,6 +121,26 @@ func denseCounts(raw, norm string) (out [5]denseCount, k int) {
 	var nw, rw wordSplit
 	splitWords(norm, &nw)
 	splitWords(raw, &rw)
+	return countDense(&nw, &rw, raw)
+}
+
+// denseCountsNormalized is denseCounts for norm as package normalize
+// writes it: words separated by single spaces, none at the ends, no other
+// whitespace (FuzzText checks this). The word count is then a count of
+// spaces, and only the words at both ends of either text are looked at.
+func denseCountsNormalized(raw, norm string) (out [5]denseCount, k int) {
+	var nw, rw wordSplit
+	edgeWords(norm, &nw)
+	edgeWords(raw, &rw)
+	nw.n = 0
+	if norm != "" {
+		nw.n = strings.Count(norm, " ") + 1
+	}
+	return countDense(&nw, &rw, raw)
+}
+
+// countDense computes the counts from the words of both texts.
+func countDense(nw, rw *wordSplit, raw string) (out [5]denseCount, k int) {
 	weird, camel := countLast(nw.recent(), weirdWord), countLast(rw.recent(), camelGlued)
 	out[0] = denseCount{14, weird}
 	out[1] = denseCount{15, camel}
@@ -138,10 +158,24 @@ func denseCounts(raw, norm string) (out [5]denseCount, k int) {
 	return out, 5
 }
 
-// weirdSymbol marks the bracket-like symbols of weirdWord.
-var weirdSymbol = func() (t [256]bool) {
+// Byte classes of weirdWord.
+const (
+	weirdSym    = 1 << iota // a bracket-like symbol
+	weirdLetter             // an ASCII letter
+	weirdHigh               // a byte of a non-ASCII rune
+)
+
+var weirdClass = func() (t [256]uint8) {
 	for _, c := range []byte("[]{}()<>$@\\|^~*`=_#;%") {
-		t[c] = true
+		t[c] = weirdSym
+	}
+	for c := range t {
+		switch {
+		case c|0x20 >= 'a' && c|0x20 <= 'z':
+			t[c] = weirdLetter
+		case c >= utf8.RuneSelf:
+			t[c] = weirdHigh
+		}
 	}
 	return t
 }()
@@ -151,17 +185,17 @@ var weirdSymbol = func() (t [256]bool) {
 // invalid UTF-8, so only a word with a symbol, no ASCII letter and some
 // non-ASCII bytes needs its runes decoded.
 func weirdWord(f string) bool {
-	sym, letter, high := false, false, false
+	var cl uint8
 	for i := 0; i < len(f); i++ {
-		c := f[i]
-		sym = sym || weirdSymbol[c]
-		letter = letter || c|0x20 >= 'a' && c|0x20 <= 'z'
-		high = high || c >= utf8.RuneSelf
+		cl |= weirdClass[f[i]]
 	}
-	if !sym {
+	switch {
+	case cl&weirdSym == 0:
 		return false
+	case cl&weirdLetter != 0:
+		return true
 	}
-	return letter || high && strings.IndexFunc(f, unicode.IsLetter) >= 0
+	return cl&weirdHigh != 0 && strings.IndexFunc(f, unicode.IsLetter) >= 0
 }
 
 // camelGlued reports a lower-case letter followed by an upper-case one

@@ -44,13 +44,14 @@ func putScratch(sc *scratch) {
 	}
 }
 
-// logit is Logit on padded = " " + norm + " ".
-func (m *Model) logit(raw, padded string) float32 {
+// logit is Logit on padded = " " + norm + " "; normalized says norm is
+// normalize.Text's output (see denseCountsNormalized).
+func (m *Model) logit(raw, padded string, normalized bool) float32 {
 	w := (*[Dims]int8)(m.w)
 	sum, n := ngramSum(w, padded)
 	ws, wn := wordSum(w, padded)
 	v := featureValue(n + wn)
-	dense := denseSum(w, raw, padded[1:len(padded)-1])
+	dense := denseSum(w, raw, padded[1:len(padded)-1], normalized)
 	return m.bias + (float32(sum+ws)*v+float32(dense))*m.scale
 }
 
@@ -154,9 +155,15 @@ var shapeClass = func() (t [256]byte) {
 }()
 
 // denseSum is the sum of the weights of Dense(raw, norm).
-func denseSum(w *[Dims]int8, raw, norm string) int32 {
+func denseSum(w *[Dims]int8, raw, norm string, normalized bool) int32 {
 	var sum int32
-	counts, k := denseCounts(raw, norm)
+	var counts [5]denseCount
+	var k int
+	if normalized {
+		counts, k = denseCountsNormalized(raw, norm)
+	} else {
+		counts, k = denseCounts(raw, norm)
+	}
 	for _, c := range counts[:k] {
 		b := &ordinalBuckets[c.seed-14]
 		for k := 1; k <= min(c.count, 6); k++ {

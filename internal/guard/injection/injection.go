@@ -112,7 +112,7 @@ func (d *Detector) judge(raw, padded, rule string) Result {
 	if strings.Count(norm, " ")+1 < minModelWords {
 		return Result{}
 	}
-	s := d.model.score(raw, padded)
+	s := d.model.score(raw, padded, true)
 	if s >= 0.5 {
 		return Result{Score: s, Type: TypeClassifier}
 	}

@@ -152,6 +152,7 @@ func FuzzSplitWords(f *testing.F) {
 		f.Add(tt.text)
 	}
 	f.Add(strings.Repeat("one two\u00a0three\u2003", 20) + "\xff end")
+	f.Add("\xe2\x80\x80x\xc2\xa0\xe2\x80y \xe2\xc2\xa0z\x80\xe3\x80\x80")
 	f.Fuzz(func(t *testing.T, s string) {
 		want := strings.Fields(s)
 		var got wordSplit
@@ -164,6 +165,16 @@ func FuzzSplitWords(f *testing.F) {
 		}
 		if !slices.Equal(got.last(), want[max(0, len(want)-tailWords):]) {
 			t.Fatalf("tail %q, want %q", got.last(), want[max(0, len(want)-tailWords):])
+		}
+		var edge wordSplit
+		edgeWords(s, &edge)
+		if !slices.Equal(edge.first(), got.first()) {
+			t.Fatalf("edgeWords head %q, want %q", edge.first(), got.first())
+		}
+		tail := slices.Clone(edge.recent())
+		slices.Reverse(tail)
+		if !slices.Equal(tail, got.last()) {
+			t.Fatalf("edgeWords tail %q, want %q", tail, got.last())
 		}
 	})
 }

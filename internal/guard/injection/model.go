@@ -77,12 +77,12 @@ func EncodeModel(w []float32, bias, threshold float32) []byte {
 }
 
 // Logit returns the raw model output for a text and its normalised form.
-func (m *Model) Logit(raw, norm string) float32 { return m.logit(raw, pad(norm)) }
+func (m *Model) Logit(raw, norm string) float32 { return m.logit(raw, pad(norm), false) }
 
 // Score maps the logit to (0, 1) so that the tuned operating point is 0.5.
-func (m *Model) Score(raw, norm string) float64 { return m.score(raw, pad(norm)) }
+func (m *Model) Score(raw, norm string) float64 { return m.score(raw, pad(norm), false) }
 
-// score is Score on the padded normalised text.
-func (m *Model) score(raw, padded string) float64 {
-	return 1 / (1 + math.Exp(-float64(m.logit(raw, padded)-m.threshold)))
+// score is Score on the padded norm (see logit).
+func (m *Model) score(raw, padded string, normalized bool) float64 {
+	return 1 / (1 + math.Exp(-float64(m.logit(raw, padded, normalized)-m.threshold)))
 }

@@ -154,6 +154,14 @@ var (
 	// found by looking for rot13(needle) in the text itself, and the
 	// rot13 text need only be built when one occurs.
 	rot13Needles = newNeedleTable(normalize.Rot13)
+	// anyNeedle is the union of both tables' bigrams: one test rejects
+	// most word starts for both.
+	anyNeedle = func() (b [1 << 16 / 64]uint64) {
+		for i := range b {
+			b[i] = needles.bigrams[i] | rot13Needles.bigrams[i]
+		}
+		return b
+	}()
 )
 
 // candidates returns a bit per rule whose needles occur in text, and the
@@ -170,6 +178,9 @@ func candidates(text string) (plain, rot13 uint64) {
 		}
 		inWord = w
 		x := bigramOf(text, i)
+		if anyNeedle[x>>6]&(1<<(x&63)) == 0 {
+			continue
+		}
 		plain = needles.match(text, i, x, plain)
 		rot13 = rot13Needles.match(text, i, x, rot13)
 	}

@@ -52,8 +52,88 @@ func spaceAt(s string, i int) (bool, int) {
 	if c := s[i]; c < utf8.RuneSelf {
 		return asciiSpace[c], 1
 	}
+	return spaceRuneAt(s, i)
+}
+
+// spaceRuneAt is spaceAt's non-ASCII case, apart so that spaceAt inlines.
+func spaceRuneAt(s string, i int) (bool, int) {
 	r, size := utf8.DecodeRuneInString(s[i:])
 	return unicode.IsSpace(r), size
+}
+
+// edgeWords fills w with the first headWords and the last tailWords words
+// of s, split as strings.Fields splits, reading s only as far as those
+// words reach from either end. The tail words go in ring order reversed,
+// which counting does not mind, and w.n is the number of them: the word
+// count when it is below tailWords (and then the head is all of them).
+func edgeWords(s string, w *wordSplit) {
+	nh := 0
+	for i := 0; nh < headWords && i < len(s); {
+		for i < len(s) {
+			space, size := spaceAt(s, i)
+			if !space {
+				break
+			}
+			i += size
+		}
+		start := i
+		for i < len(s) {
+			space, size := spaceAt(s, i)
+			if space {
+				break
+			}
+			i += size
+		}
+		if i > start {
+			w.head[nh] = s[start:i]
+			nh++
+		}
+	}
+	nt := 0
+	for j := len(s); nt < tailWords && j > 0; {
+		for j > 0 {
+			space, size := spaceBefore(s, j)
+			if !space {
+				break
+			}
+			j -= size
+		}
+		end := j
+		for j > 0 {
+			space, size := spaceBefore(s, j)
+			if space {
+				break
+			}
+			j -= size
+		}
+		if j < end {
+			w.ring[nt] = s[j:end]
+			nt++
+		}
+	}
+	w.n = nt
+}
+
+// spaceBefore reports whether a space rune ends at s[j-1], and its size
+// (1 when none does: words are walked back a byte at a time). A valid
+// multi-byte encoding always starts a rune when s is decoded forward too
+// (a lead byte is never a continuation), so this finds exactly the spaces
+// strings.Fields finds. Every Unicode space is at most three bytes long.
+func spaceBefore(s string, j int) (bool, int) {
+	if c := s[j-1]; c < utf8.RuneSelf {
+		return asciiSpace[c], 1
+	}
+	return spaceRuneBefore(s, j)
+}
+
+// spaceRuneBefore is spaceBefore's non-ASCII case.
+func spaceRuneBefore(s string, j int) (bool, int) {
+	for size := 2; size <= 3 && size <= j; size++ {
+		if r, n := utf8.DecodeRuneInString(s[j-size:]); n == size && unicode.IsSpace(r) {
+			return true, size
+		}
+	}
+	return false, 1
 }
 
 func (w *wordSplit) add(f string) {

@@ -77,6 +77,12 @@ func FuzzText(f *testing.F) {
 		if strings.Contains(out, "  ") || strings.ContainsAny(out, "\u200b\u202e\ufeff\t\n") {
 			t.Fatalf("Text(%q) = %q still has doubled or invisible space", s, out)
 		}
+		// Words are separated by single spaces, none at the ends, and no
+		// other whitespace remains: the injection model counts words by
+		// counting spaces.
+		if joined := strings.Join(strings.Fields(out), " "); joined != out {
+			t.Fatalf("Text(%q) = %q, not its words joined by single spaces", s, out)
+		}
 		// Normalising is idempotent: a second pass finds nothing to undo.
 		if again := Text(out); again != out {
 			t.Fatalf("not idempotent: %q -> %q -> %q", s, out, again)
