@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"unicode/utf8"
@@ -124,20 +125,30 @@ func validModel(m string) bool {
 // that option set so the upstream reports usage. The original body is not
 // modified.
 func Rewrite(body []byte, f Fields, upstream string, addIncludeUsage bool) ([]byte, error) {
-	out := body
-	if upstream != f.Model {
-		q := `"` + upstream + `"` // validModel excluded quotes, backslashes and control characters
-		out = make([]byte, 0, len(body)+len(q)-f.modelLen+32)
-		out = append(out, body[:f.modelAt]...)
-		out = append(out, q...)
-		out = append(out, body[f.modelAt+f.modelLen:]...)
+	addUsage := addIncludeUsage && f.Stream && !f.IncludeUsage
+	if upstream == f.Model && !addUsage {
+		return body, nil
 	}
-	if addIncludeUsage && f.Stream && !f.IncludeUsage {
-		var err error
-		out, err = sjson.SetBytes(out, "stream_options.include_usage", true)
-		if err != nil {
-			return nil, err
-		}
+	out := make([]byte, 0, len(body)+len(upstream)+len(includeUsage)+2)
+	out = append(out, body[:f.modelAt]...)
+	out = append(out, '"')
+	out = append(out, upstream...) // validModel excluded quotes, backslashes and control characters
+	out = append(out, '"')
+	rest := body[f.modelAt+f.modelLen:]
+	switch {
+	case !addUsage:
+		return append(out, rest...), nil
+	case f.HasStreamOptions: // edit the existing object
+		return sjson.SetBytes(append(out, rest...), "stream_options.include_usage", true)
 	}
-	return out, nil
+	// Append the option as the object's last member: Extract validated the
+	// body as one object, so its last non-space byte is the closing brace
+	// (and "model" precedes it, so a comma is right).
+	end := len(bytes.TrimRight(rest, " \t\r\n")) - 1
+	out = append(out, rest[:end]...)
+	out = append(out, includeUsage...)
+	return append(out, rest[end:]...), nil
 }
+
+// includeUsage asks an OpenAI upstream to report a stream's usage.
+const includeUsage = `,"stream_options":{"include_usage":true}`

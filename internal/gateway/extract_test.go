@@ -65,6 +65,7 @@ func TestRewrite(t *testing.T) {
 		{"model replaced in place", `{"a":1,"model":"fast","z":[1]}`, "gpt-4o-mini", false, `{"a":1,"model":"gpt-4o-mini","z":[1]}`},
 		{"unchanged model keeps bytes", `{"model" : "gpt-4o" ,"x":1}`, "gpt-4o", false, `{"model" : "gpt-4o" ,"x":1}`},
 		{"include_usage added", `{"model":"m","stream":true}`, "m", true, `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`},
+		{"include_usage added after trailing space", "{\"stream\":true,\"model\":\"m\"}\n ", "up", true, "{\"stream\":true,\"model\":\"up\",\"stream_options\":{\"include_usage\":true}}\n "},
 		{"include_usage merged", `{"model":"m","stream":true,"stream_options":{"x":1}}`, "m", true, `{"model":"m","stream":true,"stream_options":{"x":1,"include_usage":true}}`},
 		{"include_usage kept", `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`, "m", true, `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`},
 		{"escaped model replaced", `{"model":"o\u0031"}`, "o1-x", false, `{"model":"o1-x"}`},
@@ -115,6 +116,12 @@ func FuzzExtract(f *testing.F) {
 		}
 		if err := json.Unmarshal(v["model"], &m); err != nil || m != "up/"+strings.ToUpper(fl.Model) {
 			t.Fatalf("rewritten model = %q", m)
+		}
+		if fl.Stream && gjson.GetBytes(out, "stream_options.include_usage").Type != gjson.True {
+			t.Fatalf("a stream's rewrite lacks include_usage: %q", out)
+		}
+		if again, err := Extract(out); err != nil || again.Stream != fl.Stream || again.MaxTokens != fl.MaxTokens {
+			t.Fatalf("rewrite changed what Extract reads: %+v %v (was %+v)", again, err, fl)
 		}
 	})
 }

@@ -134,7 +134,7 @@ func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {
 	if rl.head == nil && rl.filter != nil {
 		rl.head = chunkHead(data)
 	}
-	delta := gjson.GetBytes(data, "choices.0.delta")
+	delta := chunkDelta(data, rl.filter != nil)
 	if c := delta.Get("content"); c.Type == gjson.String {
 		rl.deliver += len(c.Str)
 		if rl.filter != nil {
@@ -150,6 +150,22 @@ func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {
 		rl.deliver += len(delta.Get("tool_calls.0.function.arguments").Str) + len(delta.Get("reasoning_content").Str)
 	}
 	return false, rl.emit(ev.Name, data)
+}
+
+var deltaKey = []byte(`"delta":`)
+
+// chunkDelta returns the delta of an OpenAI chunk's first choice. When the
+// gateway only counts delivered text (no filter rewrites it), the first
+// "delta" member is parsed where it stands, without walking the chunk from
+// its start: the count is an estimate for streams that end without usage,
+// and an unescaped `"delta":` cannot occur inside a JSON string.
+func chunkDelta(data []byte, exact bool) gjson.Result {
+	if !exact {
+		if i := bytes.Index(data, deltaKey); i >= 0 {
+			return gjson.ParseBytes(data[i+len(deltaKey):])
+		}
+	}
+	return gjson.GetBytes(data, "choices.0.delta")
 }
 
 // flushOpenAI sends text a filter still holds as one more chunk.
