@@ -40,8 +40,12 @@ func RequestID() Middleware {
 			if !reqid.Valid(id) {
 				id = reqid.New()
 			}
-			w.Header().Set("X-Request-Id", id)
-			w.Header().Set("Request-Id", id)
+			// One value slice for both names (canonical keys, assigned
+			// directly): headers are written, never edited in place.
+			v := []string{id}
+			h := w.Header()
+			h["X-Request-Id"] = v
+			h["Request-Id"] = v
 			next.ServeHTTP(w, r.WithContext(reqid.NewContext(r.Context(), id)))
 		})
 	}
@@ -69,18 +73,34 @@ func Recover(log *slog.Logger, dialect func(string) apierr.Dialect) Middleware {
 	}
 }
 
+// securityHeaders are assigned under their canonical names with shared
+// value slices: the net/http server only reads response headers, and
+// Header.Set/Add replace or append (a full one-element slice is copied on
+// append), so no response can change another's. This saves an allocation
+// and a canonicalisation per header per request.
+var securityHeaders = [...]struct {
+	name  string
+	value []string
+}{
+	{"X-Content-Type-Options", []string{"nosniff"}},
+	{"X-Frame-Options", []string{"DENY"}},
+	{"Referrer-Policy", []string{"no-referrer"}},
+	{"Cross-Origin-Resource-Policy", []string{"same-origin"}},
+}
+
+var hstsValue = []string{"max-age=63072000; includeSubDomains"}
+
 // SecurityHeaders sets the headers every response carries; HSTS only when
 // served over TLS (or a declared TLS proxy).
 func SecurityHeaders(hsts bool) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("Referrer-Policy", "no-referrer")
-			h.Set("Cross-Origin-Resource-Policy", "same-origin")
+			for _, kv := range securityHeaders {
+				h[kv.name] = kv.value
+			}
 			if hsts {
-				h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+				h["Strict-Transport-Security"] = hstsValue
 			}
 			next.ServeHTTP(w, r)
 		})

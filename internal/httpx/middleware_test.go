@@ -148,3 +148,35 @@ func TestBodyLimit(t *testing.T) {
 		})
 	}
 }
+
+// Security and request-id headers share their value slices between
+// responses; a handler that adds to or replaces them on one response must
+// not change what any other response carries.
+func TestSharedHeaderValuesStayPerResponse(t *testing.T) {
+	n := 0
+	h := Chain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++
+		if n == 1 {
+			w.Header().Add("X-Frame-Options", "SAMEORIGIN")
+			w.Header().Add("X-Request-Id", "extra")
+			w.Header().Set("Referrer-Policy", "origin")
+		}
+	}), RequestID(), SecurityHeaders(true))
+	for i := range 3 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		got := rec.Result().Header
+		if i == 0 {
+			if len(got.Values("X-Frame-Options")) != 2 || got.Get("Referrer-Policy") != "origin" {
+				t.Fatalf("first response: %v", got)
+			}
+			continue
+		}
+		if v := got.Values("X-Frame-Options"); len(v) != 1 || v[0] != "DENY" {
+			t.Fatalf("response %d X-Frame-Options %q", i, v)
+		}
+		if got.Get("Referrer-Policy") != "no-referrer" || len(got.Values("X-Request-Id")) != 1 || len(got.Values("Request-Id")) != 1 {
+			t.Fatalf("response %d headers %v", i, got)
+		}
+	}
+}
