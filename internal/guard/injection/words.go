@@ -24,41 +24,14 @@ const (
 var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
 func splitWords(s string, w *wordSplit) {
-	for i := 0; i < len(s); {
-		for i < len(s) { // skip the spaces before a word
-			space, size := spaceAt(s, i)
-			if !space {
-				break
-			}
-			i += size
+	for i := 0; ; {
+		start, end := nextWord(s, i)
+		if start == end {
+			return
 		}
-		start := i
-		for i < len(s) {
-			space, size := spaceAt(s, i)
-			if space {
-				break
-			}
-			i += size
-		}
-		if i > start {
-			w.add(s[start:i])
-		}
+		w.add(s[start:end])
+		i = end
 	}
-}
-
-// spaceAt reports whether the rune at s[i] is a space, as strings.Fields
-// decides, and its size.
-func spaceAt(s string, i int) (bool, int) {
-	if c := s[i]; c < utf8.RuneSelf {
-		return asciiSpace[c], 1
-	}
-	return spaceRuneAt(s, i)
-}
-
-// spaceRuneAt is spaceAt's non-ASCII case, apart so that spaceAt inlines.
-func spaceRuneAt(s string, i int) (bool, int) {
-	r, size := utf8.DecodeRuneInString(s[i:])
-	return unicode.IsSpace(r), size
 }
 
 // edgeWords fills w with the first headWords and the last tailWords words
@@ -67,66 +40,127 @@ func spaceRuneAt(s string, i int) (bool, int) {
 // which counting does not mind, and w.n is the number of them: the word
 // count when it is below tailWords (and then the head is all of them).
 func edgeWords(s string, w *wordSplit) {
-	nh := 0
-	for i := 0; nh < headWords && i < len(s); {
-		for i < len(s) {
-			space, size := spaceAt(s, i)
-			if !space {
-				break
-			}
-			i += size
+	for i, nh := 0, 0; nh < headWords; nh++ {
+		start, end := nextWord(s, i)
+		if start == end {
+			break
 		}
-		start := i
-		for i < len(s) {
-			space, size := spaceAt(s, i)
-			if space {
-				break
-			}
-			i += size
-		}
-		if i > start {
-			w.head[nh] = s[start:i]
-			nh++
-		}
+		w.head[nh] = s[start:end]
+		i = end
 	}
 	nt := 0
-	for j := len(s); nt < tailWords && j > 0; {
-		for j > 0 {
-			space, size := spaceBefore(s, j)
-			if !space {
-				break
-			}
-			j -= size
+	for j := len(s); nt < tailWords; nt++ {
+		start, end := prevWord(s, j)
+		if start == end {
+			break
 		}
-		end := j
-		for j > 0 {
-			space, size := spaceBefore(s, j)
-			if space {
-				break
-			}
-			j -= size
-		}
-		if j < end {
-			w.ring[nt] = s[j:end]
-			nt++
-		}
+		w.ring[nt] = s[start:end]
+		j = start
 	}
 	w.n = nt
 }
 
-// spaceBefore reports whether a space rune ends at s[j-1], and its size
-// (1 when none does: words are walked back a byte at a time). A valid
-// multi-byte encoding always starts a rune when s is decoded forward too
-// (a lead byte is never a continuation), so this finds exactly the spaces
-// strings.Fields finds. Every Unicode space is at most three bytes long.
-func spaceBefore(s string, j int) (bool, int) {
-	if c := s[j-1]; c < utf8.RuneSelf {
-		return asciiSpace[c], 1
+// byteClass sorts bytes for the word scans: ASCII word bytes (0), ASCII
+// whitespace as unicode.IsSpace has it, and bytes of non-ASCII runes,
+// which must be decoded to tell.
+var byteClass = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case c >= utf8.RuneSelf:
+			t[c] = classMulti
+		case asciiSpace[c]:
+			t[c] = classSpace
+		}
 	}
-	return spaceRuneBefore(s, j)
+	return t
+}()
+
+const (
+	classSpace = 1 + iota
+	classMulti
+)
+
+// nextWord returns the bounds of the first word of s at or after i, split
+// as strings.Fields splits; start == end == len(s) when there is none.
+func nextWord(s string, i int) (start, end int) {
+	for i < len(s) { // skip the spaces before the word
+		cl := byteClass[s[i]]
+		if cl == 0 {
+			break
+		}
+		size := 1
+		if cl == classMulti {
+			var space bool
+			if space, size = spaceRuneAt(s, i); !space {
+				break
+			}
+		}
+		i += size
+	}
+	start = i
+	for i < len(s) {
+		cl := byteClass[s[i]]
+		if cl == 0 {
+			i++
+			continue
+		}
+		if cl == classSpace {
+			break
+		}
+		space, size := spaceRuneAt(s, i)
+		if space {
+			break
+		}
+		i += size
+	}
+	return start, i
 }
 
-// spaceRuneBefore is spaceBefore's non-ASCII case.
+// prevWord returns the bounds of the last word of s ending at or before j;
+// start == end when there is none. It walks back byte by byte: a valid
+// multi-byte encoding always starts a rune when s is decoded forward too
+// (a lead byte is never a continuation byte), so the spaces it finds are
+// exactly those strings.Fields finds.
+func prevWord(s string, j int) (start, end int) {
+	for j > 0 { // skip the spaces after the word
+		cl := byteClass[s[j-1]]
+		if cl == 0 {
+			break
+		}
+		size := 1
+		if cl == classMulti {
+			var space bool
+			if space, size = spaceRuneBefore(s, j); !space {
+				break
+			}
+		}
+		j -= size
+	}
+	end = j
+	for j > 0 {
+		cl := byteClass[s[j-1]]
+		if cl == classSpace {
+			break
+		}
+		if cl == classMulti {
+			if space, _ := spaceRuneBefore(s, j); space {
+				break
+			}
+		}
+		j--
+	}
+	return j, end
+}
+
+// spaceRuneAt reports whether the non-ASCII rune at s[i] is a space, and
+// its size.
+func spaceRuneAt(s string, i int) (bool, int) {
+	r, size := utf8.DecodeRuneInString(s[i:])
+	return unicode.IsSpace(r), size
+}
+
+// spaceRuneBefore reports whether a space rune ends at s[j-1] (a non-ASCII
+// byte), and its size. Every Unicode space is at most three bytes long.
 func spaceRuneBefore(s string, j int) (bool, int) {
 	for size := 2; size <= 3 && size <= j; size++ {
 		if r, n := utf8.DecodeRuneInString(s[j-size:]); n == size && unicode.IsSpace(r) {
