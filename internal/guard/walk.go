@@ -60,6 +60,9 @@ func walkJSON(data []byte) (*walker, error) {
 	// Every leaf is a quoted string: the quote count bounds the leaves (an
 	// escaped quote only makes it an overestimate), so leaves never grow.
 	w := &walker{s: string(data), leaves: make([]leaf, 0, bytes.Count(data, []byte{'"'})/2)}
+	// Room for paths of about 32 bytes per leaf, never more than the body:
+	// one allocation for a typical body, amortised doubling beyond.
+	w.paths.Grow(min(len(data), 32*cap(w.leaves)+64))
 	w.ws()
 	if _, err := w.value("", true, 0); err != nil {
 		return nil, err
@@ -242,9 +245,17 @@ func (w *walker) array(path string, top bool, depth int) error {
 }
 
 // str parses a string token and returns its raw bounds and decoded text:
-// a slice of the body's copy when the token has no escapes.
+// a slice of the body's copy when the token has no escapes. A token with
+// no escape and no control character (nearly all) is found with IndexByte
+// and checked eight bytes at a time; any other takes the byte loop, from
+// its start, so errors and offsets are the loop's.
 func (w *walker) str() (int, int, string, error) {
 	s := w.pos
+	rest := w.s[s+1:]
+	if q := strings.IndexByte(rest, '"'); q >= 0 && strings.IndexByte(rest[:q], '\\') < 0 && !hasControl(rest[:q]) {
+		w.pos = s + 1 + q + 1
+		return s, w.pos, rest[:q], nil
+	}
 	w.pos++
 	esc := false
 	for w.pos < len(w.s) {
@@ -281,9 +292,34 @@ func (w *walker) lit(word string) error {
 	return nil
 }
 
+// hasControl reports a byte below 0x20 in s, testing eight bytes per step
+// (a byte under 0x20 borrows through its own top bit; bytes with the top
+// bit set are masked out by &^x, so no byte above 0x1f is ever reported).
+func hasControl(s string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if (x-ones*0x20)&^x&highs != 0 {
+			return true
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] < 0x20 {
+			return true
+		}
+	}
+	return false
+}
+
+func numberByte(c byte) bool {
+	return c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E'
+}
+
 func (w *walker) number() error {
 	s := w.pos
-	for w.pos < len(w.s) && strings.IndexByte("+-0123456789.eE", w.s[w.pos]) >= 0 {
+	for w.pos < len(w.s) && numberByte(w.s[w.pos]) {
 		w.pos++
 	}
 	if _, err := strconv.ParseFloat(w.s[s:w.pos], 64); err != nil || s == w.pos {
@@ -295,7 +331,7 @@ func (w *walker) number() error {
 // escapeKey writes a key the way gjson paths expect: '.', '*', '?' and '\'
 // escaped with a backslash.
 func escapeKey(k string) string {
-	if !strings.ContainsAny(k, `.*?\`) {
+	if !needsEscape(k) {
 		return k
 	}
 	var b strings.Builder
@@ -306,6 +342,19 @@ func escapeKey(k string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// needsEscape reports whether k holds a byte escapeKey escapes (a byte
+// loop: keys are short, and strings.ContainsAny cost more than the walk's
+// whole scan of them).
+func needsEscape(k string) bool {
+	for i := 0; i < len(k); i++ {
+		switch k[i] {
+		case '.', '*', '?', '\\':
+			return true
+		}
+	}
+	return false
 }
 
 // encodeString renders s as a JSON string without HTML escaping.

@@ -278,3 +278,53 @@ func assertWalkMatches(t *testing.T, body []byte) {
 		t.Fatalf("walk(%q):\n%+v %+v\nreference:\n%+v %+v", body, w.leaves, w.skipped, ref.leaves, ref.skipped)
 	}
 }
+
+// BenchmarkWalk compares the walk with the reference on an answer of the
+// gateway benchmark's shape.
+func BenchmarkWalk(b *testing.B) {
+	body := []byte(`{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"` +
+		strings.Repeat("The gateway forwards requests to the upstream provider and accounts for usage. ", 7) +
+		`"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
+	b.Run("new", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := walkJSON(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reference", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := walkJSONRef(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// TestHasControl holds the eight-bytes-at-a-time test to a byte loop for
+// every byte value at every position of a word and in the tail, next to
+// bytes with the top bit set (which must not borrow into a report).
+func TestHasControl(t *testing.T) {
+	for _, n := range []int{1, 7, 8, 9, 16, 17} {
+		for pos := range n {
+			for c := range 256 {
+				b := []byte(strings.Repeat("\xff", n))
+				b[pos] = byte(c)
+				want := c < 0x20
+				if got := hasControl(string(b)); got != want {
+					t.Fatalf("len %d, byte %#x at %d: hasControl = %v, want %v", n, c, pos, got, want)
+				}
+				for i := range b {
+					if i != pos {
+						b[i] = ' '
+					}
+				}
+				if got := hasControl(string(b)); got != want {
+					t.Fatalf("len %d, byte %#x at %d among spaces: hasControl = %v, want %v", n, c, pos, got, want)
+				}
+			}
+		}
+	}
+}
