@@ -53,7 +53,9 @@ func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp 
 	sse.SetHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	x.rec.TTFB = time.Since(x.start)
-	err := rl.run(sse.NewReader(resp.Body))
+	rd := sse.NewReader(resp.Body)
+	err := rl.run(rd)
+	rd.Release()
 	rl.settleTokens()
 	switch {
 	case err == nil:

@@ -34,7 +34,9 @@ func (t *translation) relayStream(ctx context.Context, w http.ResponseWriter, re
 	x.rec.TTFB = time.Since(x.start)
 	rc := http.NewResponseController(w)
 	flush := func() { _ = rc.Flush() }
-	res, err := llm.Relay(w, flush, eventSource{ctx: ctx, rd: sse.NewReader(resp.Body)}, t.up.NewStreamDecoder(), enc)
+	rd := sse.NewReader(resp.Body)
+	res, err := llm.Relay(w, flush, eventSource{ctx: ctx, rd: rd}, t.up.NewStreamDecoder(), enc)
+	rd.Release()
 	t.settleStream(res)
 	var be blockedEvent
 	switch {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 )
 
 // ErrLineTooLong is returned by Reader.Next when a single line exceeds the
@@ -47,9 +48,27 @@ type Reader struct {
 // OpenAI chunks.
 const readBuffer = 4 << 10
 
+// readers recycles the buffers of released Readers: one stream's 4 KiB
+// was otherwise the largest allocation of a streamed request.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBuffer) }}
+
 // NewReader returns a Reader over r with lines bounded by DefaultMaxLine.
+// Call Release when done with it.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, readBuffer), maxLine: DefaultMaxLine}
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	return &Reader{br: br, maxLine: DefaultMaxLine}
+}
+
+// Release returns the Reader's buffer for reuse; the Reader and any Event
+// it returned must not be used afterwards. Release is idempotent.
+func (r *Reader) Release() {
+	if r.br == nil {
+		return
+	}
+	r.br.Reset(nil) // drop the reference to the stream
+	readers.Put(r.br)
+	r.br = nil
 }
 
 // Next returns the next event. It returns io.EOF when the stream ends
@@ -114,6 +133,11 @@ func (r *Reader) readLine() ([]byte, error) {
 	r.line = r.line[:0]
 	for {
 		chunk, err := r.br.ReadSlice('\n')
+		if err == nil && len(r.line) == 0 {
+			// A whole line in the buffer (the common case): no copy. It
+			// stays valid until the next read, which is all callers need.
+			return trimEOL(chunk), nil
+		}
 		r.line = append(r.line, chunk...)
 		if len(r.line) > r.maxLine {
 			return nil, ErrLineTooLong
@@ -127,12 +151,17 @@ func (r *Reader) readLine() ([]byte, error) {
 			}
 			return nil, err
 		}
-		line := r.line[:len(r.line)-1]
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
-		return line, nil
+		return trimEOL(r.line), nil
 	}
+}
+
+// trimEOL drops a line's "\n" or "\r\n".
+func trimEOL(line []byte) []byte {
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line
 }
 
 // Writer frames events onto an http.ResponseWriter and flushes each one.

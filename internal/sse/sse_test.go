@@ -173,3 +173,26 @@ func TestLinesLongerThanBuffer(t *testing.T) {
 		}
 	}
 }
+
+// A released reader's buffer is reused without carrying anything over: a
+// stream abandoned mid-way (its buffer still holding events) never leaks
+// into the next stream read with the recycled buffer.
+func TestReleaseRecyclesCleanly(t *testing.T) {
+	for i := range 50 {
+		a := NewReader(strings.NewReader("data: a1\n\ndata: a2\n\ndata: a3\n\n"))
+		if ev, err := a.Next(); err != nil || string(ev.Data) != "a1" {
+			t.Fatalf("a: %q %v", ev.Data, err)
+		}
+		a.Release()
+		a.Release() // idempotent
+		b := NewReader(strings.NewReader(fmt.Sprintf("event: x\ndata: b%d\n\n", i)))
+		ev, err := b.Next()
+		if err != nil || string(ev.Name) != "x" || string(ev.Data) != fmt.Sprint("b", i) {
+			t.Fatalf("b after a released: %q %q %v", ev.Name, ev.Data, err)
+		}
+		if _, err := b.Next(); !errors.Is(err, io.EOF) {
+			t.Fatalf("b did not end cleanly: %v", err)
+		}
+		b.Release()
+	}
+}
