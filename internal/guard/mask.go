@@ -21,7 +21,8 @@ type Mask struct {
 
 // NewMask returns an empty mask. With reversible false, Restore is a no-op.
 func NewMask(reversible bool) *Mask {
-	return &Mask{reversible: reversible, next: map[string]int{}, byValue: map[string]string{}, originals: map[string]string{}}
+	// The maps are made on the first placeholder: most requests have none.
+	return &Mask{reversible: reversible}
 }
 
 // Placeholder returns the placeholder for original of type typ, numbering
@@ -32,6 +33,9 @@ func (m *Mask) Placeholder(typ, original string) string {
 	k := typ + "\x00" + original
 	if ph, ok := m.byValue[k]; ok {
 		return ph
+	}
+	if m.next == nil {
+		m.next, m.byValue, m.originals = map[string]int{}, map[string]string{}, map[string]string{}
 	}
 	m.next[typ]++
 	ph := "[" + typ + "_" + strconv.Itoa(m.next[typ]) + "]"

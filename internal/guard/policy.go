@@ -148,9 +148,15 @@ func (p *Policy) set(k, v string) error {
 
 // Validate reports whether every field holds a known value.
 func (p Policy) Validate() error {
-	for name, a := range map[string]Action{"pii": p.PII, "secrets": p.Secrets, "injection": p.Injection} {
-		if !a.valid() {
-			return fmt.Errorf("%w: %s action %q", ErrInvalidPolicy, name, clip(string(a)))
+	// Arrays, not map literals: Validate runs on every scan, and ranging
+	// over a map literal builds the map each time.
+	actions := [...]struct {
+		name string
+		a    Action
+	}{{"pii", p.PII}, {"secrets", p.Secrets}, {"injection", p.Injection}}
+	for _, x := range actions {
+		if !x.a.valid() {
+			return fmt.Errorf("%w: %s action %q", ErrInvalidPolicy, x.name, clip(string(x.a)))
 		}
 	}
 	if p.Unscannable != Off && p.Unscannable != Log && p.Unscannable != Block {
@@ -159,9 +165,13 @@ func (p Policy) Validate() error {
 	if p.InjectionScope != ScopeUntrusted && p.InjectionScope != ScopeAll {
 		return fmt.Errorf("%w: injection_scope must be untrusted or all", ErrInvalidPolicy)
 	}
-	for name, t := range map[string]float64{"pii": p.PIIThreshold, "secrets": p.SecretsThreshold, "injection": p.InjectionThreshold} {
-		if !(t > 0 && t <= 1) {
-			return fmt.Errorf("%w: %s threshold must be in (0, 1]", ErrInvalidPolicy, name)
+	thresholds := [...]struct {
+		name string
+		t    float64
+	}{{"pii", p.PIIThreshold}, {"secrets", p.SecretsThreshold}, {"injection", p.InjectionThreshold}}
+	for _, x := range thresholds {
+		if !(x.t > 0 && x.t <= 1) {
+			return fmt.Errorf("%w: %s threshold must be in (0, 1]", ErrInvalidPolicy, x.name)
 		}
 	}
 	return nil
