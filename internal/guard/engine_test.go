@@ -153,6 +153,7 @@ func TestInjectionOnlyOnUntrustedText(t *testing.T) {
 	e, _ := newEngine(t)
 	openai := `{"messages":[{"role":"system","content":"` + attack + `"},{"role":"user","content":"hello there"}],` +
 		`"tools":[{"type":"function","function":{"name":"f","description":"` + attack + `"}}]}`
+	roleless := `{"messages":[{"content":"` + attack + `"},{"role":"system","content":"be brief"}]}`
 	anthropic := `{"system":"` + attack + `","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"` + attack + `"}]}]}`
 	tests := []struct {
 		name      string
@@ -164,6 +165,10 @@ func TestInjectionOnlyOnUntrustedText(t *testing.T) {
 		{"openai system prompt and tools trusted", openai, OpenAIChatTrust, "injection=log", nil},
 		{"openai scope all", openai, OpenAIChatTrust, "injection=log,injection_scope=all", []string{"messages.0.content", "tools.0.function.description"}},
 		{"anthropic tool_result untrusted", anthropic, AnthropicMessagesTrust, "injection=log", []string{"messages.0.content.0.content"}},
+		// A "#.role" query skipped the roleless message, giving it the
+		// system role of the next one: the attack was never scanned.
+		{"openai message without a role does not borrow a later system role", roleless, OpenAIChatTrust, "injection=log", []string{"messages.0.content"}},
+		{"openai non-object message keeps its index", `{"messages":["x",{"role":"system","content":"be brief"},{"content":"` + attack + `"}]}`, OpenAIChatTrust, "injection=log", []string{"messages.2.content"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

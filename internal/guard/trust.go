@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,7 +15,7 @@ import (
 // Untrusted; everything outside messages (model, tool definitions and
 // their descriptions, parameters) is Trusted operator configuration.
 func OpenAIChatTrust(body []byte) func(path string) Trust {
-	return messageTrust(gjson.GetBytes(body, "messages.#.role").Array(), "messages.", "system", "developer")
+	return messageTrust(body, "messages.", "system", "developer")
 }
 
 // AnthropicMessagesTrust returns the trust function for an Anthropic
@@ -22,17 +23,22 @@ func OpenAIChatTrust(body []byte) func(path string) Trust {
 // tool_result blocks, assistant turns written by the client) is Untrusted;
 // tool definitions and other top-level fields are Trusted.
 func AnthropicMessagesTrust(body []byte) func(path string) Trust {
-	return messageTrust(gjson.GetBytes(body, "messages.#.role").Array(), "messages.")
+	return messageTrust(body, "messages.")
 }
 
-func messageTrust(roles []gjson.Result, prefix string, trustedRoles ...string) func(string) Trust {
-	trusted := make([]bool, len(roles))
-	for i, r := range roles {
-		for _, t := range trustedRoles {
-			if r.String() == t {
-				trusted[i] = true
-			}
-		}
+// messageTrust marks message i trusted when its own "role" is one of
+// trustedRoles. Each element of "messages" is judged by its own role: a
+// message without one (or a non-object element) is untrusted and keeps its
+// index, so it cannot borrow the role of a later message. (A "#.role"
+// query skips elements without a role, which shifted every later index.)
+func messageTrust(body []byte, prefix string, trustedRoles ...string) func(string) Trust {
+	var trusted []bool
+	if m := gjson.GetBytes(body, "messages"); m.IsArray() && len(trustedRoles) > 0 {
+		m.ForEach(func(_, msg gjson.Result) bool {
+			r := msg.Get("role")
+			trusted = append(trusted, msg.IsObject() && r.Type == gjson.String && slices.Contains(trustedRoles, r.Str))
+			return true
+		})
 	}
 	return func(path string) Trust {
 		rest, ok := strings.CutPrefix(path, prefix)
