@@ -106,6 +106,9 @@ type needleSlot struct {
 type needleRef struct {
 	rule   int
 	needle string
+	// head and mask are the needle's first four bytes (fewer if shorter),
+	// little endian, to reject most positions before comparing strings.
+	head, mask uint32
 }
 
 func newNeedleTable(conv func(string) string) *needleTable {
@@ -117,13 +120,28 @@ func newNeedleTable(conv func(string) string) *needleTable {
 			t.bigrams[x>>6] |= 1 << (x & 63)
 			s := t.slot(x)
 			s.key = x
-			s.refs = append(s.refs, needleRef{rule: ri, needle: n})
+			head, mask := le4(n, 0)
+			s.refs = append(s.refs, needleRef{rule: ri, needle: n, head: head, mask: mask})
 		}
 	}
 	return t
 }
 
 func bigramOf(s string, i int) uint16 { return uint16(s[i])<<8 | uint16(s[i+1]) }
+
+// le4 returns up to four bytes of s from i, little endian, and the mask of
+// the bytes present.
+func le4(s string, i int) (v, mask uint32) {
+	if i+4 <= len(s) {
+		b := s[i : i+4]
+		return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24, ^uint32(0)
+	}
+	for k := 0; k < 4 && i+k < len(s); k++ {
+		v |= uint32(s[i+k]) << (8 * k)
+		mask |= 0xff << (8 * k)
+	}
+	return v, mask
+}
 
 // slot returns the slot holding key x, or the empty slot where it goes.
 func (t *needleTable) slot(x uint16) *needleSlot {
@@ -139,8 +157,9 @@ func (t *needleTable) match(text string, i int, x uint16, bits uint64) uint64 {
 	if t.bigrams[x>>6]&(1<<(x&63)) == 0 {
 		return bits
 	}
+	v, _ := le4(text, i)
 	for _, ref := range t.slot(x).refs {
-		if bits&(1<<ref.rule) == 0 && strings.HasPrefix(text[i:], ref.needle) {
+		if v&ref.mask == ref.head && bits&(1<<ref.rule) == 0 && strings.HasPrefix(text[i:], ref.needle) {
 			bits |= 1 << ref.rule
 		}
 	}
