@@ -38,7 +38,9 @@ var asciiClass = func() (t [256]uint8) {
 // implementation.
 func appendASCII(dst []byte, s string) []byte {
 	start := len(dst)
-	dst = slices.Grow(dst, len(s))
+	// The output is at most as long as s: write it by index, not append.
+	out := slices.Grow(dst, len(s))[:start+len(s)]
+	o := start
 	singles, spaced := 0, false
 	for i := 0; i < len(s); {
 		for i < len(s) && asciiClass[s[i]]&classSpace != 0 {
@@ -47,20 +49,22 @@ func appendASCII(dst []byte, s string) []byte {
 		if i == len(s) {
 			break
 		}
-		if len(dst) > start {
-			dst = append(dst, ' ') // one space for the run just skipped
+		if o > start {
+			out[o] = ' ' // one space for the run just skipped
+			o++
 		}
 		w := i
 		for ; i < len(s) && asciiClass[s[i]]&classSpace == 0; i++ {
-			dst = append(dst, asciiLower[s[i]])
+			out[o] = asciiLower[s[i]]
+			o++
 		}
 		singles = countSingle(singles, i-w, asciiClass[s[w]])
 		spaced = spaced || singles >= 4
 	}
 	if spaced {
-		return joinSingles(dst, start)
+		return joinSingles(out[:o], start)
 	}
-	return dst
+	return out[:o]
 }
 
 // asciiLower maps A-Z to a-z and every other byte to itself.

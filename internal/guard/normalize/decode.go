@@ -16,25 +16,33 @@ const minEncoded = 16
 // Decoded returns the plaintext hidden in suspicious encoded runs of s:
 // base64 (standard or URL alphabet), hex and URL percent-encoding. A run is
 // kept only if it decodes to mostly printable UTF-8 text, so random tokens
-// and binary blobs are ignored. Each byte of s is examined a constant number
-// of times.
+// and binary blobs are ignored. Each byte of s is examined at most twice.
 func Decoded(s string) []string {
 	var out []string
-	for i := 0; i < len(s); {
-		if !tokenByte(s[i]) {
-			i++
+	// A run worth decoding covers the last byte of any window of
+	// minEncoded bytes it starts in, so the scan tests that byte and
+	// jumps the whole window when it ends no run: prose is mostly words
+	// shorter than minEncoded. s[i-1] is never a token byte.
+	for i := 0; i+minEncoded <= len(s); {
+		e := i + minEncoded - 1
+		if !tokenByte(s[e]) {
+			i = e + 1
 			continue
 		}
-		j := i
+		p := e // the run holding e starts at p
+		for p > i && tokenByte(s[p-1]) {
+			p--
+		}
+		j := e + 1
 		for j < len(s) && tokenByte(s[j]) {
 			j++
 		}
-		if tok := s[i:j]; len(tok) >= minEncoded {
-			if d, ok := decodeToken(tok); ok {
+		if j-p >= minEncoded {
+			if d, ok := decodeToken(s[p:j]); ok {
 				out = append(out, d)
 			}
 		}
-		i = j
+		i = j + 1 // s[j] ends the run
 	}
 	return out
 }
