@@ -53,9 +53,14 @@ func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp 
 	sse.SetHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	x.rec.TTFB = time.Since(x.start)
-	rd := sse.NewReader(resp.Body)
-	err := rl.run(rd)
-	rd.Release()
+	var err error
+	if rl.filter == nil && x.rt.dialect == apierr.OpenAI {
+		err = rl.pass(resp.Body)
+	} else {
+		rd := sse.NewReader(resp.Body)
+		err = rl.run(rd)
+		rd.Release()
+	}
 	rl.settleTokens()
 	switch {
 	case err == nil:
@@ -114,32 +119,61 @@ var (
 	errorStart = []byte(`{"error"`)
 )
 
+// chunkAction is what a relay does with one OpenAI chunk.
+type chunkAction int
+
+const (
+	forwardChunk chunkAction = iota
+	dropChunk                // the usage chunk the client did not ask for
+	doneChunk                // data: [DONE]
+)
+
+// inspect reads from one OpenAI chunk what accounting and termination
+// need: usage, delivered text (counted), [DONE] and error events. It
+// returns the chunk's first delta for a filter to rewrite.
+func (rl *relayer) inspect(data []byte) (chunkAction, gjson.Result, error) {
+	if bytes.Equal(data, doneData) {
+		return doneChunk, gjson.Result{}, nil
+	}
+	if bytes.HasPrefix(data, errorStart) {
+		return 0, gjson.Result{}, fmt.Errorf("upstream sent an error event: %s", scrub(gjson.GetBytes(data, "error.message").String()))
+	}
+	if bytes.Contains(data, usageKey) {
+		if t, ok := usage.FromOpenAI(data); ok {
+			rl.tok, rl.gotUse, rl.final = t, true, true
+			if rl.added && len(gjson.GetBytes(data, "choices").Array()) == 0 {
+				return dropChunk, gjson.Result{}, nil
+			}
+		}
+	}
+	delta := chunkDelta(data, rl.filter != nil)
+	if c := delta.Get("content"); c.Type == gjson.String {
+		rl.deliver += len(c.Str)
+	} else if delta.Exists() {
+		rl.deliver += len(delta.Get("tool_calls.0.function.arguments").Str) + len(delta.Get("reasoning_content").Str)
+	}
+	return forwardChunk, delta, nil
+}
+
 func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {
-	if bytes.Equal(ev.Data, doneData) {
+	act, delta, err := rl.inspect(ev.Data)
+	switch {
+	case err != nil:
+		return false, err
+	case act == dropChunk:
+		return false, nil
+	case act == doneChunk:
 		if err := rl.flushOpenAI(); err != nil {
 			return false, err
 		}
 		return true, rl.emit(nil, doneData)
 	}
-	if bytes.HasPrefix(ev.Data, errorStart) {
-		return false, fmt.Errorf("upstream sent an error event: %s", scrub(gjson.GetBytes(ev.Data, "error.message").String()))
-	}
 	data := ev.Data
-	if bytes.Contains(data, usageKey) {
-		if t, ok := usage.FromOpenAI(data); ok {
-			rl.tok, rl.gotUse, rl.final = t, true, true
-			if rl.added && len(gjson.GetBytes(data, "choices").Array()) == 0 {
-				return false, nil // the client did not ask for the usage chunk
-			}
+	if rl.filter != nil {
+		if rl.head == nil {
+			rl.head = chunkHead(data)
 		}
-	}
-	if rl.head == nil && rl.filter != nil {
-		rl.head = chunkHead(data)
-	}
-	delta := chunkDelta(data, rl.filter != nil)
-	if c := delta.Get("content"); c.Type == gjson.String {
-		rl.deliver += len(c.Str)
-		if rl.filter != nil {
+		if c := delta.Get("content"); c.Type == gjson.String {
 			t, err := rl.filter.Text(c.Str)
 			if err != nil {
 				return false, blocked(err)
@@ -148,8 +182,6 @@ func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {
 				return false, err
 			}
 		}
-	} else if delta.Exists() {
-		rl.deliver += len(delta.Get("tool_calls.0.function.arguments").Str) + len(delta.Get("reasoning_content").Str)
 	}
 	return false, rl.emit(ev.Name, data)
 }

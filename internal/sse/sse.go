@@ -206,6 +206,15 @@ func (w *Writer) Write(name, data []byte) error {
 	return nil
 }
 
+// WriteRaw writes bytes that are already complete SSE events (a relay
+// forwarding what an upstream framed) without flushing them.
+func (w *Writer) WriteRaw(b []byte) error {
+	if _, err := w.w.Write(b); err != nil {
+		return fmt.Errorf("sse: write: %w", err)
+	}
+	return nil
+}
+
 // Flush sends everything written so far to the client.
 func (w *Writer) Flush() error {
 	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {

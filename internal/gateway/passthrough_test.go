@@ -1,0 +1,160 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/bulwarkhq/bulwark/internal/sse"
+)
+
+// relayResult is what a client saw and what the relay accounted.
+type relayResult struct {
+	events  []string // "name|data" as an SSE client parses them
+	deliver int
+	tok     int64
+	final   bool
+	err     bool
+}
+
+// relayWith runs one relay (pass-through or the event relay) of upstream
+// over rd, as if the client had not asked for usage (added).
+func relayWith(t testing.TB, passThrough bool, rd io.Reader) relayResult {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	x := &exchange{rt: routeChat}
+	rl := &relayer{x: x, ctx: context.Background(), out: sse.NewWriter(rec), added: true}
+	var err error
+	if passThrough {
+		err = rl.pass(rd)
+	} else {
+		r := sse.NewReader(rd)
+		err = rl.run(r)
+		r.Release()
+	}
+	res := relayResult{deliver: rl.deliver, tok: rl.tok.CompletionTokens, final: rl.final, err: err != nil}
+	cr := sse.NewReader(bytes.NewReader(rec.Body.Bytes()))
+	defer cr.Release()
+	for {
+		ev, err := cr.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				res.events = append(res.events, "CLIENT PARSE ERROR: "+err.Error())
+			}
+			return res
+		}
+		res.events = append(res.events, string(ev.Name)+"|"+string(ev.Data))
+	}
+}
+
+const okStream = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n" +
+	"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello \"}}]}\n\n" +
+	": keep-alive\n\n" +
+	"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"world\"}}]}\r\n\r\n" +
+	"\n" +
+	"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n" +
+	"data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}\n\n" +
+	"data: [DONE]\n\n"
+
+var passCases = []struct {
+	name, upstream string
+	wantErr        bool
+	wantEvents     int // client events, -1: do not check
+}{
+	{"plain OpenAI stream, usage chunk hidden", okStream, false, 5},
+	{"named and multi-line events are re-framed", "event: x\ndata: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":\ndata: [{\"delta\":{\"content\":\"b\"}}]}\n\ndata: [DONE]\n\n", false, 3},
+	{"error event ends the stream with an error", "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"error\":{\"message\":\"overloaded\"}}\n\n", true, 1},
+	{"cut before [DONE]", "data: {\"choices\":[{\"delta\":{\"content\":\"abc\"}}]}\n\ndata: {\"choi", true, 1},
+	{"cut mid-line ending", "data: {\"choices\":[{\"delta\":{\"content\":\"abc\"}}]}\r", true, 0},
+	{"empty upstream", "", true, 0},
+	{"[DONE] only", "data: [DONE]\n\n", false, 1},
+	{"CRLF throughout", strings.ReplaceAll(okStream, "\n", "\r\n"), false, 5},
+}
+
+// The pass-through relay shows the client the same events, accounts the
+// same usage and delivered text, and fails the same way as the event
+// relay, however the upstream's bytes are split across reads.
+func TestPassMatchesEventRelay(t *testing.T) {
+	for _, tt := range passCases {
+		t.Run(tt.name, func(t *testing.T) {
+			want := relayWith(t, false, strings.NewReader(tt.upstream))
+			if want.err != tt.wantErr || (tt.wantEvents >= 0 && len(want.events) != tt.wantEvents) {
+				t.Fatalf("event relay: err %v, %d events %q", want.err, len(want.events), want.events)
+			}
+			readers := map[string]func() io.Reader{
+				"whole":        func() io.Reader { return strings.NewReader(tt.upstream) },
+				"byte by byte": func() io.Reader { return iotest.OneByteReader(strings.NewReader(tt.upstream)) },
+				"half":         func() io.Reader { return iotest.HalfReader(strings.NewReader(tt.upstream)) },
+			}
+			for name, rd := range readers {
+				if got := relayWith(t, true, rd()); !equalResults(got, want) {
+					t.Errorf("%s: pass-through %+v\nevent relay %+v", name, got, want)
+				}
+			}
+		})
+	}
+}
+
+func equalResults(a, b relayResult) bool {
+	if a.deliver != b.deliver || a.tok != b.tok || a.final != b.final || a.err != b.err || len(a.events) != len(b.events) {
+		return false
+	}
+	for i := range a.events {
+		if a.events[i] != b.events[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// An event longer than the read buffer is assembled whole.
+func TestPassLongEvent(t *testing.T) {
+	long := strings.Repeat("x", 3*passBuffer)
+	up := "data: {\"choices\":[{\"delta\":{\"content\":\"" + long + "\"}}]}\n\ndata: [DONE]\n\n"
+	got := relayWith(t, true, iotest.HalfReader(strings.NewReader(up)))
+	if got.err || len(got.events) != 2 || got.deliver != len(long) {
+		t.Fatalf("err %v, %d events, delivered %d", got.err, len(got.events), got.deliver)
+	}
+}
+
+// FuzzPass feeds arbitrary upstream bytes, split at random, to both relays.
+func FuzzPass(f *testing.F) {
+	for _, tt := range passCases {
+		f.Add(tt.upstream, uint64(1))
+	}
+	f.Fuzz(func(t *testing.T, upstream string, seed uint64) {
+		if strings.Contains(strings.ReplaceAll(upstream, "\r\n", ""), "\r") {
+			// A bare CR (a line end to the SSE spec, data to both relays'
+			// reader) is kept by the pass-through and re-framed into a CRLF
+			// by the event relay; no upstream sends one.
+			return
+		}
+		want := relayWith(t, false, strings.NewReader(upstream))
+		got := relayWith(t, true, &splitReader{s: upstream, r: rand.New(rand.NewPCG(seed, 7))})
+		if !equalResults(got, want) {
+			t.Fatalf("pass-through %#v\nevent relay %#v", got, want)
+		}
+	})
+}
+
+// splitReader returns its string in pieces of random sizes.
+type splitReader struct {
+	s string
+	r *rand.Rand
+}
+
+func (s *splitReader) Read(p []byte) (int, error) {
+	if len(s.s) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), len(s.s), 1+s.r.IntN(64))
+	copy(p, s.s[:n])
+	s.s = s.s[n:]
+	return n, nil
+}
