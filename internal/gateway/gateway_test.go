@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/gjson"
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
@@ -643,5 +644,47 @@ func TestReadAll(t *testing.T) {
 	}
 	if _, err := readAll(iotest.ErrReader(io.ErrUnexpectedEOF), 10, 100); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("reader error: %v", err)
+	}
+}
+
+// Each finished call is counted under its route, provider and status, with
+// its tokens, however many calls share a label set.
+func TestRequestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, func(_ *Config, d *Deps) { d.Metrics = reg })
+	for range 3 {
+		if resp, b := e.do(t, http.MethodPost, "/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"hello"}]}`, nil); resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, b)
+		}
+	}
+	if resp, _ := e.do(t, http.MethodPost, "/v1/chat/completions", `{"model":"mock/error-400","messages":[{"role":"user","content":"x"}]}`, nil); resp.StatusCode != 400 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	want := map[string]float64{
+		"bulwark_llm_requests_total,provider=openai,route=/chat/completions,status=200": 3,
+		"bulwark_llm_request_seconds,provider=openai,route=/chat/completions":           3,
+		"bulwark_llm_requests_total,provider=mock,route=/chat/completions,status=400":   1,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+	if got["bulwark_llm_tokens_total,kind=prompt,provider=openai"] <= 0 || got["bulwark_llm_tokens_total,kind=completion,provider=openai"] <= 0 {
+		t.Errorf("tokens not counted: %v", got)
 	}
 }

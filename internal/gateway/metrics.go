@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,6 +18,43 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	ttfb     *prometheus.HistogramVec
 	tokens   *prometheus.CounterVec
+
+	// series remembers the children of each label combination seen:
+	// resolving five label sets per request (hashing, locking the vector)
+	// cost about a microsecond. Bounded by routes × providers × statuses.
+	mu     sync.RWMutex
+	series map[seriesKey]*seriesSet
+}
+
+type seriesKey struct {
+	route, provider string
+	status          int
+}
+
+type seriesSet struct {
+	requests          prometheus.Counter
+	latency, ttfb     prometheus.Observer
+	prompt, completed prometheus.Counter
+}
+
+func (m *metrics) set(k seriesKey) *seriesSet {
+	m.mu.RLock()
+	s := m.series[k]
+	m.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	s = &seriesSet{
+		requests:  m.requests.WithLabelValues(k.route, k.provider, strconv.Itoa(k.status)),
+		latency:   m.latency.WithLabelValues(k.route, k.provider),
+		ttfb:      m.ttfb.WithLabelValues(k.route, k.provider),
+		prompt:    m.tokens.WithLabelValues(k.provider, "prompt"),
+		completed: m.tokens.WithLabelValues(k.provider, "completion"),
+	}
+	m.mu.Lock()
+	m.series[k] = s
+	m.mu.Unlock()
+	return s
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -24,6 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, nil
 	}
 	m := &metrics{
+		series: map[seriesKey]*seriesSet{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulwark_llm_requests_total",
 			Help: "LLM requests by route, provider and status."}, []string{"route", "provider", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "bulwark_llm_request_seconds",
@@ -48,13 +87,14 @@ func (m *metrics) observe(route string, rec *usage.Record) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(route, rec.Provider, strconv.Itoa(rec.Status)).Inc()
-	m.latency.WithLabelValues(route, rec.Provider).Observe(rec.Latency.Seconds())
+	s := m.set(seriesKey{route, rec.Provider, rec.Status})
+	s.requests.Inc()
+	s.latency.Observe(rec.Latency.Seconds())
 	if rec.TTFB > 0 {
-		m.ttfb.WithLabelValues(route, rec.Provider).Observe(rec.TTFB.Seconds())
+		s.ttfb.Observe(rec.TTFB.Seconds())
 	}
-	m.tokens.WithLabelValues(rec.Provider, "prompt").Add(float64(rec.PromptTokens))
-	m.tokens.WithLabelValues(rec.Provider, "completion").Add(float64(rec.CompletionTokens))
+	s.prompt.Add(float64(rec.PromptTokens))
+	s.completed.Add(float64(rec.CompletionTokens))
 }
 
 func levelFor(status int) slog.Level {
