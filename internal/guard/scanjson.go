@@ -80,7 +80,7 @@ func (e *Engine) scanJSON(ctx context.Context, body []byte, p Policy, roles func
 			out = make([]byte, 0, len(body))
 		}
 		out = append(out, body[last:l.start]...)
-		out = append(out, encodeString(text)...)
+		out = appendJSONString(out, text)
 		last = l.end
 	}
 	if out == nil {

@@ -19,7 +19,17 @@ func unquote(raw string) (string, bool) {
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		switch {
-		case c == '\\':
+		case c != '\\':
+			// Everything up to the next escape is copied as one run.
+			end := strings.IndexByte(raw[i:], '\\')
+			if end < 0 {
+				end = len(raw)
+			} else {
+				end += i
+			}
+			writeCoerced(&b, raw[i:end])
+			i = end
+		default:
 			if i+1 >= len(raw) {
 				return "", false
 			}
@@ -61,20 +71,28 @@ func unquote(raw string) (string, bool) {
 				return "", false
 			}
 			i++
-		case c < utf8.RuneSelf:
-			b.WriteByte(c)
-			i++
-		default:
-			r, size := utf8.DecodeRuneInString(raw[i:])
-			if r == utf8.RuneError && size == 1 {
-				b.WriteRune(utf8.RuneError)
-			} else {
-				b.WriteString(raw[i : i+size])
-			}
-			i += size
 		}
 	}
 	return b.String(), true
+}
+
+// writeCoerced writes s with each byte of invalid UTF-8 replaced by
+// U+FFFD, as encoding/json decodes it; valid text (nearly all) is written
+// in one call.
+func writeCoerced(b *strings.Builder, s string) {
+	if utf8.ValidString(s) {
+		b.WriteString(s)
+		return
+	}
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
 }
 
 // hex4 decodes the four hex digits at the start of s.

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -327,4 +328,40 @@ func TestHasControl(t *testing.T) {
 			}
 		}
 	}
+}
+
+// encodeStringRef is how redacted strings were encoded before
+// appendJSONString: a json.Encoder without HTML escaping.
+func encodeStringRef(s string) []byte {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // encoding a string cannot fail
+	return []byte(strings.TrimSuffix(b.String(), "\n"))
+}
+
+var encodeCases = []string{
+	"", "plain", `quote " and \ backslash`, "\b\f\n\r\t\x00\x01\x1f\x7f", "<html> & 'x'",
+	"é ü 中文 🙂", "bad \xff utf8 \xc3", "\u2028 line \u2029 para", "\xef\xbf\xbd is U+FFFD", "[EMAIL_1]",
+}
+
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range encodeCases {
+		t.Run(s, func(t *testing.T) {
+			if got, want := string(appendJSONString(nil, s)), string(encodeStringRef(s)); got != want {
+				t.Fatalf("appendJSONString(%q) = %s, json = %s", s, got, want)
+			}
+		})
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range encodeCases {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := string(appendJSONString([]byte("x"), s)), "x"+string(encodeStringRef(s)); got != want {
+			t.Fatalf("appendJSONString(%q) = %s, json = %s", s, got, want)
+		}
+	})
 }
