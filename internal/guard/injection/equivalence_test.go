@@ -113,3 +113,17 @@ func TestDetectDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per Detect, want at most %d", n, maxDetectAllocs)
 	}
 }
+
+// FuzzRawSignals holds the one-pass rawSignals to the two predicates it
+// replaced.
+func FuzzRawSignals(f *testing.F) {
+	for _, w := range []string{"", "a", "threeInner", "StringBuilder(@", "-->", "...", "..!", "a.b", "x]$.", "\xffA"} {
+		f.Add(w)
+	}
+	f.Fuzz(func(t *testing.T, w string) {
+		camel, symbols := rawSignals(w)
+		if camel != camelGlued(w) || symbols != symbolRun(w) {
+			t.Fatalf("rawSignals(%q) = %v, %v; want %v, %v", w, camel, symbols, camelGlued(w), symbolRun(w))
+		}
+	})
+}

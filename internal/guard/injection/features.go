@@ -130,18 +130,15 @@ func denseCounts(raw, norm string) (out [5]denseCount, k int) {
 // spaces, and only the words at both ends of either text are looked at.
 func denseCountsNormalized(raw, norm string) (out [5]denseCount, k int) {
 	var nw, rw wordSplit
-	edgeWords(norm, &nw)
+	spacedWords(norm, &nw)
 	edgeWords(raw, &rw)
-	nw.n = 0
-	if norm != "" {
-		nw.n = strings.Count(norm, " ") + 1
-	}
 	return countDense(&nw, &rw, raw)
 }
 
 // countDense computes the counts from the words of both texts.
 func countDense(nw, rw *wordSplit, raw string) (out [5]denseCount, k int) {
-	weird, camel := countLast(nw.recent(), weirdWord), countLast(rw.recent(), camelGlued)
+	weird := countLast(nw.recent(), weirdWord)
+	camel, symbols := countRaw(rw.recent())
 	out[0] = denseCount{14, weird}
 	out[1] = denseCount{15, camel}
 	// Length in steps of 15 words (up to 90): persuasion-style jailbreaks
@@ -151,8 +148,11 @@ func countDense(nw, rw *wordSplit, raw string) (out [5]denseCount, k int) {
 	if strings.Contains(raw, "\n") {
 		return out, 3
 	}
-	tail := weird + camel + countLast(rw.recent(), symbolRun) // gibberish of the tail
-	head := gibberish(nw.first(), rw.first())
+	// Gibberish: words mixing letters with bracket-like symbols, glued
+	// camelCase words and runs of symbols.
+	tail := weird + camel + symbols
+	headCamel, headSymbols := countRaw(rw.first())
+	head := countLast(nw.first(), weirdWord) + headCamel + headSymbols
 	out[3] = denseCount{16, tail}
 	out[4] = denseCount{17, tail - 2*head}
 	return out, 5
@@ -198,38 +198,79 @@ func weirdWord(f string) bool {
 	return cl&weirdHigh != 0 && strings.IndexFunc(f, unicode.IsLetter) >= 0
 }
 
-// camelGlued reports a lower-case letter followed by an upper-case one
-// inside a word ("threeinner", "StringBuilder(@"), common in optimised
-// suffixes and rare in prose.
-func camelGlued(f string) bool {
-	for i := 1; i < len(f); i++ {
-		if f[i-1] >= 'a' && f[i-1] <= 'z' && f[i] >= 'A' && f[i] <= 'Z' {
-			return true
-		}
-	}
-	return false
-}
-
-// gibberish counts, among the last 30 of the given words, words mixing letters with
-// bracket-like symbols, glued camelCase words and runs of symbols.
-func gibberish(norm, raw []string) int {
-	return countLast(norm, weirdWord) + countLast(raw, camelGlued) + countLast(raw, symbolRun)
-}
-
-// symbolRun reports two adjacent punctuation symbols other than a repeated
-// dot ("(@", "-->", "]\"", "}}"), frequent in optimised suffixes.
-func symbolRun(f string) bool {
-	for i := 1; i < len(f); i++ {
-		a, b := f[i-1], f[i]
-		if isSym(a) && isSym(b) && (a != '.' || b != '.') {
-			return true
-		}
-	}
-	return false
-}
-
 func isSym(c byte) bool {
 	return c > ' ' && c < 0x7f && !isWordByte(c)
+}
+
+// countRaw counts, among the last 30 of the given words, those gluing a
+// lower-case letter to an upper-case one ("threeInner", "StringBuilder(@",
+// common in optimised suffixes and rare in prose) and those with two
+// adjacent punctuation symbols other than a repeated dot ("(@", "-->",
+// "]\"", "}}"), walking each word once.
+func countRaw(words []string) (camel, symbols int) {
+	if len(words) > 30 {
+		words = words[len(words)-30:]
+	}
+	for _, f := range words {
+		c, s := rawSignals(f)
+		camel += b2i(c)
+		symbols += b2i(s)
+	}
+	return camel, symbols
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Byte classes of rawSignals.
+const (
+	rawLower = 1 << iota
+	rawUpper
+	rawSym // isSym
+	rawDot
+)
+
+var rawClass = func() (t [256]uint8) {
+	for c := range t {
+		b := byte(c)
+		switch {
+		case b >= 'a' && b <= 'z':
+			t[c] = rawLower
+		case b >= 'A' && b <= 'Z':
+			t[c] = rawUpper
+		case b == '.':
+			t[c] = rawSym | rawDot
+		case isSym(b):
+			t[c] = rawSym
+		}
+	}
+	return t
+}()
+
+// rawSignals reports the two signals countRaw counts for one word.
+// FuzzRawSignals holds it to the predicates it replaced.
+func rawSignals(f string) (camel, symbols bool) {
+	var all uint8
+	for i := 0; i < len(f); i++ {
+		all |= rawClass[f[i]]
+	}
+	// Most words have no symbol and not both cases of letters: one pass
+	// without the pairwise tests settles them.
+	if all&rawSym == 0 && all&(rawLower|rawUpper) != rawLower|rawUpper {
+		return false, false
+	}
+	prev := rawClass[f[0]]
+	for i := 1; i < len(f); i++ {
+		cur := rawClass[f[i]]
+		camel = camel || prev&rawLower != 0 && cur&rawUpper != 0
+		symbols = symbols || prev&cur&rawSym != 0 && prev&cur&rawDot == 0
+		prev = cur
+	}
+	return camel, symbols
 }
 
 // countLast counts the words among the last 30 that satisfy pred.

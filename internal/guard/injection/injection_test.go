@@ -176,5 +176,14 @@ func FuzzSplitWords(f *testing.F) {
 		if !slices.Equal(tail, got.last()) {
 			t.Fatalf("edgeWords tail %q, want %q", tail, got.last())
 		}
+		// spacedWords agrees on text in normalize's form.
+		spaced := strings.Join(want, " ")
+		var sw wordSplit
+		spacedWords(spaced, &sw)
+		tail = slices.Clone(sw.recent())
+		slices.Reverse(tail)
+		if sw.n != got.n || !slices.Equal(sw.first(), got.first()) || !slices.Equal(tail, got.last()) {
+			t.Fatalf("spacedWords(%q) = %d %q %q, want %d %q %q", spaced, sw.n, sw.first(), tail, got.n, got.first(), got.last())
+		}
 	})
 }

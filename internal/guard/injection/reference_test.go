@@ -92,3 +92,27 @@ func refWeirdWord(f string) bool {
 func refGibberish(norm, raw []string) int {
 	return countLast(norm, refWeirdWord) + countLast(raw, camelGlued) + countLast(raw, symbolRun)
 }
+
+// camelGlued reports a lower-case letter followed by an upper-case one
+// inside a word ("threeinner", "StringBuilder(@"), common in optimised
+// suffixes and rare in prose.
+func camelGlued(f string) bool {
+	for i := 1; i < len(f); i++ {
+		if f[i-1] >= 'a' && f[i-1] <= 'z' && f[i] >= 'A' && f[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// symbolRun reports two adjacent punctuation symbols other than a repeated
+// dot ("(@", "-->", "]\"", "}}"), frequent in optimised suffixes.
+func symbolRun(f string) bool {
+	for i := 1; i < len(f); i++ {
+		a, b := f[i-1], f[i]
+		if isSym(a) && isSym(b) && (a != '.' || b != '.') {
+			return true
+		}
+	}
+	return false
+}

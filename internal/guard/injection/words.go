@@ -1,6 +1,7 @@
 package injection
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -58,6 +59,36 @@ func edgeWords(s string, w *wordSplit) {
 		j = start
 	}
 	w.n = nt
+}
+
+// spacedWords is edgeWords, with the true word count, for text whose words
+// are separated by single spaces with none at either end and no other
+// whitespace, as package normalize writes it: the scans are then searches
+// for a byte.
+func spacedWords(s string, w *wordSplit) {
+	if s == "" {
+		w.n = 0
+		return
+	}
+	rest := s
+	for nh := 0; nh < headWords; nh++ {
+		k := strings.IndexByte(rest, ' ')
+		if k < 0 {
+			w.head[nh] = rest
+			break
+		}
+		w.head[nh], rest = rest[:k], rest[k+1:]
+	}
+	rest = s
+	for nt := 0; nt < tailWords; nt++ {
+		k := strings.LastIndexByte(rest, ' ')
+		w.ring[nt] = rest[k+1:]
+		if k < 0 {
+			break
+		}
+		rest = rest[:k]
+	}
+	w.n = strings.Count(s, " ") + 1
 }
 
 // byteClass sorts bytes for the word scans: ASCII word bytes (0), ASCII
