@@ -67,6 +67,13 @@ func appendASCII(dst []byte, s string) []byte {
 	return out[:o]
 }
 
+// load8 returns s[i:i+8] as a little-endian word.
+func load8(s string, i int) uint64 {
+	b := s[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
 // asciiLower maps A-Z to a-z and every other byte to itself.
 var asciiLower = func() (t [256]byte) {
 	for c := range t {

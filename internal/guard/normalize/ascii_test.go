@@ -24,6 +24,8 @@ var asciiCases = []struct {
 	{"two runs", "a b c d word e f g h", "abcd word efgh"},
 	{"dots and controls kept", "  a.b.c.d . x y z w\x00\x7f", "a.b.c.d . x y z w\x00\x7f"},
 	{"single run then trailing space", "I N S T R U C T ", "instruct"},
+	{"long words, every letter and edge byte", "ABCDEFGHIJKLMNOPQRSTUVWXYZ@[`{ abcdefghijklmnopqrstuvwxyz\tSummarise-THE-Following!!\x01MixedCASEword\x1fEND  0123456789?>=<;:",
+		"abcdefghijklmnopqrstuvwxyz@[`{ abcdefghijklmnopqrstuvwxyz summarise-the-following!!\x01mixedcaseword\x1fend 0123456789?>=<;:"},
 }
 
 func TestAppendText(t *testing.T) {
