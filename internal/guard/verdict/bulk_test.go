@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"reflect"
 	"runtime"
@@ -43,6 +44,7 @@ func TestBulkIsPointerFree(t *testing.T) {
 	}{
 		{"slot", reflect.TypeFor[slot]()},
 		{"index", reflect.TypeFor[table]().Elem()},
+		{"side table key", reflect.TypeFor[sideKey]()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,29 +68,38 @@ func testKey(i int) Key {
 func checkShard(t *testing.T, s *shard) {
 	t.Helper()
 	seen := make([]bool, len(s.slots))
-	n, used, prev := 0, cap(s.slots)*slotSize+s.index.bytes(), int32(none)
+	n, sides, used, prev := 0, 0, cap(s.slots)*slotSize+s.index.bytes(), int32(none)
 	for i := s.head; i != none; i = s.slots[i].next {
 		if seen[i] || s.slots[i].prev != prev {
 			t.Fatalf("LRU list broken at slot %d", i)
 		}
 		seen[i], prev = true, i
-		if j, _, ok := s.index.find(s.slots, s.slots[i].k); !ok || j != i {
+		sl := s.slots[i]
+		if j, _, ok := s.index.find(s.slots, sl.key); !ok || j != i {
 			t.Fatalf("slot %d not indexed", i)
 		}
-		if _, ok := s.side[i]; ok != s.slots[i].side {
-			t.Fatalf("slot %d side entry %v, flag %v", i, ok, s.slots[i].side)
+		for f := range numFamilies {
+			_, ok := s.side[sideKey{i, f}]
+			if want := sl.side&(1<<f) != 0; ok != want || want && sl.have&(1<<f) == 0 {
+				t.Fatalf("slot %d family %d: side entry %v, flags %b/%b", i, f, ok, sl.side, sl.have)
+			}
 		}
-		n++
-		used += int(s.slots[i].cost)
+		n += bits.OnesCount8(sl.have)
+		sides += bits.OnesCount8(sl.side)
+		used += int(sl.cost)
 	}
-	indexed := 0
+	listed, indexed := 0, 0
+	for i := s.head; i != none; i = s.slots[i].next {
+		listed++
+	}
 	for _, v := range s.index {
 		if v != 0 {
 			indexed++
 		}
 	}
-	if prev != s.tail || n != indexed || n != s.n || used != s.used || used > s.budget {
-		t.Fatalf("tail %d/%d, %d listed/%d indexed/%d counted, %d bytes/%d counted, budget %d", prev, s.tail, n, indexed, s.n, used, s.used, s.budget)
+	if prev != s.tail || listed != indexed || n != s.n || sides != len(s.side) || used != s.used || used > s.budget {
+		t.Fatalf("tail %d/%d, %d texts listed/%d indexed, %d verdicts/%d counted, %d side/%d, %d bytes/%d counted, budget %d",
+			prev, s.tail, listed, indexed, n, s.n, sides, len(s.side), used, s.used, s.budget)
 	}
 	for i := s.free; i != none; i = s.slots[i].next {
 		if seen[i] {
@@ -119,6 +130,10 @@ func TestRandomOperations(t *testing.T) {
 func randomOperations(t *testing.T, colliding bool) {
 	c := New(numShards * 2048)
 	r := rand.New(rand.NewPCG(1, 2))
+	type entryKey struct {
+		key Key
+		fam Family
+	}
 	stored := map[entryKey]Verdict{}
 	for step := range 20000 {
 		k, fam := testKey(r.IntN(400)), Family(r.IntN(int(numFamilies)))
@@ -136,7 +151,7 @@ func randomOperations(t *testing.T, colliding bool) {
 			default:
 				v.Score = float64(step)
 			}
-			if _, _, ok := c.shard(k).index.find(c.shard(k).slots, entryKey{k, fam}); !ok {
+			if i, _, ok := c.shard(k).index.find(c.shard(k).slots, k); !ok || c.shard(k).slots[i].have&(1<<fam) == 0 {
 				stored[entryKey{k, fam}] = v // a new entry, or one evicted since
 			}
 			c.Put(k, fam, v)

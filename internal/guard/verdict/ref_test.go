@@ -14,6 +14,11 @@ type refCache struct {
 
 const refEntryOverhead = 192
 
+type entryKey struct {
+	key Key
+	fam Family
+}
+
 func newRefCache(budget int) *refCache {
 	c := &refCache{}
 	for i := range c.shards {

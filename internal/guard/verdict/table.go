@@ -26,29 +26,29 @@ func newTable(budget int) table {
 
 func (t table) bytes() int { return 4 * len(t) }
 
-// home is where ek's probe sequence starts. Byte 0 of the digest picked
+// home is where k's probe sequence starts. Byte 0 of the digest picked
 // the shard; bytes 8 to 15 pick the position.
-func (t table) home(ek entryKey) int {
-	h := binary.LittleEndian.Uint64(ek.key[8:16]) + uint64(ek.fam)*0x9E3779B97F4A7C15
+func (t table) home(k Key) int {
+	h := binary.LittleEndian.Uint64(k[8:16])
 	return int(h & uint64(len(t)-1)) //nolint:gosec // G115: masked to the table's length
 }
 
-// find returns the slot holding ek and the table position naming it.
-func (t table) find(slots []slot, ek entryKey) (slotNum int32, pos int, ok bool) {
-	for p := t.home(ek); ; p = (p + 1) & (len(t) - 1) {
+// find returns the slot holding k and the table position naming it.
+func (t table) find(slots []slot, k Key) (slotNum int32, pos int, ok bool) {
+	for p := t.home(k); ; p = (p + 1) & (len(t) - 1) {
 		v := t[p]
 		if v == 0 {
 			return 0, p, false
 		}
-		if slots[v-1].k == ek {
+		if slots[v-1].key == k {
 			return v - 1, p, true
 		}
 	}
 }
 
-// insert records that slot i holds ek, which is not in the table.
-func (t table) insert(slots []slot, ek entryKey, i int32) {
-	_, p, _ := t.find(slots, ek)
+// insert records that slot i holds k, which is not in the table.
+func (t table) insert(slots []slot, k Key, i int32) {
+	_, p, _ := t.find(slots, k)
 	t[p] = i + 1
 }
 
@@ -58,7 +58,7 @@ func (t table) insert(slots []slot, ek entryKey, i int32) {
 func (t table) remove(slots []slot, p int) {
 	mask := len(t) - 1
 	for j := (p + 1) & mask; t[j] != 0; j = (j + 1) & mask {
-		h := t.home(slots[t[j]-1].k)
+		h := t.home(slots[t[j]-1].key)
 		// The entry at j may fill the hole at p unless its home lies
 		// cyclically in (p, j].
 		if p <= j && (h <= p || h > j) || p > j && h <= p && h > j {

@@ -22,6 +22,7 @@ import (
 	"encoding/binary"
 	"hash"
 	"math"
+	"math/bits"
 	"sync"
 	"unsafe"
 
@@ -75,28 +76,31 @@ const numShards = 16
 //
 // Its bulk holds no pointers, so the garbage collector does not scan it:
 // a full cache is megabytes of digests that every GC cycle of the process
-// would otherwise trace. Each shard keeps its entries in one slot array
-// linked into an LRU list by int32 indices, found through a map of
-// slot numbers (see table). A clean verdict (no spans, no type:
-// most texts) lives wholly in its slot; only verdicts with spans or a type
-// keep them in a small side table.
+// would otherwise trace. Each shard keeps one slot per text, holding that
+// text's verdicts of every family (one lookup serves all three detectors),
+// in one slot array linked into an LRU list by int32 indices and found
+// through an index of slot numbers (see table). A clean verdict (no spans,
+// no type: most texts) lives wholly in its slot; only verdicts with spans
+// or a type keep them in a small side table.
 type Cache struct {
 	macs   sync.Pool // of *keyer keyed with the process key
 	shards [numShards]shard
 }
 
-type entryKey struct {
-	key Key
-	fam Family
+// slot is one text's verdicts. It holds no pointers
+// (TestBulkIsPointerFree).
+type slot struct {
+	key        Key
+	have, side uint8 // bit f: a verdict of family f is held; it is kept in shard.side
+	prev, next int32 // LRU neighbours (toward head / tail); the free list uses next; -1 none
+	cost       int32 // bytes beyond the slot: its side entries and spans
+	score      [numFamilies]float64
 }
 
-// slot is one entry. It holds no pointers (TestBulkIsPointerFree).
-type slot struct {
-	k          entryKey
-	side       bool  // spans or type kept in shard.side
-	prev, next int32 // LRU neighbours (toward head / tail); the free list uses next; -1 none
-	cost       int32 // bytes beyond the slot: its side entry and spans
-	score      float64
+// sideKey names a verdict kept in the side table.
+type sideKey struct {
+	slot int32
+	fam  Family
 }
 
 // none marks the end of a list.
@@ -105,13 +109,13 @@ const none = -1
 type shard struct {
 	mu     sync.Mutex
 	index  table
-	n      int // entries
+	n      int // verdicts held
 	slots  []slot
-	side   map[int32]Verdict // slot number -> verdict with spans or a type
-	head   int32             // most recently used
-	tail   int32             // least recently used
-	free   int32             // free slots, linked by next
-	used   int               // bytes: the table, the slot array's capacity, every slot's cost
+	side   map[sideKey]Verdict // verdicts with spans or a type
+	head   int32               // most recently used
+	tail   int32               // least recently used
+	free   int32               // free slots, linked by next
+	used   int                 // bytes: the table, the slot array's capacity, every slot's cost
 	budget int
 }
 
@@ -133,7 +137,7 @@ func New(budget int) *Cache {
 	for i := range c.shards {
 		b := max(budget/numShards, 2*(slotSize+tableBytesPerSlot))
 		t := newTable(b)
-		c.shards[i] = shard{index: t, side: map[int32]Verdict{}, head: none, tail: none, free: none, used: t.bytes(), budget: b}
+		c.shards[i] = shard{index: t, side: map[sideKey]Verdict{}, head: none, tail: none, free: none, used: t.bytes(), budget: b}
 	}
 	return c
 }
@@ -178,31 +182,31 @@ func (c *Cache) shard(k Key) *shard { return &c.shards[k[0]%numShards] }
 
 // Get returns the verdict stored for (k, fam).
 func (c *Cache) Get(k Key, fam Family) (Verdict, bool) {
-	if c == nil {
+	if c == nil || fam >= numFamilies {
 		return Verdict{}, false
 	}
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i, _, ok := s.index.find(s.slots, entryKey{k, fam})
-	if !ok {
+	i, _, ok := s.index.find(s.slots, k)
+	if !ok || s.slots[i].have&(1<<fam) == 0 {
 		return Verdict{}, false
 	}
 	s.toFront(i)
-	if s.slots[i].side {
-		return s.side[i], true
+	if s.slots[i].side&(1<<fam) != 0 {
+		return s.side[sideKey{i, fam}], true
 	}
-	return Verdict{Score: s.slots[i].score}, true
+	return Verdict{Score: s.slots[i].score[fam]}, true
 }
 
-// Put stores v for (k, fam), evicting the least recently used entries of
+// Put stores v for (k, fam), evicting the least recently used texts of
 // the shard until it fits its budget. A verdict larger than a shard's whole
 // budget is not stored.
 func (c *Cache) Put(k Key, fam Family, v Verdict) {
 	if c == nil || fam >= numFamilies {
 		return
 	}
-	ek := entryKey{k, fam}
+	bit := uint8(1) << fam
 	side := len(v.Spans) > 0 || v.Type != ""
 	cost := 0
 	if side {
@@ -214,23 +218,40 @@ func (c *Cache) Put(k Key, fam Family, v Verdict) {
 	if s.index.bytes()+slotSize+cost > s.budget {
 		return
 	}
-	if i, _, ok := s.index.find(s.slots, ek); ok {
+	i, _, ok := s.index.find(s.slots, k)
+	switch {
+	case ok && s.slots[i].have&bit != 0:
 		// Same text, same detector: the verdict is the same; refresh it.
 		s.toFront(i)
 		return
+	case ok:
+		// Another family of a text already held: make room without
+		// evicting the text itself.
+		s.toFront(i)
+		for s.used+cost > s.budget && s.tail != i {
+			s.evictOldest()
+		}
+		if s.used+cost > s.budget {
+			return
+		}
+	default:
+		if i, ok = s.alloc(cost); !ok {
+			return
+		}
+		s.slots[i] = slot{key: k, prev: none, next: none}
+		s.index.insert(s.slots, k, i)
+		s.pushFront(i)
 	}
-	i, ok := s.alloc(cost)
-	if !ok {
-		return
-	}
-	s.slots[i] = slot{k: ek, side: side, prev: none, next: none, cost: int32(cost), score: v.Score}
-	if side {
-		s.side[i] = v
-	}
-	s.index.insert(s.slots, ek, i)
-	s.n++
+	sl := &s.slots[i]
+	sl.have |= bit
+	sl.score[fam] = v.Score
+	sl.cost += int32(cost) //nolint:gosec // G115: cost <= budget, checked above
 	s.used += cost
-	s.pushFront(i)
+	s.n++
+	if side {
+		sl.side |= bit
+		s.side[sideKey{i, fam}] = v
+	}
 }
 
 // alloc returns a free slot with room for cost more bytes, growing the
@@ -314,12 +335,14 @@ func (s *shard) evictOldest() {
 	i := s.tail
 	s.unlink(i)
 	sl := &s.slots[i]
-	_, p, _ := s.index.find(s.slots, sl.k)
+	_, p, _ := s.index.find(s.slots, sl.key)
 	s.index.remove(s.slots, p)
-	s.n--
-	if sl.side {
-		delete(s.side, i)
+	for f := range numFamilies {
+		if sl.side&(1<<f) != 0 {
+			delete(s.side, sideKey{i, f})
+		}
 	}
+	s.n -= bits.OnesCount8(sl.have)
 	s.used -= int(sl.cost)
 	*sl = slot{next: s.free, prev: none}
 	s.free = i
