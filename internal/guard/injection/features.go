@@ -137,7 +137,7 @@ func denseCountsNormalized(raw, norm string) (out [5]denseCount, k int) {
 
 // countDense computes the counts from the words of both texts.
 func countDense(nw, rw *wordSplit, raw string) (out [5]denseCount, k int) {
-	weird := countLast(nw.recent(), weirdWord)
+	weird := countWeird(nw.recent())
 	camel, symbols := countRaw(rw.recent())
 	out[0] = denseCount{14, weird}
 	out[1] = denseCount{15, camel}
@@ -152,7 +152,7 @@ func countDense(nw, rw *wordSplit, raw string) (out [5]denseCount, k int) {
 	// camelCase words and runs of symbols.
 	tail := weird + camel + symbols
 	headCamel, headSymbols := countRaw(rw.first())
-	head := countLast(nw.first(), weirdWord) + headCamel + headSymbols
+	head := countWeird(nw.first()) + headCamel + headSymbols
 	out[3] = denseCount{16, tail}
 	out[4] = denseCount{17, tail - 2*head}
 	return out, 5
@@ -273,14 +273,15 @@ func rawSignals(f string) (camel, symbols bool) {
 	return camel, symbols
 }
 
-// countLast counts the words among the last 30 that satisfy pred.
-func countLast(fields []string, pred func(string) bool) int {
-	if len(fields) > 30 {
-		fields = fields[len(fields)-30:]
+// countWeird counts the weirdWord words among the last 30 of words; a
+// direct call, so that weirdWord inlines.
+func countWeird(words []string) int {
+	if len(words) > 30 {
+		words = words[len(words)-30:]
 	}
 	n := 0
-	for _, f := range fields {
-		if pred(f) {
+	for _, f := range words {
+		if weirdWord(f) {
 			n++
 		}
 	}

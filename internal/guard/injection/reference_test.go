@@ -116,3 +116,17 @@ func symbolRun(f string) bool {
 	}
 	return false
 }
+
+// countLast counts the words among the last 30 that satisfy pred.
+func countLast(fields []string, pred func(string) bool) int {
+	if len(fields) > 30 {
+		fields = fields[len(fields)-30:]
+	}
+	n := 0
+	for _, f := range fields {
+		if pred(f) {
+			n++
+		}
+	}
+	return n
+}
