@@ -119,11 +119,8 @@ func symbolRun(f string) bool {
 
 // countLast counts the words among the last 30 that satisfy pred.
 func countLast(fields []string, pred func(string) bool) int {
-	if len(fields) > 30 {
-		fields = fields[len(fields)-30:]
-	}
 	n := 0
-	for _, f := range fields {
+	for _, f := range fields[max(0, len(fields)-30):] {
 		if pred(f) {
 			n++
 		}
