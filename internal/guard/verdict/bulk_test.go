@@ -235,3 +235,24 @@ func BenchmarkPutFull(b *testing.B) {
 		})
 	}
 }
+
+// TestTableNeverFull fills caches of many budgets: however the budget
+// rounds, a shard never holds more slots than half its table, so a probe
+// always meets an empty position and stops.
+func TestTableNeverFull(t *testing.T) {
+	for _, budget := range []int{1, 100, 1000, 2500, 5000, 1 << 16, 3<<16 + 7, 1 << 20} {
+		t.Run(fmt.Sprint(budget), func(t *testing.T) {
+			c := New(budget)
+			for i := range 20000 {
+				c.Put(testKey(i), Family(i%int(numFamilies)), Verdict{Score: 1})
+			}
+			for i := range c.shards {
+				s := &c.shards[i]
+				if 2*cap(s.slots) > len(s.index) {
+					t.Fatalf("shard %d: %d slots for a table of %d", i, cap(s.slots), len(s.index))
+				}
+				checkShard(t, s)
+			}
+		})
+	}
+}

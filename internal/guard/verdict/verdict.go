@@ -215,7 +215,9 @@ func (c *Cache) Put(k Key, fam Family, v Verdict) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.index.bytes()+slotSize+cost > s.budget {
+	// The int32 bound keeps a slot's summed cost (three families) in its
+	// int32 field whatever the budget.
+	if s.index.bytes()+slotSize+cost > s.budget || cost > math.MaxInt32/int(numFamilies) {
 		return
 	}
 	i, _, ok := s.index.find(s.slots, k)
@@ -245,7 +247,7 @@ func (c *Cache) Put(k Key, fam Family, v Verdict) {
 	sl := &s.slots[i]
 	sl.have |= bit
 	sl.score[fam] = v.Score
-	sl.cost += int32(cost) //nolint:gosec // G115: cost <= budget, checked above
+	sl.cost += int32(cost) //nolint:gosec // G115: cost <= MaxInt32/numFamilies, checked above
 	s.used += cost
 	s.n++
 	if side {
