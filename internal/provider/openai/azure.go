@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 )
 
 // Azure OpenAI is served as a variant of the openai provider type. A
@@ -23,8 +24,34 @@ import (
 // azureHostSuffixes are the hosts of Azure OpenAI resources.
 var azureHostSuffixes = []string{".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com"}
 
-// IsAzure reports whether base addresses an Azure OpenAI resource.
+// IsAzure reports whether base addresses an Azure OpenAI resource. The
+// answer is remembered per base URL (every request to an OpenAI-type
+// provider asks, and parsing the URL and its query each time cost a
+// microsecond); at most azureMemoMax bases are remembered.
 func IsAzure(base string) bool {
+	azureMemo.RLock()
+	v, ok := azureMemo.m[base]
+	azureMemo.RUnlock()
+	if ok {
+		return v
+	}
+	v = isAzure(base)
+	azureMemo.Lock()
+	if len(azureMemo.m) < azureMemoMax {
+		azureMemo.m[base] = v
+	}
+	azureMemo.Unlock()
+	return v
+}
+
+var azureMemo = struct {
+	sync.RWMutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+const azureMemoMax = 4096
+
+func isAzure(base string) bool {
 	u, err := url.Parse(base)
 	if err != nil {
 		return false
