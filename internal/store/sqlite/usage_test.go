@@ -49,3 +49,48 @@ func BenchmarkInsertUsage(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/row")
 }
+
+// Usage summaries filter by key, tenant and time (with no index on the
+// table since migration 0002).
+func TestUsageSummaryFilters(t *testing.T) {
+	st := open(t)
+	defer st.Close()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	rows := []store.Usage{
+		{Time: now.Add(-time.Hour), RequestID: "a", Tenant: "t1", KeyID: "k1", Model: "m", PromptTokens: 1, Status: 200},
+		{Time: now, RequestID: "b", Tenant: "t1", KeyID: "k1", Model: "m", PromptTokens: 2, Status: 500},
+		{Time: now, RequestID: "c", Tenant: "t2", KeyID: "k2", Model: "m", PromptTokens: 4, Status: 200},
+	}
+	if err := st.InsertUsage(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name          string
+		f             store.UsageFilter
+		wantRequests  int64
+		wantPrompt    int64
+		wantErrors    int64
+		wantSummaries int
+	}{
+		{"all", store.UsageFilter{}, 3, 7, 1, 2},
+		{"by key", store.UsageFilter{KeyID: "k1"}, 2, 3, 1, 1},
+		{"by tenant", store.UsageFilter{Tenant: "t2"}, 1, 4, 0, 1},
+		{"since", store.UsageFilter{KeyID: "k1", Since: now.Add(-time.Minute)}, 1, 2, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sum, err := st.SummariseUsage(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var req, prompt, errs int64
+			for _, s := range sum {
+				req, prompt, errs = req+s.Requests, prompt+s.PromptTokens, errs+s.Errors
+			}
+			if len(sum) != tt.wantSummaries || req != tt.wantRequests || prompt != tt.wantPrompt || errs != tt.wantErrors {
+				t.Fatalf("%+v", sum)
+			}
+		})
+	}
+}
