@@ -23,6 +23,10 @@
 # the closed-loop ratio swung 0.7–2.2× between rounds of the same code).
 # RATE=0 gives the closed loop (each connection back to back: maximum RPS).
 #
+# "bare ReverseProxy stream, usage asked" is the baseline whose client asks
+# for stream usage (stream_options.include_usage), as Bulwark always does
+# upstream for its accounting: the upstream then sends one more chunk.
+#
 # Usage: bench/run.sh [duration per run, default 3s] [connections, default
 # 32] [rounds, default 5] [rate, default 1500 requests/s; 0: closed loop]. BENCH_PERF=<scenario substring> additionally
 # records a perf profile of the measured process during the matching runs
@@ -146,15 +150,19 @@ if [ -n "${BENCH_BASE:-}" ]; then
 fi
 start_bulwark "$WORK/bulwark" "$WORK/head"
 
-# name|pid|url|body|auth key (empty: none)
+# name|pid|url|body|auth key (empty: none). Every target gets the same
+# Authorization header, as an SDK client always sends one: the baselines
+# parse the same request bytes as Bulwark (the bare proxy replaces the
+# header with its upstream credential; the fake upstream ignores it).
 SCENARIOS=(
-	"direct (fake upstream)|$UP_PID|$U:$UP_PORT$CHAT|chat_direct.json|"
-	"bare ReverseProxy|$BARE_PID|$U:$BARE_PORT$CHAT|chat_direct.json|"
+	"direct (fake upstream)|$UP_PID|$U:$UP_PORT$CHAT|chat_direct.json|$KEY_PLAIN"
+	"bare ReverseProxy|$BARE_PID|$U:$BARE_PORT$CHAT|chat_direct.json|$KEY_PLAIN"
 	"bulwark auth+usage|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_PLAIN"
 	"bulwark +routing/limits/budget|$BW_PID|$U:$BW_PORT$CHAT|chat_routed.json|$KEY_LIMITS"
 	"bulwark +guard default|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_DEFAULT"
 	"bulwark +guard redact-all|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_REDACT"
-	"bare ReverseProxy stream|$BARE_PID|$U:$BARE_PORT$CHAT|stream_direct.json|"
+	"bare ReverseProxy stream|$BARE_PID|$U:$BARE_PORT$CHAT|stream_direct.json|$KEY_PLAIN"
+	"bare ReverseProxy stream, usage asked|$BARE_PID|$U:$BARE_PORT$CHAT|stream_direct_usage.json|$KEY_PLAIN"
 	"bulwark stream|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_PLAIN"
 	"bulwark stream +limits|$BW_PID|$U:$BW_PORT$CHAT|stream_routed.json|$KEY_LIMITS"
 	"bulwark stream +guard redact|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_REDACT"
@@ -240,6 +248,7 @@ def ratio(a, b, label, target=None):
 print("\nCPU/request ratios (median of per-round ratios, same round = same machine state):")
 ratio("bulwark auth+usage", "bare ReverseProxy", "bulwark auth+usage / bare proxy", 1.1)
 ratio("bulwark stream", "bare ReverseProxy stream", "bulwark stream / bare proxy stream", 1.1)
+ratio("bulwark stream", "bare ReverseProxy stream, usage asked", "bulwark stream / bare proxy stream, usage asked")
 ratio("bulwark +routing/limits/budget", "bulwark auth+usage", "routing+limits+budget / auth+usage")
 ratio("bulwark stream +limits", "bulwark stream", "stream routing+limits+budget / stream")
 ratio("bulwark +guard redact-all", "bulwark auth+usage", "guard redact-all / guard off", 1.2)
