@@ -37,7 +37,7 @@ func (rl *relayer) pass(body io.Reader) error {
 		if n > 0 {
 			router.Progress(rl.ctx)
 			used, done, err := rl.passEvents(buf[:have])
-			if err == nil {
+			if err == nil && used > 0 { // a read that completed no event wrote nothing
 				if ferr := rl.out.Flush(); ferr != nil {
 					err = clientGone{ferr}
 				}
