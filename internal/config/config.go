@@ -67,6 +67,8 @@ type Config struct {
 	Idempotency Idempotency `yaml:"idempotency"`
 	Guard       Guard       `yaml:"guard"` // guardrail policies (guard.go)
 
+	Database Database `yaml:"database"` // state and audit store (database.go)
+
 	// masterKey holds BULWARK_MASTER_KEY; it is never decoded from the file
 	// and never printed.
 	masterKey string

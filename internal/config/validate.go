@@ -63,6 +63,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Tools.validate()...)
 	errs = append(errs, c.validateRouting()...)
 	errs = append(errs, c.Guard.validate()...)
+	errs = append(errs, c.Database.validate()...)
 	return errors.Join(errs...)
 }
 
