@@ -28,7 +28,8 @@
 # upstream for its accounting: the upstream then sends one more chunk.
 #
 # Usage: bench/run.sh [duration per run, default 3s] [connections, default
-# 32] [rounds, default 5] [rate, default 1500 requests/s; 0: closed loop]. BENCH_PERF=<scenario substring> additionally
+# 32] [rounds, default 5] [rate, default 1500 requests/s; 0: closed loop].
+# BENCH_ONLY=<regex> runs only the matching scenarios. BENCH_PERF=<scenario substring> additionally
 # records a perf profile of the measured process during the matching runs
 # and prints its top functions (profiling harness; needs perf).
 # BENCH_BASE=<git revision> adds that revision's Bulwark as "base@<rev>"
@@ -168,6 +169,14 @@ SCENARIOS=(
 	"bulwark stream +guard redact|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_REDACT"
 	"${BASE_SCENARIOS[@]}"
 )
+
+# BENCH_ONLY=<extended regex>: run only the scenarios whose name matches
+# (for iterating on one path; a run of record runs them all).
+if [ -n "${BENCH_ONLY:-}" ]; then
+	KEEP=()
+	for s in "${SCENARIOS[@]}"; do [[ "${s%%|*}" =~ $BENCH_ONLY ]] && KEEP+=("$s"); done
+	SCENARIOS=("${KEEP[@]}")
+fi
 
 # run NAME PID URL BODY KEY: one measured run, one JSON line appended to
 # $WORK/results.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -146,13 +147,25 @@ func (rl *relayer) inspect(data []byte) (chunkAction, gjson.Result, error) {
 			}
 		}
 	}
-	delta := chunkDelta(data, rl.filter != nil)
-	if c := delta.Get("content"); c.Type == gjson.String {
-		rl.deliver += len(c.Str)
-	} else if delta.Exists() {
-		rl.deliver += len(delta.Get("tool_calls.0.function.arguments").Str) + len(delta.Get("reasoning_content").Str)
+	if rl.filter == nil {
+		rl.deliver += deliveredLen(data)
+		return forwardChunk, gjson.Result{}, nil
 	}
+	delta := gjson.GetBytes(data, "choices.0.delta")
+	rl.deliver += deltaLen(delta)
 	return forwardChunk, delta, nil
+}
+
+// deltaLen is the length of the generated text or arguments in an OpenAI
+// chunk's delta.
+func deltaLen(delta gjson.Result) int {
+	if c := delta.Get("content"); c.Type == gjson.String {
+		return len(c.Str)
+	}
+	if !delta.Exists() {
+		return 0
+	}
+	return len(delta.Get("tool_calls.0.function.arguments").Str) + len(delta.Get("reasoning_content").Str)
 }
 
 func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {
@@ -188,18 +201,20 @@ func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {
 
 var deltaKey = []byte(`"delta":`)
 
-// chunkDelta returns the delta of an OpenAI chunk's first choice. When the
-// gateway only counts delivered text (no filter rewrites it), the first
+// deliveredLen is deltaLen of an OpenAI chunk's first choice, for a relay
+// that only counts delivered text (no filter rewrites it): the first
 // "delta" member is parsed where it stands, without walking the chunk from
-// its start: the count is an estimate for streams that end without usage,
-// and an unescaped `"delta":` cannot occur inside a JSON string.
-func chunkDelta(data []byte, exact bool) gjson.Result {
-	if !exact {
-		if i := bytes.Index(data, deltaKey); i >= 0 {
-			return gjson.ParseBytes(data[i+len(deltaKey):])
-		}
+// its start and without copying it — an unescaped `"delta":` cannot occur
+// inside a JSON string, and nothing parsed outlives this call (the
+// zero-copy view of data is dropped on return). The count is an estimate
+// for streams that end without usage.
+func deliveredLen(data []byte) int {
+	i := bytes.Index(data, deltaKey)
+	if i < 0 || i+len(deltaKey) == len(data) {
+		return 0
 	}
-	return gjson.GetBytes(data, "choices.0.delta")
+	tail := data[i+len(deltaKey):]
+	return deltaLen(gjson.Parse(unsafe.String(&tail[0], len(tail))))
 }
 
 // flushOpenAI sends text a filter still holds as one more chunk.

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/bulwarkhq/bulwark/internal/provider"
 )
 
@@ -91,9 +93,9 @@ func TestStreamEndKeepsUpstreamConnection(t *testing.T) {
 	}
 }
 
-// The delta a relay counts delivered text from is the first choice's,
-// whether found by the full path (when a filter rewrites it) or in place.
-func TestChunkDelta(t *testing.T) {
+// The text a relay counts as delivered is the first choice's, whether its
+// delta is found by the full path (when a filter rewrites it) or in place.
+func TestDeliveredLen(t *testing.T) {
 	chunks := []string{
 		`{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":" wor\"ld\\"},"logprobs":null,"finish_reason":null}]}`,
 		`{"choices":[{"delta":{"content":"","role":"assistant"},"finish_reason":null,"index":0}],"id":"x"}`,
@@ -102,16 +104,14 @@ func TestChunkDelta(t *testing.T) {
 		`{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`,
 		`{"id":"c \"delta\": {\"content\":\"no\"}","choices":[{"index":0,"delta":{"content":"yes"}}]}`,
 		`{"id":"c","choices":[],"usage":{"prompt_tokens":1}}`,
+		`{"id":"c","choices":[{"index":0,"delta":`,
+		`{"id":"c","choices":[{"index":0,"delta":{"content":"caf\u00e9 \ud83d\ude00"}}]}`,
 	}
-	for _, c := range chunks {
-		exact, fast := chunkDelta([]byte(c), true), chunkDelta([]byte(c), false)
-		for _, k := range []string{"content", "tool_calls.0.function.arguments", "reasoning_content"} {
-			if e, f := exact.Get(k), fast.Get(k); e.Str != f.Str || e.Type != f.Type {
-				t.Errorf("%s in %s: exact %q (%v), in place %q (%v)", k, c, e.Str, e.Type, f.Str, f.Type)
-			}
-		}
-		if exact.Exists() != fast.Exists() {
-			t.Errorf("%s: delta exists %v vs %v", c, exact.Exists(), fast.Exists())
+	want := []int{8, 0, 8, 5, 0, 3, 0, 0, 10}
+	for i, c := range chunks {
+		exact := deltaLen(gjson.Get(c, "choices.0.delta"))
+		if got := deliveredLen([]byte(c)); got != exact || got != want[i] {
+			t.Errorf("%s: in place %d, full path %d, want %d", c, got, exact, want[i])
 		}
 	}
 }
