@@ -214,7 +214,7 @@ func deliveredLen(data []byte) int {
 		return 0
 	}
 	tail := data[i+len(deltaKey):]
-	return deltaLen(gjson.Parse(unsafe.String(&tail[0], len(tail))))
+	return deltaLen(gjson.Parse(unsafe.String(&tail[0], len(tail)))) //nolint:gosec // G103: read-only view, not retained (see above)
 }
 
 // flushOpenAI sends text a filter still holds as one more chunk.
