@@ -5,17 +5,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/guard/guardtest"
 )
 
-type found struct{ typ, value string }
-
-func detectValues(text string) []found {
-	var out []found
-	for _, s := range Detect(text) {
-		out = append(out, found{s.Type, text[s.Start:s.End]})
-	}
-	return out
-}
+// found is one detection as the table writes it.
+type found = guardtest.Found
 
 var cases = []struct {
 	name string
@@ -62,15 +57,7 @@ var cases = []struct {
 func TestDetect(t *testing.T) {
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			got := detectValues(tt.text)
-			if len(got) != len(tt.want) {
-				t.Fatalf("Detect(%q) = %v, want %v", tt.text, got, tt.want)
-			}
-			for i := range got {
-				if got[i] != tt.want[i] {
-					t.Fatalf("Detect(%q) = %v, want %v", tt.text, got, tt.want)
-				}
-			}
+			guardtest.CheckFinds(t, Detect, tt.text, tt.want)
 		})
 	}
 }
@@ -153,15 +140,12 @@ func FuzzDetect(f *testing.F) {
 		f.Add(tt.text)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		last := 0
-		for _, s := range Detect(text) {
-			if s.Start < last || s.End <= s.Start || s.End > len(text) {
-				t.Fatalf("bad span %+v in %q", s, text)
-			}
+		spans := Detect(text)
+		guardtest.CheckSpans(t, text, spans)
+		for _, s := range spans {
 			if s.Type == CreditCard && !ValidCard(digitsOf(text[s.Start:s.End])) {
 				t.Fatalf("card span fails validation: %q", text[s.Start:s.End])
 			}
-			last = s.End
 		}
 	})
 }

@@ -1,12 +1,11 @@
 package pii
 
 import (
-	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 
-	"github.com/bulwarkhq/bulwark/internal/guard/eval"
+	"github.com/bulwarkhq/bulwark/internal/guard/guardtest"
 	"github.com/bulwarkhq/bulwark/internal/guard/span"
 )
 
@@ -51,61 +50,30 @@ func appendIPv6Ref(out []span.Span, text string) []span.Span {
 	return out
 }
 
-// corpus is every text the reference must agree on in a unit test: the
-// table cases, the presidio-research set, Bulwark's synthetic cases, and
-// those texts glued together (so entities meet at odd boundaries).
-func corpus(t testing.TB) []string {
-	t.Helper()
+// caseTexts is the text of every table case.
+func caseTexts() []string {
 	var texts []string
 	for _, tt := range cases {
 		texts = append(texts, tt.text)
 	}
-	ex, err := eval.LoadPII()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range append(ex, eval.Synthetic(20)...) {
-		texts = append(texts, e.Text)
-	}
-	return append(texts, strings.Join(texts, ""), strings.Join(texts, ":"), strings.Join(texts, "1"))
+	return texts
 }
 
+// TestMatchesReference holds Detect to the reference on the table cases,
+// the presidio-research set and synthetic cases, also glued with nothing,
+// ':' and '1' so that addresses and digit runs meet at odd boundaries.
 func TestMatchesReference(t *testing.T) {
-	for i, text := range corpus(t) {
-		if got, want := Detect(text), detectRef(text); fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("text %d %q: Detect = %v, reference = %v", i, text, got, want)
-		}
-	}
+	guardtest.MatchReference(t, guardtest.Corpus(t, caseTexts(), "", ":", "1"), Detect, detectRef)
 }
 
 func FuzzMatchesReference(f *testing.F) {
-	for _, tt := range cases {
-		f.Add(tt.text)
-	}
-	f.Add("fe80::1%eth0 1:2:3:4:5:6:7:8 a::b.c ::ffff:10.0.0.1 x.::1 12::34::56")
-	f.Fuzz(func(t *testing.T, text string) {
-		if got, want := Detect(text), detectRef(text); fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("Detect(%q) = %v, reference = %v", text, got, want)
-		}
-	})
+	guardtest.FuzzReference(f, append(caseTexts(), "fe80::1%eth0 1:2:3:4:5:6:7:8 a::b.c ::ffff:10.0.0.1 x.::1 12::34::56"), Detect, detectRef)
 }
 
 // BenchmarkDetect compares Detect with the reference on the gateway
 // benchmark's prose (the response side's text).
 func BenchmarkDetect(b *testing.B) {
-	text := "Request w00000001: Summarise the following paragraph in one sentence. " +
-		strings.Repeat("The gateway forwards requests to the upstream provider and accounts for usage. ", 6)
-	for _, bc := range []struct {
-		name   string
-		detect func(string) []span.Span
-	}{{"new", Detect}, {"reference", detectRef}} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.SetBytes(int64(len(text)))
-			for b.Loop() {
-				bc.detect(text)
-			}
-		})
-	}
+	guardtest.BenchReference(b, "new", Detect, detectRef)
 }
 
 // TestClasses holds the byte-class table to the predicates it replaced.

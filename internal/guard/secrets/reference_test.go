@@ -1,12 +1,10 @@
 package secrets
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/bulwarkhq/bulwark/internal/guard/eval"
-
+	"github.com/bulwarkhq/bulwark/internal/guard/guardtest"
 	"github.com/bulwarkhq/bulwark/internal/guard/span"
 )
 
@@ -48,61 +46,30 @@ func appendAllRef(r *prefixRule, out []span.Span, text string) []span.Span {
 	}
 }
 
-// corpus is every text the reference must agree on in a unit test: the
-// table cases, the presidio-research set, Bulwark's synthetic cases, and
-// those texts glued together (so tokens meet at odd boundaries).
-func corpus(t testing.TB) []string {
-	t.Helper()
+// caseTexts is the text of every table case.
+func caseTexts() []string {
 	var texts []string
 	for _, tt := range cases {
 		texts = append(texts, tt.text)
 	}
-	ex, err := eval.LoadPII()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range append(ex, eval.Synthetic(20)...) {
-		texts = append(texts, e.Text)
-	}
-	glued := strings.Join(texts, "")
-	return append(texts, glued, strings.Join(texts, "sk-"), strings.Join(texts, "A"))
+	return texts
 }
 
+// TestMatchesReference holds Detect to the reference on the table cases,
+// the presidio-research set and synthetic cases, also glued with nothing,
+// "sk-" and 'A' so that tokens meet at odd boundaries.
 func TestMatchesReference(t *testing.T) {
-	for i, text := range corpus(t) {
-		if got, want := Detect(text), detectRef(text); fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("text %d %q: Detect = %v, reference = %v", i, text, got, want)
-		}
-	}
+	guardtest.MatchReference(t, guardtest.Corpus(t, caseTexts(), "", "sk-", "A"), Detect, detectRef)
 }
 
 func FuzzMatchesReference(f *testing.F) {
-	for _, tt := range cases {
-		f.Add(tt.text)
-	}
-	f.Fuzz(func(t *testing.T, text string) {
-		if got, want := Detect(text), detectRef(text); fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("Detect(%q) = %v, reference = %v", text, got, want)
-		}
-	})
+	guardtest.FuzzReference(f, caseTexts(), Detect, detectRef)
 }
 
 // BenchmarkDetect compares Detect with the reference on the gateway
 // benchmark's prose (the response side's text).
 func BenchmarkDetect(b *testing.B) {
-	text := "Request w00000001: Summarise the following paragraph in one sentence. " +
-		strings.Repeat("The gateway forwards requests to the upstream provider and accounts for usage. ", 6)
-	for _, bc := range []struct {
-		name   string
-		detect func(string) []span.Span
-	}{{"fused", Detect}, {"reference", detectRef}} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.SetBytes(int64(len(text)))
-			for b.Loop() {
-				bc.detect(text)
-			}
-		})
-	}
+	guardtest.BenchReference(b, "fused", Detect, detectRef)
 }
 
 // appendJWTRef is the JWT rule's own strings.Index loop, before it joined

@@ -3,9 +3,12 @@ package secrets
 import (
 	"strings"
 	"testing"
+
+	"github.com/bulwarkhq/bulwark/internal/guard/guardtest"
 )
 
-type found struct{ typ, value string }
+// found is one detection as the table writes it.
+type found = guardtest.Found
 
 var (
 	openai    = "sk-proj-" + strings.Repeat("Ab3xYz9Q", 6)
@@ -50,18 +53,7 @@ var cases = []struct {
 func TestDetect(t *testing.T) {
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			var got []found
-			for _, s := range Detect(tt.text) {
-				got = append(got, found{s.Type, tt.text[s.Start:s.End]})
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("Detect(%q) = %v, want %v", tt.text, got, tt.want)
-			}
-			for i := range got {
-				if got[i] != tt.want[i] {
-					t.Fatalf("Detect(%q) = %v, want %v", tt.text, got, tt.want)
-				}
-			}
+			guardtest.CheckFinds(t, Detect, tt.text, tt.want)
 		})
 	}
 }
@@ -80,12 +72,6 @@ func FuzzDetect(f *testing.F) {
 		f.Add(tt.text)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		last := 0
-		for _, s := range Detect(text) {
-			if s.Start < last || s.End <= s.Start || s.End > len(text) {
-				t.Fatalf("bad span %+v", s)
-			}
-			last = s.End
-		}
+		guardtest.CheckSpans(t, text, Detect(text))
 	})
 }
