@@ -4,124 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/pgtest"
 )
 
-// pgBin is where Debian's postgresql-15 package installs the server; set
-// BULWARK_PG_BIN to use another build.
-func pgBin() string {
-	if d := os.Getenv("BULWARK_PG_BIN"); d != "" {
-		return d
-	}
-	return "/usr/lib/postgresql/15/bin"
-}
-
-// startPostgres runs a throwaway PostgreSQL server on a random loopback
-// port in a temporary directory and returns a superuser DSN, or "" when the
-// binaries are missing outside CI (in CI, missing binaries fail the test).
-func startPostgres(t *testing.T) string {
-	t.Helper()
-	bin := pgBin()
-	if _, err := os.Stat(filepath.Join(bin, "postgres")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL binaries missing in %s (apt-get install postgresql): %v", bin, err)
-		}
-		t.Logf("PostgreSQL binaries missing in %s; PostgreSQL tests not run", bin)
-		return ""
-	}
-	dir, err := os.MkdirTemp("", "bulwark-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	cred := dropRoot(t, dir)
-	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := initdb.CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-	port := freePort(t)
-	srv := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-k", dir,
-		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "shared_buffers=16MB", "-c", "max_connections=20")
-	srv.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if err := srv.Start(); err != nil {
-		t.Fatalf("start postgres: %v", err)
-	}
-	t.Cleanup(func() {
-		srv.Process.Signal(syscall.SIGINT) // fast shutdown
-		srv.Wait()
-	})
-	dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	waitReady(t, dsn)
-	return dsn
-}
-
-// dropRoot returns credentials for "nobody" when running as root (PostgreSQL
-// refuses to run as root) and hands dir to that user.
-func dropRoot(t *testing.T, dir string) *syscall.Credential {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	u, err := user.Lookup("nobody")
-	if err != nil {
-		t.Fatalf("running as root and no nobody user: %v", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if err := os.Chown(dir, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func waitReady(t *testing.T, dsn string) {
-	t.Helper()
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := db.PingContext(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("postgres not ready: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func TestPostgresReadOnly(t *testing.T) {
-	superDSN := startPostgres(t)
-	if superDSN == "" {
-		return
-	}
+	superDSN := pgtest.Start(t)
 	admin, err := sql.Open("pgx", superDSN)
 	if err != nil {
 		t.Fatal(err)

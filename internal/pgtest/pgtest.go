@@ -1,0 +1,238 @@
+// Package pgtest runs a throwaway PostgreSQL server for tests: initdb in a
+// temporary directory, the server on a random loopback port (as "nobody"
+// when the tests run as root, since PostgreSQL refuses root), and a fresh
+// database for each caller of Start.
+//
+// One server serves a whole test package when its TestMain calls Main;
+// without Main each Start runs its own server, stopped when the test ends.
+// The binaries come from /usr/lib/postgresql/15/bin (Debian's
+// postgresql-15) or the directory BULWARK_PG_BIN names. Missing binaries
+// fail the test: PostgreSQL tests are never skipped.
+//
+// Start and Main are safe for concurrent use.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EnvBin names the directory holding initdb and postgres.
+const EnvBin = "BULWARK_PG_BIN"
+
+// DefaultBin is where Debian's postgresql-15 package installs the server.
+const DefaultBin = "/usr/lib/postgresql/15/bin"
+
+// Bin returns the directory of the PostgreSQL binaries.
+func Bin() string {
+	if d := os.Getenv(EnvBin); d != "" {
+		return d
+	}
+	return DefaultBin
+}
+
+// shared is the package-wide server Main manages.
+var shared struct {
+	mu      sync.Mutex
+	enabled bool // Main is running the tests
+	srv     *server
+	err     error
+}
+
+// Main runs the tests of a package with one PostgreSQL server for all of
+// them (started on first use) and stops it afterwards. Call it from
+// TestMain: os.Exit(pgtest.Main(m)).
+func Main(m *testing.M) int {
+	shared.mu.Lock()
+	shared.enabled = true
+	shared.mu.Unlock()
+	code := m.Run()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.srv != nil {
+		shared.srv.stop()
+	}
+	return code
+}
+
+// Start returns the superuser DSN of a new, empty database on a running
+// test server.
+func Start(t testing.TB) string {
+	t.Helper()
+	srv := serverFor(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := "t_" + randomHex(8)
+	if err := srv.exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	return srv.dsn(name)
+}
+
+// serverFor returns the package's shared server, or one for this test
+// alone when Main is not in use.
+func serverFor(t testing.TB) *server {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if !shared.enabled {
+		srv, err := startServer()
+		if err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		t.Cleanup(srv.stop)
+		return srv
+	}
+	if shared.srv == nil && shared.err == nil {
+		shared.srv, shared.err = startServer()
+	}
+	if shared.err != nil {
+		t.Fatalf("pgtest: %v", shared.err)
+	}
+	return shared.srv
+}
+
+// server is one running postgres process.
+type server struct {
+	dir  string
+	port int
+	cmd  *exec.Cmd
+	once sync.Once
+}
+
+func (s *server) dsn(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.port, db)
+}
+
+// stop shuts the server down fast (SIGINT) and removes its files.
+func (s *server) stop() {
+	s.once.Do(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGINT)
+		_ = s.cmd.Wait() // an interrupted server exits non-zero; nothing to report
+		_ = os.RemoveAll(s.dir)
+	})
+}
+
+func (s *server) exec(ctx context.Context, sql string) error {
+	conn, err := pgx.Connect(ctx, s.dsn("postgres"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+func startServer() (*server, error) {
+	bin := Bin()
+	if _, err := os.Stat(filepath.Join(bin, "postgres")); err != nil {
+		return nil, fmt.Errorf("PostgreSQL binaries missing in %s (install them with apt-get install postgresql-15, or point %s at a bin directory): %w", bin, EnvBin, err)
+	}
+	dir, err := os.MkdirTemp("", "bulwark-pg-")
+	if err != nil {
+		return nil, err
+	}
+	s, err := launch(bin, dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+func launch(bin, dir string) (*server, error) {
+	cred, err := dropRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, "data")
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions")
+	initdb.SysProcAttr = procAttr(cred)
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-k", dir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
+		"-c", "shared_buffers=16MB", "-c", "max_connections=100")
+	cmd.SysProcAttr = procAttr(cred)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	s := &server{dir: dir, port: port, cmd: cmd}
+	if err := s.waitReady(); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *server) waitReady() error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := s.exec(ctx, "SELECT 1")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postgres not ready: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// dropRoot returns credentials for "nobody" when running as root
+// (PostgreSQL refuses to run as root) and hands dir to that user.
+func dropRoot(dir string) (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		return nil, fmt.Errorf("running as root and no nobody user: %w", err)
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("nobody's ids: %w", err)
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return nil, err
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}
