@@ -66,15 +66,24 @@ func validModel(m string) bool {
 // UpstreamPath is the path (and query) for calling an upstream Gemini
 // model; streams ask for SSE framing with alt=sse.
 func UpstreamPath(model string, stream bool) string {
-	segs := strings.Split(model, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	p := pathPrefix + strings.Join(segs, "/")
+	p := modelPath(model)
 	if stream {
 		return p + ":" + MethodStreamGenerate + "?alt=sse"
 	}
 	return p + ":" + MethodGenerate
+}
+
+// CountTokensPath is the path for counting a prompt's tokens with an
+// upstream Gemini model.
+func CountTokensPath(model string) string { return modelPath(model) + ":" + MethodCountTokens }
+
+// modelPath is the escaped resource path of model.
+func modelPath(model string) string {
+	segs := strings.Split(model, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return pathPrefix + strings.Join(segs, "/")
 }
 
 // modelRune reports whether r may appear in a model path segment: ASCII

@@ -45,6 +45,9 @@ func TestUpstreamPath(t *testing.T) {
 	if got := gemini.UpstreamPath("gemini-2.5-flash", false); got != "/v1beta/models/gemini-2.5-flash:generateContent" {
 		t.Errorf("path %q", got)
 	}
+	if got := gemini.CountTokensPath("tuned/a b"); got != "/v1beta/models/tuned/a%20b:countTokens" {
+		t.Errorf("count path %q", got)
+	}
 }
 
 func FuzzParsePath(f *testing.F) {

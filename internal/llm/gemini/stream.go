@@ -163,6 +163,12 @@ func errorType(status string) string {
 type StreamEncoder struct {
 	id, model string
 	tools     map[int]*pendingCall
+	// array selects the JSON-array framing of a stream without alt=sse
+	// (stream_array.go); elems counts the elements written, ended is set
+	// once the closing bracket is.
+	array bool
+	elems int
+	ended bool
 }
 
 type pendingCall struct {
@@ -211,9 +217,11 @@ func (e *StreamEncoder) Encode(dst []byte, ev llm.StreamEvent) ([]byte, error) {
 		}
 		return e.chunk(dst, []part{textPart("")}, encodeFinish(ev.StopReason), u)
 	case llm.EventError:
-		return encodeStreamError(dst, ev.Error)
+		return e.streamError(dst, ev.Error)
+	case llm.EventDone:
+		return e.end(dst), nil
 	}
-	return dst, nil // done is the end of the body; ping has no form
+	return dst, nil // ping has no form
 }
 
 func (e *StreamEncoder) delta(dst []byte, ev llm.StreamEvent) ([]byte, error) {
@@ -248,12 +256,12 @@ func (e *StreamEncoder) chunk(dst []byte, parts []part, finish string, u *usageM
 	if err != nil {
 		return dst, fmt.Errorf("encode gemini chunk: %w", err)
 	}
-	return llm.AppendSSE(dst, "", raw), nil
+	return e.frame(dst, raw), nil
 }
 
-// encodeStreamError writes Google's error JSON as a chunk; clients treat it
+// streamError writes Google's error JSON as a chunk; clients treat it
 // as a failure, and no finishReason has been sent.
-func encodeStreamError(dst []byte, se *llm.StreamError) ([]byte, error) {
+func (e *StreamEncoder) streamError(dst []byte, se *llm.StreamError) ([]byte, error) {
 	if se == nil {
 		se = &llm.StreamError{Type: "api_error", Message: "upstream error"}
 	}
@@ -270,5 +278,5 @@ func encodeStreamError(dst []byte, se *llm.StreamError) ([]byte, error) {
 	if err != nil {
 		return dst, fmt.Errorf("encode gemini error: %w", err)
 	}
-	return llm.AppendSSE(dst, "", raw), nil
+	return e.end(e.frame(dst, raw)), nil
 }

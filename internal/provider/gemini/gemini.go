@@ -36,6 +36,10 @@ func Path(model string, stream bool) (path, query string) {
 	return path, query
 }
 
+// CountTokensPath returns the root-relative path of model's countTokens
+// method (no query: the credential goes in a header, see SetAuth).
+func CountTokensPath(model string) string { return gemini.CountTokensPath(model) }
+
 // SetAuth sets the upstream's own credential. Google also accepts ?key=,
 // which is never used: a key in a URL ends up in access logs.
 func SetAuth(h http.Header, apiKey string) {

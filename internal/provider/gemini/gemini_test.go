@@ -27,6 +27,12 @@ func TestAddressing(t *testing.T) {
 	}
 }
 
+func TestCountTokensPath(t *testing.T) {
+	if got := URL("http://h/v1beta", CountTokensPath("gemini-2.5-flash")); got != "http://h/v1beta/models/gemini-2.5-flash:countTokens" {
+		t.Errorf("countTokens URL %s", got)
+	}
+}
+
 func TestAuthAndErrors(t *testing.T) {
 	h := http.Header{}
 	SetAuth(h, "k")
