@@ -1,0 +1,173 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+const auditColumns = "seq, ts, tenant, actor, action, target, outcome, request_id, details, mac"
+
+func scanAudit(r pgx.Row) (store.AuditRow, error) {
+	var a store.AuditRow
+	var ts int64
+	err := r.Scan(&a.Seq, &ts, &a.Tenant, &a.Actor, &a.Action, &a.Target, &a.Outcome, &a.RequestID, &a.Details, &a.MAC)
+	a.Time = fromMillis(ts)
+	return a, err
+}
+
+func auditHead(ctx context.Context, q querier) (*store.AuditRow, error) {
+	a, err := scanAudit(q.QueryRow(ctx, "SELECT "+auditColumns+" FROM audit_events ORDER BY seq DESC LIMIT 1"))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: audit head: %w", err)
+	}
+	return &a, nil
+}
+
+// lockAuditChain serialises writers of the chain across every process
+// sharing the database until tx ends. Taken before the head is read: under
+// READ COMMITTED each later statement sees the rows of the writer that
+// held the lock before, so no two appends build on the same head.
+func lockAuditChain(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockAudit); err != nil {
+		return fmt.Errorf("postgres: audit lock: %w", err)
+	}
+	return nil
+}
+
+// appendAuditTx appends the row fn builds from the current head inside tx.
+// A nil fn appends nothing. Chains that were purged keep counting from the
+// anchor.
+func appendAuditTx(ctx context.Context, tx pgx.Tx, fn store.AuditFunc) error {
+	_, err := appendAudit(ctx, tx, fn)
+	return err
+}
+
+func appendAudit(ctx context.Context, tx pgx.Tx, fn store.AuditFunc) (*store.AuditRow, error) {
+	if fn == nil {
+		return nil, nil
+	}
+	if err := lockAuditChain(ctx, tx); err != nil {
+		return nil, err
+	}
+	prev, err := auditHead(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	if prev == nil {
+		anchor, err := auditAnchor(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		if anchor != nil {
+			prev = &store.AuditRow{Seq: anchor.Seq, MAC: anchor.PrevMAC}
+		}
+	}
+	row, err := fn(prev)
+	if err != nil {
+		return nil, err
+	}
+	_, err = tx.Exec(ctx, "INSERT INTO audit_events("+auditColumns+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+		row.Seq, millis(row.Time), row.Tenant, row.Actor, row.Action, row.Target, row.Outcome, row.RequestID, row.Details, row.MAC)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: append audit: %w", err)
+	}
+	return &row, nil
+}
+
+// AppendAudit appends one row in its own transaction, serialised across
+// replicas; it returns after the commit is durable.
+func (s *Store) AppendAudit(ctx context.Context, fn store.AuditFunc) (*store.AuditRow, error) {
+	var out *store.AuditRow
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		r, err := appendAudit(ctx, tx, fn)
+		out = r
+		return err
+	})
+	return out, err
+}
+
+// AuditRows calls fn for each row with seq > afterSeq, in order.
+func (s *Store) AuditRows(ctx context.Context, afterSeq int64, fn func(store.AuditRow) error) error {
+	rows, err := s.pool.Query(ctx, "SELECT "+auditColumns+" FROM audit_events WHERE seq > $1 ORDER BY seq", afterSeq)
+	if err != nil {
+		return fmt.Errorf("postgres: audit rows: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanAudit(rows)
+		if err != nil {
+			return fmt.Errorf("postgres: audit rows: %w", err)
+		}
+		if err := fn(a); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgres: audit rows: %w", err)
+	}
+	return nil
+}
+
+// AuditHead returns the newest row, or nil on an empty chain.
+func (s *Store) AuditHead(ctx context.Context) (*store.AuditRow, error) {
+	return auditHead(ctx, s.pool)
+}
+
+func auditAnchor(ctx context.Context, q querier) (*store.AuditAnchor, error) {
+	var a store.AuditAnchor
+	err := q.QueryRow(ctx, "SELECT seq, prev_mac, mac FROM audit_anchor WHERE id = 1").Scan(&a.Seq, &a.PrevMAC, &a.MAC)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: audit anchor: %w", err)
+	}
+	return &a, nil
+}
+
+// AuditAnchor returns the retention anchor, or nil if nothing was purged.
+func (s *Store) AuditAnchor(ctx context.Context) (*store.AuditAnchor, error) {
+	return auditAnchor(ctx, s.pool)
+}
+
+// PurgeAudit deletes rows up to upTo and records the anchor atomically,
+// holding the chain lock so no append interleaves.
+func (s *Store) PurgeAudit(ctx context.Context, upTo int64, anchor store.AuditAnchor, audit store.AuditFunc) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if err := lockAuditChain(ctx, tx); err != nil {
+			return err
+		}
+		cur, err := auditAnchor(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if cur != nil && cur.Seq >= upTo {
+			return fmt.Errorf("audit anchor already at %d: %w", cur.Seq, store.ErrConflict)
+		}
+		var ok bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM audit_events WHERE seq = $1 AND mac = $2)", anchor.Seq, anchor.PrevMAC).Scan(&ok); err != nil {
+			return fmt.Errorf("postgres: purge audit: %w", err)
+		}
+		if !ok {
+			return fmt.Errorf("audit entry %d changed since the purge was planned: %w", anchor.Seq, store.ErrConflict)
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM audit_events WHERE seq <= $1", upTo); err != nil {
+			return fmt.Errorf("postgres: purge audit: %w", err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO audit_anchor(id, seq, prev_mac, mac) VALUES (1, $1, $2, $3)
+			ON CONFLICT (id) DO UPDATE SET seq=excluded.seq, prev_mac=excluded.prev_mac, mac=excluded.mac`,
+			anchor.Seq, anchor.PrevMAC, anchor.MAC)
+		if err != nil {
+			return fmt.Errorf("postgres: audit anchor: %w", err)
+		}
+		return appendAuditTx(ctx, tx, audit)
+	})
+}

@@ -1,0 +1,51 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+var usageColumns = []string{"ts", "request_id", "tenant", "key_id", "model", "provider", "deployment", "prompt_tokens",
+	"completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost_micros", "latency_ms", "ttfb_ms", "status", "stream"}
+
+// InsertUsage writes usage rows with one COPY (all or none).
+func (s *Store) InsertUsage(ctx context.Context, rows []store.Usage) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+		u := &rows[i]
+		return []any{millis(u.Time), u.RequestID, u.Tenant, u.KeyID, u.Model, u.Provider, u.Deployment,
+			u.PromptTokens, u.CompletionTokens, u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens, u.CostMicros,
+			u.LatencyMS, u.TTFBMS, u.Status, u.Stream}, nil
+	})
+	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"usage"}, usageColumns, src); err != nil {
+		return fmt.Errorf("postgres: usage: %w", err)
+	}
+	return nil
+}
+
+// SummariseUsage aggregates usage per key and model, with the SQLite
+// store's filters: key and tenant when set, rows at or after Since.
+func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageSummary, error) {
+	rows, err := s.pool.Query(ctx, `SELECT key_id, model, count(*), sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint,
+		sum(cost_micros)::bigint, count(*) FILTER (WHERE status >= 400)
+		FROM usage WHERE ($1 = '' OR key_id = $1) AND ($2 = '' OR tenant = $2) AND ts >= $3
+		GROUP BY key_id, model ORDER BY key_id COLLATE "C", model COLLATE "C"`, f.KeyID, f.Tenant, millis(f.Since))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: usage summary: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.UsageSummary, error) {
+		var u store.UsageSummary
+		err := r.Scan(&u.KeyID, &u.Model, &u.Requests, &u.PromptTokens, &u.CompletionTokens, &u.CostMicros, &u.Errors)
+		return u, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: usage summary: %w", err)
+	}
+	return out, nil
+}
