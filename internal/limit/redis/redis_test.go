@@ -1,0 +1,148 @@
+package redis_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/bulwarkhq/bulwark/internal/limit"
+	"github.com/bulwarkhq/bulwark/internal/limit/limittest"
+	"github.com/bulwarkhq/bulwark/internal/limit/redis"
+	"github.com/bulwarkhq/bulwark/internal/redistest"
+)
+
+var (
+	shared redistest.Shared
+	seq    atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	shared.Close()
+	os.Exit(code)
+}
+
+// client returns a new connection (one "replica") to the shared server.
+func client(t *testing.T, addr string) *goredis.Client {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: 64, MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// prefix isolates one test's keys on the shared server.
+func prefix() string { return "t" + strconv.FormatInt(seq.Add(1), 10) + ":" }
+
+// live counts the keys under p that are live at now: a hash whose logical
+// expiry x is absent, 0 (a total budget) or after now, or a sorted set whose
+// highest score (a lease or hold expiry) is after now. Redis's own TTLs run
+// on the real clock; the suite drives a manual one.
+func live(t *testing.T, c *goredis.Client, p string, now time.Time) int {
+	t.Helper()
+	ctx := context.Background()
+	us := now.UnixNano() / 1000
+	n := 0
+	iter := c.Scan(ctx, 0, p+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		switch c.Type(ctx, k).Val() {
+		case "hash":
+			x, err := c.HGet(ctx, k, "x").Int64()
+			if err != nil || x == 0 || x > us {
+				n++
+			}
+		case "zset":
+			top, err := c.ZRevRangeWithScores(ctx, k, 0, 0).Result()
+			if err != nil || len(top) == 0 || int64(top[0].Score) > us {
+				n++
+			}
+		default:
+			n++
+		}
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func newImpl(t *testing.T, clock limit.Clock) limittest.Impl {
+	addr := shared.Get(t).Addr
+	c := client(t, addr)
+	opts := redis.Options{Prefix: prefix(), Clock: clock}
+	conc := redis.NewConcurrency(c, opts)
+	t.Cleanup(conc.Close)
+	return limittest.Impl{
+		Rate: redis.NewRateLimiter(c, opts), Concurrency: conc, Budget: redis.NewBudget(c, opts),
+		Size: func() int { return live(t, c, opts.Prefix, clock.Now()) },
+	}
+}
+
+func TestConformance(t *testing.T) { limittest.Run(t, newImpl) }
+
+func TestKeysCarryPrefixAndTTL(t *testing.T) {
+	ctx := context.Background()
+	c := client(t, shared.Get(t).Addr)
+	opts := redis.Options{Prefix: prefix()}
+	if _, err := redis.NewRateLimiter(c, opts).Take(ctx, 1, limit.Limit{Key: "rpm:key:a", Rate: limit.PerMinute(10)}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := redis.NewBudget(c, opts).Reserve(ctx, []limit.BudgetScope{{ID: "key:a", LimitMicros: 100, Period: limit.PeriodDaily}}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := c.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, k := range keys {
+		if len(k) < len(opts.Prefix) || k[:len(opts.Prefix)] != opts.Prefix {
+			continue
+		}
+		found++
+		ttl := c.PTTL(ctx, k).Val()
+		if ttl <= 0 || ttl > 25*time.Hour+2*time.Minute {
+			t.Errorf("key %s has TTL %v; want a bounded expiry", k, ttl)
+		}
+	}
+	if found != 3 { // bucket, budget window, its hold set
+		t.Fatalf("found %d keys under %s, want 3", found, opts.Prefix)
+	}
+	_ = res
+}
+
+func FuzzRateMatchesMemoryArithmetic(f *testing.F) {
+	f.Add(int64(10), int64(1), int64(3))
+	f.Add(int64(7), int64(2), int64(9))
+	f.Add(int64(38_000_000), int64(1_000_000), int64(50))
+	f.Fuzz(func(t *testing.T, n, cost, takes int64) {
+		if n <= 0 || n > 38_000_000 || cost <= 0 || cost > n || takes <= 0 || takes > 60 {
+			return
+		}
+		c := client(t, shared.Get(t).Addr)
+		clk := limittest.NewClock(time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC))
+		l := redis.NewRateLimiter(c, redis.Options{Prefix: prefix(), Clock: clk.Func()})
+		r := limit.PerMinute(n)
+		var b limit.Bucket
+		for i := range takes {
+			now := clk.Now().UnixNano()
+			want := b.Drain(r, now)
+			nb, wd, _ := want.Admit(r, cost)
+			b = nb
+			got, err := l.Take(context.Background(), cost, limit.Limit{Key: "k", Rate: r})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Allowed != wd.Allowed || got.Remaining != wd.Remaining {
+				t.Fatalf("take %d of %d per minute (cost %d): redis %+v, exact %+v", i, n, cost, got, wd)
+			}
+			clk.Advance(time.Duration(i) * time.Second)
+		}
+	})
+}
