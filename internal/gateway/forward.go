@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -341,7 +342,13 @@ func blocked(err error) error {
 }
 
 func isEventStream(h http.Header) bool {
-	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	ct := h.Get("Content-Type")
+	// The forms upstreams send, without parsing (ParseMediaType allocates
+	// a parameter map on every streamed answer); anything else is parsed.
+	if ct == "text/event-stream" || strings.HasPrefix(ct, "text/event-stream; charset=") {
+		return true
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
 	return mt == "text/event-stream"
 }
 

@@ -68,6 +68,9 @@ type Call struct {
 	embedding bool             // no output tokens
 	hdr       http.Header      // response headers for x-ratelimit-*, nil when not settable
 	adm       *limit.Admission // the caller's admitted limits, settled after the call
+	// subs backs the caller's limit subjects (a local array would escape
+	// through the LimitSource interface: one allocation per call).
+	subs [2]limit.Subject
 }
 
 // CallHook runs around an upstream call.

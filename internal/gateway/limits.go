@@ -161,8 +161,7 @@ func (l limiter) BeforeCall(ctx context.Context, c *Call) error {
 	if rt.Limits == nil || rt.Gate == nil {
 		return nil
 	}
-	var buf [4]limit.Subject
-	subs, err := rt.Limits.Subjects(ctx, c.Identity, buf[:0])
+	subs, err := rt.Limits.Subjects(ctx, c.Identity, c.subs[:0])
 	if err != nil {
 		return apierr.Unavailable("limits_unavailable", "limits could not be checked; retry shortly", time.Second).WithCause(err)
 	}

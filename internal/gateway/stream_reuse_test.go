@@ -115,3 +115,29 @@ func TestDeliveredLen(t *testing.T) {
 		}
 	}
 }
+
+// Streamed answers are recognised by their media type, with or without
+// parameters, in any case; lookalikes are not.
+func TestIsEventStream(t *testing.T) {
+	tests := []struct {
+		ct   string
+		want bool
+	}{
+		{"text/event-stream", true},
+		{"text/event-stream; charset=utf-8", true},
+		{"text/event-stream;charset=UTF-8", true},
+		{"Text/Event-Stream", true},
+		{" text/event-stream ", true},
+		{"text/event-streaming", false},
+		{"text/event-stream-x; charset=utf-8", false},
+		{"application/json", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ct, func(t *testing.T) {
+			if got := isEventStream(http.Header{"Content-Type": {tt.ct}}); got != tt.want {
+				t.Errorf("isEventStream(%q) = %v, want %v", tt.ct, got, tt.want)
+			}
+		})
+	}
+}

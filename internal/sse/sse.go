@@ -181,10 +181,20 @@ func NewWriter(w http.ResponseWriter) *Writer {
 // SetHeaders sets the headers every SSE response carries, including the
 // hint that stops reverse proxies such as nginx from buffering the stream.
 func SetHeaders(h http.Header) {
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	h["Content-Type"] = contentType
+	h["Cache-Control"] = noCache
+	h["X-Accel-Buffering"] = noBuffering
 }
+
+// The SSE header values are shared by every response, assigned under
+// their canonical names: the server only reads response headers, and
+// Header.Set/Add replace or append (a full one-element slice is copied on
+// append), so no response can change another's.
+var (
+	contentType = []string{"text/event-stream; charset=utf-8"}
+	noCache     = []string{"no-cache"}
+	noBuffering = []string{"no"}
+)
 
 // Event writes one event ("event: name" when name is non-empty, one "data:"
 // line per line of data, then a blank line) and flushes it.

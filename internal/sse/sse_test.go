@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -194,5 +195,30 @@ func TestReleaseRecyclesCleanly(t *testing.T) {
 			t.Fatalf("b did not end cleanly: %v", err)
 		}
 		b.Release()
+	}
+}
+
+// The header values are shared between responses: changing one
+// response's headers must not change another's.
+func TestSetHeadersShared(t *testing.T) {
+	a, b := http.Header{}, http.Header{}
+	SetHeaders(a)
+	SetHeaders(b)
+	a.Add("Cache-Control", "no-store")
+	a.Set("Content-Type", "text/plain")
+	a.Del("X-Accel-Buffering")
+	want := http.Header{}
+	want.Set("Content-Type", "text/event-stream; charset=utf-8")
+	want.Set("Cache-Control", "no-cache")
+	want.Set("X-Accel-Buffering", "no")
+	for k, v := range want {
+		if got := b.Values(k); len(got) != 1 || got[0] != v[0] {
+			t.Errorf("%s = %q after another response changed its own, want %q", k, got, v)
+		}
+	}
+	c := http.Header{}
+	SetHeaders(c)
+	if got := c.Values("Cache-Control"); len(got) != 1 || got[0] != "no-cache" {
+		t.Errorf("a later response has Cache-Control %q", got)
 	}
 }
