@@ -38,9 +38,16 @@ func (s *Sandbox) run(ctx context.Context, spec Spec) (Result, error) {
 	stdout := &capped{max: s.cfg.Limits.OutputBytes}
 	stderr := &capped{max: s.cfg.Limits.OutputBytes}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	filter, err := filterPipe(s.filter)
+	if err != nil {
+		return Result{}, err
+	}
+	cmd.ExtraFiles = []*os.File{filter} // seccompFD in bwrap
 
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	_ = filter.Close() // the child holds its own copy
+	if err != nil {
 		return Result{}, fmt.Errorf("sandbox: start: %w", err)
 	}
 	pgid := cmd.Process.Pid

@@ -114,8 +114,9 @@ type Result struct {
 // Sandbox runs processes under a fixed configuration. It is safe for
 // concurrent use.
 type Sandbox struct {
-	cfg  Config
-	cred *syscall.Credential
+	cfg    Config
+	cred   *syscall.Credential
+	filter []byte // seccomp program handed to bwrap on seccompFD
 }
 
 // New validates cfg, fills defaults and probes that a sandbox can actually
@@ -161,7 +162,11 @@ func build(cfg Config) (*Sandbox, error) {
 			return nil, fmt.Errorf("sandbox: %s not executable: %w", p, ErrUnavailable)
 		}
 	}
-	s := &Sandbox{cfg: cfg}
+	filter, err := hostFilter()
+	if err != nil {
+		return nil, err
+	}
+	s := &Sandbox{cfg: cfg, filter: filter}
 	if os.Geteuid() == 0 {
 		s.cred = &syscall.Credential{Uid: uint32(cfg.RunAsUID), Gid: uint32(cfg.RunAsGID), Groups: []uint32{}}
 	}
@@ -246,7 +251,8 @@ func (s *Sandbox) Argv(spec Spec) ([]string, error) {
 		"--unshare-all", "--unshare-user", "--disable-userns",
 		"--uid", strconv.Itoa(DefaultUID), "--gid", strconv.Itoa(DefaultUID),
 		"--hostname", "sandbox", "--cap-drop", "ALL",
-		"--new-session", "--die-with-parent", "--as-pid-1"}
+		"--new-session", "--die-with-parent", "--as-pid-1",
+		"--seccomp", strconv.Itoa(seccompFD)}
 	if spec.ShareNet {
 		argv = append(argv, "--share-net")
 	}
