@@ -118,3 +118,34 @@ func TestTest(t *testing.T) {
 		t.Errorf("openai test call = %s %v", r.Path, r.Header)
 	}
 }
+
+// Upstream requests share their constant header values: changing one
+// request's headers must not change the next one's.
+func TestNewRequestHeadersIndependent(t *testing.T) {
+	cfg := provider.Config{Name: "o", Type: provider.TypeOpenAI, BaseURL: "http://h/v1"}
+	build := func(accept string) http.Header {
+		t.Helper()
+		req, err := provider.NewRequest(context.Background(), cfg, provider.Call{Family: provider.FamilyOpenAI, Method: "POST",
+			Path: "/chat/completions", Body: []byte("{}"), In: http.Header{"Accept": {accept}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return req.Header
+	}
+	a := build("text/event-stream")
+	a.Add("Accept", "application/xml")
+	a.Set("Content-Type", "text/plain")
+	a.Add("User-Agent", "x")
+	for _, tt := range []struct{ accept, want string }{{"text/event-stream", "text/event-stream"}, {"*/*", "application/json"}} {
+		b := build(tt.accept)
+		if got := b.Values("Accept"); len(got) != 1 || got[0] != tt.want {
+			t.Errorf("Accept = %q, want [%s]", got, tt.want)
+		}
+		if got := b.Values("Content-Type"); len(got) != 1 || got[0] != "application/json" {
+			t.Errorf("Content-Type = %q", got)
+		}
+		if got := b.Values("User-Agent"); len(got) != 1 || got[0] != "bulwark" {
+			t.Errorf("User-Agent = %q", got)
+		}
+	}
+}

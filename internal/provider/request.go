@@ -82,10 +82,14 @@ func NewRequest(ctx context.Context, cfg Config, c Call) (*http.Request, error) 
 	}
 	h := req.Header
 	if c.Body != nil {
-		h.Set("Content-Type", "application/json")
+		h["Content-Type"] = jsonType
 	}
-	h.Set("Accept", acceptFor(c.In))
-	h.Set("User-Agent", "bulwark")
+	if acceptFor(c.In) == eventStream {
+		h["Accept"] = acceptStream
+	} else {
+		h["Accept"] = jsonType
+	}
+	h["User-Agent"] = userAgent
 	switch {
 	case c.Family == FamilyAnthropic:
 		anthropic.SetAuth(h, key, c.In.Get("Anthropic-Version"))
@@ -102,12 +106,24 @@ func NewRequest(ctx context.Context, cfg Config, c Call) (*http.Request, error) 
 	return req, nil
 }
 
+// Constant header values are shared by every upstream request, assigned
+// under their canonical names: the transport only reads request headers,
+// and Header.Set/Add replace or append (a full one-element slice is copied
+// on append), so no request can change another's.
+var (
+	jsonType     = []string{"application/json"}
+	acceptStream = []string{eventStream}
+	userAgent    = []string{"bulwark"}
+)
+
+const eventStream = "text/event-stream"
+
 // acceptFor forwards the client's Accept only when it is one of the two
 // media types an LLM API serves.
 func acceptFor(in http.Header) string {
 	a := in.Get("Accept")
-	if strings.Contains(a, "text/event-stream") {
-		return "text/event-stream"
+	if strings.Contains(a, eventStream) {
+		return eventStream
 	}
 	return "application/json"
 }
