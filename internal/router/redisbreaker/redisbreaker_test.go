@@ -1,0 +1,114 @@
+package redisbreaker_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/bulwarkhq/bulwark/internal/redistest"
+	"github.com/bulwarkhq/bulwark/internal/router"
+	"github.com/bulwarkhq/bulwark/internal/router/breakertest"
+	"github.com/bulwarkhq/bulwark/internal/router/redisbreaker"
+)
+
+var (
+	shared redistest.Shared
+	seq    atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	shared.Close()
+	os.Exit(code)
+}
+
+func client(t *testing.T) *goredis.Client {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: shared.Get(t).Addr, MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func prefix() string { return "t" + strconv.FormatInt(seq.Add(1), 10) + ":" }
+
+func TestConformance(t *testing.T) {
+	breakertest.Run(t, func(t *testing.T, cfg router.BreakerConfig, now func() time.Time) router.BreakerStore {
+		s, err := redisbreaker.New(client(t), cfg, redisbreaker.Options{Prefix: prefix(), Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// Replicas share the breaker: failures seen by one open it for the other,
+// and the half-open probe limit holds across both.
+func TestReplicasShareState(t *testing.T) {
+	ctx := context.Background()
+	cfg := router.BreakerConfig{ConsecutiveFailures: 4, Cooldown: 200 * time.Millisecond, HalfOpenProbes: 1, RateLimitCooldown: time.Second}
+	opts := redisbreaker.Options{Prefix: prefix()} // the Redis server's clock
+	a, err := redisbreaker.New(client(t), cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := redisbreaker.New(client(t), cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if err := []*redisbreaker.Store{a, b}[i%2].Record(ctx, "d", router.Failure, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []*redisbreaker.Store{a, b} {
+		if ok, err := s.Allow(ctx, "d"); err != nil || ok {
+			t.Fatalf("Allow = %v, %v after 4 failures split over two replicas; want refused", ok, err)
+		}
+	}
+	time.Sleep(cfg.Cooldown + 50*time.Millisecond)
+	var granted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			if ok, _ := []*redisbreaker.Store{a, b}[i%2].Allow(ctx, "d"); ok {
+				granted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if granted.Load() != 1 {
+		t.Fatalf("%d half-open probes admitted across replicas, want 1", granted.Load())
+	}
+	if err := a.Record(ctx, "d", router.Success, 0); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := b.Status(ctx, "d"); err != nil || st.State != router.Closed {
+		t.Fatalf("other replica sees %+v, %v; want closed", st, err)
+	}
+}
+
+func TestInvalidConfig(t *testing.T) {
+	if _, err := redisbreaker.New(client(t), router.BreakerConfig{}, redisbreaker.Options{}); err == nil {
+		t.Fatal("a breaker without cooldown and probes was accepted")
+	}
+}
+
+func TestRedisDownIsAnError(t *testing.T) {
+	srv := redistest.StartServer(t)
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr, MaxRetries: -1})
+	defer c.Close()
+	s, err := redisbreaker.New(c, router.DefaultBreakerConfig, redisbreaker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	if ok, err := s.Allow(context.Background(), "d"); err == nil || ok {
+		t.Fatalf("Allow with redis down = %v, %v; want an error", ok, err)
+	}
+}
