@@ -196,38 +196,6 @@ func (s *Store) SaveKeyring(ctx context.Context, blob []byte, expectVersion int6
 	})
 }
 
-// InsertUsage writes usage rows in one transaction.
-func (s *Store) InsertUsage(ctx context.Context, rows []store.Usage) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: usage: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage(ts, request_id, tenant, key_id, model, provider, deployment, prompt_tokens,
-		completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms, status, stream)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
-	if err != nil {
-		return fmt.Errorf("sqlite: usage: %w", err)
-	}
-	defer func() { _ = stmt.Close() }() // freed with the transaction; Commit reports failures
-	// The driver starts a watcher goroutine per statement for a cancellable
-	// context (≈ 3 µs, a third of a row's cost). The transaction still ends
-	// with ctx: database/sql rolls it back when ctx is done, and the next
-	// row then fails with sql.ErrTxDone.
-	rowCtx := context.WithoutCancel(ctx)
-	for _, u := range rows {
-		if _, err := stmt.ExecContext(rowCtx, millis(u.Time), u.RequestID, u.Tenant, u.KeyID, u.Model, u.Provider, u.Deployment,
-			u.PromptTokens, u.CompletionTokens, u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens, u.CostMicros,
-			u.LatencyMS, u.TTFBMS, u.Status, u.Stream); err != nil {
-			return fmt.Errorf("sqlite: usage: %w", err)
-		}
-	}
-	return tx.Commit()
-}
-
 // SummariseUsage aggregates usage per key and model.
 func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageSummary, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT key_id, model, count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost_micros),

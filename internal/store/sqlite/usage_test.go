@@ -35,7 +35,10 @@ func BenchmarkInsertUsage(b *testing.B) {
 	defer s.Close()
 	batch := make([]store.Usage, 256)
 	for i := range batch {
-		batch[i] = store.Usage{Time: time.Now(), RequestID: "r", Tenant: "default", KeyID: "k", Model: "m", Status: 200}
+		// Values shaped like a real request's (ids, model and provider names).
+		batch[i] = store.Usage{Time: time.Now(), RequestID: fmt.Sprintf("req_01JD8Z3W4Q5R6S7T8V9W%06d", i), Tenant: "default",
+			KeyID: "bk_3Xq9Lr2Tz8Wm", Model: "gpt-4o-mini", Provider: "openai", PromptTokens: 1234, CompletionTokens: 321,
+			CostMicros: 4567, LatencyMS: 812, TTFBMS: 143, Status: 200, Stream: true}
 	}
 	// A cancellable context, as the usage writer passes: per-row costs that
 	// only a cancellable context triggers must show here.
