@@ -1,0 +1,222 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bulwarkhq/bulwark/internal/pgtest"
+	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/store/postgres"
+)
+
+// exec runs statements on dsn as the test superuser, outside any Store.
+func exec(t *testing.T, dsn string, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// Replicas starting together on an empty database apply each migration
+// exactly once (the default tenant, inserted by the first migration, is
+// there once) and all open.
+func TestConcurrentStartMigratesOnce(t *testing.T) {
+	dsn := pgtest.Start(t)
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 2})
+			if err == nil {
+				_ = s.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("concurrent start: %v", err)
+	}
+	s := openDSN(t, dsn)
+	ts, err := s.ListTenants(context.Background())
+	if err != nil || len(ts) != 1 || ts[0].Name != store.DefaultTenant {
+		t.Fatalf("tenants after %d concurrent starts = %+v, %v", n, ts, err)
+	}
+}
+
+func TestOpenRefuses(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   []string
+		wantErr error
+		wantMsg string
+	}{
+		{
+			name:    "schema newer than the binary",
+			setup:   []string{"UPDATE schema_version SET version = 99"},
+			wantErr: postgres.ErrSchemaTooNew,
+			wantMsg: "version 99",
+		},
+		{
+			name:    "commits not durable",
+			setup:   []string{`DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$`},
+			wantErr: postgres.ErrNotDurable,
+			wantMsg: "set it to on",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dsn := pgtest.Start(t)
+			_ = openDSN(t, dsn).Close() // migrate
+			exec(t, dsn, tt.setup...)
+			s, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+			if err == nil {
+				_ = s.Close()
+			}
+			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Fatalf("Open = %v, want %v mentioning %q", err, tt.wantErr, tt.wantMsg)
+			}
+		})
+	}
+}
+
+const password = "Pw-a1b2c3d4e5f6"
+
+// withPassword puts the password into a test DSN (the test server trusts
+// loopback, so it is accepted and ignored).
+func withPassword(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), password)
+	return u.String()
+}
+
+func closedPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	return port
+}
+
+// The DSN's password appears in no error Open returns and in no log line.
+func TestPasswordNeverShown(t *testing.T) {
+	good := withPassword(t, pgtest.Start(t))
+	tests := []struct {
+		name    string
+		dsn     string
+		wantErr bool
+	}{
+		{"unreachable server", fmt.Sprintf("postgres://u:%s@127.0.0.1:%d/db?sslmode=disable&connect_timeout=5", password, closedPort(t)), true},
+		{"unparsable url", "postgres://u:" + password + "@127.0.0.1:notaport/db", true},
+		{"unparsable key value", "host=127.0.0.1 password='" + password, true},
+		{"missing database", strings.Replace(good, "/t_", "/missing_", 1), true},
+		{"success", good, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s, err := postgres.Open(ctx, tt.dsn, postgres.Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+			if s != nil {
+				_ = s.Close()
+			}
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Open = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), password) {
+				t.Fatalf("error shows the password: %v", err)
+			}
+			if strings.Contains(logs.String(), password) {
+				t.Fatalf("log shows the password: %s", logs.String())
+			}
+			if !tt.wantErr && !strings.Contains(logs.String(), "database=t_") {
+				t.Fatalf("log does not name the database: %s", logs.String())
+			}
+		})
+	}
+}
+
+var describeCases = []struct{ dsn, want string }{
+	{"postgres://bulwark:" + password + "@db.internal:6432/gw?sslmode=require", "host=db.internal port=6432 database=gw user=bulwark"},
+	{"host=db.internal port=6432 dbname=gw user=bulwark password=" + password, "host=db.internal port=6432 database=gw user=bulwark"},
+	{"postgres://u:" + password + "@h:notaport/db", "invalid connection string"},
+}
+
+func TestDescribe(t *testing.T) {
+	for _, tt := range describeCases {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := postgres.Describe(tt.dsn); got != tt.want {
+				t.Fatalf("Describe = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzDescribe: what Describe prints does not depend on the password.
+func FuzzDescribe(f *testing.F) {
+	for _, tt := range describeCases {
+		if u, err := url.Parse(tt.dsn); err == nil {
+			f.Add(u.Host, password)
+		}
+	}
+	f.Fuzz(func(t *testing.T, host, pw string) {
+		build := func(pw string) string {
+			return (&url.URL{Scheme: "postgres", User: url.UserPassword("u", pw), Host: host, Path: "/db"}).String()
+		}
+		withPw, other := postgres.Describe(build(pw)), postgres.Describe(build("x"))
+		if withPw != other && withPw != "invalid connection string" {
+			t.Fatalf("Describe depends on the password: %q / %q", withPw, other)
+		}
+	})
+}
+
+// A batch larger than any single statement arrives whole through COPY,
+// with every value.
+func TestInsertUsageLargeBatch(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	rows := make([]store.Usage, 5000)
+	for i := range rows {
+		rows[i] = store.Usage{Time: now, RequestID: fmt.Sprint("r", i), Tenant: "default", KeyID: "k", Model: "m",
+			PromptTokens: 2, CompletionTokens: 1, CostMicros: 3, Status: 200 + 300*(i%2), Stream: i%2 == 0}
+	}
+	if err := s.InsertUsage(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := s.SummariseUsage(ctx, store.UsageFilter{KeyID: "k", Tenant: "default", Since: now.Add(-time.Second)})
+	if err != nil || len(sum) != 1 || sum[0].Requests != 5000 || sum[0].PromptTokens != 10000 || sum[0].CompletionTokens != 5000 ||
+		sum[0].CostMicros != 15000 || sum[0].Errors != 2500 {
+		t.Fatalf("summary %+v %v", sum, err)
+	}
+}
