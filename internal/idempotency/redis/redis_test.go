@@ -1,0 +1,135 @@
+package redis_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/bulwarkhq/bulwark/internal/idempotency"
+	"github.com/bulwarkhq/bulwark/internal/idempotency/idempotencytest"
+	"github.com/bulwarkhq/bulwark/internal/idempotency/redis"
+	"github.com/bulwarkhq/bulwark/internal/redistest"
+)
+
+var (
+	shared redistest.Shared
+	seq    atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	shared.Close()
+	os.Exit(code)
+}
+
+func client(t *testing.T) *goredis.Client {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: shared.Get(t).Addr, MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func prefix() string { return "t" + strconv.FormatInt(seq.Add(1), 10) + ":" }
+
+func TestConformance(t *testing.T) {
+	idempotencytest.Run(t, func(t *testing.T, now func() time.Time) (idempotency.Store, func() int) {
+		s := redis.New(client(t), redis.Options{Prefix: prefix(), Options: idempotency.Options{
+			Now: now, Window: idempotencytest.Window, Lease: idempotencytest.Lease}})
+		return s, func() int {
+			n, err := s.Len(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	})
+}
+
+func TestBounds(t *testing.T) {
+	ctx := context.Background()
+	h := sha256.Sum256(nil)
+	s := redis.New(client(t), redis.Options{Prefix: prefix(), Options: idempotency.Options{MaxEntries: 3, MaxBytes: 1000}})
+	var tickets []idempotency.Ticket
+	for i := range 3 {
+		b, err := s.Begin(ctx, "key:1", fmt.Sprint(i), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tickets = append(tickets, b.Ticket)
+	}
+	if _, err := s.Begin(ctx, "key:1", "x", h); !errors.Is(err, idempotency.ErrCapacity) {
+		t.Fatalf("4th live key: err = %v, want ErrCapacity", err)
+	}
+	if err := s.Complete(ctx, tickets[0], idempotency.Response{Status: 200, Body: make([]byte, 2000)}); !errors.Is(err, idempotency.ErrTooLarge) {
+		t.Fatalf("oversized response: err = %v, want ErrTooLarge", err)
+	}
+	if b, err := s.Begin(ctx, "key:1", "0", h); err != nil || b.Outcome != idempotency.New {
+		t.Fatalf("key of an unstorable response must run again: %v, %v", b.Outcome, err)
+	}
+	// Stored bytes add up across entries: two of 600 do not fit in 1000.
+	if err := s.Complete(ctx, tickets[1], idempotency.Response{Status: 200, Body: make([]byte, 600)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, tickets[2], idempotency.Response{Status: 200, Body: make([]byte, 600)}); !errors.Is(err, idempotency.ErrTooLarge) {
+		t.Fatalf("second 600-byte response in a 1000-byte store: err = %v, want ErrTooLarge", err)
+	}
+}
+
+// Two replicas, 50 concurrent repeats split between them: the upstream is
+// called once and everyone else replays its answer, binary body intact.
+func TestReplicasCallUpstreamOnce(t *testing.T) {
+	ctx := context.Background()
+	p := prefix()
+	replicas := []*redis.Store{redis.New(client(t), redis.Options{Prefix: p}), redis.New(client(t), redis.Options{Prefix: p})}
+	h := sha256.Sum256([]byte("body"))
+	body := []byte("data: {\"x\":1}\n\n\x00\xff")
+	var upstream, replays atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			s := replicas[i%2]
+			b, err := idempotency.Await(ctx, s, "key:1", "k", h)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			switch b.Outcome {
+			case idempotency.New:
+				upstream.Add(1)
+				time.Sleep(30 * time.Millisecond)
+				resp := idempotency.Response{Status: 201, Header: map[string][]string{"Content-Type": {"text/event-stream"}}, Body: body}
+				if err := s.Complete(ctx, b.Ticket, resp); err != nil {
+					t.Error(err)
+				}
+			case idempotency.Replay:
+				if b.Response.Status == 201 && string(b.Response.Body) == string(body) && b.Response.Header.Get("Content-Type") == "text/event-stream" {
+					replays.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if upstream.Load() != 1 || replays.Load() != 49 {
+		t.Fatalf("upstream %d, replays %d; want 1 and 49", upstream.Load(), replays.Load())
+	}
+}
+
+func TestRedisDownIsAnError(t *testing.T) {
+	srv := redistest.StartServer(t)
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr, MaxRetries: -1})
+	defer c.Close()
+	s := redis.New(c, redis.Options{})
+	srv.Stop()
+	if _, err := s.Begin(context.Background(), "key:1", "k", sha256.Sum256(nil)); err == nil {
+		t.Fatal("Begin with redis down succeeded; want an error (the gateway answers 503)")
+	}
+}
