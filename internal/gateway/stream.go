@@ -139,7 +139,7 @@ func (rl *relayer) inspect(data []byte) (chunkAction, gjson.Result, error) {
 	if bytes.HasPrefix(data, errorStart) {
 		return 0, gjson.Result{}, fmt.Errorf("upstream sent an error event: %s", scrub(gjson.GetBytes(data, "error.message").String()))
 	}
-	if bytes.Contains(data, usageKey) {
+	if mayCarryUsage(data) {
 		if t, ok := usage.FromOpenAI(data); ok {
 			rl.tok, rl.gotUse, rl.final = t, true, true
 			if rl.added && len(gjson.GetBytes(data, "choices").Array()) == 0 {
@@ -166,6 +166,38 @@ func deltaLen(delta gjson.Result) int {
 		return 0
 	}
 	return len(delta.Get("tool_calls.0.function.arguments").Str) + len(delta.Get("reasoning_content").Str)
+}
+
+// mayCarryUsage reports whether an OpenAI chunk has a "usage" member that
+// is not null. OpenAI sends "usage":null in every chunk of a stream that
+// asked for usage (Bulwark always asks), and finding the top-level member
+// means parsing the whole chunk: a chunk whose every "usage" member is
+// null is passed over without parsing. An unescaped `"usage"` cannot occur
+// inside a JSON string, so every member is found.
+func mayCarryUsage(data []byte) bool {
+	for rest := data; ; {
+		i := bytes.Index(rest, usageKey)
+		if i < 0 {
+			return false
+		}
+		rest = skipSpace(rest[i+len(usageKey):])
+		if len(rest) == 0 || rest[0] != ':' {
+			continue // a string value "usage", not a member name
+		}
+		if v := skipSpace(rest[1:]); !bytes.HasPrefix(v, nullValue) {
+			return true
+		}
+	}
+}
+
+var nullValue = []byte("null")
+
+// skipSpace drops leading JSON whitespace.
+func skipSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
+		b = b[1:]
+	}
+	return b
 }
 
 func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {

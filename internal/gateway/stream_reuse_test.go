@@ -15,6 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/bulwarkhq/bulwark/internal/provider"
+	"github.com/bulwarkhq/bulwark/internal/usage"
 )
 
 // TestStreamEndKeepsUpstreamConnection checks that a stream ending
@@ -140,4 +141,46 @@ func TestIsEventStream(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A chunk is passed over for usage only when no "usage" member can hold
+// an object: every chunk whose usage FromOpenAI would read is parsed.
+func TestMayCarryUsage(t *testing.T) {
+	tests := []struct {
+		chunk string
+		want  bool
+	}{
+		{`{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}`, false},
+		{`{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}],"usage" : null }`, false},
+		{`{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}`, true},
+		{`{"id":"c","choices":[],"usage" :{"prompt_tokens":3}}`, true},
+		{`{"id":"c","choices":[{"delta":{"content":"usage"}}]}`, false},
+		{`{"id":"c","choices":[{"delta":{"content":"\"usage\": {}"}}],"usage":null}`, false},
+		{`{"x":{"usage":null},"usage":{"prompt_tokens":1}}`, true},
+		{`{"id":"c","choices":[{"delta":{"content":"hi"}}]}`, false},
+	}
+	for _, tt := range tests {
+		if got := mayCarryUsage([]byte(tt.chunk)); got != tt.want {
+			t.Errorf("mayCarryUsage(%s) = %v, want %v", tt.chunk, got, tt.want)
+		}
+	}
+}
+
+func FuzzMayCarryUsage(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}`,
+		`{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}`,
+		`{"x":{"usage":null},"usage":{"prompt_tokens":1}}`,
+		`{"usage"  :  {"prompt_tokens":1}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !gjson.ValidBytes(data) {
+			return // upstream chunks are JSON; gjson reads usage even from broken text
+		}
+		if _, ok := usage.FromOpenAI(data); ok && !mayCarryUsage(data) {
+			t.Fatalf("usage in %q was passed over", data)
+		}
+	})
 }

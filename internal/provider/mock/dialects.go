@@ -35,9 +35,16 @@ func (h Handler) chat(w http.ResponseWriter, r *http.Request, c call) {
 		return
 	}
 	s := newStream(w, r, c)
+	// With include_usage, OpenAI puts "usage":null in every chunk before
+	// the final one that carries the counts.
+	withUsage := gjson.GetBytes(c.body, "stream_options.include_usage").Bool()
 	chunk := func(delta map[string]any, fin any) map[string]any {
-		return map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": c.model,
+		ch := map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": c.model,
 			"system_fingerprint": nil, "choices": []map[string]any{{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": fin}}}
+		if withUsage {
+			ch["usage"] = nil
+		}
+		return ch
 	}
 	events := []map[string]any{chunk(map[string]any{"role": "assistant", "content": ""}, nil)}
 	if rep.toolName != "" {
@@ -52,7 +59,7 @@ func (h Handler) chat(w http.ResponseWriter, r *http.Request, c call) {
 		}
 	}
 	events = append(events, chunk(map[string]any{}, finish))
-	if gjson.GetBytes(c.body, "stream_options.include_usage").Bool() {
+	if withUsage {
 		events = append(events, map[string]any{"id": id, "object": "chat.completion.chunk", "created": created,
 			"model": c.model, "system_fingerprint": nil, "choices": []any{}, "usage": usage})
 	}
