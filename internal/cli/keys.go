@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/guard/gatewayhook"
+	"github.com/bulwarkhq/bulwark/internal/instance"
 	"github.com/bulwarkhq/bulwark/internal/limit"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
@@ -130,37 +130,17 @@ func keysCreate(ctx context.Context, e *Env, args []string) (err error) {
 	return printCreated(e.Stdout, *asJSON, rec, full)
 }
 
-func keysList(ctx context.Context, e *Env, args []string) (err error) {
-	fs := flag.NewFlagSet("keys list", flag.ContinueOnError)
-	var c common
-	c.register(fs)
-	tenant := fs.String("tenant", "", "only this tenant")
-	asJSON := fs.Bool("json", false, "print as JSON")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	in, err := c.open(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer closeInstance(in, &err)
-	keys, err := in.Store.ListKeys(ctx, *tenant)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if keys == nil {
-			keys = []store.Key{}
-		}
-		return json.NewEncoder(e.Stdout).Encode(keys)
-	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	p := &printer{w: tw}
-	p.printf("ID\tTENANT\tNAME\tSCOPES\tSTATUS\tCREATED\n")
-	for _, k := range keys {
-		p.printf("%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Tenant, k.Name, strings.Join(k.Scopes, ","), keyStatus(&k), k.CreatedAt.Format(time.RFC3339))
-	}
-	return p.flush(tw)
+func keysList(ctx context.Context, e *Env, args []string) error {
+	return runList(ctx, e, args, listing[store.Key]{
+		name:    "keys list",
+		columns: []string{"ID", "TENANT", "NAME", "SCOPES", "STATUS", "CREATED"},
+		load: func(ctx context.Context, in *instance.Instance, tenant string) ([]store.Key, error) {
+			return in.Store.ListKeys(ctx, tenant)
+		},
+		row: func(k *store.Key) []string {
+			return []string{k.ID, k.Tenant, k.Name, strings.Join(k.Scopes, ","), keyStatus(k), k.CreatedAt.Format(time.RFC3339)}
+		},
+	})
 }
 
 func keyStatus(k *store.Key) string {

@@ -175,3 +175,115 @@ func TestLockoutSparesValidKeys(t *testing.T) {
 		t.Fatalf("%d auth.failure audit entries for 22 failures", n)
 	}
 }
+
+// TestListCommands holds the list subcommands to what scripts and operators
+// read: --json is an array ([] when empty, never null), --tenant filters,
+// the table has its header and one aligned row per record, and no secret is
+// ever printed (a provider's credential shows only how it is held).
+func TestListCommands(t *testing.T) {
+	const providerSecret = "sk-upstream-list-secret-0123456789"
+	h := newHarness(t)
+	emptyJSON := h.must("keys", "list", "--json")
+	h.must("tenants", "create", "team")
+	app := h.createKey("--name", "app")
+	gone := h.createKey("--name", "gone", "--tenant", "team")
+	h.must("keys", "revoke", gone.ID)
+	if code, _ := h.run(providerSecret+"\n", "providers", "add", "--name", "up", "--type", "openai",
+		"--base-url", "http://127.0.0.1:1/v1", "--models", "gpt-a,gpt-b", "--api-key-stdin"); code != 0 {
+		t.Fatalf("providers add: %s", h.logs.String())
+	}
+	h.must("providers", "add", "--name", "env", "--type", "anthropic", "--base-url", "http://127.0.0.1:1", "--api-key-env", "UP_KEY")
+	h.must("providers", "add", "--name", "bare", "--type", "mock", "--base-url", "http://127.0.0.1:1", "--tenant", "team")
+
+	tests := []struct {
+		name string
+		out  string
+		want [][]string // the table's lines split into fields, in order; nil for JSON
+		json int        // for --json: how many records
+	}{
+		{"keys json before any key", emptyJSON, nil, 0},
+		{"keys json", h.must("keys", "list", "--json"), nil, 2},
+		{"keys json of a tenant", h.must("keys", "list", "--json", "--tenant", "team"), nil, 1},
+		{"keys json of a tenant without keys", h.must("keys", "list", "--json", "--tenant", "nobody"), nil, 0},
+		{"keys table of a tenant", h.must("keys", "list", "--tenant", "team"), [][]string{
+			{"ID", "TENANT", "NAME", "SCOPES", "STATUS", "CREATED"},
+			{gone.ID, "team", "gone", "llm", "revoked", "*"},
+		}, 0},
+		{"keys table of a tenant without keys", h.must("keys", "list", "--tenant", "nobody"), [][]string{
+			{"ID", "TENANT", "NAME", "SCOPES", "STATUS", "CREATED"},
+		}, 0},
+		{"keys table of the default tenant", h.must("keys", "list", "--tenant", "default"), [][]string{
+			{"ID", "TENANT", "NAME", "SCOPES", "STATUS", "CREATED"},
+			{app.ID, "default", "app", "llm", "active", "*"},
+		}, 0},
+		{"providers json", h.must("providers", "list", "--json"), nil, 3},
+		{"providers json of a tenant without providers", h.must("providers", "list", "--json", "--tenant", "nobody"), nil, 0},
+		{"providers table", h.must("providers", "list", "--tenant", "default"), [][]string{
+			{"TENANT", "NAME", "TYPE", "BASE", "URL", "MODELS", "CREDENTIAL"},
+			{"default", "env", "anthropic", "http://127.0.0.1:1", "$UP_KEY"},
+			{"default", "up", "openai", "http://127.0.0.1:1/v1", "gpt-a,gpt-b", "encrypted"},
+		}, 0},
+		{"providers table of a tenant", h.must("providers", "list", "--tenant", "team"), [][]string{
+			{"TENANT", "NAME", "TYPE", "BASE", "URL", "MODELS", "CREDENTIAL"},
+			{"team", "bare", "mock", "http://127.0.0.1:1", "none"},
+		}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, secret := range []string{providerSecret, app.Key, gone.Key} {
+				if strings.Contains(tt.out, secret) || strings.Contains(tt.out, secret[len(secret)-16:]) {
+					t.Fatalf("a secret in the list output:\n%s", tt.out)
+				}
+			}
+			if tt.want == nil {
+				checkJSONList(t, tt.out, tt.json)
+				return
+			}
+			checkTable(t, tt.out, tt.want)
+		})
+	}
+}
+
+// checkJSONList fails t unless out is one JSON array of n records.
+func checkJSONList(t *testing.T, out string, n int) {
+	t.Helper()
+	var rows []map[string]any
+	if !strings.HasPrefix(out, "[") || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != n {
+		t.Fatalf("want a JSON array of %d records, got %q", n, out)
+	}
+}
+
+// checkTable fails t unless out has exactly the lines of want, field by
+// field ("*" matches an RFC 3339 time), with every column starting at the
+// same offset on every line.
+func checkTable(t *testing.T, out string, want [][]string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), out)
+	}
+	for i, line := range lines {
+		got := strings.Fields(line)
+		if len(got) != len(want[i]) {
+			t.Fatalf("line %d = %q, want fields %q", i, line, want[i])
+		}
+		for j, w := range want[i] {
+			if w == "*" {
+				if _, err := time.Parse(time.RFC3339, got[j]); err != nil {
+					t.Fatalf("line %d field %d = %q, want an RFC 3339 time", i, j, got[j])
+				}
+				continue
+			}
+			if got[j] != w {
+				t.Fatalf("line %d = %q, want fields %q", i, line, want[i])
+			}
+		}
+	}
+	// The second column starts where the header's does: the table is aligned.
+	col := strings.Index(lines[0], " "+strings.Fields(lines[0])[1]) + 1
+	for i, line := range lines[1:] {
+		if len(line) <= col || line[col-1] != ' ' || line[col] == ' ' {
+			t.Fatalf("row %d not aligned with the header at column %d:\n%s", i+1, col, out)
+		}
+	}
+}

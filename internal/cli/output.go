@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
+	"text/tabwriter"
 )
 
 // printf writes a command's result to w and returns the write error: a
@@ -49,4 +52,25 @@ func closeInstance(in io.Closer, errp *error) {
 	if err := in.Close(); err != nil && *errp == nil {
 		*errp = fmt.Errorf("closing the data directory: %w", err)
 	}
+}
+
+// printJSONList writes rows as one JSON array; no rows is [] rather than
+// null, so a script can iterate the result without a special case.
+func printJSONList[T any](w io.Writer, rows []T) error {
+	if rows == nil {
+		rows = []T{}
+	}
+	return json.NewEncoder(w).Encode(rows)
+}
+
+// printTable writes a header of columns and one line of cells per row,
+// aligned in columns two spaces apart.
+func printTable[T any](w io.Writer, columns []string, rows []T, cells func(*T) []string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	p := &printer{w: tw}
+	p.printf("%s\n", strings.Join(columns, "\t"))
+	for i := range rows {
+		p.printf("%s\n", strings.Join(cells(&rows[i]), "\t"))
+	}
+	return p.flush(tw)
 }

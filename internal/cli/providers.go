@@ -2,15 +2,14 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/admin"
 	"github.com/bulwarkhq/bulwark/internal/audit"
+	"github.com/bulwarkhq/bulwark/internal/instance"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
@@ -84,44 +83,28 @@ func publicMessage(err error) string {
 	return s
 }
 
-func providersList(ctx context.Context, e *Env, args []string) (err error) {
-	fs := flag.NewFlagSet("providers list", flag.ContinueOnError)
-	var c common
-	c.register(fs)
-	tenant := fs.String("tenant", "", "only this tenant")
-	asJSON := fs.Bool("json", false, "print as JSON")
-	if _, err := parse(fs, args); err != nil {
-		return err
+func providersList(ctx context.Context, e *Env, args []string) error {
+	return runList(ctx, e, args, listing[store.Provider]{
+		name:    "providers list",
+		columns: []string{"TENANT", "NAME", "TYPE", "BASE URL", "MODELS", "CREDENTIAL"},
+		load: func(ctx context.Context, in *instance.Instance, tenant string) ([]store.Provider, error) {
+			return in.Store.ListProviders(ctx, tenant)
+		},
+		row: func(p *store.Provider) []string {
+			return []string{p.Tenant, p.Name, p.Type, p.BaseURL, strings.Join(p.Models, ","), credentialKind(p)}
+		},
+	})
+}
+
+// credentialKind says how a provider's credential is held, never what it is.
+func credentialKind(p *store.Provider) string {
+	switch {
+	case p.Credential != "":
+		return "encrypted"
+	case p.CredentialEnv != "":
+		return "$" + p.CredentialEnv
 	}
-	in, err := c.open(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer closeInstance(in, &err)
-	ps, err := in.Store.ListProviders(ctx, *tenant)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if ps == nil {
-			ps = []store.Provider{}
-		}
-		return json.NewEncoder(e.Stdout).Encode(ps)
-	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	pr := &printer{w: tw}
-	pr.printf("TENANT\tNAME\tTYPE\tBASE URL\tMODELS\tCREDENTIAL\n")
-	for _, p := range ps {
-		cred := "none"
-		switch {
-		case p.Credential != "":
-			cred = "encrypted"
-		case p.CredentialEnv != "":
-			cred = "$" + p.CredentialEnv
-		}
-		pr.printf("%s\t%s\t%s\t%s\t%s\t%s\n", p.Tenant, p.Name, p.Type, p.BaseURL, strings.Join(p.Models, ","), cred)
-	}
-	return pr.flush(tw)
+	return "none"
 }
 
 func providersOne(ctx context.Context, e *Env, verb string, args []string) (err error) {
