@@ -30,7 +30,7 @@ type Database struct {
 	DSNEnv string `yaml:"dsn_env"`
 	// MaxConns caps the connections one replica opens (0: the driver's
 	// default, the larger of 4 and the number of CPUs).
-	MaxConns int `yaml:"max_conns"`
+	MaxConns int32 `yaml:"max_conns"`
 }
 
 // DriverName returns the configured driver, "sqlite" when none is set.

@@ -20,6 +20,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/barrier"
 	"github.com/bulwarkhq/bulwark/internal/config"
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/store/postgres"
 	"github.com/bulwarkhq/bulwark/internal/store/sqlite"
 )
 
@@ -56,9 +57,25 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Instance,
 		return nil, err
 	}
 	defer clear(root)
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, sqlite.FileName))
-	if err != nil {
-		return nil, err
+	var st store.Store
+	switch cfg.Database.DriverName() {
+	case config.DriverPostgres:
+		// The DSN holds a password: it comes from the environment only and
+		// is never logged (postgres.Open logs host and database).
+		dsn, err := cfg.Database.PostgresDSN(os.Getenv, cfg.Production())
+		if err != nil {
+			return nil, err
+		}
+		st, err = postgres.Open(ctx, dsn, postgres.Options{MaxConns: cfg.Database.MaxConns, Log: log})
+		if err != nil {
+			return nil, err
+		}
+	default:
+		sq, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, sqlite.FileName))
+		if err != nil {
+			return nil, err
+		}
+		st = sq
 	}
 	in := &Instance{Cfg: cfg, Store: st, Log: log, GeneratedKey: generated}
 	if err := in.openBarrier(ctx, root); err != nil {
