@@ -51,6 +51,8 @@ func commands() map[string]command {
 		"rekey":     {"replace the master key (new key from stdin or a file)", runRekey},
 		"config":    {"config validate: check a configuration without serving", runConfig},
 		"version":   {"print the version", runVersion},
+
+		"security-audit": {"audit files, config, keys and a live gateway (--deep); --fix the safe ones", runSecurityAudit},
 	}
 }
 

@@ -1,0 +1,154 @@
+package secaudit
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// gateway answers like Bulwark: security headers on every response, 401
+// in the OpenAI shape without a key, admin and metrics behind auth.
+func gateway(hsts bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		if hsts {
+			h.Set("Strict-Transport-Security", "max-age=63072000")
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/healthz" {
+			_, _ = io.WriteString(w, `{"status":"ok"}`)
+			return
+		}
+		h.Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"error":{"message":"missing API key","type":"invalid_request_error","code":"missing_api_key"}}`)
+	})
+}
+
+// open answers everything, the way an upstream or a misrouted proxy would.
+var open = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Server", "nginx/1.18.0")
+	_, _ = io.Copy(io.Discard, r.Body)
+	_, _ = io.WriteString(w, `{}`)
+})
+
+func TestProbe(t *testing.T) {
+	tests := []struct {
+		name   string
+		server func(t *testing.T) (url string, opt ProbeOptions)
+		want   []string
+		absent []string
+	}{
+		{"bulwark-like over http", func(t *testing.T) (string, ProbeOptions) {
+			s := httptest.NewServer(gateway(false))
+			t.Cleanup(s.Close)
+			return s.URL, ProbeOptions{}
+		}, nil, nil},
+		{"open handler", func(t *testing.T) (string, ProbeOptions) {
+			s := httptest.NewServer(open)
+			t.Cleanup(s.Close)
+			return s.URL, ProbeOptions{}
+		}, []string{"BW-NET-001", "BW-NET-003", "BW-NET-004", "BW-NET-005", "BW-NET-006"}, nil},
+		{"401 in another shape", func(t *testing.T) (string, ProbeOptions) {
+			s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				gateway(false).ServeHTTP(&plainBody{ResponseWriter: w}, r)
+			}))
+			t.Cleanup(s.Close)
+			return s.URL, ProbeOptions{}
+		}, []string{"BW-NET-002"}, []string{"BW-NET-001"}},
+		{"redirect is not followed", func(t *testing.T) (string, ProbeOptions) {
+			target := httptest.NewServer(gateway(false))
+			t.Cleanup(target.Close)
+			s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/healthz" {
+					gateway(false).ServeHTTP(w, r)
+					return
+				}
+				http.Redirect(w, r, target.URL+r.URL.Path, http.StatusTemporaryRedirect)
+			}))
+			t.Cleanup(s.Close)
+			return s.URL, ProbeOptions{}
+		}, []string{"BW-NET-001", "BW-NET-003"}, nil},
+		{"https, trusted, TLS 1.2+", func(t *testing.T) (string, ProbeOptions) {
+			s := httptest.NewTLSServer(gateway(true))
+			t.Cleanup(s.Close)
+			return s.URL, ProbeOptions{RootCAs: pool(s)}
+		}, nil, nil},
+		{"https without HSTS", func(t *testing.T) (string, ProbeOptions) {
+			s := httptest.NewTLSServer(gateway(false))
+			t.Cleanup(s.Close)
+			return s.URL, ProbeOptions{RootCAs: pool(s)}
+		}, []string{"BW-NET-007"}, []string{"BW-NET-009", "BW-NET-008"}},
+		{"https accepting TLS 1.0", func(t *testing.T) (string, ProbeOptions) {
+			s := httptest.NewUnstartedServer(gateway(true))
+			s.TLS = &tls.Config{MinVersion: tls.VersionTLS10} //nolint:gosec // the weakness under test
+			s.StartTLS()
+			t.Cleanup(s.Close)
+			return s.URL, ProbeOptions{RootCAs: pool(s)}
+		}, []string{"BW-NET-009"}, nil},
+		{"https with an untrusted certificate", func(t *testing.T) (string, ProbeOptions) {
+			s := httptest.NewTLSServer(gateway(true))
+			t.Cleanup(s.Close)
+			return s.URL, ProbeOptions{}
+		}, []string{"BW-NET-008"}, []string{"BW-NET-000", "BW-NET-001"}},
+		{"nothing listening", func(t *testing.T) (string, ProbeOptions) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := l.Addr().String()
+			_ = l.Close()
+			return "http://" + addr, ProbeOptions{Timeout: time.Second}
+		}, []string{"BW-NET-000"}, []string{"BW-NET-001"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url, opt := tt.server(t)
+			found, err := Probe(context.Background(), url, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.want == nil && tt.absent == nil && len(found) != 0 {
+				t.Fatalf("want no finding, got %+v", found)
+			}
+			expectIDs(t, found, tt.want, tt.absent)
+		})
+	}
+}
+
+// plainBody replaces the JSON error body with text.
+type plainBody struct{ http.ResponseWriter }
+
+func (p *plainBody) Write(b []byte) (int, error) {
+	if strings.HasPrefix(string(b), `{"error"`) {
+		return p.ResponseWriter.Write([]byte("Unauthorized\n"))
+	}
+	return p.ResponseWriter.Write(b)
+}
+
+func pool(s *httptest.Server) *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(s.Certificate())
+	return p
+}
+
+func TestProbeTarget(t *testing.T) {
+	for _, bad := range []string{"", "localhost:8787", "ftp://x", "http://", "://x"} {
+		t.Run(bad, func(t *testing.T) {
+			if _, err := Probe(context.Background(), bad, ProbeOptions{}); !errors.Is(err, ErrTarget) {
+				t.Fatalf("Probe(%q) error %v, want ErrTarget", bad, err)
+			}
+		})
+	}
+}
