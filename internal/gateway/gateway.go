@@ -159,7 +159,7 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/chat/completions", g.idempotent(routeChat, g.dispatch(routeChat)))
 	mux.HandleFunc("POST /v1/embeddings", g.idempotent(routeEmbeddings, g.handle(routeEmbeddings)))
 	mux.HandleFunc("POST /v1/messages", g.idempotent(routeMessages, g.dispatch(routeMessages)))
-	mux.HandleFunc("POST /v1beta/models/", g.serveGemini)
+	mux.HandleFunc("POST /v1beta/models/", g.geminiMethods(g.idempotent(routeGemini, g.serveGemini)))
 	mux.HandleFunc("POST /v1/messages/count_tokens", g.handle(routeCountTokens))
 	mux.HandleFunc("GET /v1/models", g.models)
 }

@@ -81,8 +81,9 @@ func (g *Gateway) dispatch(rt route) http.HandlerFunc {
 	}
 }
 
-// serveGemini serves POST /v1beta/models/{model}:{method}. Every Gemini call
-// goes through the canonical model, to a Gemini upstream as to any other.
+// serveGemini serves POST /v1beta/models/{model}:{method}. Every Gemini
+// generation goes through the canonical model, to a Gemini upstream as to
+// any other; countTokens is gemini_count.go's.
 func (g *Gateway) serveGemini(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{g: g, rt: routeGemini, r: r, start: time.Now()}
 	if err := x.geminiCall(w); err != nil {
@@ -98,12 +99,15 @@ func (x *exchange) geminiCall(w http.ResponseWriter) error {
 	}
 	x.id = id
 	model, method, err := gemini.ParsePath(x.r.URL.Path)
-	if err != nil || method == gemini.MethodCountTokens {
-		return apierr.NotFound("not_found", "unknown Gemini method: use models/{model}:generateContent or :streamGenerateContent")
+	if err != nil {
+		return apierr.NotFound("not_found", "unknown Gemini method: use models/{model}:generateContent, :streamGenerateContent or :countTokens")
+	}
+	if method == gemini.MethodCountTokens {
+		return x.geminiCountTokens(w, model)
 	}
 	stream := method == gemini.MethodStreamGenerate
-	if stream && x.r.URL.Query().Get("alt") != "sse" {
-		return apierr.BadRequest("invalid_argument", "streamGenerateContent is served with alt=sse only")
+	if _, ok := geminiAlt(x.r); stream && !ok {
+		return apierr.BadRequest("invalid_argument", "streamGenerateContent is served with alt=sse or as a JSON array (no alt, or alt=json)")
 	}
 	body, err := readBody(x.r, x.g.cfg.MaxBodyBytes)
 	if err != nil {
@@ -196,6 +200,9 @@ func (x *exchange) serveTranslated(w http.ResponseWriter, body []byte, model str
 // X-Bulwark-Strict, a request that would lose a feature.
 func (x *exchange) translate(body []byte, model string, stream bool) (*translation, []byte, error) {
 	in, upFam := codecFor(x.rt.family), upstreamFamily(x.tgt.prov, x.rt.family)
+	if x.arrayFramed() {
+		in = gemini.ArrayCodec // a Gemini stream without alt=sse is one JSON array
+	}
 	up := codecFor(upFam)
 	req, err := in.DecodeRequest(body)
 	if err != nil {
@@ -204,6 +211,16 @@ func (x *exchange) translate(body []byte, model string, stream bool) (*translati
 	if x.rt.family == provider.FamilyGemini {
 		req.Model, req.Stream = model, stream
 	}
+	out, dropped, err := x.encodeFor(up, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &translation{x: x, in: in, up: up, upFam: upFam, req: req, dropped: dropped}, out, nil
+}
+
+// encodeFor encodes req for x.tgt's upstream with codec up, refusing
+// under X-Bulwark-Strict a feature it would drop, and counts the drops.
+func (x *exchange) encodeFor(up llm.Codec, req *llm.Request) ([]byte, llm.Dropped, error) {
 	out, dropped, err := up.EncodeRequest(req, llm.Target{Model: x.tgt.upstream, Version: panthropic.Version(x.r.Header.Get("Anthropic-Version"))})
 	if err != nil {
 		return nil, nil, apierr.BadRequest("invalid_request_error", "the request cannot be translated for this model's provider: "+err.Error())
@@ -214,7 +231,7 @@ func (x *exchange) translate(body []byte, model string, stream bool) (*translati
 		}
 	}
 	x.g.countDropped(dropped)
-	return &translation{x: x, in: in, up: up, upFam: upFam, req: req, dropped: dropped}, out, nil
+	return out, dropped, nil
 }
 
 // translation is the state of one cross-dialect call.
@@ -255,7 +272,7 @@ func (t *translation) forward(ctx context.Context, w http.ResponseWriter, out []
 		if !isEventStream(resp.Header) {
 			return apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider did not stream its answer")
 		}
-		return t.relayStream(ctx, w, resp)
+		return t.relayStream(ctx, t.streamWriter(w), resp)
 	}
 	return t.relayBody(w, resp)
 }

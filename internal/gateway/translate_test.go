@@ -157,7 +157,7 @@ func TestTranslatedRefusals(t *testing.T) {
 		{name: "upstream 429 in caller dialect", path: "/v1/chat/completions", body: `{"model":"smart","messages":[{"role":"user","content":"x"}]}`,
 			fault: upstreamtest.Fault{Kind: upstreamtest.Status429, Times: 1, Body: `{"error":{"message":"` + upstreamKey + `"}}`}, wantStatus: 429, want: "error.code=upstream_rate_limited"},
 		{name: "gemini unknown method", path: "/v1beta/models/fast:embedContent", body: `{}`, wantStatus: 404, want: "error.status=NOT_FOUND"},
-		{name: "gemini stream without alt=sse", path: "/v1beta/models/fast:streamGenerateContent", body: `{"contents":[]}`, wantStatus: 400, want: "error.status=INVALID_ARGUMENT"},
+		{name: "gemini stream with an unknown alt", path: "/v1beta/models/fast:streamGenerateContent?alt=proto", body: `{"contents":[]}`, wantStatus: 400, want: "error.status=INVALID_ARGUMENT"},
 		{name: "gemini unknown model", path: "/v1beta/models/nope:generateContent", body: `{"contents":[]}`, wantStatus: 404, want: "error.code=404"},
 		{name: "gemini malformed body", path: "/v1beta/models/fast:generateContent", body: `{"contents":"x"}`, wantStatus: 400, want: "error.status=INVALID_ARGUMENT"},
 	}

@@ -20,7 +20,8 @@ const GeminiText = "Hello from the fake Gemini upstream."
 // serveGemini answers as the Gemini API does, chosen by the model name
 // like the mock's: echo (default), text, tools (calls the first declared
 // function with {"location":"Paris"}, then answers with the result once a
-// functionResponse is in the conversation), error-NNN. Streams use the SSE
+// functionResponse is in the conversation), error-NNN; countTokens for any
+// model (geminiCount). Streams use the SSE
 // framing of ?alt=sse with CRLF line ends, as Google's servers send.
 func (s *Server) serveGemini(w http.ResponseWriter, r *http.Request, body []byte) {
 	rest := strings.TrimPrefix(r.URL.Path, geminiPrefix)
@@ -32,6 +33,10 @@ func (s *Server) serveGemini(w http.ResponseWriter, r *http.Request, body []byte
 	model, method := rest[:i], rest[i+1:]
 	if code, ok := geminiErrorStatus(model); ok {
 		geminiError(w, code, "fake: injected error "+strconv.Itoa(code))
+		return
+	}
+	if method == "countTokens" {
+		geminiCount(w, body)
 		return
 	}
 	if !gjson.ValidBytes(body) || !gjson.GetBytes(body, "contents").IsArray() {
@@ -61,6 +66,30 @@ func (s *Server) serveGemini(w http.ResponseWriter, r *http.Request, body []byte
 	default:
 		geminiError(w, http.StatusNotFound, "method not found")
 	}
+}
+
+// geminiCount answers countTokens as Google does: the request holds
+// contents or a generateContentRequest (whose model must be
+// "models/{model}"), never both; the count is a quarter of the bytes
+// counted, all text.
+func geminiCount(w http.ResponseWriter, body []byte) {
+	contents, inner := gjson.GetBytes(body, "contents"), gjson.GetBytes(body, "generateContentRequest")
+	counted := contents.Raw
+	switch {
+	case !gjson.ValidBytes(body) || contents.Exists() == inner.Exists():
+		geminiError(w, http.StatusBadRequest, "Invalid JSON payload received.")
+		return
+	case inner.Exists():
+		if !strings.HasPrefix(inner.Get("model").String(), "models/") {
+			geminiError(w, http.StatusBadRequest, "GenerateContentRequest.model: unexpected model name format")
+			return
+		}
+		counted = inner.Raw
+	}
+	n := (len(counted) + 3) / 4
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	b, _ := json.Marshal(map[string]any{"totalTokens": n, "promptTokensDetails": []map[string]any{{"modality": "TEXT", "tokenCount": n}}})
+	_, _ = w.Write(b)
 }
 
 // geminiStream sends one chunk per part (text split into a few words each)
