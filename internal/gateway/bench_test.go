@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
 )
 
@@ -74,4 +76,20 @@ func BenchmarkBareProxy(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkDeliveredLen measures counting the text of one typical chunk:
+// the in-place scan against the JSON parser it stands in for.
+func BenchmarkDeliveredLen(b *testing.B) {
+	chunk := []byte(`{"choices":[{"delta":{"content":" streamed"},"finish_reason":null,"index":0,"logprobs":null}],"created":1700000000,"id":"chatcmpl-bench","model":"gpt-4o-mini","object":"chat.completion.chunk","system_fingerprint":null,"usage":null}`)
+	b.Run("scan", func(b *testing.B) {
+		for range b.N {
+			_ = deliveredLen(chunk)
+		}
+	})
+	b.Run("parser", func(b *testing.B) {
+		for range b.N {
+			_ = deltaLen(gjson.GetBytes(chunk, "choices.0.delta"))
+		}
+	})
 }

@@ -246,7 +246,42 @@ func deliveredLen(data []byte) int {
 		return 0
 	}
 	tail := data[i+len(deltaKey):]
+	if n, ok := leadingContentLen(tail); ok {
+		return n
+	}
 	return deltaLen(gjson.Parse(unsafe.String(&tail[0], len(tail)))) //nolint:gosec // G103: read-only view, not retained (see above)
+}
+
+var (
+	contentStart = []byte(`{"content":"`)
+	shortEscapes = []byte(`"\\/bfnrt`)
+)
+
+// leadingContentLen measures a delta whose first member is a "content"
+// string — the form of nearly every chunk of generated text — by scanning
+// the string to its closing quote; ok is false for any other form, and for
+// \u escapes, which the caller leaves to the JSON parser.
+func leadingContentLen(delta []byte) (n int, ok bool) {
+	if !bytes.HasPrefix(delta, contentStart) {
+		return 0, false
+	}
+	for s := delta[len(contentStart):]; ; {
+		i := 0
+		for i < len(s) && s[i] != '"' && s[i] != '\\' && s[i] >= 0x20 {
+			i++
+		}
+		n += i
+		switch {
+		case i == len(s) || s[i] < 0x20:
+			return 0, false // unterminated or not JSON
+		case s[i] == '"':
+			return n, true
+		case i+1 == len(s) || !bytes.ContainsRune(shortEscapes, rune(s[i+1])):
+			return 0, false // \u escapes and invalid ones go to the parser
+		}
+		n++ // a one-character escape
+		s = s[i+2:]
+	}
 }
 
 // flushOpenAI sends text a filter still holds as one more chunk.

@@ -184,3 +184,28 @@ func FuzzMayCarryUsage(f *testing.F) {
 		}
 	})
 }
+
+// The scan of a leading content string measures what the JSON parser
+// would, whenever it answers at all.
+func FuzzLeadingContentLen(f *testing.F) {
+	for _, s := range []string{
+		`{"content":"hello"},"logprobs":null}]}`,
+		`{"content":" wor\"ld\\"}}`,
+		`{"content":"tab\there\n"}`,
+		`{"content":"caf\u00e9"}`,
+		`{"content":"unterminated`,
+		`{"content":""}`,
+		`{"role":"assistant","content":""}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, delta []byte) {
+		n, ok := leadingContentLen(delta)
+		if !ok {
+			return
+		}
+		if want := deltaLen(gjson.ParseBytes(delta)); n != want {
+			t.Fatalf("leadingContentLen(%q) = %d, the parser says %d", delta, n, want)
+		}
+	})
+}
