@@ -68,6 +68,7 @@ type Config struct {
 	Guard       Guard       `yaml:"guard"` // guardrail policies (guard.go)
 
 	Database Database `yaml:"database"` // state and audit store (database.go)
+	Redis    Redis    `yaml:"redis"`    // shared limits, breakers, idempotency (redis.go)
 
 	// masterKey holds BULWARK_MASTER_KEY; it is never decoded from the file
 	// and never printed.

@@ -52,7 +52,9 @@ type RoutingAlias struct {
 // limits and budgets of tenants. Per-key limits live in the key records
 // (bulwark keys create --rpm ...).
 type Limits struct {
-	// Backend is "memory" (the only one so far; "redis" comes later).
+	// Backend is "memory" (default: this process only) or "redis": limits,
+	// budgets, circuit breakers and idempotency keys then live in the Redis
+	// of the redis: section, shared by every replica.
 	Backend string `yaml:"backend"`
 	// MaxKeys bounds the live entries of the memory backend; beyond it new
 	// keys are refused (fail closed).
@@ -177,10 +179,11 @@ func (c *Config) validateRouting() []error {
 func (c *Config) validateLimits() []error {
 	var errs []error
 	switch c.Limits.Backend {
-	case "", "memory":
+	case "", BackendMemory, BackendRedis:
 	default:
-		errs = append(errs, fmt.Errorf("limits.backend: %q is not supported (memory)", c.Limits.Backend))
+		errs = append(errs, fmt.Errorf("limits.backend: %q is not %q or %q", c.Limits.Backend, BackendMemory, BackendRedis))
 	}
+	errs = append(errs, c.Redis.validate(c.Limits.Backend == BackendRedis)...)
 	if c.Limits.MaxKeys < 0 {
 		errs = append(errs, errors.New("limits.max_keys: must not be negative"))
 	}

@@ -42,7 +42,14 @@ idempotency: {window: 1h, lease: 5m}
 	{"bad breaker", "routing: {breaker: {cooldown: 0s}}\n", "breaker"},
 	{"budget with seven decimals", "limits: {tenants: {a: {budget_usd: 0.0000001}}}\n", "six decimals"},
 	{"weekly period", "limits: {tenants: {a: {budget_usd: 1, budget_period: weekly}}}\n", "period"},
-	{"redis backend not yet", "limits: {backend: redis}\n", "backend"},
+	{"redis backend", "limits: {backend: redis}\nredis: {url_env: MY_REDIS, prefix: 'acme:', dial_timeout: 1s, read_timeout: 250ms}\n", ""},
+	{"unknown backend", "limits: {backend: memcached}\n", "backend"},
+	{"redis section without the redis backend", "redis: {prefix: 'x:'}\n", "limits.backend redis only"},
+	{"redis url_env not a variable", "limits: {backend: redis}\nredis: {url_env: 'a b'}\n", "url_env"},
+	{"redis url_env is the master key", "limits: {backend: redis}\nredis: {url_env: BULWARK_MASTER_KEY}\n", "another Bulwark setting"},
+	{"redis prefix with a space", "limits: {backend: redis}\nredis: {prefix: 'a b'}\n", "prefix"},
+	{"redis negative timeout", "limits: {backend: redis}\nredis: {read_timeout: -1s}\n", "read_timeout"},
+	{"redis url in the file", "limits: {backend: redis}\nredis: {url: 'redis://:pw@h'}\n", "field url not found"},
 	{"negative idempotency window", "idempotency: {window: -1s}\n", "idempotency"},
 }
 
