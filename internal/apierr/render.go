@@ -71,6 +71,8 @@ func Body(d Dialect, e *Error, requestID string) []byte {
 		v = anthropicBody{Type: "error", Error: anthropicErr{Type: anthropicType(e.Status), Message: e.Message}, RequestID: requestID}
 	case Gemini:
 		v = geminiBody{Error: geminiErr{Code: e.Status, Message: e.Message, Status: geminiStatus(e.Status)}}
+	case OAuth:
+		v = oauthBody{Error: e.Code, Description: e.Message, RequestID: requestID}
 	default:
 		v = openAIBody{Error: openAIErr{Message: e.Message, Type: openAIType(e.Status), Param: nilIfEmpty(e.Param), Code: e.Code, RequestID: requestID}}
 	}
@@ -167,6 +169,8 @@ func geminiStatus(status int) string {
 		return "NOT_FOUND"
 	case http.StatusTooManyRequests:
 		return "RESOURCE_EXHAUSTED"
+	case http.StatusMethodNotAllowed:
+		return "UNIMPLEMENTED" // gRPC's name for an operation the service does not offer
 	case http.StatusServiceUnavailable:
 		return "UNAVAILABLE"
 	case http.StatusGatewayTimeout:

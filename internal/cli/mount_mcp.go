@@ -80,12 +80,12 @@ func mountMCP(in *instance.Instance, srv *server.Server) (func(), error) {
 	}
 	// The token endpoint shares the API's per-client lockout: failures
 	// anywhere count together, and a locked-out client is refused here too.
+	// So does /mcp (below): a failed bearer there counts with the rest.
 	lockout, trusted := srv.Auth.Lockout, srv.Auth.Trusted
+	clientKey := func(r *http.Request) string { return auth.LockoutKey(auth.ClientIP(r, trusted)) }
+	wellFormed := func(secret string) bool { _, err := auth.ParseKey(secret); return err == nil }
 	as, err := oauth.NewAuthServer(oauth.AuthServerConfig{Issuer: base, Signer: signer, Keys: keys, Audit: in.Audit, Logger: in.Log,
-		Lockout:    lockout,
-		ClientKey:  func(r *http.Request) string { return auth.LockoutKey(auth.ClientIP(r, trusted)) },
-		WellFormed: func(secret string) bool { _, err := auth.ParseKey(secret); return err == nil },
-	})
+		Lockout: lockout, ClientKey: clientKey, WellFormed: wellFormed})
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +111,18 @@ func mountMCP(in *instance.Instance, srv *server.Server) (func(), error) {
 	}
 	h, err := mcp.NewHandler(mcp.Config{BaseURL: base, AllowedOrigins: in.Cfg.Tools.AllowOrigins, KeyPrefix: auth.KeyPrefix,
 		MaxBodyBytes: in.Cfg.HTTP.MaxBodyBytes, ServerVersion: Version}, deps)
+	if err == nil {
+		h, err = h.WithLockout(mcp.Lockout{Limiter: lockout, ClientKey: clientKey, WellFormed: wellFormed})
+	}
 	if err != nil {
 		_ = b.Close()
 		return nil, err
 	}
-	srv.Handle("/mcp", h)
+	// Streamable HTTP: POST carries messages, GET opens the server's SSE
+	// stream, DELETE ends a session; any other method gets 405 with Allow.
+	for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
+		srv.Handle(m+" /mcp", h)
+	}
 	for _, p := range h.MetadataPaths() {
 		srv.Handle("GET "+p, h.ProtectedResourceMetadata())
 	}

@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/audit"
 	"github.com/bulwarkhq/bulwark/internal/identity"
@@ -76,6 +79,7 @@ type authenticator struct {
 	tokens     TokenVerifier
 	introspect Introspector
 	keyPrefix  string
+	lockout    *Lockout // nil: failures are not counted
 }
 
 func (a *authenticator) authenticate(ctx context.Context, bearer string) (*identity.Identity, error) {
@@ -136,7 +140,15 @@ func writeAuthError(w http.ResponseWriter, status int, challenge, code, desc str
 // nil when the response has been written.
 func (h *Handler) authenticateRequest(w http.ResponseWriter, r *http.Request) *identity.Identity {
 	bearer, err := parseBearer(r.Header.Values("Authorization"))
+	lo := h.auth.lockout
+	client, retry := lo.check(r)
+	if retry > 0 && !lo.mayTry(bearer, err) {
+		h.writeLockedOut(w, retry)
+		return nil
+	}
 	if errors.Is(err, errNoCredentials) {
+		// Not counted: an MCP client's first request carries no token by
+		// design (RFC 9728 discovery starts from this 401).
 		writeAuthError(w, http.StatusUnauthorized, oauth.BearerChallenge("resource_metadata", h.metadataURL), "unauthorized", "a bearer token is required")
 		return nil
 	}
@@ -144,19 +156,23 @@ func (h *Handler) authenticateRequest(w http.ResponseWriter, r *http.Request) *i
 	if err == nil {
 		id, err = h.auth.authenticate(r.Context(), bearer)
 	}
-	if err != nil {
-		if errors.Is(err, oauth.ErrUnavailable) {
-			h.log.Error("mcp: authentication unavailable", "err", err, "request_id", reqid.FromContext(r.Context()))
-			writeAuthError(w, http.StatusServiceUnavailable, "", "temporarily_unavailable", "authentication is temporarily unavailable")
-			return nil
-		}
-		desc := publicAuthError(err)
-		writeAuthError(w, http.StatusUnauthorized,
-			oauth.BearerChallenge("error", "invalid_token", "error_description", desc, "resource_metadata", h.metadataURL),
-			"invalid_token", desc)
+	if err == nil {
+		return id
+	}
+	if errors.Is(err, oauth.ErrUnavailable) { // the verifier failed, not the client: never counted
+		h.log.Error("mcp: authentication unavailable", "err", err, "request_id", reqid.FromContext(r.Context()))
+		writeAuthError(w, http.StatusServiceUnavailable, "", "temporarily_unavailable", "authentication is temporarily unavailable")
 		return nil
 	}
-	return id
+	if lockedFor := h.countFailure(r, client, err); lockedFor > 0 {
+		h.writeLockedOut(w, lockedFor)
+		return nil
+	}
+	desc := publicAuthError(err)
+	writeAuthError(w, http.StatusUnauthorized,
+		oauth.BearerChallenge("error", "invalid_token", "error_description", desc, "resource_metadata", h.metadataURL),
+		"invalid_token", desc)
+	return nil
 }
 
 // gate refuses, with 403 insufficient_scope naming the missing scope, a
@@ -243,4 +259,109 @@ func toolCalls(body []byte) []toolCall {
 		}
 	}
 	return calls
+}
+
+// Lockout makes failed /mcp authentications count against the per-client
+// lockout the LLM API and the token endpoint share, so /mcp cannot be used
+// to guess credentials faster than they can. It behaves as the API does:
+// every presented credential that fails counts (a request with no bearer,
+// the start of RFC 9728 discovery, does not); past the allowance the client
+// gets 429 with Retry-After; while locked out, only a bearer shaped like a
+// virtual key is still verified (a valid key keeps working, so a shared
+// address cannot lock honest callers out) and anything else is refused
+// without reaching a key store, a signature check or an introspection
+// endpoint. The first failure of a client's window and the start of each
+// lockout are audited (auth.failure), never the flood.
+type Lockout struct {
+	// Limiter counts failures per client (*auth.Lockout); required.
+	Limiter oauth.FailureLimiter
+	// ClientKey names the client of a request, from the verified peer
+	// address (auth.LockoutKey(auth.ClientIP(r, trusted))), never from an
+	// unverified header; required.
+	ClientKey func(*http.Request) string
+	// WellFormed reports whether a bearer is shaped like a virtual key
+	// (auth.ParseKey succeeds); required.
+	WellFormed func(string) bool
+}
+
+// WithLockout returns a copy of h whose failed authentications count
+// against l. h itself is unchanged; mount the returned handler.
+func (h *Handler) WithLockout(l Lockout) (*Handler, error) {
+	if l.Limiter == nil || l.ClientKey == nil || l.WellFormed == nil {
+		return nil, errors.New("mcp: Lockout needs Limiter, ClientKey and WellFormed")
+	}
+	a := *h.auth
+	a.lockout = &l
+	c := *h
+	c.auth = &a
+	return &c, nil
+}
+
+// check names the client of r and returns how long it stays locked out
+// (0 when it is not, or when no lockout is configured).
+func (l *Lockout) check(r *http.Request) (client string, retry time.Duration) {
+	if l == nil {
+		return "", 0
+	}
+	client = l.ClientKey(r)
+	if locked, d := l.Limiter.Locked(client); locked {
+		return client, max(d, time.Second)
+	}
+	return client, 0
+}
+
+// mayTry reports whether a locked-out client's bearer is still verified:
+// only a well-formed virtual key is (the API's rule).
+func (l *Lockout) mayTry(bearer string, parseErr error) bool {
+	return parseErr == nil && l.WellFormed(bearer)
+}
+
+// countFailure records a failed authentication of client and audits the
+// first of its window and the start of a lockout. It returns how long the
+// client is now locked out (0 when it is not, or without a lockout).
+func (h *Handler) countFailure(r *http.Request, client string, cause error) time.Duration {
+	l := h.auth.lockout
+	if l == nil {
+		return 0
+	}
+	first, locked, retry := l.Limiter.Fail(client)
+	if first {
+		ev := audit.Event{Tenant: "default", Actor: "client:" + client, Action: "auth.failure", Target: r.URL.Path,
+			Outcome: audit.OutcomeDenied, RequestID: reqid.FromContext(r.Context()),
+			Details: map[string]string{"reason": failureReason(cause), "locked": strconv.FormatBool(locked)}}
+		if err := h.audit.Append(context.WithoutCancel(r.Context()), ev); err != nil {
+			h.log.Error("mcp: audit of an authentication failure failed", "err", err, "request_id", ev.RequestID)
+		}
+	}
+	if !locked {
+		return 0
+	}
+	return max(retry, time.Second)
+}
+
+// failureReason names why a credential failed, for the audit log (never
+// the credential itself).
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, oauth.ErrExpired):
+		return "expired"
+	case errors.Is(err, oauth.ErrAudience):
+		return "audience"
+	case errors.Is(err, oauth.ErrKeyInactive):
+		return "key_inactive"
+	case errors.Is(err, oauth.ErrInactive):
+		return "inactive"
+	case errors.Is(err, oauth.ErrUnmappedSubject):
+		return "unmapped_subject"
+	}
+	return "rejected"
+}
+
+// writeLockedOut answers a locked-out client: 429, Retry-After in whole
+// seconds (rounded up), and the resource-metadata challenge every /mcp
+// refusal carries.
+func (h *Handler) writeLockedOut(w http.ResponseWriter, retry time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
+	writeAuthError(w, http.StatusTooManyRequests, oauth.BearerChallenge("resource_metadata", h.metadataURL),
+		"temporarily_unavailable", "too many failed authentication attempts from this client; retry later")
 }

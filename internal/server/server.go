@@ -35,6 +35,8 @@ type Server struct {
 	ready   func(context.Context) error
 	ln      net.Listener
 	served  bool
+	table   *routeTable
+	private []privateArea
 }
 
 // New builds the server and its core routes (health, metrics, admin API).
@@ -47,7 +49,11 @@ func New(in *instance.Instance, m *metrics.Metrics) (*Server, error) {
 		}
 		trusted = append(trusted, pfx)
 	}
-	s := &Server{in: in, cfg: in.Cfg, log: in.Log, Metrics: m, mux: http.NewServeMux()}
+	s := &Server{in: in, cfg: in.Cfg, log: in.Log, Metrics: m, mux: http.NewServeMux(), table: newRouteTable(),
+		private: []privateArea{{prefix: "/api/admin/", scope: auth.ScopeAdmin}}}
+	if in.Cfg.Metrics.Listen == "" {
+		s.private = append(s.private, privateArea{prefix: "/metrics", scope: auth.ScopeAdminGlobal})
+	}
 	s.Auth = &auth.Middleware{Keys: in.Keys, Lockout: auth.NewLockout(in.Cfg.Auth.FailuresPerMinute),
 		Trusted: trusted, Audit: in.Audit, Log: in.Log, Failures: m.AuthFailure}
 	s.ready = func(ctx context.Context) error { _, err := in.Store.KeysGeneration(ctx); return err }
@@ -56,11 +62,23 @@ func New(in *instance.Instance, m *metrics.Metrics) (*Server, error) {
 }
 
 // Handle registers a route served without Bulwark's authentication (the
-// handler does its own, like /mcp, or needs none, like health).
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// handler does its own, like /mcp, or needs none, like health). A pattern
+// with a method ("POST /x") makes other methods on its path answer 405
+// with Allow; register each method a path serves.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	s.table.add(pattern)
+}
 
-// HandleAuthed registers a route behind authentication.
-func (s *Server) HandleAuthed(pattern string, h http.Handler) { s.mux.Handle(pattern, s.Auth.Wrap(h)) }
+// HandleAuthed registers a route behind authentication. A wrong method on
+// its path answers 405 before authentication: the public API's paths are
+// documented, so the 405 tells an anonymous caller nothing new (paths
+// under /api/admin/ are the exception, see fallback).
+func (s *Server) HandleAuthed(pattern string, h http.Handler) { s.Handle(pattern, s.Auth.Wrap(h)) }
+
+// Routes returns every pattern registered with Handle or HandleAuthed
+// (including the server's own), in registration order.
+func (s *Server) Routes() []string { return s.table.list() }
 
 // RequireScope wraps h so only identities holding scope get through.
 func RequireScope(scope string, log *slog.Logger, h http.Handler) http.Handler {
@@ -75,11 +93,11 @@ func RequireScope(scope string, log *slog.Logger, h http.Handler) http.Handler {
 }
 
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	s.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
-	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	s.Handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.ready(ctx); err != nil {
@@ -88,13 +106,11 @@ func (s *Server) routes() {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
-	})
+	}))
 	if s.cfg.Metrics.Listen == "" {
 		s.HandleAuthed("GET /metrics", RequireScope(auth.ScopeAdminGlobal, s.log, s.Metrics.Handler()))
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		apierr.Write(w, r, auth.DialectFor(r.URL.Path), apierr.NotFound("not_found", "no such route: "+r.Method+" "+trimPath(r.URL.Path)), nil)
-	})
+	s.mux.Handle("/", s.fallback())
 }
 
 func trimPath(p string) string {
@@ -180,6 +196,9 @@ func (s *Server) Run(ctx context.Context, onListen func(addr string)) error {
 			return err
 		}
 	}
+	// The route table at debug level: what an operator (and the test that
+	// every route answers 405 for other methods) can check was mounted.
+	s.log.Debug("routes", "patterns", s.Routes())
 	if onListen != nil {
 		onListen(ln.Addr().String())
 	}
