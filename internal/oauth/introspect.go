@@ -32,6 +32,11 @@ const (
 	DefaultIntrospectionCacheEntries = 10000
 	DefaultNegativeCacheTTL          = 30 * time.Second
 	DefaultNegativeCacheEntries      = 10000
+	// MaxNegativeCacheTTL bounds NegativeTTL: a refusal remembered longer
+	// would keep a token out well after the authorization server started
+	// accepting it (an unmapped subject mapped, a clock corrected), and a
+	// typo ("30m" for "30s") must not do that silently.
+	MaxNegativeCacheTTL = 5 * time.Minute
 	maxIntrospectionBody             = 64 << 10
 )
 
@@ -94,6 +99,9 @@ func (in *Introspector) Init() error {
 	}
 	if in.MaxCacheTTL < 0 || in.MaxEntries < 0 || in.NegativeTTL < 0 || in.MaxNegativeEntries < 0 {
 		return errors.New("oauth: introspection cache limits must not be negative")
+	}
+	if in.NegativeTTL > MaxNegativeCacheTTL {
+		return fmt.Errorf("oauth: introspection negative cache TTL %v exceeds %v", in.NegativeTTL, MaxNegativeCacheTTL)
 	}
 	if in.NegativeTTL == 0 {
 		in.NegativeTTL = DefaultNegativeCacheTTL

@@ -187,6 +187,10 @@ func TestIntrospectorInitRefusesBadConfig(t *testing.T) {
 		{"no tenant map", func(i *Introspector) { i.TenantMap = nil }},
 		{"no resource", func(i *Introspector) { i.Resource = "" }},
 		{"negative ttl", func(i *Introspector) { i.MaxCacheTTL = -1 }},
+		{"negative negative-cache ttl", func(i *Introspector) { i.NegativeTTL = -time.Second }},
+		{"negative-cache ttl past the bound", func(i *Introspector) { i.NegativeTTL = MaxNegativeCacheTTL + time.Second }},
+		{"negative negative-cache size", func(i *Introspector) { i.MaxNegativeEntries = -1 }},
+		{"negative cache size", func(i *Introspector) { i.MaxEntries = -1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
