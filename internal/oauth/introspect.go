@@ -36,8 +36,8 @@ const (
 	// would keep a token out well after the authorization server started
 	// accepting it (an unmapped subject mapped, a clock corrected), and a
 	// typo ("30m" for "30s") must not do that silently.
-	MaxNegativeCacheTTL = 5 * time.Minute
-	maxIntrospectionBody             = 64 << 10
+	MaxNegativeCacheTTL  = 5 * time.Minute
+	maxIntrospectionBody = 64 << 10
 )
 
 // Introspector authenticates external bearer tokens with RFC 7662 token
