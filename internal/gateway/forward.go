@@ -231,11 +231,11 @@ func (x *exchange) send(ctx context.Context, call provider.Call) (*http.Response
 	if err != nil {
 		return nil, apierr.Unavailable("provider_unavailable", "the provider for this model is not available", time.Second).WithCause(err)
 	}
-	client := x.g.upstream
+	rt := x.g.upstream
 	if x.tgt.prov.Type == provider.TypeMock {
-		client = x.g.mock
+		rt = x.g.mock
 	}
-	resp, err := client.Do(req)
+	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		if x.r.Context().Err() != nil {
 			x.rec.Status = statusClientClosed

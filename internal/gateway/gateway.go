@@ -79,8 +79,12 @@ type Gateway struct {
 	sink     usage.Sink
 	prices   *usage.Table
 	betas    map[string]bool
-	upstream *http.Client
-	mock     *http.Client
+	// upstream and mock carry upstream calls. They are round trippers, not
+	// http.Clients: a client's redirect, cookie and timeout machinery
+	// (a header copy per call) serves nothing here, and a round tripper
+	// never follows a redirect, so no credential goes to another host.
+	upstream http.RoundTripper
+	mock     http.RoundTripper
 	metrics  *metrics
 	dropped  *prometheus.CounterVec // translated features dropped; nil without metrics
 	worst    map[string]worst       // budget worst case per routing alias
@@ -134,8 +138,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if rt == nil {
 		rt = provider.NewTransport(cfg.Client)
 	}
-	g.upstream = provider.NewClient(rt)
-	g.mock = provider.NewClient(&mock.Transport{})
+	g.upstream, g.mock = rt, &mock.Transport{}
 	if g.metrics, err = newMetrics(deps.Metrics); err != nil {
 		return nil, fmt.Errorf("gateway: metrics: %w", err)
 	}

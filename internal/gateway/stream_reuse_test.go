@@ -209,3 +209,36 @@ func FuzzLeadingContentLen(f *testing.F) {
 		}
 	})
 }
+
+// An upstream redirect is never followed: the credential stays with the
+// provider's own host, and the client gets a mapped error, not the body of
+// wherever the redirect pointed.
+func TestUpstreamRedirectNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		_, _ = io.WriteString(w, `{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"from elsewhere"}}]}`)
+	}))
+	defer other.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	e := newEnv(t, func(_ *Config, d *Deps) {
+		src := d.Providers.(mapSource)
+		for i := range src {
+			if src[i].Name == "openai" {
+				src[i].BaseURL = redirector.URL + "/v1"
+			}
+		}
+	})
+	for _, stream := range []string{"false", "true"} {
+		resp, body := e.do(t, "POST", "/v1/chat/completions", `{"model":"openai/gpt-4o-mini","stream":`+stream+`,"messages":[{"role":"user","content":"hi"}]}`, nil)
+		if resp.StatusCode < 400 || strings.Contains(string(body), "elsewhere") {
+			t.Errorf("stream=%s: status %d body %s, want an error and nothing from the redirect target", stream, resp.StatusCode, body)
+		}
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect target was called %d times", n)
+	}
+}
