@@ -101,12 +101,11 @@ func runSecurityAudit(ctx context.Context, e *Env, args []string) error {
 	}
 	found := secaudit.Run(ctx, f.in)
 	fixed := []secaudit.Applied{}
+	var recErr error // reported after the findings: the fixes were made
 	if f.fix {
 		applied, ferr := secaudit.Fix(found)
 		fixed = append(fixed, applied...)
-		if err := recordFixes(ctx, e, f.in.Config, applied, ferr); err != nil {
-			return err
-		}
+		recErr = recordFixes(ctx, f.in.Config, applied, ferr)
 		if ferr != nil {
 			warnf(e.Stderr, "fix stopped: %v\n", ferr)
 		}
@@ -136,6 +135,9 @@ func runSecurityAudit(ctx context.Context, e *Env, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if recErr != nil {
+		return recErr
 	}
 	if n > 0 {
 		return fmt.Errorf("%d finding(s) at or above %s", n, f.failOn)
@@ -188,7 +190,7 @@ func listenURL(c *config.Config) string {
 
 // recordFixes appends one audit event for the fixes applied, when the data
 // directory holds a store (the audit never creates one).
-func recordFixes(ctx context.Context, e *Env, cfg *config.Config, applied []secaudit.Applied, ferr error) (err error) {
+func recordFixes(ctx context.Context, cfg *config.Config, applied []secaudit.Applied, ferr error) (err error) {
 	ids := make([]string, 0, len(applied))
 	for _, a := range applied {
 		ids = append(ids, a.ID)
@@ -197,8 +199,7 @@ func recordFixes(ctx context.Context, e *Env, cfg *config.Config, applied []seca
 		return nil
 	}
 	if _, serr := os.Stat(filepath.Join(cfg.DataDir, sqlite.FileName)); serr != nil {
-		warnf(e.Stderr, "no store in %s: fixes not written to the audit log\n", cfg.DataDir)
-		return nil
+		return nil // no audit log to write to, and the audit never creates one
 	}
 	in, err := instance.Open(ctx, cfg, newLogger(io.Discard, cfg.Log.Level))
 	if err != nil {

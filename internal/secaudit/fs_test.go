@@ -215,3 +215,22 @@ func devKey(t *testing.T, s *fsSetup, in *Input, mode os.FileMode) {
 	chmod(t, dev, mode)
 	in.Config.MasterKeyFile = ""
 }
+
+// TestDataDirOwner: a data directory another user owns is reported (as
+// root the test hands it to nobody; otherwise it audits "/", root's).
+func TestDataDirOwner(t *testing.T) {
+	s, in := newFSSetup(t)
+	if f, ok := find(checkFiles(in), "BW-FS-002"); ok {
+		t.Fatalf("own directory reported: %+v", f)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chown(s.data, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		in.Config.DataDir = "/"
+	}
+	if _, ok := find(checkFiles(in), "BW-FS-002"); !ok {
+		t.Fatalf("directory of another user not reported: %v", ids(checkFiles(in)))
+	}
+}

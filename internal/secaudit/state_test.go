@@ -182,3 +182,33 @@ func putProvider(t *testing.T, in *instance.Instance, p store.Provider, apiKey s
 		t.Fatal(err)
 	}
 }
+
+// TestStateWithoutKey: a store the audit cannot open (no key, or another
+// key) is critical, and the key is not echoed.
+func TestStateWithoutKey(t *testing.T) {
+	const otherKey = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+	tests := []struct {
+		name string
+		key  string
+	}{
+		{"no key configured", ""},
+		{"another key", otherKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, inst := newState(t)
+			if err := inst.Close(); err != nil {
+				t.Fatal(err)
+			}
+			c.SetMasterKey(tt.key)
+			found := Run(context.Background(), Input{Config: c})
+			f, ok := find(found, "BW-STA-001")
+			if !ok || f.Severity != Critical {
+				t.Fatalf("want critical BW-STA-001, got %+v", found)
+			}
+			if strings.Contains(f.Evidence, otherKey) || strings.Contains(f.Evidence, testRootKey) {
+				t.Fatalf("evidence echoes a key: %q", f.Evidence)
+			}
+		})
+	}
+}
