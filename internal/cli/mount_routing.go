@@ -4,30 +4,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/config"
 	"github.com/bulwarkhq/bulwark/internal/gateway"
-	"github.com/bulwarkhq/bulwark/internal/idempotency"
 	"github.com/bulwarkhq/bulwark/internal/identity"
 	"github.com/bulwarkhq/bulwark/internal/instance"
 	"github.com/bulwarkhq/bulwark/internal/limit"
-	"github.com/bulwarkhq/bulwark/internal/limit/memory"
 	"github.com/bulwarkhq/bulwark/internal/router"
 )
 
 // newRouting builds the gateway's routing (deployments, breakers,
 // retries), limits, budgets and idempotency from the configuration, with
-// the in-memory state stores, and registers the router's collector.
+// the state stores limits.backend selects (memory, or Redis shared by
+// replicas), and registers the router's collector.
 func newRouting(in *instance.Instance, reg prometheus.Registerer) (gateway.Routing, *router.Router, error) {
 	cfg := in.Cfg
-	breakers, err := router.NewMemoryBreaker(cfg.Routing.Breaker, nil, 0)
-	if err != nil {
-		return gateway.Routing{}, nil, fmt.Errorf("routing: %w", err)
+	state, err := newMemoryState(cfg)
+	if cfg.Limits.Backend == config.BackendRedis {
+		state, err = newRedisState(cfg, os.Getenv, in.Log)
 	}
-	rtr, err := router.New(cfg.RouterConfig(), router.Options{Breakers: breakers})
+	if err != nil {
+		return gateway.Routing{}, nil, err
+	}
+	rtr, err := router.New(cfg.RouterConfig(), router.Options{Breakers: state.breakers})
 	if err != nil {
 		return gateway.Routing{}, nil, fmt.Errorf("routing: %w", err)
 	}
@@ -39,16 +42,12 @@ func newRouting(in *instance.Instance, reg prometheus.Registerer) (gateway.Routi
 			}
 		}
 	}
-	opts := memory.Options{MaxKeys: cfg.Limits.MaxKeys}
-	gate := &limit.Gate{Rate: memory.NewRateLimiter(opts), Concurrency: memory.NewConcurrency(opts), Budget: memory.NewBudget(opts)}
-	idem := idempotency.NewMemory(idempotency.Options{Window: cfg.Idempotency.Window, Lease: cfg.Idempotency.Lease,
-		MaxEntries: cfg.Idempotency.MaxEntries, MaxBytes: cfg.Idempotency.MaxBytes})
 	return gateway.Routing{
 		Executor:    &router.Executor{Router: rtr, Policy: cfg.Routing.Retry},
 		Deadline:    cfg.Routing.RequestTimeout,
-		Gate:        gate,
+		Gate:        state.gate,
 		Limits:      keyLimits{keys: in.Keys, cfg: cfg.Limits},
-		Idempotency: idem,
+		Idempotency: state.idem,
 	}, rtr, nil
 }
 
