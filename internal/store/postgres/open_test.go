@@ -20,17 +20,24 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/store/postgres"
 )
 
-// exec runs statements on dsn as the test superuser, outside any Store.
-func exec(t *testing.T, dsn string, stmts ...string) {
+// pgxConnect opens a plain connection as the test superuser, outside any
+// Store, closed when the test ends.
+func pgxConnect(t *testing.T, dsn string) *pgx.Conn {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
+	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = conn.Close(ctx) }()
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
+// exec runs statements on dsn as the test superuser.
+func exec(t *testing.T, dsn string, stmts ...string) {
+	t.Helper()
+	conn := pgxConnect(t, dsn)
 	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
+		if _, err := conn.Exec(context.Background(), s); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
@@ -40,6 +47,7 @@ func exec(t *testing.T, dsn string, stmts ...string) {
 // exactly once (the default tenant, inserted by the first migration, is
 // there once) and all open.
 func TestConcurrentStartMigratesOnce(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Start(t)
 	const n = 6
 	errs := make([]error, n)
@@ -67,11 +75,13 @@ func TestConcurrentStartMigratesOnce(t *testing.T) {
 }
 
 func TestOpenRefuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
-		name    string
-		setup   []string
-		wantErr error
-		wantMsg string
+		name      string
+		setup     []string
+		dsnSuffix string
+		wantErr   error
+		wantMsg   string
 	}{
 		{
 			name:    "schema newer than the binary",
@@ -85,13 +95,19 @@ func TestOpenRefuses(t *testing.T) {
 			wantErr: postgres.ErrNotDurable,
 			wantMsg: "set it to on",
 		},
+		{
+			name:      "commits not durable for this connection string",
+			dsnSuffix: "&synchronous_commit=off",
+			wantErr:   postgres.ErrNotDurable,
+			wantMsg:   "set it to on",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dsn := pgtest.Start(t)
 			_ = openDSN(t, dsn).Close() // migrate
 			exec(t, dsn, tt.setup...)
-			s, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+			s, err := postgres.Open(context.Background(), dsn+tt.dsnSuffix, postgres.Options{})
 			if err == nil {
 				_ = s.Close()
 			}
@@ -129,6 +145,7 @@ func closedPort(t *testing.T) int {
 
 // The DSN's password appears in no error Open returns and in no log line.
 func TestPasswordNeverShown(t *testing.T) {
+	t.Parallel()
 	good := withPassword(t, pgtest.Start(t))
 	tests := []struct {
 		name    string
@@ -203,6 +220,7 @@ func FuzzDescribe(f *testing.F) {
 // A batch larger than any single statement arrives whole through COPY,
 // with every value.
 func TestInsertUsageLargeBatch(t *testing.T) {
+	t.Parallel()
 	s := open(t)
 	ctx := context.Background()
 	now := time.Now().UTC()

@@ -77,6 +77,10 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	if opt.MaxConns > 0 {
 		cfg.MaxConns = opt.MaxConns
 	}
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		// Names Bulwark's sessions in pg_stat_activity and server logs.
+		cfg.ConnConfig.RuntimeParams["application_name"] = "bulwark"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, redact(fmt.Errorf("postgres: open %s: %w", Describe(dsn), err), cfg.ConnConfig.Password)

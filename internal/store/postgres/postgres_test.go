@@ -14,7 +14,8 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/store/storetest"
 )
 
-// One PostgreSQL server for the package; a fresh database per store.
+// One PostgreSQL server for the package; a fresh database per store, so
+// tests run in parallel (except those that set the environment).
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // openDSN opens a store on dsn, closed when the test ends.
@@ -30,15 +31,20 @@ func openDSN(t testing.TB, dsn string) *postgres.Store {
 
 func open(t *testing.T) store.Store { return openDSN(t, pgtest.Start(t)) }
 
-func TestConformance(t *testing.T) { storetest.Run(t, open) }
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, open)
+}
 
 func TestKeyringStoreConformance(t *testing.T) {
+	t.Parallel()
 	barriertest.RunKeyringStore(t, func(t *testing.T) barrier.KeyringStore {
 		return instance.KeyringStore{S: open(t)}
 	})
 }
 
 func TestReopenKeepsDataAndSchema(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn := pgtest.Start(t)
 	s := openDSN(t, dsn)
@@ -49,5 +55,11 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	s = openDSN(t, dsn) // migrations must not re-run
 	if ok, err := s.TenantExists(ctx, "acme"); err != nil || !ok {
 		t.Fatalf("data lost on reopen: %v %v", ok, err)
+	}
+	// Operators find Bulwark's sessions by name in pg_stat_activity.
+	var n int
+	row := pgxConnect(t, dsn).QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bulwark' AND datname = current_database()")
+	if err := row.Scan(&n); err != nil || n == 0 {
+		t.Fatalf("sessions named bulwark: %d, %v", n, err)
 	}
 }

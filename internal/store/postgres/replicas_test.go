@@ -24,6 +24,7 @@ func replicas(t *testing.T) (a, b *postgres.Store) {
 // Replicas appending audit events at once build one chain that verifies
 // from either side: no two appends built on the same head.
 func TestReplicasShareOneAuditChain(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, b := replicas(t)
 	macKey := []byte("0123456789abcdef0123456789abcdef")
@@ -65,6 +66,7 @@ func TestReplicasShareOneAuditChain(t *testing.T) {
 // the keys generation (what key caches poll) moves for every change made
 // anywhere, including changes made at the same moment on both.
 func TestReplicasSeeEachOthersKeys(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, b := replicas(t)
 	g0, err := b.KeysGeneration(ctx)
@@ -112,6 +114,7 @@ func TestReplicasSeeEachOthersKeys(t *testing.T) {
 
 // Two replicas racing to store the same secret agree on one value.
 func TestReplicasFirstSecretWins(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, b := replicas(t)
 	for round := range 10 {
