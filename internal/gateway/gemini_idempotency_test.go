@@ -36,8 +36,11 @@ func TestGeminiIdempotency(t *testing.T) {
 			if resp.StatusCode != 200 || resp.Header.Get(HeaderReplayed) != "" {
 				t.Fatalf("first call: status %d replayed %q: %s", resp.StatusCode, resp.Header.Get(HeaderReplayed), first)
 			}
-			calls, recs := len(tt.up.Requests()), len(e.usage.all())
+			calls, recs, ctype := len(tt.up.Requests()), len(e.usage.all()), resp.Header.Get("Content-Type")
 			resp, again := e.do(t, http.MethodPost, tt.path, body, hdr)
+			if got := resp.Header.Get("Content-Type"); got != ctype {
+				t.Errorf("replayed Content-Type %q, first %q", got, ctype)
+			}
 			if resp.StatusCode != 200 || resp.Header.Get(HeaderReplayed) != "true" || string(again) != string(first) {
 				t.Errorf("repeat: status %d replayed %q, same body %v", resp.StatusCode, resp.Header.Get(HeaderReplayed), string(again) == string(first))
 			}

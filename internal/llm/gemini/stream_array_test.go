@@ -209,3 +209,26 @@ func FuzzArrayStream(f *testing.F) {
 		checkArray(t, string(data), got, err != nil)
 	})
 }
+
+// BenchmarkStreamFraming relays a 64-chunk upstream stream to an SSE and to
+// a JSON-array caller: the array framing must cost no more than SSE's.
+func BenchmarkStreamFraming(b *testing.B) {
+	up := strings.Repeat("data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"some words \"}]}}],\"responseId\":\"r\"}\r\n\r\n", 63) +
+		"data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":64,\"totalTokenCount\":67}}\r\n\r\n"
+	for _, bc := range []struct {
+		name string
+		enc  func() llm.StreamEncoder
+	}{
+		{"sse", func() llm.StreamEncoder { return gemini.NewStreamEncoder() }},
+		{"array", func() llm.StreamEncoder { return gemini.NewArrayStreamEncoder() }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := relay(up, bc.enc()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
