@@ -73,12 +73,12 @@ type Deps struct {
 
 // Gateway serves the LLM endpoints. It is safe for concurrent use.
 type Gateway struct {
-	cfg      Config
-	deps     Deps
-	log      *slog.Logger
-	sink     usage.Sink
-	prices   *usage.Table
-	betas    map[string]bool
+	cfg    Config
+	deps   Deps
+	log    *slog.Logger
+	sink   usage.Sink
+	prices *usage.Table
+	betas  map[string]bool
 	// upstream and mock carry upstream calls. They are round trippers, not
 	// http.Clients: a client's redirect, cookie and timeout machinery
 	// (a header copy per call) serves nothing here, and a round tripper
