@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 }
 
 // client returns a new connection (one "replica") to the shared server.
-func client(t *testing.T, addr string) *goredis.Client {
+func client(t testing.TB, addr string) *goredis.Client {
 	t.Helper()
 	c := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: 64, MaxRetries: -1})
 	t.Cleanup(func() { _ = c.Close() })
