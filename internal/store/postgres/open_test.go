@@ -183,6 +183,36 @@ func TestPasswordNeverShown(t *testing.T) {
 	}
 }
 
+// A server that accepts and never answers fails Open within the connect
+// timeout instead of hanging a replica's start.
+func TestOpenGivesUpOnASilentServer(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, silent, until the test ends
+		}
+	}()
+	dsn := fmt.Sprintf("postgres://u@%s/db?sslmode=disable", ln.Addr())
+	start := time.Now()
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{ConnectTimeout: 300 * time.Millisecond})
+	if err == nil {
+		_ = s.Close()
+		t.Fatal("Open succeeded against a silent server")
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("Open took %v to give up", el)
+	}
+}
+
 var describeCases = []struct{ dsn, want string }{
 	{"postgres://bulwark:" + password + "@db.internal:6432/gw?sslmode=require", "host=db.internal port=6432 database=gw user=bulwark"},
 	{"host=db.internal port=6432 dbname=gw user=bulwark password=" + password, "host=db.internal port=6432 database=gw user=bulwark"},

@@ -12,6 +12,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -38,6 +39,10 @@ const (
 	lockAudit   int64 = 0x62756c7761726b02
 )
 
+// defaultConnectTimeout bounds each connection attempt unless the DSN sets
+// connect_timeout.
+const defaultConnectTimeout = 10 * time.Second
+
 // Sentinel errors Open returns.
 var (
 	// ErrInvalidDSN: the connection string does not parse. The message
@@ -54,6 +59,9 @@ var (
 type Options struct {
 	// MaxConns caps the pool (0: pgxpool's default).
 	MaxConns int32
+	// ConnectTimeout bounds each connection attempt when the DSN sets no
+	// connect_timeout (0: 10 s).
+	ConnectTimeout time.Duration
 	// Log receives one line naming the server and database (never the
 	// password). Nil logs nothing.
 	Log *slog.Logger
@@ -76,6 +84,11 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	}
 	if opt.MaxConns > 0 {
 		cfg.MaxConns = opt.MaxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Without connect_timeout a dial to a silent host waits for TCP to
+		// give up (minutes); a replica should fail its start fast instead.
+		cfg.ConnConfig.ConnectTimeout = cmp.Or(opt.ConnectTimeout, defaultConnectTimeout)
 	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		// Names Bulwark's sessions in pg_stat_activity and server logs.
