@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -44,6 +45,17 @@ const FileName = "bulwark.db"
 func Open(ctx context.Context, path string) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	// SQLite creates a missing file under the umask (0644 by default) and
+	// its -wal and -shm files with the database file's mode: create it
+	// owner-only first, so no other user can read keys' hashes, audit or
+	// usage.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	db, err := sql.Open("sqlite", dsn(abs, "NORMAL"))

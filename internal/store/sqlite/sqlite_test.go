@@ -2,7 +2,9 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
@@ -64,5 +66,30 @@ func TestTwoHandlesOnOneFile(t *testing.T) {
 	}
 	if ok, _ := b.TenantExists(ctx, "x"); !ok {
 		t.Fatal("second handle does not see the write")
+	}
+}
+
+// The database and its WAL and shared-memory files are created readable by
+// their owner only, whatever the umask.
+func TestFilesOwnerOnly(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "b.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.InsertUsage(context.Background(), []store.Usage{{RequestID: "r", Tenant: "default", KeyID: "k", Model: "m"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s has mode %o, want 600", filepath.Base(p), m)
+		}
 	}
 }
