@@ -236,3 +236,37 @@ func TestFailureReasonNamesNoSecret(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkAuthenticateRequest measures what the lockout adds to the
+// authentication of a valid key (one Locked lookup per request).
+func BenchmarkAuthenticateRequest(b *testing.B) {
+	kr := &keyring{revoked: map[string]bool{}, keys: map[string]*identity.Identity{
+		secretAll: {KeyID: "key_all", Tenant: "acme", Kind: identity.KindVirtualKey, Scopes: []string{"tools:*"}},
+	}}
+	plain, err := NewHandler(Config{BaseURL: "http://127.0.0.1:1", KeyPrefix: "sk-bw-"}, Deps{Keys: kr, Audit: &memAudit{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	locked, err := plain.WithLockout(Lockout{Limiter: auth.NewLockout(lockoutAllowance),
+		ClientKey:  func(r *http.Request) string { host, _, _ := net.SplitHostPort(r.RemoteAddr); return host },
+		WellFormed: func(s string) bool { return strings.HasPrefix(s, "sk-bw-") }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		h    *Handler
+	}{{"without lockout", plain}, {"with lockout", locked}} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+			req.RemoteAddr = "192.0.2.1:40000"
+			req.Header.Set("Authorization", "Bearer "+secretAll)
+			rec := httptest.NewRecorder()
+			for b.Loop() {
+				if bc.h.authenticateRequest(rec, req) == nil {
+					b.Fatal("valid key refused")
+				}
+			}
+		})
+	}
+}
