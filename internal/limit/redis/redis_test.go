@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -145,4 +146,64 @@ func FuzzRateMatchesMemoryArithmetic(f *testing.F) {
 			clk.Advance(time.Duration(i) * time.Second)
 		}
 	})
+}
+
+// Scripts run with EVALSHA; a server that lost its script cache (restart,
+// SCRIPT FLUSH, failover) gets EVAL once and answers as before.
+func TestScriptCacheFlushed(t *testing.T) {
+	ctx := context.Background()
+	c := client(t, shared.Get(t).Addr)
+	l := redis.NewRateLimiter(c, redis.Options{Prefix: prefix()})
+	lm := limit.Limit{Key: "rpm:key:f", Rate: limit.PerMinute(2)}
+	for i, want := range []bool{true, true, false} {
+		if i == 1 {
+			if err := c.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if d, err := l.Take(ctx, 1, lm); err != nil || d.Allowed != want {
+			t.Fatalf("take %d = %+v, %v; want allowed=%v", i, d, err, want)
+		}
+	}
+}
+
+// A Redis that answers with an error (here a key of the wrong type, as
+// another program sharing the prefix could leave) refuses: every operation
+// fails closed with an error, never an admission.
+func TestRedisErrorsFailClosed(t *testing.T) {
+	ctx := context.Background()
+	c := client(t, shared.Get(t).Addr)
+	opts := redis.Options{Prefix: prefix()}
+	for _, k := range []string{"rate:rpm:key:x", "par:par:key:x", "budget:0:key:x"} {
+		if err := c.Set(ctx, opts.Prefix+k, "not a hash", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conc := redis.NewConcurrency(c, opts)
+	defer conc.Close()
+	tests := []struct {
+		name string
+		try  func() (admitted bool, err error)
+	}{
+		{"rate", func() (bool, error) {
+			d, err := redis.NewRateLimiter(c, opts).Take(ctx, 1, limit.Limit{Key: "rpm:key:x", Rate: limit.PerMinute(5)})
+			return d.Allowed, err
+		}},
+		{"concurrency", func() (bool, error) {
+			rel, err := conc.Acquire(ctx, "par:key:x", 5)
+			return rel != nil, err
+		}},
+		{"budget", func() (bool, error) {
+			res, err := redis.NewBudget(c, opts).Reserve(ctx, []limit.BudgetScope{{ID: "key:x", LimitMicros: 100}}, 1)
+			return res.Token != "", err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			admitted, err := tt.try()
+			if err == nil || admitted || errors.Is(err, limit.ErrBudgetExceeded) {
+				t.Fatalf("admitted %v, err %v; want a plain error", admitted, err)
+			}
+		})
+	}
 }
