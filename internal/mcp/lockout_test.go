@@ -139,6 +139,36 @@ func TestLockedOutClientOnMCP(t *testing.T) {
 	}
 }
 
+// TestEveryFailedBearerCounts: whatever verifier refuses the bearer (key
+// store, token signature, introspection) or if the header is malformed,
+// the failure counts, and the one past the allowance locks the client out.
+func TestEveryFailedBearerCounts(t *testing.T) {
+	tests := []struct {
+		name  string
+		authz string
+	}{
+		{"bad virtual key", "Bearer sk-bw-guess"},
+		{"bad access token", "Bearer " + oauth.TokenPrefix + "forged"},
+		{"bad external token", "Bearer ext-guess"},
+		{"malformed header", "Bearer two words"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rig := newLockoutRig(t)
+			for i := range lockoutAllowance + 1 {
+				rec, _ := rig.do("192.0.2.1", tt.authz)
+				want := http.StatusUnauthorized
+				if i == lockoutAllowance {
+					want = http.StatusTooManyRequests
+				}
+				if rec.Code != want {
+					t.Fatalf("failure %d: status %d, want %d", i, rec.Code, want)
+				}
+			}
+		})
+	}
+}
+
 // TestMCPFailuresThatDoNotCount: discovery (no bearer) and an outage of
 // the key store are not the client's failures; they never lock it out.
 func TestMCPFailuresThatDoNotCount(t *testing.T) {
