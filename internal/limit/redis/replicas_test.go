@@ -222,3 +222,29 @@ func TestRedisDownFailsClosed(t *testing.T) {
 		t.Fatalf("redis back: %v", err)
 	}
 }
+
+// A replica that dies between Reserve and Settle leaves a hold; after
+// HoldTTL the next reservation on the scope charges it at its worst case
+// (never releases it), so the crash can only make the caller under-spend.
+func TestAbandonedHoldIsChargedAtWorstCase(t *testing.T) {
+	ctx := context.Background()
+	clk := limittest.NewClock(time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC))
+	opts := redis.Options{Prefix: prefix(), Clock: clk.Func(), HoldTTL: time.Hour}
+	dead := redis.NewBudget(client(t, shared.Get(t).Addr), opts)
+	alive := redis.NewBudget(client(t, shared.Get(t).Addr), opts)
+	s := limit.BudgetScope{ID: "key:crash", LimitMicros: 3_000_000}
+	if _, err := dead.Reserve(ctx, []limit.BudgetScope{s}, 2_000_000); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour + time.Second)
+	if _, err := alive.Reserve(ctx, []limit.BudgetScope{s}, 1_000_000); err != nil {
+		t.Fatal(err)
+	}
+	u, err := alive.Usage(ctx, s)
+	if err != nil || u.SpentMicros != 2_000_000 || u.ReservedMicros != 1_000_000 {
+		t.Fatalf("usage %+v, %v; want the abandoned hold spent at $2 and the new one held", u, err)
+	}
+	if _, err := alive.Reserve(ctx, []limit.BudgetScope{s}, 1); !errors.Is(err, limit.ErrBudgetExceeded) {
+		t.Fatalf("budget exhausted, reserve err = %v", err)
+	}
+}
