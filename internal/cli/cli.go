@@ -1,5 +1,6 @@
 // Package cli implements the bulwark command line: serve, init, keys,
-// tenants, providers, usage, audit, rotate, rekey and config validate. Every
+// tenants, providers, usage, audit, security-audit, rotate, rekey and config
+// validate. Every
 // state-changing command works on the data directory directly (also while
 // serve runs) and is audited. Secrets are read from stdin or files, never
 // from argv, and are printed only once, when created.
@@ -104,7 +105,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		warnf(w, "  %-10s %s\n", n, cmds[n].summary)
+		warnf(w, "  %-15s %s\n", n, cmds[n].summary)
 	}
 	warnf(w, "\nRun 'bulwark <command> -h' for a command's flags. See docs/cli.md.\n")
 }
