@@ -20,7 +20,7 @@ var gatewayRoutes = []string{
 	"POST /v1/messages",
 	"POST /v1/messages/count_tokens",
 	"GET /v1/models",
-	"POST /v1beta/models/", // Gemini: {model}:generateContent / :streamGenerateContent
+	"POST /v1beta/models/", // Gemini: {model}:generateContent, :streamGenerateContent, :countTokens
 }
 
 // mountSubsystems wires the LLM gateway onto srv. It returns a function
