@@ -1,8 +1,8 @@
 // Package cli implements the bulwark command line: serve, init, keys,
 // tenants, providers, usage, audit, security-audit, rotate, rekey and config
 // validate. Every state-changing command works on the data directory
-// directly (also while serve runs) and is audited. Secrets are read from stdin or files, never
-// from argv, and are printed only once, when created.
+// directly (also while serve runs) and is audited. Secrets are read from
+// stdin or files, never from argv, and are printed only once, when created.
 package cli
 
 import (
