@@ -31,7 +31,7 @@ func (s *Store) ListTenants(ctx context.Context) ([]store.Tenant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: tenants: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Tenant, error) {
+	out, err := pgx.AppendRows([]store.Tenant(nil), rows, func(r pgx.CollectableRow) (store.Tenant, error) {
 		var t store.Tenant
 		var ms int64
 		err := r.Scan(&t.Name, &ms)
@@ -125,7 +125,7 @@ func (s *Store) ListKeys(ctx context.Context, tenant string) ([]store.Key, error
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list keys: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Key, error) {
+	out, err := pgx.AppendRows([]store.Key(nil), rows, func(r pgx.CollectableRow) (store.Key, error) {
 		k, err := scanKey(r)
 		if err != nil {
 			return store.Key{}, err

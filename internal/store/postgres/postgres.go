@@ -232,6 +232,9 @@ func list(v []string) []string {
 	return v
 }
 
+// Lists are read with pgx.AppendRows onto a nil slice, so an empty result
+// is nil as in the SQLite store (JSON null, not []).
+
 // SQLSTATE codes the store maps to sentinel errors.
 const (
 	codeUnique     = "23505"

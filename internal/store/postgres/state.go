@@ -73,7 +73,7 @@ func (s *Store) ListProviders(ctx context.Context, tenant string) ([]store.Provi
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list providers: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Provider, error) { return scanProvider(r) })
+	out, err := pgx.AppendRows([]store.Provider(nil), rows, func(r pgx.CollectableRow) (store.Provider, error) { return scanProvider(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list providers: %w", err)
 	}
@@ -143,7 +143,7 @@ func (s *Store) ListSecretNames(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: secrets: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out, err := pgx.AppendRows([]string(nil), rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("postgres: secrets: %w", err)
 	}

@@ -39,7 +39,7 @@ func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]stor
 	if err != nil {
 		return nil, fmt.Errorf("postgres: usage summary: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.UsageSummary, error) {
+	out, err := pgx.AppendRows([]store.UsageSummary(nil), rows, func(r pgx.CollectableRow) (store.UsageSummary, error) {
 		var u store.UsageSummary
 		err := r.Scan(&u.KeyID, &u.Model, &u.Requests, &u.PromptTokens, &u.CompletionTokens, &u.CostMicros, &u.Errors)
 		return u, err
