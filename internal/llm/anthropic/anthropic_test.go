@@ -2,8 +2,6 @@ package anthropic_test
 
 import (
 	"encoding/json"
-	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -20,18 +18,18 @@ func text(s string) llm.Block { return llm.Block{Type: llm.BlockText, Text: s} }
 
 var eph = &llm.CacheControl{Type: "ephemeral"}
 
-var carried = []struct {
-	name string
-	req  llm.Request
-}{
-	{"plain", llm.Request{Model: "claude-sonnet-4-5", MaxTokens: 1024, Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{text("hi")}}}}},
-	{"cached system and sampling", llm.Request{
+// claudeCode is a request Claude Code sent, as recorded.
+const claudeCode = "../testdata/claude_code.request.json"
+
+var carried = map[string]llm.Request{
+	"plain": {Model: "claude-sonnet-4-5", MaxTokens: 1024, Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{text("hi")}}}},
+	"cached system and sampling": {
 		Model: "claude", MaxTokens: 10, System: []llm.Block{{Type: llm.BlockText, Text: "sys", Cache: eph}, text("more")},
 		Messages:    []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{text("a"), {Type: llm.BlockText, Text: "b", Cache: &llm.CacheControl{Type: "ephemeral", TTL: "1h"}}}}},
 		Temperature: f64(0.3), TopP: f64(0.8), TopK: func() *int { k := 40; return &k }(), Stop: []string{"X"}, User: "u",
 		Stream: true, IncludeUsage: true,
-	}},
-	{"thinking, tools and results", llm.Request{
+	},
+	"thinking, tools and results": {
 		Model: "claude", MaxTokens: 4096, Reasoning: &llm.Reasoning{Type: "enabled", BudgetTokens: 2048},
 		Messages: []llm.Message{
 			{Role: llm.RoleUser, Content: []llm.Block{text("q"), {Type: llm.BlockImage, Source: &llm.Source{Kind: llm.SourceURL, URL: "https://x/a.png"}}, {Type: llm.BlockDocument, Title: "d", Source: &llm.Source{Kind: llm.SourceText, MediaType: "text/plain", Data: "doc"}}}},
@@ -41,29 +39,18 @@ var carried = []struct {
 		},
 		Tools:      []llm.Tool{{Name: "f", Description: "d", Schema: json.RawMessage(`{"type":"object"}`), Cache: eph}},
 		ToolChoice: &llm.ToolChoice{Mode: llm.ToolAuto, DisableParallel: true},
-	}},
-	{"forced tool and structured output", llm.Request{Model: "c", MaxTokens: 5, Messages: []llm.Message{}, ToolChoice: &llm.ToolChoice{Mode: llm.ToolName, Name: "f"}, ResponseFormat: &llm.ResponseFormat{Type: llm.FormatJSONSchema, Schema: json.RawMessage(`{"type":"object"}`)}}},
-	{"extension", llm.Request{Model: "c", MaxTokens: 5, Messages: []llm.Message{}, Extensions: []llm.Extension{{Dialect: "anthropic", Key: "context_management", Value: json.RawMessage(`{"edits":[]}`)}}}},
+	},
+	"forced tool and structured output": {Model: "c", MaxTokens: 5, Messages: []llm.Message{}, ToolChoice: &llm.ToolChoice{Mode: llm.ToolName, Name: "f"}, ResponseFormat: &llm.ResponseFormat{Type: llm.FormatJSONSchema, Schema: json.RawMessage(`{"type":"object"}`)}},
+	"extension":                         {Model: "c", MaxTokens: 5, Messages: []llm.Message{}, Extensions: []llm.Extension{{Dialect: "anthropic", Key: "context_management", Value: json.RawMessage(`{"edits":[]}`)}}},
 }
 
-func TestRequestRoundTrip(t *testing.T) {
-	for _, tt := range carried {
-		t.Run(tt.name, func(t *testing.T) { llmtest.RequestRoundTrip(t, dialect, &tt.req) })
-	}
-}
+func TestRequestRoundTrip(t *testing.T) { llmtest.RequestRoundTrips(t, dialect, carried) }
 
 // TestClaudeCodeRequest checks what the gateway relies on from Claude
 // Code's shape: system entries hoisted, tool results split out, and a
 // lossless same-dialect round trip.
 func TestClaudeCodeRequest(t *testing.T) {
-	raw, err := os.ReadFile("../testdata/claude_code.request.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := anthropic.DecodeRequest(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := llmtest.DecodeFile(t, dialect, claudeCode)
 	if len(req.System) != 4 || req.System[2].Text != "Current working directory: /home/dev/project" || req.System[0].Cache == nil {
 		t.Errorf("system = %+v, want 2 top-level blocks then the 2 role:system entries", req.System)
 	}
@@ -162,34 +149,21 @@ func TestEncodeRequestMergesToolResults(t *testing.T) {
 }
 
 func TestDecodeRequestRejects(t *testing.T) {
-	tests := []struct{ name, body string }{
-		{"not json", `[`},
-		{"bad role", `{"model":"m","max_tokens":1,"messages":[{"role":"bot","content":"x"}]}`},
-		{"image without source", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"image"}]}]}`},
-		{"input not object", `{"model":"m","max_tokens":1,"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"a","name":"f","input":"x"}]}]}`},
-		{"content wrong type", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":5}]}`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := anthropic.DecodeRequest([]byte(tt.body)); !errors.Is(err, llm.ErrMalformed) {
-				t.Errorf("err = %v, want ErrMalformed", err)
-			}
-		})
-	}
+	llmtest.RejectsRequests(t, dialect, map[string]string{
+		"not json":             `[`,
+		"bad role":             `{"model":"m","max_tokens":1,"messages":[{"role":"bot","content":"x"}]}`,
+		"image without source": `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"image"}]}]}`,
+		"input not object":     `{"model":"m","max_tokens":1,"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"a","name":"f","input":"x"}]}]}`,
+		"content wrong type":   `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":5}]}`,
+	})
 }
 
 func TestResponseRoundTrip(t *testing.T) {
-	tests := []struct {
-		name string
-		resp llm.Response
-	}{
-		{"thinking and tool", llm.Response{ID: "msg_1", Model: "claude", Content: []llm.Block{{Type: llm.BlockThinking, Thinking: "t", Signature: "s"}, text("x"), {Type: llm.BlockToolUse, ID: "toolu_1", Name: "f", Input: json.RawMessage(`{"a":1}`)}}, StopReason: llm.StopToolUse, Usage: llm.Usage{InputTokens: 132, OutputTokens: 40, CacheReadTokens: 100, CacheCreationTokens: 20}}},
-		{"stop sequence", llm.Response{ID: "msg_2", Model: "claude", Content: []llm.Block{text("a")}, StopReason: llm.StopSequence, StopSequence: "END"}},
-		{"refusal", llm.Response{ID: "msg_3", Model: "claude", Content: []llm.Block{}, StopReason: llm.StopContentFilter}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { llmtest.ResponseRoundTrip(t, dialect, &tt.resp) })
-	}
+	llmtest.ResponseRoundTrips(t, dialect, map[string]llm.Response{
+		"thinking and tool": {ID: "msg_1", Model: "claude", Content: []llm.Block{{Type: llm.BlockThinking, Thinking: "t", Signature: "s"}, text("x"), {Type: llm.BlockToolUse, ID: "toolu_1", Name: "f", Input: json.RawMessage(`{"a":1}`)}}, StopReason: llm.StopToolUse, Usage: llm.Usage{InputTokens: 132, OutputTokens: 40, CacheReadTokens: 100, CacheCreationTokens: 20}},
+		"stop sequence":     {ID: "msg_2", Model: "claude", Content: []llm.Block{text("a")}, StopReason: llm.StopSequence, StopSequence: "END"},
+		"refusal":           {ID: "msg_3", Model: "claude", Content: []llm.Block{}, StopReason: llm.StopContentFilter},
+	})
 }
 
 func TestUsageMapping(t *testing.T) {
@@ -226,40 +200,26 @@ func TestStreamRoundTrip(t *testing.T) {
 }
 
 func TestStreamSkipsServerToolBlocks(t *testing.T) {
-	dec := anthropic.NewStreamDecoder()
-	var evs []llm.StreamEvent
-	for _, d := range []string{
+	evs := llmtest.DecodeData(t, anthropic.NewStreamDecoder(),
 		`{"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use","id":"srv","name":"web_search"}}`,
 		`{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{}"}}`,
 		`{"type":"content_block_stop","index":0}`,
 		`{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}`,
 		`{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"x"}}`,
-	} {
-		var err error
-		if evs, err = dec.Decode(evs, "", []byte(d)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	)
 	if len(evs) != 2 || evs[0].Index != 0 || evs[0].Block.Type != llm.BlockText || evs[1].Index != 0 {
 		t.Errorf("events %+v: want the text block renumbered to index 0", evs)
 	}
 }
 
 func FuzzDecodeRequest(f *testing.F) {
-	llmtest.AddSeeds(f, "../testdata/claude_code.request.json")
-	for _, tt := range carried {
-		body, _, _ := anthropic.EncodeRequest(&tt.req, anthropic.Target{})
-		f.Add(body)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) { llmtest.FuzzRequestBody(t, dialect, data) })
+	llmtest.FuzzRequests(f, dialect, carried, claudeCode)
 }
 
 func FuzzDecodeResponse(f *testing.F) {
-	llmtest.AddSeeds(f, "../testdata/anthropic.response.json")
-	f.Fuzz(func(t *testing.T, data []byte) { llmtest.FuzzResponseBody(t, dialect, data) })
+	llmtest.FuzzResponses(f, dialect, "../testdata/anthropic.response.json")
 }
 
 func FuzzStreamDecoder(f *testing.F) {
-	llmtest.AddSeeds(f, "../testdata/anthropic.stream.sse", "../testdata/anthropic_error.stream.sse")
-	f.Fuzz(func(t *testing.T, data []byte) { llmtest.FuzzStreamBody(t, dialect, data) })
+	llmtest.FuzzStreams(f, dialect, "../testdata/anthropic.stream.sse", "../testdata/anthropic_error.stream.sse")
 }

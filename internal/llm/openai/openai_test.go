@@ -3,7 +3,6 @@ package openai_test
 import (
 	"encoding/json"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -20,25 +19,22 @@ func i64(v int64) *int64     { return &v }
 func text(s string) llm.Block { return llm.Block{Type: llm.BlockText, Text: s} }
 
 // carried lists requests whose every feature OpenAI can carry.
-var carried = []struct {
-	name string
-	req  llm.Request
-}{
-	{"plain chat", llm.Request{Model: "gpt-4o", Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{text("hi")}}}}},
-	{"system and sampling", llm.Request{
+var carried = map[string]llm.Request{
+	"plain chat": {Model: "gpt-4o", Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{text("hi")}}}},
+	"system and sampling": {
 		Model: "gpt-4o", System: []llm.Block{text("be brief"), text("be kind")},
 		Messages:  []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{text("hi")}}},
 		MaxTokens: 100, Temperature: f64(0.5), TopP: f64(0.9), Seed: i64(7), PresencePenalty: f64(0.1),
 		FrequencyPenalty: f64(0.2), Stop: []string{"END", "STOP"}, User: "u1", Metadata: map[string]string{"team": "a"},
 		Stream: true, IncludeUsage: true, Reasoning: &llm.Reasoning{Effort: "low"},
-	}},
-	{"images and files", llm.Request{Model: "gpt-4o", Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{
+	},
+	"images and files": {Model: "gpt-4o", Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{
 		text("look"),
 		{Type: llm.BlockImage, Source: &llm.Source{Kind: llm.SourceBase64, MediaType: "image/png", Data: "iVBO"}},
 		{Type: llm.BlockImage, Source: &llm.Source{Kind: llm.SourceURL, URL: "https://example.com/a.png"}},
 		{Type: llm.BlockDocument, Title: "a.pdf", Source: &llm.Source{Kind: llm.SourceBase64, MediaType: "application/pdf", Data: "JVBE"}},
-	}}}}},
-	{"tool round trip", llm.Request{
+	}}}},
+	"tool round trip": {
 		Model: "gpt-4o",
 		Messages: []llm.Message{
 			{Role: llm.RoleUser, Content: []llm.Block{text("weather?")}},
@@ -49,27 +45,15 @@ var carried = []struct {
 		Tools:          []llm.Tool{{Name: "get", Description: "weather", Schema: json.RawMessage(`{"type":"object"}`)}},
 		ToolChoice:     &llm.ToolChoice{Mode: llm.ToolName, Name: "get", DisableParallel: true},
 		ResponseFormat: &llm.ResponseFormat{Type: llm.FormatJSONSchema, Name: "w", Schema: json.RawMessage(`{"type":"object"}`), Strict: true},
-	}},
-	{"tool choice required", llm.Request{Model: "m", Messages: []llm.Message{}, ToolChoice: &llm.ToolChoice{Mode: llm.ToolAny}, ResponseFormat: &llm.ResponseFormat{Type: llm.FormatJSONObject}}},
-	{"extension", llm.Request{Model: "m", Messages: []llm.Message{}, Extensions: []llm.Extension{{Dialect: "openai", Key: "service_tier", Value: json.RawMessage(`"flex"`)}}}},
+	},
+	"tool choice required": {Model: "m", Messages: []llm.Message{}, ToolChoice: &llm.ToolChoice{Mode: llm.ToolAny}, ResponseFormat: &llm.ResponseFormat{Type: llm.FormatJSONObject}},
+	"extension":            {Model: "m", Messages: []llm.Message{}, Extensions: []llm.Extension{{Dialect: "openai", Key: "service_tier", Value: json.RawMessage(`"flex"`)}}},
 }
 
-func TestRequestRoundTrip(t *testing.T) {
-	for _, tt := range carried {
-		t.Run(tt.name, func(t *testing.T) { llmtest.RequestRoundTrip(t, dialect, &tt.req) })
-	}
-}
+func TestRequestRoundTrip(t *testing.T) { llmtest.RequestRoundTrips(t, dialect, carried) }
 
 func TestFixtureRoundTrip(t *testing.T) {
-	raw, err := os.ReadFile("../testdata/openai_tools.request.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := openai.DecodeRequest(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	llmtest.RequestRoundTrip(t, dialect, req)
+	llmtest.RequestRoundTrip(t, dialect, llmtest.DecodeFile(t, dialect, "../testdata/openai_tools.request.json"))
 }
 
 func TestEncodeRequestDrops(t *testing.T) {
@@ -134,36 +118,23 @@ func TestEncodeRequestTarget(t *testing.T) {
 }
 
 func TestDecodeRequestRejects(t *testing.T) {
-	tests := []struct{ name, body string }{
-		{"not json", `{"model":`},
-		{"bad role", `{"model":"m","messages":[{"role":"wizard","content":"x"}]}`},
-		{"args not object", `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`},
-		{"bad tool_choice", `{"model":"m","messages":[],"tool_choice":"sometimes"}`},
-		{"bad stop", `{"model":"m","messages":[],"stop":5}`},
-		{"tool without name", `{"model":"m","messages":[],"tools":[{"type":"function","function":{}}]}`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := openai.DecodeRequest([]byte(tt.body)); !errors.Is(err, llm.ErrMalformed) {
-				t.Errorf("err = %v, want ErrMalformed", err)
-			}
-		})
-	}
+	llmtest.RejectsRequests(t, dialect, map[string]string{
+		"not json":          `{"model":`,
+		"bad role":          `{"model":"m","messages":[{"role":"wizard","content":"x"}]}`,
+		"args not object":   `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`,
+		"bad tool_choice":   `{"model":"m","messages":[],"tool_choice":"sometimes"}`,
+		"bad stop":          `{"model":"m","messages":[],"stop":5}`,
+		"tool without name": `{"model":"m","messages":[],"tools":[{"type":"function","function":{}}]}`,
+	})
 }
 
 func TestResponseRoundTrip(t *testing.T) {
-	tests := []struct {
-		name string
-		resp llm.Response
-	}{
-		{"text", llm.Response{ID: "c1", Model: "gpt-4o", Created: 5, Content: []llm.Block{text("hello")}, StopReason: llm.StopEndTurn, Usage: llm.Usage{InputTokens: 10, OutputTokens: 3}}},
-		{"tools with cache and reasoning usage", llm.Response{ID: "c2", Model: "o3", Content: []llm.Block{{Type: llm.BlockToolUse, ID: "call_1", Name: "f", Input: json.RawMessage(`{"a":1}`)}}, StopReason: llm.StopToolUse, Usage: llm.Usage{InputTokens: 100, OutputTokens: 50, CacheReadTokens: 60, ReasoningTokens: 20}}},
-		{"length", llm.Response{ID: "c3", Model: "m", Content: []llm.Block{text("cut")}, StopReason: llm.StopMaxTokens}},
-		{"filtered", llm.Response{ID: "c4", Model: "m", Content: []llm.Block{}, StopReason: llm.StopContentFilter}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { llmtest.ResponseRoundTrip(t, dialect, &tt.resp) })
-	}
+	llmtest.ResponseRoundTrips(t, dialect, map[string]llm.Response{
+		"text":                                 {ID: "c1", Model: "gpt-4o", Created: 5, Content: []llm.Block{text("hello")}, StopReason: llm.StopEndTurn, Usage: llm.Usage{InputTokens: 10, OutputTokens: 3}},
+		"tools with cache and reasoning usage": {ID: "c2", Model: "o3", Content: []llm.Block{{Type: llm.BlockToolUse, ID: "call_1", Name: "f", Input: json.RawMessage(`{"a":1}`)}}, StopReason: llm.StopToolUse, Usage: llm.Usage{InputTokens: 100, OutputTokens: 50, CacheReadTokens: 60, ReasoningTokens: 20}},
+		"length":                               {ID: "c3", Model: "m", Content: []llm.Block{text("cut")}, StopReason: llm.StopMaxTokens},
+		"filtered":                             {ID: "c4", Model: "m", Content: []llm.Block{}, StopReason: llm.StopContentFilter},
+	})
 }
 
 func TestStreamRoundTrip(t *testing.T) {
@@ -224,25 +195,16 @@ func TestStreamDecoderEndWithoutDone(t *testing.T) {
 	}
 }
 
-var fixtures = []string{"../testdata/openai_tools.request.json"}
-
 func FuzzDecodeRequest(f *testing.F) {
-	llmtest.AddSeeds(f, fixtures...)
-	for _, tt := range carried {
-		body, _, _ := openai.EncodeRequest(&tt.req, openai.Target{})
-		f.Add(body)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) { llmtest.FuzzRequestBody(t, dialect, data) })
+	llmtest.FuzzRequests(f, dialect, carried, "../testdata/openai_tools.request.json")
 }
 
 func FuzzDecodeResponse(f *testing.F) {
-	llmtest.AddSeeds(f, "../testdata/openai.response.json")
-	f.Fuzz(func(t *testing.T, data []byte) { llmtest.FuzzResponseBody(t, dialect, data) })
+	llmtest.FuzzResponses(f, dialect, "../testdata/openai.response.json")
 }
 
 func FuzzStreamDecoder(f *testing.F) {
-	llmtest.AddSeeds(f, "../testdata/openai.stream.sse", "../testdata/openai_error.stream.sse")
-	f.Fuzz(func(t *testing.T, data []byte) { llmtest.FuzzStreamBody(t, dialect, data) })
+	llmtest.FuzzStreams(f, dialect, "../testdata/openai.stream.sse", "../testdata/openai_error.stream.sse")
 }
 
 func TestEmptyContentBesideToolCalls(t *testing.T) {
@@ -284,14 +246,7 @@ func TestStreamToolCallShapes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dec := openai.NewStreamDecoder()
-			var evs []llm.StreamEvent
-			for _, c := range tt.chunks {
-				var err error
-				if evs, err = dec.Decode(evs, "", []byte(c)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			evs := llmtest.DecodeData(t, openai.NewStreamDecoder(), tt.chunks...)
 			ids, args := map[int]string{}, map[int]string{}
 			var order []int
 			for _, ev := range evs {
