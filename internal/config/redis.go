@@ -3,8 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -113,7 +111,7 @@ func (r Redis) ClientOptions(getenv func(string) string, production bool) (*gore
 	if err != nil {
 		return nil, fmt.Errorf("redis: %s: %w", name, ErrInvalidRedisURL)
 	}
-	if production && opts.Network == "tcp" && opts.TLSConfig == nil && !loopbackAddr(opts.Addr) {
+	if production && opts.Network == "tcp" && opts.TLSConfig == nil && !IsLoopback(opts.Addr) {
 		return nil, fmt.Errorf("redis: %s connects to %s with redis:// (no TLS); production mode needs rediss:// beyond loopback: %w",
 			name, hostOf(raw), ErrInsecureRedisURL)
 	}
@@ -130,19 +128,6 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
-}
-
-// loopbackAddr reports whether host:port names this machine.
-func loopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // hostOf returns the URL's host without user information, for errors.

@@ -85,7 +85,7 @@ func FuzzRedisClientOptions(f *testing.F) {
 				}
 				continue
 			}
-			if production && opts.Network == "tcp" && opts.TLSConfig == nil && !loopbackAddr(opts.Addr) {
+			if production && opts.Network == "tcp" && opts.TLSConfig == nil && !IsLoopback(opts.Addr) {
 				t.Fatalf("production accepted clear text to %q", opts.Addr)
 			}
 		}

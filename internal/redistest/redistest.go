@@ -15,8 +15,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // Server is one redis-server process. Stop and Restart are safe for
@@ -196,6 +199,30 @@ func (sh *Shared) Get(t testing.TB) *Server {
 	}
 	return sh.srv
 }
+
+// Run runs the package's tests and then stops the shared server; use it
+// as os.Exit(shared.Run(m)) in TestMain.
+func (sh *Shared) Run(m *testing.M) int {
+	code := m.Run()
+	sh.Close()
+	return code
+}
+
+// Client returns a new client (one "replica": its own connection pool) of
+// the shared server, closed when t ends. It does not retry, so outage
+// tests see errors at once.
+func (sh *Shared) Client(t testing.TB) *goredis.Client {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: sh.Get(t).Addr, PoolSize: 64, MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+var prefixSeq atomic.Int64
+
+// Prefix returns a key prefix no other call in this process returns, so
+// tests sharing a server never see each other's keys.
+func Prefix() string { return "t" + strconv.FormatInt(prefixSeq.Add(1), 10) + ":" }
 
 // Close stops the shared server (if started) and removes its directory.
 func (sh *Shared) Close() {

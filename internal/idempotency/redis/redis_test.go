@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,29 +19,13 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/redistest"
 )
 
-var (
-	shared redistest.Shared
-	seq    atomic.Int64
-)
+var shared redistest.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	shared.Close()
-	os.Exit(code)
-}
-
-func client(t *testing.T) *goredis.Client {
-	t.Helper()
-	c := goredis.NewClient(&goredis.Options{Addr: shared.Get(t).Addr, MaxRetries: -1})
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-func prefix() string { return "t" + strconv.FormatInt(seq.Add(1), 10) + ":" }
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 func TestConformance(t *testing.T) {
 	idempotencytest.Run(t, func(t *testing.T, now func() time.Time) (idempotency.Store, func() int) {
-		s := redis.New(client(t), redis.Options{Prefix: prefix(), Options: idempotency.Options{
+		s := redis.New(shared.Client(t), redis.Options{Prefix: redistest.Prefix(), Options: idempotency.Options{
 			Now: now, Window: idempotencytest.Window, Lease: idempotencytest.Lease}})
 		return s, func() int {
 			n, err := s.Len(context.Background())
@@ -57,7 +40,7 @@ func TestConformance(t *testing.T) {
 func TestBounds(t *testing.T) {
 	ctx := context.Background()
 	h := sha256.Sum256(nil)
-	s := redis.New(client(t), redis.Options{Prefix: prefix(), Options: idempotency.Options{MaxEntries: 3, MaxBytes: 1000}})
+	s := redis.New(shared.Client(t), redis.Options{Prefix: redistest.Prefix(), Options: idempotency.Options{MaxEntries: 3, MaxBytes: 1000}})
 	var tickets []idempotency.Ticket
 	for i := range 3 {
 		b, err := s.Begin(ctx, "key:1", fmt.Sprint(i), h)
@@ -88,8 +71,8 @@ func TestBounds(t *testing.T) {
 // called once and everyone else replays its answer, binary body intact.
 func TestReplicasCallUpstreamOnce(t *testing.T) {
 	ctx := context.Background()
-	p := prefix()
-	replicas := []*redis.Store{redis.New(client(t), redis.Options{Prefix: p}), redis.New(client(t), redis.Options{Prefix: p})}
+	p := redistest.Prefix()
+	replicas := []*redis.Store{redis.New(shared.Client(t), redis.Options{Prefix: p}), redis.New(shared.Client(t), redis.Options{Prefix: p})}
 	h := sha256.Sum256([]byte("body"))
 	body := []byte("data: {\"x\":1}\n\n\x00\xff")
 	var upstream, replays atomic.Int64

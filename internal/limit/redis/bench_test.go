@@ -8,6 +8,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/limit"
 	"github.com/bulwarkhq/bulwark/internal/limit/memory"
 	"github.com/bulwarkhq/bulwark/internal/limit/redis"
+	"github.com/bulwarkhq/bulwark/internal/redistest"
 )
 
 // BenchmarkGateAdmitFinish is the whole per-request limit path (key and
@@ -20,8 +21,8 @@ func BenchmarkGateAdmitFinish(b *testing.B) {
 	}
 	est := limit.Estimate{PromptTokens: 1, MaxOutputTokens: 1, Price: &limit.Price{InputPerMTok: 1, OutputPerMTok: 1}}
 	ctx := context.Background()
-	c := client(b, shared.Get(b).Addr)
-	opts := redis.Options{Prefix: prefix()}
+	c := shared.Client(b)
+	opts := redis.Options{Prefix: redistest.Prefix()}
 	conc := redis.NewConcurrency(c, opts)
 	defer conc.Close()
 	gates := []struct {
@@ -49,8 +50,8 @@ func BenchmarkGateAdmitFinish(b *testing.B) {
 
 // BenchmarkTake is one RPM take on key and tenant: one script call.
 func BenchmarkTake(b *testing.B) {
-	c := client(b, shared.Get(b).Addr)
-	l := redis.NewRateLimiter(c, redis.Options{Prefix: prefix()})
+	c := shared.Client(b)
+	l := redis.NewRateLimiter(c, redis.Options{Prefix: redistest.Prefix()})
 	fast := limit.Rate{Limit: 1 << 20, Period: time.Second}
 	limits := []limit.Limit{{Key: "rpm:key:a", Rate: fast}, {Key: "rpm:tenant:t", Rate: fast}}
 	ctx := context.Background()

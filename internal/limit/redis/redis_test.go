@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,27 +15,9 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/redistest"
 )
 
-var (
-	shared redistest.Shared
-	seq    atomic.Int64
-)
+var shared redistest.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	shared.Close()
-	os.Exit(code)
-}
-
-// client returns a new connection (one "replica") to the shared server.
-func client(t testing.TB, addr string) *goredis.Client {
-	t.Helper()
-	c := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: 64, MaxRetries: -1})
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-// prefix isolates one test's keys on the shared server.
-func prefix() string { return "t" + strconv.FormatInt(seq.Add(1), 10) + ":" }
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 // live counts the keys under p that are live at now: a hash whose logical
 // expiry x is absent, 0 (a total budget) or after now, or a sorted set whose
@@ -73,9 +53,8 @@ func live(t *testing.T, c *goredis.Client, p string, now time.Time) int {
 }
 
 func newImpl(t *testing.T, clock limit.Clock) limittest.Impl {
-	addr := shared.Get(t).Addr
-	c := client(t, addr)
-	opts := redis.Options{Prefix: prefix(), Clock: clock}
+	c := shared.Client(t)
+	opts := redis.Options{Prefix: redistest.Prefix(), Clock: clock}
 	conc := redis.NewConcurrency(c, opts)
 	t.Cleanup(conc.Close)
 	return limittest.Impl{
@@ -88,8 +67,8 @@ func TestConformance(t *testing.T) { limittest.Run(t, newImpl) }
 
 func TestKeysCarryPrefixAndTTL(t *testing.T) {
 	ctx := context.Background()
-	c := client(t, shared.Get(t).Addr)
-	opts := redis.Options{Prefix: prefix()}
+	c := shared.Client(t)
+	opts := redis.Options{Prefix: redistest.Prefix()}
 	if _, err := redis.NewRateLimiter(c, opts).Take(ctx, 1, limit.Limit{Key: "rpm:key:a", Rate: limit.PerMinute(10)}); err != nil {
 		t.Fatal(err)
 	}
@@ -126,9 +105,9 @@ func FuzzRateMatchesMemoryArithmetic(f *testing.F) {
 		if n <= 0 || n > 38_000_000 || cost <= 0 || cost > n || takes <= 0 || takes > 60 {
 			return
 		}
-		c := client(t, shared.Get(t).Addr)
+		c := shared.Client(t)
 		clk := limittest.NewClock(time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC))
-		l := redis.NewRateLimiter(c, redis.Options{Prefix: prefix(), Clock: clk.Func()})
+		l := redis.NewRateLimiter(c, redis.Options{Prefix: redistest.Prefix(), Clock: clk.Func()})
 		r := limit.PerMinute(n)
 		var b limit.Bucket
 		for i := range takes {
@@ -152,8 +131,8 @@ func FuzzRateMatchesMemoryArithmetic(f *testing.F) {
 // SCRIPT FLUSH, failover) gets EVAL once and answers as before.
 func TestScriptCacheFlushed(t *testing.T) {
 	ctx := context.Background()
-	c := client(t, shared.Get(t).Addr)
-	l := redis.NewRateLimiter(c, redis.Options{Prefix: prefix()})
+	c := shared.Client(t)
+	l := redis.NewRateLimiter(c, redis.Options{Prefix: redistest.Prefix()})
 	lm := limit.Limit{Key: "rpm:key:f", Rate: limit.PerMinute(2)}
 	for i, want := range []bool{true, true, false} {
 		if i == 1 {
@@ -172,8 +151,8 @@ func TestScriptCacheFlushed(t *testing.T) {
 // fails closed with an error, never an admission.
 func TestRedisErrorsFailClosed(t *testing.T) {
 	ctx := context.Background()
-	c := client(t, shared.Get(t).Addr)
-	opts := redis.Options{Prefix: prefix()}
+	c := shared.Client(t)
+	opts := redis.Options{Prefix: redistest.Prefix()}
 	for _, k := range []string{"rate:rpm:key:x", "par:par:key:x", "budget:0:key:x"} {
 		if err := c.Set(ctx, opts.Prefix+k, "not a hash", 0).Err(); err != nil {
 			t.Fatal(err)

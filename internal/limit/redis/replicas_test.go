@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/bulwarkhq/bulwark/internal/limit"
 	"github.com/bulwarkhq/bulwark/internal/limit/limittest"
 	"github.com/bulwarkhq/bulwark/internal/limit/redis"
@@ -19,7 +21,6 @@ import (
 // GET-then-SET counter loses increments under them; these scripts cannot.
 func TestReplicasShareLimits(t *testing.T) {
 	ctx := context.Background()
-	addr := shared.Get(t).Addr
 	tests := []struct {
 		name  string
 		n     int64 // per-minute limit
@@ -34,10 +35,10 @@ func TestReplicasShareLimits(t *testing.T) {
 			// One frozen clock for both replicas: nothing refills during
 			// the burst, so the count must be exact.
 			clk := limittest.NewClock(time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC))
-			opts := redis.Options{Prefix: prefix(), Clock: clk.Func()}
+			opts := redis.Options{Prefix: redistest.Prefix(), Clock: clk.Func()}
 			replicas := []*redis.RateLimiter{
-				redis.NewRateLimiter(client(t, addr), opts),
-				redis.NewRateLimiter(client(t, addr), opts),
+				redis.NewRateLimiter(shared.Client(t), opts),
+				redis.NewRateLimiter(shared.Client(t), opts),
 			}
 			lm := limit.Limit{Key: "rpm:key:shared", Rate: limit.PerMinute(tt.n)}
 			var ok atomic.Int64
@@ -68,9 +69,8 @@ func TestReplicasShareLimits(t *testing.T) {
 
 func TestReplicasNeverOverspend(t *testing.T) {
 	ctx := context.Background()
-	addr := shared.Get(t).Addr
-	opts := redis.Options{Prefix: prefix()}
-	replicas := []*redis.Budget{redis.NewBudget(client(t, addr), opts), redis.NewBudget(client(t, addr), opts)}
+	opts := redis.Options{Prefix: redistest.Prefix()}
+	replicas := []*redis.Budget{redis.NewBudget(shared.Client(t), opts), redis.NewBudget(shared.Client(t), opts)}
 	scope := limit.BudgetScope{ID: "key:k", LimitMicros: 50_000_000, Period: limit.PeriodMonthly}
 	var ok atomic.Int64
 	var wg sync.WaitGroup
@@ -103,9 +103,8 @@ func TestReplicasNeverOverspend(t *testing.T) {
 
 func TestReplicasShareConcurrency(t *testing.T) {
 	ctx := context.Background()
-	addr := shared.Get(t).Addr
-	opts := redis.Options{Prefix: prefix()}
-	replicas := []*redis.Concurrency{redis.NewConcurrency(client(t, addr), opts), redis.NewConcurrency(client(t, addr), opts)}
+	opts := redis.Options{Prefix: redistest.Prefix()}
+	replicas := []*redis.Concurrency{redis.NewConcurrency(shared.Client(t), opts), redis.NewConcurrency(shared.Client(t), opts)}
 	var inFlight, peak, served atomic.Int64
 	var wg sync.WaitGroup
 	for i := range 60 {
@@ -138,11 +137,10 @@ func TestReplicasShareConcurrency(t *testing.T) {
 // within one lease; a live replica's renewed slots survive beyond it.
 func TestConcurrencySlotsDoNotLeak(t *testing.T) {
 	ctx := context.Background()
-	addr := shared.Get(t).Addr
-	opts := redis.Options{Prefix: prefix(), Lease: 300 * time.Millisecond}
-	alive := redis.NewConcurrency(client(t, addr), opts)
+	opts := redis.Options{Prefix: redistest.Prefix(), Lease: 300 * time.Millisecond}
+	alive := redis.NewConcurrency(shared.Client(t), opts)
 	defer alive.Close()
-	dead := redis.NewConcurrency(client(t, addr), opts)
+	dead := redis.NewConcurrency(shared.Client(t), opts)
 	if _, err := alive.Acquire(ctx, "par:key:k", 2); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +168,8 @@ func TestConcurrencySlotsDoNotLeak(t *testing.T) {
 func TestRedisDownFailsClosed(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.StartServer(t)
-	c := client(t, srv.Addr)
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr, MaxRetries: -1})
+	defer c.Close()
 	opts := redis.Options{Prefix: "down:"}
 	conc := redis.NewConcurrency(c, opts)
 	defer conc.Close()
@@ -229,9 +228,9 @@ func TestRedisDownFailsClosed(t *testing.T) {
 func TestAbandonedHoldIsChargedAtWorstCase(t *testing.T) {
 	ctx := context.Background()
 	clk := limittest.NewClock(time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC))
-	opts := redis.Options{Prefix: prefix(), Clock: clk.Func(), HoldTTL: time.Hour}
-	dead := redis.NewBudget(client(t, shared.Get(t).Addr), opts)
-	alive := redis.NewBudget(client(t, shared.Get(t).Addr), opts)
+	opts := redis.Options{Prefix: redistest.Prefix(), Clock: clk.Func(), HoldTTL: time.Hour}
+	dead := redis.NewBudget(shared.Client(t), opts)
+	alive := redis.NewBudget(shared.Client(t), opts)
 	s := limit.BudgetScope{ID: "key:crash", LimitMicros: 3_000_000}
 	if _, err := dead.Reserve(ctx, []limit.BudgetScope{s}, 2_000_000); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package redisbreaker_test
 import (
 	"context"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,29 +16,13 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/router/redisbreaker"
 )
 
-var (
-	shared redistest.Shared
-	seq    atomic.Int64
-)
+var shared redistest.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	shared.Close()
-	os.Exit(code)
-}
-
-func client(t *testing.T) *goredis.Client {
-	t.Helper()
-	c := goredis.NewClient(&goredis.Options{Addr: shared.Get(t).Addr, MaxRetries: -1})
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-func prefix() string { return "t" + strconv.FormatInt(seq.Add(1), 10) + ":" }
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 func TestConformance(t *testing.T) {
 	breakertest.Run(t, func(t *testing.T, cfg router.BreakerConfig, now func() time.Time) router.BreakerStore {
-		s, err := redisbreaker.New(client(t), cfg, redisbreaker.Options{Prefix: prefix(), Now: now})
+		s, err := redisbreaker.New(shared.Client(t), cfg, redisbreaker.Options{Prefix: redistest.Prefix(), Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,12 +35,12 @@ func TestConformance(t *testing.T) {
 func TestReplicasShareState(t *testing.T) {
 	ctx := context.Background()
 	cfg := router.BreakerConfig{ConsecutiveFailures: 4, Cooldown: 200 * time.Millisecond, HalfOpenProbes: 1, RateLimitCooldown: time.Second}
-	opts := redisbreaker.Options{Prefix: prefix()} // the Redis server's clock
-	a, err := redisbreaker.New(client(t), cfg, opts)
+	opts := redisbreaker.Options{Prefix: redistest.Prefix()} // the Redis server's clock
+	a, err := redisbreaker.New(shared.Client(t), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := redisbreaker.New(client(t), cfg, opts)
+	b, err := redisbreaker.New(shared.Client(t), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +77,7 @@ func TestReplicasShareState(t *testing.T) {
 }
 
 func TestInvalidConfig(t *testing.T) {
-	if _, err := redisbreaker.New(client(t), router.BreakerConfig{}, redisbreaker.Options{}); err == nil {
+	if _, err := redisbreaker.New(shared.Client(t), router.BreakerConfig{}, redisbreaker.Options{}); err == nil {
 		t.Fatal("a breaker without cooldown and probes was accepted")
 	}
 }
