@@ -10,7 +10,7 @@ import (
 // BenchmarkRequestTranslation measures decoding the Claude Code fixture
 // (20 tools, thinking, cache_control) and encoding it for each upstream.
 func BenchmarkRequestTranslation(b *testing.B) {
-	raw := readB(b, "claude_code.request.json")
+	raw := read(b, "claude_code.request.json")
 	from := llmtest.Dialects[1]
 	for _, to := range llmtest.Dialects {
 		b.Run("anthropic_to_"+to.Name, func(b *testing.B) {
@@ -33,7 +33,7 @@ func BenchmarkRequestTranslation(b *testing.B) {
 // upstream stream into another dialect.
 func BenchmarkStreamTranslation(b *testing.B) {
 	for _, from := range llmtest.Dialects {
-		frames := llmtest.SplitSSE(readB(b, from.Name+".stream.sse"))
+		frames := llmtest.SplitSSE(read(b, from.Name+".stream.sse"))
 		for _, to := range llmtest.Dialects {
 			b.Run(from.Name+"_to_"+to.Name, func(b *testing.B) {
 				b.ReportAllocs()
@@ -52,13 +52,4 @@ func BenchmarkStreamTranslation(b *testing.B) {
 			})
 		}
 	}
-}
-
-func readB(b *testing.B, name string) []byte {
-	b.Helper()
-	raw, err := readFile(name)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return raw
 }

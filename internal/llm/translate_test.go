@@ -23,16 +23,15 @@ func dialect(t *testing.T, name string) llmtest.Dialect {
 	return llmtest.Dialect{}
 }
 
-func read(t *testing.T, name string) []byte {
-	t.Helper()
-	raw, err := readFile(name)
+// read returns the file testdata/name, failing tb if it cannot.
+func read(tb testing.TB, name string) []byte {
+	tb.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return raw
 }
-
-func readFile(name string) ([]byte, error) { return os.ReadFile(filepath.Join("testdata", name)) }
 
 // encoded is the golden form of one encoding: the dropped features and the
 // body the upstream or caller receives.
