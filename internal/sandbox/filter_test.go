@@ -324,3 +324,20 @@ func writableWorkspace(t *testing.T) string {
 	}
 	return dir
 }
+
+// TestSeccompMissingFDFailsClosed: the command line names the filter's
+// descriptor, so anyone who runs it without one (Run always supplies it)
+// gets no sandboxed process at all rather than an unfiltered one.
+func TestSeccompMissingFDFailsClosed(t *testing.T) {
+	s := newSandbox(t)
+	argv, err := s.Argv(probeSpec(t, "getpid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	out, err := cmd.CombinedOutput()
+	if err == nil || strings.Contains(string(out), "getpid=") {
+		t.Fatalf("ran without a seccomp descriptor: err %v, output %q", err, out)
+	}
+}

@@ -229,7 +229,9 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 }
 
 // Argv returns the full host command line (prlimit, bwrap, program) for
-// spec. It is exported for documentation and review; Run uses it.
+// spec. It is exported for documentation and review; Run uses it and
+// supplies the seccomp program on descriptor 3, without which bwrap
+// refuses to start.
 func (s *Sandbox) Argv(spec Spec) ([]string, error) {
 	if len(spec.Argv) == 0 || !path.IsAbs(spec.Argv[0]) {
 		return nil, fmt.Errorf("sandbox: program must be an absolute path: %w", ErrInvalidSpec)

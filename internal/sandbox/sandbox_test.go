@@ -81,7 +81,7 @@ func TestArgv(t *testing.T) {
 	for _, want := range []string{
 		"/usr/bin/prlimit --nproc=7:7 --as=1048576:1048576 --fsize=4096:4096 --cpu=3:3 --core=0:0 -- /usr/bin/bwrap",
 		"--unshare-all --unshare-user --disable-userns --uid 65534 --gid 65534",
-		"--cap-drop ALL --new-session --die-with-parent --as-pid-1",
+		"--cap-drop ALL --new-session --die-with-parent --as-pid-1 --seccomp 3",
 		"--ro-bind /usr /usr", "--tmpfs /tmp --dev /dev --proc /proc",
 		"--bind /srv/ws /workspace --chdir /workspace/sub -- /bin/echo hi",
 	} {
