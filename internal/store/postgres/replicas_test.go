@@ -21,21 +21,28 @@ func replicas(t *testing.T) (a, b *postgres.Store) {
 	return openDSN(t, dsn), openDSN(t, dsn)
 }
 
+// auditLogs returns an audit log on each replica, all with one MAC key.
+func auditLogs(t *testing.T, a, b *postgres.Store) []*audit.Log {
+	t.Helper()
+	macKey := []byte("0123456789abcdef0123456789abcdef")
+	var logs []*audit.Log
+	for _, s := range []store.Store{a, b} {
+		l, err := audit.New(s, macKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs = append(logs, l)
+	}
+	return logs
+}
+
 // Replicas appending audit events at once build one chain that verifies
 // from either side: no two appends built on the same head.
 func TestReplicasShareOneAuditChain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a, b := replicas(t)
-	macKey := []byte("0123456789abcdef0123456789abcdef")
-	logs := make([]*audit.Log, 2)
-	for i, s := range []store.Store{a, b} {
-		l, err := audit.New(s, macKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs[i] = l
-	}
+	logs := auditLogs(t, a, b)
 	const writers, each = 4, 15
 	var wg sync.WaitGroup
 	for w := range 2 * writers {
@@ -58,6 +65,48 @@ func TestReplicasShareOneAuditChain(t *testing.T) {
 		rep, err := l.Verify(ctx, nil)
 		if err != nil || rep.Entries != 2*writers*each || rep.First != 1 || rep.Last != 2*writers*each {
 			t.Fatalf("replica %d: verify = %+v, %v; want %d entries 1..%d", i, rep, err, 2*writers*each, 2*writers*each)
+		}
+	}
+}
+
+// Replicas purging the old part of the chain at once, while both keep
+// appending, leave one anchored chain that verifies.
+func TestReplicasPurgeConcurrently(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := replicas(t)
+	logs := auditLogs(t, a, b)
+	la, lb := logs[0], logs[1]
+	for i := range 20 {
+		if err := la.Append(ctx, audit.Event{Tenant: store.DefaultTenant, Actor: "a", Action: "old", Target: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cut := time.Now()
+	time.Sleep(5 * time.Millisecond) // stored times are milliseconds: the appends below are newer than cut
+	var wg sync.WaitGroup
+	for _, l := range []*audit.Log{la, lb} {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if _, err := l.Purge(ctx, cut); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := range 5 {
+				if err := l.Append(ctx, audit.Event{Tenant: store.DefaultTenant, Actor: "x", Action: "new", Target: fmt.Sprint(i)}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, l := range []*audit.Log{la, lb} {
+		rep, err := l.Verify(ctx, nil)
+		if err != nil || !rep.Anchored {
+			t.Fatalf("replica %d: verify after concurrent purges = %+v, %v", i, rep, err)
 		}
 	}
 }
