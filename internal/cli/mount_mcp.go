@@ -185,7 +185,8 @@ func introspector(cfg *config.Config, base string) (*oauth.Introspector, error) 
 		secret = os.Getenv(ic.ClientSecretEnv)
 	}
 	i := &oauth.Introspector{Endpoint: ic.Endpoint, ClientID: ic.ClientID, ClientSecret: secret, Resource: base + "/mcp",
-		TenantMap: ic.Tenants, MaxCacheTTL: ic.MaxCacheTTL}
+		TenantMap: ic.Tenants, MaxCacheTTL: ic.MaxCacheTTL, MaxEntries: ic.MaxEntries,
+		NegativeTTL: ic.NegativeCacheTTL, MaxNegativeEntries: ic.NegativeCacheEntries}
 	if err := i.Init(); err != nil {
 		return nil, fmt.Errorf("tools.oauth.introspection: %w", err)
 	}

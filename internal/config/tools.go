@@ -130,7 +130,35 @@ type Introspection struct {
 	ClientID        string            `yaml:"client_id"`
 	ClientSecretEnv string            `yaml:"client_secret_env"` // the secret is read from this variable
 	Tenants         map[string]string `yaml:"tenants"`           // subject or client_id → tenant
-	MaxCacheTTL     time.Duration     `yaml:"max_cache_ttl"`
+	MaxCacheTTL     time.Duration     `yaml:"max_cache_ttl"`     // cap on caching an active answer (default 5m)
+	MaxEntries      int               `yaml:"max_entries"`       // active answers kept (default 10 000)
+	// NegativeCacheTTL is how long a refusal (inactive, expired, foreign
+	// audience, unmapped subject) is remembered (default 30s, at most 5m);
+	// NegativeCacheEntries caps how many are (default 10 000).
+	NegativeCacheTTL     time.Duration `yaml:"negative_cache_ttl"`
+	NegativeCacheEntries int           `yaml:"negative_cache_entries"`
+}
+
+// maxNegativeCacheTTL mirrors oauth.MaxNegativeCacheTTL (config does not
+// import the OAuth package): a refusal remembered longer keeps a token out
+// after the authorization server accepts it.
+const maxNegativeCacheTTL = 5 * time.Minute
+
+func (in *Introspection) validate() []error {
+	var errs []error
+	if in.ClientSecretEnv != "" && !envName.MatchString(in.ClientSecretEnv) {
+		errs = append(errs, fmt.Errorf("tools.oauth.introspection.client_secret_env: %q is not a variable name", in.ClientSecretEnv))
+	}
+	if len(in.Tenants) == 0 {
+		errs = append(errs, errors.New("tools.oauth.introspection.tenants: map each subject or client_id to a tenant"))
+	}
+	if in.MaxCacheTTL < 0 || in.MaxEntries < 0 || in.NegativeCacheTTL < 0 || in.NegativeCacheEntries < 0 {
+		errs = append(errs, errors.New("tools.oauth.introspection: max_cache_ttl, max_entries, negative_cache_ttl and negative_cache_entries must not be negative"))
+	}
+	if in.NegativeCacheTTL > maxNegativeCacheTTL {
+		errs = append(errs, fmt.Errorf("tools.oauth.introspection.negative_cache_ttl: %v is longer than %v", in.NegativeCacheTTL, maxNegativeCacheTTL))
+	}
+	return errs
 }
 
 // AnyEnabled reports whether any tool is enabled.
@@ -189,12 +217,7 @@ func (t *Tools) validate() []error {
 		errs = append(errs, errors.New("tools.exec.commands: exec is enabled but allowlists no command"))
 	}
 	if in := t.OAuth.Introspection; in.Endpoint != "" {
-		if in.ClientSecretEnv != "" && !envName.MatchString(in.ClientSecretEnv) {
-			errs = append(errs, fmt.Errorf("tools.oauth.introspection.client_secret_env: %q is not a variable name", in.ClientSecretEnv))
-		}
-		if len(in.Tenants) == 0 {
-			errs = append(errs, errors.New("tools.oauth.introspection.tenants: map each subject or client_id to a tenant"))
-		}
+		errs = append(errs, in.validate()...)
 	}
 	return errs
 }
