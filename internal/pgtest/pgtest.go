@@ -109,10 +109,12 @@ func serverFor(t testing.TB) *server {
 
 // server is one running postgres process.
 type server struct {
-	dir  string
-	port int
-	cmd  *exec.Cmd
-	once sync.Once
+	dir    string
+	data   string
+	port   int
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the process has exited
+	once   sync.Once
 }
 
 func (s *server) dsn(db string) string {
@@ -123,19 +125,37 @@ func (s *server) dsn(db string) string {
 func (s *server) stop() {
 	s.once.Do(func() {
 		_ = s.cmd.Process.Signal(syscall.SIGINT)
-		_ = s.cmd.Wait() // an interrupted server exits non-zero; nothing to report
+		<-s.exited
 		_ = os.RemoveAll(s.dir)
 	})
 }
 
 func (s *server) exec(ctx context.Context, sql string) error {
+	_, err := s.query(ctx, sql)
+	return err
+}
+
+// query runs sql on the maintenance database and returns the first
+// column of its first row as text ("" when it returns none).
+func (s *server) query(ctx context.Context, sql string) (string, error) {
 	conn, err := pgx.Connect(ctx, s.dsn("postgres"))
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer func() { _ = conn.Close(context.Background()) }()
-	_, err = conn.Exec(ctx, sql)
-	return err
+	rows, err := conn.Query(ctx, sql, pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var out string
+	if rows.Next() {
+		if v, err := rows.Values(); err == nil && len(v) > 0 {
+			out = fmt.Sprint(v[0])
+		}
+	}
+	rows.Close()
+	return out, rows.Err()
 }
 
 func startServer() (*server, error) {
@@ -155,6 +175,10 @@ func startServer() (*server, error) {
 	return s, nil
 }
 
+// errExited: the server stopped before it was ready, most likely because
+// another process took the port between freePort and its bind.
+var errExited = errors.New("postgres exited before it was ready")
+
 func launch(bin, dir string) (*server, error) {
 	cred, err := dropRoot(dir)
 	if err != nil {
@@ -166,6 +190,17 @@ func launch(bin, dir string) (*server, error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
+	for range 3 {
+		s, err := serve(bin, dir, data, cred)
+		if !errors.Is(err, errExited) {
+			return s, err
+		}
+	}
+	return nil, errExited
+}
+
+// serve starts postgres on a free port and waits until it answers.
+func serve(bin, dir, data string, cred *syscall.Credential) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -177,22 +212,37 @@ func launch(bin, dir string) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	s := &server{dir: dir, port: port, cmd: cmd}
+	s := &server{dir: dir, data: data, port: port, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait() // an interrupted server exits non-zero; nothing to report
+		close(s.exited)
+	}()
 	if err := s.waitReady(); err != nil {
-		s.stop()
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		<-s.exited
 		return nil, err
 	}
 	return s, nil
 }
 
+// waitReady waits until this server — not another one that holds the
+// port — answers.
 func (s *server) waitReady() error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
+		select {
+		case <-s.exited:
+			return errExited
+		default:
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := s.exec(ctx, "SELECT 1")
+		dataDir, err := s.query(ctx, "SHOW data_directory")
 		cancel()
-		if err == nil {
+		if err == nil && dataDir == s.data {
 			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("port %d answered by the server of %s", s.port, dataDir)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("postgres not ready: %w", err)
