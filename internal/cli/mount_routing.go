@@ -23,10 +23,11 @@ import (
 // replicas), and registers the router's collector.
 func newRouting(in *instance.Instance, reg prometheus.Registerer) (gateway.Routing, *router.Router, error) {
 	cfg := in.Cfg
-	state, err := newMemoryState(cfg)
+	newState := newMemoryState
 	if cfg.Limits.Backend == config.BackendRedis {
-		state, err = newRedisState(cfg, os.Getenv, in.Log)
+		newState = func(cfg *config.Config) (sharedState, error) { return newRedisState(cfg, os.Getenv, in.Log) }
 	}
+	state, err := newState(cfg)
 	if err != nil {
 		return gateway.Routing{}, nil, err
 	}
