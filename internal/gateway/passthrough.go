@@ -7,7 +7,6 @@ import (
 	"io"
 	"sync"
 
-	"github.com/bulwarkhq/bulwark/internal/router"
 	"github.com/bulwarkhq/bulwark/internal/sse"
 )
 
@@ -35,7 +34,7 @@ func (rl *relayer) pass(body io.Reader) error {
 		n, rerr := body.Read(buf[have:])
 		have += n
 		if n > 0 {
-			router.Progress(rl.ctx)
+			rl.watch.Progress()
 			used, done, err := rl.passEvents(buf[:have])
 			if err == nil && used > 0 { // a read that completed no event wrote nothing
 				if ferr := rl.out.Flush(); ferr != nil {

@@ -28,7 +28,8 @@ var errStreamEnded = errors.New("upstream stream ended before its final event")
 // relayer carries one stream from upstream to client, event by event.
 type relayer struct {
 	x       *exchange
-	ctx     context.Context // the attempt's: Progress re-arms its watchdogs
+	ctx     context.Context // the attempt's
+	watch   *router.Watch   // the attempt's watchdog (nil outside one): each read re-arms it
 	out     *sse.Writer
 	filter  StreamFilter
 	tok     usage.Tokens
@@ -47,7 +48,7 @@ type relayer struct {
 // any failure after that ends the stream with an error event in the
 // caller's dialect, never a clean end.
 func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp *http.Response, f Fields) error {
-	rl := &relayer{x: x, ctx: ctx, out: sse.NewWriter(w), added: x.rt.dialect == apierr.OpenAI && !f.IncludeUsage}
+	rl := &relayer{x: x, ctx: ctx, watch: router.WatchOf(ctx), out: sse.NewWriter(w), added: x.rt.dialect == apierr.OpenAI && !f.IncludeUsage}
 	if h := x.g.deps.Hooks.Response; h != nil {
 		rl.filter = h.Stream(ctx, x.rt.dialect)
 	}
@@ -94,7 +95,7 @@ func (rl *relayer) run(rd *sse.Reader) error {
 		if err != nil {
 			return fmt.Errorf("read upstream stream: %w", err)
 		}
-		router.Progress(rl.ctx)
+		rl.watch.Progress()
 		var done bool
 		if rl.x.rt.dialect == apierr.Anthropic {
 			done, err = rl.anthropicEvent(ev)

@@ -216,7 +216,7 @@ func (e *Executor) run(ctx context.Context, d Deployment, attempt Attempt) error
 		actx, stop = context.WithTimeout(actx, d.Timeouts.Total)
 		defer stop()
 	}
-	w := &watch{router: e.Router, name: d.Name, start: time.Now(), idle: d.Timeouts.IdleGap, cancel: cancel}
+	w := &Watch{router: e.Router, name: d.Name, start: time.Now(), idle: d.Timeouts.IdleGap, cancel: cancel}
 	if d.Timeouts.FirstByte > 0 {
 		w.timer = time.AfterFunc(d.Timeouts.FirstByte, func() { cancel(ErrFirstByteTimeout) })
 	}
@@ -241,8 +241,11 @@ func (e *Executor) run(ctx context.Context, d Deployment, attempt Attempt) error
 
 type watchKey struct{}
 
-// watch is the per-attempt watchdog behind Progress.
-type watch struct {
+// Watch is an attempt's watchdog behind Progress. A reader that reports
+// progress many times looks it up once (WatchOf) rather than walking the
+// context chain per chunk. A nil *Watch (outside an attempt) ignores
+// Progress.
+type Watch struct {
 	router *Router
 	name   string
 	start  time.Time
@@ -257,8 +260,16 @@ type watch struct {
 // disarms the first-byte timeout, every call re-arms the idle-gap timeout.
 // It is a no-op outside an attempt. Call it from the goroutine that reads
 // the upstream body.
-func Progress(ctx context.Context) {
-	w, _ := ctx.Value(watchKey{}).(*watch)
+func Progress(ctx context.Context) { WatchOf(ctx).Progress() }
+
+// WatchOf returns the watchdog of the attempt running under ctx, or nil.
+func WatchOf(ctx context.Context) *Watch {
+	w, _ := ctx.Value(watchKey{}).(*Watch)
+	return w
+}
+
+// Progress is Progress(ctx) for the attempt w watches.
+func (w *Watch) Progress() {
 	if w == nil {
 		return
 	}
