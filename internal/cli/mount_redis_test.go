@@ -34,7 +34,8 @@ redis: {prefix: 'e2e:', read_timeout: 300ms, dial_timeout: 300ms}
 }
 
 // Two `bulwark serve` replicas on one Redis: a key limited to 5 requests
-// per minute gets exactly 5 answers across both; stopping Redis refuses
+// per minute gets exactly 5 answers across both; an Idempotency-Key used on
+// one is replayed by the other; stopping Redis refuses
 // requests (503, fail closed) and they flow again when it is back. The
 // Redis password never reaches a log.
 func TestServeReplicasShareRedisLimits(t *testing.T) {
@@ -74,6 +75,16 @@ func TestServeReplicasShareRedisLimits(t *testing.T) {
 	}
 
 	other := h1.createKey("--name", "other", "--rpm", "100").Key
+	// An Idempotency-Key answered by one replica is replayed by the other.
+	before := up.calls.Load()
+	idem := map[string]string{"Idempotency-Key": "retry-7f3a"}
+	first := rtPost(t, h1, other, chatBody("up-a/text", ""), idem)
+	again := rtPost(t, h2, other, chatBody("up-a/text", ""), idem)
+	if first.status != 200 || again.status != 200 || again.header.Get("Idempotent-Replayed") != "true" ||
+		again.body != first.body || up.calls.Load() != before+1 {
+		t.Fatalf("idempotent retry on the other replica: %d then %d (replayed %q), upstream calls %d; want one call and a replay",
+			first.status, again.status, again.header.Get("Idempotent-Replayed"), up.calls.Load()-before)
+	}
 	srv.Stop()
 	for _, h := range []*harness{h1, h2} {
 		if r := rtPost(t, h, other, chatBody("up-a/text", ""), nil); r.status != 503 {
