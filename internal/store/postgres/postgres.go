@@ -121,7 +121,8 @@ func (s *Store) start(ctx context.Context) error {
 }
 
 // Describe names the server and database of dsn for logs: host, port,
-// database and user, never the password. An unparsable dsn is "invalid".
+// database and user, never the password. An unparsable dsn is "invalid
+// connection string".
 func Describe(dsn string) string {
 	c, err := pgconn.ParseConfig(dsn)
 	if err != nil {
