@@ -290,7 +290,7 @@ func runTenants(ctx context.Context, e *Env, args []string) (err error) {
 			return err
 		}
 		if *asJSON {
-			return json.NewEncoder(e.Stdout).Encode(ts)
+			return printJSONList(e.Stdout, ts)
 		}
 		p := &printer{w: e.Stdout}
 		for _, t := range ts {
