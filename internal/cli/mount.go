@@ -33,11 +33,12 @@ func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Serve
 		usageW.Close()
 		return nil, err
 	}
-	routing, rtr, err := newRouting(in, srv.Metrics.Registry)
+	routing, rtr, closeState, err := newRouting(in, srv.Metrics.Registry)
 	if err != nil {
 		usageW.Close()
 		return nil, err
 	}
+	closeAll := func() { closeState(); usageW.Close() }
 	admin.New(in).RegisterHealth(srvMux{srv}, srv.Auth.Wrap, rtr)
 	gw, err := gateway.New(gateway.Config{
 		Aliases:          in.Cfg.Models,
@@ -54,7 +55,7 @@ func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Serve
 		Routing:   routing,
 	})
 	if err != nil {
-		usageW.Close()
+		closeAll()
 		return nil, err
 	}
 	mux := http.NewServeMux()
@@ -64,8 +65,8 @@ func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Serve
 	}
 	closeTools, err := mountMCP(in, srv)
 	if err != nil {
-		usageW.Close()
+		closeAll()
 		return nil, err
 	}
-	return func() { closeTools(); usageW.Close() }, nil
+	return func() { closeTools(); closeAll() }, nil
 }

@@ -24,6 +24,9 @@ type sharedState struct {
 	gate     *limit.Gate
 	breakers router.BreakerStore
 	idem     idempotency.Store
+	// close releases the backends' connections and background loops at
+	// shutdown (nil for memory).
+	close func()
 }
 
 // newRedisState connects the Redis backends named by cfg. The URL comes
@@ -49,13 +52,13 @@ func newRedisState(cfg *config.Config, getenv func(string) string, log *slog.Log
 		log.Warn("redis unreachable: limited requests are refused until it answers", "err", err)
 	}
 	lo := limitredis.Options{Prefix: prefix}
-	// The client and the slot-renewal loop live as long as the process:
-	// mountSubsystems has no shutdown hook for them yet.
+	conc := limitredis.NewConcurrency(client, lo)
 	return sharedState{
 		gate: &limit.Gate{
-			Rate: limitredis.NewRateLimiter(client, lo), Concurrency: limitredis.NewConcurrency(client, lo),
+			Rate: limitredis.NewRateLimiter(client, lo), Concurrency: conc,
 			Budget: limitredis.NewBudget(client, lo),
 		},
+		close:    func() { conc.Close(); _ = client.Close() },
 		breakers: breakers,
 		idem: idemredis.New(client, idemredis.Options{Prefix: prefix, Options: idempotency.Options{
 			Window: cfg.Idempotency.Window, Lease: cfg.Idempotency.Lease,

@@ -20,8 +20,9 @@ import (
 // newRouting builds the gateway's routing (deployments, breakers,
 // retries), limits, budgets and idempotency from the configuration, with
 // the state stores limits.backend selects (memory, or Redis shared by
-// replicas), and registers the router's collector.
-func newRouting(in *instance.Instance, reg prometheus.Registerer) (gateway.Routing, *router.Router, error) {
+// replicas), and registers the router's collector. closeState releases the
+// state stores at shutdown.
+func newRouting(in *instance.Instance, reg prometheus.Registerer) (_ gateway.Routing, _ *router.Router, closeState func(), err error) {
 	cfg := in.Cfg
 	newState := newMemoryState
 	if cfg.Limits.Backend == config.BackendRedis {
@@ -29,17 +30,23 @@ func newRouting(in *instance.Instance, reg prometheus.Registerer) (gateway.Routi
 	}
 	state, err := newState(cfg)
 	if err != nil {
-		return gateway.Routing{}, nil, err
+		return gateway.Routing{}, nil, nil, err
+	}
+	closeState = func() {}
+	if state.close != nil {
+		closeState = state.close
 	}
 	rtr, err := router.New(cfg.RouterConfig(), router.Options{Breakers: state.breakers})
 	if err != nil {
-		return gateway.Routing{}, nil, fmt.Errorf("routing: %w", err)
+		closeState()
+		return gateway.Routing{}, nil, nil, fmt.Errorf("routing: %w", err)
 	}
 	if reg != nil {
 		if err := reg.Register(rtr.Collector()); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
-				return gateway.Routing{}, nil, fmt.Errorf("routing metrics: %w", err)
+				closeState()
+				return gateway.Routing{}, nil, nil, fmt.Errorf("routing metrics: %w", err)
 			}
 		}
 	}
@@ -49,7 +56,7 @@ func newRouting(in *instance.Instance, reg prometheus.Registerer) (gateway.Routi
 		Gate:        state.gate,
 		Limits:      keyLimits{keys: in.Keys, cfg: cfg.Limits},
 		Idempotency: state.idem,
-	}, rtr, nil
+	}, rtr, closeState, nil
 }
 
 // keyLimits reads a caller's limits: its key record's Limits (through the
