@@ -55,6 +55,9 @@ func Credential(r *http.Request) string {
 
 // CredentialInQuery reports whether the URL carries a credential.
 func CredentialInQuery(r *http.Request) bool {
+	if r.URL.RawQuery == "" {
+		return false // most calls: no query to parse (Query allocates a map)
+	}
 	q := r.URL.Query()
 	for _, n := range queryCredentialNames {
 		if q.Has(n) {
