@@ -13,16 +13,6 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/usagelog"
 )
 
-// gatewayRoutes are the LLM endpoints, all behind authentication.
-var gatewayRoutes = []string{
-	"POST /v1/chat/completions",
-	"POST /v1/embeddings",
-	"POST /v1/messages",
-	"POST /v1/messages/count_tokens",
-	"GET /v1/models",
-	"POST /v1beta/models/", // Gemini: {model}:generateContent, :streamGenerateContent, :countTokens
-}
-
 // mountSubsystems wires the LLM gateway onto srv. It returns a function
 // that flushes what the subsystems buffered, for shutdown.
 func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Server) (func(), error) {
@@ -58,15 +48,24 @@ func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Serve
 		closeAll()
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	gw.Register(mux)
-	for _, pattern := range gatewayRoutes {
-		srv.HandleAuthed(pattern, guardHooks.Middleware(mux))
-	}
+	gw.Register(authedMux{srv: srv, wrap: guardHooks.Middleware})
 	closeTools, err := mountMCP(in, srv)
 	if err != nil {
 		closeAll()
 		return nil, err
 	}
 	return func() { closeTools(); closeAll() }, nil
+}
+
+// authedMux mounts the gateway's endpoints on the server's route table,
+// each behind authentication and then wrap (the guardrails' request
+// state), so a request is routed once.
+type authedMux struct {
+	srv  *server.Server
+	wrap func(http.Handler) http.Handler
+}
+
+// HandleFunc implements gateway.Mux.
+func (m authedMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.srv.HandleAuthed(pattern, m.wrap(http.HandlerFunc(h)))
 }

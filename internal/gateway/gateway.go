@@ -154,11 +154,18 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	return g, nil
 }
 
+// Mux is where Register mounts the endpoints: an *http.ServeMux, or the
+// server's route table directly (one routing lookup per request, not two).
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register mounts the LLM endpoints on mux: OpenAI and Anthropic paths and
 // Gemini's /v1beta/models/{model}:{method} (a prefix pattern, since
-// ServeMux cannot match "{model}:verb" within one segment). The caller wraps mux with
-// authentication; every handler fails closed without a verified identity.
-func (g *Gateway) Register(mux *http.ServeMux) {
+// ServeMux cannot match "{model}:verb" within one segment). The caller puts
+// authentication in front of every handler; each fails closed without a
+// verified identity.
+func (g *Gateway) Register(mux Mux) {
 	mux.HandleFunc("POST /v1/chat/completions", g.idempotent(routeChat, g.dispatch(routeChat)))
 	mux.HandleFunc("POST /v1/embeddings", g.idempotent(routeEmbeddings, g.handle(routeEmbeddings)))
 	mux.HandleFunc("POST /v1/messages", g.idempotent(routeMessages, g.dispatch(routeMessages)))
