@@ -11,10 +11,14 @@ import (
 	"strings"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/config"
 	"github.com/bulwarkhq/bulwark/internal/identity"
 	"github.com/bulwarkhq/bulwark/internal/instance"
+	"github.com/bulwarkhq/bulwark/internal/limit"
+	limitredis "github.com/bulwarkhq/bulwark/internal/limit/redis"
 	"github.com/bulwarkhq/bulwark/internal/mcp"
 	"github.com/bulwarkhq/bulwark/internal/oauth"
 	"github.com/bulwarkhq/bulwark/internal/sandbox"
@@ -98,12 +102,14 @@ func mountMCP(in *instance.Instance, srv *server.Server) (func(), error) {
 		return nil, fmt.Errorf("tools: %w", err)
 	}
 	deps := mcp.Deps{Keys: keys, Tokens: signer, Audit: in.Audit, Tools: b.Tools(), Logger: in.Log}
-	if err := toolLimiters(in.Cfg.Tools, &deps); err != nil {
+	closeLimiters, err := toolLimiters(in.Cfg, os.Getenv, &deps)
+	if err != nil {
 		_ = b.Close()
 		return nil, err
 	}
+	closeTools := func() { _ = b.Close(); closeLimiters() }
 	if intro, err := introspector(in.Cfg, base); err != nil {
-		_ = b.Close()
+		closeTools()
 		return nil, err
 	} else if intro != nil {
 		deps.Introspector = intro
@@ -115,7 +121,7 @@ func mountMCP(in *instance.Instance, srv *server.Server) (func(), error) {
 		h, err = h.WithLockout(mcp.Lockout{Limiter: lockout, ClientKey: clientKey, WellFormed: wellFormed})
 	}
 	if err != nil {
-		_ = b.Close()
+		closeTools()
 		return nil, err
 	}
 	// Streamable HTTP: POST carries messages, GET opens the server's SSE
@@ -128,28 +134,87 @@ func mountMCP(in *instance.Instance, srv *server.Server) (func(), error) {
 	}
 	srv.Handle("GET /.well-known/oauth-authorization-server", as.MetadataHandler())
 	srv.Handle("POST /oauth/token", as.TokenHandler())
-	return func() { _ = b.Close() }, nil
+	return closeTools, nil
 }
+
+// defaultCallsPerMinute is tools.calls_per_minute when it is not set (the
+// MCP handler's own default, made explicit so Redis enforces it too).
+const defaultCallsPerMinute = 60
 
 // toolLimiters sets the shared per-key limiter (tools.calls_per_minute)
 // and one per tool named in tools.limits, which replaces it for that tool.
-func toolLimiters(t config.Tools, deps *mcp.Deps) error {
-	if n := t.CallsPerMinute; n > 0 {
-		l, err := mcp.NewMemoryLimiter(n, time.Minute)
-		if err != nil {
-			return fmt.Errorf("tools.calls_per_minute: %w", err)
-		}
-		deps.Limiter = l
+// With limits.backend redis every one of them keeps its counters in Redis,
+// so N calls per minute are N across all replicas (DESIGN.md invariant 8);
+// otherwise they count in this process. It returns a closer for the Redis
+// client (a no-op for memory).
+func toolLimiters(cfg *config.Config, getenv func(string) string, deps *mcp.Deps) (func(), error) {
+	newLimiter, closeLimiters, err := toolLimiterFactory(cfg, getenv)
+	if err != nil {
+		return nil, err
+	}
+	t := cfg.Tools
+	n := t.CallsPerMinute
+	if n == 0 {
+		n = defaultCallsPerMinute
+	}
+	if deps.Limiter, err = newLimiter(n); err != nil {
+		closeLimiters()
+		return nil, fmt.Errorf("tools.calls_per_minute: %w", err)
 	}
 	deps.ToolLimiters = map[string]mcp.Limiter{}
 	for name, n := range t.Limits {
-		l, err := mcp.NewMemoryLimiter(n, time.Minute)
+		l, err := newLimiter(n)
 		if err != nil {
-			return fmt.Errorf("tools.limits.%s: %w", name, err)
+			closeLimiters()
+			return nil, fmt.Errorf("tools.limits.%s: %w", name, err)
 		}
 		deps.ToolLimiters[name] = l
 	}
-	return nil
+	return closeLimiters, nil
+}
+
+// toolLimiterFactory returns how to build a tool limiter of n calls per
+// minute on the backend limits.backend selects, and how to release it.
+func toolLimiterFactory(cfg *config.Config, getenv func(string) string) (func(int) (mcp.Limiter, error), func(), error) {
+	if cfg.Limits.Backend != config.BackendRedis {
+		return func(n int) (mcp.Limiter, error) { return mcp.NewMemoryLimiter(n, time.Minute) }, func() {}, nil
+	}
+	opts, err := cfg.Redis.ClientOptions(getenv, cfg.Production())
+	if err != nil {
+		return nil, nil, fmt.Errorf("tools limits: %w", err)
+	}
+	client := goredis.NewClient(opts)
+	rl := limitredis.NewRateLimiter(client, limitredis.Options{Prefix: cfg.Redis.KeyPrefix()})
+	newLimiter := func(n int) (mcp.Limiter, error) {
+		l := sharedToolLimiter{rate: rl, per: limit.PerMinute(int64(n))}
+		if err := l.per.Validate(); err != nil {
+			return nil, fmt.Errorf("tool limiter: %w", err)
+		}
+		return l, nil
+	}
+	return newLimiter, func() { _ = client.Close() }, nil
+}
+
+// sharedToolLimiter adapts a limit.RateLimiter (one GCRA bucket per tool
+// and key, in Redis shared by the replicas) to mcp.Limiter: a full bucket
+// admits per.Limit calls at once and refills at per.Limit per minute. A
+// limiter error is returned, so the MCP handler refuses the call (fail
+// closed): a Redis outage never lets a tool call through unlimited. It is
+// safe for concurrent use.
+type sharedToolLimiter struct {
+	rate limit.RateLimiter
+	per  limit.Rate
+}
+
+var _ mcp.Limiter = sharedToolLimiter{}
+
+// Allow implements mcp.Limiter.
+func (l sharedToolLimiter) Allow(ctx context.Context, key string) (bool, time.Duration, error) {
+	d, err := l.rate.Take(ctx, 1, limit.Limit{Key: key, Rate: l.per})
+	if err != nil {
+		return false, 0, fmt.Errorf("tool limiter: %w", err)
+	}
+	return d.Allowed, d.RetryAfter, nil
 }
 
 // introspectedLLM lets externally introspected tokens call the LLM API.

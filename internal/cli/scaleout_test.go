@@ -43,6 +43,7 @@ type scaleOut struct {
 const scaleOutConfig = `database: {driver: postgres}
 limits: {backend: redis}
 redis: {prefix: 'scaleout:'}
+tools: {calls_per_minute: 2, time: {enabled: true}}
 providers:
   - {name: up-a, type: openai, base_url: %s/v1}
   - {name: up-bad, type: openai, base_url: %s/v1}
@@ -180,6 +181,7 @@ func TestScaleOutTwoReplicas(t *testing.T) {
 	t.Run("keys are shared within the key-cache bound", s.testKeys)
 	t.Run("provider sealed on A serves B", s.testProvider)
 	t.Run("rpm N across replicas admits N", s.testRPM)
+	t.Run("tool calls_per_minute N across replicas admits N", s.testToolRate)
 	t.Run("budget reserved from both replicas never overspends", s.testBudget)
 	t.Run("idempotency replays across replicas", s.testIdempotency)
 	t.Run("usage from both replicas is summarised", s.testUsage)
@@ -283,6 +285,33 @@ func (s *scaleOut) testRPM(t *testing.T) {
 	if counts[http.StatusOK] != n || counts[http.StatusTooManyRequests] != 2*n {
 		t.Fatalf("%d requests over two replicas with --rpm %d answered %v; want exactly %d×200 (not %d) and %d×429",
 			3*n, n, counts, n, 2*n, 2*n)
+	}
+}
+
+// testToolRate: tools.calls_per_minute 2 is two calls of a tool per key
+// in all, not two per replica.
+func (s *scaleOut) testToolRate(t *testing.T) {
+	k := s.a.createKey("--name", "agent", "--scopes", "tools:time").Key
+	var ok, limited int
+	for _, rp := range s.replicas() {
+		cs, err := mcpConnect(t, rp.h.addr, k)
+		if err != nil {
+			t.Fatalf("connect to %s: %v", rp.name, err)
+		}
+		for i := range 2 {
+			text, isErr := call(t, cs, "time_now", map[string]any{})
+			switch {
+			case !isErr:
+				ok++
+			case strings.Contains(text, "rate limit for time_now exceeded; retry in"):
+				limited++
+			default:
+				t.Fatalf("call %d on %s: %q", i, rp.name, text)
+			}
+		}
+	}
+	if ok != 2 || limited != 2 {
+		t.Fatalf("two time_now calls on each replica with calls_per_minute 2: %d succeeded, %d limited; want 2 and 2", ok, limited)
 	}
 }
 
