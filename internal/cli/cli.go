@@ -218,5 +218,10 @@ func runConfig(_ context.Context, e *Env, args []string) error {
 	for _, w := range warnings {
 		warnf(e.Stderr, "%s\n", w)
 	}
+	// The database and Redis URLs are read from the process environment,
+	// as serve reads them, so a URL serve would miss is reported here.
+	if err := cfg.CheckBackends(os.Getenv); err != nil {
+		return err
+	}
 	return printf(e.Stdout, "config ok (%s mode, listen %s, data dir %s)\n", cfg.Env, cfg.Listen, cfg.DataDir)
 }
