@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -18,7 +17,6 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/instance"
 	"github.com/bulwarkhq/bulwark/internal/secaudit"
 	"github.com/bulwarkhq/bulwark/internal/store"
-	"github.com/bulwarkhq/bulwark/internal/store/sqlite"
 )
 
 // deepFlag is --deep (probe the configured listener) or --deep=URL; a
@@ -188,8 +186,9 @@ func listenURL(c *config.Config) string {
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
-// recordFixes appends one audit event for the fixes applied, when the data
-// directory holds a store (the audit never creates one).
+// recordFixes appends one audit event for the fixes applied, when the
+// configured store (SQLite in the data directory, or PostgreSQL) already
+// holds Bulwark state (the audit never creates one).
 func recordFixes(ctx context.Context, cfg *config.Config, applied []secaudit.Applied, ferr error) (err error) {
 	ids := make([]string, 0, len(applied))
 	for _, a := range applied {
@@ -198,7 +197,11 @@ func recordFixes(ctx context.Context, cfg *config.Config, applied []secaudit.App
 	if len(applied) == 0 && ferr == nil {
 		return nil
 	}
-	if _, serr := os.Stat(filepath.Join(cfg.DataDir, sqlite.FileName)); serr != nil {
+	has, err := secaudit.HasStore(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("recording the fixes in the audit log: %w", err)
+	}
+	if !has {
 		return nil // no audit log to write to, and the audit never creates one
 	}
 	in, err := instance.Open(ctx, cfg, newLogger(io.Discard, cfg.Log.Level))

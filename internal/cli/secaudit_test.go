@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"io"
@@ -11,6 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bulwarkhq/bulwark/internal/config"
+	"github.com/bulwarkhq/bulwark/internal/pgtest"
 	"github.com/bulwarkhq/bulwark/internal/secaudit"
 	"github.com/bulwarkhq/bulwark/internal/store/sqlite"
 )
@@ -188,5 +193,58 @@ func TestSecurityAuditDeep(t *testing.T) {
 	code, rep := h.auditRun("--deep", open.URL)
 	if code != 1 || !hasID(rep, "BW-NET-001") || !hasID(rep, "BW-NET-003") {
 		t.Fatalf("open handler: exit %d, %+v", code, rep.Findings)
+	}
+}
+
+// TestSecurityAuditPostgres: with database.driver postgres there is no
+// bulwark.db in the data directory, yet security-audit reads the shared
+// database (a credential stored in clear there is critical) and --fix
+// records its event in the shared audit chain, which still verifies.
+func TestSecurityAuditPostgres(t *testing.T) {
+	const plain = "sk-plain-SECRET-pg-31c7"
+	dsn := pgtest.Start(t)
+	t.Setenv(config.EnvDatabaseURL, dsn)
+	h := newHarness(t)
+	h.env[config.EnvMasterKeyFile] = writeKeyFile(t, t.TempDir(), 0o600)
+	cfg := filepath.Join(t.TempDir(), "bulwark.yaml")
+	if err := os.WriteFile(cfg, []byte("database: {driver: postgres}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.env[config.EnvConfig] = cfg
+	h.must("init")
+	if code, _ := h.run("x\n", "providers", "add", "--name", "leaky", "--type", "openai",
+		"--base-url", "https://api.openai.com/v1", "--api-key-stdin"); code != 0 {
+		t.Fatalf("providers add: %s", h.logs.String())
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	if _, err := conn.Exec(ctx, "UPDATE providers SET credential = $1 WHERE name = 'leaky'", plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(h.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	code, rep := h.auditRun("--fix")
+	if fixed := len(rep.Fixed); code != 1 || fixed != 1 || rep.Fixed[0].ID != "BW-FS-001" {
+		t.Fatalf("exit %d, fixed %+v; want 1 (critical finding) and the data directory's mode fixed", code, rep.Fixed)
+	}
+	var critical bool
+	for _, f := range rep.Findings {
+		critical = critical || (f.ID == "BW-PRV-001" && f.Severity == secaudit.Critical && strings.Contains(f.Evidence, "leaky"))
+	}
+	if !critical || !hasID(rep, "BW-KEY-001") {
+		t.Fatalf("state in PostgreSQL not audited: %+v", rep.Findings)
+	}
+	if n := strings.Count(h.must("audit", "export", "--json"), `"action":"security_audit.fix"`); n != 1 {
+		t.Fatalf("%d security_audit.fix events in the shared chain, want 1", n)
+	}
+	h.must("audit", "verify")
+	if strings.Contains(h.logs.String(), plain) || strings.Contains(h.logs.String(), dsn) {
+		t.Fatal("the credential or the connection string appears in the output")
 	}
 }

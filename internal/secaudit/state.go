@@ -19,24 +19,32 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/guard/gatewayhook"
 	"github.com/bulwarkhq/bulwark/internal/instance"
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/store/postgres"
 	"github.com/bulwarkhq/bulwark/internal/store/sqlite"
 )
 
-// checkState opens the data directory (only if it already holds a store
-// and a key) and checks keys, providers, the keyring and the audit chain.
+// checkState opens the store (only if it already holds Bulwark state and
+// a key is configured) and checks keys, providers, the keyring and the
+// audit chain.
 func checkState(ctx context.Context, in Input) []Finding {
 	c := in.Config
-	if !exists(filepath.Join(c.DataDir, sqlite.FileName)) {
-		return nil // BW-FS-000 or a directory without a store: nothing to read
+	has, err := HasStore(ctx, c)
+	if err != nil {
+		return []Finding{{ID: "BW-STA-001", Severity: Critical, Title: "store cannot be opened",
+			Evidence: err.Error(), // names the variable or host, never the connection string
+			Fix:      "set the database URL variable named above in this environment, as for serve"}}
+	}
+	if !has {
+		return nil // BW-FS-000 or no store yet: nothing to read
 	}
 	if c.MasterKey() == "" && c.MasterKeyFile == "" && !exists(filepath.Join(c.DataDir, devKeyFile)) {
-		return []Finding{{ID: "BW-STA-001", Severity: Critical, Title: "data directory cannot be opened",
-			Evidence: "store present but no master key configured and no " + devKeyFile + " beside it",
-			Fix:      "set BULWARK_MASTER_KEY_FILE to the key this data directory was created with"}}
+		return []Finding{{ID: "BW-STA-001", Severity: Critical, Title: "store cannot be opened",
+			Evidence: "store present but no master key configured and no " + devKeyFile + " in the data directory",
+			Fix:      "set BULWARK_MASTER_KEY_FILE to the key this store was created with"}}
 	}
 	inst, err := instance.Open(ctx, c, in.Log)
 	if err != nil {
-		return []Finding{{ID: "BW-STA-001", Severity: Critical, Title: "data directory cannot be opened",
+		return []Finding{{ID: "BW-STA-001", Severity: Critical, Title: "store cannot be opened",
 			Evidence: err.Error(), // barrier and store errors never carry key material
 			Fix:      "check the master key source and the file permissions named above"}}
 	}
@@ -45,6 +53,36 @@ func checkState(ctx context.Context, in Input) []Finding {
 	out = append(out, checkKeys(ctx, in, inst)...)
 	out = append(out, checkProviders(ctx, in, inst)...)
 	return out
+}
+
+// HasStore reports whether the store cfg selects already holds Bulwark
+// state, so that auditing creates none: with SQLite, whether the database
+// file is in the data directory; with PostgreSQL (database.driver
+// postgres), whether the database holds a keyring, read as instance.Open
+// would connect (the URL from the environment; pending schema migrations
+// are applied, as by every command). Errors name the URL's variable or
+// the server, never the connection string.
+func HasStore(ctx context.Context, cfg *config.Config) (bool, error) {
+	if cfg.Database.DriverName() != config.DriverPostgres {
+		return exists(filepath.Join(cfg.DataDir, sqlite.FileName)), nil
+	}
+	dsn, err := cfg.Database.PostgresDSN(os.Getenv, cfg.Production())
+	if err != nil {
+		return false, err //nolint:wrapcheck // names the variable already
+	}
+	st, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: 1})
+	if err != nil {
+		return false, err //nolint:wrapcheck // postgres.Open names the server, never the password
+	}
+	defer func() { _ = st.Close() }()
+	_, _, err = st.LoadKeyring(ctx)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read the keyring: %w", err)
+	}
+	return true, nil
 }
 
 func exists(path string) bool {
