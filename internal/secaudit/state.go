@@ -68,11 +68,11 @@ func HasStore(ctx context.Context, cfg *config.Config) (bool, error) {
 	}
 	dsn, err := cfg.Database.PostgresDSN(os.Getenv, cfg.Production())
 	if err != nil {
-		return false, err //nolint:wrapcheck // names the variable already
+		return false, err // names the variable, never its value
 	}
 	st, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: 1})
 	if err != nil {
-		return false, err //nolint:wrapcheck // postgres.Open names the server, never the password
+		return false, err // names the server, never the password
 	}
 	defer func() { _ = st.Close() }()
 	_, _, err = st.LoadKeyring(ctx)

@@ -42,9 +42,8 @@ func lockAuditChain(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// appendAuditTx appends the row fn builds from the current head inside tx.
-// A nil fn appends nothing. Chains that were purged keep counting from the
-// anchor.
+// appendAuditTx appends the row fn builds from the current head inside tx
+// (store.AppendAudit), holding the chain lock. A nil fn appends nothing.
 func appendAuditTx(ctx context.Context, tx pgx.Tx, fn store.AuditFunc) error {
 	_, err := appendAudit(ctx, tx, fn)
 	return err
@@ -57,29 +56,54 @@ func appendAudit(ctx context.Context, tx pgx.Tx, fn store.AuditFunc) (*store.Aud
 	if err := lockAuditChain(ctx, tx); err != nil {
 		return nil, err
 	}
-	prev, err := auditHead(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	if prev == nil {
-		anchor, err := auditAnchor(ctx, tx)
-		if err != nil {
-			return nil, err
-		}
-		if anchor != nil {
-			prev = &store.AuditRow{Seq: anchor.Seq, MAC: anchor.PrevMAC}
-		}
-	}
-	row, err := fn(prev)
-	if err != nil {
-		return nil, err
-	}
-	_, err = tx.Exec(ctx, "INSERT INTO audit_events("+auditColumns+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+	return store.AppendAudit(ctx, auditTx{tx}, fn)
+}
+
+// auditTx gives the shared chain logic (store.AppendAudit, store.PurgeAudit)
+// its statements inside one transaction; the caller holds the chain lock
+// (lockAuditChain) first.
+type auditTx struct{ tx pgx.Tx }
+
+var _ store.AuditPurgeTx = auditTx{}
+
+func (a auditTx) Head(ctx context.Context) (*store.AuditRow, error) { return auditHead(ctx, a.tx) }
+
+func (a auditTx) Anchor(ctx context.Context) (*store.AuditAnchor, error) {
+	return auditAnchor(ctx, a.tx)
+}
+
+func (a auditTx) Insert(ctx context.Context, row store.AuditRow) error {
+	_, err := a.tx.Exec(ctx, "INSERT INTO audit_events("+auditColumns+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
 		row.Seq, millis(row.Time), row.Tenant, row.Actor, row.Action, row.Target, row.Outcome, row.RequestID, row.Details, row.MAC)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: append audit: %w", err)
+		return fmt.Errorf("postgres: append audit: %w", err)
 	}
-	return &row, nil
+	return nil
+}
+
+func (a auditTx) HasRow(ctx context.Context, seq int64, mac string) (bool, error) {
+	var ok bool
+	if err := a.tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM audit_events WHERE seq = $1 AND mac = $2)", seq, mac).Scan(&ok); err != nil {
+		return false, fmt.Errorf("postgres: purge audit: %w", err)
+	}
+	return ok, nil
+}
+
+func (a auditTx) DeleteThrough(ctx context.Context, upTo int64) error {
+	if _, err := a.tx.Exec(ctx, "DELETE FROM audit_events WHERE seq <= $1", upTo); err != nil {
+		return fmt.Errorf("postgres: purge audit: %w", err)
+	}
+	return nil
+}
+
+func (a auditTx) SetAnchor(ctx context.Context, anchor store.AuditAnchor) error {
+	_, err := a.tx.Exec(ctx, `INSERT INTO audit_anchor(id, seq, prev_mac, mac) VALUES (1, $1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET seq=excluded.seq, prev_mac=excluded.prev_mac, mac=excluded.mac`,
+		anchor.Seq, anchor.PrevMAC, anchor.MAC)
+	if err != nil {
+		return fmt.Errorf("postgres: audit anchor: %w", err)
+	}
+	return nil
 }
 
 // AppendAudit appends one row in its own transaction, serialised across
@@ -138,36 +162,13 @@ func (s *Store) AuditAnchor(ctx context.Context) (*store.AuditAnchor, error) {
 	return auditAnchor(ctx, s.pool)
 }
 
-// PurgeAudit deletes rows up to upTo and records the anchor atomically,
-// holding the chain lock so no append interleaves.
+// PurgeAudit deletes rows up to upTo and records the anchor atomically
+// (store.PurgeAudit), holding the chain lock so no append interleaves.
 func (s *Store) PurgeAudit(ctx context.Context, upTo int64, anchor store.AuditAnchor, audit store.AuditFunc) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		if err := lockAuditChain(ctx, tx); err != nil {
 			return err
 		}
-		cur, err := auditAnchor(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if cur != nil && cur.Seq >= upTo {
-			return fmt.Errorf("audit anchor already at %d: %w", cur.Seq, store.ErrConflict)
-		}
-		var ok bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM audit_events WHERE seq = $1 AND mac = $2)", anchor.Seq, anchor.PrevMAC).Scan(&ok); err != nil {
-			return fmt.Errorf("postgres: purge audit: %w", err)
-		}
-		if !ok {
-			return fmt.Errorf("audit entry %d changed since the purge was planned: %w", anchor.Seq, store.ErrConflict)
-		}
-		if _, err := tx.Exec(ctx, "DELETE FROM audit_events WHERE seq <= $1", upTo); err != nil {
-			return fmt.Errorf("postgres: purge audit: %w", err)
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO audit_anchor(id, seq, prev_mac, mac) VALUES (1, $1, $2, $3)
-			ON CONFLICT (id) DO UPDATE SET seq=excluded.seq, prev_mac=excluded.prev_mac, mac=excluded.mac`,
-			anchor.Seq, anchor.PrevMAC, anchor.MAC)
-		if err != nil {
-			return fmt.Errorf("postgres: audit anchor: %w", err)
-		}
-		return appendAuditTx(ctx, tx, audit)
+		return store.PurgeAudit(ctx, auditTx{tx}, upTo, anchor, audit)
 	})
 }

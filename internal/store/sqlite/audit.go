@@ -32,48 +32,65 @@ func auditHead(ctx context.Context, q querier) (*store.AuditRow, error) {
 	return a, nil
 }
 
-// appendAuditTx appends the row fn builds from the current head inside tx.
-// A nil fn appends nothing. Chains that were purged keep counting from the
-// anchor.
+// appendAuditTx appends the row fn builds from the current head inside tx
+// (store.AppendAudit). A nil fn appends nothing.
 func appendAuditTx(ctx context.Context, tx *sql.Tx, fn store.AuditFunc) error {
-	_, err := appendAudit(ctx, tx, fn)
+	_, err := store.AppendAudit(ctx, auditTx{tx}, fn)
 	return err
 }
 
-func appendAudit(ctx context.Context, tx *sql.Tx, fn store.AuditFunc) (*store.AuditRow, error) {
-	if fn == nil {
-		return nil, nil
-	}
-	prev, err := auditHead(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	if prev == nil {
-		anchor, err := auditAnchor(ctx, tx)
-		if err != nil {
-			return nil, err
-		}
-		if anchor != nil {
-			prev = &store.AuditRow{Seq: anchor.Seq, MAC: anchor.PrevMAC}
-		}
-	}
-	row, err := fn(prev)
-	if err != nil {
-		return nil, err
-	}
-	_, err = tx.ExecContext(ctx, "INSERT INTO audit_events("+auditColumns+") VALUES (?,?,?,?,?,?,?,?,?,?)",
+// auditTx gives the shared chain logic (store.AppendAudit, store.PurgeAudit)
+// its statements inside one write transaction; writeTx's BEGIN IMMEDIATE
+// keeps every other writer out until it ends.
+type auditTx struct{ tx *sql.Tx }
+
+var _ store.AuditPurgeTx = auditTx{}
+
+func (a auditTx) Head(ctx context.Context) (*store.AuditRow, error) { return auditHead(ctx, a.tx) }
+
+func (a auditTx) Anchor(ctx context.Context) (*store.AuditAnchor, error) {
+	return auditAnchor(ctx, a.tx)
+}
+
+func (a auditTx) Insert(ctx context.Context, row store.AuditRow) error {
+	_, err := a.tx.ExecContext(ctx, "INSERT INTO audit_events("+auditColumns+") VALUES (?,?,?,?,?,?,?,?,?,?)",
 		row.Seq, millis(row.Time), row.Tenant, row.Actor, row.Action, row.Target, row.Outcome, row.RequestID, row.Details, row.MAC)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: append audit: %w", err)
+		return fmt.Errorf("sqlite: append audit: %w", err)
 	}
-	return &row, nil
+	return nil
+}
+
+func (a auditTx) HasRow(ctx context.Context, seq int64, mac string) (bool, error) {
+	var n int64
+	if err := a.tx.QueryRowContext(ctx, "SELECT count(*) FROM audit_events WHERE seq = ? AND mac = ?", seq, mac).Scan(&n); err != nil {
+		return false, fmt.Errorf("sqlite: purge audit: %w", err)
+	}
+	return n == 1, nil
+}
+
+func (a auditTx) DeleteThrough(ctx context.Context, upTo int64) error {
+	if _, err := a.tx.ExecContext(ctx, "DELETE FROM audit_events WHERE seq <= ?", upTo); err != nil {
+		return fmt.Errorf("sqlite: purge audit: %w", err)
+	}
+	return nil
+}
+
+func (a auditTx) SetAnchor(ctx context.Context, anchor store.AuditAnchor) error {
+	_, err := a.tx.ExecContext(ctx, `INSERT INTO audit_anchor(id, seq, prev_mac, mac) VALUES (1, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET seq=excluded.seq, prev_mac=excluded.prev_mac, mac=excluded.mac`,
+		anchor.Seq, anchor.PrevMAC, anchor.MAC)
+	if err != nil {
+		return fmt.Errorf("sqlite: audit anchor: %w", err)
+	}
+	return nil
 }
 
 // AppendAudit appends one row in its own durable transaction.
 func (s *Store) AppendAudit(ctx context.Context, fn store.AuditFunc) (*store.AuditRow, error) {
 	var out *store.AuditRow
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		r, err := appendAudit(ctx, tx, fn)
+		r, err := store.AppendAudit(ctx, auditTx{tx}, fn)
 		out = r
 		return err
 	})
@@ -121,32 +138,10 @@ func (s *Store) AuditAnchor(ctx context.Context) (*store.AuditAnchor, error) {
 	return auditAnchor(ctx, s.db)
 }
 
-// PurgeAudit deletes rows up to upTo and records the anchor atomically.
+// PurgeAudit deletes rows up to upTo and records the anchor atomically
+// (store.PurgeAudit in one write transaction).
 func (s *Store) PurgeAudit(ctx context.Context, upTo int64, anchor store.AuditAnchor, audit store.AuditFunc) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		cur, err := auditAnchor(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if cur != nil && cur.Seq >= upTo {
-			return fmt.Errorf("audit anchor already at %d: %w", cur.Seq, store.ErrConflict)
-		}
-		var n int64
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM audit_events WHERE seq = ? AND mac = ?", anchor.Seq, anchor.PrevMAC).Scan(&n); err != nil {
-			return fmt.Errorf("sqlite: purge audit: %w", err)
-		}
-		if n != 1 {
-			return fmt.Errorf("audit entry %d changed since the purge was planned: %w", anchor.Seq, store.ErrConflict)
-		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM audit_events WHERE seq <= ?", upTo); err != nil {
-			return fmt.Errorf("sqlite: purge audit: %w", err)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO audit_anchor(id, seq, prev_mac, mac) VALUES (1, ?, ?, ?)
-			ON CONFLICT(id) DO UPDATE SET seq=excluded.seq, prev_mac=excluded.prev_mac, mac=excluded.mac`,
-			anchor.Seq, anchor.PrevMAC, anchor.MAC)
-		if err != nil {
-			return fmt.Errorf("sqlite: audit anchor: %w", err)
-		}
-		return appendAuditTx(ctx, tx, audit)
+		return store.PurgeAudit(ctx, auditTx{tx}, upTo, anchor, audit)
 	})
 }
