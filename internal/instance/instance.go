@@ -80,7 +80,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Instance,
 	in := &Instance{Cfg: cfg, Store: st, Log: log, GeneratedKey: generated}
 	if err := in.openBarrier(ctx, root); err != nil {
 		_ = st.Close()
-		return nil, err
+		return nil, saltHint(cfg, err)
 	}
 	return in, nil
 }
@@ -177,6 +177,18 @@ func rootKey(cfg *config.Config) ([]byte, bool, error) {
 	}
 	k, err = barrier.GenerateKeyFile(path)
 	return k, true, err
+}
+
+// saltHint names the salt file when a passphrase key does not open the
+// keyring: replicas sharing a database each read the salt from their own
+// data directory, so a replica given the right passphrase but not the
+// file the keyring was sealed with derives another key.
+func saltHint(cfg *config.Config, err error) error {
+	if !errors.Is(err, barrier.ErrWrongRootKey) || cfg.MasterKey() == "" || cfg.MasterKeyFile != "" {
+		return err
+	}
+	return fmt.Errorf("%w; with a passphrase the salt file %s must be the one the keyring was sealed with: copy it from the host that created the keyring (every replica needs the same file)",
+		err, filepath.Join(cfg.DataDir, passphraseSaltFn))
 }
 
 // passphraseSalt returns the per-installation salt for passphrase keys,
