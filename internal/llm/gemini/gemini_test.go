@@ -2,8 +2,6 @@ package gemini_test
 
 import (
 	"encoding/json"
-	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -18,20 +16,21 @@ func f64(v float64) *float64 { return &v }
 
 func text(s string) llm.Block { return llm.Block{Type: llm.BlockText, Text: s} }
 
-var carried = []struct {
-	name string
-	req  llm.Request
-}{
-	{"plain", llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{text("hi")}}}}},
-	{"config", llm.Request{
+// functionsFixture is a recorded request with parallel function calls and
+// a legacy OpenAPI schema.
+const functionsFixture = "../testdata/gemini_functions.request.json"
+
+var carried = map[string]llm.Request{
+	"plain": {Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{text("hi")}}}},
+	"config": {
 		System:    []llm.Block{text("sys")},
 		Messages:  []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{text("q"), {Type: llm.BlockImage, Source: &llm.Source{Kind: llm.SourceBase64, MediaType: "image/jpeg", Data: "/9j/"}}, {Type: llm.BlockDocument, Source: &llm.Source{Kind: llm.SourceURL, MediaType: "application/pdf", URL: "gs://b/a.pdf"}}}}},
 		MaxTokens: 50, Temperature: f64(0.1), TopP: f64(0.5), TopK: func() *int { k := 3; return &k }(),
 		Seed: func() *int64 { s := int64(4); return &s }(), PresencePenalty: f64(0.5), FrequencyPenalty: f64(0.5), Stop: []string{"x"},
 		ResponseFormat: &llm.ResponseFormat{Type: llm.FormatJSONSchema, Schema: json.RawMessage(`{"type":"object"}`)},
 		Reasoning:      &llm.Reasoning{Type: "enabled", BudgetTokens: 512},
-	}},
-	{"function calling", llm.Request{
+	},
+	"function calling": {
 		Messages: []llm.Message{
 			{Role: llm.RoleUser, Content: []llm.Block{text("lights")}},
 			{Role: llm.RoleAssistant, Content: []llm.Block{{Type: llm.BlockThinking, Thinking: "plan", Signature: "c2ln"}, {Type: llm.BlockToolUse, ID: "call_0", Name: "on", Input: json.RawMessage(`{"room":"k"}`), Signature: "c2ln"}, {Type: llm.BlockToolUse, ID: "call_1", Name: "dim", Input: json.RawMessage(`{}`)}}},
@@ -43,26 +42,15 @@ var carried = []struct {
 		},
 		Tools:      []llm.Tool{{Name: "on", Description: "switch", Schema: json.RawMessage(`{"type":"object"}`)}, {Name: "dim", Schema: json.RawMessage(`{"type":"object"}`)}},
 		ToolChoice: &llm.ToolChoice{Mode: llm.ToolName, Name: "on"},
-	}},
-	{"json object mode, thinking off", llm.Request{Messages: []llm.Message{}, ResponseFormat: &llm.ResponseFormat{Type: llm.FormatJSONObject}, Reasoning: &llm.Reasoning{Type: "disabled"}, ToolChoice: &llm.ToolChoice{Mode: llm.ToolNone}}},
-	{"extension", llm.Request{Messages: []llm.Message{}, Extensions: []llm.Extension{{Dialect: "gemini", Key: "safetySettings", Value: json.RawMessage(`[]`)}}}},
+	},
+	"json object mode, thinking off": {Messages: []llm.Message{}, ResponseFormat: &llm.ResponseFormat{Type: llm.FormatJSONObject}, Reasoning: &llm.Reasoning{Type: "disabled"}, ToolChoice: &llm.ToolChoice{Mode: llm.ToolNone}},
+	"extension":                      {Messages: []llm.Message{}, Extensions: []llm.Extension{{Dialect: "gemini", Key: "safetySettings", Value: json.RawMessage(`[]`)}}},
 }
 
-func TestRequestRoundTrip(t *testing.T) {
-	for _, tt := range carried {
-		t.Run(tt.name, func(t *testing.T) { llmtest.RequestRoundTrip(t, dialect, &tt.req) })
-	}
-}
+func TestRequestRoundTrip(t *testing.T) { llmtest.RequestRoundTrips(t, dialect, carried) }
 
 func TestFunctionCallingFixture(t *testing.T) {
-	raw, err := os.ReadFile("../testdata/gemini_functions.request.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := gemini.DecodeRequest(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := llmtest.DecodeFile(t, dialect, functionsFixture)
 	results := req.Messages[2].Content
 	if req.Messages[2].Role != llm.RoleTool || len(results) != 2 || results[0].ToolUseID != "call_0" || results[1].ToolUseID != "call_1" || !results[1].IsError {
 		t.Errorf("function responses not matched to calls: %+v", req.Messages[2])
@@ -116,34 +104,21 @@ func TestEncodeRequestDrops(t *testing.T) {
 }
 
 func TestDecodeRequestRejects(t *testing.T) {
-	tests := []struct{ name, body string }{
-		{"not json", `{`},
-		{"empty part", `{"contents":[{"role":"user","parts":[{}]}]}`},
-		{"args not object", `{"contents":[{"role":"model","parts":[{"functionCall":{"name":"f","args":[1]}}]}]}`},
-		{"response in model turn", `{"contents":[{"role":"model","parts":[{"functionResponse":{"name":"f","response":{}}}]}]}`},
-		{"system part without text", `{"systemInstruction":{"parts":[{"inlineData":{"mimeType":"a","data":""}}]},"contents":[]}`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := gemini.DecodeRequest([]byte(tt.body)); !errors.Is(err, llm.ErrMalformed) {
-				t.Errorf("err = %v, want ErrMalformed", err)
-			}
-		})
-	}
+	llmtest.RejectsRequests(t, dialect, map[string]string{
+		"not json":                 `{`,
+		"empty part":               `{"contents":[{"role":"user","parts":[{}]}]}`,
+		"args not object":          `{"contents":[{"role":"model","parts":[{"functionCall":{"name":"f","args":[1]}}]}]}`,
+		"response in model turn":   `{"contents":[{"role":"model","parts":[{"functionResponse":{"name":"f","response":{}}}]}]}`,
+		"system part without text": `{"systemInstruction":{"parts":[{"inlineData":{"mimeType":"a","data":""}}]},"contents":[]}`,
+	})
 }
 
 func TestResponseRoundTrip(t *testing.T) {
-	tests := []struct {
-		name string
-		resp llm.Response
-	}{
-		{"thoughts and call", llm.Response{ID: "r1", Model: "gemini-2.5-flash", Content: []llm.Block{{Type: llm.BlockThinking, Thinking: "t"}, text("x"), {Type: llm.BlockToolUse, ID: "call_0", Name: "f", Input: json.RawMessage(`{"a":1}`), Signature: "c2ln"}}, StopReason: llm.StopToolUse, Usage: llm.Usage{InputTokens: 90, OutputTokens: 35, CacheReadTokens: 30, ReasoningTokens: 20}}},
-		{"max tokens", llm.Response{ID: "r2", Model: "g", Content: []llm.Block{text("cut")}, StopReason: llm.StopMaxTokens}},
-		{"safety", llm.Response{ID: "r3", Model: "g", Content: []llm.Block{}, StopReason: llm.StopContentFilter}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { llmtest.ResponseRoundTrip(t, dialect, &tt.resp) })
-	}
+	llmtest.ResponseRoundTrips(t, dialect, map[string]llm.Response{
+		"thoughts and call": {ID: "r1", Model: "gemini-2.5-flash", Content: []llm.Block{{Type: llm.BlockThinking, Thinking: "t"}, text("x"), {Type: llm.BlockToolUse, ID: "call_0", Name: "f", Input: json.RawMessage(`{"a":1}`), Signature: "c2ln"}}, StopReason: llm.StopToolUse, Usage: llm.Usage{InputTokens: 90, OutputTokens: 35, CacheReadTokens: 30, ReasoningTokens: 20}},
+		"max tokens":        {ID: "r2", Model: "g", Content: []llm.Block{text("cut")}, StopReason: llm.StopMaxTokens},
+		"safety":            {ID: "r3", Model: "g", Content: []llm.Block{}, StopReason: llm.StopContentFilter},
+	})
 }
 
 func TestUsageMapping(t *testing.T) {
@@ -211,20 +186,13 @@ func TestStreamToolArgsFromDeltas(t *testing.T) {
 }
 
 func FuzzDecodeRequest(f *testing.F) {
-	llmtest.AddSeeds(f, "../testdata/gemini_functions.request.json")
-	for _, tt := range carried {
-		body, _, _ := gemini.EncodeRequest(&tt.req, gemini.Target{})
-		f.Add(body)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) { llmtest.FuzzRequestBody(t, dialect, data) })
+	llmtest.FuzzRequests(f, dialect, carried, functionsFixture)
 }
 
 func FuzzDecodeResponse(f *testing.F) {
-	llmtest.AddSeeds(f, "../testdata/gemini.response.json")
-	f.Fuzz(func(t *testing.T, data []byte) { llmtest.FuzzResponseBody(t, dialect, data) })
+	llmtest.FuzzResponses(f, dialect, "../testdata/gemini.response.json")
 }
 
 func FuzzStreamDecoder(f *testing.F) {
-	llmtest.AddSeeds(f, "../testdata/gemini.stream.sse", "../testdata/gemini_truncated.stream.sse")
-	f.Fuzz(func(t *testing.T, data []byte) { llmtest.FuzzStreamBody(t, dialect, data) })
+	llmtest.FuzzStreams(f, dialect, "../testdata/gemini.stream.sse", "../testdata/gemini_truncated.stream.sse")
 }
