@@ -5,9 +5,11 @@ import (
 	"net/http"
 
 	"github.com/bulwarkhq/bulwark/internal/admin"
+	"github.com/bulwarkhq/bulwark/internal/config"
 	"github.com/bulwarkhq/bulwark/internal/gateway"
 	"github.com/bulwarkhq/bulwark/internal/guard/gatewayhook"
 	"github.com/bulwarkhq/bulwark/internal/instance"
+	"github.com/bulwarkhq/bulwark/internal/limit"
 	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/upstreams"
 	"github.com/bulwarkhq/bulwark/internal/usagelog"
@@ -49,7 +51,11 @@ func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Serve
 		return nil, err
 	}
 	gw.Register(authedMux{srv: srv, wrap: guardHooks.Middleware})
-	closeTools, err := mountMCP(in, srv)
+	var shared limit.RateLimiter // tool limits across replicas, with the Redis backend
+	if in.Cfg.Limits.Backend == config.BackendRedis {
+		shared = routing.Gate.Rate
+	}
+	closeTools, err := mountMCP(in, srv, shared)
 	if err != nil {
 		closeAll()
 		return nil, err

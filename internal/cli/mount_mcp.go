@@ -11,14 +11,11 @@ import (
 	"strings"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/config"
 	"github.com/bulwarkhq/bulwark/internal/identity"
 	"github.com/bulwarkhq/bulwark/internal/instance"
 	"github.com/bulwarkhq/bulwark/internal/limit"
-	limitredis "github.com/bulwarkhq/bulwark/internal/limit/redis"
 	"github.com/bulwarkhq/bulwark/internal/mcp"
 	"github.com/bulwarkhq/bulwark/internal/oauth"
 	"github.com/bulwarkhq/bulwark/internal/sandbox"
@@ -73,9 +70,11 @@ func baseURL(cfg *config.Config) string {
 	return "http://" + cfg.Listen
 }
 
-// mountMCP serves /mcp, the OAuth metadata and the token endpoint. It
+// mountMCP serves /mcp, the OAuth metadata and the token endpoint. shared
+// is the rate limiter replicas share (the routing gate's, on Redis), or nil
+// with the memory backend: tool limits then stay in this process. It
 // returns a closer for the tools (git's proxy, SQL connections).
-func mountMCP(in *instance.Instance, srv *server.Server) (func(), error) {
+func mountMCP(in *instance.Instance, srv *server.Server, shared limit.RateLimiter) (func(), error) {
 	base := baseURL(in.Cfg)
 	keys := keyAuth{in}
 	signer, err := oauth.NewSigner(oauth.SignerConfig{Key: in.TokenKey, Resource: base + "/mcp", TTL: in.Cfg.Tools.OAuth.TokenTTL, Status: keys})
@@ -102,12 +101,11 @@ func mountMCP(in *instance.Instance, srv *server.Server) (func(), error) {
 		return nil, fmt.Errorf("tools: %w", err)
 	}
 	deps := mcp.Deps{Keys: keys, Tokens: signer, Audit: in.Audit, Tools: b.Tools(), Logger: in.Log}
-	closeLimiters, err := toolLimiters(in.Cfg, os.Getenv, &deps)
-	if err != nil {
+	if err := toolLimiters(in.Cfg, shared, &deps); err != nil {
 		_ = b.Close()
 		return nil, err
 	}
-	closeTools := func() { _ = b.Close(); closeLimiters() }
+	closeTools := func() { _ = b.Close() }
 	if intro, err := introspector(in.Cfg, base); err != nil {
 		closeTools()
 		return nil, err
@@ -141,58 +139,38 @@ func mountMCP(in *instance.Instance, srv *server.Server) (func(), error) {
 // MCP handler's own default, made explicit so Redis enforces it too).
 const defaultCallsPerMinute = 60
 
-// toolLimiters sets the shared per-key limiter (tools.calls_per_minute)
-// and one per tool named in tools.limits, which replaces it for that tool.
-// With limits.backend redis every one of them keeps its counters in Redis,
-// so N calls per minute are N across all replicas (DESIGN.md invariant 8);
-// otherwise they count in this process. It returns a closer for the Redis
-// client (a no-op for memory).
-func toolLimiters(cfg *config.Config, getenv func(string) string, deps *mcp.Deps) (func(), error) {
-	newLimiter, closeLimiters, err := toolLimiterFactory(cfg, getenv)
-	if err != nil {
-		return nil, err
+// toolLimiters sets the per-key limits of tool calls (tools.calls_per_minute
+// and tools.limits) in deps: on shared when it is set, so N per minute is N
+// across replicas, else in this process's memory.
+func toolLimiters(cfg *config.Config, shared limit.RateLimiter, deps *mcp.Deps) error {
+	newLimiter := func(n int) (mcp.Limiter, error) { return mcp.NewMemoryLimiter(n, time.Minute) }
+	if shared != nil {
+		newLimiter = func(n int) (mcp.Limiter, error) {
+			l := sharedToolLimiter{rate: shared, per: limit.PerMinute(int64(n))}
+			if err := l.per.Validate(); err != nil {
+				return nil, fmt.Errorf("tool limiter: %w", err)
+			}
+			return l, nil
+		}
 	}
 	t := cfg.Tools
 	n := t.CallsPerMinute
 	if n == 0 {
 		n = defaultCallsPerMinute
 	}
+	var err error
 	if deps.Limiter, err = newLimiter(n); err != nil {
-		closeLimiters()
-		return nil, fmt.Errorf("tools.calls_per_minute: %w", err)
+		return fmt.Errorf("tools.calls_per_minute: %w", err)
 	}
 	deps.ToolLimiters = map[string]mcp.Limiter{}
 	for name, n := range t.Limits {
 		l, err := newLimiter(n)
 		if err != nil {
-			closeLimiters()
-			return nil, fmt.Errorf("tools.limits.%s: %w", name, err)
+			return fmt.Errorf("tools.limits.%s: %w", name, err)
 		}
 		deps.ToolLimiters[name] = l
 	}
-	return closeLimiters, nil
-}
-
-// toolLimiterFactory returns how to build a tool limiter of n calls per
-// minute on the backend limits.backend selects, and how to release it.
-func toolLimiterFactory(cfg *config.Config, getenv func(string) string) (func(int) (mcp.Limiter, error), func(), error) {
-	if cfg.Limits.Backend != config.BackendRedis {
-		return func(n int) (mcp.Limiter, error) { return mcp.NewMemoryLimiter(n, time.Minute) }, func() {}, nil
-	}
-	opts, err := cfg.Redis.ClientOptions(getenv, cfg.Production())
-	if err != nil {
-		return nil, nil, fmt.Errorf("tools limits: %w", err)
-	}
-	client := goredis.NewClient(opts)
-	rl := limitredis.NewRateLimiter(client, limitredis.Options{Prefix: cfg.Redis.KeyPrefix()})
-	newLimiter := func(n int) (mcp.Limiter, error) {
-		l := sharedToolLimiter{rate: rl, per: limit.PerMinute(int64(n))}
-		if err := l.per.Validate(); err != nil {
-			return nil, fmt.Errorf("tool limiter: %w", err)
-		}
-		return l, nil
-	}
-	return newLimiter, func() { _ = client.Close() }, nil
+	return nil
 }
 
 // sharedToolLimiter adapts a limit.RateLimiter (one GCRA bucket per tool
