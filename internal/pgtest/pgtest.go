@@ -1,6 +1,7 @@
 // Package pgtest runs a throwaway PostgreSQL server for tests: initdb in a
-// temporary directory, the server on a random loopback port (as "nobody"
-// when the tests run as root, since PostgreSQL refuses root), and a fresh
+// temporary directory, the server on a random loopback port (as the
+// "postgres" system user, else "daemon", when the tests run as root, since
+// PostgreSQL refuses root), and a fresh
 // database for each caller of Start.
 //
 // One server serves a whole test package when its TestMain calls Main;
@@ -251,26 +252,46 @@ func (s *server) waitReady() error {
 	}
 }
 
-// dropRoot returns credentials for "nobody" when running as root
-// (PostgreSQL refuses to run as root) and hands dir to that user.
+// dropRoot returns credentials for a system user when running as root
+// (PostgreSQL refuses to run as root) and hands dir to that user. It is
+// never "nobody": the exec sandbox runs its commands as nobody under
+// RLIMIT_NPROC, which the kernel counts per uid, so a test server's
+// processes under that uid would use up the sandbox tests' process budget
+// when packages run in parallel.
 func dropRoot(dir string) (*syscall.Credential, error) {
 	if os.Geteuid() != 0 {
 		return nil, nil
 	}
-	u, err := user.Lookup("nobody")
+	var u *user.User
+	var err error
+	for _, name := range serverUsers {
+		if u, err = user.Lookup(name); err == nil {
+			break
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("running as root and no nobody user: %w", err)
+		return nil, fmt.Errorf("running as root and none of the users %v exists (apt-get install postgresql creates postgres): %w", serverUsers, err)
 	}
 	uid, err1 := strconv.Atoi(u.Uid)
 	gid, err2 := strconv.Atoi(u.Gid)
 	if err := errors.Join(err1, err2); err != nil {
-		return nil, fmt.Errorf("nobody's ids: %w", err)
+		return nil, fmt.Errorf("%s's ids: %w", u.Username, err)
+	}
+	if uid == nobodyUID {
+		return nil, fmt.Errorf("user %s has the sandbox's uid %d", u.Username, uid)
 	}
 	if err := os.Chown(dir, uid, gid); err != nil {
 		return nil, err
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
+
+// serverUsers are the users the server may run as when the tests run as
+// root, in order of preference.
+var serverUsers = []string{"postgres", "daemon"}
+
+// nobodyUID is the exec sandbox's default uid (sandbox.DefaultUID).
+const nobodyUID = 65534
 
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
