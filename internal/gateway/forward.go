@@ -249,9 +249,12 @@ func (x *exchange) send(ctx context.Context, call provider.Call) (*http.Response
 // forward calls the upstream and relays its answer. ctx is the attempt's
 // (it carries a routed deployment's timeouts). A failure whose answer was
 // already given, or that nobody waits for, is returned as handled.
+//
+// It derives no cancellable context of its own: a client that goes away,
+// or whose write fails, cancels the request's context (net/http does both),
+// and the deferred close of the upstream body drops the upstream
+// connection of an answer not read to its end.
 func (x *exchange) forward(ctx context.Context, w http.ResponseWriter, body []byte, f Fields) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // a failed client write stops the upstream at once
 	var query string
 	if x.rt.family == provider.FamilyAnthropic && x.r.URL.Query().Get("beta") == "true" {
 		query = "beta=true"
@@ -263,14 +266,24 @@ func (x *exchange) forward(ctx context.Context, w http.ResponseWriter, body []by
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode >= 300 {
-		router.Progress(ctx) // an answer, even an error, is the first byte
+		x.watch(ctx).Progress() // an answer, even an error, is the first byte
 		return x.upstreamFailed(resp)
 	}
 	if f.Stream && isEventStream(resp.Header) {
 		return x.relayStream(ctx, w, resp, f)
 	}
-	router.Progress(ctx)
+	x.watch(ctx).Progress()
 	return x.relayBody(w, resp)
+}
+
+// watch returns the watchdog of the routed attempt running under ctx; an
+// exchange that was not routed has none, and skips the context search
+// (a walk of every value layered on the request's context).
+func (x *exchange) watch(ctx context.Context) *router.Watch {
+	if !x.routed {
+		return nil
+	}
+	return router.WatchOf(ctx)
 }
 
 func (x *exchange) upstreamFailed(resp *http.Response) error {
@@ -414,9 +427,14 @@ func setRequestID(w http.ResponseWriter, r *http.Request, d apierr.Dialect) {
 	if id == "" {
 		return
 	}
-	w.Header().Set("X-Request-Id", id)
+	h := w.Header()
+	v := h["X-Request-Id"] // set by the server's middleware; reused
+	if len(v) != 1 || v[0] != id {
+		v = []string{id}
+		h["X-Request-Id"] = v
+	}
 	if d == apierr.Anthropic {
-		w.Header().Set("Request-Id", id)
+		h["Request-Id"] = v
 	}
 }
 

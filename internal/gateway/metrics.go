@@ -4,11 +4,11 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
+	bmetrics "github.com/bulwarkhq/bulwark/internal/metrics"
 	"github.com/bulwarkhq/bulwark/internal/usage"
 )
 
@@ -22,8 +22,7 @@ type metrics struct {
 	// series remembers the children of each label combination seen:
 	// resolving five label sets per request (hashing, locking the vector)
 	// cost about a microsecond. Bounded by routes × providers × statuses.
-	mu     sync.RWMutex
-	series map[seriesKey]*seriesSet
+	series *bmetrics.Series[seriesKey, *seriesSet]
 }
 
 type seriesKey struct {
@@ -38,23 +37,13 @@ type seriesSet struct {
 }
 
 func (m *metrics) set(k seriesKey) *seriesSet {
-	m.mu.RLock()
-	s := m.series[k]
-	m.mu.RUnlock()
-	if s != nil {
-		return s
-	}
-	s = &seriesSet{
+	return &seriesSet{
 		requests:  m.requests.WithLabelValues(k.route, k.provider, strconv.Itoa(k.status)),
 		latency:   m.latency.WithLabelValues(k.route, k.provider),
 		ttfb:      m.ttfb.WithLabelValues(k.route, k.provider),
 		prompt:    m.tokens.WithLabelValues(k.provider, "prompt"),
 		completed: m.tokens.WithLabelValues(k.provider, "completion"),
 	}
-	m.mu.Lock()
-	m.series[k] = s
-	m.mu.Unlock()
-	return s
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -62,7 +51,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, nil
 	}
 	m := &metrics{
-		series: map[seriesKey]*seriesSet{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulwark_llm_requests_total",
 			Help: "LLM requests by route, provider and status."}, []string{"route", "provider", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "bulwark_llm_request_seconds",
@@ -80,6 +68,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			}
 		}
 	}
+	m.series = bmetrics.NewSeries(m.set)
 	return m, nil
 }
 
@@ -87,7 +76,7 @@ func (m *metrics) observe(route string, rec *usage.Record) {
 	if m == nil {
 		return
 	}
-	s := m.set(seriesKey{route, rec.Provider, rec.Status})
+	s := m.series.Get(seriesKey{route, rec.Provider, rec.Status})
 	s.requests.Inc()
 	s.latency.Observe(rec.Latency.Seconds())
 	if rec.TTFB > 0 {

@@ -42,6 +42,9 @@ func (rl *relayer) pass(body io.Reader) error {
 				}
 			}
 			if err != nil || done {
+				// The read that brought the terminal event often brought the
+				// body's end too: then there is nothing left to drain.
+				rl.ended = done && errors.Is(rerr, io.EOF)
 				return err
 			}
 			have = copy(buf, buf[used:have])

@@ -37,6 +37,7 @@ type relayer struct {
 	final   bool // the upstream's final usage (OpenAI usage chunk, Anthropic message_delta) was seen
 	deliver int  // bytes of generated text/arguments delivered, for estimates
 	added   bool // include_usage was added by the gateway: hide its chunk
+	ended   bool // the upstream body was read to its end with the terminal event
 	text    map[int64]bool
 	// head is the identity of the OpenAI stream ("id", "created", "model"
 	// of its chunks): a chunk the gateway adds must carry the same, or SDK
@@ -48,7 +49,7 @@ type relayer struct {
 // any failure after that ends the stream with an error event in the
 // caller's dialect, never a clean end.
 func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp *http.Response, f Fields) error {
-	rl := &relayer{x: x, ctx: ctx, watch: router.WatchOf(ctx), out: sse.NewWriter(w), added: x.rt.dialect == apierr.OpenAI && !f.IncludeUsage}
+	rl := &relayer{x: x, ctx: ctx, watch: x.watch(ctx), out: sse.NewWriter(w), added: x.rt.dialect == apierr.OpenAI && !f.IncludeUsage}
 	if h := x.g.deps.Hooks.Response; h != nil {
 		rl.filter = h.Stream(ctx, x.rt.dialect)
 	}
@@ -67,7 +68,9 @@ func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp 
 	switch {
 	case err == nil:
 		x.rec.Status = http.StatusOK
-		drainEnd(resp.Body)
+		if !rl.ended {
+			drainEnd(resp.Body)
+		}
 	case x.r.Context().Err() != nil:
 		x.rec.Status = statusClientClosed
 		return handled{err}

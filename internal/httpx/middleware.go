@@ -31,8 +31,10 @@ func Chain(h http.Handler, mw ...Middleware) http.Handler {
 }
 
 // RequestID accepts a well-formed x-request-id from the client or makes
-// one, puts it in the context and echoes it (also as request-id, the header
-// Anthropic's SDKs read).
+// one, puts it in the context and echoes it. The request-id header
+// Anthropic's SDKs read is added where the Anthropic dialect answers (the
+// gateway, apierr.Write): a ninth response header would grow every
+// response's header map, and its clone, past Go's small-map size.
 func RequestID() Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -40,12 +42,9 @@ func RequestID() Middleware {
 			if !reqid.Valid(id) {
 				id = reqid.New()
 			}
-			// One value slice for both names (canonical keys, assigned
-			// directly): headers are written, never edited in place.
-			v := []string{id}
-			h := w.Header()
-			h["X-Request-Id"] = v
-			h["Request-Id"] = v
+			// Canonical key, assigned directly: headers are written, never
+			// edited in place.
+			w.Header()["X-Request-Id"] = []string{id}
 			next.ServeHTTP(w, r.WithContext(reqid.NewContext(r.Context(), id)))
 		})
 	}

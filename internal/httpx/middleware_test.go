@@ -38,7 +38,7 @@ func TestRequestID(t *testing.T) {
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			got := w.Header().Get("X-Request-Id")
-			if got != seen || w.Header().Get("Request-Id") != got {
+			if got != seen || w.Header()["Request-Id"] != nil {
 				t.Fatalf("echoed %q, context %q", got, seen)
 			}
 			if tt.keep != (got == tt.in) || !reqid.Valid(got) {
@@ -175,7 +175,7 @@ func TestSharedHeaderValuesStayPerResponse(t *testing.T) {
 		if v := got.Values("X-Frame-Options"); len(v) != 1 || v[0] != "DENY" {
 			t.Fatalf("response %d X-Frame-Options %q", i, v)
 		}
-		if got.Get("Referrer-Policy") != "no-referrer" || len(got.Values("X-Request-Id")) != 1 || len(got.Values("Request-Id")) != 1 {
+		if got.Get("Referrer-Policy") != "no-referrer" || len(got.Values("X-Request-Id")) != 1 {
 			t.Fatalf("response %d headers %v", i, got)
 		}
 	}

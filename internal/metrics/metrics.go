@@ -19,6 +19,17 @@ type Metrics struct {
 	requests     *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
 	authFailures *prometheus.CounterVec
+	byRoute      *Series[routeKey, routeSeries]
+}
+
+type routeKey struct {
+	route  string // the route's pattern: bounded
+	status int
+}
+
+type routeSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
 }
 
 // New creates a registry with Go and process collectors and the core series.
@@ -37,6 +48,9 @@ func New() *Metrics {
 			Name: "bulwark_auth_failures_total", Help: "Failed authentication attempts by reason.",
 		}, []string{"reason"}),
 	}
+	m.byRoute = NewSeries(func(k routeKey) routeSeries {
+		return routeSeries{m.requests.WithLabelValues(k.route, strconv.Itoa(k.status)), m.latency.WithLabelValues(k.route)}
+	})
 	reg.MustRegister(m.requests, m.latency, m.authFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -44,8 +58,9 @@ func New() *Metrics {
 
 // Observe records one finished request.
 func (m *Metrics) Observe(route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(route).Observe(d.Seconds())
+	s := m.byRoute.Get(routeKey{route, status})
+	s.requests.Inc()
+	s.latency.Observe(d.Seconds())
 }
 
 // AuthFailure counts one failed authentication.

@@ -90,9 +90,12 @@ func (s *Source) Providers(ctx context.Context, tenant string) ([]provider.Confi
 func fromConfig(p config.Provider) provider.Config {
 	c := provider.Config{Name: p.Name, Type: provider.Type(p.Type), BaseURL: p.BaseURL, Models: p.Models}
 	if p.APIKeyEnv != "" {
-		env := p.APIKeyEnv
+		// Read when the provider list is (re)built, at most once per cache
+		// period, not on every call: the value is the process environment's
+		// own string (no further copy in clear), and os.Getenv's locked
+		// lookup was a measurable part of a request.
+		env, v := p.APIKeyEnv, os.Getenv(p.APIKeyEnv)
 		c.Credential = func(context.Context) (string, error) {
-			v := os.Getenv(env)
 			if v == "" {
 				return "", errors.New("environment variable " + env + " is empty")
 			}

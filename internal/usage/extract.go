@@ -1,12 +1,18 @@
 package usage
 
-import "github.com/tidwall/gjson"
+import (
+	"unsafe"
+
+	"github.com/tidwall/gjson"
+)
 
 // FromOpenAI reads the "usage" object of an OpenAI chat completion,
 // completion chunk or embeddings response. ok is false when the body has no
 // usage object (an ordinary stream chunk).
 func FromOpenAI(body []byte) (t Tokens, ok bool) {
-	u := gjson.GetBytes(body, "usage")
+	// body is only read here and nothing of it is kept, so it is searched
+	// in place (GetBytes copies the usage object out of it).
+	u := gjson.Get(unsafe.String(unsafe.SliceData(body), len(body)), "usage") //nolint:gosec // G103: read-only view for this call; only integers are kept
 	if !u.IsObject() {
 		return Tokens{}, false
 	}

@@ -129,3 +129,14 @@ func FuzzFromOpenAI(f *testing.F) {
 		}
 	})
 }
+
+// usageChunk is the final chunk of an OpenAI stream that asked for usage.
+var usageChunk = []byte(`{"choices":[],"created":1700000000,"id":"chatcmpl-mock86","model":"gpt-4o-mini","object":"chat.completion.chunk","system_fingerprint":null,"usage":{"completion_tokens":28,"completion_tokens_details":{"reasoning_tokens":0},"prompt_tokens":86,"prompt_tokens_details":{"cached_tokens":0},"total_tokens":114}}`)
+
+func BenchmarkFromOpenAI(b *testing.B) {
+	for range b.N {
+		if _, ok := FromOpenAI(usageChunk); !ok {
+			b.Fatal("no usage")
+		}
+	}
+}

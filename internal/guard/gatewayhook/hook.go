@@ -280,14 +280,17 @@ func publicError(err error, phase string) *apierr.Error {
 // full (policies are cheap to rebuild). Safe for concurrent use.
 type policyCache struct {
 	mu sync.RWMutex
-	m  map[string]guard.Policy
+	m  map[policyKey]guard.Policy
 }
+
+// policyKey is a pair, not a joined string: a lookup allocates nothing.
+type policyKey struct{ tenant, settings string }
 
 // maxPolicies bounds the cache: one entry per distinct (tenant, settings).
 const maxPolicies = 4096
 
 func (c *policyCache) get(tenant, settings string, base func(string) (guard.Policy, error)) (guard.Policy, error) {
-	k := tenant + "\x00" + settings
+	k := policyKey{tenant, settings}
 	c.mu.RLock()
 	p, ok := c.m[k]
 	c.mu.RUnlock()
@@ -303,7 +306,7 @@ func (c *policyCache) get(tenant, settings string, base func(string) (guard.Poli
 	}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxPolicies {
-		c.m = map[string]guard.Policy{}
+		c.m = map[policyKey]guard.Policy{}
 	}
 	c.m[k] = p
 	c.mu.Unlock()

@@ -80,6 +80,9 @@ func seedAfter(resp, req *guard.Mask) {
 	}
 }
 
+// skipHeader is guard.SkipHeader in canonical form, for a direct lookup.
+var skipHeader = http.CanonicalHeaderKey(guard.SkipHeader)
+
 // Middleware must wrap the gateway handler, after authentication. It
 // reads the x-bulwark-guard-skip header: honoured only for identities with
 // the guard:bypass scope (refused with 403 otherwise, 400 when malformed),
@@ -88,7 +91,7 @@ func seedAfter(resp, req *guard.Mask) {
 func (h *Hooks) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &reqState{}
-		if v := r.Header.Values(guard.SkipHeader); len(v) > 0 {
+		if v := r.Header[skipHeader]; len(v) > 0 {
 			skip, err := h.checkSkip(r, strings.Join(v, ","))
 			if err != nil {
 				apierr.Write(w, r, auth.DialectFor(r.URL.Path), err, h.log)

@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
+)
+
+// TestRequestIDHeadersPerDialect checks, through the whole serve stack,
+// that each dialect's SDK finds the request id where it reads it —
+// x-request-id (OpenAI) and request-id (Anthropic), on answers and on
+// errors — and that an OpenAI stream carries no header it does not need:
+// its header map stays within Go's small-map size (8 entries), which a
+// ninth header (request-id on OpenAI answers) broke, growing every
+// response's header map and its clone into full hash tables.
+func TestRequestIDHeadersPerDialect(t *testing.T) {
+	up := upstreamtest.New()
+	t.Cleanup(up.Close)
+	t.Setenv("HDR_TEST_UPSTREAM_KEY", "sk-upstream-hdr-test")
+	h := newHarness(t)
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	yaml := fmt.Sprintf("providers:\n  - {name: oa, type: openai, base_url: %s/v1, api_key_env: HDR_TEST_UPSTREAM_KEY}\n"+
+		"  - {name: an, type: anthropic, base_url: %s, api_key_env: HDR_TEST_UPSTREAM_KEY}\n", up.URL, up.URL)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.env["BULWARK_CONFIG"] = cfg
+	h.must("init")
+	key := h.createKey("--name", "hdr", "--scopes", "llm").Key
+	h.serve()
+
+	tests := []struct {
+		name, path, body string
+		status           int
+		anthropic        bool
+	}{
+		{"openai stream", "/v1/chat/completions", `{"model":"oa/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`, 200, false},
+		{"openai answer", "/v1/chat/completions", `{"model":"oa/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`, 200, false},
+		{"openai error", "/v1/chat/completions", `{"model":`, 400, false},
+		{"anthropic stream", "/v1/messages", `{"model":"an/claude-sonnet-4-5","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}`, 200, true},
+		{"anthropic answer", "/v1/messages", `{"model":"an/claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, 200, true},
+		{"anthropic error", "/v1/messages", `{"model":`, 400, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, h.addr+tt.path, strings.NewReader(tt.body))
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Anthropic-Version", "2023-06-01")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			id := resp.Header.Get("X-Request-Id")
+			if !strings.HasPrefix(id, "req_") {
+				t.Fatalf("x-request-id %q", id)
+			}
+			if got := resp.Header.Get("Request-Id"); tt.anthropic && got != id || !tt.anthropic && got != "" {
+				t.Errorf("request-id %q with x-request-id %q", got, id)
+			}
+			// Every header but Date (added by net/http as it writes) was in
+			// the handler's map.
+			if n := len(resp.Header) - 1; tt.name == "openai stream" && n > 8 {
+				t.Errorf("%d response headers, more than a small map holds: %v", n, resp.Header)
+			}
+		})
+	}
+}
