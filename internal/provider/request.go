@@ -76,7 +76,7 @@ func NewRequest(ctx context.Context, cfg Config, c Call) (*http.Request, error) 
 	if c.Body != nil {
 		body = bytes.NewReader(c.Body)
 	}
-	req, err := http.NewRequestWithContext(ctx, c.Method, u, body)
+	req, err := newRequest(ctx, c.Method, u, body)
 	if err != nil {
 		return nil, fmt.Errorf("provider %q: build request: %w", cfg.Name, err)
 	}

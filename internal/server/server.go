@@ -32,6 +32,7 @@ type Server struct {
 	Metrics *metrics.Metrics
 	Auth    *auth.Middleware
 	mux     *http.ServeMux
+	exact   *exactRoutes // the hot POST routes, ahead of mux
 	ready   func(context.Context) error
 	ln      net.Listener
 	served  bool
@@ -56,6 +57,7 @@ func New(in *instance.Instance, m *metrics.Metrics) (*Server, error) {
 	}
 	s.Auth = &auth.Middleware{Keys: in.Keys, Lockout: auth.NewLockout(in.Cfg.Auth.FailuresPerMinute),
 		Trusted: trusted, Audit: in.Audit, Log: in.Log, Failures: m.AuthFailure}
+	s.exact = &exactRoutes{next: s.mux}
 	s.ready = func(ctx context.Context) error { _, err := in.Store.KeysGeneration(ctx); return err }
 	s.routes()
 	return s, nil
@@ -67,6 +69,7 @@ func New(in *instance.Instance, m *metrics.Metrics) (*Server, error) {
 // with Allow; register each method a path serves.
 func (s *Server) Handle(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, h)
+	s.exact.add(pattern, h)
 	s.table.add(pattern)
 }
 
@@ -129,7 +132,7 @@ func (s *Server) Handler() http.Handler {
 		return r.Pattern
 	}
 	hsts := s.cfg.TLS.Enabled() || s.cfg.BehindTLSProxy
-	return httpx.Chain(s.mux,
+	return httpx.Chain(s.exact,
 		httpx.RequestID(),
 		httpx.Recover(s.log, auth.DialectFor),
 		httpx.SecurityHeaders(hsts),
