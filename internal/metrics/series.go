@@ -18,7 +18,8 @@ func NewSeries[K comparable, V any](newV func(K) V) *Series[K, V] {
 	return &Series[K, V]{newV: newV, m: map[K]V{}}
 }
 
-// Get returns k's value, made on first use.
+// Get returns k's value, made on first use; every caller gets the same
+// value for a key.
 func (s *Series[K, V]) Get(k K) V {
 	s.mu.RLock()
 	v, ok := s.m[k]
@@ -26,9 +27,12 @@ func (s *Series[K, V]) Get(k K) V {
 	if ok {
 		return v
 	}
-	v = s.newV(k)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.m[k]; ok { // made by a racing first use
+		return v
+	}
+	v = s.newV(k)
 	s.m[k] = v
-	s.mu.Unlock()
 	return v
 }

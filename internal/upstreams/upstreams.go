@@ -1,7 +1,9 @@
 // Package upstreams resolves a tenant's providers for the gateway: those
 // declared in the config file and those managed through the CLI or admin
-// API (stored, with credentials in the barrier). Credentials are resolved
-// per call and never cached in clear.
+// API (stored, with credentials in the barrier). Stored credentials are
+// decrypted per call and never cached in clear; an environment variable's
+// value (already in the process's memory) is read when the provider list
+// is rebuilt, at most once per cache period.
 package upstreams
 
 import (
