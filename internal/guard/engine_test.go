@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/guard/guardtest"
 )
 
 const (
@@ -287,21 +289,14 @@ func TestScanIsLinear(t *testing.T) {
 		return b
 	}
 	small, big := mk(128<<10/len(chatText)), mk(1<<20/len(chatText))
-	best := func(b []byte) time.Duration {
-		d := time.Duration(1 << 62)
-		for range 2 {
-			s := time.Now()
+	scan := func(b []byte) func() {
+		return func() {
 			if _, _, err := e.ScanJSON(context.Background(), b, p, nil); err != nil {
 				t.Fatal(err)
 			}
-			d = min(d, time.Since(s))
 		}
-		return d
 	}
-	ts, tb := best(small), best(big)
-	if tb > 32*ts {
-		t.Fatalf("128 KB %v, 1 MB %v: not linear", ts, tb)
-	}
+	guardtest.CheckLinear(t, scan(small), scan(big), 32, 0)
 }
 
 const chatText = "Hi! Could you help me draft a reply to Maria about the Q3 budget? She asked whether " +

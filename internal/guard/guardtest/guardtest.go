@@ -11,9 +11,11 @@ package guardtest
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/guard/eval"
 	"github.com/bulwarkhq/bulwark/internal/guard/span"
@@ -122,4 +124,34 @@ func BenchReference(b *testing.B, name string, detect, ref Detector) {
 			}
 		})
 	}
+}
+
+// CheckLinear fails t when big (n times the input of small) takes more
+// than bound times small's time plus slack: linear work takes n times as
+// long, quadratic n² times, and a bound between the two tells them apart.
+// Each side is timed as the best of three runs after a collection, and a
+// comparison that fails is measured again, twice: on a loaded machine one
+// run can be slowed for a second while the other was not, but quadratic
+// work fails every attempt.
+func CheckLinear(t testing.TB, small, big func(), bound int, slack time.Duration) {
+	t.Helper()
+	var ts, tb time.Duration
+	for range 3 {
+		ts, tb = bestOf3(small), bestOf3(big)
+		if tb <= time.Duration(bound)*ts+slack {
+			return
+		}
+	}
+	t.Fatalf("small input %v, big input %v (bound %d× + %v): not linear", ts, tb, bound, slack)
+}
+
+func bestOf3(fn func()) time.Duration {
+	best := time.Duration(1 << 62)
+	for range 3 {
+		runtime.GC()
+		start := time.Now()
+		fn()
+		best = min(best, time.Since(start))
+	}
+	return best
 }

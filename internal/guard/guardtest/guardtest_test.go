@@ -3,6 +3,7 @@ package guardtest
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/guard/span"
 )
@@ -107,5 +108,20 @@ func TestCorpus(t *testing.T) {
 	}
 	if texts[n] != strings.Join(texts[:n], "") || texts[n+1] != strings.Join(texts[:n], "|") {
 		t.Fatal("the last texts are not the joins of all the others")
+	}
+}
+
+// TestCheckLinear holds the linearity check to telling 8× from 64× work
+// (sleeps stand in for work of each size).
+func TestCheckLinear(t *testing.T) {
+	unit := 2 * time.Millisecond
+	small := func() { time.Sleep(unit) }
+	linear := func() { time.Sleep(8 * unit) }
+	quadratic := func() { time.Sleep(64 * unit) }
+	if fails(t, func(tb testing.TB) { CheckLinear(tb, small, linear, 32, 0) }) {
+		t.Error("8× work failed the check")
+	}
+	if !fails(t, func(tb testing.TB) { CheckLinear(tb, small, quadratic, 32, 0) }) {
+		t.Error("64× work passed the check")
 	}
 }

@@ -1,7 +1,6 @@
 package pii
 
 import (
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -113,26 +112,9 @@ func TestLinear(t *testing.T) {
 		t.Run(unit, func(t *testing.T) {
 			small := strings.Repeat(unit, (1<<20)/len(unit))
 			big := strings.Repeat(unit, (8<<20)/len(unit))
-			ts := timeIt(func() { Detect(small) })
-			tb := timeIt(func() { Detect(big) })
-			if tb > 32*ts+200*time.Millisecond {
-				t.Fatalf("1 MB took %v, 8 MB took %v: not linear", ts, tb)
-			}
+			guardtest.CheckLinear(t, func() { Detect(small) }, func() { Detect(big) }, 32, 200*time.Millisecond)
 		})
 	}
-}
-
-// timeIt returns the best of three runs, each after a collection so that
-// garbage from an earlier run is not paid for in this one.
-func timeIt(fn func()) time.Duration {
-	best := time.Duration(1 << 62)
-	for range 3 {
-		runtime.GC()
-		start := time.Now()
-		fn()
-		best = min(best, time.Since(start))
-	}
-	return best
 }
 
 func FuzzDetect(f *testing.F) {
