@@ -127,6 +127,9 @@ func mountMCP(in *instance.Instance, srv *server.Server, shared limit.RateLimite
 	for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
 		srv.Handle(m+" /mcp", h)
 	}
+	// HEAD of an SSE stream means nothing, and the SDK refuses it: refuse it
+	// here, in the OAuth error shape, with an Allow that does not list it.
+	srv.Refuse(http.MethodHead, "/mcp")
 	for _, p := range h.MetadataPaths() {
 		srv.Handle("GET "+p, h.ProtectedResourceMetadata())
 	}

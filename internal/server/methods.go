@@ -18,6 +18,7 @@ import (
 type routeTable struct {
 	mu       sync.RWMutex
 	patterns []string
+	refusals []string                // "METHOD path" answered 405 although a pattern covers it
 	paths    map[string]*pathMethods // normalised path → methods
 	byPath   *http.ServeMux          // the normalised paths, method-less, for matching only
 }
@@ -26,7 +27,9 @@ type routeTable struct {
 // registered on routeTable.byPath, so a lookup that lands on it (and not
 // on the mux's redirect or not-found handlers) is a real match.
 type pathMethods struct {
-	methods []string // sorted; empty means every method
+	methods []string // sorted
+	all     bool     // a method-less pattern: every method is served
+	refused []string // methods the path answers with 405 although a pattern covers them (HEAD under GET)
 }
 
 func (*pathMethods) ServeHTTP(http.ResponseWriter, *http.Request) {} // never served: a lookup marker
@@ -50,11 +53,11 @@ func (t *routeTable) add(pattern string) {
 		pm = &pathMethods{}
 		t.paths[key] = pm
 		t.byPath.Handle(key, pm)
-	} else if len(pm.methods) == 0 {
+	} else if pm.all {
 		return // already serves every method
 	}
 	if method == "" {
-		pm.methods = nil
+		pm.all, pm.methods = true, nil
 		return
 	}
 	add := []string{method}
@@ -62,11 +65,28 @@ func (t *routeTable) add(pattern string) {
 		add = append(add, http.MethodHead) // ServeMux serves HEAD wherever GET is
 	}
 	for _, m := range add {
-		if !slices.Contains(pm.methods, m) {
+		if !slices.Contains(pm.methods, m) && !slices.Contains(pm.refused, m) {
 			pm.methods = append(pm.methods, m)
 		}
 	}
 	slices.Sort(pm.methods)
+}
+
+// refuse records that path does not serve method even where a pattern
+// covers it, so Allow stops listing it.
+func (t *routeTable) refuse(method, path string) {
+	key := normalisePath(path)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pm := t.paths[key]
+	if pm == nil {
+		pm = &pathMethods{}
+		t.paths[key] = pm
+		t.byPath.Handle(key, pm)
+	}
+	pm.refused = append(pm.refused, method)
+	t.refusals = append(t.refusals, method+" "+path)
+	pm.methods = slices.DeleteFunc(pm.methods, func(m string) bool { return m == method })
 }
 
 // allowed returns the methods the path of r serves, and whether the path
@@ -88,6 +108,13 @@ func (t *routeTable) list() []string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return slices.Clone(t.patterns)
+}
+
+// refused returns what refuse recorded, as "METHOD path".
+func (t *routeTable) refused() []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return slices.Clone(t.refusals)
 }
 
 // splitPattern separates the optional method of a ServeMux pattern from

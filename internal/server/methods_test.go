@@ -158,3 +158,26 @@ func FuzzRouteTable(f *testing.F) {
 		checkAgainstMux(t, tab, mux, path)
 	})
 }
+
+// TestRouteTableRefuse: a refused HEAD leaves Allow whether it is refused
+// before or after the GET that would bring it, and other methods stay.
+func TestRouteTableRefuse(t *testing.T) {
+	for _, refuseFirst := range []bool{false, true} {
+		tab := newRouteTable()
+		if refuseFirst {
+			tab.refuse(http.MethodHead, "/mcp")
+		}
+		tab.add("GET /mcp")
+		tab.add("POST /mcp")
+		if !refuseFirst {
+			tab.refuse(http.MethodHead, "/mcp")
+		}
+		methods, known := tab.allowed(httptest.NewRequest(http.MethodPut, "/mcp", nil))
+		if !known || !slices.Equal(methods, []string{"GET", "POST"}) {
+			t.Fatalf("refuse first %v: allowed = %v, %v", refuseFirst, methods, known)
+		}
+		if got := tab.refused(); !slices.Equal(got, []string{"HEAD /mcp"}) {
+			t.Fatalf("refused() = %v", got)
+		}
+	}
+}

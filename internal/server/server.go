@@ -73,6 +73,15 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 	s.table.add(pattern)
 }
 
+// Refuse answers method on path with 405 (Allow lists what the path does
+// serve) where a registered pattern would otherwise take it: ServeMux
+// routes HEAD to every GET pattern, and a handler such as the MCP SDK's
+// refuses HEAD in its own plain-text way, while Allow listed it.
+func (s *Server) Refuse(method, path string) {
+	s.table.refuse(method, path)
+	s.mux.Handle(method+" "+path, s.fallback())
+}
+
 // HandleAuthed registers a route behind authentication. A wrong method on
 // its path answers 405 before authentication: the public API's paths are
 // documented, so the 405 tells an anonymous caller nothing new (paths
@@ -201,7 +210,7 @@ func (s *Server) Run(ctx context.Context, onListen func(addr string)) error {
 	}
 	// The route table at debug level: what an operator (and the test that
 	// every route answers 405 for other methods) can check was mounted.
-	s.log.Debug("routes", "patterns", s.Routes())
+	s.log.Debug("routes", "patterns", s.Routes(), "refused", s.table.refused())
 	if onListen != nil {
 		onListen(ln.Addr().String())
 	}
