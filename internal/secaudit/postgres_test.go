@@ -18,6 +18,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/instance"
 	"github.com/bulwarkhq/bulwark/internal/pgtest"
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/store/postgres"
 )
 
 // One PostgreSQL server for the package; each test gets its own database.
@@ -111,7 +112,7 @@ func TestCheckStatePostgres(t *testing.T) {
 // is missing.
 func TestHasStorePostgres(t *testing.T) {
 	ctx := context.Background()
-	c, _ := pgConfig(t)
+	c, dsn := pgConfig(t)
 	if has, err := HasStore(ctx, c); err != nil || has {
 		t.Fatalf("empty database: HasStore = %v, %v; want false", has, err)
 	}
@@ -121,6 +122,18 @@ func TestHasStorePostgres(t *testing.T) {
 	if has, err := HasStore(ctx, c); err != nil || has {
 		t.Fatalf("after the audit: HasStore = %v, %v; the audit created state", has, err)
 	}
+	if n := pgCount(t, dsn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"); n != 0 {
+		t.Fatalf("the audit created %d tables in an empty database", n)
+	}
+	// Migrated but never initialised: a schema, no keyring.
+	st, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Close()
+	if has, err := HasStore(ctx, c); err != nil || has {
+		t.Fatalf("schema without a keyring: HasStore = %v, %v; want false", has, err)
+	}
 
 	t.Setenv(config.EnvDatabaseURL, "")
 	found := Run(ctx, Input{Config: c})
@@ -128,6 +141,22 @@ func TestHasStorePostgres(t *testing.T) {
 	if !ok || f.Severity != Critical || !strings.Contains(f.Evidence, config.EnvDatabaseURL) {
 		t.Fatalf("without %s: %+v; want critical BW-STA-001 naming it", config.EnvDatabaseURL, found)
 	}
+}
+
+// pgCount runs a count query on the database.
+func pgCount(t *testing.T, dsn, q string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	var n int
+	if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // hasAny reports whether a finding's ID starts with one of prefixes.

@@ -59,9 +59,9 @@ func checkState(ctx context.Context, in Input) []Finding {
 // state, so that auditing creates none: with SQLite, whether the database
 // file is in the data directory; with PostgreSQL (database.driver
 // postgres), whether the database holds a keyring, read as instance.Open
-// would connect (the URL from the environment; pending schema migrations
-// are applied, as by every command). Errors name the URL's variable or
-// the server, never the connection string.
+// would connect (the URL from the environment) but without applying any
+// migration, so an empty database stays empty. Errors name the URL's
+// variable or the server, never the connection string.
 func HasStore(ctx context.Context, cfg *config.Config) (bool, error) {
 	if cfg.Database.DriverName() != config.DriverPostgres {
 		return exists(filepath.Join(cfg.DataDir, sqlite.FileName)), nil
@@ -70,19 +70,7 @@ func HasStore(ctx context.Context, cfg *config.Config) (bool, error) {
 	if err != nil {
 		return false, err // names the variable, never its value
 	}
-	st, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: 1})
-	if err != nil {
-		return false, err // names the server, never the password
-	}
-	defer func() { _ = st.Close() }()
-	_, _, err = st.LoadKeyring(ctx)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("read the keyring: %w", err)
-	}
-	return true, nil
+	return postgres.HasKeyring(ctx, dsn, postgres.Options{}) // names the server, never the password
 }
 
 func exists(path string) bool {

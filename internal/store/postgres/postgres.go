@@ -78,6 +78,56 @@ var _ store.Store = (*Store)(nil)
 // Open connects to the database dsn names, checks that commits are
 // durable and applies migrations. Errors never contain the password.
 func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
+	cfg, err := poolConfig(dsn, opt)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, redact(fmt.Errorf("postgres: open %s: %w", Describe(dsn), err), cfg.ConnConfig.Password)
+	}
+	s := &Store{pool: pool}
+	if err := s.start(ctx); err != nil {
+		pool.Close()
+		return nil, redact(fmt.Errorf("postgres: open %s: %w", Describe(dsn), err), cfg.ConnConfig.Password)
+	}
+	if opt.Log != nil {
+		opt.Log.Info("store: postgres", "server", Describe(dsn))
+	}
+	return s, nil
+}
+
+// HasKeyring reports whether the database dsn names already holds a
+// Bulwark keyring, reading only: unlike Open it applies no migration, so
+// asking about an empty database leaves it empty. Errors never contain
+// the password.
+func HasKeyring(ctx context.Context, dsn string, opt Options) (bool, error) {
+	opt.MaxConns = 1
+	cfg, err := poolConfig(dsn, opt)
+	if err != nil {
+		return false, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return false, redact(fmt.Errorf("postgres: open %s: %w", Describe(dsn), err), cfg.ConnConfig.Password)
+	}
+	defer pool.Close()
+	// to_regclass is NULL for a missing table: the keyring is read only
+	// where the schema exists (a statement naming a missing table fails
+	// when it is parsed, whatever its conditions).
+	var has bool
+	err = pool.QueryRow(ctx, "SELECT to_regclass('keyring') IS NOT NULL").Scan(&has)
+	if err == nil && has {
+		err = pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM keyring WHERE id = 1)").Scan(&has)
+	}
+	if err != nil {
+		return false, redact(fmt.Errorf("postgres: read the keyring on %s: %w", Describe(dsn), err), cfg.ConnConfig.Password)
+	}
+	return has, nil
+}
+
+// poolConfig parses dsn and applies opt and Bulwark's connection defaults.
+func poolConfig(dsn string, opt Options) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, ErrInvalidDSN // the parse error may quote the string
@@ -94,19 +144,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		// Names Bulwark's sessions in pg_stat_activity and server logs.
 		cfg.ConnConfig.RuntimeParams["application_name"] = "bulwark"
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, redact(fmt.Errorf("postgres: open %s: %w", Describe(dsn), err), cfg.ConnConfig.Password)
-	}
-	s := &Store{pool: pool}
-	if err := s.start(ctx); err != nil {
-		pool.Close()
-		return nil, redact(fmt.Errorf("postgres: open %s: %w", Describe(dsn), err), cfg.ConnConfig.Password)
-	}
-	if opt.Log != nil {
-		opt.Log.Info("store: postgres", "server", Describe(dsn))
-	}
-	return s, nil
+	return cfg, nil
 }
 
 func (s *Store) start(ctx context.Context) error {
