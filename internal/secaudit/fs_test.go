@@ -87,6 +87,20 @@ func TestCheckFiles(t *testing.T) {
 			devKey(t, s, in, 0o644)
 			in.Config.SetMasterKey("k")
 		}, "", 0, false},
+		{"data dir is a symlink loop", func(t *testing.T, s *fsSetup, in *Input) {
+			loop := filepath.Join(s.dir, "loop")
+			if err := os.Symlink(loop, loop); err != nil {
+				t.Fatal(err)
+			}
+			in.Config.DataDir = loop
+		}, "BW-FS-008", Medium, false},
+		{"master key file is a symlink loop", func(t *testing.T, s *fsSetup, in *Input) {
+			loop := filepath.Join(s.dir, "key-loop")
+			if err := os.Symlink(loop, loop); err != nil {
+				t.Fatal(err)
+			}
+			in.Config.MasterKeyFile = loop
+		}, "BW-FS-008", Medium, false},
 		{"TLS key 0644", func(t *testing.T, s *fsSetup, _ *Input) { chmod(t, s.tlsKey, 0o644) }, "BW-FS-006", High, true},
 		{"config group-writable", func(t *testing.T, s *fsSetup, _ *Input) { chmod(t, s.cfgFile, 0o664) }, "BW-FS-007", Medium, true},
 		{"config world-writable", func(t *testing.T, s *fsSetup, _ *Input) { chmod(t, s.cfgFile, 0o666) }, "BW-FS-007", Critical, true},

@@ -102,6 +102,29 @@ func TestProbe(t *testing.T) {
 			t.Cleanup(s.Close)
 			return s.URL, ProbeOptions{}
 		}, []string{"BW-NET-008"}, []string{"BW-NET-000", "BW-NET-001"}},
+		{"plain http beyond loopback", func(t *testing.T) (string, ProbeOptions) {
+			// Listening on every interface and reached by the unspecified
+			// address: what an operator probing a 0.0.0.0 listener sees.
+			l, err := net.Listen("tcp", "0.0.0.0:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &httptest.Server{Listener: l, Config: &http.Server{Handler: gateway(false), ReadHeaderTimeout: time.Second}}
+			s.Start()
+			t.Cleanup(s.Close)
+			_, port, _ := net.SplitHostPort(l.Addr().String())
+			return "http://0.0.0.0:" + port, ProbeOptions{}
+		}, []string{"BW-NET-010"}, []string{"BW-NET-000", "BW-NET-001"}},
+		{"metrics request fails", func(t *testing.T) (string, ProbeOptions) {
+			s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/metrics" {
+					panic(http.ErrAbortHandler) // the connection drops without an answer
+				}
+				gateway(false).ServeHTTP(w, r)
+			}))
+			t.Cleanup(s.Close)
+			return s.URL, ProbeOptions{Timeout: time.Second}
+		}, []string{"BW-NET-011"}, []string{"BW-NET-005"}},
 		{"nothing listening", func(t *testing.T) (string, ProbeOptions) {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {

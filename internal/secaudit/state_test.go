@@ -150,6 +150,21 @@ func TestCheckState(t *testing.T) {
 			createKey(t, in, auth.KeySpec{Expires: day})
 			rawExec(t, c, "UPDATE audit_events SET actor = 'someone-else' WHERE seq = 1")
 		}, 0, nil, []string{"BW-AUD-001"}, nil, 0},
+		{"keys table unreadable", func(t *testing.T, c *config.Config, in *instance.Instance) {
+			createKey(t, in, auth.KeySpec{Expires: day})
+			rawExec(t, c, "ALTER TABLE keys RENAME TO keys_moved")
+		}, 0, nil, []string{"BW-STA-002"}, []string{"BW-AUD-001"}, 0},
+		{"audit log unreadable before the retention anchor", func(t *testing.T, c *config.Config, in *instance.Instance) {
+			createKey(t, in, auth.KeySpec{Expires: day})
+			createKey(t, in, auth.KeySpec{Expires: day})
+			if n, err := in.Audit.Purge(ctx, time.Now().Add(day)); err != nil || n == 0 {
+				t.Fatalf("purge: %d, %v", n, err)
+			}
+			// A row the verification (from the anchor on) never reads but
+			// the term-age export (from the start) does, with a time that
+			// does not scan.
+			rawExec(t, c, "INSERT INTO audit_events VALUES (1, 'not-a-time', 't', 'a', 'x', 'y', 'success', '', '{}', 'm')")
+		}, 0, nil, []string{"BW-AUD-002"}, []string{"BW-AUD-001"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
