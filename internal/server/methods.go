@@ -48,12 +48,8 @@ func (t *routeTable) add(pattern string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.patterns = append(t.patterns, pattern)
-	pm := t.paths[key]
-	if pm == nil {
-		pm = &pathMethods{}
-		t.paths[key] = pm
-		t.byPath.Handle(key, pm)
-	} else if pm.all {
+	pm := t.entry(key)
+	if pm.all {
 		return // already serves every method
 	}
 	if method == "" {
@@ -72,18 +68,25 @@ func (t *routeTable) add(pattern string) {
 	slices.Sort(pm.methods)
 }
 
-// refuse records that path does not serve method even where a pattern
-// covers it, so Allow stops listing it.
-func (t *routeTable) refuse(method, path string) {
-	key := normalisePath(path)
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// entry returns the methods of a normalised path, adding the path first
+// when it is new. The caller holds t.mu.
+func (t *routeTable) entry(key string) *pathMethods {
 	pm := t.paths[key]
 	if pm == nil {
 		pm = &pathMethods{}
 		t.paths[key] = pm
 		t.byPath.Handle(key, pm)
 	}
+	return pm
+}
+
+// refuse records that path does not serve method even where a pattern
+// covers it, so Allow stops listing it.
+func (t *routeTable) refuse(method, path string) {
+	key := normalisePath(path)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pm := t.entry(key)
 	pm.refused = append(pm.refused, method)
 	t.refusals = append(t.refusals, method+" "+path)
 	pm.methods = slices.DeleteFunc(pm.methods, func(m string) bool { return m == method })

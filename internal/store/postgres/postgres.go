@@ -78,18 +78,14 @@ var _ store.Store = (*Store)(nil)
 // Open connects to the database dsn names, checks that commits are
 // durable and applies migrations. Errors never contain the password.
 func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
-	cfg, err := poolConfig(dsn, opt)
+	pool, err := openPool(ctx, dsn, opt)
 	if err != nil {
 		return nil, err
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, redact(fmt.Errorf("postgres: open %s: %w", Describe(dsn), err), cfg.ConnConfig.Password)
 	}
 	s := &Store{pool: pool}
 	if err := s.start(ctx); err != nil {
 		pool.Close()
-		return nil, redact(fmt.Errorf("postgres: open %s: %w", Describe(dsn), err), cfg.ConnConfig.Password)
+		return nil, redact(fmt.Errorf("postgres: open %s: %w", Describe(dsn), err), pool.Config().ConnConfig.Password)
 	}
 	if opt.Log != nil {
 		opt.Log.Info("store: postgres", "server", Describe(dsn))
@@ -103,13 +99,9 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 // the password.
 func HasKeyring(ctx context.Context, dsn string, opt Options) (bool, error) {
 	opt.MaxConns = 1
-	cfg, err := poolConfig(dsn, opt)
+	pool, err := openPool(ctx, dsn, opt)
 	if err != nil {
 		return false, err
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return false, redact(fmt.Errorf("postgres: open %s: %w", Describe(dsn), err), cfg.ConnConfig.Password)
 	}
 	defer pool.Close()
 	// to_regclass is NULL for a missing table: the keyring is read only
@@ -121,13 +113,14 @@ func HasKeyring(ctx context.Context, dsn string, opt Options) (bool, error) {
 		err = pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM keyring WHERE id = 1)").Scan(&has)
 	}
 	if err != nil {
-		return false, redact(fmt.Errorf("postgres: read the keyring on %s: %w", Describe(dsn), err), cfg.ConnConfig.Password)
+		return false, redact(fmt.Errorf("postgres: read the keyring on %s: %w", Describe(dsn), err), pool.Config().ConnConfig.Password)
 	}
 	return has, nil
 }
 
-// poolConfig parses dsn and applies opt and Bulwark's connection defaults.
-func poolConfig(dsn string, opt Options) (*pgxpool.Config, error) {
+// openPool parses dsn, applies opt and Bulwark's connection defaults and
+// opens the pool (connections are made lazily, on first use).
+func openPool(ctx context.Context, dsn string, opt Options) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, ErrInvalidDSN // the parse error may quote the string
@@ -144,7 +137,11 @@ func poolConfig(dsn string, opt Options) (*pgxpool.Config, error) {
 		// Names Bulwark's sessions in pg_stat_activity and server logs.
 		cfg.ConnConfig.RuntimeParams["application_name"] = "bulwark"
 	}
-	return cfg, nil
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, redact(fmt.Errorf("postgres: open %s: %w", Describe(dsn), err), cfg.ConnConfig.Password)
+	}
+	return pool, nil
 }
 
 func (s *Store) start(ctx context.Context) error {
