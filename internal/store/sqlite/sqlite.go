@@ -1,8 +1,9 @@
 // Package sqlite implements store.Store on an embedded SQLite database
-// (pure-Go driver, WAL). Two handles share the file: one for reads and
-// high-volume writes (usage), and one serialised handle with
-// synchronous=FULL for writes that are audited, so an audit entry is on
-// disk before the action it records is acknowledged. Several processes (the
+// (pure-Go driver, WAL). Two handles share the file: one for reads, and one
+// serialised handle with synchronous=FULL for writes that are audited, so
+// an audit entry is on disk before the action it records is acknowledged.
+// Usage rows, written once per request, go through a connection of their
+// own opened on the SQLite library directly (usageConn). Several processes (the
 // CLI and a running serve) may use the same file at once.
 package sqlite
 
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
@@ -31,8 +33,14 @@ var migrations embed.FS
 
 // Store is a SQLite-backed store.Store, safe for concurrent use.
 type Store struct {
-	db  *sql.DB // reads, usage
-	wdb *sql.DB // audited writes: one connection, synchronous=FULL
+	db   *sql.DB // reads
+	wdb  *sql.DB // audited writes: one connection, synchronous=FULL
+	path string
+	// usage is the connection usage batches are written on, opened on the
+	// first batch (see usageConn).
+	umu     sync.Mutex
+	usage   *usageConn
+	uclosed bool // Close ran: no usage connection is opened again
 }
 
 var _ store.Store = (*Store)(nil)
@@ -69,7 +77,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	wdb.SetMaxOpenConns(1)
-	s := &Store{db: db, wdb: wdb}
+	s := &Store{db: db, wdb: wdb, path: abs}
 	if err := s.migrate(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -84,12 +92,26 @@ func dsn(path, sync string) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Set("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode()
+	return "file:" + uriPath.Replace(path) + "?" + q.Encode()
 }
 
-// Close closes both handles.
+// uriPath escapes what a SQLite URI reads as syntax in a file name: "%"
+// (an escape), "?" (the query) and "#" (a fragment). Unescaped, a data
+// directory named "a#b" made the driver open the file "a" — outside the
+// directory, created under the umask.
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
+// Close closes the handles and the usage connection.
 func (s *Store) Close() error {
-	return errors.Join(s.db.Close(), s.wdb.Close())
+	s.umu.Lock()
+	var uerr error
+	if s.usage != nil {
+		uerr = s.usage.close()
+		s.usage = nil
+	}
+	s.uclosed = true
+	s.umu.Unlock()
+	return errors.Join(uerr, s.db.Close(), s.wdb.Close())
 }
 
 func (s *Store) migrate(ctx context.Context) error {

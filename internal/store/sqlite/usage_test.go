@@ -2,11 +2,19 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/store/sqlite"
 )
 
 // TestInsertUsageLargeBatch writes more rows than one statement carries
@@ -95,5 +103,242 @@ func TestUsageSummaryFilters(t *testing.T) {
 				t.Fatalf("%+v", sum)
 			}
 		})
+	}
+}
+
+// openWithPath opens a store at a fresh path and also returns the path, for
+// tests that look at the file through a second handle.
+func openWithPath(t *testing.T, name string) (*sqlite.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, path
+}
+
+// rawDB opens a second, independent handle on the store's file.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func countUsage(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM usage").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Usage rows are bound from one reused buffer: every value must arrive as
+// written — empty strings as empty text (not NULL), bytes after a NUL, text longer
+// than the buffer's first size, int64 extremes — and no row may see
+// another's text.
+func TestInsertUsageKeepsEveryValue(t *testing.T) {
+	s, path := openWithPath(t, "v.db")
+	ts := time.UnixMilli(1_790_000_000_123)
+	long := strings.Repeat("x", 3000)
+	rows := []store.Usage{
+		{Time: ts, RequestID: long, Tenant: "", KeyID: "", Model: "", Provider: "", Deployment: "", Status: 200},
+		{Time: ts, RequestID: "r2", Tenant: "ténant-模型", KeyID: "k\x00nul", Model: "claude-sonnet-4-5", Provider: "anthropic",
+			Deployment: "d", PromptTokens: math.MaxInt64, CompletionTokens: -1, CachedTokens: 3, CacheWriteTokens: 4,
+			ReasoningTokens: 5, CostMicros: math.MinInt64, LatencyMS: 7, TTFBMS: 8, Status: 499, Stream: true},
+		{Time: ts, RequestID: "r3", Tenant: "t", KeyID: "k", Model: "m", Provider: "p", Deployment: "", Status: 502},
+	}
+	if err := s.InsertUsage(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+	q, err := rawDB(t, path).Query(`SELECT ts, request_id, tenant, key_id, model, provider, deployment, prompt_tokens,
+		completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms, status, stream,
+		typeof(tenant), typeof(deployment) FROM usage ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	var got []store.Usage
+	for q.Next() {
+		var u store.Usage
+		var ms int64
+		var tenantType, depType string
+		if err := q.Scan(&ms, &u.RequestID, &u.Tenant, &u.KeyID, &u.Model, &u.Provider, &u.Deployment, &u.PromptTokens,
+			&u.CompletionTokens, &u.CachedTokens, &u.CacheWriteTokens, &u.ReasoningTokens, &u.CostMicros, &u.LatencyMS,
+			&u.TTFBMS, &u.Status, &u.Stream, &tenantType, &depType); err != nil {
+			t.Fatal(err)
+		}
+		if tenantType != "text" || depType != "text" {
+			t.Errorf("row %s: tenant is %s, deployment is %s; want text ('' is not NULL)", u.RequestID, tenantType, depType)
+		}
+		u.Time = time.UnixMilli(ms)
+		got = append(got, u)
+	}
+	if err := q.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(rows) {
+		t.Fatalf("%d rows, want %d", len(got), len(rows))
+	}
+	for i := range rows {
+		if want := rows[i]; got[i] != want {
+			t.Errorf("row %d:\n got %+v\nwant %+v", i, got[i], want)
+		}
+	}
+}
+
+// A batch whose context ends is not written at all (the transaction rolls
+// back), and the next batch is written normally.
+func TestInsertUsageCancelledBatchWritesNothing(t *testing.T) {
+	s, path := openWithPath(t, "c.db")
+	row := store.Usage{Time: time.Now(), RequestID: "r", Tenant: "t", KeyID: "k", Model: "m", Status: 200}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.InsertUsage(ctx, []store.Usage{row, row}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled batch: %v, want context.Canceled", err)
+	}
+	db := rawDB(t, path)
+	if n := countUsage(t, db); n != 0 {
+		t.Fatalf("%d rows after a cancelled batch, want 0", n)
+	}
+	if err := s.InsertUsage(context.Background(), []store.Usage{row}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countUsage(t, db); n != 1 {
+		t.Fatalf("%d rows, want 1", n)
+	}
+}
+
+// While another connection (the CLI, another process) holds the write
+// lock, a batch waits for it — the busy timeout — instead of failing.
+func TestInsertUsageWaitsForAnotherWriter(t *testing.T) {
+	s, path := openWithPath(t, "w.db")
+	db := rawDB(t, path)
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.InsertUsage(context.Background(), []store.Usage{{Time: time.Now(), RequestID: "r", Status: 200}})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("batch finished while another connection held the write lock: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := conn.ExecContext(context.Background(), "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("batch still waiting after the lock was released")
+	}
+	if n := countUsage(t, db); n != 1 {
+		t.Fatalf("%d rows, want 1", n)
+	}
+}
+
+// The store is safe for concurrent use: batches from several goroutines
+// all arrive (run with -race).
+func TestInsertUsageConcurrentBatches(t *testing.T) {
+	s, path := openWithPath(t, "p.db")
+	const workers, batches, size = 8, 20, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*batches)
+	for w := range workers {
+		wg.Go(func() {
+			for b := range batches {
+				rows := make([]store.Usage, size)
+				for i := range rows {
+					rows[i] = store.Usage{Time: time.Now(), RequestID: fmt.Sprintf("w%d-b%d-%d", w, b, i), Tenant: "t", Status: 200}
+				}
+				errs <- s.InsertUsage(context.Background(), rows)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := rawDB(t, path)
+	var n, distinct int
+	if err := db.QueryRow("SELECT count(*), count(DISTINCT request_id) FROM usage").Scan(&n, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if n != workers*batches*size || distinct != n {
+		t.Fatalf("%d rows (%d distinct ids), want %d", n, distinct, workers*batches*size)
+	}
+}
+
+// After Close, a batch is refused with an error (never a crash on freed
+// memory), and the store does not reopen a connection.
+func TestInsertUsageAfterClose(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := []store.Usage{{Time: time.Now(), RequestID: "r", Status: 200}}
+	if err := s.InsertUsage(context.Background(), row); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertUsage(context.Background(), row); err == nil {
+		t.Fatal("InsertUsage after Close succeeded")
+	}
+}
+
+// A data directory whose name holds what a SQLite URI reads as syntax
+// ("#" a fragment, "?" a query, "%" an escape) is still the directory every
+// handle opens: the rows written are the rows read, and nothing is created
+// beside it.
+func TestDataDirWithURICharacters(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "data#1?x=y%20z")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "bulwark.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.InsertUsage(context.Background(), []store.Usage{{Time: time.Now(), RequestID: "r", KeyID: "k", Model: "m", Status: 200}}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := s.SummariseUsage(context.Background(), store.UsageFilter{KeyID: "k"})
+	if err != nil || len(sum) != 1 || sum[0].Requests != 1 {
+		t.Fatalf("summary %+v %v: the usage row is not where reads look", sum, err)
+	}
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != filepath.Base(dir) {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("beside the data directory: %q, want nothing", names)
 	}
 }
