@@ -25,16 +25,17 @@ func (h *Hooks) Stream(ctx context.Context, _ apierr.Dialect) gateway.StreamFilt
 		return failing{err}
 	}
 	p := responsePolicy(st.policy)
+	restores := st.mask.Len() > 0 && st.policy.Reversible
+	if !scans(p) && !restores {
+		return nil // nothing to do: no filter is allocated for the stream
+	}
 	f := &filter{p: p}
 	if scans(p) {
 		f.mask = st.respMask()
 		f.red = stream.NewRedactorMask(p, 0, f.mask)
 	}
-	if st.mask.Len() > 0 && st.policy.Reversible {
+	if restores {
 		f.rest = stream.NewRestorer(st.mask)
-	}
-	if f.red == nil && f.rest == nil {
-		return nil
 	}
 	if fromContext(ctx) == st { // findings are audited when Middleware ends the request
 		st.mu.Lock()
