@@ -64,6 +64,10 @@ func TestExtractUsage(t *testing.T) {
 	}{
 		{name: "openai with details", bodies: []string{`{"usage":{"prompt_tokens":100,"completion_tokens":20,"prompt_tokens_details":{"cached_tokens":40},"completion_tokens_details":{"reasoning_tokens":5}}}`},
 			want: Tokens{PromptTokens: 100, CompletionTokens: 20, CachedTokens: 40, ReasoningTokens: 5}},
+		{name: "openai duplicated members: the first counts", bodies: []string{`{"usage":{"prompt_tokens":7,"completion_tokens":2,"prompt_tokens":9000,"prompt_tokens_details":{"cached_tokens":3},"prompt_tokens_details":{"cached_tokens":6},"completion_tokens_details":{"reasoning_tokens":1}}}`},
+			want: Tokens{PromptTokens: 7, CompletionTokens: 2, CachedTokens: 3, ReasoningTokens: 1}},
+		{name: "openai escaped member names", bodies: []string{`{"usage":{"prompt\u005ftokens":11,"completion_tokens":4}}`},
+			want: Tokens{PromptTokens: 11, CompletionTokens: 4}},
 		{name: "openai hostile numbers clamped", bodies: []string{`{"usage":{"prompt_tokens":-5,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":99}}}`},
 			want: Tokens{CompletionTokens: 3}},
 		{name: "anthropic message_start then delta", anthropic: true, bodies: []string{
