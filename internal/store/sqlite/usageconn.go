@@ -38,7 +38,7 @@ type usageConn struct {
 // openUsageConn opens path (created and migrated by Open) with the
 // handle's pragmas: the busy timeout, foreign keys and the synchronous
 // level of the usage handle (WAL is a property of the file, set by Open).
-func openUsageConn(path, sync string) (_ *usageConn, err error) {
+func openUsageConn(path, synchronous string) (_ *usageConn, err error) {
 	c := &usageConn{tls: libc.NewTLS()}
 	defer func() {
 		if err != nil {
@@ -62,7 +62,7 @@ func openUsageConn(path, sync string) (_ *usageConn, err error) {
 	if rc := sqlite3.Xsqlite3_busy_timeout(c.tls, c.db, busyTimeoutMS); rc != sqlite3.SQLITE_OK {
 		return nil, c.errorf(rc, "busy timeout")
 	}
-	for _, q := range []string{"PRAGMA foreign_keys=1", "PRAGMA synchronous=" + sync} {
+	for _, q := range []string{"PRAGMA foreign_keys=1", "PRAGMA synchronous=" + synchronous} {
 		if err := c.execOnce(q); err != nil {
 			return nil, err
 		}
