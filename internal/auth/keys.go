@@ -132,7 +132,7 @@ type KeySpec struct {
 type Keys struct {
 	st      store.Store
 	hashKey []byte
-	macs    sync.Pool // of hash.Hash: HMAC-SHA256 keyed with hashKey
+	macs    sync.Pool // of *pooledMAC: HMAC-SHA256 keyed with hashKey
 	log     *audit.Log
 	now     func() time.Time
 
@@ -249,16 +249,24 @@ func (k *Keys) Authenticate(ctx context.Context, presented string) (*identity.Id
 // MACs are pooled: keying one costs two SHA-256 blocks and three
 // allocations, on every request.
 func (k *Keys) verify(p ParsedKey, stored []byte) bool {
-	m, _ := k.macs.Get().(hash.Hash)
+	m, _ := k.macs.Get().(*pooledMAC)
 	if m == nil {
-		m = hmac.New(sha256.New, k.hashKey)
+		m = &pooledMAC{h: hmac.New(sha256.New, k.hashKey)}
 	} else {
-		m.Reset()
+		m.h.Reset()
 	}
-	var sum [sha256.Size]byte
-	ok := hmac.Equal(appendHash(sum[:0], m, p), stored)
+	ok := hmac.Equal(appendHash(m.sum[:0], m.in[:0], m.h, p), stored)
 	k.macs.Put(m)
 	return ok
+}
+
+// pooledMAC is a keyed MAC with the buffers one verification needs: held
+// by the pool, they are not allocated per request (a hash.Hash's Write and
+// Sum take their arguments through an interface, so stack buffers escape).
+type pooledMAC struct {
+	h   hash.Hash
+	in  [idLen + 1 + secretLen]byte
+	sum [sha256.Size]byte
 }
 
 // Record returns the stored record of an authenticated key (for limits and

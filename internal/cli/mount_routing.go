@@ -78,10 +78,21 @@ func (k keyLimits) Subjects(ctx context.Context, id *identity.Identity, dst []li
 		if err != nil {
 			return dst, fmt.Errorf("key limits of %s: %w", id.KeyID, err)
 		}
-		dst = append(dst, sp.Subject("key:"+id.KeyID))
+		dst = appendActive(dst, sp, "key:", id.KeyID)
 	}
 	if id.Tenant != "" {
-		dst = append(dst, k.cfg.TenantSpec(id.Tenant).Subject("tenant:"+id.Tenant))
+		dst = appendActive(dst, k.cfg.TenantSpec(id.Tenant), "tenant:", id.Tenant)
 	}
 	return dst, nil
+}
+
+// appendActive appends the subject prefix+name of sp when sp sets a limit:
+// a subject without one constrains nothing, and most keys have none, so
+// their requests build no subject names.
+func appendActive(dst []limit.Subject, sp limit.Spec, prefix, name string) []limit.Subject {
+	if sub := sp.Subject(""); sub.Active() {
+		sub.ID = prefix + name
+		dst = append(dst, sub)
+	}
+	return dst
 }

@@ -41,7 +41,8 @@ type Routing struct {
 // LimitSource returns the limits a verified caller is subject to. It must
 // be safe for concurrent use and fail closed (an error refuses the call).
 type LimitSource interface {
-	// Subjects appends the caller's subjects (key:<id>, tenant:<t>) to dst.
+	// Subjects appends the caller's subjects (key:<id>, tenant:<t>) to dst;
+	// it may leave out a subject that sets no limit.
 	Subjects(ctx context.Context, id *identity.Identity, dst []limit.Subject) ([]limit.Subject, error)
 }
 

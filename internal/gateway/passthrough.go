@@ -70,11 +70,11 @@ const passBuffer = 8 << 10
 func (rl *relayer) passEvents(b []byte) (used int, done bool, err error) {
 	out := 0 // start of the bytes not yet written
 	for pos := 0; ; {
-		start, end, ok := nextEvent(b, pos)
+		start, line, end, ok := nextEvent(b, pos)
 		if !ok {
 			return pos, false, rl.raw(b[out:pos])
 		}
-		data, single := singleData(b[start:end])
+		data, single := singleData(b[start:end], line-start)
 		if !single {
 			// Unusual framing: parse it and re-frame it.
 			if err := rl.raw(b[out:start]); err != nil {
@@ -130,8 +130,9 @@ func (rl *relayer) reframe(block []byte) (bool, error) {
 
 // nextEvent finds the first complete event at or after pos: stray blank
 // lines are skipped, and the event runs from start to end (end is past
-// the blank line that terminates it; lines end in "\n" or "\r\n").
-func nextEvent(b []byte, pos int) (start, end int, ok bool) {
+// the blank line that terminates it; lines end in "\n" or "\r\n"). line
+// is the end of the event's first line, past its "\n".
+func nextEvent(b []byte, pos int) (start, line, end int, ok bool) {
 	for pos < len(b) && (b[pos] == '\n' || (b[pos] == '\r' && pos+1 < len(b) && b[pos+1] == '\n')) {
 		if b[pos] == '\r' {
 			pos++
@@ -142,16 +143,19 @@ func nextEvent(b []byte, pos int) (start, end int, ok bool) {
 	for i := pos; ; {
 		j := bytes.IndexByte(b[i:], '\n')
 		if j < 0 {
-			return 0, 0, false
+			return 0, 0, 0, false
 		}
 		i += j + 1 // past this line
+		if line == 0 {
+			line = i
+		}
 		switch {
 		case i < len(b) && b[i] == '\n':
-			return start, i + 1, true
+			return start, line, i + 1, true
 		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
-			return start, i + 2, true
+			return start, line, i + 2, true
 		case i >= len(b) || (b[i] == '\r' && i+1 >= len(b)):
-			return 0, 0, false // the blank line may still be on its way
+			return 0, 0, 0, false // the blank line may still be on its way
 		}
 	}
 }
@@ -159,18 +163,17 @@ func nextEvent(b []byte, pos int) (start, end int, ok bool) {
 var dataField = []byte("data:")
 
 // singleData returns the value of an event that is exactly one data line
-// (the form OpenAI and compatible servers send).
-func singleData(ev []byte) ([]byte, bool) {
+// (the form OpenAI and compatible servers send); the event's first line
+// ends at lineEnd, past its "\n".
+func singleData(ev []byte, lineEnd int) ([]byte, bool) {
 	if !bytes.HasPrefix(ev, dataField) {
 		return nil, false
 	}
-	line := ev[len(dataField):]
-	i := bytes.IndexByte(line, '\n')
 	// After the data line only the blank line ("\n" or "\r\n") may follow.
-	if rest := line[i+1:]; len(rest) > 2 || (len(rest) == 2 && rest[0] != '\r') {
+	if rest := ev[lineEnd:]; len(rest) > 2 || (len(rest) == 2 && rest[0] != '\r') {
 		return nil, false
 	}
-	line = line[:i]
+	line := ev[len(dataField) : lineEnd-1]
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -120,7 +121,7 @@ func (rl *relayer) run(rd *sse.Reader) error {
 
 var (
 	doneData   = []byte("[DONE]")
-	usageKey   = []byte(`"usage"`)
+	usageTail  = []byte(`usage"`) // `"usage"` without its opening quote
 	errorStart = []byte(`{"error"`)
 )
 
@@ -146,7 +147,7 @@ func (rl *relayer) inspect(data []byte) (chunkAction, gjson.Result, error) {
 	if mayCarryUsage(data) {
 		if t, ok := usage.FromOpenAI(data); ok {
 			rl.tok, rl.gotUse, rl.final = t, true, true
-			if rl.added && len(gjson.GetBytes(data, "choices").Array()) == 0 {
+			if rl.added && noChoices(data) {
 				return dropChunk, gjson.Result{}, nil
 			}
 		}
@@ -158,6 +159,16 @@ func (rl *relayer) inspect(data []byte) (chunkAction, gjson.Result, error) {
 	delta := gjson.GetBytes(data, "choices.0.delta")
 	rl.deliver += deltaLen(delta)
 	return forwardChunk, delta, nil
+}
+
+// noChoices reports whether an OpenAI chunk has no "choices" (absent, null
+// or an empty array: the usage chunk), without building the array.
+func noChoices(data []byte) bool {
+	c := gjson.GetBytes(data, "choices")
+	if !c.Exists() || c.Type == gjson.Null {
+		return true
+	}
+	return c.IsArray() && strings.TrimLeft(c.Raw[1:], " \t\r\n") == "]"
 }
 
 // deltaLen is the length of the generated text or arguments in an OpenAI
@@ -177,14 +188,20 @@ func deltaLen(delta gjson.Result) int {
 // asked for usage (Bulwark always asks), and finding the top-level member
 // means parsing the whole chunk: a chunk whose every "usage" member is
 // null is passed over without parsing. An unescaped `"usage"` cannot occur
-// inside a JSON string, so every member is found.
+// inside a JSON string, so every member is found. The search is for
+// `usage"` with the opening quote checked after: quotes are a tenth of a
+// chunk's bytes, and a search led by one stopped at every quote.
 func mayCarryUsage(data []byte) bool {
-	for rest := data; ; {
-		i := bytes.Index(rest, usageKey)
-		if i < 0 {
+	for i := 1; i < len(data); i++ {
+		j := bytes.Index(data[i:], usageTail)
+		if j < 0 {
 			return false
 		}
-		rest = skipSpace(rest[i+len(usageKey):])
+		i += j
+		if data[i-1] != '"' {
+			continue
+		}
+		rest := skipSpace(data[i+len(usageTail):])
 		if len(rest) == 0 || rest[0] != ':' {
 			continue // a string value "usage", not a member name
 		}
@@ -192,6 +209,7 @@ func mayCarryUsage(data []byte) bool {
 			return true
 		}
 	}
+	return false
 }
 
 var nullValue = []byte("null")

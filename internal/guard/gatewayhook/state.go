@@ -101,7 +101,7 @@ func (h *Hooks) Middleware(next http.Handler) http.Handler {
 		}
 		ctx := context.WithValue(r.Context(), ctxKey{}, st)
 		next.ServeHTTP(w, r.WithContext(ctx))
-		h.finish(context.WithoutCancel(ctx), st)
+		h.finish(ctx, st)
 	})
 }
 
@@ -154,6 +154,8 @@ func (h *Hooks) finish(ctx context.Context, st *reqState) {
 	if len(findings) == 0 {
 		return
 	}
+	// The audit is written even when the client has gone.
+	ctx = context.WithoutCancel(ctx)
 	if err := h.report(ctx, st, "stream", findings, blocked); err != nil {
 		h.log.ErrorContext(ctx, "guard: stream findings not audited", "request_id", reqid.FromContext(ctx), "err", err)
 	}
