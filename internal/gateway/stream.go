@@ -271,10 +271,14 @@ func deliveredLen(data []byte) int {
 	if n, ok := leadingContentLen(tail); ok {
 		return n
 	}
+	if bytes.HasPrefix(tail, emptyObject) {
+		return 0 // the delta of a stream's last choice chunk
+	}
 	return deltaLen(gjson.Parse(unsafe.String(&tail[0], len(tail)))) //nolint:gosec // G103: read-only view, not retained (see above)
 }
 
 var (
+	emptyObject  = []byte("{}")
 	contentStart = []byte(`{"content":"`)
 	shortEscapes = []byte(`"\\/bfnrt`)
 )

@@ -7,7 +7,6 @@ package httpx
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -157,33 +156,18 @@ func BodyLimit(limit int64, readTimeout time.Duration, dialect func(string) apie
 				apierr.Write(w, r, dialect(r.URL.Path), apierr.TooLarge(limit), log)
 				return
 			}
-			body := http.MaxBytesReader(w, r.Body, limit)
 			if readTimeout > 0 && r.Body != http.NoBody {
-				rc := http.NewResponseController(w)
-				if rc.SetReadDeadline(time.Now().Add(readTimeout)) == nil {
-					body = &deadlineBody{ReadCloser: body, rc: rc}
-				}
+				// Lifted by net/http itself when the body hits its end
+				// (it clears the deadline before its background read of
+				// the connection); a handler that stops reading early
+				// leaves nothing reading the connection until the next
+				// request, which sets its own deadline.
+				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readTimeout))
 			}
-			r.Body = body
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			next.ServeHTTP(w, r)
 		})
 	}
-}
-
-// deadlineBody lifts the connection's read deadline at the end of the body.
-type deadlineBody struct {
-	io.ReadCloser
-	rc   *http.ResponseController
-	done bool
-}
-
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && !b.done {
-		b.done = true
-		_ = b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
 }
 
 // StatusRecorder records the status and bytes written; it passes Flush

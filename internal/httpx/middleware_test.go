@@ -3,6 +3,7 @@ package httpx
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -230,5 +231,80 @@ func TestDateHeader(t *testing.T) {
 	}
 	if got := get("/own"); got != own {
 		t.Fatalf("handler's Date replaced: %q", got)
+	}
+}
+
+// bodyServer serves h behind BodyLimit with a short body read timeout on a
+// real connection (deadlines are the connection's).
+func bodyServer(t *testing.T, timeout time.Duration, h http.HandlerFunc) string {
+	t.Helper()
+	srv := httptest.NewServer(BodyLimit(1<<20, timeout, openai, discard)(h))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// A body that stops arriving fails the handler's read at the deadline,
+// instead of holding the connection.
+func TestBodyReadDeadline(t *testing.T) {
+	readErr := make(chan error, 1)
+	addr := bodyServer(t, 150*time.Millisecond, func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		readErr <- err
+	})
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"partial\":"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-readErr:
+		if err == nil {
+			t.Fatal("a body that never finished was read without error")
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("read failed after %v, want about the deadline", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler's read never hit the deadline")
+	}
+}
+
+// Once the body is in, the deadline no longer applies: an answer streamed
+// for several times the body timeout reaches the client whole, with the
+// request's context alive to its end — whether the handler read the body
+// to its end or stopped early.
+func TestBodyDeadlineDoesNotCutStreams(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	for _, readAll := range []bool{true, false} {
+		ctxErr := make(chan error, 1)
+		addr := bodyServer(t, timeout, func(w http.ResponseWriter, r *http.Request) {
+			if readAll {
+				_, _ = io.ReadAll(r.Body)
+			} else {
+				_, _ = r.Body.Read(make([]byte, 4))
+			}
+			for i := range 6 {
+				_, _ = io.WriteString(w, "data: "+string(rune('a'+i))+"\n\n")
+				http.NewResponseController(w).Flush()
+				time.Sleep(timeout)
+			}
+			ctxErr <- r.Context().Err()
+		})
+		resp, err := http.Post("http://"+addr+"/", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil || strings.Count(string(body), "data: ") != 6 {
+			t.Fatalf("read all %v: stream cut: %q, %v", readAll, body, err)
+		}
+		if err := <-ctxErr; err != nil {
+			t.Fatalf("read all %v: request context ended mid-stream: %v", readAll, err)
+		}
 	}
 }

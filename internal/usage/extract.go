@@ -16,6 +16,9 @@ func FromOpenAI(body []byte) (t Tokens, ok bool) {
 	if !u.IsObject() {
 		return Tokens{}, false
 	}
+	if t, ok := plainOpenAI(u.Raw); ok {
+		return t.clamped(), true
+	}
 	t.PromptTokens = u.Get("prompt_tokens").Int()
 	t.CompletionTokens = u.Get("completion_tokens").Int()
 	t.CachedTokens = u.Get("prompt_tokens_details.cached_tokens").Int()

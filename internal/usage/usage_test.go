@@ -144,3 +144,66 @@ func BenchmarkFromOpenAI(b *testing.B) {
 		}
 	}
 }
+
+// gjsonOpenAI is FromOpenAI's reading of a usage object by path lookups,
+// the reference plainOpenAI must agree with.
+func gjsonOpenAI(raw string) Tokens {
+	u := gjson.Parse(raw)
+	return Tokens{PromptTokens: u.Get("prompt_tokens").Int(), CompletionTokens: u.Get("completion_tokens").Int(),
+		CachedTokens: u.Get("prompt_tokens_details.cached_tokens").Int(), ReasoningTokens: u.Get("completion_tokens_details.reasoning_tokens").Int()}
+}
+
+var plainCases = []struct {
+	raw   string
+	plain bool // read in one pass; otherwise left to the path lookups
+}{
+	{`{"completion_tokens":28,"completion_tokens_details":{"reasoning_tokens":0},"prompt_tokens":86,"prompt_tokens_details":{"cached_tokens":0},"total_tokens":114}`, true},
+	{`{"prompt_tokens":100,"completion_tokens":20,"prompt_tokens_details":{"cached_tokens":40,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":5,"accepted_prediction_tokens":0}}`, true},
+	{` { "prompt_tokens" : 3 , "completion_tokens":2 , "x":[1,{"a":[]},"s",null,true] } `, true},
+	{`{"prompt_tokens":3}`, true},
+	{`{}`, true},
+	{`{"prompt_tokens":7,"prompt_tokens":9000}`, false},                                                  // duplicate: the first counts
+	{`{"prompt_tokens_details":{"cached_tokens":3},"prompt_tokens_details":{"cached_tokens":6}}`, false}, // duplicate details
+	{`{"prompt_tokens_details":{"cached_tokens":3,"cached_tokens":6}}`, false},
+	{`{"prompt\u005ftokens":11}`, false}, // escaped name
+	{`{"prompt_tokens":1.9}`, false},
+	{`{"prompt_tokens":1e3}`, false},
+	{`{"prompt_tokens":-5}`, false},
+	{`{"prompt_tokens":"7"}`, false},
+	{`{"prompt_tokens":true}`, false},
+	{`{"prompt_tokens":0123}`, false},
+	{`{"prompt_tokens":1234567890123456789}`, false}, // 19 digits
+	{`{"prompt_tokens_details":null}`, false},
+	{`{"x":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]],"prompt_tokens":1}`, false}, // nesting past the bound
+	{`{"prompt_tokens":1}x`, false},
+}
+
+// plainOpenAI reads the plain form in one pass and gives every other form
+// to the path lookups.
+func TestPlainOpenAI(t *testing.T) {
+	for _, tt := range plainCases {
+		got, ok := plainOpenAI(tt.raw)
+		if ok != tt.plain {
+			t.Errorf("plainOpenAI(%s) ok = %v, want %v", tt.raw, ok, tt.plain)
+		}
+		if want := gjsonOpenAI(tt.raw); ok && got != want {
+			t.Errorf("plainOpenAI(%s) = %+v, path lookups read %+v", tt.raw, got, want)
+		}
+	}
+}
+
+// FuzzPlainOpenAI: whenever the one-pass reading answers, it answers what
+// the path lookups read.
+func FuzzPlainOpenAI(f *testing.F) {
+	for _, tt := range plainCases {
+		f.Add(tt.raw)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if !gjson.Valid(raw) {
+			return // FromOpenAI reads usage from an object gjson found
+		}
+		if got, ok := plainOpenAI(raw); ok && got != gjsonOpenAI(raw) {
+			t.Fatalf("plainOpenAI(%q) = %+v, path lookups read %+v", raw, got, gjsonOpenAI(raw))
+		}
+	})
+}
