@@ -182,7 +182,6 @@ type StatusRecorder struct {
 func (s *StatusRecorder) WriteHeader(code int) {
 	if s.Status == 0 {
 		s.Status = code
-		setDate(s.Header())
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
@@ -191,7 +190,6 @@ func (s *StatusRecorder) WriteHeader(code int) {
 func (s *StatusRecorder) Write(b []byte) (int, error) {
 	if s.Status == 0 {
 		s.Status = http.StatusOK
-		setDate(s.Header())
 	}
 	n, err := s.ResponseWriter.Write(b)
 	s.Bytes += int64(n)

@@ -182,58 +182,6 @@ func TestSharedHeaderValuesStayPerResponse(t *testing.T) {
 	}
 }
 
-// Every response carries the Date net/http would give it — the current
-// second — whether the handler writes the status or only a body; a Date
-// the handler set is kept, and a value formatted in an earlier second is
-// never served.
-func TestDateHeader(t *testing.T) {
-	const own = "Mon, 02 Jan 2006 15:04:05 GMT"
-	h := AccessLog(discard, func(*http.Request) string { return "r" }, func(string, int, time.Duration) {})(
-		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch r.URL.Path {
-			case "/status":
-				w.WriteHeader(http.StatusCreated)
-			case "/own":
-				w.Header().Set("Date", own)
-				w.WriteHeader(http.StatusOK)
-			default:
-				_, _ = io.WriteString(w, "body")
-			}
-		}))
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	get := func(path string) string {
-		t.Helper()
-		resp, err := srv.Client().Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = resp.Body.Close()
-		if v := resp.Header.Values("Date"); len(v) != 1 {
-			t.Fatalf("%s: Date %q", path, v)
-		}
-		return resp.Header.Get("Date")
-	}
-	for _, path := range []string{"/body", "/status"} {
-		before := time.Now().Truncate(time.Second)
-		lastDate.Store(&formattedDate{unix: before.Unix() - 10, value: []string{"stale"}})
-		got := get(path)
-		d, err := http.ParseTime(got)
-		if err != nil {
-			t.Fatalf("%s: Date %q: %v", path, got, err)
-		}
-		if d.Before(before) || d.After(time.Now()) {
-			t.Fatalf("%s: Date %v, want the current second (from %v)", path, d, before)
-		}
-		if again := get(path); again != got && time.Now().Truncate(time.Second).Equal(before) {
-			t.Fatalf("%s: Date changed within a second: %q then %q", path, got, again)
-		}
-	}
-	if got := get("/own"); got != own {
-		t.Fatalf("handler's Date replaced: %q", got)
-	}
-}
-
 // bodyServer serves h behind BodyLimit with a short body read timeout on a
 // real connection (deadlines are the connection's).
 func bodyServer(t *testing.T, timeout time.Duration, h http.HandlerFunc) string {
