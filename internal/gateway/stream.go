@@ -164,7 +164,8 @@ func (rl *relayer) inspect(data []byte) (chunkAction, gjson.Result, error) {
 // noChoices reports whether an OpenAI chunk has no "choices" (absent, null
 // or an empty array: the usage chunk), without building the array.
 func noChoices(data []byte) bool {
-	c := gjson.GetBytes(data, "choices")
+	// A view of data, not a copy: nothing of it outlives this call.
+	c := gjson.Get(unsafe.String(unsafe.SliceData(data), len(data)), "choices") //nolint:gosec // G103: read-only view, not retained
 	if !c.Exists() || c.Type == gjson.Null {
 		return true
 	}

@@ -197,10 +197,15 @@ func (s *StatusRecorder) Write(b []byte) (int, error) {
 }
 
 // Flush flushes if the underlying writer can.
-func (s *StatusRecorder) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
+func (s *StatusRecorder) Flush() { _ = s.FlushError() }
+
+// FlushError flushes as http.ResponseController would, returning the
+// write error a Flush drops.
+func (s *StatusRecorder) FlushError() error {
+	if f, ok := s.ResponseWriter.(interface{ FlushError() error }); ok {
+		return f.FlushError() // *http.response: no controller to build
 	}
+	return http.NewResponseController(s.ResponseWriter).Flush()
 }
 
 // Unwrap exposes the underlying writer to http.ResponseController.

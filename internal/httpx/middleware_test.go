@@ -256,3 +256,22 @@ func TestBodyDeadlineDoesNotCutStreams(t *testing.T) {
 		}
 	}
 }
+
+// failingFlusher is a response whose flush fails (a client that left).
+type failingFlusher struct{ http.ResponseWriter }
+
+func (failingFlusher) FlushError() error { return io.ErrClosedPipe }
+
+// The recorder passes a flush's error on, so a relay learns at the flush
+// that its client left, and still serves writers with only Flush.
+func TestStatusRecorderFlushError(t *testing.T) {
+	rec := &StatusRecorder{ResponseWriter: failingFlusher{httptest.NewRecorder()}}
+	if err := http.NewResponseController(rec).Flush(); err != io.ErrClosedPipe {
+		t.Fatalf("flush error through the recorder: %v", err)
+	}
+	rec.Flush() // the error-less form drops it
+	inner := httptest.NewRecorder()
+	if err := (&StatusRecorder{ResponseWriter: inner}).FlushError(); err != nil || !inner.Flushed {
+		t.Fatalf("plain flusher: %v, flushed %v", err, inner.Flushed)
+	}
+}

@@ -167,15 +167,33 @@ func trimEOL(line []byte) []byte {
 // Writer frames events onto an http.ResponseWriter and flushes each one.
 // It is not safe for concurrent use.
 type Writer struct {
-	w   io.Writer
-	rc  *http.ResponseController
-	buf []byte
+	w     io.Writer
+	flush func() error // nil when w cannot flush
+	buf   []byte
 }
 
 // NewWriter returns a Writer over w. Callers set the response headers
 // (SetHeaders) and the status before the first event.
 func NewWriter(w http.ResponseWriter) *Writer {
-	return &Writer{w: w, rc: http.NewResponseController(w)}
+	return &Writer{w: w, flush: flusher(w)}
+}
+
+// flusher finds how to flush w as http.ResponseController does — the
+// first writer in the Unwrap chain with FlushError or Flush — once per
+// stream rather than once per flush.
+func flusher(w http.ResponseWriter) func() error {
+	for {
+		switch t := w.(type) {
+		case interface{ FlushError() error }:
+			return t.FlushError
+		case http.Flusher:
+			return func() error { t.Flush(); return nil }
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
 }
 
 // SetHeaders sets the headers every SSE response carries, including the
@@ -227,7 +245,10 @@ func (w *Writer) WriteRaw(b []byte) error {
 
 // Flush sends everything written so far to the client.
 func (w *Writer) Flush() error {
-	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if w.flush == nil {
+		return nil
+	}
+	if err := w.flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return fmt.Errorf("sse: flush: %w", err)
 	}
 	return nil

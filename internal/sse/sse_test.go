@@ -222,3 +222,48 @@ func TestSetHeadersShared(t *testing.T) {
 		t.Errorf("a later response has Cache-Control %q", got)
 	}
 }
+
+// flushRecorder counts flushes and fails them on demand.
+type flushRecorder struct {
+	http.ResponseWriter
+	flushes int
+	err     error
+}
+
+func (f *flushRecorder) FlushError() error { f.flushes++; return f.err }
+
+// plainFlusher has only the error-less Flush.
+type plainFlusher struct {
+	http.ResponseWriter
+	flushes int
+}
+
+func (f *plainFlusher) Flush() { f.flushes++ }
+
+// unwrapper hides its writer's methods behind Unwrap, as middleware does.
+type unwrapper struct{ http.ResponseWriter }
+
+func (u unwrapper) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+// A Writer flushes through whatever wraps the response, as
+// http.ResponseController would: the first FlushError or Flush found along
+// the Unwrap chain, with FlushError's error returned; a writer that cannot
+// flush makes Flush a no-op.
+func TestWriterFlushesThroughWrappers(t *testing.T) {
+	fr := &flushRecorder{ResponseWriter: httptest.NewRecorder()}
+	w := NewWriter(unwrapper{unwrapper{fr}})
+	if err := w.Flush(); err != nil || fr.flushes != 1 {
+		t.Fatalf("flush through two wrappers: %v, %d flushes", err, fr.flushes)
+	}
+	fr.err = errors.New("client gone")
+	if err := w.Flush(); !errors.Is(err, fr.err) || fr.flushes != 2 {
+		t.Fatalf("flush error: got %v after %d flushes", err, fr.flushes)
+	}
+	pf := &plainFlusher{ResponseWriter: fr}
+	if err := NewWriter(unwrapper{pf}).Flush(); err != nil || pf.flushes != 1 || fr.flushes != 2 {
+		t.Fatalf("the outer Flush must be used: %v, outer %d inner %d", err, pf.flushes, fr.flushes)
+	}
+	if err := NewWriter(unwrapper{struct{ http.ResponseWriter }{nil}}).Flush(); err != nil {
+		t.Fatalf("a writer that cannot flush: %v", err)
+	}
+}
