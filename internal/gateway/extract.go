@@ -9,6 +9,8 @@ import (
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
+
+	"github.com/bulwarkhq/bulwark/internal/jsonscan"
 )
 
 // Errors of fast-path field extraction; the handler maps them to 400s.
@@ -18,6 +20,7 @@ var (
 	ErrDuplicateField = errors.New("request body repeats a top-level field")
 	ErrMissingModel   = errors.New("request body has no model")
 	ErrInvalidModel   = errors.New("model must be a non-empty string of at most 256 printable characters")
+	ErrTooDeep        = errors.New("request body is nested more than 10000 levels deep")
 )
 
 // Fields are what routing, limits and guardrails read from a request body
@@ -40,61 +43,76 @@ type Fields struct {
 // otherwise see a different model than the one authorised here.
 var tracked = [...]string{"model", "stream", "max_tokens", "max_completion_tokens", "stream_options"}
 
-// Extract validates body and reads its Fields in one pass over the top
-// level, allocating only the model string.
+// Extract validates body and reads its Fields in the same single pass,
+// allocating only the model string. Nesting deeper than jsonscan.MaxDepth
+// is refused (ErrTooDeep) before anything recurses over it.
 func Extract(body []byte) (Fields, error) {
-	var f Fields
-	if !gjson.ValidBytes(body) {
-		return f, ErrMalformedJSON
-	}
-	if len(body) == 0 {
-		return f, ErrMalformedJSON
-	}
-	// The body is not modified while root is in use, so view it as a string
-	// without copying.
-	root := gjson.Parse(unsafe.String(&body[0], len(body))) //nolint:gosec // G103: read-only view for this call; the one string kept (Model) is cloned
-	if !root.IsObject() {
-		return f, ErrNotObject
-	}
-	var seen [len(tracked)]bool
-	var err error
-	root.ForEach(func(k, v gjson.Result) bool {
-		i := trackedIndex(k.Str)
+	var (
+		f    Fields
+		seen [len(tracked)]bool
+		ferr error // the first member error, reported once the body is known valid
+	)
+	object, err := jsonscan.Scan(body, func(name []byte, escaped bool, start, end int) {
+		if ferr != nil {
+			return
+		}
+		i := trackedIndex(memberName(name, escaped))
 		if i < 0 {
-			return true
+			return
 		}
 		if seen[i] {
-			err = ErrDuplicateField
-			return false
+			ferr = ErrDuplicateField
+			return
 		}
 		seen[i] = true
-		switch i {
-		case 0:
-			if v.Type != gjson.String {
-				err = ErrInvalidModel
-				return false
-			}
-			f.Model, f.modelAt, f.modelLen = strings.Clone(v.Str), v.Index, len(v.Raw)
-		case 1:
-			f.Stream = v.Type == gjson.True
-		case 2, 3:
-			f.MaxTokens = max(f.MaxTokens, v.Int())
-		case 4:
-			iu := v.Get("include_usage")
-			f.HasStreamOptions, f.IncludeUsage = true, iu.Type == gjson.True
-		}
-		return true
+		ferr = f.set(i, body, start, end)
 	})
-	if err != nil {
-		return Fields{}, err
-	}
-	if !seen[0] {
+	switch {
+	case errors.Is(err, jsonscan.ErrTooDeep):
+		return Fields{}, ErrTooDeep
+	case err != nil:
+		return Fields{}, ErrMalformedJSON
+	case !object:
+		return Fields{}, ErrNotObject
+	case ferr != nil:
+		return Fields{}, ferr
+	case !seen[0]:
 		return Fields{}, ErrMissingModel
-	}
-	if !validModel(f.Model) {
+	case !validModel(f.Model):
 		return Fields{}, ErrInvalidModel
 	}
 	return f, nil
+}
+
+// memberName is a top-level member's name as a string to compare, viewed
+// in place when it has no escapes (the common case: no allocation).
+func memberName(name []byte, escaped bool) string {
+	if !escaped {
+		return unsafe.String(unsafe.SliceData(name), len(name)) //nolint:gosec // G103: compared, never kept
+	}
+	return gjson.Parse(`"` + string(name) + `"`).Str
+}
+
+// set reads tracked field i from its raw value body[start:end]. Values are
+// read as gjson reads them, so numbers in strings and the like keep their
+// meaning; only the raw bytes of one value are parsed.
+func (f *Fields) set(i int, body []byte, start, end int) error {
+	raw := body[start:end]
+	v := gjson.Parse(unsafe.String(&raw[0], len(raw))) //nolint:gosec // G103: read-only view; the model string kept is cloned
+	switch i {
+	case 0:
+		if v.Type != gjson.String {
+			return ErrInvalidModel
+		}
+		f.Model, f.modelAt, f.modelLen = strings.Clone(v.Str), start, len(raw)
+	case 1:
+		f.Stream = v.Type == gjson.True
+	case 2, 3:
+		f.MaxTokens = max(f.MaxTokens, v.Int())
+	case 4:
+		f.HasStreamOptions, f.IncludeUsage = true, v.Get("include_usage").Type == gjson.True
+	}
+	return nil
 }
 
 func trackedIndex(k string) int {

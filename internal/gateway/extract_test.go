@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -138,5 +139,93 @@ func BenchmarkFastPath(b *testing.B) {
 		if _, err := Rewrite(body, f, "gpt-4o-mini", true); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// extractGJSON is Extract as it was before the one-pass scanner: gjson's
+// validator, then a walk of the top level. FuzzExtractAgrees holds the
+// scanner to it wherever gjson's recursion is safe.
+func extractGJSON(body []byte) (Fields, error) {
+	var f Fields
+	if !gjson.ValidBytes(body) || len(body) == 0 {
+		return f, ErrMalformedJSON
+	}
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return f, ErrNotObject
+	}
+	var seen [len(tracked)]bool
+	var err error
+	root.ForEach(func(k, v gjson.Result) bool {
+		i := trackedIndex(k.Str)
+		if i < 0 {
+			return true
+		}
+		if seen[i] {
+			err = ErrDuplicateField
+			return false
+		}
+		seen[i] = true
+		switch i {
+		case 0:
+			if v.Type != gjson.String {
+				err = ErrInvalidModel
+				return false
+			}
+			f.Model, f.modelAt, f.modelLen = v.Str, v.Index, len(v.Raw)
+		case 1:
+			f.Stream = v.Type == gjson.True
+		case 2, 3:
+			f.MaxTokens = max(f.MaxTokens, v.Int())
+		case 4:
+			f.HasStreamOptions, f.IncludeUsage = true, v.Get("include_usage").Type == gjson.True
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return Fields{}, err
+	case !seen[0]:
+		return Fields{}, ErrMissingModel
+	case !validModel(f.Model):
+		return Fields{}, ErrInvalidModel
+	}
+	return f, nil
+}
+
+// FuzzExtractAgrees: the one-pass Extract reads every body as the
+// two-pass gjson reading did — the same fields, the same error.
+func FuzzExtractAgrees(f *testing.F) {
+	for _, tt := range extractCases {
+		f.Add([]byte(tt.body))
+	}
+	f.Add([]byte(`{"mod\u0065l":"x","stream":"true","max_tokens":"12","max_completion_tokens":1.5e1,"stream_options":{"include_usage":true}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if bytes.Count(body, []byte("["))+bytes.Count(body, []byte("{")) > 1000 {
+			return // gjson's validator recurses; the scanner's depth bound has its own test
+		}
+		got, gerr := Extract(body)
+		want, werr := extractGJSON(body)
+		if !errors.Is(gerr, werr) && (gerr != nil || werr != nil) {
+			t.Fatalf("Extract(%q) error %v, gjson reading %v", body, gerr, werr)
+		}
+		if got != want {
+			t.Fatalf("Extract(%q) = %+v, gjson reading %+v", body, got, want)
+		}
+	})
+}
+
+// A body nested millions deep — under the default body limit — is refused
+// with a clear error; gjson's recursive validator overflowed the stack on
+// it, which killed the process.
+func TestExtractDeepNesting(t *testing.T) {
+	n := 8_500_000
+	body := []byte(`{"model":"gpt-4o","messages":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}`)
+	if _, err := Extract(body); !errors.Is(err, ErrTooDeep) {
+		t.Fatalf("Extract of a 17 MB nest: %v", err)
+	}
+	ok := []byte(`{"model":"gpt-4o","messages":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`)
+	if _, err := Extract(ok); err != nil {
+		t.Fatalf("100 levels: %v", err)
 	}
 }

@@ -38,6 +38,8 @@ func TestErrorsInDialect(t *testing.T) {
 		{name: "no llm scope is 403", path: "/v1/chat/completions", body: `{"model":"fast"}`, scopes: []string{"admin"}, wantStatus: 403, wantCode: "permission_denied"},
 		{name: "model not allowed is 403", path: "/v1/chat/completions", body: `{"model":"openai/gpt-4o"}`, models: []string{"fast"}, wantStatus: 403, wantCode: "model_not_allowed"},
 		{name: "malformed json is 400", path: "/v1/chat/completions", body: `{"model":"fast",`, wantStatus: 400, wantCode: "invalid_request_error"},
+		{name: "body nested too deeply is 400", path: "/v1/chat/completions", body: `{"model":"fast","messages":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`,
+			wantStatus: 400, wantCode: "invalid_request_error"},
 		{name: "duplicate model is 400", path: "/v1/chat/completions", body: `{"model":"fast","model":"openai/o1"}`, wantStatus: 400, wantCode: "invalid_request_error"},
 		{name: "missing model is 400", path: "/v1/chat/completions", body: `{"messages":[]}`, wantStatus: 400, wantCode: "invalid_request_error"},
 		{name: "unknown model is 404", path: "/v1/chat/completions", body: `{"model":"nope/model"}`, wantStatus: 404, wantCode: "model_not_found"},

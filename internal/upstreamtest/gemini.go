@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/bulwarkhq/bulwark/internal/jsonscan"
 )
 
 // geminiPrefix is where the Gemini API lives: /v1beta/models/{model}:{method}.
@@ -39,7 +41,7 @@ func (s *Server) serveGemini(w http.ResponseWriter, r *http.Request, body []byte
 		geminiCount(w, body)
 		return
 	}
-	if !gjson.ValidBytes(body) || !gjson.GetBytes(body, "contents").IsArray() {
+	if !jsonscan.Valid(body) || !gjson.GetBytes(body, "contents").IsArray() {
 		geminiError(w, http.StatusBadRequest, "Invalid JSON payload received.")
 		return
 	}
@@ -76,7 +78,7 @@ func geminiCount(w http.ResponseWriter, body []byte) {
 	contents, inner := gjson.GetBytes(body, "contents"), gjson.GetBytes(body, "generateContentRequest")
 	counted := contents.Raw
 	switch {
-	case !gjson.ValidBytes(body) || contents.Exists() == inner.Exists():
+	case !jsonscan.Valid(body) || contents.Exists() == inner.Exists():
 		geminiError(w, http.StatusBadRequest, "Invalid JSON payload received.")
 		return
 	case inner.Exists():

@@ -7,6 +7,7 @@ import (
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
+	"github.com/bulwarkhq/bulwark/internal/jsonscan"
 	"github.com/bulwarkhq/bulwark/internal/llm"
 )
 
@@ -17,7 +18,7 @@ import (
 // Unknown top-level fields (names match exactly), both forms at once or
 // neither are refused, as Google does. Errors wrap llm.ErrMalformed.
 func DecodeCountTokens(body []byte) (*llm.Request, error) {
-	if !gjson.ValidBytes(body) {
+	if !jsonscan.Valid(body) {
 		return nil, llm.Malformed("gemini countTokens request: invalid JSON", nil)
 	}
 	top := gjson.ParseBytes(body)
@@ -92,7 +93,7 @@ type ModalityTokenCount struct {
 // are refused. Errors wrap llm.ErrMalformed.
 func DecodeCountTokensResponse(body []byte) (CountTokensResponse, error) {
 	var r CountTokensResponse
-	if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
+	if !jsonscan.Valid(body) || !gjson.ParseBytes(body).IsObject() {
 		return r, llm.Malformed("gemini countTokens response", nil)
 	}
 	if err := json.Unmarshal(body, &r); err != nil {

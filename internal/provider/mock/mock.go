@@ -34,6 +34,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/bulwarkhq/bulwark/internal/jsonscan"
 	"github.com/bulwarkhq/bulwark/internal/sse"
 )
 
@@ -66,7 +67,7 @@ func (h Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
-	if err != nil || !gjson.ValidBytes(body) {
+	if err != nil || !jsonscan.Valid(body) {
 		writeError(w, r, http.StatusBadRequest, "invalid JSON body")
 		return
 	}

@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
+)
+
+// TestDeeplyNestedBodyIsRefused sends, through the whole serve stack, a
+// request body of millions of nested brackets (17 MB, under the default
+// 32 MB body limit) to the OpenAI and Gemini endpoints. gjson's recursive
+// validator overflowed the goroutine stack on it — a fatal error that
+// ended the process for every client, on one authenticated request. Each
+// must now be a 400, and the server must go on answering.
+func TestDeeplyNestedBodyIsRefused(t *testing.T) {
+	up := upstreamtest.New()
+	t.Cleanup(up.Close)
+	t.Setenv("DEEP_TEST_UPSTREAM_KEY", "sk-upstream-deep-test")
+	h := newHarness(t)
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	yaml := fmt.Sprintf("providers:\n  - {name: oa, type: openai, base_url: %s/v1, api_key_env: DEEP_TEST_UPSTREAM_KEY}\n", up.URL)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.env["BULWARK_CONFIG"] = cfg
+	h.must("init")
+	key := h.createKey("--name", "deep", "--scopes", "llm").Key
+	h.serve()
+
+	post := func(path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, h.addr+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v (server logs: %.2000s)", path, err, h.logs.String())
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	n := 8_500_000
+	nest := strings.Repeat("[", n) + strings.Repeat("]", n)
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/chat/completions", `{"model":"oa/gpt-4o-mini","messages":` + nest + `}`},
+		{"/v1beta/models/oa/gpt-4o-mini:countTokens", `{"contents":` + nest + `}`},
+	} {
+		if status, body := post(tc.path, tc.body); status != http.StatusBadRequest || !strings.Contains(body, "nested") && !strings.Contains(body, "JSON") {
+			t.Fatalf("%s: %d %.300s", tc.path, status, body)
+		} else {
+			t.Logf("%s: %d %.200s", tc.path, status, body)
+		}
+	}
+	status, body := post("/v1/chat/completions", `{"model":"oa/gpt-4o-mini","messages":[{"role":"user","content":"still there?"}]}`)
+	if status != http.StatusOK {
+		t.Fatalf("after the deep bodies: %d %s", status, body)
+	}
+}
