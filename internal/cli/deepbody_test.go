@@ -14,10 +14,11 @@ import (
 
 // TestDeeplyNestedBodyIsRefused sends, through the whole serve stack, a
 // request body of millions of nested brackets (17 MB, under the default
-// 32 MB body limit) to the OpenAI and Gemini endpoints. gjson's recursive
+// 32 MB body limit) to every LLM endpoint that takes a body. gjson's recursive
 // validator overflowed the goroutine stack on it — a fatal error that
 // ended the process for every client, on one authenticated request. Each
-// must now be a 400, and the server must go on answering.
+// must now be a 400, and the server must go on answering. (/mcp decodes
+// with encoding/json, whose depth limit refuses such a body.)
 func TestDeeplyNestedBodyIsRefused(t *testing.T) {
 	up := upstreamtest.New()
 	t.Cleanup(up.Close)
@@ -38,6 +39,7 @@ func TestDeeplyNestedBodyIsRefused(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, h.addr+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+key)
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Anthropic-Version", "2023-06-01")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("%s: %v (server logs: %.2000s)", path, err, h.logs.String())
@@ -50,12 +52,15 @@ func TestDeeplyNestedBodyIsRefused(t *testing.T) {
 	nest := strings.Repeat("[", n) + strings.Repeat("]", n)
 	for _, tc := range []struct{ path, body string }{
 		{"/v1/chat/completions", `{"model":"oa/gpt-4o-mini","messages":` + nest + `}`},
+		{"/v1/embeddings", `{"model":"oa/text-embedding-3-small","input":` + nest + `}`},
+		{"/v1/messages", `{"model":"oa/gpt-4o-mini","max_tokens":5,"messages":` + nest + `}`},
+		{"/v1/messages/count_tokens", `{"model":"oa/gpt-4o-mini","messages":` + nest + `}`},
+		{"/v1beta/models/oa/gpt-4o-mini:generateContent", `{"contents":` + nest + `}`},
 		{"/v1beta/models/oa/gpt-4o-mini:countTokens", `{"contents":` + nest + `}`},
 	} {
-		if status, body := post(tc.path, tc.body); status != http.StatusBadRequest || !strings.Contains(body, "nested") && !strings.Contains(body, "JSON") {
+		status, body := post(tc.path, tc.body)
+		if status != http.StatusBadRequest || !strings.Contains(body, "nested") && !strings.Contains(body, "not valid JSON") {
 			t.Fatalf("%s: %d %.300s", tc.path, status, body)
-		} else {
-			t.Logf("%s: %d %.200s", tc.path, status, body)
 		}
 	}
 	status, body := post("/v1/chat/completions", `{"model":"oa/gpt-4o-mini","messages":[{"role":"user","content":"still there?"}]}`)
