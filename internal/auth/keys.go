@@ -256,6 +256,7 @@ func (k *Keys) verify(p ParsedKey, stored []byte) bool {
 		m.h.Reset()
 	}
 	ok := hmac.Equal(appendHash(m.sum[:0], m.in[:0], m.h, p), stored)
+	clear(m.in[:]) // the presented secret does not wait in the pool
 	k.macs.Put(m)
 	return ok
 }

@@ -183,23 +183,30 @@ func TestSharedHeaderValuesStayPerResponse(t *testing.T) {
 }
 
 // bodyServer serves h behind BodyLimit with a short body read timeout on a
-// real connection (deadlines are the connection's).
-func bodyServer(t *testing.T, timeout time.Duration, h http.HandlerFunc) string {
+// real connection (deadlines are the connection's, or with h2 the
+// stream's) and returns the server's base URL and a client for it.
+func bodyServer(t *testing.T, timeout time.Duration, h2 bool, h http.HandlerFunc) (string, *http.Client) {
 	t.Helper()
-	srv := httptest.NewServer(BodyLimit(1<<20, timeout, openai, discard)(h))
+	srv := httptest.NewUnstartedServer(BodyLimit(1<<20, timeout, openai, discard)(h))
+	if h2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
-	return srv.Listener.Addr().String()
+	return srv.URL, srv.Client()
 }
 
 // A body that stops arriving fails the handler's read at the deadline,
 // instead of holding the connection.
 func TestBodyReadDeadline(t *testing.T) {
 	readErr := make(chan error, 1)
-	addr := bodyServer(t, 150*time.Millisecond, func(w http.ResponseWriter, r *http.Request) {
+	base, _ := bodyServer(t, 150*time.Millisecond, false, func(w http.ResponseWriter, r *http.Request) {
 		_, err := io.ReadAll(r.Body)
 		readErr <- err
 	})
-	conn, err := net.Dial("tcp", addr)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,35 +231,42 @@ func TestBodyReadDeadline(t *testing.T) {
 // Once the body is in, the deadline no longer applies: an answer streamed
 // for several times the body timeout reaches the client whole, with the
 // request's context alive to its end — whether the handler read the body
-// to its end or stopped early.
+// to its end or stopped early, over HTTP/1.1 (net/http lifts the
+// connection's deadline before its background read) and HTTP/2 (a
+// stream's read deadline fails only reads of its body).
 func TestBodyDeadlineDoesNotCutStreams(t *testing.T) {
 	const timeout = 100 * time.Millisecond
-	for _, readAll := range []bool{true, false} {
-		ctxErr := make(chan error, 1)
-		addr := bodyServer(t, timeout, func(w http.ResponseWriter, r *http.Request) {
-			if readAll {
-				_, _ = io.ReadAll(r.Body)
-			} else {
-				_, _ = r.Body.Read(make([]byte, 4))
+	for _, h2 := range []bool{false, true} {
+		for _, readAll := range []bool{true, false} {
+			ctxErr := make(chan error, 1)
+			base, client := bodyServer(t, timeout, h2, func(w http.ResponseWriter, r *http.Request) {
+				if readAll {
+					_, _ = io.ReadAll(r.Body)
+				} else {
+					_, _ = r.Body.Read(make([]byte, 4))
+				}
+				for i := range 6 {
+					_, _ = io.WriteString(w, "data: "+string(rune('a'+i))+"\n\n")
+					_ = http.NewResponseController(w).Flush()
+					time.Sleep(timeout)
+				}
+				ctxErr <- r.Context().Err()
+			})
+			resp, err := client.Post(base+"/", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
+			if err != nil {
+				t.Fatal(err)
 			}
-			for i := range 6 {
-				_, _ = io.WriteString(w, "data: "+string(rune('a'+i))+"\n\n")
-				http.NewResponseController(w).Flush()
-				time.Sleep(timeout)
+			if got := resp.ProtoMajor == 2; got != h2 {
+				t.Fatalf("served over HTTP/%d", resp.ProtoMajor)
 			}
-			ctxErr <- r.Context().Err()
-		})
-		resp, err := http.Post("http://"+addr+"/", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		if err != nil || strings.Count(string(body), "data: ") != 6 {
-			t.Fatalf("read all %v: stream cut: %q, %v", readAll, body, err)
-		}
-		if err := <-ctxErr; err != nil {
-			t.Fatalf("read all %v: request context ended mid-stream: %v", readAll, err)
+			body, err := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if err != nil || strings.Count(string(body), "data: ") != 6 {
+				t.Fatalf("h2 %v, read all %v: stream cut: %q, %v", h2, readAll, body, err)
+			}
+			if err := <-ctxErr; err != nil {
+				t.Fatalf("h2 %v, read all %v: request context ended mid-stream: %v", h2, readAll, err)
+			}
 		}
 	}
 }
