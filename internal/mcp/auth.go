@@ -221,6 +221,12 @@ func (h *Handler) refuseScope(w http.ResponseWriter, r *http.Request, id *identi
 	if err := h.audit.Append(context.WithoutCancel(r.Context()), ev); err != nil {
 		h.log.Error("mcp: audit append failed", "err", err)
 	}
+	if scope == "" { // no tool is registered: no scope would help
+		writeAuthError(w, http.StatusForbidden,
+			oauth.BearerChallenge("error", "insufficient_scope", "resource_metadata", h.metadataURL),
+			"insufficient_scope", "this server offers no tools")
+		return
+	}
 	writeAuthError(w, http.StatusForbidden,
 		oauth.BearerChallenge("error", "insufficient_scope", "scope", scope, "resource_metadata", h.metadataURL),
 		"insufficient_scope", "this key lacks the scope "+scope)

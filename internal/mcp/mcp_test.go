@@ -169,6 +169,25 @@ func TestInsufficientScopeNamesTheScope(t *testing.T) {
 	}
 }
 
+// On a server with no tools, a key without a tool scope is told so: no
+// scope would help, so the challenge names none.
+func TestNoToolsRefusalSaysSo(t *testing.T) {
+	fx := newFixture(t, fixtureOpts{noTestTools: true})
+	resp := fx.rawPost(secretNoTools, "", initBody, nil)
+	defer resp.Body.Close()
+	var body map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status %d, body %v (%v)", resp.StatusCode, body, err)
+	}
+	c, err := oauth.ParseChallenge(resp.Header.Get("WWW-Authenticate"))
+	if err != nil || c.Params["error"] != "insufficient_scope" {
+		t.Fatalf("challenge %q (%v)", resp.Header.Get("WWW-Authenticate"), err)
+	}
+	if _, named := c.Params["scope"]; named || body["error_description"] != "this server offers no tools" {
+		t.Fatalf("challenge %q, description %q", resp.Header.Get("WWW-Authenticate"), body["error_description"])
+	}
+}
+
 func TestSmuggledToolOrScopeInArgumentsIsRefused(t *testing.T) {
 	fx := newFixture(t, fixtureOpts{})
 	tests := []struct {
