@@ -196,7 +196,7 @@ func mayCarryUsage(data []byte) bool {
 	for i := 1; i < len(data); i++ {
 		j := bytes.Index(data[i:], usageTail)
 		if j < 0 {
-			return false
+			break
 		}
 		i += j
 		if data[i-1] != '"' {
@@ -210,10 +210,40 @@ func mayCarryUsage(data []byte) bool {
 			return true
 		}
 	}
-	return false
+	return escapesUsageLetter(data)
 }
 
-var nullValue = []byte("null")
+var (
+	nullValue = []byte("null")
+	escapeU00 = []byte(`\u00`)
+)
+
+// escapesUsageLetter reports whether data writes a letter of "usage" as a
+// \u escape: a member name spelt that way is "usage" to the JSON parser
+// but invisible to the byte search, so such a chunk is parsed. Upstreams
+// do not escape ASCII letters; a false positive costs one parse.
+func escapesUsageLetter(data []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(data[i:], escapeU00)
+		if j < 0 {
+			return false
+		}
+		i += j + len(escapeU00)
+		if i+2 > len(data) {
+			return false
+		}
+		switch a, b := data[i], data[i+1]; a {
+		case '7': // u, s
+			if b == '5' || b == '3' {
+				return true
+			}
+		case '6': // a, g, e
+			if b == '1' || b == '7' || b == '5' {
+				return true
+			}
+		}
+	}
+}
 
 // skipSpace drops leading JSON whitespace.
 func skipSpace(b []byte) []byte {

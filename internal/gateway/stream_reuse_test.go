@@ -158,6 +158,9 @@ func TestMayCarryUsage(t *testing.T) {
 		{`{"id":"c","choices":[{"delta":{"content":"\"usage\": {}"}}],"usage":null}`, false},
 		{`{"x":{"usage":null},"usage":{"prompt_tokens":1}}`, true},
 		{`{"id":"c","choices":[{"delta":{"content":"hi"}}]}`, false},
+		{`{"id":"c","choices":[],"usag\u0065":{"prompt_tokens":3}}`, true}, // "usage" to the parser
+		{`{"id":"c","choices":[],"\u0075sage":{"prompt_tokens":3}}`, true},
+		{`{"id":"c","choices":[{"delta":{"content":"caf\u00e9"}}],"usage":null}`, false},
 	}
 	for _, tt := range tests {
 		if got := mayCarryUsage([]byte(tt.chunk)); got != tt.want {
@@ -172,6 +175,7 @@ func FuzzMayCarryUsage(f *testing.F) {
 		`{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}`,
 		`{"x":{"usage":null},"usage":{"prompt_tokens":1}}`,
 		`{"usage"  :  {"prompt_tokens":1}}`,
+		`{"choices":[],"usag\u0065":{"prompt_tokens":3}}`,
 	} {
 		f.Add([]byte(s))
 	}
