@@ -93,19 +93,8 @@ func (p *plainParser) members(member func(key string) bool) bool {
 		if !member(key) {
 			return false
 		}
-		p.space()
-		if p.i == len(p.s) {
-			return false
-		}
-		switch p.s[p.i] {
-		case ',':
-			p.i++
-			p.space()
-		case '}':
-			p.i++
-			return true
-		default:
-			return false
+		if more, ok := p.next('}'); !more {
+			return ok
 		}
 	}
 }
@@ -194,19 +183,27 @@ func (p *plainParser) elements() bool {
 		if !p.skipValue() {
 			return false
 		}
-		p.space()
-		if p.i == len(p.s) {
-			return false
-		}
-		switch p.s[p.i] {
-		case ',':
-			p.i++
-			p.space()
-		case ']':
-			p.i++
-			return true
-		default:
-			return false
+		if more, ok := p.next(']'); !more {
+			return ok
 		}
 	}
+}
+
+// next reads what follows a member or element: a comma (more is true) or
+// the container's closing byte (ok is true); anything else is neither.
+func (p *plainParser) next(closing byte) (more, ok bool) {
+	p.space()
+	if p.i == len(p.s) {
+		return false, false
+	}
+	switch p.s[p.i] {
+	case ',':
+		p.i++
+		p.space()
+		return true, true
+	case closing:
+		p.i++
+		return false, true
+	}
+	return false, false
 }
