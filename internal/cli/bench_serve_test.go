@@ -9,7 +9,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,12 +27,8 @@ func BenchmarkServe(b *testing.B) {
 	defer up.Close()
 	b.Setenv("BENCH_SERVE_UPSTREAM_KEY", "sk-bench-serve")
 	h := newHarness(b)
-	cfg := filepath.Join(b.TempDir(), "c.yaml")
 	yaml := fmt.Sprintf("log: {level: warn}\nproviders:\n  - {name: openai, type: openai, base_url: %s/v1, api_key_env: BENCH_SERVE_UPSTREAM_KEY}\n", up.URL)
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	h.env["BULWARK_CONFIG"] = cfg
+	h.useConfig(yaml)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

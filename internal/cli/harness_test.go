@@ -189,3 +189,14 @@ func (h *harness) dataFiles() map[string][]byte {
 	})
 	return out
 }
+
+// useConfig writes yaml as the configuration file the harness's commands
+// and server read (BULWARK_CONFIG).
+func (h *harness) useConfig(yaml string) {
+	h.t.Helper()
+	cfg := filepath.Join(h.t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	h.env["BULWARK_CONFIG"] = cfg
+}

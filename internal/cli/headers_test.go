@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,13 +22,9 @@ func TestRequestIDHeadersPerDialect(t *testing.T) {
 	t.Cleanup(up.Close)
 	t.Setenv("HDR_TEST_UPSTREAM_KEY", "sk-upstream-hdr-test")
 	h := newHarness(t)
-	cfg := filepath.Join(t.TempDir(), "c.yaml")
 	yaml := fmt.Sprintf("providers:\n  - {name: oa, type: openai, base_url: %s/v1, api_key_env: HDR_TEST_UPSTREAM_KEY}\n"+
 		"  - {name: an, type: anthropic, base_url: %s, api_key_env: HDR_TEST_UPSTREAM_KEY}\n", up.URL, up.URL)
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h.env["BULWARK_CONFIG"] = cfg
+	h.useConfig(yaml)
 	h.must("init")
 	key := h.createKey("--name", "hdr", "--scopes", "llm").Key
 	h.serve()

@@ -48,12 +48,8 @@ func TestMCPThroughServe(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ws, "default", "hello.txt"), []byte("hi from the workspace"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := filepath.Join(t.TempDir(), "c.yaml")
 	yaml := "tools:\n  workspace_root: " + ws + "\n  fs: {enabled: true}\n  time: {enabled: true}\n"
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h.env["BULWARK_CONFIG"] = cfg
+	h.useConfig(yaml)
 	agent := h.createKey("--name", "agent", "--scopes", "tools:fs.read,tools:time")
 	timeOnly := h.createKey("--name", "clock", "--scopes", "tools:time")
 	h.serve()

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -90,12 +88,8 @@ var methodCases = []methodCase{
 func methodServer(t *testing.T) (*harness, map[string]string) {
 	t.Helper()
 	h := newHarness(t)
-	cfg := filepath.Join(t.TempDir(), "c.yaml")
 	yaml := "log: {level: debug}\nauth: {failures_per_minute: 1000}\ncors: {allowed_origins: [\"https://app.example\"]}\n"
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h.env["BULWARK_CONFIG"] = cfg
+	h.useConfig(yaml)
 	keys := map[string]string{
 		"admin":  h.createKey("--name", "root", "--scopes", "admin:global").Key,
 		"tenant": h.createKey("--name", "tenant-admin", "--scopes", "admin").Key,
