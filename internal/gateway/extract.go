@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -18,6 +19,8 @@ var (
 	ErrMalformedJSON  = errors.New("request body is not valid JSON")
 	ErrNotObject      = errors.New("request body must be a JSON object")
 	ErrDuplicateField = errors.New("request body repeats a top-level field")
+	ErrFieldCase      = errors.New("request body spells a field the gateway reads in other letter case")
+	ErrStreamOptions  = errors.New("stream_options must be an object")
 	ErrMissingModel   = errors.New("request body has no model")
 	ErrInvalidModel   = errors.New("model must be a non-empty string of at most 256 printable characters")
 	ErrTooDeep        = errors.New("request body is nested more than 10000 levels deep")
@@ -38,9 +41,15 @@ type Fields struct {
 	HasStreamOptions bool
 }
 
-// tracked are the top-level fields the gateway reads. Each may appear only
-// once: a JSON parser that keeps the last duplicate (most upstreams) would
-// otherwise see a different model than the one authorised here.
+// tracked are the top-level fields the gateway reads.
+//
+// No top-level member may appear twice, and none may differ from another,
+// or from a tracked field, only in letter case: a JSON parser that keeps
+// the last duplicate (most upstreams) would otherwise see a different
+// model than the one authorised here, and one that matches names without
+// regard to case (Go's encoding/json: Ollama, other Go servers) would take
+// "Model" for the model. Names are compared folded as encoding/json folds
+// them (Unicode simple folding: "ſtream" and "stream" are one name).
 var tracked = [...]string{"model", "stream", "max_tokens", "max_completion_tokens", "stream_options"}
 
 // Extract validates body and reads its Fields in the same single pass,
@@ -48,20 +57,31 @@ var tracked = [...]string{"model", "stream", "max_tokens", "max_completion_token
 // is refused (ErrTooDeep) before anything recurses over it.
 func Extract(body []byte) (Fields, error) {
 	var (
-		f    Fields
-		seen [len(tracked)]bool
-		ferr error // the first member error, reported once the body is known valid
+		f        Fields
+		seen     [len(tracked)]bool
+		nameBuf  [512]byte
+		nameEnds [16]int
+		ferr     error // the first member error, reported once the body is known valid
 	)
+	names := foldSet{buf: nameBuf[:0], ends: nameEnds[:0]}
 	object, err := jsonscan.Scan(body, func(name []byte, escaped bool, start, end int) {
 		if ferr != nil {
 			return
 		}
-		i := trackedIndex(memberName(name, escaped))
+		n := memberName(name, escaped)
+		var key []byte
+		var dup bool
+		names, key, dup = names.add(n)
+		if dup {
+			ferr = ErrDuplicateField
+			return
+		}
+		i := trackedIndex(key)
 		if i < 0 {
 			return
 		}
-		if seen[i] {
-			ferr = ErrDuplicateField
+		if n != tracked[i] {
+			ferr = caseError(n, tracked[i])
 			return
 		}
 		seen[i] = true
@@ -110,18 +130,78 @@ func (f *Fields) set(i int, body []byte, start, end int) error {
 	case 2, 3:
 		f.MaxTokens = max(f.MaxTokens, v.Int())
 	case 4:
-		f.HasStreamOptions, f.IncludeUsage = true, v.Get("include_usage").Type == gjson.True
+		return f.setStreamOptions(v)
 	}
 	return nil
 }
 
-func trackedIndex(k string) int {
-	for i, t := range tracked {
-		if k == t {
+// setStreamOptions reads stream_options.include_usage under the same
+// rules as the top level: a repeated include_usage would let the client
+// ask for usage here while the upstream, keeping the last, reads false —
+// and the stream would be billed on local estimates of the client's
+// choosing.
+func (f *Fields) setStreamOptions(v gjson.Result) error {
+	f.HasStreamOptions = true // null too: Rewrite replaces it, never adds a second member
+	switch {
+	case v.Type == gjson.Null:
+		return nil
+	case !v.IsObject():
+		return ErrStreamOptions
+	}
+	var (
+		nameBuf  [256]byte
+		nameEnds [8]int
+		err      error
+	)
+	names := foldSet{buf: nameBuf[:0], ends: nameEnds[:0]}
+	v.ForEach(func(k, val gjson.Result) bool {
+		var key []byte
+		var dup bool
+		names, key, dup = names.add(k.Str)
+		switch {
+		case dup:
+			err = ErrDuplicateField
+		case string(key) != foldedIncludeUsage:
+		case k.Str != "include_usage":
+			err = caseError(k.Str, "include_usage")
+		default:
+			f.IncludeUsage = val.Type == gjson.True
+		}
+		return err == nil
+	})
+	return err
+}
+
+// caseError names the member spelt like a tracked field in other case.
+func caseError(got, want string) error {
+	if len(got) > 64 {
+		got = got[:64]
+	}
+	return fmt.Errorf("%w: %q is not %q", ErrFieldCase, got, want)
+}
+
+// trackedIndex returns the index of the tracked field whose folded name is
+// key, or -1.
+func trackedIndex(key []byte) int {
+	for i, t := range foldedTracked {
+		if string(key) == t {
 			return i
 		}
 	}
 	return -1
+}
+
+var (
+	foldedTracked      = foldAll(tracked[:])
+	foldedIncludeUsage = string(appendFold(nil, "include_usage"))
+)
+
+func foldAll(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = string(appendFold(nil, n))
+	}
+	return out
 }
 
 // validModel keeps model names to what a log line, a metric label and an

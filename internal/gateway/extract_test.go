@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -38,6 +39,24 @@ var extractCases = []struct {
 	{name: "control char model", body: `{"model":"a\nb"}`, wantErr: ErrInvalidModel},
 	{name: "quote in model", body: `{"model":"a\"b"}`, wantErr: ErrInvalidModel},
 	{name: "trailing garbage", body: `{"model":"m"}x`, wantErr: ErrMalformedJSON},
+	// Go's encoding/json (Ollama, other Go servers) matches member names
+	// without regard to case and keeps the last: "Model" would be the
+	// model the upstream runs.
+	{name: "model in other case", body: `{"model":"a","Model":"b"}`, wantErr: ErrDuplicateField},
+	{name: "model only in other case", body: `{"MODEL":"b"}`, wantErr: ErrFieldCase},
+	{name: "stream in other case", body: `{"model":"a","Stream":true}`, wantErr: ErrFieldCase},
+	{name: "long s folds to s", body: `{"model":"a","\u017ftream":true}`, wantErr: ErrFieldCase},
+	{name: "kelvin sign folds to k", body: `{"model":"a","max_to\u212aens":1}`, wantErr: ErrFieldCase},
+	{name: "duplicate untracked member", body: `{"model":"a","messages":[],"Messages":[]}`, wantErr: ErrDuplicateField},
+	{name: "exact duplicate untracked member", body: `{"model":"a","messages":[],"messages":[]}`, wantErr: ErrDuplicateField},
+	{name: "distinct members", body: `{"model":"a","metadata":{},"meta":1,"M":2}`, wantModel: "a"},
+	// A repeated include_usage lets the client ask here while a last-wins
+	// upstream reads false: usage would be billed on local estimates.
+	{name: "duplicate include_usage", body: `{"model":"m","stream":true,"stream_options":{"include_usage":true,"include_usage":false}}`, wantErr: ErrDuplicateField},
+	{name: "escaped duplicate include_usage", body: `{"model":"m","stream_options":{"include_usage":true,"include\u005fusage":false}}`, wantErr: ErrDuplicateField},
+	{name: "include_usage in other case", body: `{"model":"m","stream_options":{"Include_Usage":true}}`, wantErr: ErrFieldCase},
+	{name: "stream_options not an object", body: `{"model":"m","stream":true,"stream_options":[1]}`, wantErr: ErrStreamOptions},
+	{name: "stream_options null", body: `{"model":"m","stream":true,"stream_options":null}`, wantModel: "m", stream: true},
 }
 
 func TestExtract(t *testing.T) {
@@ -70,6 +89,8 @@ func TestRewrite(t *testing.T) {
 		{"include_usage merged", `{"model":"m","stream":true,"stream_options":{"x":1}}`, "m", true, `{"model":"m","stream":true,"stream_options":{"x":1,"include_usage":true}}`},
 		{"include_usage kept", `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`, "m", true, `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`},
 		{"escaped model replaced", `{"model":"o\u0031"}`, "o1-x", false, `{"model":"o1-x"}`},
+		{"null stream_options replaced, not repeated", `{"model":"m","stream":true,"stream_options":null}`, "m", true, `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`},
+		{"include_usage false replaced", `{"model":"m","stream":true,"stream_options":{"include_usage":false}}`, "m", true, `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,14 +176,20 @@ func extractGJSON(body []byte) (Fields, error) {
 		return f, ErrNotObject
 	}
 	var seen [len(tracked)]bool
+	var names []string
 	var err error
 	root.ForEach(func(k, v gjson.Result) bool {
-		i := trackedIndex(k.Str)
+		if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, k.Str) }) {
+			err = ErrDuplicateField
+			return false
+		}
+		names = append(names, k.Str)
+		i := slices.IndexFunc(tracked[:], func(t string) bool { return strings.EqualFold(t, k.Str) })
 		if i < 0 {
 			return true
 		}
-		if seen[i] {
-			err = ErrDuplicateField
+		if k.Str != tracked[i] {
+			err = ErrFieldCase
 			return false
 		}
 		seen[i] = true
@@ -178,9 +205,9 @@ func extractGJSON(body []byte) (Fields, error) {
 		case 2, 3:
 			f.MaxTokens = max(f.MaxTokens, v.Int())
 		case 4:
-			f.HasStreamOptions, f.IncludeUsage = true, v.Get("include_usage").Type == gjson.True
+			err = streamOptionsGJSON(&f, v)
 		}
-		return true
+		return err == nil
 	})
 	switch {
 	case err != nil:
@@ -213,6 +240,33 @@ func FuzzExtractAgrees(f *testing.F) {
 			t.Fatalf("Extract(%q) = %+v, gjson reading %+v", body, got, want)
 		}
 	})
+}
+
+// streamOptionsGJSON is the reference reading of stream_options.
+func streamOptionsGJSON(f *Fields, v gjson.Result) error {
+	f.HasStreamOptions = true
+	if v.Type == gjson.Null {
+		return nil
+	}
+	if !v.IsObject() {
+		return ErrStreamOptions
+	}
+	var names []string
+	var err error
+	v.ForEach(func(k, v gjson.Result) bool {
+		switch {
+		case slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, k.Str) }):
+			err = ErrDuplicateField
+		case !strings.EqualFold(k.Str, "include_usage"):
+		case k.Str != "include_usage":
+			err = ErrFieldCase
+		default:
+			f.IncludeUsage = v.Type == gjson.True
+		}
+		names = append(names, k.Str)
+		return err == nil
+	})
+	return err
 }
 
 // A body nested millions deep — under the default body limit — is refused

@@ -259,8 +259,9 @@ func (x *exchange) forward(ctx context.Context, w http.ResponseWriter, body []by
 	if x.rt.family == provider.FamilyAnthropic && x.r.URL.Query().Get("beta") == "true" {
 		query = "beta=true"
 	}
+	// Model names an Azure provider's deployment, which goes in the URL.
 	resp, err := x.send(ctx, provider.Call{Family: x.rt.family, Method: http.MethodPost,
-		Path: x.rt.path, Query: query, Body: body, In: x.r.Header, Betas: x.g.betas})
+		Path: x.rt.path, Query: query, Body: body, In: x.r.Header, Betas: x.g.betas, Model: x.tgt.upstream})
 	if err != nil {
 		return err
 	}

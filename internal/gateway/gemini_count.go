@@ -128,7 +128,9 @@ func (x *exchange) countOn(ctx context.Context, w http.ResponseWriter, body []by
 	var dropped llm.Dropped
 	var err error
 	if fam == provider.FamilyGemini {
-		call.Path = pgemini.CountTokensPath(x.tgt.upstream)
+		if call.Path, err = pgemini.CountTokensPath(x.tgt.upstream); err != nil {
+			return modelNotFound(model)
+		}
 		call.Body, err = gemini.UpstreamCountTokens(body, x.tgt.upstream)
 	} else {
 		call.Path = panthropic.PathCountTokens

@@ -74,11 +74,15 @@ func (g *Gateway) lookup(ctx context.Context, id *identity.Identity, model strin
 		return t, apierr.Forbidden("model_not_allowed", fmt.Sprintf("this key may not use model %q", model))
 	}
 	if !found || !t.prov.Serves(t.upstream) {
-		e := apierr.NotFound("model_not_found", fmt.Sprintf("model %q does not exist or is not configured", model))
-		e.Param = "model"
-		return t, e
+		return t, modelNotFound(model)
 	}
 	return t, nil
+}
+
+func modelNotFound(model string) error {
+	e := apierr.NotFound("model_not_found", fmt.Sprintf("model %q does not exist or is not configured", model))
+	e.Param = "model"
+	return e
 }
 
 // defaultProvider returns the configured provider for a bare vendor model

@@ -255,7 +255,10 @@ func (t *translation) forward(ctx context.Context, w http.ResponseWriter, out []
 	case provider.FamilyAnthropic:
 		call.Path = panthropic.PathMessages
 	case provider.FamilyGemini:
-		call.Path, call.Query = pgemini.Path(x.tgt.upstream, t.req.Stream)
+		var err error
+		if call.Path, call.Query, err = pgemini.Path(x.tgt.upstream, t.req.Stream); err != nil {
+			return modelNotFound(x.tgt.canonical())
+		}
 	default:
 		call.Path = popenai.PathChat
 	}

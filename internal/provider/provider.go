@@ -11,6 +11,9 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+
+	"github.com/bulwarkhq/bulwark/internal/provider/gemini"
+	"github.com/bulwarkhq/bulwark/internal/provider/openai"
 )
 
 // Type names a provider adapter.
@@ -90,8 +93,16 @@ func (c Config) Speaks(f Family) bool {
 	return false
 }
 
-// Serves reports whether the provider serves upstream model m.
+// Serves reports whether the provider serves upstream model m. Where the
+// model goes in the upstream URL (Gemini's model path, an Azure
+// deployment), a name that could walk that path is served by nobody.
 func (c Config) Serves(m string) bool {
+	switch {
+	case c.Type == TypeGemini && !gemini.ValidModel(m):
+		return false
+	case c.Type == TypeOpenAI && openai.IsAzure(c.BaseURL) && !openai.ValidDeployment(m):
+		return false
+	}
 	return len(c.Models) == 0 || slices.Contains(c.Models, m)
 }
 

@@ -149,3 +149,31 @@ func TestNewRequestHeadersIndependent(t *testing.T) {
 		}
 	}
 }
+
+// Serves answers for the provider's models list, and refuses names that
+// would walk an upstream URL where the model goes in the path (Gemini's
+// model path, an Azure deployment), whatever the list says.
+func TestServes(t *testing.T) {
+	azure := "https://r.openai.azure.com/openai?api-version=2024-10-21"
+	tests := []struct {
+		cfg   provider.Config
+		model string
+		want  bool
+	}{
+		{provider.Config{Type: provider.TypeOpenAI}, "anything/at all", true},
+		{provider.Config{Type: provider.TypeOpenAI, Models: []string{"a"}}, "a", true},
+		{provider.Config{Type: provider.TypeOpenAI, Models: []string{"a"}}, "b", false},
+		{provider.Config{Type: provider.TypeGemini}, "gemini-2.5-flash", true},
+		{provider.Config{Type: provider.TypeGemini}, "tunedModels/x-1", true},
+		{provider.Config{Type: provider.TypeGemini}, "../../v1/tunedModels/x", false},
+		{provider.Config{Type: provider.TypeGemini, Models: []string{"a/../b"}}, "a/../b", false},
+		{provider.Config{Type: provider.TypeOpenAI, BaseURL: azure}, "my-deployment", true},
+		{provider.Config{Type: provider.TypeOpenAI, BaseURL: azure}, "..", false},
+		{provider.Config{Type: provider.TypeOpenAI, BaseURL: "http://127.0.0.1:11434/v1"}, "..", true}, // in the body, not the URL
+	}
+	for _, tt := range tests {
+		if got := tt.cfg.Serves(tt.model); got != tt.want {
+			t.Errorf("%s %q serves %q = %v, want %v", tt.cfg.Type, tt.cfg.BaseURL, tt.model, got, tt.want)
+		}
+	}
+}

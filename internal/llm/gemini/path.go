@@ -64,26 +64,44 @@ func validModel(m string) bool {
 }
 
 // UpstreamPath is the path (and query) for calling an upstream Gemini
-// model; streams ask for SSE framing with alt=sse.
-func UpstreamPath(model string, stream bool) string {
-	p := modelPath(model)
-	if stream {
-		return p + ":" + MethodStreamGenerate + "?alt=sse"
+// model; streams ask for SSE framing with alt=sse. A model that could not
+// come from ParsePath (an empty or dot-only segment, a rune outside
+// [A-Za-z0-9._-]) is refused with ErrBadPath: escaping keeps "/", "?" and
+// "#" in place but not "..", which would walk the path out of models/.
+func UpstreamPath(model string, stream bool) (string, error) {
+	p, err := modelPath(model)
+	if err != nil {
+		return "", err
 	}
-	return p + ":" + MethodGenerate
+	if stream {
+		return p + ":" + MethodStreamGenerate + "?alt=sse", nil
+	}
+	return p + ":" + MethodGenerate, nil
 }
 
 // CountTokensPath is the path for counting a prompt's tokens with an
-// upstream Gemini model.
-func CountTokensPath(model string) string { return modelPath(model) + ":" + MethodCountTokens }
+// upstream Gemini model (refused as UpstreamPath refuses).
+func CountTokensPath(model string) (string, error) {
+	p, err := modelPath(model)
+	if err != nil {
+		return "", err
+	}
+	return p + ":" + MethodCountTokens, nil
+}
+
+// ValidModel reports whether model is a name Gemini paths can carry.
+func ValidModel(model string) bool { return validModel(model) }
 
 // modelPath is the escaped resource path of model.
-func modelPath(model string) string {
+func modelPath(model string) (string, error) {
+	if !validModel(model) {
+		return "", ErrBadPath
+	}
 	segs := strings.Split(model, "/")
 	for i, s := range segs {
 		segs[i] = url.PathEscape(s)
 	}
-	return pathPrefix + strings.Join(segs, "/")
+	return pathPrefix + strings.Join(segs, "/"), nil
 }
 
 // modelRune reports whether r may appear in a model path segment: ASCII

@@ -39,14 +39,32 @@ func TestParsePath(t *testing.T) {
 }
 
 func TestUpstreamPath(t *testing.T) {
-	if got := gemini.UpstreamPath("gemini-2.5-flash", true); got != "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse" {
-		t.Errorf("stream path %q", got)
+	if got, err := gemini.UpstreamPath("gemini-2.5-flash", true); err != nil || got != "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse" {
+		t.Errorf("stream path %q %v", got, err)
 	}
-	if got := gemini.UpstreamPath("gemini-2.5-flash", false); got != "/v1beta/models/gemini-2.5-flash:generateContent" {
-		t.Errorf("path %q", got)
+	if got, err := gemini.UpstreamPath("gemini-2.5-flash", false); err != nil || got != "/v1beta/models/gemini-2.5-flash:generateContent" {
+		t.Errorf("path %q %v", got, err)
 	}
-	if got := gemini.CountTokensPath("tuned/a b"); got != "/v1beta/models/tuned/a%20b:countTokens" {
-		t.Errorf("count path %q", got)
+	if got, err := gemini.CountTokensPath("tunedModels/my-model.v2"); err != nil || got != "/v1beta/models/tunedModels/my-model.v2:countTokens" {
+		t.Errorf("count path %q %v", got, err)
+	}
+}
+
+// A model name reaches Gemini paths from other dialects' "model" field
+// ("gemini/../../v1/tunedModels/x"): escaping keeps "/" and "?" in place
+// but not "..", so a name ParsePath would refuse is refused here too —
+// it would take the provider's key to another resource of the host.
+func TestUpstreamPathRefusesWalks(t *testing.T) {
+	for _, m := range []string{"", "..", "../../v1/tunedModels/x", "x/../../../upload/v1beta/files", "a/./b", "a//b", "a b", "x?alt=media", "x#y", "x:generateContent", "%2e%2e", "ü"} {
+		if p, err := gemini.UpstreamPath(m, false); !errors.Is(err, gemini.ErrBadPath) {
+			t.Errorf("UpstreamPath(%q) = %q, %v; want ErrBadPath", m, p, err)
+		}
+		if p, err := gemini.CountTokensPath(m); !errors.Is(err, gemini.ErrBadPath) {
+			t.Errorf("CountTokensPath(%q) = %q, %v; want ErrBadPath", m, p, err)
+		}
+		if gemini.ValidModel(m) {
+			t.Errorf("ValidModel(%q)", m)
+		}
 	}
 }
 
@@ -60,7 +78,11 @@ func FuzzParsePath(f *testing.F) {
 			return
 		}
 		// Whatever is accepted must survive the trip to the upstream path.
-		if got, m2, err := gemini.ParsePath(gemini.UpstreamPath(model, false)); err != nil || got != model || m2 != gemini.MethodGenerate {
+		up, err := gemini.UpstreamPath(model, false)
+		if err != nil {
+			t.Fatalf("accepted %q (model %q) but refuses its upstream path: %v", path, model, err)
+		}
+		if got, m2, err := gemini.ParsePath(up); err != nil || got != model || m2 != gemini.MethodGenerate {
 			t.Fatalf("accepted %q (model %q, %s) but its upstream path does not parse back: %q %v", path, model, method, got, err)
 		}
 	})

@@ -31,14 +31,18 @@ func URL(base, path string) string {
 
 // Path returns the root-relative path and the raw query that call model
 // with generateContent, or streamGenerateContent with SSE framing.
-func Path(model string, stream bool) (path, query string) {
-	path, query, _ = strings.Cut(gemini.UpstreamPath(model, stream), "?")
-	return path, query
+func Path(model string, stream bool) (path, query string, err error) {
+	p, err := gemini.UpstreamPath(model, stream)
+	path, query, _ = strings.Cut(p, "?")
+	return path, query, err
 }
+
+// ValidModel reports whether model can go in an upstream Gemini path.
+func ValidModel(model string) bool { return gemini.ValidModel(model) }
 
 // CountTokensPath returns the root-relative path of model's countTokens
 // method (no query: the credential goes in a header, see SetAuth).
-func CountTokensPath(model string) string { return gemini.CountTokensPath(model) }
+func CountTokensPath(model string) (string, error) { return gemini.CountTokensPath(model) }
 
 // SetAuth sets the upstream's own credential. Google also accepts ?key=,
 // which is never used: a key in a URL ends up in access logs.

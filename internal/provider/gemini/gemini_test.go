@@ -15,11 +15,14 @@ func TestAddressing(t *testing.T) {
 			"https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent", ""},
 		{"stream with v1beta base", "http://127.0.0.1:9/v1beta/", "gemini-2.5-pro", true,
 			"http://127.0.0.1:9/v1beta/models/gemini-2.5-pro:streamGenerateContent", "alt=sse"},
-		{"model segments are escaped", "http://h", "a b/c?d", false, "http://h/v1beta/models/a%20b/c%3Fd:generateContent", ""},
+		{"tuned model path", "http://h", "tunedModels/my-model-1", false, "http://h/v1beta/models/tunedModels/my-model-1:generateContent", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, q := Path(tt.model, tt.stream)
+			p, q, err := Path(tt.model, tt.stream)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if got := URL(tt.base, p); got != tt.wantURL || q != tt.wantQ {
 				t.Errorf("URL = %s ? %s, want %s ? %s", got, q, tt.wantURL, tt.wantQ)
 			}
@@ -28,8 +31,25 @@ func TestAddressing(t *testing.T) {
 }
 
 func TestCountTokensPath(t *testing.T) {
-	if got := URL("http://h/v1beta", CountTokensPath("gemini-2.5-flash")); got != "http://h/v1beta/models/gemini-2.5-flash:countTokens" {
-		t.Errorf("countTokens URL %s", got)
+	p, err := CountTokensPath("gemini-2.5-flash")
+	if got := URL("http://h/v1beta", p); err != nil || got != "http://h/v1beta/models/gemini-2.5-flash:countTokens" {
+		t.Errorf("countTokens URL %s %v", got, err)
+	}
+}
+
+// A model whose segments would walk the URL (or need escaping to stay in
+// one segment) is refused: Serves says no, and Path errs.
+func TestUnsafeModelRefused(t *testing.T) {
+	for _, m := range []string{"../../v1/tunedModels/x", "a b/c?d", "a/../b", ""} {
+		if _, _, err := Path(m, false); err == nil {
+			t.Errorf("Path(%q) accepted", m)
+		}
+		if _, err := CountTokensPath(m); err == nil {
+			t.Errorf("CountTokensPath(%q) accepted", m)
+		}
+		if ValidModel(m) {
+			t.Errorf("ValidModel(%q)", m)
+		}
 	}
 }
 

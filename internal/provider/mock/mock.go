@@ -72,6 +72,11 @@ func (h Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := call{body: body, model: gjson.GetBytes(body, "model").String(), stream: gjson.GetBytes(body, "stream").Bool()}
+	if dep, rest, ok := azurePath(path); ok {
+		// Azure OpenAI: the deployment in the path is the model, and the
+		// rest of the API is OpenAI's.
+		path, c.model = "/v1"+rest, dep
+	}
 	c.behaviour = behaviour(c.model)
 	if code, ok := errorStatus(c.behaviour); ok {
 		writeError(w, r, code, "mock: injected error "+strconv.Itoa(code))
@@ -92,6 +97,16 @@ func (h Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, r, http.StatusNotFound, "unknown path")
 	}
+}
+
+// azurePath splits an Azure OpenAI path, /openai/deployments/{d}/{rest}.
+func azurePath(path string) (deployment, rest string, ok bool) {
+	tail, ok := strings.CutPrefix(path, "/openai/deployments/")
+	if !ok {
+		return "", "", false
+	}
+	deployment, rest, ok = strings.Cut(tail, "/")
+	return deployment, "/" + rest, ok && deployment != ""
 }
 
 func (h Handler) delay() time.Duration {

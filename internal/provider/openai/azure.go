@@ -88,7 +88,7 @@ func AzureURL(base, deployment, path string) (string, error) {
 		}
 		return u.String(), nil
 	}
-	if deployment == "" || strings.Trim(deployment, ".") == "" {
+	if !ValidDeployment(deployment) {
 		return "", ErrDeployment
 	}
 	u.Path = p + "/deployments/" + deployment + path
@@ -96,6 +96,11 @@ func AzureURL(base, deployment, path string) (string, error) {
 	u.RawQuery = url.Values{"api-version": {version}}.Encode()
 	return u.String(), nil
 }
+
+// ValidDeployment reports whether d can name an Azure deployment in a URL
+// path: escaped, as one segment, so only an empty or dot-only name could
+// walk the path.
+func ValidDeployment(d string) bool { return d != "" && strings.Trim(d, ".") != "" }
 
 // ErrDeployment reports a model name that cannot be an Azure deployment
 // (empty or dot-only: it would walk the URL path).
