@@ -3,13 +3,13 @@ package admin
 import (
 	"net/http"
 	"regexp"
-	"strings"
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
 	"github.com/bulwarkhq/bulwark/internal/audit"
 	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/identity"
 	"github.com/bulwarkhq/bulwark/internal/instance"
+	"github.com/bulwarkhq/bulwark/internal/provider"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
@@ -92,8 +92,10 @@ func ValidateProvider(name, typ, baseURL string) error {
 	default:
 		return apierr.BadRequest("invalid_provider", "type must be openai, anthropic, gemini or mock")
 	}
-	if typ != "mock" && !strings.HasPrefix(baseURL, "https://") && !strings.HasPrefix(baseURL, "http://") {
-		return apierr.BadRequest("invalid_provider", "base_url must be an http(s) URL")
+	if typ != "mock" {
+		if err := provider.CheckBaseURL(baseURL); err != nil {
+			return apierr.BadRequest("invalid_provider", err.Error())
+		}
 	}
 	return nil
 }

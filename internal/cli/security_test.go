@@ -87,6 +87,38 @@ func TestMasterKeyNeverAProviderCredential(t *testing.T) {
 	}
 }
 
+// A base_url with a user and password is refused wherever a provider is
+// declared — CLI, admin API, config file — and the password is printed
+// nowhere: not in the refusal, not by providers list, not in the audit log.
+// (It was stored in clear, listed and audited, and no upstream call sent
+// it.)
+func TestProviderBaseURLUserinfoRefused(t *testing.T) {
+	const pw = "s3cret-basic-auth-pw-0123456789"
+	base := "http://proxyuser:" + pw + "@127.0.0.1:1/v1"
+	h := newHarness(t)
+	var root createdKey
+	_ = json.Unmarshal([]byte(h.must("init", "--json")), &root)
+	code, out := h.run("", "providers", "add", "--name", "up", "--type", "openai", "--base-url", base)
+	if code == 0 || strings.Contains(out+h.logs.String(), pw) || !strings.Contains(h.logs.String(), "must not carry a user or password") {
+		t.Fatalf("providers add: exit %d, out %q, stderr %q", code, out, h.logs.String())
+	}
+	h.serve()
+	status, body := h.call("POST", "/api/admin/providers", root.Key, `{"name":"up","type":"anthropic","base_url":"`+base+`","api_key_env":"UP_KEY"}`)
+	if status != http.StatusBadRequest || strings.Contains(body, pw) {
+		t.Fatalf("admin API: %d %s", status, body)
+	}
+	if list := h.must("providers", "list"); strings.Contains(list, "proxyuser") {
+		t.Fatalf("providers list:\n%s", list)
+	}
+	if audit := h.must("audit", "export", "--json"); strings.Contains(audit, pw) {
+		t.Fatal("the password reached the audit log")
+	}
+	h.useConfig("providers:\n  - {name: up, type: openai, base_url: \"" + base + "\"}\n")
+	if code, out := h.run("", "config", "validate"); code == 0 || strings.Contains(out+h.logs.String(), pw) || !strings.Contains(h.logs.String(), "must not carry a user or password") {
+		t.Fatalf("config validate: exit %d, out %q, stderr %q", code, out, h.logs.String())
+	}
+}
+
 func TestReadSecretLineLimits(t *testing.T) {
 	if _, err := readSecretLine(strings.NewReader(strings.Repeat("a", 5000) + "\n")); err == nil {
 		t.Fatal("a secret longer than 4096 bytes was silently cut")

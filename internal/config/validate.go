@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/bulwarkhq/bulwark/internal/provider"
 )
 
 // providerName is what may stand before the "/" of a model address.
@@ -88,8 +90,10 @@ func (c *Config) validateProviders() []error {
 		if err := CheckCredentialEnv(p.APIKeyEnv); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
-		if p.Type != "mock" && !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
-			errs = append(errs, fmt.Errorf("%s.base_url: %q must be an http(s) URL", where, p.BaseURL))
+		if p.Type != "mock" {
+			if err := provider.CheckBaseURL(p.BaseURL); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			}
 		}
 	}
 	for alias, target := range c.Models {

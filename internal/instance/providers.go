@@ -10,6 +10,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/audit"
 	"github.com/bulwarkhq/bulwark/internal/barrier"
 	"github.com/bulwarkhq/bulwark/internal/config"
+	"github.com/bulwarkhq/bulwark/internal/provider"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
@@ -24,6 +25,13 @@ func (in *Instance) PutProvider(ctx context.Context, actor string, p store.Provi
 	defer clear(apiKey)
 	if err := CheckCredentialEnv(p.CredentialEnv); err != nil {
 		return err
+	}
+	if p.Type != string(provider.TypeMock) {
+		// Every write path (CLI, admin API) checks first; this is the
+		// store's own guard against a password stored and listed in clear.
+		if err := provider.CheckBaseURL(p.BaseURL); err != nil {
+			return fmt.Errorf("provider %s: %w", p.Name, err)
+		}
 	}
 	if p.Tenant == "" {
 		p.Tenant = store.DefaultTenant

@@ -63,16 +63,33 @@ func (c Config) Validate() error {
 	}
 	switch c.Type {
 	case TypeOpenAI, TypeAnthropic, TypeGemini:
-		u, err := url.Parse(c.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%w: provider %q: base_url must be an absolute http(s) URL", ErrInvalidConfig, c.Name)
-		}
-		if u.User != nil {
-			return fmt.Errorf("%w: provider %q: base_url must not carry credentials", ErrInvalidConfig, c.Name)
+		if err := CheckBaseURL(c.BaseURL); err != nil {
+			return fmt.Errorf("%w: provider %q: %w", ErrInvalidConfig, c.Name, err)
 		}
 	case TypeMock:
 	default:
 		return fmt.Errorf("%w: provider %q: unknown type %q", ErrInvalidConfig, c.Name, c.Type)
+	}
+	return nil
+}
+
+// Errors of CheckBaseURL. Neither quotes the URL: it may hold a password.
+var (
+	ErrBaseURL         = errors.New("base_url must be an absolute http(s) URL")
+	ErrBaseURLUserinfo = errors.New("base_url must not carry a user or password (a credential goes in api_key_env or --api-key-stdin)")
+)
+
+// CheckBaseURL checks a provider's base URL wherever one is accepted (the
+// config file, `bulwark providers add`, the admin API): absolute http(s)
+// with a host, and no user information — a password there would be stored,
+// listed and audited in clear, and no upstream call sends it.
+func CheckBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return ErrBaseURL // not err: url.Parse's error quotes the URL
+	case u.User != nil:
+		return ErrBaseURLUserinfo
 	}
 	return nil
 }
