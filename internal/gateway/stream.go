@@ -106,9 +106,10 @@ func (rl *relayer) run(rd *sse.Reader) error {
 		} else {
 			done, err = rl.openAIEvent(ev)
 		}
-		if err == nil && (done || rd.Buffered() == 0) {
-			// Flush when nothing more is waiting: every event leaves as
-			// soon as the upstream pauses, and a burst costs one syscall.
+		if err == nil && (done || !rd.EventBuffered()) {
+			// Flush unless the next event is already here: every event
+			// leaves before the relay waits on the upstream, and a burst
+			// costs one syscall.
 			if ferr := rl.out.Flush(); ferr != nil {
 				err = clientGone{ferr}
 			}
@@ -120,9 +121,9 @@ func (rl *relayer) run(rd *sse.Reader) error {
 }
 
 var (
-	doneData   = []byte("[DONE]")
-	usageTail  = []byte(`usage"`) // `"usage"` without its opening quote
-	errorStart = []byte(`{"error"`)
+	doneData  = []byte("[DONE]")
+	usageTail = []byte(`usage"`) // `"usage"` without its opening quote
+	errorTail = []byte(`error"`)
 )
 
 // chunkAction is what a relay does with one OpenAI chunk.
@@ -141,8 +142,14 @@ func (rl *relayer) inspect(data []byte) (chunkAction, gjson.Result, error) {
 	if bytes.Equal(data, doneData) {
 		return doneChunk, gjson.Result{}, nil
 	}
-	if bytes.HasPrefix(data, errorStart) {
-		return 0, gjson.Result{}, fmt.Errorf("upstream sent an error event: %s", scrub(gjson.GetBytes(data, "error.message").String()))
+	if mayCarryError(data) {
+		if e := gjson.GetBytes(data, "error"); truthy(e) {
+			msg := e.Get("message").String()
+			if e.Type == gjson.String {
+				msg = e.Str
+			}
+			return 0, gjson.Result{}, fmt.Errorf("upstream sent an error event: %s", scrub(msg))
+		}
 	}
 	if mayCarryUsage(data) {
 		if t, ok := usage.FromOpenAI(data); ok {
@@ -188,29 +195,61 @@ func deltaLen(delta gjson.Result) int {
 // is not null. OpenAI sends "usage":null in every chunk of a stream that
 // asked for usage (Bulwark always asks), and finding the top-level member
 // means parsing the whole chunk: a chunk whose every "usage" member is
-// null is passed over without parsing. An unescaped `"usage"` cannot occur
-// inside a JSON string, so every member is found. The search is for
-// `usage"` with the opening quote checked after: quotes are a tenth of a
+// null is passed over without parsing.
+func mayCarryUsage(data []byte) bool { return hasMember(data, usageTail) || escapesLetter(data) }
+
+// mayCarryError reports whether an OpenAI chunk may have an "error"
+// member that is not null. The official SDKs raise on a chunk whose
+// top-level "error" is truthy wherever it stands (OpenRouter's mid-stream
+// errors put it after "id" and "object"), so a prefix check is not enough.
+func mayCarryError(data []byte) bool { return hasMember(data, errorTail) || escapesLetter(data) }
+
+// hasMember reports whether data has a member whose name ends in tail
+// (the name and its closing quote, without the opening one) and whose
+// value is not null. An unescaped `"name"` followed by a colon cannot
+// occur inside a JSON string, so every member is found (nested ones too:
+// the caller parses to see whether it is top-level). The search is for
+// the tail with the opening quote checked after: quotes are a tenth of a
 // chunk's bytes, and a search led by one stopped at every quote.
-func mayCarryUsage(data []byte) bool {
+func hasMember(data, tail []byte) bool {
 	for i := 1; i < len(data); i++ {
-		j := bytes.Index(data[i:], usageTail)
+		j := bytes.Index(data[i:], tail)
 		if j < 0 {
-			break
+			return false
 		}
 		i += j
 		if data[i-1] != '"' {
 			continue
 		}
-		rest := skipSpace(data[i+len(usageTail):])
+		rest := skipSpace(data[i+len(tail):])
 		if len(rest) == 0 || rest[0] != ':' {
-			continue // a string value "usage", not a member name
+			continue // a string value, not a member name
 		}
 		if v := skipSpace(rest[1:]); !bytes.HasPrefix(v, nullValue) {
 			return true
 		}
 	}
-	return escapesUsageLetter(data)
+	return false
+}
+
+// truthy is what the SDKs' `if data.get("error")` accepts: true, a
+// non-zero number, a non-empty string, object or array.
+func truthy(r gjson.Result) bool {
+	switch r.Type {
+	case gjson.True:
+		return true
+	case gjson.Number:
+		return r.Num != 0
+	case gjson.String:
+		return r.Str != ""
+	case gjson.JSON:
+		raw := strings.TrimSpace(r.Raw)
+		if len(raw) < 2 {
+			return true // cut short (`{"error":{`): no SDK would read it as success
+		}
+		return strings.TrimSpace(raw[1:len(raw)-1]) != ""
+	}
+	return false
 }
 
 var (
@@ -218,11 +257,12 @@ var (
 	escapeU00 = []byte(`\u00`)
 )
 
-// escapesUsageLetter reports whether data writes a letter of "usage" as a
-// \u escape: a member name spelt that way is "usage" to the JSON parser
-// but invisible to the byte search, so such a chunk is parsed. Upstreams
-// do not escape ASCII letters; a false positive costs one parse.
-func escapesUsageLetter(data []byte) bool {
+// escapesLetter reports whether data writes an ASCII letter as a \u
+// escape: a member name spelt that way ("usag\u0065") is the plain name
+// to the JSON parser but invisible to the byte search, so such a chunk is
+// parsed. Upstreams do not escape ASCII letters; a false positive costs
+// one parse.
+func escapesLetter(data []byte) bool {
 	for i := 0; ; {
 		j := bytes.Index(data[i:], escapeU00)
 		if j < 0 {
@@ -232,17 +272,22 @@ func escapesUsageLetter(data []byte) bool {
 		if i+2 > len(data) {
 			return false
 		}
-		switch a, b := data[i], data[i+1]; a {
-		case '7': // u, s
-			if b == '5' || b == '3' {
-				return true
-			}
-		case '6': // a, g, e
-			if b == '1' || b == '7' || b == '5' {
-				return true
-			}
+		if c := unhex(data[i])<<4 | unhex(data[i+1]); c|0x20 >= 'a' && c|0x20 <= 'z' {
+			return true
 		}
 	}
+}
+
+// unhex is the value of a hex digit; anything else reads as 0xff, which
+// no letter test accepts.
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c|0x20 >= 'a' && c|0x20 <= 'f':
+		return c|0x20 - 'a' + 10
+	}
+	return 0xff
 }
 
 // skipSpace drops leading JSON whitespace.

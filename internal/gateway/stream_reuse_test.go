@@ -176,6 +176,8 @@ func FuzzMayCarryUsage(f *testing.F) {
 		`{"x":{"usage":null},"usage":{"prompt_tokens":1}}`,
 		`{"usage"  :  {"prompt_tokens":1}}`,
 		`{"choices":[],"usag\u0065":{"prompt_tokens":3}}`,
+		`{"id":"c","error" : {"message":"x"}}`,
+		`{"id":"c","err\u006fr":"x"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -185,6 +187,9 @@ func FuzzMayCarryUsage(f *testing.F) {
 		}
 		if _, ok := usage.FromOpenAI(data); ok && !mayCarryUsage(data) {
 			t.Fatalf("usage in %q was passed over", data)
+		}
+		if truthy(gjson.GetBytes(data, "error")) && !mayCarryError(data) {
+			t.Fatalf("the error in %q was passed over", data)
 		}
 	})
 }

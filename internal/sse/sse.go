@@ -123,10 +123,75 @@ func (r *Reader) Next() (Event, error) {
 	}
 }
 
-// Buffered reports how many bytes are already read from the stream but
-// not yet returned: when it is zero, the next call to Next would wait for
-// the upstream, so a relay must flush what it has written.
-func (r *Reader) Buffered() int { return r.br.Buffered() }
+// EventBuffered reports whether a whole event is already read from the
+// stream, so that Next returns it without waiting for the upstream. When
+// it is false a relay must flush what it has written: every complete
+// event then leaves before the relay waits again, and a burst costs one
+// write. (Buffered bytes alone said too little: a read that completed
+// one event and brought the start of the next held the first back until
+// the upstream finished the second.) A block of comments, id or retry
+// fields only is no event: Next reads past it (see dispatches).
+func (r *Reader) EventBuffered() bool {
+	b, _ := r.br.Peek(r.br.Buffered()) // never reads: only what is buffered
+	for {
+		end, next := blankLine(b)
+		if end < 0 {
+			return false
+		}
+		if dispatches(b[:end]) {
+			return true
+		}
+		b = b[next:]
+	}
+}
+
+// blankLine finds the first empty line in b: end is where the block before
+// it ends, next where the bytes after it start; end is -1 when b holds no
+// empty line. Lines end in "\n" or "\r\n".
+func blankLine(b []byte) (end, next int) {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1, 0
+		}
+		start := i + j + 1 // start of the next line
+		switch rest := b[start:]; {
+		case len(rest) > 0 && rest[0] == '\n':
+			return start, start + 1
+		case len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n':
+			return start, start + 2
+		}
+		i = start
+	}
+}
+
+// dispatches reports whether Next returns an event for a block (the lines
+// before an empty line): one with a data field, or whose last event field
+// names one. Comments, id and retry fields alone are read past.
+func dispatches(block []byte) bool {
+	named := false
+	for len(block) > 0 {
+		line, rest, _ := bytes.Cut(block, nl)
+		line = bytes.TrimSuffix(line, cr)
+		field, value, _ := bytes.Cut(line, colon)
+		switch string(field) {
+		case "data":
+			return true
+		case "event":
+			value = bytes.TrimPrefix(value, space)
+			named = len(value) > 0
+		}
+		block = rest
+	}
+	return named
+}
+
+var (
+	nl    = []byte("\n")
+	cr    = []byte("\r")
+	colon = []byte(":")
+	space = []byte(" ")
+)
 
 // readLine returns one line without its terminator ("\n" or "\r\n").
 func (r *Reader) readLine() ([]byte, error) {

@@ -267,3 +267,74 @@ func TestWriterFlushesThroughWrappers(t *testing.T) {
 		t.Fatalf("a writer that cannot flush: %v", err)
 	}
 }
+
+// errWouldBlock stands for an upstream with nothing more to send yet.
+var errWouldBlock = errors.New("would block")
+
+// stalled yields in, then reports that the next read would wait.
+type stalled struct{ in []byte }
+
+func (s *stalled) Read(p []byte) (int, error) {
+	if len(s.in) == 0 {
+		return 0, errWouldBlock
+	}
+	n := copy(p, s.in)
+	s.in = s.in[n:]
+	return n, nil
+}
+
+var bufferedCases = []string{
+	"event: ping\ndata: {}\n\nevent: content_block_delta\ndata: {\"a\"",
+	"data: a\n\ndata: b\n\n",
+	"data: a\r\n\r\n: keep-alive\r\n\r\ndata: b",
+	": only a comment\n\n",
+	"id: 1\nretry: 5\n\ndata: x\n\n",
+	"event: named\n\n",
+	"event: x\nevent:\n\ndata",
+	"\n\n\ndata\n\n",
+	"data: a\r\r\ndata: b\n\n",
+}
+
+// TestEventBuffered: a relay flushes when EventBuffered is false, so it
+// must be true exactly when Next returns an event without reading more —
+// never when Next would wait (an event held back), and not spuriously
+// false (a write per event instead of per burst).
+func TestEventBuffered(t *testing.T) {
+	for _, in := range bufferedCases {
+		checkEventBuffered(t, []byte(in))
+	}
+}
+
+func FuzzEventBuffered(f *testing.F) {
+	for _, in := range bufferedCases {
+		f.Add([]byte(in))
+	}
+	for _, tt := range readCases {
+		f.Add([]byte(tt.in))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) > readBuffer-1 {
+			return // one buffer's fill: longer input is read in several
+		}
+		checkEventBuffered(t, in)
+	})
+}
+
+func checkEventBuffered(t *testing.T, in []byte) {
+	t.Helper()
+	r := NewReader(&stalled{in: in})
+	defer r.Release()
+	_, _ = r.br.Peek(1) // the first read brings everything there is
+	for {
+		ready := r.EventBuffered()
+		_, err := r.Next()
+		switch {
+		case ready && errors.Is(err, errWouldBlock):
+			t.Fatalf("%q: EventBuffered said an event was here, but Next waited", in)
+		case !ready && err == nil:
+			t.Fatalf("%q: Next returned an event EventBuffered did not see", in)
+		case err != nil:
+			return
+		}
+	}
+}

@@ -28,32 +28,37 @@ func FromOpenAI(body []byte) (t Tokens, ok bool) {
 
 // FromAnthropic reads an Anthropic usage object (a message's "usage", or
 // the "usage" of a message_start's message / a message_delta event) into t,
-// overwriting only the fields present. Anthropic reports input_tokens
+// overwriting only the fields present and not null. Anthropic reports input_tokens
 // without the cache parts, so PromptTokens is their sum.
 func FromAnthropic(t *Tokens, u gjson.Result) bool {
 	if !u.IsObject() {
 		return false
 	}
 	in, cr, cw := u.Get("input_tokens"), u.Get("cache_read_input_tokens"), u.Get("cache_creation_input_tokens")
-	if in.Exists() || cr.Exists() || cw.Exists() {
-		if cr.Exists() {
+	if given(in) || given(cr) || given(cw) {
+		if given(cr) {
 			t.CachedTokens = cr.Int()
 		}
-		if cw.Exists() {
+		if given(cw) {
 			t.CacheWriteTokens = cw.Int()
 		}
 		base := t.PromptTokens - t.CachedTokens - t.CacheWriteTokens
-		if in.Exists() {
+		if given(in) {
 			base = in.Int()
 		}
 		t.PromptTokens = base + t.CachedTokens + t.CacheWriteTokens
 	}
-	if out := u.Get("output_tokens"); out.Exists() {
+	if out := u.Get("output_tokens"); given(out) {
 		t.CompletionTokens = out.Int() // cumulative in message_delta
 	}
 	*t = t.clamped()
 	return true
 }
+
+// given reports whether an Anthropic usage member carries a count. The
+// members of a message_delta's usage are nullable; a null means "no news",
+// as the official SDKs' accumulators read it, and keeps message_start's.
+func given(r gjson.Result) bool { return r.Exists() && r.Type != gjson.Null }
 
 // clamped keeps hostile or broken upstream numbers from producing negative
 // or absurd counts that would corrupt budgets.

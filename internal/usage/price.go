@@ -3,6 +3,8 @@ package usage
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 	"strings"
 )
 
@@ -131,7 +133,10 @@ func (t *Table) Cost(model string, tok Tokens) (micros int64, ok bool) {
 	return p.Cost(tok), true
 }
 
-// Cost prices tokens in micro-USD, rounded up.
+// Cost prices tokens in micro-USD, rounded up. The sum is exact (128-bit)
+// and saturates at math.MaxInt64: counts are clamped to 2^40, and 2^40
+// tokens at a long-context price wrapped int64 into a negative cost, which
+// a budget then refused to settle — the call went free.
 func (p Price) Cost(tok Tokens) int64 {
 	in, out, cached, write := p.Input, p.Output, p.CachedInput, p.CacheWrite
 	if p.LongContextThreshold > 0 && tok.PromptTokens > p.LongContextThreshold {
@@ -144,6 +149,40 @@ func (p Price) Cost(tok Tokens) int64 {
 		write = in
 	}
 	plain := tok.PromptTokens - tok.CachedTokens - tok.CacheWriteTokens
-	total := plain*in + tok.CachedTokens*cached + tok.CacheWriteTokens*write + tok.CompletionTokens*out
-	return (total + 999_999) / 1_000_000
+	var sum wide
+	sum.addProduct(plain, in)
+	sum.addProduct(tok.CachedTokens, cached)
+	sum.addProduct(tok.CacheWriteTokens, write)
+	sum.addProduct(tok.CompletionTokens, out)
+	return sum.ceilMicros()
+}
+
+// wide is an unsigned 128-bit sum of token × price products. Four products
+// of int64 operands stay below 2^128.
+type wide struct{ hi, lo uint64 }
+
+// addProduct adds n × price; a negative or zero operand adds nothing.
+func (w *wide) addProduct(n, price int64) {
+	if n <= 0 || price <= 0 {
+		return
+	}
+	hi, lo := bits.Mul64(uint64(n), uint64(price))
+	var carry uint64
+	w.lo, carry = bits.Add64(w.lo, lo, 0)
+	w.hi, _ = bits.Add64(w.hi, hi, carry)
+}
+
+// ceilMicros divides the sum (micro-USD per million tokens × tokens) by a
+// million, rounding up, saturating at math.MaxInt64.
+func (w wide) ceilMicros() int64 {
+	if w.hi >= 1_000_000 { // the quotient would not fit 64 bits
+		return math.MaxInt64
+	}
+	lo, carry := bits.Add64(w.lo, 999_999, 0)
+	hi := w.hi + carry
+	if hi >= 1_000_000 {
+		return math.MaxInt64
+	}
+	q, _ := bits.Div64(hi, lo, 1_000_000)
+	return int64(min(q, math.MaxInt64))
 }

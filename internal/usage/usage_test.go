@@ -1,6 +1,8 @@
 package usage
 
 import (
+	"math"
+	"math/big"
 	"testing"
 
 	"github.com/tidwall/gjson"
@@ -39,6 +41,76 @@ func TestCost(t *testing.T) {
 	}
 }
 
+// Cost is exact in 128 bits and saturates: clamped counts (2^40) at a
+// long-context price wrapped int64 into a negative cost, which a budget
+// then refused to settle.
+func TestCostExtremes(t *testing.T) {
+	const most = 1 << 40
+	prices := []Price{
+		{Input: m(3), Output: m(15), LongContextThreshold: 200_000, LongInput: m(6), LongOutput: m(22.50)},
+		{Input: m(15), Output: m(75), CachedInput: m(1.50), CacheWrite: m(18.75)},
+		{Input: math.MaxInt64, Output: math.MaxInt64},
+	}
+	toks := []Tokens{
+		{PromptTokens: most, CompletionTokens: most},
+		{PromptTokens: most, CachedTokens: most / 2, CacheWriteTokens: most / 4, CompletionTokens: 7},
+		{PromptTokens: 1, CompletionTokens: 1},
+	}
+	for _, p := range prices {
+		for _, tok := range toks {
+			if got, want := p.Cost(tok), bigCost(p, tok); got != want {
+				t.Errorf("Cost(%+v) at %+v = %d, want %d", tok, p, got, want)
+			}
+		}
+	}
+	tab, err := NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := FromOpenAI([]byte(`{"usage":{"prompt_tokens":99999999999999999,"completion_tokens":99999999999999999}}`))
+	if c, _ := tab.Cost("claude-sonnet-4-5", tok); c <= 0 {
+		t.Errorf("cost of %+v = %d micro-USD, want a large positive cost", tok, c)
+	}
+}
+
+// bigCost is Price.Cost in arbitrary precision, saturated at MaxInt64.
+func bigCost(p Price, tok Tokens) int64 {
+	in, out, cached, write := p.Input, p.Output, p.CachedInput, p.CacheWrite
+	if p.LongContextThreshold > 0 && tok.PromptTokens > p.LongContextThreshold {
+		in, out, cached, write = p.LongInput, p.LongOutput, p.LongCachedInput, p.LongCacheWrite
+	}
+	if cached == 0 {
+		cached = in
+	}
+	if write == 0 {
+		write = in
+	}
+	sum := new(big.Int)
+	for _, tp := range [][2]int64{{tok.PromptTokens - tok.CachedTokens - tok.CacheWriteTokens, in}, {tok.CachedTokens, cached}, {tok.CacheWriteTokens, write}, {tok.CompletionTokens, out}} {
+		if tp[0] > 0 && tp[1] > 0 {
+			sum.Add(sum, new(big.Int).Mul(big.NewInt(tp[0]), big.NewInt(tp[1])))
+		}
+	}
+	sum.Add(sum, big.NewInt(999_999))
+	sum.Quo(sum, big.NewInt(1_000_000))
+	if !sum.IsInt64() {
+		return math.MaxInt64
+	}
+	return sum.Int64()
+}
+
+func FuzzCost(f *testing.F) {
+	f.Add(int64(1<<40), int64(0), int64(0), int64(1<<40), int64(22_500_000), int64(6_000_000))
+	f.Add(int64(1), int64(0), int64(0), int64(1), int64(1), int64(1))
+	f.Fuzz(func(t *testing.T, prompt, cached, write, completion, in, out int64) {
+		tok := Tokens{PromptTokens: prompt, CachedTokens: cached, CacheWriteTokens: write, CompletionTokens: completion}.clamped()
+		p := Price{Input: max(in, 0), Output: max(out, 0)}
+		if got, want := p.Cost(tok), bigCost(p, tok); got != want || got < 0 {
+			t.Fatalf("Cost(%+v) at %+v = %d, want %d", tok, p, got, want)
+		}
+	})
+}
+
 func TestOverrides(t *testing.T) {
 	tab, err := NewTable(map[string]Price{"llama3": {Input: 1_000_000, Output: 2_000_000}, "gpt-4o": {Input: 1}})
 	if err != nil {
@@ -73,6 +145,15 @@ func TestExtractUsage(t *testing.T) {
 		{name: "anthropic message_start then delta", anthropic: true, bodies: []string{
 			`{"input_tokens":10,"cache_read_input_tokens":100,"cache_creation_input_tokens":50,"output_tokens":1}`, `{"output_tokens":42}`},
 			want: Tokens{PromptTokens: 160, CachedTokens: 100, CacheWriteTokens: 50, CompletionTokens: 42}},
+		// message_delta's members are nullable: a null is "no news", as the
+		// official SDKs' accumulators read it, never a zero.
+		{name: "anthropic delta with null members keeps message_start", anthropic: true, bodies: []string{
+			`{"input_tokens":10,"cache_read_input_tokens":100,"cache_creation_input_tokens":50,"output_tokens":1}`,
+			`{"input_tokens":null,"cache_creation_input_tokens":null,"cache_read_input_tokens":null,"output_tokens":42}`},
+			want: Tokens{PromptTokens: 160, CachedTokens: 100, CacheWriteTokens: 50, CompletionTokens: 42}},
+		{name: "anthropic null output keeps the count", anthropic: true, bodies: []string{
+			`{"input_tokens":10,"output_tokens":3}`, `{"output_tokens":null}`},
+			want: Tokens{PromptTokens: 10, CompletionTokens: 3}},
 		{name: "anthropic delta repeats input", anthropic: true, bodies: []string{
 			`{"input_tokens":10,"output_tokens":1}`, `{"input_tokens":10,"cache_read_input_tokens":5,"output_tokens":7}`},
 			want: Tokens{PromptTokens: 15, CachedTokens: 5, CompletionTokens: 7}},

@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/sse"
+	"github.com/bulwarkhq/bulwark/internal/usage"
+)
+
+// Stream relays, held to what the official SDKs do with an upstream's
+// events: the accumulated usage, errors wherever they stand in a chunk,
+// and every complete event delivered before the relay waits again.
+
+// relayAnthropic runs the event relay of an Anthropic stream and settles
+// its tokens as relayStream does.
+func relayAnthropic(t *testing.T, upstream string) (usage.Record, error) {
+	t.Helper()
+	x := &exchange{rt: routeMessages, reqBytes: 4000}
+	rl := &relayer{x: x, ctx: context.Background(), out: sse.NewWriter(httptest.NewRecorder())}
+	rd := sse.NewReader(strings.NewReader(upstream))
+	err := rl.run(rd)
+	rd.Release()
+	rl.settleTokens()
+	return x.rec, err
+}
+
+// The usage of an Anthropic message_delta may give its input members as
+// null (they are nullable in the API: the SDKs' accumulators keep the
+// message_start value for a null). The prompt, cache reads and cache
+// writes message_start reported must survive.
+func TestAnthropicStreamNullDeltaUsageKeepsPrompt(t *testing.T) {
+	up := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null," +
+		"\"usage\":{\"input_tokens\":10,\"cache_creation_input_tokens\":50000,\"cache_read_input_tokens\":100000,\"output_tokens\":1}}}\n\n" +
+		"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n" +
+		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n" +
+		"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n" +
+		"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null}," +
+		"\"usage\":{\"input_tokens\":null,\"cache_creation_input_tokens\":null,\"cache_read_input_tokens\":null,\"output_tokens\":2}}\n\n" +
+		"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+	rec, err := relayAnthropic(t, up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := usage.Tokens{PromptTokens: 150010, CachedTokens: 100000, CacheWriteTokens: 50000, CompletionTokens: 2}
+	if rec.Tokens != want || rec.Estimated {
+		t.Errorf("recorded %+v (estimated %v), want %+v", rec.Tokens, rec.Estimated, want)
+	}
+}
+
+// The OpenAI SDKs raise on any chunk whose top-level "error" member is
+// set (Python: `if is_mapping(data) and data.get("error")`, Node:
+// `if (data && data.error)`), wherever the member stands; OpenRouter's
+// documented mid-stream error is such a chunk, with "id", "object" … before
+// "error". Both relays must treat it as the upstream failure it is — end
+// with the gateway's own (scrubbed) error event, never a clean end — as
+// they do for a chunk that begins with {"error".
+func TestOpenAIErrorChunkNotFirstMember(t *testing.T) {
+	const (
+		hi    = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n"
+		done  = "data: [DONE]\n\n"
+		chunk = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"provider\":\"openai\",%s,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":\"error\"}]}\n\n"
+	)
+	tests := []struct {
+		member  string
+		isError bool
+	}{
+		{`"error":{"code":"server_error","message":"Provider disconnected: sk-upstream-SECRET"}`, true},
+		{`"error" : "Provider disconnected"`, true},
+		{`"err\u006fr":{"message":"escaped name"}`, true},
+		{`"error":null`, false},
+		{`"error":{}`, false}, // falsy to the SDKs
+		{`"error":false`, false},
+		{`"note":"error"`, false},
+		{`"x":{"error":{"message":"nested"}}`, false},
+	}
+	// A chunk cut inside its error object is no success either (and must
+	// not panic the relay: FuzzPass found that).
+	for _, pass := range []bool{false, true} {
+		if got := relayWith(t, pass, strings.NewReader(hi+"data: {\"error\":{\n\n"+done)); !got.err {
+			t.Errorf("pass-through %v: a cut error chunk ended cleanly: %q", pass, got.events)
+		}
+	}
+	for _, tt := range tests {
+		up := hi + strings.Replace(chunk, "%s", tt.member, 1) + done
+		for _, pass := range []bool{false, true} {
+			got := relayWith(t, pass, strings.NewReader(up))
+			if got.err != tt.isError {
+				t.Errorf("%s, pass-through %v: error %v, want %v; client saw %q", tt.member, pass, got.err, tt.isError, got.events)
+			}
+			if strings.Contains(strings.Join(got.events, ""), "SECRET") {
+				t.Errorf("%s, pass-through %v: the upstream's message reached the client unscrubbed: %q", tt.member, pass, got.events)
+			}
+		}
+	}
+}
+
+// flushLog is a ResponseWriter whose client sees only what was flushed.
+type flushLog struct {
+	http.ResponseWriter
+	mu              sync.Mutex
+	pending, landed []byte
+}
+
+func (f *flushLog) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pending = append(f.pending, p...)
+	return len(p), nil
+}
+
+func (f *flushLog) Flush() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.landed = append(f.landed, f.pending...)
+	f.pending = f.pending[:0]
+}
+
+func (f *flushLog) seen() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return string(f.landed)
+}
+
+// gatedReader returns first, then blocks until release, then rest.
+type gatedReader struct {
+	first, rest string
+	release     chan struct{}
+	n           int
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	switch g.n++; g.n {
+	case 1:
+		return copy(p, g.first), nil
+	case 2:
+		<-g.release
+		return copy(p, g.rest), nil
+	}
+	return 0, io.EOF
+}
+
+// Every complete event is flushed before the relay waits on the upstream
+// again, even when the read that completed it also brought the start of
+// the next event (a TCP segment boundary inside an event).
+func TestAnthropicEventFlushedBeforeWaiting(t *testing.T) {
+	ping := "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+	next := "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n"
+	g := &gatedReader{first: ping + next[:10], rest: next[10:] + "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", release: make(chan struct{})}
+	w := &flushLog{ResponseWriter: httptest.NewRecorder()}
+	x := &exchange{rt: routeMessages}
+	rl := &relayer{x: x, ctx: context.Background(), out: sse.NewWriter(w)}
+	done := make(chan error, 1)
+	go func() {
+		rd := sse.NewReader(g)
+		defer rd.Release()
+		done <- rl.run(rd)
+	}()
+	time.Sleep(200 * time.Millisecond) // the upstream pauses mid-event
+	seen := w.seen()
+	close(g.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(seen, "event: ping") {
+		t.Errorf("after 200ms the client had %q: the complete ping event was held back until the upstream finished the next one", seen)
+	}
+}
+
