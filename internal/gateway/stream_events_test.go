@@ -172,4 +172,3 @@ func TestAnthropicEventFlushedBeforeWaiting(t *testing.T) {
 		t.Errorf("after 200ms the client had %q: the complete ping event was held back until the upstream finished the next one", seen)
 	}
 }
-
