@@ -99,3 +99,55 @@ func TestGeminiCountTokensBypassesIdempotency(t *testing.T) {
 		t.Errorf("upstream calls %d, want 3", n)
 	}
 }
+
+// An Idempotency-Key stands for the whole request, not its body: Gemini
+// names the model and the streaming method in the URL, and the same body
+// goes to both LLM dialects. The same key and body with another path,
+// query or Anthropic version is a 422 conflict — it used to replay the
+// first answer: another model's (one this key may not use), JSON for a
+// stream, an OpenAI completion on /v1/messages.
+func TestIdempotencyKeyBindsTheRequestNotOnlyTheBody(t *testing.T) {
+	e, _ := geminiEnv(t)
+	gbody := `{"contents":[{"role":"user","parts":[{"text":"same words"}]}]}`
+	obody := `{"model":"mock/echo","max_tokens":5,"messages":[{"role":"user","content":"same words"}]}`
+	newer := map[string]string{"Anthropic-Version": "2026-10-21"}
+	tests := []struct {
+		name, first, second, body string
+		firstHdr, secondHdr       map[string]string
+		models                    []string // the key's allowed models
+	}{
+		{"gemini other model", "/v1beta/models/flash:generateContent", "/v1beta/models/fast:generateContent", gbody, nil, nil, nil},
+		{"gemini model the key may not use", "/v1beta/models/flash:generateContent", "/v1beta/models/smart:generateContent", gbody, nil, nil, []string{"flash"}},
+		{"gemini stream after non-stream", "/v1beta/models/flash:generateContent", "/v1beta/models/flash:streamGenerateContent?alt=sse", gbody, nil, nil, nil},
+		{"openai then anthropic route", "/v1/chat/completions", "/v1/messages", obody, nil, anthHdr, nil},
+		{"anthropic version changed", "/v1/messages", "/v1/messages", obody, anthHdr, newer, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key := map[string]string{"Idempotency-Key": "k-" + strings.ReplaceAll(tt.name, " ", "-")}
+			with := func(h map[string]string) map[string]string {
+				out := map[string]string{}
+				for _, m := range []map[string]string{key, h} {
+					for k, v := range m {
+						out[k] = v
+					}
+				}
+				return out
+			}
+			e.identity.Models = tt.models
+			resp, first := e.do(t, http.MethodPost, tt.first, tt.body, with(tt.firstHdr))
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("first: %d %s", resp.StatusCode, first)
+			}
+			resp, second := e.do(t, http.MethodPost, tt.second, tt.body, with(tt.secondHdr))
+			if resp.Header.Get(HeaderReplayed) == "true" || resp.StatusCode != http.StatusUnprocessableEntity {
+				t.Fatalf("%s answered %d (replayed %q): %s; want 422 idempotency_key_reused", tt.second, resp.StatusCode, resp.Header.Get(HeaderReplayed), second)
+			}
+			// The same request again is still the replay it should be.
+			resp, again := e.do(t, http.MethodPost, tt.first, tt.body, with(tt.firstHdr))
+			if resp.Header.Get(HeaderReplayed) != "true" || string(again) != string(first) {
+				t.Errorf("repeat of the first request: %d replayed %q", resp.StatusCode, resp.Header.Get(HeaderReplayed))
+			}
+		})
+	}
+}

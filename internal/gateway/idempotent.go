@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
+	"hash"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
@@ -69,7 +72,7 @@ func (g *Gateway) runIdempotent(w http.ResponseWriter, r *http.Request, rt route
 	}
 	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	store := g.deps.Routing.Idempotency
-	b, err := idempotency.Await(r.Context(), store, string(id.Kind)+":"+id.KeyID, key, sha256.Sum256(body))
+	b, err := idempotency.Await(r.Context(), store, string(id.Kind)+":"+id.KeyID, key, fingerprint(r, body))
 	switch {
 	case err != nil && r.Context().Err() != nil:
 		return nil //nolint:nilerr // the client left while waiting: nobody to answer
@@ -147,3 +150,32 @@ func (rc *recorder) Write(p []byte) (int, error) {
 
 // Unwrap lets http.ResponseController flush the real writer.
 func (rc *recorder) Unwrap() http.ResponseWriter { return rc.ResponseWriter }
+
+// fingerprint identifies the request an Idempotency-Key stands for: the
+// body alone said too little — Gemini names the model and the streaming
+// method in the URL, and the same body sent to /v1/messages after
+// /v1/chat/completions would have replayed an answer in the other
+// dialect (and, for Gemini, one from a model this key may not use). So
+// the method, path, query and the headers that select an answer's shape
+// are hashed with it, each length-prefixed; the same key with any of
+// them changed is a 422 conflict, never a replay.
+func fingerprint(r *http.Request, body []byte) [sha256.Size]byte {
+	h := sha256.New()
+	for _, part := range []string{r.Method, r.URL.Path, r.URL.RawQuery,
+		r.Header.Get("Anthropic-Version"), strings.Join(r.Header.Values("Anthropic-Beta"), ",")} {
+		writeField(h, []byte(part))
+	}
+	writeField(h, body)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// writeField writes b with its length first, so no two sequences of
+// fields hash alike.
+func writeField(h hash.Hash, b []byte) {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+	_, _ = h.Write(n[:])
+	_, _ = h.Write(b)
+}
