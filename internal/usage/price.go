@@ -138,7 +138,20 @@ func (t *Table) Cost(model string, tok Tokens) (micros int64, ok bool) {
 // tokens at a long-context price wrapped int64 into a negative cost, which
 // a budget then refused to settle — the call went free.
 func (p Price) Cost(tok Tokens) int64 {
-	in, out, cached, write := p.Input, p.Output, p.CachedInput, p.CacheWrite
+	in, out, cached, write := p.rates(tok)
+	plain := tok.PromptTokens - tok.CachedTokens - tok.CacheWriteTokens
+	var sum wide
+	sum.addProduct(plain, in)
+	sum.addProduct(tok.CachedTokens, cached)
+	sum.addProduct(tok.CacheWriteTokens, write)
+	sum.addProduct(tok.CompletionTokens, out)
+	return sum.ceilMicros()
+}
+
+// rates are the per-million prices that apply to tok: the long-context
+// tier above its threshold, and the input price where a cache price is 0.
+func (p Price) rates(tok Tokens) (in, out, cached, write int64) {
+	in, out, cached, write = p.Input, p.Output, p.CachedInput, p.CacheWrite
 	if p.LongContextThreshold > 0 && tok.PromptTokens > p.LongContextThreshold {
 		in, out, cached, write = p.LongInput, p.LongOutput, p.LongCachedInput, p.LongCacheWrite
 	}
@@ -148,13 +161,7 @@ func (p Price) Cost(tok Tokens) int64 {
 	if write == 0 {
 		write = in
 	}
-	plain := tok.PromptTokens - tok.CachedTokens - tok.CacheWriteTokens
-	var sum wide
-	sum.addProduct(plain, in)
-	sum.addProduct(tok.CachedTokens, cached)
-	sum.addProduct(tok.CacheWriteTokens, write)
-	sum.addProduct(tok.CompletionTokens, out)
-	return sum.ceilMicros()
+	return in, out, cached, write
 }
 
 // wide is an unsigned 128-bit sum of token × price products. Four products

@@ -73,18 +73,10 @@ func TestCostExtremes(t *testing.T) {
 	}
 }
 
-// bigCost is Price.Cost in arbitrary precision, saturated at MaxInt64.
+// bigCost is Price.Cost's arithmetic in arbitrary precision, saturated at
+// MaxInt64 (the rates are TestCost's to check).
 func bigCost(p Price, tok Tokens) int64 {
-	in, out, cached, write := p.Input, p.Output, p.CachedInput, p.CacheWrite
-	if p.LongContextThreshold > 0 && tok.PromptTokens > p.LongContextThreshold {
-		in, out, cached, write = p.LongInput, p.LongOutput, p.LongCachedInput, p.LongCacheWrite
-	}
-	if cached == 0 {
-		cached = in
-	}
-	if write == 0 {
-		write = in
-	}
+	in, out, cached, write := p.rates(tok)
 	sum := new(big.Int)
 	for _, tp := range [][2]int64{{tok.PromptTokens - tok.CachedTokens - tok.CacheWriteTokens, in}, {tok.CachedTokens, cached}, {tok.CacheWriteTokens, write}, {tok.CompletionTokens, out}} {
 		if tp[0] > 0 && tp[1] > 0 {
