@@ -139,7 +139,7 @@ const (
 // need: usage, delivered text (counted), [DONE] and error events. It
 // returns the chunk's first delta for a filter to rewrite.
 func (rl *relayer) inspect(data []byte) (chunkAction, gjson.Result, error) {
-	if bytes.Equal(data, doneData) {
+	if bytes.HasPrefix(data, doneData) { // as the SDKs test it: "[DONE] " ends their stream too
 		return doneChunk, gjson.Result{}, nil
 	}
 	if mayCarryError(data) {
