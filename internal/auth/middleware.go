@@ -67,6 +67,17 @@ func CredentialInQuery(r *http.Request) bool {
 	return strings.Contains(r.URL.RawQuery, KeyPrefix)
 }
 
+// DialectOf picks the error shape of a request: its route's, except that
+// GET /v1/models answers in the Anthropic shape when the caller sent
+// anthropic-version (Anthropic's SDKs always do; their errors then need
+// the Anthropic body and request-id header, a refused key included).
+func DialectOf(r *http.Request) apierr.Dialect {
+	if r.URL.Path == "/v1/models" && r.Header.Get("Anthropic-Version") != "" {
+		return apierr.Anthropic
+	}
+	return DialectFor(r.URL.Path)
+}
+
 // DialectFor picks the error shape of a route.
 func DialectFor(path string) apierr.Dialect {
 	switch {
@@ -81,7 +92,7 @@ func DialectFor(path string) apierr.Dialect {
 // Wrap returns next behind authentication.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d := DialectFor(r.URL.Path)
+		d := DialectOf(r)
 		if CredentialInQuery(r) {
 			apierr.Write(w, r, d, apierr.BadRequest("credential_in_query",
 				"credentials in the query string are refused; send the key in the Authorization header"), m.Log)

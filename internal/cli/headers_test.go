@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -66,6 +67,49 @@ func TestRequestIDHeadersPerDialect(t *testing.T) {
 			// the handler's map.
 			if n := len(resp.Header) - 1; tt.name == "openai stream" && n > 8 {
 				t.Errorf("%d response headers, more than a small map holds: %v", n, resp.Header)
+			}
+		})
+	}
+}
+
+// GET /v1/models answers in the Anthropic shape when the caller sent
+// anthropic-version — and so must every refusal before the gateway: a
+// wrong key (anthropic-sdk-go reads the error type from the body and
+// err.RequestID from the request-id header), a key without the llm scope.
+// The auth middleware chose the shape from the path alone.
+func TestModelsRefusalsInAnthropicShape(t *testing.T) {
+	h := newHarness(t)
+	h.must("init")
+	noLLM := h.createKey("--name", "ro", "--scopes", "admin").Key
+	h.serve()
+	for _, tt := range []struct {
+		name, key string
+		status    int
+		errType   string
+	}{
+		{"unknown key", "sk-bw-nope", http.StatusUnauthorized, "authentication_error"},
+		{"key without llm scope", noLLM, http.StatusForbidden, "permission_error"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, h.addr+"/v1/models", nil)
+			req.Header.Set("X-Api-Key", tt.key)
+			req.Header.Set("Anthropic-Version", "2023-06-01")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var got struct {
+				Type  string `json:"type"`
+				Error struct {
+					Type string `json:"type"`
+				} `json:"error"`
+			}
+			_ = json.Unmarshal(body, &got)
+			if resp.StatusCode != tt.status || got.Type != "error" || got.Error.Type != tt.errType || !strings.HasPrefix(resp.Header.Get("Request-Id"), "req_") {
+				t.Fatalf("%d, request-id %q: %s; want %d {\"type\":\"error\",\"error\":{\"type\":%q}} with request-id",
+					resp.StatusCode, resp.Header.Get("Request-Id"), body, tt.status, tt.errType)
 			}
 		})
 	}

@@ -52,7 +52,7 @@ func RequestID() Middleware {
 // Recover turns a panic into a 500 with the request id; the stack goes to
 // the log only. http.ErrAbortHandler is re-raised so aborted streams stay
 // aborted.
-func Recover(log *slog.Logger, dialect func(string) apierr.Dialect) Middleware {
+func Recover(log *slog.Logger, dialect func(*http.Request) apierr.Dialect) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			defer func() {
@@ -64,7 +64,7 @@ func Recover(log *slog.Logger, dialect func(string) apierr.Dialect) Middleware {
 					panic(v)
 				}
 				log.Error("panic", "request_id", reqid.FromContext(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				apierr.Write(w, r, dialect(r.URL.Path), apierr.Internal(fmt.Errorf("panic: %v", v)), nil)
+				apierr.Write(w, r, dialect(r), apierr.Internal(fmt.Errorf("panic: %v", v)), nil)
 			}()
 			next.ServeHTTP(w, r)
 		})
@@ -149,11 +149,11 @@ func CORS(origins []string, credentials bool) Middleware {
 // arrive within readTimeout (a client trickling bytes cannot hold a
 // connection forever); the deadline is lifted once the body is read, so
 // long streamed responses are not cut.
-func BodyLimit(limit int64, readTimeout time.Duration, dialect func(string) apierr.Dialect, log *slog.Logger) Middleware {
+func BodyLimit(limit int64, readTimeout time.Duration, dialect func(*http.Request) apierr.Dialect, log *slog.Logger) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > limit {
-				apierr.Write(w, r, dialect(r.URL.Path), apierr.TooLarge(limit), log)
+				apierr.Write(w, r, dialect(r), apierr.TooLarge(limit), log)
 				return
 			}
 			if readTimeout > 0 && r.Body != http.NoBody {

@@ -16,7 +16,7 @@ import (
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func openai(string) apierr.Dialect { return apierr.OpenAI }
+func openai(*http.Request) apierr.Dialect { return apierr.OpenAI }
 
 func TestRequestID(t *testing.T) {
 	var seen string

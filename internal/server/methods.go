@@ -207,8 +207,6 @@ func dialectOf(r *http.Request) apierr.Dialect {
 	switch {
 	case p == "/mcp" || strings.HasPrefix(p, "/oauth/") || strings.HasPrefix(p, "/.well-known/"):
 		return apierr.OAuth
-	case p == "/v1/models" && r.Header.Get("Anthropic-Version") != "":
-		return apierr.Anthropic
 	}
-	return auth.DialectFor(p)
+	return auth.DialectOf(r)
 }

@@ -96,7 +96,7 @@ func (s *Server) Routes() []string { return s.table.list() }
 func RequireScope(scope string, log *slog.Logger, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !identity.FromContext(r.Context()).HasScope(scope) {
-			apierr.Write(w, r, auth.DialectFor(r.URL.Path), apierr.Forbidden("insufficient_scope",
+			apierr.Write(w, r, auth.DialectOf(r), apierr.Forbidden("insufficient_scope",
 				"this key lacks the "+scope+" scope"), log)
 			return
 		}
@@ -143,11 +143,11 @@ func (s *Server) Handler() http.Handler {
 	hsts := s.cfg.TLS.Enabled() || s.cfg.BehindTLSProxy
 	return httpx.Chain(s.exact,
 		httpx.RequestID(),
-		httpx.Recover(s.log, auth.DialectFor),
+		httpx.Recover(s.log, auth.DialectOf),
 		httpx.SecurityHeaders(hsts),
 		httpx.CORS(s.cfg.CORS.AllowedOrigins, s.cfg.CORS.AllowCredentials),
 		httpx.AccessLog(s.log, route, s.Metrics.Observe),
-		httpx.BodyLimit(s.cfg.HTTP.MaxBodyBytes, s.cfg.HTTP.BodyReadTimeout, auth.DialectFor, s.log),
+		httpx.BodyLimit(s.cfg.HTTP.MaxBodyBytes, s.cfg.HTTP.BodyReadTimeout, auth.DialectOf, s.log),
 	)
 }
 

@@ -94,7 +94,7 @@ func (h *Hooks) Middleware(next http.Handler) http.Handler {
 		if v := r.Header[skipHeader]; len(v) > 0 {
 			skip, err := h.checkSkip(r, strings.Join(v, ","))
 			if err != nil {
-				apierr.Write(w, r, auth.DialectFor(r.URL.Path), err, h.log)
+				apierr.Write(w, r, auth.DialectOf(r), err, h.log)
 				return
 			}
 			st.skip = skip
