@@ -238,7 +238,7 @@ func (x *exchange) send(ctx context.Context, call provider.Call) (*http.Response
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		if x.r.Context().Err() != nil {
-			x.rec.Status = statusClientClosed
+			x.clientLeft()
 			return nil, handled{err}
 		}
 		return nil, apierr.New(http.StatusBadGateway, "upstream_unreachable", "the upstream provider could not be reached").WithCause(err)
@@ -324,12 +324,25 @@ func (x *exchange) readAnswer(resp *http.Response) ([]byte, error) {
 	case errors.Is(err, errTooLong):
 		return nil, apierr.New(http.StatusBadGateway, "upstream_response_too_large", "the upstream answer exceeds the gateway's limit")
 	case err != nil && x.r.Context().Err() != nil:
-		x.rec.Status = statusClientClosed
+		x.clientLeft()
 		return nil, handled{err}
 	case err != nil:
 		return nil, apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider failed mid-answer").WithCause(err)
 	}
 	return b, nil
+}
+
+// clientLeft records a client that went away before its answer arrived.
+// The upstream may well have taken the prompt — and goes on generating a
+// non-streamed answer it bills — so the prompt is charged on the local
+// estimate (at the worst-case tier, see cost): hanging up before the
+// answer must not make a call free.
+func (x *exchange) clientLeft() {
+	x.rec.Status = statusClientClosed
+	x.rec.Estimated = true
+	if x.rec.PromptTokens == 0 {
+		x.rec.PromptTokens = usage.EstimateTokens(x.reqBytes)
+	}
 }
 
 // bodyUsage takes usage from a complete response, or estimates it.

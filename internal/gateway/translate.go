@@ -336,10 +336,13 @@ func (t *translation) relayBody(w http.ResponseWriter, resp *http.Response) erro
 }
 
 // tokensOf converts canonical usage to a usage record's counts (both count
-// cached prompt tokens inside the prompt and reasoning inside completion).
+// cached prompt tokens inside the prompt and reasoning inside completion),
+// clamped as the fast path's are: a broken or hostile upstream report must
+// not record negative or inconsistent counts, or a cost from them.
 func tokensOf(u llm.Usage) usage.Tokens {
 	return usage.Tokens{PromptTokens: int64(u.InputTokens), CompletionTokens: int64(u.OutputTokens),
-		CachedTokens: int64(u.CacheReadTokens), CacheWriteTokens: int64(u.CacheCreationTokens), ReasoningTokens: int64(u.ReasoningTokens)}
+		CachedTokens: int64(u.CacheReadTokens), CacheWriteTokens: int64(u.CacheCreationTokens),
+		CacheWrite1hTokens: int64(u.CacheCreation1hTokens), ReasoningTokens: int64(u.ReasoningTokens)}.Clamped()
 }
 
 func quote(s string) string {

@@ -228,7 +228,10 @@ type Usage struct {
 	OutputTokens        int `json:"output_tokens"`
 	CacheReadTokens     int `json:"cache_read_tokens,omitempty"`
 	CacheCreationTokens int `json:"cache_creation_tokens,omitempty"`
-	ReasoningTokens     int `json:"reasoning_tokens,omitempty"`
+	// CacheCreation1hTokens is the part of CacheCreationTokens written
+	// with a one-hour TTL (Anthropic bills it at 2× input, not 1.25×).
+	CacheCreation1hTokens int `json:"cache_creation_1h_tokens,omitempty"`
+	ReasoningTokens       int `json:"reasoning_tokens,omitempty"`
 }
 
 // Response is a canonical, complete (non-streamed) model answer.

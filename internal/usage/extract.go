@@ -17,13 +17,13 @@ func FromOpenAI(body []byte) (t Tokens, ok bool) {
 		return Tokens{}, false
 	}
 	if t, ok := plainOpenAI(u.Raw); ok {
-		return t.clamped(), true
+		return t.Clamped(), true
 	}
 	t.PromptTokens = u.Get("prompt_tokens").Int()
 	t.CompletionTokens = u.Get("completion_tokens").Int()
 	t.CachedTokens = u.Get("prompt_tokens_details.cached_tokens").Int()
 	t.ReasoningTokens = u.Get("completion_tokens_details.reasoning_tokens").Int()
-	return t.clamped(), true
+	return t.Clamped(), true
 }
 
 // FromAnthropic reads an Anthropic usage object (a message's "usage", or
@@ -36,22 +36,27 @@ func FromAnthropic(t *Tokens, u gjson.Result) bool {
 	}
 	in, cr, cw := u.Get("input_tokens"), u.Get("cache_read_input_tokens"), u.Get("cache_creation_input_tokens")
 	if given(in) || given(cr) || given(cw) {
+		// The uncached rest is taken before the cache counts change: a
+		// delta with a null input_tokens keeps message_start's.
+		base := t.PromptTokens - t.CachedTokens - t.CacheWriteTokens
+		if given(in) {
+			base = in.Int()
+		}
 		if given(cr) {
 			t.CachedTokens = cr.Int()
 		}
 		if given(cw) {
 			t.CacheWriteTokens = cw.Int()
 		}
-		base := t.PromptTokens - t.CachedTokens - t.CacheWriteTokens
-		if given(in) {
-			base = in.Int()
-		}
 		t.PromptTokens = base + t.CachedTokens + t.CacheWriteTokens
+	}
+	if w1h := u.Get("cache_creation.ephemeral_1h_input_tokens"); given(w1h) {
+		t.CacheWrite1hTokens = w1h.Int()
 	}
 	if out := u.Get("output_tokens"); given(out) {
 		t.CompletionTokens = out.Int() // cumulative in message_delta
 	}
-	*t = t.clamped()
+	*t = t.Clamped()
 	return true
 }
 
@@ -60,14 +65,15 @@ func FromAnthropic(t *Tokens, u gjson.Result) bool {
 // as the official SDKs' accumulators read it, and keeps message_start's.
 func given(r gjson.Result) bool { return r.Exists() && r.Type != gjson.Null }
 
-// clamped keeps hostile or broken upstream numbers from producing negative
+// Clamped keeps hostile or broken upstream numbers from producing negative
 // or absurd counts that would corrupt budgets.
-func (t Tokens) clamped() Tokens {
+func (t Tokens) Clamped() Tokens {
 	const maxTokens = 1 << 40
 	c := func(v int64) int64 { return max(0, min(v, maxTokens)) }
 	t.PromptTokens, t.CompletionTokens = c(t.PromptTokens), c(t.CompletionTokens)
 	t.CachedTokens = min(c(t.CachedTokens), t.PromptTokens)
 	t.CacheWriteTokens = min(c(t.CacheWriteTokens), t.PromptTokens-t.CachedTokens)
+	t.CacheWrite1hTokens = min(c(t.CacheWrite1hTokens), t.CacheWriteTokens)
 	t.ReasoningTokens = min(c(t.ReasoningTokens), t.CompletionTokens)
 	return t
 }

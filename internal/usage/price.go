@@ -18,12 +18,16 @@ type Price struct {
 	Output      int64 `json:"output" yaml:"output"`
 	CachedInput int64 `json:"cached_input,omitempty" yaml:"cached_input,omitempty"`
 	CacheWrite  int64 `json:"cache_write,omitempty" yaml:"cache_write,omitempty"`
+	// CacheWrite1h prices cache writes with a one-hour TTL; 0 is twice the
+	// input price (Anthropic's rule).
+	CacheWrite1h int64 `json:"cache_write_1h,omitempty" yaml:"cache_write_1h,omitempty"`
 
 	LongContextThreshold int64 `json:"long_context_threshold,omitempty" yaml:"long_context_threshold,omitempty"`
 	LongInput            int64 `json:"long_input,omitempty" yaml:"long_input,omitempty"`
 	LongOutput           int64 `json:"long_output,omitempty" yaml:"long_output,omitempty"`
 	LongCachedInput      int64 `json:"long_cached_input,omitempty" yaml:"long_cached_input,omitempty"`
 	LongCacheWrite       int64 `json:"long_cache_write,omitempty" yaml:"long_cache_write,omitempty"`
+	LongCacheWrite1h     int64 `json:"long_cache_write_1h,omitempty" yaml:"long_cache_write_1h,omitempty"`
 }
 
 // ErrNegativePrice is returned by Validate for a price below zero.
@@ -31,8 +35,8 @@ var ErrNegativePrice = errors.New("usage: negative price")
 
 // Validate rejects negative prices.
 func (p Price) Validate() error {
-	for _, v := range []int64{p.Input, p.Output, p.CachedInput, p.CacheWrite, p.LongContextThreshold,
-		p.LongInput, p.LongOutput, p.LongCachedInput, p.LongCacheWrite} {
+	for _, v := range []int64{p.Input, p.Output, p.CachedInput, p.CacheWrite, p.CacheWrite1h, p.LongContextThreshold,
+		p.LongInput, p.LongOutput, p.LongCachedInput, p.LongCacheWrite, p.LongCacheWrite1h} {
 		if v < 0 {
 			return ErrNegativePrice
 		}
@@ -46,7 +50,9 @@ func m(usd float64) int64 { return int64(usd*1e6 + 0.5) }
 
 // defaultPrices are list prices (USD per million tokens) for current OpenAI
 // and Anthropic models, as published by the vendors in 2025-2026. Cache
-// writes are the 5-minute TTL rate. Operators override any entry in config.
+// writes are the 5-minute TTL rate; one-hour writes are twice the input
+// price unless an entry says otherwise. Operators override any entry in
+// config.
 var defaultPrices = map[string]Price{
 	// OpenAI
 	"gpt-5":                  {Input: m(1.25), Output: m(10), CachedInput: m(0.125)},
@@ -62,6 +68,14 @@ var defaultPrices = map[string]Price{
 	"o3":                     {Input: m(2), Output: m(8), CachedInput: m(0.50)},
 	"o3-mini":                {Input: m(1.10), Output: m(4.40), CachedInput: m(0.55)},
 	"o4-mini":                {Input: m(1.10), Output: m(4.40), CachedInput: m(0.275)},
+	"o1-mini":                {Input: m(1.10), Output: m(4.40), CachedInput: m(0.55)},
+	"gpt-5-pro":              {Input: m(15), Output: m(120)},
+	"o3-pro":                 {Input: m(20), Output: m(80)},
+	"o1-pro":                 {Input: m(150), Output: m(600)},
+	"o3-deep-research":       {Input: m(10), Output: m(40), CachedInput: m(2.50)},
+	"o4-mini-deep-research":  {Input: m(2), Output: m(8), CachedInput: m(0.50)},
+	"gpt-5-codex":            {Input: m(1.25), Output: m(10), CachedInput: m(0.125)},
+	"gpt-4o-2024-05-13":      {Input: m(5), Output: m(15)},
 	"text-embedding-3-small": {Input: m(0.02)},
 	"text-embedding-3-large": {Input: m(0.13)},
 	"text-embedding-ada-002": {Input: m(0.10)},
@@ -103,24 +117,57 @@ func NewTable(overrides map[string]Price) (*Table, error) {
 	return t, nil
 }
 
-// Lookup returns the price of an upstream model: an exact entry, else the
-// longest entry that is a prefix of it at a "-" boundary (so dated snapshots
-// like "claude-sonnet-4-5-20250929" price as "claude-sonnet-4-5"). A
-// "vendor/" prefix is ignored.
+// Lookup returns the price of an upstream model: the entry for its exact
+// name, else for the name without a snapshot suffix ("-2025-04-14",
+// "-20250929", "@20250929", "-latest"), else the same for the part after
+// the last "/" (a vendor prefix; an override keyed "Qwen/Qwen2.5-7B" is
+// found under its own name first). A variant with any other suffix
+// ("gpt-5-pro", "o3-deep-research") is another model at another price:
+// it has none unless listed, so a budgeted key fails closed rather than
+// being billed at the base model's price.
 func (t *Table) Lookup(model string) (Price, bool) {
+	names := [2]string{model, model}
 	if i := strings.LastIndexByte(model, '/'); i >= 0 {
-		model = model[i+1:]
+		names[1] = model[i+1:]
 	}
-	if p, ok := t.prices[model]; ok {
-		return p, true
-	}
-	best, found := "", false
-	for k := range t.prices {
-		if len(k) > len(best) && len(model) > len(k) && model[len(k)] == '-' && strings.HasPrefix(model, k) {
-			best, found = k, true
+	for _, name := range names {
+		if p, ok := t.prices[name]; ok {
+			return p, true
+		}
+		if base, ok := snapshotOf(name); ok {
+			if p, ok := t.prices[base]; ok {
+				return p, true
+			}
 		}
 	}
-	return t.prices[best], found
+	return Price{}, false
+}
+
+// snapshotOf returns name without a snapshot suffix: a date written
+// -YYYY-MM-DD (OpenAI), -YYYYMMDD (Anthropic) or @YYYYMMDD (Vertex), or
+// -latest.
+func snapshotOf(name string) (string, bool) {
+	if base, ok := strings.CutSuffix(name, "-latest"); ok {
+		return base, true
+	}
+	n := len(name)
+	switch {
+	case n > 11 && name[n-11] == '-' && name[n-6] == '-' && name[n-3] == '-' &&
+		digits(name[n-10:n-6]) && digits(name[n-5:n-3]) && digits(name[n-2:]):
+		return name[:n-11], true
+	case n > 9 && (name[n-9] == '-' || name[n-9] == '@') && digits(name[n-8:]):
+		return name[:n-9], true
+	}
+	return "", false
+}
+
+func digits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Cost prices tokens for model in micro-USD, rounded up to the next
@@ -138,30 +185,41 @@ func (t *Table) Cost(model string, tok Tokens) (micros int64, ok bool) {
 // tokens at a long-context price wrapped int64 into a negative cost, which
 // a budget then refused to settle — the call went free.
 func (p Price) Cost(tok Tokens) int64 {
-	in, out, cached, write := p.rates(tok)
+	r := p.rates(tok)
 	plain := tok.PromptTokens - tok.CachedTokens - tok.CacheWriteTokens
 	var sum wide
-	sum.addProduct(plain, in)
-	sum.addProduct(tok.CachedTokens, cached)
-	sum.addProduct(tok.CacheWriteTokens, write)
-	sum.addProduct(tok.CompletionTokens, out)
+	sum.addProduct(plain, r.in)
+	sum.addProduct(tok.CachedTokens, r.cached)
+	sum.addProduct(tok.CacheWriteTokens-tok.CacheWrite1hTokens, r.write)
+	sum.addProduct(tok.CacheWrite1hTokens, r.write1h)
+	sum.addProduct(tok.CompletionTokens, r.out)
 	return sum.ceilMicros()
 }
 
-// rates are the per-million prices that apply to tok: the long-context
-// tier above its threshold, and the input price where a cache price is 0.
-func (p Price) rates(tok Tokens) (in, out, cached, write int64) {
-	in, out, cached, write = p.Input, p.Output, p.CachedInput, p.CacheWrite
+// rates are the per-million prices that apply to one call.
+type rates struct{ in, out, cached, write, write1h int64 }
+
+// rates picks the tier — the long-context one above its threshold, where a
+// price left at 0 is the base tier's (never free) — and fills cache prices
+// left at 0: reads and 5-minute writes at the tier's input price, one-hour
+// writes at twice it.
+func (p Price) rates(tok Tokens) rates {
+	r := rates{p.Input, p.Output, p.CachedInput, p.CacheWrite, p.CacheWrite1h}
 	if p.LongContextThreshold > 0 && tok.PromptTokens > p.LongContextThreshold {
-		in, out, cached, write = p.LongInput, p.LongOutput, p.LongCachedInput, p.LongCacheWrite
+		r = rates{or(p.LongInput, p.Input), or(p.LongOutput, p.Output), p.LongCachedInput, p.LongCacheWrite, p.LongCacheWrite1h}
 	}
-	if cached == 0 {
-		cached = in
+	r.cached = or(r.cached, r.in)
+	r.write = or(r.write, r.in)
+	r.write1h = or(r.write1h, min(r.in, math.MaxInt64/2)*2)
+	return r
+}
+
+// or is v, or fallback when v is 0.
+func or(v, fallback int64) int64 {
+	if v != 0 {
+		return v
 	}
-	if write == 0 {
-		write = in
-	}
-	return in, out, cached, write
+	return fallback
 }
 
 // wide is an unsigned 128-bit sum of token × price products. Four products

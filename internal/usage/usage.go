@@ -18,7 +18,11 @@ type Tokens struct {
 	CompletionTokens int64
 	CachedTokens     int64
 	CacheWriteTokens int64
-	ReasoningTokens  int64
+	// CacheWrite1hTokens is the part of CacheWriteTokens written with a
+	// one-hour TTL, which Anthropic bills at 2× input (the 5-minute rate
+	// is 1.25×); the client chooses the TTL per cache_control block.
+	CacheWrite1hTokens int64
+	ReasoningTokens    int64
 }
 
 // Record is the one usage row written per LLM request. It never holds a

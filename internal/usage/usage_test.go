@@ -25,6 +25,19 @@ func TestCost(t *testing.T) {
 		{"one token rounds up", "gpt-4o-mini", Tokens{PromptTokens: 1}, 1, true},
 		{"longest prefix wins", "gpt-4o-mini-2024-07-18", Tokens{PromptTokens: 1_000_000}, 150_000, true},
 		{"prefix needs a dash boundary", "gpt-4oz", Tokens{PromptTokens: 1_000_000}, 0, false},
+		{"Anthropic snapshot", "claude-haiku-4-5-20251001", Tokens{PromptTokens: 1_000_000}, 1_000_000, true},
+		{"Vertex snapshot", "claude-sonnet-4-5@20250929", Tokens{PromptTokens: 100_000}, 300_000, true},
+		{"-latest alias", "claude-3-5-haiku-latest", Tokens{PromptTokens: 1_000_000}, 800_000, true},
+		{"a listed snapshot keeps its own price", "gpt-4o-2024-05-13", Tokens{PromptTokens: 1_000_000}, 5_000_000, true},
+		// A variant is another model: priced as listed, never as its base.
+		{"gpt-5-pro is not gpt-5", "gpt-5-pro", Tokens{PromptTokens: 1_000_000, CompletionTokens: 1_000_000}, 135_000_000, true},
+		{"o3-pro is not o3", "o3-pro-2025-06-10", Tokens{PromptTokens: 1_000_000, CompletionTokens: 1_000_000}, 100_000_000, true},
+		{"o1-pro is not o1", "o1-pro", Tokens{PromptTokens: 1_000_000, CompletionTokens: 1_000_000}, 750_000_000, true},
+		{"o1-mini is not o1", "o1-mini", Tokens{PromptTokens: 1_000_000}, 1_100_000, true},
+		{"an unlisted variant has no price", "gpt-4o-mini-search-preview", Tokens{PromptTokens: 1_000_000}, 0, false},
+		// Anthropic bills one-hour cache writes at 2× input, 5-minute ones at 1.25×.
+		{"one-hour cache writes", "claude-haiku-4-5", Tokens{PromptTokens: 1_000_000, CacheWriteTokens: 1_000_000, CacheWrite1hTokens: 600_000}, 400_000*1.25 + 600_000*2, true},
+		{"one-hour cache writes in the long tier", "claude-sonnet-4-5", Tokens{PromptTokens: 300_000, CacheWriteTokens: 300_000, CacheWrite1hTokens: 300_000}, 300_000 * 12, true},
 		{"unknown model", "llama3", Tokens{PromptTokens: 1_000_000}, 0, false},
 	}
 	tab, err := NewTable(nil)
@@ -38,6 +51,33 @@ func TestCost(t *testing.T) {
 				t.Errorf("Cost = %d, %v; want %d, %v", got, ok, tt.want, tt.wantOK)
 			}
 		})
+	}
+}
+
+// An operator's price for an upstream name with a "/" (vLLM's
+// "Qwen/Qwen2.5-7B-Instruct", OpenRouter's "anthropic/…") is found under
+// that name: the vendor prefix is dropped only when nothing matches.
+func TestOverrideWithSlashInName(t *testing.T) {
+	tab, err := NewTable(map[string]Price{"Qwen/Qwen2.5-7B-Instruct": {Input: 1_000_000, Output: 2_000_000}, "org/text": {Output: 3_000_000}, "text": {Output: 1_000_000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for model, want := range map[string]int64{"Qwen/Qwen2.5-7B-Instruct": 3_000_000, "org/text": 3_000_000, "other/text": 1_000_000} {
+		if c, ok := tab.Cost(model, Tokens{PromptTokens: 1_000_000, CompletionTokens: 1_000_000}); !ok || c != want {
+			t.Errorf("Cost(%s) = %d, %v; want %d", model, c, ok, want)
+		}
+	}
+}
+
+// A price with a long-context threshold but no long-tier prices keeps its
+// base prices above the threshold: the tier used to fall to zero, making
+// the largest requests free.
+func TestLongTierWithoutLongPrices(t *testing.T) {
+	p := Price{Input: m(3), Output: m(15), LongContextThreshold: 200_000}
+	small := p.Cost(Tokens{PromptTokens: 200_000, CompletionTokens: 1000})
+	big := p.Cost(Tokens{PromptTokens: 200_001, CompletionTokens: 1000})
+	if big < small {
+		t.Errorf("Cost(200001 prompt) = %d < Cost(200000 prompt) = %d", big, small)
 	}
 }
 
@@ -76,9 +116,10 @@ func TestCostExtremes(t *testing.T) {
 // bigCost is Price.Cost's arithmetic in arbitrary precision, saturated at
 // MaxInt64 (the rates are TestCost's to check).
 func bigCost(p Price, tok Tokens) int64 {
-	in, out, cached, write := p.rates(tok)
+	r := p.rates(tok)
 	sum := new(big.Int)
-	for _, tp := range [][2]int64{{tok.PromptTokens - tok.CachedTokens - tok.CacheWriteTokens, in}, {tok.CachedTokens, cached}, {tok.CacheWriteTokens, write}, {tok.CompletionTokens, out}} {
+	for _, tp := range [][2]int64{{tok.PromptTokens - tok.CachedTokens - tok.CacheWriteTokens, r.in}, {tok.CachedTokens, r.cached},
+		{tok.CacheWriteTokens - tok.CacheWrite1hTokens, r.write}, {tok.CacheWrite1hTokens, r.write1h}, {tok.CompletionTokens, r.out}} {
 		if tp[0] > 0 && tp[1] > 0 {
 			sum.Add(sum, new(big.Int).Mul(big.NewInt(tp[0]), big.NewInt(tp[1])))
 		}
@@ -95,8 +136,8 @@ func FuzzCost(f *testing.F) {
 	f.Add(int64(1<<40), int64(0), int64(0), int64(1<<40), int64(22_500_000), int64(6_000_000))
 	f.Add(int64(1), int64(0), int64(0), int64(1), int64(1), int64(1))
 	f.Fuzz(func(t *testing.T, prompt, cached, write, completion, in, out int64) {
-		tok := Tokens{PromptTokens: prompt, CachedTokens: cached, CacheWriteTokens: write, CompletionTokens: completion}.clamped()
-		p := Price{Input: max(in, 0), Output: max(out, 0)}
+		tok := Tokens{PromptTokens: prompt, CachedTokens: cached, CacheWriteTokens: write, CacheWrite1hTokens: write / 3, CompletionTokens: completion}.Clamped()
+		p := Price{Input: max(in, 0), Output: max(out, 0), LongContextThreshold: 1000, LongOutput: max(out/2, 0)}
 		if got, want := p.Cost(tok), bigCost(p, tok); got != want || got < 0 {
 			t.Fatalf("Cost(%+v) at %+v = %d, want %d", tok, p, got, want)
 		}
@@ -143,6 +184,16 @@ func TestExtractUsage(t *testing.T) {
 			`{"input_tokens":10,"cache_read_input_tokens":100,"cache_creation_input_tokens":50,"output_tokens":1}`,
 			`{"input_tokens":null,"cache_creation_input_tokens":null,"cache_read_input_tokens":null,"output_tokens":42}`},
 			want: Tokens{PromptTokens: 160, CachedTokens: 100, CacheWriteTokens: 50, CompletionTokens: 42}},
+		{name: "anthropic delta with null input but a cache count keeps the input", anthropic: true, bodies: []string{
+			`{"input_tokens":100,"cache_read_input_tokens":0,"cache_creation_input_tokens":0,"output_tokens":1}`,
+			`{"input_tokens":null,"cache_read_input_tokens":50,"cache_creation_input_tokens":null,"output_tokens":20}`},
+			want: Tokens{PromptTokens: 150, CachedTokens: 50, CompletionTokens: 20}},
+		{name: "anthropic one-hour cache writes", anthropic: true, bodies: []string{
+			`{"input_tokens":5,"cache_creation_input_tokens":1000,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":400,"ephemeral_1h_input_tokens":600},"output_tokens":1}`},
+			want: Tokens{PromptTokens: 1005, CacheWriteTokens: 1000, CacheWrite1hTokens: 600, CompletionTokens: 1}},
+		{name: "anthropic one-hour writes never exceed the writes", anthropic: true, bodies: []string{
+			`{"input_tokens":5,"cache_creation_input_tokens":10,"cache_creation":{"ephemeral_1h_input_tokens":900},"output_tokens":1}`},
+			want: Tokens{PromptTokens: 15, CacheWriteTokens: 10, CacheWrite1hTokens: 10, CompletionTokens: 1}},
 		{name: "anthropic null output keeps the count", anthropic: true, bodies: []string{
 			`{"input_tokens":10,"output_tokens":3}`, `{"output_tokens":null}`},
 			want: Tokens{PromptTokens: 10, CompletionTokens: 3}},

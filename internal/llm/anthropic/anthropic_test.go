@@ -160,7 +160,7 @@ func TestDecodeRequestRejects(t *testing.T) {
 
 func TestResponseRoundTrip(t *testing.T) {
 	llmtest.ResponseRoundTrips(t, dialect, map[string]llm.Response{
-		"thinking and tool": {ID: "msg_1", Model: "claude", Content: []llm.Block{{Type: llm.BlockThinking, Thinking: "t", Signature: "s"}, text("x"), {Type: llm.BlockToolUse, ID: "toolu_1", Name: "f", Input: json.RawMessage(`{"a":1}`)}}, StopReason: llm.StopToolUse, Usage: llm.Usage{InputTokens: 132, OutputTokens: 40, CacheReadTokens: 100, CacheCreationTokens: 20}},
+		"thinking and tool": {ID: "msg_1", Model: "claude", Content: []llm.Block{{Type: llm.BlockThinking, Thinking: "t", Signature: "s"}, text("x"), {Type: llm.BlockToolUse, ID: "toolu_1", Name: "f", Input: json.RawMessage(`{"a":1}`)}}, StopReason: llm.StopToolUse, Usage: llm.Usage{InputTokens: 132, OutputTokens: 40, CacheReadTokens: 100, CacheCreationTokens: 20, CacheCreation1hTokens: 15}},
 		"stop sequence":     {ID: "msg_2", Model: "claude", Content: []llm.Block{text("a")}, StopReason: llm.StopSequence, StopSequence: "END"},
 		"refusal":           {ID: "msg_3", Model: "claude", Content: []llm.Block{}, StopReason: llm.StopContentFilter},
 	})
@@ -175,11 +175,19 @@ func TestUsageMapping(t *testing.T) {
 	if resp.Usage != want {
 		t.Errorf("usage %+v, want %+v (input includes cache reads and writes)", resp.Usage, want)
 	}
+	// One-hour cache writes are billed at another rate: their share is kept.
+	resp, err = anthropic.DecodeResponse([]byte(`{"id":"m","type":"message","role":"assistant","model":"c","content":[],"stop_reason":"end_turn","usage":{"input_tokens":12,"output_tokens":40,"cache_creation_input_tokens":20,"cache_read_input_tokens":100,"cache_creation":{"ephemeral_5m_input_tokens":5,"ephemeral_1h_input_tokens":15}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.CacheCreation1hTokens = 15; resp.Usage != want {
+		t.Errorf("usage %+v, want %+v", resp.Usage, want)
+	}
 }
 
 func TestStreamRoundTrip(t *testing.T) {
 	start := llm.Usage{InputTokens: 132, CacheReadTokens: 100, CacheCreationTokens: 20}
-	final := llm.Usage{InputTokens: 132, OutputTokens: 40, CacheReadTokens: 100, CacheCreationTokens: 20}
+	final := llm.Usage{InputTokens: 132, OutputTokens: 40, CacheReadTokens: 100, CacheCreationTokens: 20, CacheCreation1hTokens: 20}
 	events := []llm.StreamEvent{
 		{Type: llm.EventMessageStart, Message: &llm.Response{ID: "msg_1", Model: "claude", Content: []llm.Block{}, Usage: start}},
 		{Type: llm.EventBlockStart, Index: 0, Block: &llm.Block{Type: llm.BlockThinking}},

@@ -19,10 +19,17 @@ type messageResponse struct {
 }
 
 type usage struct {
-	InputTokens              int `json:"input_tokens"`
-	OutputTokens             int `json:"output_tokens"`
-	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
-	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
+	InputTokens              int            `json:"input_tokens"`
+	OutputTokens             int            `json:"output_tokens"`
+	CacheCreationInputTokens int            `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     int            `json:"cache_read_input_tokens"`
+	CacheCreation            *cacheCreation `json:"cache_creation,omitempty"`
+}
+
+// cacheCreation splits cache writes by TTL (they are billed differently).
+type cacheCreation struct {
+	Ephemeral5m int `json:"ephemeral_5m_input_tokens"`
+	Ephemeral1h int `json:"ephemeral_1h_input_tokens"`
 }
 
 // DecodeResponse parses a Messages response body. Errors wrap
@@ -88,19 +95,27 @@ func encodeStop(r llm.StopReason) string {
 // decodeUsage folds cache reads and writes into canonical InputTokens:
 // Anthropic's input_tokens counts only the uncached rest.
 func decodeUsage(u usage) llm.Usage {
-	return llm.Usage{
+	out := llm.Usage{
 		InputTokens:     u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens,
 		OutputTokens:    u.OutputTokens,
 		CacheReadTokens: u.CacheReadInputTokens, CacheCreationTokens: u.CacheCreationInputTokens,
 	}
+	if u.CacheCreation != nil {
+		out.CacheCreation1hTokens = u.CacheCreation.Ephemeral1h
+	}
+	return out
 }
 
 func encodeUsage(u llm.Usage) usage {
-	return usage{
+	out := usage{
 		InputTokens:  max(u.InputTokens-u.CacheReadTokens-u.CacheCreationTokens, 0),
 		OutputTokens: u.OutputTokens, CacheReadInputTokens: u.CacheReadTokens,
 		CacheCreationInputTokens: u.CacheCreationTokens,
 	}
+	if u.CacheCreation1hTokens > 0 {
+		out.CacheCreation = &cacheCreation{Ephemeral5m: max(u.CacheCreationTokens-u.CacheCreation1hTokens, 0), Ephemeral1h: u.CacheCreation1hTokens}
+	}
+	return out
 }
 
 // EncodeResponse renders resp as a Messages response body. Anthropic

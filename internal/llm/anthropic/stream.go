@@ -30,10 +30,11 @@ type eventDelta struct {
 // deltaUsage is message_delta usage: output_tokens is cumulative; the
 // input counts appear in newer API versions.
 type deltaUsage struct {
-	InputTokens              *int `json:"input_tokens,omitempty"`
-	OutputTokens             int  `json:"output_tokens"`
-	CacheCreationInputTokens *int `json:"cache_creation_input_tokens,omitempty"`
-	CacheReadInputTokens     *int `json:"cache_read_input_tokens,omitempty"`
+	InputTokens              *int           `json:"input_tokens,omitempty"`
+	OutputTokens             int            `json:"output_tokens"`
+	CacheCreationInputTokens *int           `json:"cache_creation_input_tokens,omitempty"`
+	CacheReadInputTokens     *int           `json:"cache_read_input_tokens,omitempty"`
+	CacheCreation            *cacheCreation `json:"cache_creation,omitempty"`
 }
 
 type errorBody struct {
@@ -188,6 +189,9 @@ func (s *StreamDecoder) messageDelta(dst []llm.StreamEvent, ev streamEvent) []ll
 		if u.CacheCreationInputTokens != nil {
 			s.usage.CacheCreationInputTokens = *u.CacheCreationInputTokens
 		}
+		if u.CacheCreation != nil {
+			s.usage.CacheCreation = u.CacheCreation
+		}
 	}
 	total := decodeUsage(s.usage)
 	out.Usage = &total
@@ -271,7 +275,8 @@ func (e *StreamEncoder) messageDelta(dst []byte, ev llm.StreamEvent) ([]byte, er
 	var u deltaUsage
 	if ev.Usage != nil {
 		au := encodeUsage(*ev.Usage)
-		u = deltaUsage{InputTokens: &au.InputTokens, OutputTokens: au.OutputTokens, CacheReadInputTokens: &au.CacheReadInputTokens, CacheCreationInputTokens: &au.CacheCreationInputTokens}
+		u = deltaUsage{InputTokens: &au.InputTokens, OutputTokens: au.OutputTokens, CacheReadInputTokens: &au.CacheReadInputTokens,
+			CacheCreationInputTokens: &au.CacheCreationInputTokens, CacheCreation: au.CacheCreation}
 	}
 	return put(dst, "message_delta", streamEvent{Type: "message_delta", Delta: d, Usage: &u})
 }
