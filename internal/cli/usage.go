@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"text/tabwriter"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
@@ -45,11 +46,20 @@ func runUsage(ctx context.Context, e *Env, args []string) (err error) {
 	p.printf("KEY\tMODEL\tREQUESTS\tERRORS\tPROMPT\tCOMPLETION\tCOST USD\n")
 	var total int64
 	for _, r := range rows {
-		total += r.CostMicros
+		total = addSat(total, r.CostMicros)
 		p.printf("%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.KeyID, r.Model, r.Requests, r.Errors, r.PromptTokens, r.CompletionTokens, usd(r.CostMicros))
 	}
 	p.printf("\t\t\t\t\ttotal\t%s\n", usd(total))
 	return p.flush(tw)
+}
+
+// addSat adds non-negative costs, saturating at math.MaxInt64 as the rows'
+// own costs do.
+func addSat(a, b int64) int64 {
+	if b > math.MaxInt64-a {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // usd formats integer micro-USD exactly.

@@ -32,8 +32,11 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.Usage) error {
 // SummariseUsage aggregates usage per key and model, with the SQLite
 // store's filters: key and tenant when set, rows at or after Since.
 func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageSummary, error) {
-	rows, err := s.pool.Query(ctx, `SELECT key_id, model, count(*), sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint,
-		sum(cost_micros)::bigint, count(*) FILTER (WHERE status >= 400)
+	// sum(bigint) is numeric: saturated to bigint, never "out of range"
+	// (two rows with a saturated cost failed every summary).
+	rows, err := s.pool.Query(ctx, `SELECT key_id, model, count(*), LEAST(sum(prompt_tokens), 9223372036854775807)::bigint,
+		LEAST(sum(completion_tokens), 9223372036854775807)::bigint,
+		LEAST(sum(cost_micros), 9223372036854775807)::bigint, count(*) FILTER (WHERE status >= 400)
 		FROM usage WHERE ($1 = '' OR key_id = $1) AND ($2 = '' OR tenant = $2) AND ts >= $3
 		GROUP BY key_id, model ORDER BY key_id COLLATE "C", model COLLATE "C"`, f.KeyID, f.Tenant, millis(f.Since))
 	if err != nil {

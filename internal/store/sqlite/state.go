@@ -198,7 +198,11 @@ func (s *Store) SaveKeyring(ctx context.Context, blob []byte, expectVersion int6
 
 // SummariseUsage aggregates usage per key and model.
 func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageSummary, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT key_id, model, count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost_micros),
+	// total() never fails: sum() raised "integer overflow" once two rows
+	// held a saturated cost, and every summary failed. Integer sums below
+	// 2^53 are exact in total()'s doubles; above, the cast saturates.
+	rows, err := s.db.QueryContext(ctx, `SELECT key_id, model, count(*), CAST(total(prompt_tokens) AS INTEGER),
+		CAST(total(completion_tokens) AS INTEGER), CAST(total(cost_micros) AS INTEGER),
 		sum(CASE WHEN status >= 400 THEN 1 ELSE 0 END)
 		FROM usage WHERE (? = '' OR key_id = ?) AND (? = '' OR tenant = ?) AND ts >= ?
 		GROUP BY key_id, model ORDER BY key_id, model`, f.KeyID, f.KeyID, f.Tenant, f.Tenant, millis(f.Since))

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -232,5 +233,32 @@ func testUsage(t *testing.T, s store.Store) {
 	sum, _ = s.SummariseUsage(ctx, store.UsageFilter{Since: now.Add(-time.Hour)})
 	if len(sum) != 1 {
 		t.Fatalf("since filter: %+v", sum)
+	}
+	// A call's cost saturates at MaxInt64 rather than wrapping; two such
+	// rows made every summary fail ("integer overflow", "bigint out of
+	// range"), other keys' included. Their sum saturates too; other sums
+	// are exact.
+	huge := []store.Usage{
+		{Time: now, RequestID: "r1", KeyID: "c", Tenant: "default", Model: "m", PromptTokens: 1 << 62, CompletionTokens: 1 << 62, CostMicros: math.MaxInt64, Status: 200},
+		{Time: now, RequestID: "r2", KeyID: "c", Tenant: "default", Model: "m", PromptTokens: 1 << 62, CompletionTokens: 1 << 62, CostMicros: math.MaxInt64, Status: 200},
+	}
+	if err := s.InsertUsage(ctx, huge); err != nil {
+		t.Fatal(err)
+	}
+	sum, err = s.SummariseUsage(ctx, store.UsageFilter{})
+	if err != nil {
+		t.Fatalf("summary with saturated costs: %v", err)
+	}
+	for _, u := range sum {
+		switch u.KeyID {
+		case "c":
+			if u.CostMicros != math.MaxInt64 || u.PromptTokens != math.MaxInt64 || u.CompletionTokens != math.MaxInt64 {
+				t.Errorf("saturated rows summed to %+v", u)
+			}
+		case "a":
+			if u.CostMicros != 101 {
+				t.Errorf("other key's sum %+v", u)
+			}
+		}
 	}
 }
