@@ -290,6 +290,25 @@ func unhex(c byte) byte {
 	return 0xff
 }
 
+// anthropicStreamError gives an Anthropic upstream's mid-stream error event
+// its public face with its class kept: an overloaded_error stays one
+// (clients such as Claude Code retry on it), as do rate limits and request
+// errors, with the upstream's message scrubbed; anything else — the
+// provider's own credential refused among it — is the generic 502.
+func anthropicStreamError(e gjson.Result) error {
+	status := map[string]int{"overloaded_error": 529, "rate_limit_error": http.StatusTooManyRequests,
+		"request_too_large": http.StatusRequestEntityTooLarge, "invalid_request_error": http.StatusBadRequest}[e.Get("type").Str]
+	msg := scrub(e.Get("message").String())
+	if status == 0 {
+		return apierr.New(http.StatusBadGateway, "upstream_stream_failed", "the upstream provider failed mid-stream").
+			WithCause(fmt.Errorf("upstream sent an error event: %s", msg))
+	}
+	if msg == "" {
+		msg = "the upstream provider failed mid-stream"
+	}
+	return apierr.New(status, "upstream_stream_failed", msg)
+}
+
 // skipSpace drops leading JSON whitespace.
 func skipSpace(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
@@ -429,7 +448,7 @@ func (rl *relayer) anthropicEvent(ev sse.Event) (bool, error) {
 			rl.gotUse, rl.final = true, true
 		}
 	case "error":
-		return false, fmt.Errorf("upstream sent an error event: %s", scrub(gjson.GetBytes(data, "error.message").String()))
+		return false, anthropicStreamError(gjson.GetBytes(data, "error"))
 	case "content_block_start":
 		if gjson.GetBytes(data, "content_block.type").Str == "text" {
 			if rl.text == nil {

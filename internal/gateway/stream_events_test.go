@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwarkhq/bulwark/internal/provider"
 	"github.com/bulwarkhq/bulwark/internal/sse"
 	"github.com/bulwarkhq/bulwark/internal/usage"
 )
@@ -170,5 +173,52 @@ func TestAnthropicEventFlushedBeforeWaiting(t *testing.T) {
 	}
 	if !strings.Contains(seen, "event: ping") {
 		t.Errorf("after 200ms the client had %q: the complete ping event was held back until the upstream finished the next one", seen)
+	}
+}
+
+// rawAnthropic is an Anthropic provider "raw" whose upstream answers every
+// request with status 200 and the given event stream.
+func rawAnthropic(t *testing.T, stream string) envOpt {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, stream)
+	}))
+	t.Cleanup(srv.Close)
+	return withProvider(provider.Config{Name: "raw", Type: provider.TypeAnthropic, BaseURL: srv.URL,
+		Credential: func(context.Context) (string, error) { return upstreamKey, nil }})
+}
+
+// A mid-stream Anthropic error keeps its class: an overloaded_error stays
+// one (Claude Code retries on it), as do rate limits; the provider's own
+// credential refused, or anything unknown, is the generic api_error. The
+// upstream's message is scrubbed, and the stream never ends cleanly.
+func TestAnthropicMidStreamErrorKeepsType(t *testing.T) {
+	start := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n" +
+		"event: ping\ndata: {\"type\": \"ping\"}\n\n"
+	for _, tt := range []struct{ upType, upMsg, wantType, wantMsg string }{
+		{"overloaded_error", "Overloaded", "overloaded_error", "Overloaded"},
+		{"rate_limit_error", "slow down", "rate_limit_error", "slow down"},
+		{"authentication_error", "invalid x-api-key " + upstreamKey, "api_error", "the upstream provider failed mid-stream"},
+		{"api_error", "Internal server error", "api_error", "the upstream provider failed mid-stream"},
+	} {
+		t.Run(tt.upType, func(t *testing.T) {
+			errEv := `event: error` + "\ndata: " + `{"type":"error","error":{"type":"` + tt.upType + `","message":"` + tt.upMsg + `"}}` + "\n\n"
+			e := newEnv(t, rawAnthropic(t, start+errEv))
+			resp, b := e.do(t, http.MethodPost, "/v1/messages", `{"model":"raw/claude-x","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, anthHdr)
+			i := bytes.LastIndex(b, []byte("event: "))
+			if resp.StatusCode != http.StatusOK || i < 0 || !bytes.HasPrefix(b[i:], []byte("event: error\n")) {
+				t.Fatalf("status %d, body %s; want a stream ending with event: error", resp.StatusCode, b)
+			}
+			var ev struct {
+				Error struct{ Type, Message string } `json:"error"`
+			}
+			if err := json.Unmarshal(bytes.TrimSpace(bytes.TrimPrefix(b[i:], []byte("event: error\ndata: "))), &ev); err != nil {
+				t.Fatalf("%s: %v", b[i:], err)
+			}
+			if ev.Error.Type != tt.wantType || ev.Error.Message != tt.wantMsg {
+				t.Errorf("error event %+v, want type %q message %q", ev.Error, tt.wantType, tt.wantMsg)
+			}
+		})
 	}
 }
