@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
@@ -53,6 +55,13 @@ func (g *Gateway) models(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	slices.SortFunc(list, func(a, b entry) int { return strings.Compare(a.id, b.id) })
+	hasMore := false
+	if d == apierr.Anthropic {
+		if list, hasMore, err = page(list, r.URL.Query(), func(e entry) string { return e.id }); err != nil {
+			g.writeError(w, r, d, err)
+			return
+		}
+	}
 	setRequestID(w, r, d)
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
@@ -68,7 +77,7 @@ func (g *Gateway) models(w http.ResponseWriter, r *http.Request) {
 			HasMore bool    `json:"has_more"`
 			FirstID *string `json:"first_id"`
 			LastID  *string `json:"last_id"`
-		}{Data: []model{}}
+		}{Data: []model{}, HasMore: hasMore}
 		for _, e := range list {
 			out.Data = append(out.Data, model{"model", e.id, e.id, "2025-01-01T00:00:00Z"})
 		}
@@ -92,4 +101,45 @@ func (g *Gateway) models(w http.ResponseWriter, r *http.Request) {
 		out.Data = append(out.Data, model{e.id, "model", 0, e.owner})
 	}
 	_ = enc.Encode(out)
+}
+
+// page cuts a sorted list as Anthropic's List Models pages it: limit
+// (default 20, 1–1000), and after_id or before_id, exclusive cursors (an id
+// no longer listed gives an empty page, so a pager that follows last_id
+// ends instead of failing). hasMore reports entries beyond the page in the
+// direction of travel.
+func page[T any](list []T, q url.Values, id func(T) string) (out []T, hasMore bool, err error) {
+	limit := 20
+	if v := q.Get("limit"); v != "" {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 1 || n > 1000 {
+			e := apierr.BadRequest("invalid_request_error", "limit must be an integer from 1 to 1000")
+			e.Param = "limit"
+			return nil, false, e
+		}
+		limit = n
+	}
+	after, before := q.Get("after_id"), q.Get("before_id")
+	at := func(cursor string) int { return slices.IndexFunc(list, func(e T) bool { return id(e) == cursor }) }
+	switch {
+	case after != "" && before != "":
+		return nil, false, apierr.BadRequest("invalid_request_error", "give after_id or before_id, not both")
+	case before != "":
+		i := at(before)
+		if i < 0 {
+			return list[:0], false, nil
+		}
+		start := max(i-limit, 0)
+		return list[start:i], start > 0, nil
+	case after != "":
+		i := at(after)
+		if i < 0 {
+			return list[:0], false, nil
+		}
+		list = list[i+1:]
+	}
+	if len(list) > limit {
+		return list[:limit], true, nil
+	}
+	return list, false, nil
 }
