@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/admin"
@@ -97,16 +99,48 @@ func anchored(a bool) string {
 	return ""
 }
 
+// parseSince reads --since: a span back from now (a Go duration such as
+// 90m or 24h, or whole days as 7d), an RFC 3339 time, or a date (UTC
+// midnight). A negative span or a time in the future is refused: either
+// would silently select nothing.
 func parseSince(s string) (time.Time, error) {
+	return parseSinceAt(s, time.Now())
+}
+
+func parseSinceAt(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if d, err := time.ParseDuration(s); err == nil {
-		return time.Now().Add(-d), nil
+	bad := func(why string) error {
+		return fmt.Errorf("%w: --since %q %s (use 24h, 7d, 2026-11-01 or an RFC 3339 time)", errUsage, s, why)
+	}
+	var d time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n int
+		if n, err = strconv.Atoi(days); err == nil {
+			if n > 100*365 {
+				return time.Time{}, bad("is too far back")
+			}
+			d = time.Duration(n) * 24 * time.Hour
+		}
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	if err == nil {
+		if d < 0 {
+			return time.Time{}, bad("is a span into the future")
+		}
+		return now.Add(-d), nil
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: --since %q is neither RFC 3339 nor a duration", errUsage, s)
+		if t, err = time.Parse(time.DateOnly, s); err != nil {
+			return time.Time{}, bad("is not a span, a date or an RFC 3339 time")
+		}
+	}
+	if t.After(now) {
+		return time.Time{}, bad("is in the future")
 	}
 	return t, nil
 }
