@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -116,6 +117,38 @@ func TestProviderBaseURLUserinfoRefused(t *testing.T) {
 	h.useConfig("providers:\n  - {name: up, type: openai, base_url: \"" + base + "\"}\n")
 	if code, out := h.run("", "config", "validate"); code == 0 || strings.Contains(out+h.logs.String(), pw) || !strings.Contains(h.logs.String(), "must not carry a user or password") {
 		t.Fatalf("config validate: exit %d, out %q, stderr %q", code, out, h.logs.String())
+	}
+}
+
+// An upstream (an OpenAI-compatible proxy, a self-hosted server) that
+// echoes the credential it was sent in a 400 error.message: the gateway
+// passes that message on to the client after scrubbing "secret-shaped"
+// words, but a credential that is not shaped like one (all letters, or
+// shorter than 20 characters) goes to the client and the log verbatim —
+// although the gateway knows the exact value it must never pass on.
+func TestUpstreamEchoedCredentialNeverReachesClient(t *testing.T) {
+	const cred = "correct-horse-battery-staple"
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		_, _ = fmt.Fprintf(w, `{"error":{"message":"model x is not available for key %s","type":"invalid_request_error"}}`, tok)
+	}))
+	defer up.Close()
+	h := newHarness(t)
+	var root createdKey
+	_ = json.Unmarshal([]byte(h.must("init", "--json")), &root)
+	if code, _ := h.run(cred+"\n", "providers", "add", "--name", "up", "--type", "openai", "--base-url", up.URL+"/v1", "--api-key-stdin"); code != 0 {
+		t.Fatalf("providers add: %s", h.logs.String())
+	}
+	h.serve()
+	code, body := h.call("POST", "/v1/chat/completions", root.Key, `{"model":"up/x","messages":[{"role":"user","content":"hi"}]}`)
+	if strings.Contains(h.logs.String(), cred) {
+		t.Errorf("the provider credential reached the server log")
+	}
+	if strings.Contains(body, cred) {
+		t.Fatalf("the provider credential reached the client: %d %s", code, body)
 	}
 }
 

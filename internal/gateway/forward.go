@@ -34,6 +34,8 @@ type exchange struct {
 	tgt   target
 	// reqBytes sizes the local prompt estimate when usage is missing.
 	reqBytes int
+	// upHeader is the last upstream request's header (see credential).
+	upHeader http.Header
 	// routed is set when the model is a routing alias; depAdm holds the
 	// serving deployment's limits until the call is settled.
 	routed bool
@@ -235,6 +237,7 @@ func (x *exchange) send(ctx context.Context, call provider.Call) (*http.Response
 	if x.tgt.prov.Type == provider.TypeMock {
 		rt = x.g.mock
 	}
+	x.upHeader = req.Header
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		if x.r.Context().Err() != nil {
@@ -289,7 +292,7 @@ func (x *exchange) watch(ctx context.Context) *router.Watch {
 
 func (x *exchange) upstreamFailed(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	e, msg := upstreamError(x.rt.family == provider.FamilyAnthropic, resp.StatusCode, resp.Header, b)
+	e, msg := upstreamError(x.rt.family == provider.FamilyAnthropic, resp.StatusCode, resp.Header, b, x.credential())
 	x.rec.Status = e.Status
 	// The cause classifies the answer for retries and keeps the upstream's
 	// retry-after; its text goes to the log only.
@@ -330,6 +333,15 @@ func (x *exchange) readAnswer(resp *http.Response) ([]byte, error) {
 		return nil, apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider failed mid-answer").WithCause(err)
 	}
 	return b, nil
+}
+
+// credential is the credential sent to the upstream, cut from anything
+// the upstream says that reaches a client or a log.
+func (x *exchange) credential() string {
+	if x.upHeader == nil {
+		return ""
+	}
+	return provider.CredentialIn(x.upHeader)
 }
 
 // clientLeft records a client that went away before its answer arrived.

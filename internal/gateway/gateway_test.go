@@ -360,10 +360,13 @@ func TestScrubUpstreamMessages(t *testing.T) {
 		{"long token", "token a1b2c3d4e5f6g7h8i9j0k1l2 invalid", "token [redacted] invalid"},
 		{"plain words pass", "max_tokens: 99999 > 8192, which is the maximum", "max_tokens: 99999 > 8192, which is the maximum"},
 		{"truncated", strings.Repeat("word ", 100), strings.TrimSpace(strings.Repeat("word ", 60))},
+		// The credential sent is cut whatever its shape: plain words pass
+		// every shape test.
+		{"the credential sent, however it looks", "model x is not available for key correct-horse-battery-staple.", "model x is not available for key [redacted]."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := scrub(tt.in); got != tt.want {
+			if got := scrub(tt.in, "correct-horse-battery-staple"); got != tt.want {
 				t.Errorf("scrub = %q, want %q", got, tt.want)
 			}
 		})
@@ -584,10 +587,16 @@ func FuzzScrub(f *testing.F) {
 	f.Add("token a1b2c3d4e5f6g7h8i9j0k1l2 invalid")
 	f.Add("max_tokens: 99999 > 8192")
 	f.Add("\xff\xfe sk-\x00abc")
+	f.Add("key correct-horse-battery-staple refused")
+	f.Add("key correct-horse-\xffbattery-staple refused") // invalid UTF-8 removed must not rebuild it
 	f.Fuzz(func(t *testing.T, msg string) {
-		out := scrub(msg)
+		const cred = "correct-horse-battery-staple"
+		out := scrub(msg, cred)
 		if len(out) > 300 || !utf8.ValidString(out) {
 			t.Fatalf("scrub(%q) = %q: unbounded or invalid UTF-8", msg, out)
+		}
+		if strings.Contains(out, cred) {
+			t.Fatalf("the credential survived in %q", out)
 		}
 		for _, w := range strings.Fields(out) {
 			if w != "[redacted]" && secretShaped(w) {

@@ -148,7 +148,7 @@ func (rl *relayer) inspect(data []byte) (chunkAction, gjson.Result, error) {
 			if e.Type == gjson.String {
 				msg = e.Str
 			}
-			return 0, gjson.Result{}, fmt.Errorf("upstream sent an error event: %s", scrub(msg))
+			return 0, gjson.Result{}, fmt.Errorf("upstream sent an error event: %s", scrub(msg, rl.x.credential()))
 		}
 	}
 	if mayCarryUsage(data) {
@@ -295,10 +295,10 @@ func unhex(c byte) byte {
 // (clients such as Claude Code retry on it), as do rate limits and request
 // errors, with the upstream's message scrubbed; anything else — the
 // provider's own credential refused among it — is the generic 502.
-func anthropicStreamError(e gjson.Result) error {
+func anthropicStreamError(e gjson.Result, cred string) error {
 	status := map[string]int{"overloaded_error": 529, "rate_limit_error": http.StatusTooManyRequests,
 		"request_too_large": http.StatusRequestEntityTooLarge, "invalid_request_error": http.StatusBadRequest}[e.Get("type").Str]
-	msg := scrub(e.Get("message").String())
+	msg := scrub(e.Get("message").String(), cred)
 	if status == 0 {
 		return apierr.New(http.StatusBadGateway, "upstream_stream_failed", "the upstream provider failed mid-stream").
 			WithCause(fmt.Errorf("upstream sent an error event: %s", msg))
@@ -448,7 +448,7 @@ func (rl *relayer) anthropicEvent(ev sse.Event) (bool, error) {
 			rl.gotUse, rl.final = true, true
 		}
 	case "error":
-		return false, anthropicStreamError(gjson.GetBytes(data, "error"))
+		return false, anthropicStreamError(gjson.GetBytes(data, "error"), rl.x.credential())
 	case "content_block_start":
 		if gjson.GetBytes(data, "content_block.type").Str == "text" {
 			if rl.text == nil {

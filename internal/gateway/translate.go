@@ -286,7 +286,7 @@ func (t *translation) upstreamFailed(resp *http.Response) error {
 	if t.upFam == provider.FamilyGemini {
 		b = []byte(`{"error":{"message":` + quote(pgemini.ErrorMessage(b)) + `}}`)
 	}
-	e, msg := upstreamError(t.upFam == provider.FamilyAnthropic, resp.StatusCode, resp.Header, b)
+	e, msg := upstreamError(t.upFam == provider.FamilyAnthropic, resp.StatusCode, resp.Header, b, x.credential())
 	x.rec.Status = e.Status
 	// As on the fast path, the cause classifies the answer for the router
 	// (retryable, context window) and keeps the upstream's retry-after.

@@ -21,12 +21,12 @@ const maxRetryAfter = 30 * time.Second
 // statuses is its message passed on, scrubbed of anything secret-shaped,
 // so the client can fix its request. The second result is the scrubbed
 // upstream message for the server log.
-func upstreamError(fam bool, status int, h http.Header, body []byte) (*apierr.Error, string) {
+func upstreamError(fam bool, status int, h http.Header, body []byte, cred string) (*apierr.Error, string) {
 	msg := openai.ErrorMessage(body)
 	if fam {
 		msg = anthropic.ErrorMessage(body)
 	}
-	msg = scrub(msg)
+	msg = scrub(msg, cred)
 	switch status {
 	case http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
 		pub := "the upstream provider rejected the request"
@@ -61,21 +61,37 @@ func retryAfter(h http.Header) time.Duration {
 // fragments of keys in some messages. Words are classified after invalid
 // UTF-8 is removed and before the result is cut to length, so neither step
 // can turn a hidden secret back into a visible one.
-func scrub(msg string) string {
+//
+// cred, the credential the gateway sent this upstream, is cut out first,
+// whatever it looks like: a self-hosted server's key may be plain words
+// ("correct-horse-battery-staple") that no shape test would catch.
+func scrub(msg, cred string) string {
 	if len(msg) > 4096 {
 		msg = msg[:4096]
 	}
-	fields := strings.FieldsFunc(strings.ToValidUTF8(msg, ""), unicode.IsSpace)
+	msg = cut(strings.ToValidUTF8(msg, ""), cred)
+	fields := strings.FieldsFunc(msg, unicode.IsSpace)
 	for i, f := range fields {
 		if secretShaped(f) {
 			fields[i] = "[redacted]"
 		}
 	}
-	out := strings.Join(fields, " ")
+	// Again after joining: spaces normalised could spell a credential
+	// that holds whitespace.
+	out := cut(strings.Join(fields, " "), cred)
 	if len(out) > 300 {
 		out = strings.TrimSpace(strings.ToValidUTF8(out[:300], ""))
 	}
 	return out
+}
+
+// cut replaces every occurrence of cred in msg (creds under four bytes
+// are no secret worth garbling a message for).
+func cut(msg, cred string) string {
+	if len(cred) < 4 {
+		return msg
+	}
+	return strings.ReplaceAll(msg, cred, "[redacted]")
 }
 
 func secretShaped(w string) bool {

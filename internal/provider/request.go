@@ -127,3 +127,18 @@ func acceptFor(in http.Header) string {
 	}
 	return "application/json"
 }
+
+// CredentialIn returns the upstream credential NewRequest put in h (a
+// bearer token, x-api-key, api-key or x-goog-api-key), so that an
+// upstream's echo of it can be cut from what reaches clients and logs.
+func CredentialIn(h http.Header) string {
+	if v := h.Get("Authorization"); v != "" {
+		return strings.TrimPrefix(v, "Bearer ")
+	}
+	for _, k := range [...]string{"X-Api-Key", "Api-Key", "X-Goog-Api-Key"} {
+		if v := h.Get(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
