@@ -43,7 +43,10 @@ func (x *exchange) routeAlias(model string) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	if !x.id.AllowsModel(model) {
+	// As for a direct call (lookup): the name sent or, for a models:
+	// alias, the provider/model it names.
+	aliasOf, isModelAlias := x.g.cfg.Aliases[model]
+	if !x.id.AllowsModel(model) && (!isModelAlias || !x.id.AllowsModel(aliasOf)) {
 		return false, apierr.Forbidden("model_not_allowed", fmt.Sprintf("this key may not use model %q", model))
 	}
 	d, _ := ex.Router.Deployment(a.Deployments[0])

@@ -65,6 +65,13 @@ func (g *Gateway) dispatch(rt route) http.HandlerFunc {
 			return
 		}
 		f, ferr := Extract(body)
+		if ferr == nil && g.routingAlias(f.Model) {
+			// A routing alias is routed whatever the caller's dialect: the
+			// router decides per deployment whether to translate, and its
+			// retries, breaker and deployment limits apply.
+			g.serveFast(w, r, rt, &prebody{body: body, f: f})
+			return
+		}
 		var tgt target
 		if ferr == nil {
 			tgt, err = g.lookup(r.Context(), id, f.Model)
@@ -79,6 +86,16 @@ func (g *Gateway) dispatch(rt route) http.HandlerFunc {
 			g.writeError(w, r, rt.dialect, err)
 		}
 	}
+}
+
+// routingAlias reports whether model names a routing alias.
+func (g *Gateway) routingAlias(model string) bool {
+	ex := g.deps.Routing.Executor
+	if ex == nil {
+		return false
+	}
+	_, ok := ex.Router.Alias(model)
+	return ok
 }
 
 // serveGemini serves POST /v1beta/models/{model}:{method}. Every Gemini
