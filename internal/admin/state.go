@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 	"regexp"
 
@@ -135,6 +136,9 @@ func (a *API) putProvider(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := store.Provider{Tenant: tenant, Name: req.Name, Type: req.Type, BaseURL: req.BaseURL, Models: req.Models, CredentialEnv: req.APIKeyEnv}
 	if err := a.in.PutProvider(r.Context(), actor(id), p, []byte(req.APIKey)); err != nil {
+		if errors.Is(err, instance.ErrShadowedProvider) {
+			return apierr.New(http.StatusConflict, "provider_in_config", err.Error())
+		}
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, map[string]string{"tenant": tenant, "name": req.Name})

@@ -163,3 +163,36 @@ func TestReadSecretLineLimits(t *testing.T) {
 		t.Fatal("empty stdin accepted")
 	}
 }
+
+// A provider saved with `providers add` (or the admin API) under a name the
+// config file declares was accepted and then ignored by the gateway (the
+// file's definition wins), while add reported "saved" — an operator
+// replacing a leaked key that way was told it worked. It is refused, and
+// traffic keeps going where the file says.
+func TestProviderShadowedByConfigIsRefused(t *testing.T) {
+	var hits atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
+	}))
+	defer up.Close()
+	t.Setenv("SHADOW_TEST_KEY", "sk-config-file-credential")
+	h := newHarness(t)
+	h.useConfig(fmt.Sprintf("providers:\n  - {name: oa, type: openai, base_url: %s/v1, api_key_env: SHADOW_TEST_KEY}\n", up.URL))
+	var root createdKey
+	_ = json.Unmarshal([]byte(h.must("init", "--json")), &root)
+	code, _ := h.run("sk-new-credential\n", "providers", "add", "--name", "oa", "--type", "openai", "--base-url", "http://127.0.0.1:1/v1", "--api-key-stdin")
+	if code == 0 || !strings.Contains(h.logs.String(), "declared in the config file") {
+		t.Fatalf("providers add of a config-file name: exit %d, stderr %s", code, h.logs.String())
+	}
+	h.serve()
+	status, body := h.call("POST", "/api/admin/providers", root.Key, `{"name":"oa","type":"openai","base_url":"http://127.0.0.1:1/v1"}`)
+	if status != http.StatusConflict || !strings.Contains(body, "provider_in_config") {
+		t.Fatalf("admin API: %d %s, want 409 provider_in_config", status, body)
+	}
+	if status, body := h.call("POST", "/v1/chat/completions", root.Key, `{"model":"oa/m","messages":[{"role":"user","content":"hi"}]}`); status != http.StatusOK || hits.Load() != 1 {
+		t.Fatalf("the config file's provider: %d %s, %d upstream hits", status, body, hits.Load())
+	}
+}

@@ -36,6 +36,9 @@ func (in *Instance) PutProvider(ctx context.Context, actor string, p store.Provi
 	if p.Tenant == "" {
 		p.Tenant = store.DefaultTenant
 	}
+	if in.configDeclares(p.Tenant, p.Name) {
+		return fmt.Errorf("%w: provider %q is declared in the config file, whose definition wins; change it there", ErrShadowedProvider, p.Name)
+	}
 	if len(apiKey) > 0 {
 		ct, err := in.Barrier.EncryptText(providerAAD(p.Tenant, p.Name), apiKey)
 		if err != nil {
@@ -152,4 +155,25 @@ func (in *Instance) rewrapText(aad barrier.AAD, text string) (string, error) {
 		return "", err
 	}
 	return barrier.FormatText(out), nil
+}
+
+// ErrShadowedProvider refuses to store a provider the config file declares
+// for the same tenant: the config file's definition is the one the gateway
+// uses, so a stored one would be reported saved and never used — an
+// operator replacing a leaked key that way would be told it worked.
+var ErrShadowedProvider = errors.New("provider shadowed by the config file")
+
+// configDeclares reports whether the config file declares provider name
+// for tenant (a provider without a tenant is the default tenant's).
+func (in *Instance) configDeclares(tenant, name string) bool {
+	for _, p := range in.Cfg.Providers {
+		t := p.Tenant
+		if t == "" {
+			t = store.DefaultTenant
+		}
+		if t == tenant && p.Name == name {
+			return true
+		}
+	}
+	return false
 }
