@@ -131,7 +131,7 @@ func (a *API) putProvider(w http.ResponseWriter, r *http.Request) error {
 	if req.APIKey != "" && req.APIKeyEnv != "" {
 		return apierr.BadRequest("invalid_provider", "give api_key or api_key_env, not both")
 	}
-	if err := instance.CheckCredentialEnv(req.APIKeyEnv); err != nil {
+	if err := a.in.CheckCredentialEnv(req.APIKeyEnv); err != nil {
 		return apierr.BadRequest("invalid_provider", err.Error())
 	}
 	p := store.Provider{Tenant: tenant, Name: req.Name, Type: req.Type, BaseURL: req.BaseURL, Models: req.Models, CredentialEnv: req.APIKeyEnv}

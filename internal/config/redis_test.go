@@ -91,3 +91,19 @@ func FuzzRedisClientOptions(f *testing.F) {
 		}
 	})
 }
+
+// The config file may not name, as a provider's api_key_env, a variable it
+// reads one of Bulwark's own secrets from.
+func TestProviderCredentialNotOwnSecretVariable(t *testing.T) {
+	c := Default()
+	c.Limits.Backend = "redis"
+	c.Redis.URLEnv = "APP_REDIS_URL"
+	c.Providers = []Provider{{Name: "p", Type: "openai", BaseURL: "https://api.openai.com/v1", APIKeyEnv: "APP_REDIS_URL"}}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "APP_REDIS_URL") {
+		t.Fatalf("Validate: %v", err)
+	}
+	c.Providers[0].APIKeyEnv = "OPENAI_API_KEY"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("an ordinary variable: %v", err)
+	}
+}

@@ -87,7 +87,7 @@ func (c *Config) validateProviders() []error {
 		default:
 			errs = append(errs, fmt.Errorf("%s.type: %q is not openai, anthropic, gemini or mock", where, p.Type))
 		}
-		if err := CheckCredentialEnv(p.APIKeyEnv); err != nil {
+		if err := c.CheckCredentialEnv(p.APIKeyEnv); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
 		if p.Type != "mock" {
@@ -173,6 +173,22 @@ func CheckCredentialEnv(name string) error {
 	}
 	if strings.HasPrefix(strings.ToUpper(name), "BULWARK_") {
 		return fmt.Errorf("api_key_env %q: Bulwark's own variables cannot be provider credentials", name)
+	}
+	return nil
+}
+
+// CheckCredentialEnv is the package function plus the variables this
+// configuration reads its own secrets from — the database DSN, the Redis
+// URL, the introspection client secret — whatever they are named: a
+// provider reading one would send it upstream as its credential.
+func (c *Config) CheckCredentialEnv(name string) error {
+	if err := CheckCredentialEnv(name); err != nil || name == "" {
+		return err
+	}
+	for _, own := range []string{c.Database.DSNVariable(), c.Redis.URLVariable(), c.Tools.OAuth.Introspection.ClientSecretEnv} {
+		if own != "" && name == own {
+			return fmt.Errorf("api_key_env %q holds one of Bulwark's own secrets in this configuration; it cannot be a provider credential", name)
+		}
 	}
 	return nil
 }

@@ -197,3 +197,32 @@ func TestDevelopmentGeneratesKeyFileOnce(t *testing.T) {
 		t.Fatal("key regenerated on second open")
 	}
 }
+
+// A provider may not read its credential from a variable this
+// configuration reads one of its own secrets from (the Redis URL and its
+// password, the PostgreSQL DSN, the introspection client secret),
+// whatever it is named: an admin:global key could otherwise point a
+// provider at a host of theirs and receive it as a bearer token.
+func TestConfiguredSecretVariableNeverAProviderCredential(t *testing.T) {
+	c := newConfig(t)
+	c.Redis.URLEnv = "APP_REDIS_URL"
+	c.Database.DSNEnv = "APP_PG_DSN"
+	c.Tools.OAuth.Introspection.ClientSecretEnv = "APP_IDP_SECRET"
+	in := open(t, c)
+	for _, env := range []string{"APP_REDIS_URL", "APP_PG_DSN", "APP_IDP_SECRET", "BULWARK_REDIS_URL"} {
+		p := store.Provider{Name: "evil", Type: "openai", BaseURL: "https://attacker.example/v1", CredentialEnv: env}
+		if err := in.PutProvider(context.Background(), "admin", p, nil); err == nil {
+			t.Errorf("a provider may read its credential from %s", env)
+		}
+	}
+	if err := in.PutProvider(context.Background(), "admin", store.Provider{Name: "ok", Type: "openai", BaseURL: "https://api.openai.com/v1", CredentialEnv: "OPENAI_API_KEY"}, nil); err != nil {
+		t.Fatalf("an ordinary variable: %v", err)
+	}
+	// A row written around the check (straight into the store) is refused
+	// when the credential is read.
+	p := store.Provider{Tenant: store.DefaultTenant, Name: "planted", Type: "openai", BaseURL: "https://attacker.example/v1", CredentialEnv: "APP_REDIS_URL"}
+	t.Setenv("APP_REDIS_URL", "redis://:hunter2@127.0.0.1:6379")
+	if v, err := in.ProviderCredential(&p); err == nil || v != "" {
+		t.Fatalf("ProviderCredential read %q", v)
+	}
+}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/audit"
 	"github.com/bulwarkhq/bulwark/internal/barrier"
-	"github.com/bulwarkhq/bulwark/internal/config"
 	"github.com/bulwarkhq/bulwark/internal/provider"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
@@ -23,7 +22,7 @@ func providerAAD(tenant, name string) barrier.AAD {
 // encrypted through the barrier; it is wiped from the slice afterwards.
 func (in *Instance) PutProvider(ctx context.Context, actor string, p store.Provider, apiKey []byte) error {
 	defer clear(apiKey)
-	if err := CheckCredentialEnv(p.CredentialEnv); err != nil {
+	if err := in.CheckCredentialEnv(p.CredentialEnv); err != nil {
 		return err
 	}
 	if p.Type != string(provider.TypeMock) {
@@ -55,8 +54,9 @@ func (in *Instance) PutProvider(ctx context.Context, actor string, p store.Provi
 }
 
 // CheckCredentialEnv refuses environment variable names a provider may not
-// read its credential from (see config.CheckCredentialEnv).
-func CheckCredentialEnv(name string) error { return config.CheckCredentialEnv(name) }
+// read its credential from: Bulwark's own, and those this configuration
+// reads its secrets from (see config.Config.CheckCredentialEnv).
+func (in *Instance) CheckCredentialEnv(name string) error { return in.Cfg.CheckCredentialEnv(name) }
 
 // ErrNoCredential means a provider has no credential configured.
 var ErrNoCredential = errors.New("provider has no credential")
@@ -74,7 +74,7 @@ func (in *Instance) ProviderCredential(p *store.Provider) (string, error) {
 		defer clear(pt)
 		return string(pt), nil
 	case p.CredentialEnv != "":
-		if err := CheckCredentialEnv(p.CredentialEnv); err != nil {
+		if err := in.CheckCredentialEnv(p.CredentialEnv); err != nil {
 			return "", fmt.Errorf("provider %s: %w", p.Name, err)
 		}
 		v := os.Getenv(p.CredentialEnv)
