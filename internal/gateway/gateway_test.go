@@ -470,7 +470,7 @@ func TestGuardHooks(t *testing.T) {
 		{"request blocked", "/v1/chat/completions", `{"model":"mock/echo","messages":[{"role":"user","content":"4111111111111111"}]}`, 403, "request_blocked", ""},
 		{"request redacted", "/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"my secret-word"}]}`, 200, "", "[REDACTED]"},
 		{"openai stream filtered", "/v1/chat/completions", `{"model":"mock/echo","stream":true,"messages":[{"role":"user","content":"abc def ghi"}]}`, 200, `"content":"GHI"`, ""},
-		{"openai flushed chunk keeps the stream id", "/v1/chat/completions", `{"model":"mock/echo","stream":true,"messages":[{"role":"user","content":"abc def ghi"}]}`, 200, `,"created":1700000000,"model":"echo","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"GHI"}`, ""},
+		{"openai held text arrives before finish_reason, with the stream's id", "/v1/chat/completions", `{"model":"mock/echo","stream":true,"messages":[{"role":"user","content":"abc def ghi"}]}`, 200, `,"created":1700000000,"model":"echo","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"GHI"},"finish_reason":null}]}` + "\n\ndata: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"", ""},
 		{"anthropic stream filtered", "/v1/messages", `{"model":"mock/echo","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"abc def ghi"}]}`, 200, `"text":"ABC DEF "`, ""},
 		{"non-stream filtered", "/v1/messages", `{"model":"mock/echo","max_tokens":5,"messages":[{"role":"user","content":"abc"}]}`, 200, `"TEXT":"ABC"`, ""},
 	}

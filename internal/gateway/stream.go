@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
 	"github.com/bulwarkhq/bulwark/internal/reqid"
@@ -28,18 +26,20 @@ var errStreamEnded = errors.New("upstream stream ended before its final event")
 
 // relayer carries one stream from upstream to client, event by event.
 type relayer struct {
-	x       *exchange
-	ctx     context.Context // the attempt's
-	watch   *router.Watch   // the attempt's watchdog (nil outside one): each read re-arms it
-	out     *sse.Writer
-	filter  StreamFilter
-	tok     usage.Tokens
-	gotUse  bool // some upstream usage was seen
-	final   bool // the upstream's final usage (OpenAI usage chunk, Anthropic message_delta) was seen
-	deliver int  // bytes of generated text/arguments delivered, for estimates
-	added   bool // include_usage was added by the gateway: hide its chunk
-	ended   bool // the upstream body was read to its end with the terminal event
-	text    map[int64]bool
+	x      *exchange
+	ctx    context.Context // the attempt's
+	watch  *router.Watch   // the attempt's watchdog (nil outside one): each read re-arms it
+	out    *sse.Writer
+	filter StreamFilter // the response filter; nil when none rewrites this stream
+	// filters follow each text of the stream (see filter.go).
+	filters    map[filterKey]StreamFilter
+	filterUsed bool // filter is one of filters
+	tok        usage.Tokens
+	gotUse     bool // some upstream usage was seen
+	final      bool // the upstream's final usage (OpenAI usage chunk, Anthropic message_delta) was seen
+	deliver    int  // bytes of generated text/arguments delivered, for estimates
+	added      bool // include_usage was added by the gateway: hide its chunk
+	ended      bool // the upstream body was read to its end with the terminal event
 	// head is the identity of the OpenAI stream ("id", "created", "model"
 	// of its chunks): a chunk the gateway adds must carry the same, or SDK
 	// accumulators reject it.
@@ -318,7 +318,7 @@ func skipSpace(b []byte) []byte {
 }
 
 func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {
-	act, delta, err := rl.inspect(ev.Data)
+	act, _, err := rl.inspect(ev.Data)
 	switch {
 	case err != nil:
 		return false, err
@@ -335,15 +335,16 @@ func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {
 		if rl.head == nil {
 			rl.head = chunkHead(data)
 		}
-		if c := delta.Get("content"); c.Type == gjson.String {
-			t, err := rl.filter.Text(c.Str)
-			if err != nil {
-				return false, blocked(err)
-			}
-			if data, err = sjson.SetBytes(data, "choices.0.delta.content", t); err != nil {
+		if noChoices(data) { // the usage chunk comes after every text
+			if err := rl.flushOpenAI(); err != nil {
 				return false, err
 			}
 		}
+		var fin []finishing
+		if data, fin, err = rl.filterOpenAI(data); err != nil {
+			return false, err
+		}
+		return false, rl.emitFiltered(ev.Name, data, fin)
 	}
 	return false, rl.emit(ev.Name, data)
 }
@@ -405,23 +406,6 @@ func leadingContentLen(delta []byte) (n int, ok bool) {
 	}
 }
 
-// flushOpenAI sends text a filter still holds as one more chunk.
-func (rl *relayer) flushOpenAI() error {
-	if rl.filter == nil {
-		return nil
-	}
-	t, err := rl.filter.Flush()
-	if err != nil {
-		return blocked(err)
-	}
-	if t == "" {
-		return nil
-	}
-	b := append(rl.head, `"object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":null}]}`...)
-	b, _ = sjson.SetBytes(b, "choices.0.delta.content", t)
-	return rl.emit(nil, b)
-}
-
 // chunkHead returns `{"id":…,"created":…,"model":…,` copied from an
 // OpenAI chunk (raw JSON values, so nothing is re-encoded).
 func chunkHead(chunk []byte) []byte {
@@ -449,33 +433,22 @@ func (rl *relayer) anthropicEvent(ev sse.Event) (bool, error) {
 		}
 	case "error":
 		return false, anthropicStreamError(gjson.GetBytes(data, "error"), rl.x.credential())
-	case "content_block_start":
-		if gjson.GetBytes(data, "content_block.type").Str == "text" {
-			if rl.text == nil {
-				rl.text = map[int64]bool{}
-			}
-			rl.text[gjson.GetBytes(data, "index").Int()] = true
-		}
 	case "content_block_delta":
 		d := gjson.GetBytes(data, "delta")
-		switch d.Get("type").Str {
+		typ := d.Get("type").Str
+		switch typ {
 		case "text_delta":
-			t := d.Get("text").Str
-			rl.deliver += len(t)
-			if rl.filter != nil {
-				nt, err := rl.filter.Text(t)
-				if err != nil {
-					return false, blocked(err)
-				}
-				var serr error
-				if data, serr = sjson.SetBytes(data, "delta.text", nt); serr != nil {
-					return false, serr
-				}
-			}
+			rl.deliver += len(d.Get("text").Str)
 		case "input_json_delta":
 			rl.deliver += len(d.Get("partial_json").Str)
 		case "thinking_delta":
 			rl.deliver += len(d.Get("thinking").Str)
+		}
+		if rl.filter != nil {
+			var err error
+			if data, err = rl.filterAnthropic(data, gjson.GetBytes(data, "index").Int(), typ, d); err != nil {
+				return false, err
+			}
 		}
 	case "content_block_stop":
 		if err := rl.flushAnthropic(gjson.GetBytes(data, "index").Int()); err != nil {
@@ -486,23 +459,6 @@ func (rl *relayer) anthropicEvent(ev sse.Event) (bool, error) {
 		return false, err
 	}
 	return string(ev.Name) == "message_stop", nil
-}
-
-// flushAnthropic sends held-back text of a text block before it stops.
-func (rl *relayer) flushAnthropic(index int64) error {
-	if rl.filter == nil || !rl.text[index] {
-		return nil
-	}
-	t, err := rl.filter.Flush()
-	if err != nil {
-		return blocked(err)
-	}
-	if t == "" {
-		return nil
-	}
-	b := []byte(`{"type":"content_block_delta","index":` + strconv.FormatInt(index, 10) + `,"delta":{"type":"text_delta","text":""}}`)
-	b, _ = sjson.SetBytes(b, "delta.text", t)
-	return rl.emit([]byte("content_block_delta"), b)
 }
 
 // clientGone marks a failed write to the client: the stream stops without
