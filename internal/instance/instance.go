@@ -82,6 +82,14 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Instance,
 		_ = st.Close()
 		return nil, saltHint(cfg, err)
 	}
+	n, err := in.rebindProviders(ctx)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("bind provider credentials to their base URLs: %w", err)
+	}
+	if n > 0 && log != nil {
+		log.Info("provider credentials bound to their type and base URL", "providers", n)
+	}
 	return in, nil
 }
 

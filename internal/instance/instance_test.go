@@ -108,6 +108,65 @@ func TestCiphertextMovedToAnotherRowFails(t *testing.T) {
 	}
 }
 
+// Someone who can write the database but has no master key repoints a
+// provider (its base_url, or its type) at a host of theirs: the credential
+// must not open for it. It used to — the ciphertext was bound to the row
+// only — and the next call carried the key there in clear.
+func TestRepointedProviderCredentialDoesNotOpen(t *testing.T) {
+	for _, change := range []string{`base_url = 'https://attacker.example/v1'`, `type = 'anthropic'`} {
+		c := newConfig(t)
+		in := open(t, c)
+		addProvider(t, in, "a", "sk-real-credential-aaaaaaaa")
+		if _, err := rawDB(t, c).Exec(`UPDATE providers SET ` + change + ` WHERE name='a'`); err != nil {
+			t.Fatal(err)
+		}
+		p, err := in.Store.GetProvider(context.Background(), store.DefaultTenant, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := in.ProviderCredential(p); err == nil {
+			t.Fatalf("after SET %s the credential opened: %q", change, got)
+		}
+	}
+}
+
+// Credentials sealed before the type and base URL were bound are re-sealed
+// when the instance opens: they keep working, and from then on open only
+// with the base URL they were stored with.
+func TestLegacyProviderCredentialsAreRebound(t *testing.T) {
+	c := newConfig(t)
+	in := open(t, c)
+	addProvider(t, in, "a", "placeholder")
+	legacy, err := in.Barrier.EncryptText(barrier.AAD{Table: "providers", ID: "default/a", Field: "credential"}, []byte("sk-legacy-credential-bbbb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, c)
+	if _, err := db.Exec(`UPDATE providers SET credential = ? WHERE name='a'`, legacy); err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	in = open(t, c)
+	p, err := in.Store.GetProvider(context.Background(), store.DefaultTenant, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := in.ProviderCredential(p); err != nil || got != "sk-legacy-credential-bbbb" {
+		t.Fatalf("after reopening: %q, %v", got, err)
+	}
+	if p.Credential == legacy {
+		t.Fatal("the legacy ciphertext was not re-sealed")
+	}
+	if _, err := db.Exec(`UPDATE providers SET base_url = 'https://attacker.example/v1' WHERE name='a'`); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ = in.Store.GetProvider(context.Background(), store.DefaultTenant, "a"); p != nil {
+		if got, err := in.ProviderCredential(p); err == nil {
+			t.Fatalf("a rebound credential opened for another base URL: %q", got)
+		}
+	}
+}
+
 func TestNoPlaintextFallback(t *testing.T) {
 	c := newConfig(t)
 	in := open(t, c)

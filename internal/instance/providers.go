@@ -13,9 +13,19 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
-// providerAAD binds a provider credential to its row.
-func providerAAD(tenant, name string) barrier.AAD {
-	return barrier.AAD{Table: "providers", ID: tenant + "/" + name, Field: "credential"}
+// providerAAD binds a provider credential to its row and to where it may
+// be sent: the provider's type and base URL are part of the associated
+// data, so someone who can write the database but has no master key
+// cannot repoint a provider at a host of theirs and have the gateway
+// decrypt its credential for it — the ciphertext no longer opens.
+func providerAAD(p *store.Provider) barrier.AAD {
+	return barrier.AAD{Table: "providers", ID: p.Tenant + "/" + p.Name, Field: "credential\x00" + p.Type + "\x00" + p.BaseURL}
+}
+
+// legacyProviderAAD is the associated data credentials were sealed under
+// before their type and base URL were bound (see rebindProviders).
+func legacyProviderAAD(p *store.Provider) barrier.AAD {
+	return barrier.AAD{Table: "providers", ID: p.Tenant + "/" + p.Name, Field: "credential"}
 }
 
 // PutProvider stores a provider. A credential given as apiKey is
@@ -39,7 +49,7 @@ func (in *Instance) PutProvider(ctx context.Context, actor string, p store.Provi
 		return fmt.Errorf("%w: provider %q is declared in the config file, whose definition wins; change it there", ErrShadowedProvider, p.Name)
 	}
 	if len(apiKey) > 0 {
-		ct, err := in.Barrier.EncryptText(providerAAD(p.Tenant, p.Name), apiKey)
+		ct, err := in.Barrier.EncryptText(providerAAD(&p), apiKey)
 		if err != nil {
 			return fmt.Errorf("provider %s: %w", p.Name, err)
 		}
@@ -67,7 +77,7 @@ var ErrNoCredential = errors.New("provider has no credential")
 func (in *Instance) ProviderCredential(p *store.Provider) (string, error) {
 	switch {
 	case p.Credential != "":
-		pt, err := in.Barrier.DecryptText(providerAAD(p.Tenant, p.Name), p.Credential)
+		pt, err := in.Barrier.DecryptText(providerAAD(p), p.Credential)
 		if err != nil {
 			return "", fmt.Errorf("provider %s credential: %w", p.Name, err)
 		}
@@ -120,7 +130,7 @@ func (in *Instance) Rewrap(ctx context.Context) (int, error) {
 		if p.Credential == "" {
 			continue
 		}
-		moved, err := in.rewrapText(providerAAD(p.Tenant, p.Name), p.Credential)
+		moved, err := in.rewrapText(providerAAD(&p), p.Credential)
 		if err != nil {
 			return n, fmt.Errorf("rewrap provider %s: %w", p.Name, err)
 		}
@@ -176,4 +186,45 @@ func (in *Instance) configDeclares(tenant, name string) bool {
 		}
 	}
 	return false
+}
+
+// rebindProviders re-seals credentials stored under legacyProviderAAD
+// under providerAAD, once, when the instance opens: after it, a ciphertext
+// opens only with the type and base URL it was stored with. (A row whose
+// base URL was changed before this ran is bound to that URL: the upgrade
+// cannot know the earlier one.) It returns how many moved.
+func (in *Instance) rebindProviders(ctx context.Context) (int, error) {
+	ps, err := in.Store.ListProviders(ctx, "")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range ps {
+		if p.Credential == "" {
+			continue
+		}
+		if pt, err := in.Barrier.DecryptText(providerAAD(&p), p.Credential); err == nil {
+			clear(pt)
+			continue
+		}
+		pt, err := in.Barrier.DecryptText(legacyProviderAAD(&p), p.Credential)
+		if err != nil {
+			continue // neither: refused when used, as any broken ciphertext
+		}
+		ct, err := in.Barrier.EncryptText(providerAAD(&p), pt)
+		clear(pt)
+		if err != nil {
+			return n, err
+		}
+		ev := audit.Event{Tenant: p.Tenant, Actor: "system", Action: "provider.rebind", Target: p.Name}
+		err = in.Store.ReplaceProviderCredential(ctx, p.Tenant, p.Name, p.Credential, ct, in.Audit.Func(ev))
+		if errors.Is(err, store.ErrConflict) {
+			continue // changed meanwhile: the new value is sealed the new way
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
