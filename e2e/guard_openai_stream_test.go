@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,15 +63,7 @@ func startGuardedWith(t *testing.T, ups map[string]string) (base, key string) {
 	addr := freePort(t)
 	env := append(os.Environ(), "BULWARK_DATA_DIR="+filepath.Join(dir, "data"), "BULWARK_LISTEN="+addr,
 		"BULWARK_CONFIG="+cfgPath, "FAKE_OPENAI_KEY="+upstreamKey)
-	run := func(args ...string) []byte {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("bulwark %s: %v", strings.Join(args, " "), err)
-		}
-		return out
-	}
+	run := cliRunner(t, bin, env)
 	run("init")
 	var created struct {
 		Key string `json:"key"`
@@ -80,26 +71,9 @@ func startGuardedWith(t *testing.T, ups map[string]string) (base, key string) {
 	if err := json.Unmarshal(run("keys", "create", "--name", "g", "--scopes", "llm", "--json"), &created); err != nil || created.Key == "" {
 		t.Fatalf("keys create: %v", err)
 	}
-	var logs syncBuf
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
+	base, _, err = serveBinary(t, bin, env, addr)
+	if err != nil {
 		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
-	base = "http://" + addr
-	if err := waitHealthy(base); err != nil {
-		t.Fatalf("%v; log: %s", err, logs.String())
 	}
 	return base, created.Key
 }

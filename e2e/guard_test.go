@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -103,15 +102,7 @@ guard:
 	addr := freePort(t)
 	env := append(os.Environ(), "BULWARK_DATA_DIR="+filepath.Join(dir, "data"), "BULWARK_LISTEN="+addr,
 		"BULWARK_CONFIG="+cfgPath, "FAKE_OPENAI_KEY="+upstreamKey, "FAKE_ANTHROPIC_KEY="+upstreamKey)
-	run := func(args ...string) []byte {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("bulwark %s: %v", strings.Join(args, " "), err)
-		}
-		return out
-	}
+	run := cliRunner(t, bin, env)
 	run("init")
 	for name, policy := range map[string]string{"default": "", "redact": "pii=redact,secrets=redact", "block": "secrets=block,injection=block"} {
 		args := []string{"keys", "create", "--name", name, "--scopes", "llm", "--json"}
@@ -126,27 +117,11 @@ guard:
 		}
 		g.keys[name] = created.Key
 	}
-	var logs syncBuf
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
+	base, logs, err := serveBinary(t, bin, env, addr)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
-	g.base, g.logs = "http://"+addr, logs.String
-	if err := waitHealthy(g.base); err != nil {
-		t.Fatalf("%v; log: %s", err, logs.String())
-	}
+	g.base, g.logs = base, logs.String
 	return g
 }
 

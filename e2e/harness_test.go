@@ -153,27 +153,11 @@ default_providers: {openai: openai, anthropic: anthropic}
 		return fmt.Errorf("keys create: no key in output")
 	}
 	s.key = created.Key
-	var logs syncBuf
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
+	base, logs, err := serveBinary(t, bin, env, addr)
+	if err != nil {
 		return err
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
-	s.base, s.logs = "http://"+addr, logs.String
-	if err := waitHealthy(s.base); err != nil {
-		return fmt.Errorf("%w; log: %s", err, logs.String())
-	}
+	s.base, s.logs = base, logs.String
 	// Is the gateway wired? An unknown model must be the gateway's 404.
 	req, _ := http.NewRequest(http.MethodPost, s.base+"/v1/chat/completions", strings.NewReader(`{"model":"nope/x"}`))
 	req.Header.Set("Authorization", "Bearer "+s.key)
@@ -187,6 +171,48 @@ default_providers: {openai: openai, anthropic: anthropic}
 		return fmt.Errorf("serve answers POST /v1/chat/completions with %d %s", resp.StatusCode, bytes.TrimSpace(b))
 	}
 	return nil
+}
+
+// cliRunner runs bulwark commands with env, failing the test on an error
+// and returning their standard output.
+func cliRunner(t *testing.T, bin string, env []string) func(args ...string) []byte {
+	return func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("bulwark %s: %v", strings.Join(args, " "), err)
+		}
+		return out
+	}
+}
+
+// serveBinary runs `bin serve` with env until the test ends (interrupted,
+// killed after 5 s), and waits until it answers on addr.
+func serveBinary(t *testing.T, bin string, env []string, addr string) (base string, logs *syncBuf, err error) {
+	logs = &syncBuf{}
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		return "", logs, err
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	base = "http://" + addr
+	if err := waitHealthy(base); err != nil {
+		return base, logs, fmt.Errorf("%w; log: %s", err, logs.String())
+	}
+	return base, logs, nil
 }
 
 func waitHealthy(base string) error {

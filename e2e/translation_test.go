@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,15 +56,7 @@ models:
 	addr := freePort(t)
 	env := append(os.Environ(), "BULWARK_DATA_DIR="+filepath.Join(dir, "data"), "BULWARK_LISTEN="+addr,
 		"BULWARK_CONFIG="+cfgPath, "FAKE_KEY="+upstreamKey)
-	run := func(args ...string) []byte {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("bulwark %s: %v", args[0], err)
-		}
-		return out
-	}
+	run := cliRunner(t, bin, env)
 	run("init")
 	var created struct {
 		Key string `json:"key"`
@@ -74,27 +65,11 @@ models:
 		t.Fatal("keys create: no key")
 	}
 	s.key = created.Key
-	var logs syncBuf
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
+	base, logs, err := serveBinary(t, bin, env, addr)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
-	s.base, s.logs = "http://"+addr, logs.String
-	if err := waitHealthy(s.base); err != nil {
-		t.Fatalf("%v; log: %s", err, logs.String())
-	}
+	s.base, s.logs = base, logs.String
 	t.Cleanup(func() { assertNoCredential(t, "bulwark's log", []byte(logs.String())) })
 	return s, gem
 }
