@@ -36,6 +36,7 @@ func TestErrorsInDialect(t *testing.T) {
 		wantStatus int
 		wantCode   string // OpenAI error.code or Anthropic error.type
 		wantRetry  string
+		noRetry    bool // x-should-retry: false (the SDKs would retry a 5xx in vain)
 	}{
 		{name: "no identity is 401", path: "/v1/chat/completions", body: `{"model":"fast"}`, noAuth: true, wantStatus: 401, wantCode: "invalid_api_key"},
 		{name: "no llm scope is 403", path: "/v1/chat/completions", body: `{"model":"fast"}`, scopes: []string{"admin"}, wantStatus: 403, wantCode: "permission_denied"},
@@ -60,6 +61,8 @@ func TestErrorsInDialect(t *testing.T) {
 			fault: upstreamtest.Fault{Kind: upstreamtest.Reset}, wantStatus: 502, wantCode: "upstream_unreachable"},
 		{name: "mock injected 503 is overloaded", path: "/v1/messages", body: `{"model":"mock/error-503","max_tokens":1}`, hdr: anthHdr,
 			wantStatus: 503, wantCode: "overloaded_error", wantRetry: "1"},
+		{name: "upstream 401 is 502, not to be retried", path: "/v1/chat/completions", body: `{"model":"mock/error-401"}`,
+			wantStatus: 502, wantCode: "upstream_auth_failed", noRetry: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,6 +99,9 @@ func TestErrorsInDialect(t *testing.T) {
 			}
 			if code != tt.wantCode {
 				t.Errorf("code = %q, want %q: %s", code, tt.wantCode, b)
+			}
+			if got := resp.Header.Get("X-Should-Retry"); (got == "false") != tt.noRetry {
+				t.Errorf("X-Should-Retry = %q", got)
 			}
 			if got := resp.Header.Get("Retry-After"); got != tt.wantRetry {
 				t.Errorf("Retry-After = %q, want %q", got, tt.wantRetry)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/limit"
 	"github.com/bulwarkhq/bulwark/internal/provider"
 	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
 )
@@ -146,5 +149,19 @@ func TestDuplicateIncludeUsageRefused(t *testing.T) {
 	}
 	if calls != 0 {
 		t.Fatalf("the upstream was called %d times", calls)
+	}
+}
+
+// A spent budget is a 429 the SDKs must not retry in vain: it says so with
+// x-should-retry: false (the official SDKs honour it), and no retry-after.
+func TestBudgetDenialIsNotRetried(t *testing.T) {
+	err := deniedError(&limit.Denied{Reason: limit.ReasonBudget, Subject: "key k", Err: errors.New("budget of key k exhausted")})
+	e := apierr.From(err)
+	if e.Status != http.StatusTooManyRequests || e.Code != "budget_exceeded" || e.Header.Get("X-Should-Retry") != "false" || e.RetryAfter != 0 {
+		t.Fatalf("%+v, header %v", e, e.Header)
+	}
+	rate := apierr.From(deniedError(&limit.Denied{Reason: limit.ReasonRequests, Subject: "key k", Err: errors.New("rpm")}))
+	if rate.Header.Get("X-Should-Retry") != "" || rate.RetryAfter == 0 {
+		t.Fatalf("a rate limit must stay retryable: %+v", rate)
 	}
 }

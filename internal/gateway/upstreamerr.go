@@ -35,8 +35,10 @@ func upstreamError(fam bool, status int, h http.Header, body []byte, cred string
 		}
 		return apierr.New(status, "upstream_invalid_request", pub), msg
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return apierr.New(http.StatusBadGateway, "upstream_auth_failed",
-			"the upstream provider rejected the gateway's credential; contact the operator"), msg
+		e := apierr.New(http.StatusBadGateway, "upstream_auth_failed",
+			"the upstream provider rejected the gateway's credential; contact the operator")
+		e.Header = noRetry() // the SDKs retry a 502; this one would fail the same way
+		return e, msg
 	case http.StatusTooManyRequests:
 		return apierr.RateLimited("upstream_rate_limited", "the upstream provider is rate limiting; retry shortly", retryAfter(h)), msg
 	case http.StatusServiceUnavailable, 529:
@@ -116,3 +118,7 @@ func secretShaped(w string) bool {
 	}
 	return letters > 0 && digits > 0
 }
+
+// noRetry tells the official SDKs (which honour x-should-retry) not to
+// retry an error that would fail the same way again.
+func noRetry() http.Header { return http.Header{"X-Should-Retry": {"false"}} }
