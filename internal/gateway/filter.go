@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -180,10 +182,7 @@ func (rl *relayer) flushChoice(i int64) ([]heldText, error) {
 		}
 	}
 	slices.SortFunc(keys, func(a, b filterKey) int {
-		if a.field != b.field {
-			return compareStrings(a.field, b.field)
-		}
-		return int(a.call - b.call)
+		return cmp.Or(strings.Compare(a.field, b.field), cmp.Compare(a.call, b.call))
 	})
 	var held []heldText
 	for _, k := range keys {
@@ -197,16 +196,6 @@ func (rl *relayer) flushChoice(i int64) ([]heldText, error) {
 		}
 	}
 	return held, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // flushOpenAI sends what every filter still holds — choices whose finish

@@ -86,7 +86,7 @@ func (rl *relayer) passEvents(b []byte) (used int, done bool, err error) {
 			pos, out = end, end
 			continue
 		}
-		act, _, err := rl.inspect(data)
+		act, err := rl.inspect(data)
 		switch {
 		case err != nil:
 			return 0, false, errors.Join(err, rl.raw(b[out:start]))

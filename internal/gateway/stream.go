@@ -136,11 +136,10 @@ const (
 )
 
 // inspect reads from one OpenAI chunk what accounting and termination
-// need: usage, delivered text (counted), [DONE] and error events. It
-// returns the chunk's first delta for a filter to rewrite.
-func (rl *relayer) inspect(data []byte) (chunkAction, gjson.Result, error) {
+// need: usage, delivered text (counted), [DONE] and error events.
+func (rl *relayer) inspect(data []byte) (chunkAction, error) {
 	if bytes.HasPrefix(data, doneData) { // as the SDKs test it: "[DONE] " ends their stream too
-		return doneChunk, gjson.Result{}, nil
+		return doneChunk, nil
 	}
 	if mayCarryError(data) {
 		if e := gjson.GetBytes(data, "error"); truthy(e) {
@@ -148,24 +147,19 @@ func (rl *relayer) inspect(data []byte) (chunkAction, gjson.Result, error) {
 			if e.Type == gjson.String {
 				msg = e.Str
 			}
-			return 0, gjson.Result{}, fmt.Errorf("upstream sent an error event: %s", scrub(msg, rl.x.credential()))
+			return 0, fmt.Errorf("upstream sent an error event: %s", scrub(msg, rl.x.credential()))
 		}
 	}
 	if mayCarryUsage(data) {
 		if t, ok := usage.FromOpenAI(data); ok {
 			rl.tok, rl.gotUse, rl.final = t, true, true
 			if rl.added && noChoices(data) {
-				return dropChunk, gjson.Result{}, nil
+				return dropChunk, nil
 			}
 		}
 	}
-	if rl.filter == nil {
-		rl.deliver += deliveredLen(data)
-		return forwardChunk, gjson.Result{}, nil
-	}
-	delta := gjson.GetBytes(data, "choices.0.delta")
-	rl.deliver += deltaLen(delta)
-	return forwardChunk, delta, nil
+	rl.deliver += deliveredLen(data)
+	return forwardChunk, nil
 }
 
 // noChoices reports whether an OpenAI chunk has no "choices" (absent, null
@@ -318,7 +312,7 @@ func skipSpace(b []byte) []byte {
 }
 
 func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {
-	act, _, err := rl.inspect(ev.Data)
+	act, err := rl.inspect(ev.Data)
 	switch {
 	case err != nil:
 		return false, err
