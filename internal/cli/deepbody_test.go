@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
 )
 
 // TestDeeplyNestedBodyIsRefused sends, through the whole serve stack, a
@@ -18,12 +15,8 @@ import (
 // must now be a 400, and the server must go on answering. (/mcp decodes
 // with encoding/json, whose depth limit refuses such a body.)
 func TestDeeplyNestedBodyIsRefused(t *testing.T) {
-	up := upstreamtest.New()
-	t.Cleanup(up.Close)
-	t.Setenv("DEEP_TEST_UPSTREAM_KEY", "sk-upstream-deep-test")
 	h := newHarness(t)
-	yaml := fmt.Sprintf("providers:\n  - {name: oa, type: openai, base_url: %s/v1, api_key_env: DEEP_TEST_UPSTREAM_KEY}\n", up.URL)
-	h.useConfig(yaml)
+	h.useFakeUpstream()
 	h.must("init")
 	key := h.createKey("--name", "deep", "--scopes", "llm").Key
 	h.serve()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
 )
 
 // syncBuffer is a goroutine-safe bytes.Buffer for captured output.
@@ -192,6 +195,18 @@ func (h *harness) dataFiles() map[string][]byte {
 
 // useConfig writes yaml as the configuration file the harness's commands
 // and server read (BULWARK_CONFIG).
+// useFakeUpstream starts the fake OpenAI/Anthropic upstream for the test
+// and configures providers oa (openai) and an (anthropic) on it.
+func (h *harness) useFakeUpstream() *upstreamtest.Server {
+	h.t.Helper()
+	up := upstreamtest.New()
+	h.t.Cleanup(up.Close)
+	h.t.Setenv("FAKE_UPSTREAM_KEY", "sk-upstream-fake-test")
+	h.useConfig(fmt.Sprintf("providers:\n  - {name: oa, type: openai, base_url: %s/v1, api_key_env: FAKE_UPSTREAM_KEY}\n"+
+		"  - {name: an, type: anthropic, base_url: %s, api_key_env: FAKE_UPSTREAM_KEY}\n", up.URL, up.URL))
+	return up
+}
+
 func (h *harness) useConfig(yaml string) {
 	h.t.Helper()
 	cfg := filepath.Join(h.t.TempDir(), "c.yaml")

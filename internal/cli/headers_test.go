@@ -2,13 +2,10 @@ package cli
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
 )
 
 // TestRequestIDHeadersPerDialect checks, through the whole serve stack,
@@ -19,13 +16,8 @@ import (
 // ninth header (request-id on OpenAI answers) broke, growing every
 // response's header map and its clone into full hash tables.
 func TestRequestIDHeadersPerDialect(t *testing.T) {
-	up := upstreamtest.New()
-	t.Cleanup(up.Close)
-	t.Setenv("HDR_TEST_UPSTREAM_KEY", "sk-upstream-hdr-test")
 	h := newHarness(t)
-	yaml := fmt.Sprintf("providers:\n  - {name: oa, type: openai, base_url: %s/v1, api_key_env: HDR_TEST_UPSTREAM_KEY}\n"+
-		"  - {name: an, type: anthropic, base_url: %s, api_key_env: HDR_TEST_UPSTREAM_KEY}\n", up.URL, up.URL)
-	h.useConfig(yaml)
+	h.useFakeUpstream()
 	h.must("init")
 	key := h.createKey("--name", "hdr", "--scopes", "llm").Key
 	h.serve()
