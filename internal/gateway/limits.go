@@ -248,7 +248,7 @@ func deniedError(err error) error {
 		e = apierr.BadRequest("request_too_large_for_limit", fmt.Sprintf("the request's tokens exceed the tokens-per-minute limit of %s", d.Subject))
 	case d.Reason == limit.ReasonBudget:
 		e = apierr.RateLimited("budget_exceeded", d.Err.Error(), 0)
-		h.Set("X-Should-Retry", "false") // a spent budget does not come back in seconds
+		h[headerShouldRetry] = noRetry()[headerShouldRetry] // a spent budget does not come back in seconds
 	default:
 		e = apierr.RateLimited("rate_limit_exceeded", fmt.Sprintf("%s limit of %s reached; retry later", d.Reason, d.Subject), max(d.RetryAfter, time.Second))
 	}

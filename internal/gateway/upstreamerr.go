@@ -121,4 +121,6 @@ func secretShaped(w string) bool {
 
 // noRetry tells the official SDKs (which honour x-should-retry) not to
 // retry an error that would fail the same way again.
-func noRetry() http.Header { return http.Header{"X-Should-Retry": {"false"}} }
+func noRetry() http.Header { return http.Header{headerShouldRetry: {"false"}} }
+
+const headerShouldRetry = "X-Should-Retry"
