@@ -43,11 +43,9 @@ func (x *exchange) routeAlias(model string) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	// As for a direct call (lookup): the name sent or, for a models:
-	// alias, the provider/model it names.
-	aliasOf, isModelAlias := x.g.cfg.Aliases[model]
-	if !x.id.AllowsModel(model) && (!isModelAlias || !x.id.AllowsModel(aliasOf)) {
-		return false, apierr.Forbidden("model_not_allowed", fmt.Sprintf("this key may not use model %q", model))
+	// As for a direct call: a models: alias resolves to its provider/model.
+	if err := mayUse(x.id, model, x.g.cfg.Aliases[model]); err != nil {
+		return false, err
 	}
 	d, _ := ex.Router.Deployment(a.Deployments[0])
 	x.tgt = target{prov: provider.Config{Name: d.Provider}, upstream: d.Model}

@@ -69,14 +69,26 @@ func (g *Gateway) lookup(ctx context.Context, id *identity.Identity, model strin
 			t, found = target{prov: cfg, upstream: name}, ok
 		}
 	}
-	allowed := id.AllowsModel(model) || (found && id.AllowsModel(t.canonical()))
-	if !allowed {
-		return t, apierr.Forbidden("model_not_allowed", fmt.Sprintf("this key may not use model %q", model))
+	resolved := ""
+	if found {
+		resolved = t.canonical()
+	}
+	if err := mayUse(id, model, resolved); err != nil {
+		return t, err
 	}
 	if !found || !t.prov.Serves(t.upstream) {
 		return t, modelNotFound(model)
 	}
 	return t, nil
+}
+
+// mayUse applies a key's model list: the name the client sent, or the
+// provider/model it resolves to ("" when unknown), must be in it.
+func mayUse(id *identity.Identity, sent, resolved string) error {
+	if id.AllowsModel(sent) || resolved != "" && id.AllowsModel(resolved) {
+		return nil
+	}
+	return apierr.Forbidden("model_not_allowed", fmt.Sprintf("this key may not use model %q", sent))
 }
 
 func modelNotFound(model string) error {
