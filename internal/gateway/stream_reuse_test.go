@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -143,30 +144,91 @@ func TestIsEventStream(t *testing.T) {
 	}
 }
 
-// A chunk is passed over for usage only when no "usage" member can hold
-// an object: every chunk whose usage FromOpenAI would read is parsed.
-func TestMayCarryUsage(t *testing.T) {
+// A chunk is passed over only when no "usage" or "error" member can hold
+// a value: every chunk whose usage FromOpenAI would read, or whose error
+// an SDK would raise, is parsed.
+func TestChunkMembers(t *testing.T) {
 	tests := []struct {
-		chunk string
-		want  bool
+		chunk        string
+		usage, error bool
 	}{
-		{`{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}`, false},
-		{`{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}],"usage" : null }`, false},
-		{`{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}`, true},
-		{`{"id":"c","choices":[],"usage" :{"prompt_tokens":3}}`, true},
-		{`{"id":"c","choices":[{"delta":{"content":"usage"}}]}`, false},
-		{`{"id":"c","choices":[{"delta":{"content":"\"usage\": {}"}}],"usage":null}`, false},
-		{`{"x":{"usage":null},"usage":{"prompt_tokens":1}}`, true},
-		{`{"id":"c","choices":[{"delta":{"content":"hi"}}]}`, false},
-		{`{"id":"c","choices":[],"usag\u0065":{"prompt_tokens":3}}`, true}, // "usage" to the parser
-		{`{"id":"c","choices":[],"\u0075sage":{"prompt_tokens":3}}`, true},
-		{`{"id":"c","choices":[{"delta":{"content":"caf\u00e9"}}],"usage":null}`, false},
+		{`{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}`, false, false},
+		{`{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}],"usage" : null }`, false, false},
+		{`{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}`, true, false},
+		{`{"id":"c","choices":[],"usage" :{"prompt_tokens":3}}`, true, false},
+		{"{\"id\":\"c\",\"usage\"\r\n\t:\n{}}", true, false},
+		{`{"id":"c","choices":[{"delta":{"content":"usage"}}]}`, false, false},
+		{`{"id":"c","choices":[{"delta":{"content":"\"usage\": {}"}}],"usage":null}`, false, false},
+		{`{"id":"c","choices":[{"delta":{"content":"error: usage: x"}}],"usage":null}`, false, false},
+		{`{"x":{"usage":null},"usage":{"prompt_tokens":1}}`, true, false},
+		{`{"id":"c","choices":[{"delta":{"content":"hi"}}]}`, false, false},
+		{`{"id":"c","choices":[],"usag\u0065":{"prompt_tokens":3}}`, true, true}, // "usage" to the parser
+		{`{"id":"c","choices":[],"\u0075sage":{"prompt_tokens":3}}`, true, true},
+		{`{"id":"c","choices":[{"delta":{"content":"caf\u00e9"}}],"usage":null}`, false, false},
+		{`{"id":"c","object":"chat.completion.chunk","error":{"message":"overloaded"}}`, false, true},
+		{`{"error":"x"}`, false, true},
+		{`{"id":"c","error":null,"usage":null}`, false, false},
+		{`{"id":"c","xerror":{"m":1},"usagex":{"n":2}}`, false, false},
+		{`{"id":"c","usage":{"n":2},"error":{"m":1}}`, true, true},
+		{`usage":{}`, false, false}, // no opening quote before the name
 	}
 	for _, tt := range tests {
-		if got := mayCarryUsage([]byte(tt.chunk)); got != tt.want {
-			t.Errorf("mayCarryUsage(%s) = %v, want %v", tt.chunk, got, tt.want)
+		u, e := chunkMembers([]byte(tt.chunk))
+		if u != tt.usage || e != tt.error {
+			t.Errorf("chunkMembers(%s) = %v, %v; want %v, %v", tt.chunk, u, e, tt.usage, tt.error)
 		}
 	}
+}
+
+// tailMember is the search chunkMembers replaced, kept as its reference:
+// a member whose name ends in tail (the name and its closing quote) and
+// whose value is not null.
+func tailMember(data []byte, name string) bool {
+	tail := []byte(name + `"`)
+	for i := 1; i < len(data); i++ {
+		j := bytes.Index(data[i:], tail)
+		if j < 0 {
+			return false
+		}
+		i += j
+		if data[i-1] != '"' {
+			continue
+		}
+		rest := skipSpace(data[i+len(tail):])
+		if len(rest) == 0 || rest[0] != ':' {
+			continue
+		}
+		if !bytes.HasPrefix(skipSpace(rest[1:]), nullValue) {
+			return true
+		}
+	}
+	return false
+}
+
+// The colon walk finds exactly what a search for each name finds, on any
+// bytes (valid JSON or not).
+func FuzzChunkMembersAgree(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}`,
+		`{"id":"c","usage" :{"prompt_tokens":3},"error":{"m":1}}`,
+		`{"a":"\"usage\":1","error"` + "\t\n:" + `true}`,
+		`"usage":"error":`,
+		`{"usag\u0065":{}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		u, e := chunkMembers(data)
+		if escapesLetter(data) {
+			if !u || !e {
+				t.Fatalf("%q escapes a letter but was passed over", data)
+			}
+			return
+		}
+		if wu, we := tailMember(data, "usage"), tailMember(data, "error"); u != wu || e != we {
+			t.Fatalf("chunkMembers(%q) = %v, %v; the name search finds %v, %v", data, u, e, wu, we)
+		}
+	})
 }
 
 func FuzzMayCarryUsage(f *testing.F) {
@@ -185,10 +247,11 @@ func FuzzMayCarryUsage(f *testing.F) {
 		if !gjson.ValidBytes(data) {
 			return // upstream chunks are JSON; gjson reads usage even from broken text
 		}
-		if _, ok := usage.FromOpenAI(data); ok && !mayCarryUsage(data) {
+		mayUsage, mayError := chunkMembers(data)
+		if _, ok := usage.FromOpenAI(data); ok && !mayUsage {
 			t.Fatalf("usage in %q was passed over", data)
 		}
-		if truthy(gjson.GetBytes(data, "error")) && !mayCarryError(data) {
+		if truthy(gjson.GetBytes(data, "error")) && !mayError {
 			t.Fatalf("the error in %q was passed over", data)
 		}
 	})
