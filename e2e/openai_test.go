@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/ssestream"
 	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
@@ -181,6 +183,31 @@ func TestOpenAISDK(t *testing.T) {
 		if !strings.Contains(st.Err().Error(), "upstream_stream_failed") {
 			t.Errorf("err = %v", st.Err())
 		}
+	})
+
+	t.Run("mid-stream error keeps its class", func(t *testing.T) {
+		s.openai.SetFault(upstreamtest.Fault{Kind: upstreamtest.StreamError, Times: 1,
+			Body: `{"id":"c","object":"chat.completion.chunk","error":{"message":"Rate limit reached for ` + upstreamKey + `","type":"tokens","param":null,"code":"rate_limit_exceeded"}}`})
+		st := c.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{Model: "fast",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("a b c d e f g h i j k l")}})
+		n := 0
+		for st.Next() {
+			n++
+		}
+		var se *ssestream.StreamError
+		if !errors.As(st.Err(), &se) {
+			t.Fatalf("after %d chunks err = %v, want the SDK's stream error", n, st.Err())
+		}
+		var ev struct {
+			Error struct{ Type, Code, Message string } `json:"error"`
+		}
+		if err := json.Unmarshal(se.Event.Data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Error.Type != "rate_limit_error" || ev.Error.Code != "upstream_stream_failed" || ev.Error.Message != "Rate limit reached for [redacted]" {
+			t.Errorf("error event %s, want a scrubbed rate_limit_error", se.Event.Data)
+		}
+		assertNoCredential(t, "error", []byte(st.Err().Error()))
 	})
 
 	assertNoCredential(t, "bulwark's log", []byte(s.logs()))

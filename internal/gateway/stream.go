@@ -14,6 +14,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/llm/openai"
 	"github.com/bulwarkhq/bulwark/internal/reqid"
 	"github.com/bulwarkhq/bulwark/internal/router"
 	"github.com/bulwarkhq/bulwark/internal/sse"
@@ -140,11 +141,7 @@ func (rl *relayer) inspect(data []byte) (chunkAction, error) {
 	mayUsage, mayError := chunkMembers(data)
 	if mayError {
 		if e := gjson.GetBytes(data, "error"); truthy(e) {
-			msg := e.Get("message").String()
-			if e.Type == gjson.String {
-				msg = e.Str
-			}
-			return 0, fmt.Errorf("upstream sent an error event: %s", scrub(msg, rl.x.credential()))
+			return 0, openAIStreamError(e, rl.x.credential())
 		}
 	}
 	if mayUsage {
@@ -291,15 +288,22 @@ func unhex(c byte) byte {
 	return 0xff
 }
 
-// anthropicStreamError gives an Anthropic upstream's mid-stream error event
-// its public face with its class kept: an overloaded_error stays one
-// (clients such as Claude Code retry on it), as do rate limits and request
-// errors, with the upstream's message scrubbed; anything else — the
-// provider's own credential refused among it — is the generic 502.
-func anthropicStreamError(e gjson.Result, cred string) error {
-	status := map[string]int{"overloaded_error": 529, "rate_limit_error": http.StatusTooManyRequests,
-		"request_too_large": http.StatusRequestEntityTooLarge, "invalid_request_error": http.StatusBadRequest}[e.Get("type").Str]
-	msg := scrub(e.Get("message").String(), cred)
+// streamErrorStatus is the status of each class of mid-stream error that
+// keeps its class (the canonical model's names, which are Anthropic's):
+// the client's error event is of that class, and the usage row has that
+// status.
+var streamErrorStatus = map[string]int{"overloaded_error": 529, "rate_limit_error": http.StatusTooManyRequests,
+	"request_too_large": http.StatusRequestEntityTooLarge, "invalid_request_error": http.StatusBadRequest}
+
+// streamError gives an upstream's mid-stream error its public face with
+// its class kept: an overloaded_error stays one (clients such as Claude
+// Code retry on it), as do rate limits and request errors, with the
+// upstream's message scrubbed; any other class — the provider's own
+// credential refused among them — is the generic 502, its message kept
+// for the log only.
+func streamError(class, msg, cred string) error {
+	msg = scrub(msg, cred)
+	status := streamErrorStatus[class]
 	if status == 0 {
 		return apierr.New(http.StatusBadGateway, "upstream_stream_failed", "the upstream provider failed mid-stream").
 			WithCause(fmt.Errorf("upstream sent an error event: %s", msg))
@@ -308,6 +312,22 @@ func anthropicStreamError(e gjson.Result, cred string) error {
 		msg = "the upstream provider failed mid-stream"
 	}
 	return apierr.New(status, "upstream_stream_failed", msg)
+}
+
+// anthropicStreamError is streamError for an Anthropic upstream's error
+// event, whose type is already a class name.
+func anthropicStreamError(e gjson.Result, cred string) error {
+	return streamError(e.Get("type").Str, e.Get("message").String(), cred)
+}
+
+// openAIStreamError is streamError for an OpenAI-family error chunk's
+// "error" member: an object classed by its "code" and "type"
+// (openai.ErrorClass, as translated streams class it), or a bare message.
+func openAIStreamError(e gjson.Result, cred string) error {
+	if e.Type != gjson.JSON {
+		return streamError("", e.String(), cred)
+	}
+	return streamError(openai.ErrorClass(e.Get("type").String(), e.Get("code").String()), e.Get("message").String(), cred)
 }
 
 // skipSpace drops leading JSON whitespace.

@@ -222,3 +222,111 @@ func TestAnthropicMidStreamErrorKeepsType(t *testing.T) {
 		})
 	}
 }
+
+// rawOpenAI is an OpenAI provider "raw" whose upstream answers every
+// request with status 200 and the given event stream.
+func rawOpenAI(t *testing.T, stream string) envOpt {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, stream)
+	}))
+	t.Cleanup(srv.Close)
+	return withProvider(provider.Config{Name: "raw", Type: provider.TypeOpenAI, BaseURL: srv.URL + "/v1",
+		Credential: func(context.Context) (string, error) { return upstreamKey, nil }})
+}
+
+// finalEvent returns the name and data of the last event of an SSE body.
+func finalEvent(b []byte) (name string, data []byte) {
+	rd := sse.NewReader(bytes.NewReader(b))
+	defer rd.Release()
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			return name, data
+		}
+		name, data = string(ev.Name), append(data[:0], ev.Data...)
+	}
+}
+
+// A mid-stream OpenAI error chunk keeps its class, wherever its "error"
+// member stands, as an Anthropic one does: rate limits, overload and
+// request errors reach the client as an error event of that class — in
+// the OpenAI dialect as it is relayed (with the upstream's message,
+// scrubbed), in the Anthropic dialect through translation — and the
+// usage row has the class's status. The provider's own credential
+// refused, server errors and anything unknown stay the generic 502.
+func TestOpenAIMidStreamErrorKeepsClass(t *testing.T) {
+	const (
+		hi      = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"}}]}\n\n"
+		generic = "the upstream provider failed mid-stream"
+	)
+	for _, tt := range []struct {
+		name, member string
+		status       int
+		oaType       string // the OpenAI-dialect client's error type
+		oaMsg        string
+		anType       string // the Anthropic-dialect (translated) client's
+	}{
+		{"rate limit", `{"message":"Rate limit reached for ` + upstreamKey + ` on tokens per min","type":"tokens","param":null,"code":"rate_limit_exceeded"}`,
+			429, "rate_limit_error", "Rate limit reached for [redacted] on tokens per min", "rate_limit_error"},
+		{"overloaded, status as code", `{"code":503,"message":"Provider overloaded"}`,
+			529, "api_error", "Provider overloaded", "overloaded_error"},
+		{"context length", `{"message":"maximum context length is 8192 tokens","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}`,
+			400, "invalid_request_error", "maximum context length is 8192 tokens", "invalid_request_error"},
+		{"too large", `{"message":"too big","type":"request_too_large","code":null}`,
+			413, "invalid_request_error", "too big", "request_too_large"},
+		{"provider key refused", `{"message":"Incorrect API key provided: ` + upstreamKey + `","type":"invalid_request_error","param":null,"code":"invalid_api_key"}`,
+			502, "api_error", generic, "api_error"},
+		{"server error", `{"message":"The server had an error","type":"server_error","param":null,"code":null}`,
+			502, "api_error", generic, "api_error"},
+		{"bare message", `"Provider disconnected"`, 502, "api_error", generic, "api_error"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			up := hi + "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"error\":" + tt.member + ",\"choices\":[]}\n\n"
+			for _, filtered := range []bool{false, true} {
+				opts := []envOpt{rawOpenAI(t, up)}
+				if filtered { // the event relay, not the pass-through
+					opts = append(opts, func(_ *Config, d *Deps) { d.Hooks.Response = upperHook{} })
+				}
+				e := newEnv(t, opts...)
+				resp, b := e.do(t, http.MethodPost, "/v1/chat/completions", `{"model":"raw/gpt-x","stream":true,"messages":[{"role":"user","content":"hi"}]}`, nil)
+				_, data := finalEvent(b)
+				var ev struct {
+					Error struct{ Type, Message, Code string } `json:"error"`
+				}
+				if resp.StatusCode != http.StatusOK || json.Unmarshal(data, &ev) != nil || ev.Error.Type == "" {
+					t.Fatalf("filtered %v: status %d, body %s; want a stream ending with an error chunk", filtered, resp.StatusCode, b)
+				}
+				if ev.Error.Type != tt.oaType || ev.Error.Message != tt.oaMsg || ev.Error.Code != "upstream_stream_failed" {
+					t.Errorf("filtered %v: error %+v, want type %q message %q", filtered, ev.Error, tt.oaType, tt.oaMsg)
+				}
+				if recs := e.usage.all(); len(recs) != 1 || recs[0].Status != tt.status {
+					t.Errorf("filtered %v: usage %+v, want one row of status %d", filtered, recs, tt.status)
+				}
+				if bytes.Contains(b, []byte("SECRET")) {
+					t.Errorf("filtered %v: the provider credential reached the client: %s", filtered, b)
+				}
+			}
+
+			e := newEnv(t, rawOpenAI(t, up))
+			resp, b := e.do(t, http.MethodPost, "/v1/messages", `{"model":"raw/gpt-x","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, anthHdr)
+			name, data := finalEvent(b)
+			var ev struct {
+				Error struct{ Type, Message string } `json:"error"`
+			}
+			if resp.StatusCode != http.StatusOK || name != "error" || json.Unmarshal(data, &ev) != nil {
+				t.Fatalf("translated: status %d, body %s; want a stream ending with event: error", resp.StatusCode, b)
+			}
+			if ev.Error.Type != tt.anType {
+				t.Errorf("translated: error %+v, want type %q", ev.Error, tt.anType)
+			}
+			if recs := e.usage.all(); len(recs) != 1 || recs[0].Status != tt.status {
+				t.Errorf("translated: usage %+v, want one row of status %d", recs, tt.status)
+			}
+			if bytes.Contains(b, []byte("SECRET")) {
+				t.Errorf("translated: the provider credential reached the client: %s", b)
+			}
+		})
+	}
+}

@@ -56,6 +56,11 @@ func (t *translation) relayStream(ctx context.Context, w http.ResponseWriter, re
 		x.rec.Status = statusClientClosed // the client went away; nobody to tell
 	default:
 		e := apierr.New(http.StatusBadGateway, "upstream_stream_failed", "the upstream provider failed mid-stream").WithCause(err)
+		if res.Error != nil && streamErrorStatus[res.Error.Type] != 0 {
+			// The upstream's error event kept its class through the
+			// translation (the caller's event has it); so does the record.
+			e = apierr.New(streamErrorStatus[res.Error.Type], "upstream_stream_failed", res.Error.Message).WithCause(err)
+		}
 		x.rec.Status = e.Status
 		x.g.log.LogAttrs(ctx, levelFor(e.Status), "translated stream failed", slogAttrs(x, e)...)
 		return handled{err} // answered with an error event; the router must not count it a success

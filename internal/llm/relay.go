@@ -21,7 +21,9 @@ type RelayResult struct {
 	StopReason StopReason
 	// Completed is true only when the stream ended cleanly (done).
 	Completed bool
-	errored   bool
+	// Error is the error event the stream ended with (the upstream's, its
+	// class kept, or the relay's own), nil when none was sent.
+	Error *StreamError
 	// OutputChars counts text, thinking and tool-argument characters
 	// delivered, for a local estimate when usage is missing.
 	OutputChars int
@@ -126,8 +128,11 @@ func (r *RelayResult) note(ev StreamEvent) {
 	case EventDone:
 		r.Completed = true
 	case EventError:
-		r.errored = true
+		r.Error = ev.Error
+		if r.Error == nil {
+			r.Error = &StreamError{Type: "api_error"}
+		}
 	}
 }
 
-func (r *RelayResult) failed() bool { return r.errored }
+func (r *RelayResult) failed() bool { return r.Error != nil }

@@ -25,13 +25,14 @@ type FaultKind int
 
 // Faults.
 const (
-	None      FaultKind = iota
-	Status429           // 429 with Retry-After (RetryAfter, default 1s) in the route's dialect
-	Status500           // 500 with an error body
-	Reset               // close the connection without answering
-	CutStream           // stream normally for a few events, then cut the connection
-	Hang                // send nothing until the client cancels (recorded)
-	SlowDrip            // stream with Drip between events
+	None        FaultKind = iota
+	Status429             // 429 with Retry-After (RetryAfter, default 1s) in the route's dialect
+	Status500             // 500 with an error body
+	Reset                 // close the connection without answering
+	CutStream             // stream normally for a few events, then cut the connection
+	Hang                  // send nothing until the client cancels (recorded)
+	SlowDrip              // stream with Drip between events
+	StreamError           // stream two events, then an error event (Body) in the route's dialect, and end
 )
 
 // Fault is an injected failure and its parameters.
@@ -43,7 +44,8 @@ type Fault struct {
 	RetryAfter int // seconds, for Status429
 	Drip       time.Duration
 	// Body replaces the error body for Status429/Status500 (to test that
-	// upstream bodies never reach clients).
+	// upstream bodies never reach clients), and is the data of the error
+	// event of StreamError.
 	Body string
 }
 
@@ -151,7 +153,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		s.noteCancel(r)
 		return
-	case CutStream, SlowDrip:
+	case CutStream, SlowDrip, StreamError:
 		w = &faultWriter{ResponseWriter: w, f: f, r: r}
 	}
 	if bytes.HasPrefix([]byte(r.URL.Path), []byte(geminiPrefix)) {
@@ -227,10 +229,20 @@ type faultWriter struct {
 	f      Fault
 	r      *http.Request
 	events int
+	failed bool // StreamError's event was sent: what follows is dropped
 }
 
 func (fw *faultWriter) Write(b []byte) (int, error) {
 	fw.events++
+	if fw.f.Kind == StreamError && fw.events > 2 {
+		if !fw.failed {
+			fw.failed = true
+			if _, err := fw.ResponseWriter.Write(fw.errorEvent()); err != nil {
+				return 0, err
+			}
+		}
+		return len(b), nil
+	}
 	if fw.f.Kind == CutStream && fw.events > 3 {
 		panic(http.ErrAbortHandler) // net/http drops the connection mid-body
 	}
@@ -238,6 +250,24 @@ func (fw *faultWriter) Write(b []byte) (int, error) {
 		return 0, fw.r.Context().Err()
 	}
 	return fw.ResponseWriter.Write(b)
+}
+
+// errorEvent is StreamError's event: Body (by default a server error) as
+// the route's dialect frames an error mid-stream.
+func (fw *faultWriter) errorEvent() []byte {
+	anth := bytes.HasPrefix([]byte(fw.r.URL.Path), []byte("/v1/messages"))
+	body := fw.f.Body
+	switch {
+	case body != "":
+	case anth:
+		body = `{"type":"error","error":{"type":"api_error","message":"injected failure"}}`
+	default:
+		body = `{"error":{"message":"injected failure","type":"server_error","param":null,"code":null}}`
+	}
+	if anth {
+		return []byte("event: error\ndata: " + body + "\n\n")
+	}
+	return []byte("data: " + body + "\n\n")
 }
 
 // Flush forwards to the underlying writer so every event leaves at once.

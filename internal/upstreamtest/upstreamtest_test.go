@@ -81,3 +81,25 @@ func TestHangRecordsCancelAndTimesLimit(t *testing.T) {
 		t.Fatalf("fault with Times=1 still active: %v", err)
 	}
 }
+
+// StreamError sends two events, then the error event in the route's
+// dialect, and ends the stream there.
+func TestStreamErrorFault(t *testing.T) {
+	for _, tt := range []struct{ path, body, want string }{
+		{"/v1/chat/completions", `{"model":"m","stream":true,"messages":[{"role":"user","content":"a b c d e f"}]}`,
+			"data: {\"error\":{\"message\":\"boom\"}}\n\n"},
+		{"/v1/messages", `{"model":"m","stream":true,"max_tokens":9,"messages":[{"role":"user","content":"a b c d e f"}]}`,
+			"event: error\ndata: {\"error\":{\"message\":\"boom\"}}\n\n"},
+	} {
+		s := New()
+		s.SetFault(Fault{Kind: StreamError, Body: `{"error":{"message":"boom"}}`})
+		resp, b, err := post(context.Background(), s, tt.path, tt.body)
+		s.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v", tt.path, err)
+		}
+		if evs := strings.Count(string(b), "\n\n"); !strings.HasSuffix(string(b), tt.want) || evs != 3 {
+			t.Errorf("%s: %d events, body %q; want two events and then %q", tt.path, evs, b, tt.want)
+		}
+	}
+}

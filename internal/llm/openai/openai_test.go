@@ -195,6 +195,31 @@ func TestStreamDecoderEndWithoutDone(t *testing.T) {
 	}
 }
 
+// An upstream error chunk becomes an error event of its canonical class,
+// read from its code before its type; a numeric code (an HTTP status, as
+// some compatible servers send it) is no malformed chunk. The upstream's
+// message is not carried.
+func TestStreamDecoderErrorClass(t *testing.T) {
+	for _, tt := range []struct{ errObj, want string }{
+		{`{"message":"m","type":"tokens","param":null,"code":"rate_limit_exceeded"}`, "rate_limit_error"},
+		{`{"message":"m","type":"invalid_request_error","code":"context_length_exceeded"}`, "invalid_request_error"},
+		{`{"message":"m","type":"invalid_request_error","code":"invalid_api_key"}`, "api_error"},
+		{`{"message":"m","type":"server_error","code":null}`, "api_error"},
+		{`{"message":"m","code":503}`, "overloaded_error"},
+		{`{"message":"m","code":429}`, "rate_limit_error"},
+		{`{"message":"m","type":"request_too_large"}`, "request_too_large"},
+		{`{"message":"m","type":"odd","code":"also_odd"}`, "api_error"},
+	} {
+		evs, err := openai.NewStreamDecoder().Decode(nil, "", []byte(`{"id":"c","error":`+tt.errObj+`}`))
+		if err != nil || len(evs) != 1 || evs[0].Type != llm.EventError || evs[0].Error == nil {
+			t.Fatalf("%s: events %+v, err %v; want one error event", tt.errObj, evs, err)
+		}
+		if got := evs[0].Error; got.Type != tt.want || got.Message != "upstream error" {
+			t.Errorf("%s: error %+v, want class %q", tt.errObj, got, tt.want)
+		}
+	}
+}
+
 func FuzzDecodeRequest(f *testing.F) {
 	llmtest.FuzzRequests(f, dialect, carried, "../testdata/openai_tools.request.json")
 }

@@ -52,7 +52,9 @@ type errorObject struct {
 	Message string  `json:"message"`
 	Type    string  `json:"type"`
 	Param   *string `json:"param"`
-	Code    *string `json:"code"`
+	// Code is a string for OpenAI ("rate_limit_exceeded"), a number (an
+	// HTTP status) for some compatible servers, or null.
+	Code json.RawMessage `json:"code"`
 }
 
 // DecodeResponse parses a chat.completion body (first choice). Errors wrap

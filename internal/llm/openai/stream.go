@@ -54,7 +54,7 @@ func (s *StreamDecoder) Decode(dst []llm.StreamEvent, _ string, data []byte) ([]
 	}
 	if c.Error != nil {
 		s.done = true
-		return append(dst, upstreamError(c.Error.Type)), nil
+		return append(dst, upstreamError(c.Error)), nil
 	}
 	if !s.started && len(c.Choices) == 0 && c.Usage == nil {
 		return dst, nil // Azure's leading prompt_filter_results chunk has no id yet
@@ -79,11 +79,60 @@ func (s *StreamDecoder) Decode(dst []llm.StreamEvent, _ string, data []byte) ([]
 	return dst, nil
 }
 
-func upstreamError(typ string) llm.StreamEvent {
-	if typ == "" {
-		typ = "api_error"
+// upstreamError is the canonical event of an upstream's error chunk: its
+// class kept (see ErrorClass), its message not (it is the upstream's).
+func upstreamError(e *errorObject) llm.StreamEvent {
+	return llm.StreamEvent{Type: llm.EventError, Error: &llm.StreamError{Type: ErrorClass(e.Type, codeText(e.Code)), Message: "upstream error"}}
+}
+
+// codeText is an error object's "code" as text: a string's value, a
+// number's digits, "" for null or anything else.
+func codeText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
 	}
-	return llm.StreamEvent{Type: llm.EventError, Error: &llm.StreamError{Type: typ, Message: "upstream error"}}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+// ErrorClass names the class of an OpenAI-family error object, from its
+// "code" and "type", in the canonical model's terms (Anthropic's error
+// type names, as llm.StreamError carries them): "rate_limit_error",
+// "overloaded_error", "invalid_request_error", "request_too_large", or
+// "api_error" for anything else — server errors, the provider's own
+// credential refused, its quota spent. A known code decides: it is the
+// more specific of the two (type "tokens" with code "rate_limit_exceeded",
+// type "invalid_request_error" with code "invalid_api_key"); some
+// compatible servers (OpenRouter) send an HTTP status as the code.
+func ErrorClass(typ, code string) string {
+	if c, ok := errorClasses[code]; ok {
+		return c
+	}
+	if c, ok := errorClasses[typ]; ok {
+		return c
+	}
+	return "api_error"
+}
+
+var errorClasses = map[string]string{
+	"rate_limit_exceeded": "rate_limit_error", "rate_limit_error": "rate_limit_error", "429": "rate_limit_error",
+
+	"overloaded_error": "overloaded_error", "overloaded": "overloaded_error", "server_overloaded": "overloaded_error",
+	"engine_overloaded": "overloaded_error", "service_unavailable": "overloaded_error", "503": "overloaded_error", "529": "overloaded_error",
+
+	"invalid_request_error": "invalid_request_error", "context_length_exceeded": "invalid_request_error",
+	"string_above_max_length": "invalid_request_error", "400": "invalid_request_error", "422": "invalid_request_error",
+
+	"request_too_large": "request_too_large", "413": "request_too_large",
+
+	// The provider's account, not the caller's request: the generic class,
+	// whatever the type beside them says.
+	"invalid_api_key": "api_error", "invalid_organization": "api_error", "account_deactivated": "api_error",
+	"insufficient_quota": "api_error", "billing_hard_limit_reached": "api_error", "401": "api_error", "403": "api_error",
 }
 
 func (s *StreamDecoder) choice(dst []llm.StreamEvent, ch choice) ([]llm.StreamEvent, error) {
