@@ -43,18 +43,26 @@ func runUsage(ctx context.Context, e *Env, args []string) (err error) {
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	p := &printer{w: tw}
-	p.printf("KEY\tMODEL\tREQUESTS\tERRORS\tPROMPT\tCOMPLETION\tCOST USD\n")
-	var total int64
+	// ESTIMATED counts the requests whose tokens were counted locally (the
+	// upstream's usage report never came: a stream cut short, a client
+	// gone), and EST. TOKENS is their prompt plus completion tokens, which
+	// PROMPT and COMPLETION include.
+	p.printf("KEY\tMODEL\tREQUESTS\tERRORS\tESTIMATED\tPROMPT\tCOMPLETION\tEST. TOKENS\tCOST USD\n")
+	var tot [7]int64 // the column totals: requests, errors, estimated, prompt, completion, est. tokens, cost
 	for _, r := range rows {
-		total = addSat(total, r.CostMicros)
-		p.printf("%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.KeyID, r.Model, r.Requests, r.Errors, r.PromptTokens, r.CompletionTokens, usd(r.CostMicros))
+		cols := [7]int64{r.Requests, r.Errors, r.EstimatedRequests, r.PromptTokens, r.CompletionTokens,
+			addSat(r.EstimatedPromptTokens, r.EstimatedCompletionTokens), r.CostMicros}
+		p.printf("%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.KeyID, r.Model, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], usd(cols[6]))
+		for i, v := range cols {
+			tot[i] = addSat(tot[i], v)
+		}
 	}
-	p.printf("\t\t\t\t\ttotal\t%s\n", usd(total))
+	p.printf("total\t\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", tot[0], tot[1], tot[2], tot[3], tot[4], tot[5], usd(tot[6]))
 	return p.flush(tw)
 }
 
-// addSat adds non-negative costs, saturating at math.MaxInt64 as the rows'
-// own costs do.
+// addSat adds non-negative costs and counts, saturating at math.MaxInt64
+// as the rows' own costs do.
 func addSat(a, b int64) int64 {
 	if b > math.MaxInt64-a {
 		return math.MaxInt64

@@ -110,6 +110,11 @@ type Usage struct {
 	TTFBMS           int64     `json:"ttfb_ms"`
 	Status           int       `json:"status"`
 	Stream           bool      `json:"stream"`
+	// Estimated marks counts computed locally (request and delivered
+	// bytes ÷ 4) because the upstream's own usage report never came: a
+	// stream cut short, a client gone before the answer. Rows written
+	// before the column existed read as not estimated.
+	Estimated bool `json:"estimated"`
 }
 
 // UsageFilter selects usage rows.
@@ -128,6 +133,12 @@ type UsageSummary struct {
 	CompletionTokens int64  `json:"completion_tokens"`
 	CostMicros       int64  `json:"cost_micros"`
 	Errors           int64  `json:"errors"`
+	// EstimatedRequests counts the rows whose tokens were estimated, and
+	// the Estimated… token sums are their part of PromptTokens and
+	// CompletionTokens: the rest is the upstream's own report.
+	EstimatedRequests         int64 `json:"estimated_requests"`
+	EstimatedPromptTokens     int64 `json:"estimated_prompt_tokens"`
+	EstimatedCompletionTokens int64 `json:"estimated_completion_tokens"`
 }
 
 // Store is the persistence interface. Implementations are safe for

@@ -118,6 +118,51 @@ func TestOpenRefuses(t *testing.T) {
 	}
 }
 
+// A database made before migration 0002 (schema version 1, no estimated
+// column) is upgraded on open: its rows read as not estimated, and new
+// rows keep the flag.
+func TestUpgradeAddsUsageEstimated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.Start(t)
+	_ = openDSN(t, dsn).Close()
+	exec(t, dsn, "ALTER TABLE usage DROP COLUMN estimated", "UPDATE schema_version SET version = 1",
+		// A row as a version-1 binary wrote it.
+		`INSERT INTO usage(ts, request_id, tenant, key_id, model, provider, deployment, prompt_tokens, completion_tokens,
+			cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms, status, stream)
+			VALUES (0, 'old', 't', 'k', 'm', 'p', 'd', 7, 3, 0, 0, 0, 1, 5, 1, 200, true)`)
+	s := openDSN(t, dsn)
+	if err := s.InsertUsage(ctx, []store.Usage{{Time: time.Now(), RequestID: "new", Tenant: "t", KeyID: "k", Model: "m",
+		PromptTokens: 4, CompletionTokens: 2, Status: 502, Stream: true, Estimated: true}}); err != nil {
+		t.Fatal(err)
+	}
+	conn := pgxConnect(t, dsn)
+	var version int
+	if err := conn.QueryRow(ctx, "SELECT version FROM schema_version").Scan(&version); err != nil || version != 2 {
+		t.Fatalf("schema version after upgrade: %d (%v)", version, err)
+	}
+	rows, err := conn.Query(ctx, "SELECT request_id, estimated FROM usage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for rows.Next() {
+		var id string
+		var est bool
+		if err := rows.Scan(&id, &est); err != nil {
+			t.Fatal(err)
+		}
+		got[id] = est
+	}
+	if err := rows.Err(); err != nil || len(got) != 2 || got["old"] || !got["new"] {
+		t.Fatalf("estimated after upgrade: %v (%v); want old false, new true", got, err)
+	}
+	sum, err := s.SummariseUsage(ctx, store.UsageFilter{KeyID: "k"})
+	if err != nil || len(sum) != 1 || sum[0].Requests != 2 || sum[0].EstimatedRequests != 1 || sum[0].EstimatedPromptTokens != 4 {
+		t.Fatalf("summary after upgrade: %+v %v", sum, err)
+	}
+}
+
 const password = "Pw-a1b2c3d4e5f6"
 
 // withPassword puts the password into a test DSN (the test server trusts

@@ -31,7 +31,7 @@ func TestUsageSummariesMatchSQLite(t *testing.T) {
 		rows[i] = store.Usage{Time: now.Add(-time.Duration(r.IntN(72)) * time.Hour), RequestID: fmt.Sprint("r", i),
 			Tenant: fmt.Sprint("t", r.IntN(3)), KeyID: fmt.Sprint("k", r.IntN(5)), Model: []string{"a", "B", "b", "é"}[r.IntN(4)],
 			PromptTokens: r.Int64N(5000), CompletionTokens: r.Int64N(900), CostMicros: r.Int64N(1e6),
-			Status: []int{200, 200, 399, 400, 429, 500}[r.IntN(6)], Stream: r.IntN(2) == 0}
+			Status: []int{200, 200, 399, 400, 429, 500}[r.IntN(6)], Stream: r.IntN(2) == 0, Estimated: r.IntN(3) == 0}
 	}
 	for _, s := range []store.Store{pg, lite} {
 		if err := s.InsertUsage(ctx, rows); err != nil {

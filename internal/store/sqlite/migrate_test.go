@@ -21,7 +21,8 @@ func TestUpgradeDropsUsageIndexes(t *testing.T) {
 	if err := s.InsertUsage(ctx, []store.Usage{{Time: time.Now(), RequestID: "r", Tenant: "t", KeyID: "k", Model: "m", Status: 200}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"CREATE INDEX usage_key_ts ON usage(key_id, ts)", "CREATE INDEX usage_tenant_ts ON usage(tenant, ts)", "PRAGMA user_version = 1"} {
+	for _, q := range []string{"CREATE INDEX usage_key_ts ON usage(key_id, ts)", "CREATE INDEX usage_tenant_ts ON usage(tenant, ts)",
+		"ALTER TABLE usage DROP COLUMN estimated", "PRAGMA user_version = 1"} {
 		if _, err := s.wdb.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
@@ -38,5 +39,60 @@ func TestUpgradeDropsUsageIndexes(t *testing.T) {
 	sum, err := s.SummariseUsage(ctx, store.UsageFilter{KeyID: "k"})
 	if err != nil || len(sum) != 1 || sum[0].Requests != 1 {
 		t.Fatalf("rows after upgrade: %+v %v", sum, err)
+	}
+}
+
+// A database made before migration 0003 (schema version 2, no estimated
+// column) is upgraded on open: its rows read as not estimated, and new
+// rows keep the flag.
+func TestUpgradeAddsUsageEstimated(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"ALTER TABLE usage DROP COLUMN estimated", "PRAGMA user_version = 2",
+		// A row as a version-2 binary wrote it.
+		`INSERT INTO usage(ts, request_id, tenant, key_id, model, provider, deployment, prompt_tokens, completion_tokens,
+			cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms, status, stream)
+			VALUES (0, 'old', 't', 'k', 'm', 'p', 'd', 7, 3, 0, 0, 0, 1, 5, 1, 200, 1)`} {
+		if _, err := s.wdb.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.Close()
+	if s, err = Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var version int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != 3 {
+		t.Fatalf("user_version after upgrade: %d (%v)", version, err)
+	}
+	if err := s.InsertUsage(ctx, []store.Usage{{Time: time.Now(), RequestID: "new", Tenant: "t", KeyID: "k", Model: "m",
+		PromptTokens: 4, CompletionTokens: 2, Status: 502, Stream: true, Estimated: true}}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	rows, err := s.db.QueryContext(ctx, "SELECT request_id, estimated FROM usage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var est bool
+		if err := rows.Scan(&id, &est); err != nil {
+			t.Fatal(err)
+		}
+		got[id] = est
+	}
+	if err := rows.Err(); err != nil || len(got) != 2 || got["old"] || !got["new"] {
+		t.Fatalf("estimated after upgrade: %v (%v); want old false, new true", got, err)
+	}
+	sum, err := s.SummariseUsage(ctx, store.UsageFilter{KeyID: "k"})
+	if err != nil || len(sum) != 1 || sum[0].Requests != 2 || sum[0].EstimatedRequests != 1 || sum[0].EstimatedPromptTokens != 4 {
+		t.Fatalf("summary after upgrade: %+v %v", sum, err)
 	}
 }

@@ -203,7 +203,9 @@ func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]stor
 	// 2^53 are exact in total()'s doubles; above, the cast saturates.
 	rows, err := s.db.QueryContext(ctx, `SELECT key_id, model, count(*), CAST(total(prompt_tokens) AS INTEGER),
 		CAST(total(completion_tokens) AS INTEGER), CAST(total(cost_micros) AS INTEGER),
-		sum(CASE WHEN status >= 400 THEN 1 ELSE 0 END)
+		sum(CASE WHEN status >= 400 THEN 1 ELSE 0 END), sum(estimated <> 0),
+		CAST(total(CASE WHEN estimated <> 0 THEN prompt_tokens END) AS INTEGER),
+		CAST(total(CASE WHEN estimated <> 0 THEN completion_tokens END) AS INTEGER)
 		FROM usage WHERE (? = '' OR key_id = ?) AND (? = '' OR tenant = ?) AND ts >= ?
 		GROUP BY key_id, model ORDER BY key_id, model`, f.KeyID, f.KeyID, f.Tenant, f.Tenant, millis(f.Since))
 	if err != nil {
@@ -213,7 +215,8 @@ func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]stor
 	var out []store.UsageSummary
 	for rows.Next() {
 		var u store.UsageSummary
-		if err := rows.Scan(&u.KeyID, &u.Model, &u.Requests, &u.PromptTokens, &u.CompletionTokens, &u.CostMicros, &u.Errors); err != nil {
+		if err := rows.Scan(&u.KeyID, &u.Model, &u.Requests, &u.PromptTokens, &u.CompletionTokens, &u.CostMicros, &u.Errors,
+			&u.EstimatedRequests, &u.EstimatedPromptTokens, &u.EstimatedCompletionTokens); err != nil {
 			return nil, fmt.Errorf("sqlite: usage summary: %w", err)
 		}
 		out = append(out, u)

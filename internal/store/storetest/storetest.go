@@ -27,6 +27,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("AuditAppendIsSerialised", func(t *testing.T) { testAuditConcurrent(t, newStore(t)) })
 	t.Run("AuditFailureRollsBackChange", func(t *testing.T) { testAuditRollback(t, newStore(t)) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, newStore(t)) })
+	t.Run("UsageEstimated", func(t *testing.T) { testUsageEstimated(t, newStore(t)) })
 }
 
 func chain(action string) store.AuditFunc {
@@ -239,8 +240,8 @@ func testUsage(t *testing.T, s store.Store) {
 	// range"), other keys' included. Their sum saturates too; other sums
 	// are exact.
 	huge := []store.Usage{
-		{Time: now, RequestID: "r1", KeyID: "c", Tenant: "default", Model: "m", PromptTokens: 1 << 62, CompletionTokens: 1 << 62, CostMicros: math.MaxInt64, Status: 200},
-		{Time: now, RequestID: "r2", KeyID: "c", Tenant: "default", Model: "m", PromptTokens: 1 << 62, CompletionTokens: 1 << 62, CostMicros: math.MaxInt64, Status: 200},
+		{Time: now, RequestID: "r1", KeyID: "c", Tenant: "default", Model: "m", PromptTokens: 1 << 62, CompletionTokens: 1 << 62, CostMicros: math.MaxInt64, Status: 200, Estimated: true},
+		{Time: now, RequestID: "r2", KeyID: "c", Tenant: "default", Model: "m", PromptTokens: 1 << 62, CompletionTokens: 1 << 62, CostMicros: math.MaxInt64, Status: 200, Estimated: true},
 	}
 	if err := s.InsertUsage(ctx, huge); err != nil {
 		t.Fatal(err)
@@ -252,13 +253,46 @@ func testUsage(t *testing.T, s store.Store) {
 	for _, u := range sum {
 		switch u.KeyID {
 		case "c":
-			if u.CostMicros != math.MaxInt64 || u.PromptTokens != math.MaxInt64 || u.CompletionTokens != math.MaxInt64 {
+			if u.CostMicros != math.MaxInt64 || u.PromptTokens != math.MaxInt64 || u.CompletionTokens != math.MaxInt64 ||
+				u.EstimatedRequests != 2 || u.EstimatedPromptTokens != math.MaxInt64 || u.EstimatedCompletionTokens != math.MaxInt64 {
 				t.Errorf("saturated rows summed to %+v", u)
 			}
 		case "a":
 			if u.CostMicros != 101 {
 				t.Errorf("other key's sum %+v", u)
 			}
+		}
+	}
+}
+
+// testUsageEstimated: a row keeps whether its tokens were estimated, and
+// summaries count the estimated rows and their tokens apart from the
+// upstream-reported ones.
+func testUsageEstimated(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	now := time.Now().UTC()
+	rows := []store.Usage{
+		{Time: now, RequestID: "r1", KeyID: "k", Tenant: "default", Model: "m", PromptTokens: 100, CompletionTokens: 20, Status: 200, Stream: true},
+		{Time: now, RequestID: "r2", KeyID: "k", Tenant: "default", Model: "m", PromptTokens: 30, CompletionTokens: 7, Status: 502, Stream: true, Estimated: true},
+		{Time: now, RequestID: "r3", KeyID: "k", Tenant: "default", Model: "m", PromptTokens: 5, CompletionTokens: 1, Status: 499, Estimated: true},
+		{Time: now, RequestID: "r4", KeyID: "k", Tenant: "default", Model: "n", PromptTokens: 9, CompletionTokens: 9, Status: 200},
+	}
+	if err := s.InsertUsage(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := s.SummariseUsage(ctx, store.UsageFilter{KeyID: "k"})
+	if err != nil || len(sum) != 2 {
+		t.Fatalf("summary = %+v %v", sum, err)
+	}
+	want := []store.UsageSummary{
+		{KeyID: "k", Model: "m", Requests: 3, PromptTokens: 135, CompletionTokens: 28, Errors: 2,
+			EstimatedRequests: 2, EstimatedPromptTokens: 35, EstimatedCompletionTokens: 8},
+		{KeyID: "k", Model: "n", Requests: 1, PromptTokens: 9, CompletionTokens: 9},
+	}
+	for i := range want {
+		if sum[i] != want[i] {
+			t.Errorf("summary[%d] = %+v, want %+v", i, sum[i], want[i])
 		}
 	}
 }
