@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/bulwarkhq/bulwark/internal/sse"
 	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
 )
 
@@ -112,6 +114,39 @@ func BenchmarkChunkMembers(b *testing.B) {
 			for range b.N {
 				_ = tailMember(chunk, "usage") || escapesLetter(chunk)
 				_ = tailMember(chunk, "error") || escapesLetter(chunk)
+			}
+		})
+	}
+}
+
+// discardResponse is a ResponseWriter that keeps nothing, so a relay
+// benchmark measures the relay and not a growing recorder.
+type discardResponse struct{ h http.Header }
+
+func (d *discardResponse) Header() http.Header         { return d.h }
+func (d *discardResponse) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardResponse) WriteHeader(int)             {}
+
+// benchRead is one upstream read of a typical OpenAI stream: 20 chunks,
+// framed with eol.
+func benchRead(eol string) []byte {
+	chunk := `data: {"id":"chatcmpl-BkW3x9vQ2rT7","object":"chat.completion.chunk","created":1751234567,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_34a54ae93c","choices":[{"index":0,"delta":{"content":" the"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"x7Qe"}`
+	return []byte(strings.Repeat(chunk+eol+eol, 20))
+}
+
+// BenchmarkPassEvents measures the pass-through relay's work on one such
+// read: the events found, inspected and forwarded as they were framed.
+func BenchmarkPassEvents(b *testing.B) {
+	for _, eol := range []struct{ name, eol string }{{"lf", "\n"}, {"crlf", "\r\n"}} {
+		b.Run(eol.name, func(b *testing.B) {
+			read := benchRead(eol.eol)
+			rl := &relayer{x: &exchange{rt: routeChat}, ctx: context.Background(), out: sse.NewWriter(&discardResponse{h: http.Header{}}), added: true}
+			b.SetBytes(int64(len(read)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if used, _, err := rl.passEvents(read); err != nil || used != len(read) {
+					b.Fatalf("used %d of %d: %v", used, len(read), err)
+				}
 			}
 		})
 	}

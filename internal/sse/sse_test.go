@@ -338,3 +338,29 @@ func checkEventBuffered(t *testing.T, in []byte) {
 		}
 	}
 }
+
+// BenchmarkNextAndBuffered measures what the event relay asks of a Reader
+// per event — Next, then EventBuffered to decide on a flush — over a
+// typical OpenAI stream of 20 chunks, framed with LF or CRLF.
+func BenchmarkNextAndBuffered(b *testing.B) {
+	chunk := `data: {"id":"chatcmpl-BkW3x9vQ2rT7","object":"chat.completion.chunk","created":1751234567,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_34a54ae93c","choices":[{"index":0,"delta":{"content":" the"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"x7Qe"}`
+	for _, eol := range []struct{ name, eol string }{{"lf", "\n"}, {"crlf", "\r\n"}} {
+		b.Run(eol.name, func(b *testing.B) {
+			stream := []byte(strings.Repeat(chunk+eol.eol+eol.eol, 20))
+			src := bytes.NewReader(stream)
+			b.SetBytes(int64(len(stream)))
+			b.ReportAllocs()
+			for b.Loop() {
+				src.Reset(stream)
+				r := NewReader(src)
+				for {
+					if _, err := r.Next(); err != nil {
+						break
+					}
+					_ = r.EventBuffered()
+				}
+				r.Release()
+			}
+		})
+	}
+}
