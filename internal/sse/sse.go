@@ -1,7 +1,9 @@
-// Package sse reads and writes Server-Sent Events framed exactly as the
-// OpenAI and Anthropic SDKs expect: "event:" and "data:" fields, every event
-// terminated by a blank line, one flush per event so nothing is buffered
-// between the upstream and the client.
+// Package sse reads and writes Server-Sent Events. It reads them as the
+// WHATWG event-stream spec frames them (a byte order mark may start the
+// stream; lines end in CRLF, LF or a lone CR) and writes them exactly as
+// the OpenAI and Anthropic SDKs expect: "event:" and "data:" fields, lines
+// ended by LF, every event terminated by a blank line, one flush per event
+// so nothing is buffered between the upstream and the client.
 package sse
 
 import (
@@ -37,6 +39,13 @@ type Reader struct {
 	name    []byte
 	data    []byte
 	line    []byte
+	// atStart: no line is read yet, so the stream's byte order mark may
+	// come (the spec skips one there, and only there).
+	atStart bool
+	// afterCR: the last line ended in a CR that was the last byte
+	// buffered. An LF that starts the next read is the rest of that CRLF,
+	// not an empty line of its own.
+	afterCR bool
 }
 
 // readBuffer sizes the Reader's buffer. Lines longer than it are
@@ -57,7 +66,15 @@ var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBu
 func NewReader(r io.Reader) *Reader {
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(r)
-	return &Reader{br: br, maxLine: DefaultMaxLine}
+	return &Reader{br: br, maxLine: DefaultMaxLine, atStart: true}
+}
+
+// MidStream makes r read bytes cut from the middle of a stream (a relay
+// parsing one event it split off): a byte order mark at their start is
+// then part of the first line, as the spec skips only the stream's own.
+func (r *Reader) MidStream() *Reader {
+	r.atStart = false
+	return r
 }
 
 // Release returns the Reader's buffer for reuse; the Reader and any Event
@@ -129,105 +146,169 @@ func (r *Reader) Next() (Event, error) {
 // event then leaves before the relay waits again, and a burst costs one
 // write. (Buffered bytes alone said too little: a read that completed
 // one event and brought the start of the next held the first back until
-// the upstream finished the second.) A block of comments, id or retry
-// fields only is no event: Next reads past it (see dispatches).
+// the upstream finished the second.) It follows Next line by line: a
+// block of comments, id or retry fields only is no event, and Next reads
+// past it. An LF left by a CRLF split across reads (afterCR) reads here
+// as an empty line between events, which changes nothing.
 func (r *Reader) EventBuffered() bool {
 	b, _ := r.br.Peek(r.br.Buffered()) // never reads: only what is buffered
+	if r.atStart {
+		b = bytes.TrimPrefix(b, bom) // only before the first Next
+	}
+	data, named := false, false // what Next has gathered of the event so far
 	for {
-		end, next := blankLine(b)
-		if end < 0 {
+		n, next, _ := LineEnd(b)
+		if next == 0 {
 			return false
 		}
-		if dispatches(b[:end]) {
-			return true
-		}
+		line := b[:n]
 		b = b[next:]
-	}
-}
-
-// blankLine finds the first empty line in b: end is where the block before
-// it ends, next where the bytes after it start; end is -1 when b holds no
-// empty line. Lines end in "\n" or "\r\n".
-func blankLine(b []byte) (end, next int) {
-	for i := 0; ; {
-		j := bytes.IndexByte(b[i:], '\n')
-		if j < 0 {
-			return -1, 0
+		if len(line) == 0 {
+			if data || named {
+				return true
+			}
+			continue
 		}
-		start := i + j + 1 // start of the next line
-		switch rest := b[start:]; {
-		case len(rest) > 0 && rest[0] == '\n':
-			return start, start + 1
-		case len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n':
-			return start, start + 2
-		}
-		i = start
-	}
-}
-
-// dispatches reports whether Next returns an event for a block (the lines
-// before an empty line): one with a data field, or whose last event field
-// names one. Comments, id and retry fields alone are read past.
-func dispatches(block []byte) bool {
-	named := false
-	for len(block) > 0 {
-		line, rest, _ := bytes.Cut(block, nl)
-		line = bytes.TrimSuffix(line, cr)
 		field, value, _ := bytes.Cut(line, colon)
 		switch string(field) {
 		case "data":
-			return true
+			data = true
 		case "event":
-			value = bytes.TrimPrefix(value, space)
-			named = len(value) > 0
+			named = len(bytes.TrimPrefix(value, space)) > 0
 		}
-		block = rest
 	}
-	return named
 }
 
 var (
-	nl    = []byte("\n")
-	cr    = []byte("\r")
+	bom   = []byte("\xEF\xBB\xBF") // UTF-8 byte order mark
 	colon = []byte(":")
 	space = []byte(" ")
 )
 
-// readLine returns one line without its terminator ("\n" or "\r\n").
-func (r *Reader) readLine() ([]byte, error) {
-	r.line = r.line[:0]
-	for {
-		chunk, err := r.br.ReadSlice('\n')
-		if err == nil && len(r.line) == 0 {
-			// A whole line in the buffer (the common case): no copy. It
-			// stays valid until the next read, which is all callers need.
-			return trimEOL(chunk), nil
-		}
-		r.line = append(r.line, chunk...)
-		if len(r.line) > r.maxLine {
-			return nil, ErrLineTooLong
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		if err != nil {
-			if err == io.EOF && len(r.line) > 0 {
-				return nil, io.ErrUnexpectedEOF // a line without its newline is a cut stream
-			}
-			return nil, err
-		}
-		return trimEOL(r.line), nil
+// LineEnd finds the end of the first line in b. The spec ends a line at
+// CRLF, LF or a lone CR: the line is b[:n], and the next one starts at
+// b[next:]; next is 0 when b holds no line end yet. lone reports a line
+// ended by a CR that no LF follows in b — a lone CR, or a CR that is b's
+// last byte, whose LF may be yet to come: clients that split lines at LF
+// alone (openai-go's bufio.Scanner) would misread it.
+func LineEnd(b []byte) (n, next int, lone bool) {
+	if len(b) > 0 && b[0] == '\n' {
+		return 0, 1, false // the empty line that ends an event
+	}
+	i := bytes.IndexByte(b, '\n')
+	head := b // where a CR would end the line first
+	if i >= 0 {
+		head = b[:i]
+	}
+	j := bytes.IndexByte(head, '\r')
+	switch {
+	case j < 0 && i < 0:
+		return 0, 0, false
+	case j < 0:
+		return i, i + 1, false
+	case j == i-1:
+		return j, i + 1, false // CRLF
+	default:
+		return j, j + 1, true
 	}
 }
 
-// trimEOL drops a line's "\n" or "\r\n".
-func trimEOL(line []byte) []byte {
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
+// readLine returns one line without its end (CRLF, LF or a lone CR: see
+// LineEnd). A CR that is the last byte buffered ends its line at once
+// rather than wait on the upstream for the byte after it; an LF that
+// starts the next read then finishes that CRLF (afterCR).
+func (r *Reader) readLine() ([]byte, error) {
+	r.line = r.line[:0]
+	for seen := 0; ; { // the first seen bytes buffered hold no line end
+		b, err := r.more(seen)
+		if err != nil {
+			if errors.Is(err, io.EOF) && (seen > 0 || len(r.line) > 0) {
+				return nil, io.ErrUnexpectedEOF // a line without its end is a cut stream
+			}
+			return nil, err
+		}
+		if r.atStart || r.afterCR {
+			var wait bool
+			if b, wait = r.lead(b); wait {
+				seen = len(b)
+				continue
+			}
+			seen = 0
+		}
+		n, next, _ := LineEnd(b[seen:])
+		if next > 0 {
+			return r.take(b, seen+n, seen+next)
+		}
+		seen = len(b)
+		if seen == r.br.Size() {
+			// A line longer than the buffer: keep what is here, read on.
+			r.line = append(r.line, b...)
+			r.discard(seen)
+			seen = 0
+			if len(r.line) > r.maxLine {
+				return nil, ErrLineTooLong
+			}
+		}
 	}
-	return line
 }
+
+// more returns the bytes buffered, first reading from the stream when no
+// more than seen are.
+func (r *Reader) more(seen int) ([]byte, error) {
+	if r.br.Buffered() <= seen {
+		if _, err := r.br.Peek(seen + 1); err != nil {
+			return nil, err
+		}
+	}
+	b, _ := r.br.Peek(r.br.Buffered()) // never reads
+	return b, nil
+}
+
+// lead drops from the start of the buffered bytes b what comes before a
+// line without being part of it: the stream's byte order mark, or the LF
+// of a CRLF whose CR ended the last line. It returns the bytes left; wait
+// is true while b could still be the start of a byte order mark.
+func (r *Reader) lead(b []byte) (rest []byte, wait bool) {
+	if r.atStart {
+		if len(b) < len(bom) && bytes.HasPrefix(bom, b) {
+			return b, true
+		}
+		r.atStart = false
+		if bytes.HasPrefix(b, bom) {
+			r.discard(len(bom))
+			b = b[len(bom):]
+		}
+	}
+	if r.afterCR && len(b) > 0 {
+		r.afterCR = false
+		if b[0] == '\n' {
+			r.discard(1)
+			b = b[1:]
+		}
+	}
+	return b, false
+}
+
+// take consumes the line b[:n] (with the bytes of a line longer than the
+// buffer gathered before it) and its end, up to next. A whole line in the
+// buffer, the common case, is not copied: it stays valid until the next
+// read, which is all callers need.
+func (r *Reader) take(b []byte, n, next int) ([]byte, error) {
+	line := b[:n]
+	r.afterCR = next == len(b) && b[n] == '\r'
+	if len(r.line) > 0 {
+		r.line = append(r.line, line...)
+		line = r.line
+	}
+	r.discard(next)
+	if len(line) > r.maxLine {
+		return nil, ErrLineTooLong
+	}
+	return line, nil
+}
+
+// discard drops n bytes already buffered, so it never reads.
+func (r *Reader) discard(n int) { _, _ = r.br.Discard(n) }
 
 // Writer frames events onto an http.ResponseWriter and flushes each one.
 // It is not safe for concurrent use.

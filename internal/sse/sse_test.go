@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -31,33 +32,93 @@ var readCases = []struct {
 	{name: "cut inside an event", in: "data: {\"a\":1}\n\ndata: {\"b\"", want: []ev{{"", `{"a":1}`}}, wantErr: io.ErrUnexpectedEOF},
 	{name: "cut before blank line", in: "data: x\n", wantErr: io.ErrUnexpectedEOF},
 	{name: "empty stream", in: "", wantErr: io.EOF},
+	// The spec skips one UTF-8 byte order mark, at the stream's start only.
+	{name: "bom at the start", in: "\xEF\xBB\xBFdata: x\n\n", want: []ev{{"", "x"}}, wantErr: io.EOF},
+	{name: "bom before a named event", in: "\xEF\xBB\xBFevent: e\r\ndata: x\r\n\r\n", want: []ev{{"e", "x"}}, wantErr: io.EOF},
+	{name: "bom only", in: "\xEF\xBB\xBF", wantErr: io.EOF},
+	{name: "cut inside a bom", in: "\xEF\xBB", wantErr: io.ErrUnexpectedEOF},
+	{name: "a second bom is part of the line", in: "\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\ndata: y\n\n", want: []ev{{"", "y"}}, wantErr: io.EOF},
+	{name: "bom after the start is part of the line", in: "data: a\n\n\xEF\xBB\xBFdata: b\n\n", want: []ev{{"", "a"}}, wantErr: io.EOF},
+	// Lines end in CRLF, LF or a lone CR.
+	{name: "lone cr", in: "data: a\r\rdata: b\r\r", want: []ev{{"", "a"}, {"", "b"}}, wantErr: io.EOF},
+	{name: "lone cr in a multi-line event", in: "event: e\rdata: a\rdata: b\r\r", want: []ev{{"e", "a\nb"}}, wantErr: io.EOF},
+	{name: "cr then crlf", in: "data: a\r\r\ndata: b\n\n", want: []ev{{"", "a"}, {"", "b"}}, wantErr: io.EOF},
+	{name: "mixed line ends", in: "data: 1\rdata: 2\r\ndata: 3\n\r\n: c\r\rdata: 4\n\r", want: []ev{{"", "1\n2\n3"}, {"", "4"}}, wantErr: io.EOF},
+	{name: "crlf is one line end", in: "data: a\r\ndata: b\r\n\r\ndata: c\r\n\r\n", want: []ev{{"", "a\nb"}, {"", "c"}}, wantErr: io.EOF},
+	{name: "cut after a lone cr", in: "data: a\r", wantErr: io.ErrUnexpectedEOF},
 }
 
+// TestReader reads each case whole, one byte at a time, and split in two
+// at every byte: where the reads end must not change the events (a CR
+// that ends one read and an LF that starts the next are one CRLF).
 func TestReader(t *testing.T) {
 	for _, tt := range readCases {
 		t.Run(tt.name, func(t *testing.T) {
-			r := NewReader(strings.NewReader(tt.in))
-			var got []ev
-			var err error
-			for {
-				var e Event
-				if e, err = r.Next(); err != nil {
-					break
+			check := func(how string, src io.Reader) {
+				t.Helper()
+				got, err := readAll(src)
+				if !errors.Is(err, tt.wantErr) || !slices.Equal(got, tt.want) {
+					t.Errorf("%s: events %q, err %v; want %q, %v", how, got, err, tt.want, tt.wantErr)
 				}
-				got = append(got, ev{string(e.Name), string(e.Data)})
 			}
-			if !errors.Is(err, tt.wantErr) {
-				t.Errorf("err = %v, want %v", err, tt.wantErr)
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("events = %q, want %q", got, tt.want)
-			}
-			for i := range got {
-				if got[i] != tt.want[i] {
-					t.Errorf("event %d = %q, want %q", i, got[i], tt.want[i])
-				}
+			check("whole", strings.NewReader(tt.in))
+			check("byte by byte", iotest.OneByteReader(strings.NewReader(tt.in)))
+			for i := 1; i < len(tt.in); i++ {
+				check(fmt.Sprintf("split at %d", i), &pieces{parts: []string{tt.in[:i], tt.in[i:]}})
 			}
 		})
+	}
+}
+
+// readAll reads every event of src, and the error that ended it.
+func readAll(src io.Reader) ([]ev, error) {
+	r := NewReader(src)
+	defer r.Release()
+	var got []ev
+	for {
+		e, err := r.Next()
+		if err != nil {
+			return got, err
+		}
+		got = append(got, ev{string(e.Name), string(e.Data)})
+	}
+}
+
+// pieces returns its parts one read each, and counts the reads.
+type pieces struct {
+	parts []string
+	reads int
+}
+
+func (p *pieces) Read(b []byte) (int, error) {
+	p.reads++
+	if len(p.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, p.parts[0])
+	if p.parts[0] = p.parts[0][n:]; p.parts[0] == "" {
+		p.parts = p.parts[1:]
+	}
+	return n, nil
+}
+
+// A CR that ends a read ends its line at once: an event whose blank line
+// is that CR is returned without waiting for the next read (which may be
+// long in coming), and an LF that starts the next read is the rest of a
+// CRLF — in the middle of an event too, where taking it for an empty line
+// would cut the event in two.
+func TestReaderCRAtTheEndOfARead(t *testing.T) {
+	src := &pieces{parts: []string{"data: a\r\r", "\ndata: b\r", "\ndata: c\r", "\r", "\n\r", "\n"}}
+	r := NewReader(src)
+	defer r.Release()
+	if e, err := r.Next(); err != nil || string(e.Data) != "a" || src.reads != 1 {
+		t.Fatalf("first event %q, %v after %d reads; want a after 1", e.Data, err, src.reads)
+	}
+	if e, err := r.Next(); err != nil || string(e.Data) != "b\nc" || src.reads != 4 {
+		t.Fatalf("second event %q, %v after %d reads; want b\\nc after 4", e.Data, err, src.reads)
+	}
+	if e, err := r.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("end: %q, %v; want io.EOF", e.Data, err)
 	}
 }
 
@@ -92,33 +153,75 @@ func TestWriterFramesAndFlushes(t *testing.T) {
 	}
 }
 
-// FuzzReader checks the parser never panics and that every event it
-// returns survives a write/read round trip unchanged.
+// FuzzReader holds the Reader to specEvents, the spec's parsing written
+// plainly, whether the stream arrives whole or one byte at a time, checks
+// that no event carries a line end the Writer could not frame, and that
+// every event survives a write/read round trip unchanged.
 func FuzzReader(f *testing.F) {
 	for _, tt := range readCases {
 		f.Add([]byte(tt.in))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		r := NewReader(bytes.NewReader(in))
-		for {
-			e, err := r.Next()
-			if err != nil {
-				return
+		want, wantErr := specEvents(in)
+		for how, src := range map[string]io.Reader{"whole": bytes.NewReader(in), "byte by byte": iotest.OneByteReader(bytes.NewReader(in))} {
+			got, err := readAll(src)
+			if !errors.Is(err, wantErr) || !slices.Equal(got, want) {
+				t.Fatalf("%s: events %q, err %v; the spec reads %q, %v", how, got, err, want, wantErr)
 			}
-			if bytes.ContainsAny(e.Name, "\r\n") || bytes.ContainsRune(e.Data, '\r') {
-				continue // not representable on the wire without ambiguity; never produced by a line reader
+		}
+		for _, e := range want {
+			if strings.ContainsAny(e.name, "\r\n") || strings.ContainsRune(e.data, '\r') {
+				t.Fatalf("event %q carries a line end", e)
 			}
-			wire := AppendEvent(nil, e.Name, e.Data)
-			back, err := NewReader(bytes.NewReader(wire)).Next()
-			empty := len(e.Name) == 0 && len(e.Data) == 0 // encodes to nothing: no event to read back
-			if err != nil && !empty {
-				t.Fatalf("round trip of %q failed: %v", wire, err)
-			}
-			if err == nil && (!bytes.Equal(back.Name, e.Name) || !bytes.Equal(back.Data, e.Data)) {
-				t.Fatalf("round trip changed %q/%q into %q/%q", e.Name, e.Data, back.Name, back.Data)
+			wire := AppendEvent(nil, []byte(e.name), []byte(e.data))
+			back, err := readAll(bytes.NewReader(wire))
+			empty := e.name == "" && e.data == "" // encodes to nothing: no event to read back
+			if !errors.Is(err, io.EOF) || (!empty && (len(back) != 1 || back[0] != e)) {
+				t.Fatalf("round trip of %q gave %q, %v", wire, back, err)
 			}
 		}
 	})
+}
+
+// specEvents parses a stream as the WHATWG spec describes, written for
+// clarity, not speed: the reference the Reader is held to. Like Next, it
+// also returns a named event without data (the spec drops those; the
+// relays forward them), skips id and retry, and reports a stream cut
+// inside an event or a line as io.ErrUnexpectedEOF.
+func specEvents(in []byte) (events []ev, err error) {
+	s := strings.TrimPrefix(string(in), "\uFEFF")
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
+	lines := strings.Split(s, "\n")
+	cut := lines[len(lines)-1] // after the last line end
+	var e ev
+	started, hasData := false, false
+	for _, line := range lines[:len(lines)-1] {
+		if line == "" {
+			if hasData || e.name != "" {
+				events = append(events, e)
+			}
+			e, started, hasData = ev{}, false, false
+			continue
+		}
+		started = true
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "event":
+			e.name = value
+		case "data":
+			if hasData {
+				e.data += "\n"
+			}
+			e.data += value
+			hasData = true
+		}
+	}
+	if started || cut != "" {
+		return events, io.ErrUnexpectedEOF
+	}
+	return events, io.EOF
 }
 
 func BenchmarkRelayEvent(b *testing.B) {
@@ -293,6 +396,15 @@ var bufferedCases = []string{
 	"event: x\nevent:\n\ndata",
 	"\n\n\ndata\n\n",
 	"data: a\r\r\ndata: b\n\n",
+	"\xEF\xBB\xBFdata: x\n\n",
+	"\xEF\xBB",
+	"\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\n",
+	"data: a\r\rdata: b\r\r",
+	"data: a\r",
+	"data: a\r\r",
+	"data: a\r\n\r",
+	"event: x\rdata\r\r",
+	": c\r\rdata: a\r\r\ndata: b",
 }
 
 // TestEventBuffered: a relay flushes when EventBuffered is false, so it
