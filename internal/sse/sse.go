@@ -192,8 +192,11 @@ var (
 // last byte, whose LF may be yet to come: clients that split lines at LF
 // alone (openai-go's bufio.Scanner) would misread it.
 func LineEnd(b []byte) (n, next int, lone bool) {
-	if len(b) > 0 && b[0] == '\n' {
-		return 0, 1, false // the empty line that ends an event
+	switch { // the empty line that ends an event
+	case len(b) > 0 && b[0] == '\n':
+		return 0, 1, false
+	case len(b) > 1 && b[0] == '\r' && b[1] == '\n':
+		return 0, 2, false
 	}
 	i := bytes.IndexByte(b, '\n')
 	head := b // where a CR would end the line first
