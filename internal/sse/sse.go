@@ -34,7 +34,13 @@ type Event struct {
 
 // Reader parses an SSE stream. It is not safe for concurrent use.
 type Reader struct {
-	br      *bufio.Reader
+	br *bufio.Reader
+	// buf is what br held when it last read, and lines are cut from
+	// buf[off:] without a call into br; the bytes taken are discarded from
+	// br only before it reads again. (An offset, not a re-sliced buf: a
+	// pointer stored per line costs a GC write barrier.)
+	buf     []byte
+	off     int
 	maxLine int
 	name    []byte
 	data    []byte
@@ -85,7 +91,7 @@ func (r *Reader) Release() {
 	}
 	r.br.Reset(nil) // drop the reference to the stream
 	readers.Put(r.br)
-	r.br = nil
+	r.br, r.buf, r.off = nil, nil, 0
 }
 
 // Next returns the next event. It returns io.EOF when the stream ends
@@ -151,7 +157,7 @@ func (r *Reader) Next() (Event, error) {
 // past it. An LF left by a CRLF split across reads (afterCR) reads here
 // as an empty line between events, which changes nothing.
 func (r *Reader) EventBuffered() bool {
-	b, _ := r.br.Peek(r.br.Buffered()) // never reads: only what is buffered
+	b := r.buf[r.off:] // only what is buffered
 	if r.atStart {
 		b = bytes.TrimPrefix(b, bom) // only before the first Next
 	}
@@ -222,22 +228,23 @@ func LineEnd(b []byte) (n, next int, lone bool) {
 // starts the next read then finishes that CRLF (afterCR).
 func (r *Reader) readLine() ([]byte, error) {
 	r.line = r.line[:0]
-	for seen := 0; ; { // the first seen bytes buffered hold no line end
-		b, err := r.more(seen)
-		if err != nil {
-			if errors.Is(err, io.EOF) && (seen > 0 || len(r.line) > 0) {
-				return nil, io.ErrUnexpectedEOF // a line without its end is a cut stream
+	for seen := 0; ; { // the first seen bytes not taken hold no line end
+		if len(r.buf)-r.off <= seen {
+			if err := r.fill(seen); err != nil {
+				if errors.Is(err, io.EOF) && (seen > 0 || len(r.line) > 0) {
+					return nil, io.ErrUnexpectedEOF // a line without its end is a cut stream
+				}
+				return nil, err
 			}
-			return nil, err
 		}
 		if r.atStart || r.afterCR {
-			var wait bool
-			if b, wait = r.lead(b); wait {
-				seen = len(b)
+			if r.lead() {
+				seen = len(r.buf) - r.off
 				continue
 			}
 			seen = 0
 		}
+		b := r.buf[r.off:]
 		n, next, _ := LineEnd(b[seen:])
 		if next > 0 {
 			return r.take(b, seen+n, seen+next)
@@ -246,7 +253,7 @@ func (r *Reader) readLine() ([]byte, error) {
 		if seen == r.br.Size() {
 			// A line longer than the buffer: keep what is here, read on.
 			r.line = append(r.line, b...)
-			r.discard(seen)
+			r.off += seen
 			seen = 0
 			if len(r.line) > r.maxLine {
 				return nil, ErrLineTooLong
@@ -255,63 +262,58 @@ func (r *Reader) readLine() ([]byte, error) {
 	}
 }
 
-// more returns the bytes buffered, first reading from the stream when no
-// more than seen are.
-func (r *Reader) more(seen int) ([]byte, error) {
-	if r.br.Buffered() <= seen {
-		if _, err := r.br.Peek(seen + 1); err != nil {
-			return nil, err
-		}
-	}
-	b, _ := r.br.Peek(r.br.Buffered()) // never reads
-	return b, nil
+// fill reads from the stream until more than seen bytes not taken are
+// buffered, which it keeps.
+func (r *Reader) fill(seen int) error {
+	_, _ = r.br.Discard(r.off) // never reads: the bytes are buffered
+	r.off = 0
+	_, err := r.br.Peek(seen + 1)
+	r.buf, _ = r.br.Peek(r.br.Buffered()) // never reads
+	return err
 }
 
-// lead drops from the start of the buffered bytes b what comes before a
-// line without being part of it: the stream's byte order mark, or the LF
-// of a CRLF whose CR ended the last line. It returns the bytes left; wait
-// is true while b could still be the start of a byte order mark.
-func (r *Reader) lead(b []byte) (rest []byte, wait bool) {
+// lead takes what comes before a line without being part of it: the
+// stream's byte order mark, or the LF of a CRLF whose CR ended the last
+// line. It reports whether the bytes buffered could still be the start of
+// a byte order mark (then more must be read to tell).
+func (r *Reader) lead() (wait bool) {
+	b := r.buf[r.off:]
 	if r.atStart {
 		if len(b) < len(bom) && bytes.HasPrefix(bom, b) {
-			return b, true
+			return true
 		}
 		r.atStart = false
 		if bytes.HasPrefix(b, bom) {
-			r.discard(len(bom))
+			r.off += len(bom)
 			b = b[len(bom):]
 		}
 	}
 	if r.afterCR && len(b) > 0 {
 		r.afterCR = false
 		if b[0] == '\n' {
-			r.discard(1)
-			b = b[1:]
+			r.off++
 		}
 	}
-	return b, false
+	return false
 }
 
-// take consumes the line b[:n] (with the bytes of a line longer than the
-// buffer gathered before it) and its end, up to next. A whole line in the
-// buffer, the common case, is not copied: it stays valid until the next
-// read, which is all callers need.
+// take takes the line b[:n] (with the bytes of a line longer than the
+// buffer gathered before it) and its end, up to next, from b, the bytes
+// not taken. A whole line in the buffer, the common case, is not copied:
+// it stays valid until the next read, which is all callers need.
 func (r *Reader) take(b []byte, n, next int) ([]byte, error) {
 	line := b[:n]
 	r.afterCR = next == len(b) && b[n] == '\r'
+	r.off += next
 	if len(r.line) > 0 {
 		r.line = append(r.line, line...)
 		line = r.line
 	}
-	r.discard(next)
 	if len(line) > r.maxLine {
 		return nil, ErrLineTooLong
 	}
 	return line, nil
 }
-
-// discard drops n bytes already buffered, so it never reads.
-func (r *Reader) discard(n int) { _, _ = r.br.Discard(n) }
 
 // Writer frames events onto an http.ResponseWriter and flushes each one.
 // It is not safe for concurrent use.

@@ -244,7 +244,8 @@ func BenchmarkRelayEvent(b *testing.B) {
 
 // TestLinesLongerThanBuffer checks that events far larger than the read
 // buffer (a long tool-call argument, a big JSON chunk) arrive intact,
-// whether the upstream sends them in one write or byte by byte.
+// whether the upstream sends them in one write or byte by byte, and
+// whatever the line ends.
 func TestLinesLongerThanBuffer(t *testing.T) {
 	tests := []struct {
 		name string
@@ -253,28 +254,39 @@ func TestLinesLongerThanBuffer(t *testing.T) {
 		{"just over the buffer", readBuffer + 1},
 		{"ten buffers", 10 * readBuffer},
 		{"a megabyte", 1 << 20},
+		// The CR of the data line's CRLF is the last byte of the first read.
+		{"CR at the buffer's end", readBuffer - len("event: big\ndata: ") - 1},
 	}
 	for _, tt := range tests {
 		for _, oneByte := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/one byte reads %v", tt.name, oneByte), func(t *testing.T) {
-				data := strings.Repeat("y", tt.size)
-				var src io.Reader = strings.NewReader("event: big\ndata: " + data + "\r\n\ndata: next\n\n")
-				if oneByte {
-					src = iotest.OneByteReader(src)
-				}
-				r := NewReader(src)
-				ev, err := r.Next()
-				if err != nil || string(ev.Name) != "big" || string(ev.Data) != data {
-					t.Fatalf("first event: name %q, %d data bytes, err %v; want big, %d bytes", ev.Name, len(ev.Data), err, tt.size)
-				}
-				if ev, err = r.Next(); err != nil || string(ev.Data) != "next" {
-					t.Fatalf("second event: %q, %v", ev.Data, err)
-				}
-				if _, err = r.Next(); !errors.Is(err, io.EOF) {
-					t.Fatalf("end: %v, want io.EOF", err)
-				}
-			})
+			for _, eol := range []string{"\n", "\r"} {
+				t.Run(fmt.Sprintf("%s/one byte reads %v/eol %q", tt.name, oneByte, eol), func(t *testing.T) {
+					checkLongLine(t, "event: big"+eol+"data: "+strings.Repeat("y", tt.size)+"\r\ndata: z"+eol+eol+"data: next"+eol+eol, tt.size, oneByte)
+				})
+			}
 		}
+	}
+}
+
+// checkLongLine reads in: an event named big whose data is size bytes and
+// a line "z", then one with data "next".
+func checkLongLine(t *testing.T, in string, size int, oneByte bool) {
+	t.Helper()
+	data := strings.Repeat("y", size) + "\nz"
+	var src io.Reader = strings.NewReader(in)
+	if oneByte {
+		src = iotest.OneByteReader(src)
+	}
+	r := NewReader(src)
+	ev, err := r.Next()
+	if err != nil || string(ev.Name) != "big" || string(ev.Data) != data {
+		t.Fatalf("first event: name %q, %d data bytes, err %v; want big, %d bytes", ev.Name, len(ev.Data), err, len(data))
+	}
+	if ev, err = r.Next(); err != nil || string(ev.Data) != "next" {
+		t.Fatalf("second event: %q, %v", ev.Data, err)
+	}
+	if _, err = r.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("end: %v, want io.EOF", err)
 	}
 }
 
@@ -436,7 +448,7 @@ func checkEventBuffered(t *testing.T, in []byte) {
 	t.Helper()
 	r := NewReader(&stalled{in: in})
 	defer r.Release()
-	_, _ = r.br.Peek(1) // the first read brings everything there is
+	_ = r.fill(0) // the first read brings everything there is
 	for {
 		ready := r.EventBuffered()
 		_, err := r.Next()
