@@ -135,9 +135,10 @@ func benchRead(eol string) []byte {
 }
 
 // BenchmarkPassEvents measures the pass-through relay's work on one such
-// read: the events found, inspected and forwarded as they were framed.
+// read: the events found, inspected and forwarded as they were framed (or
+// re-framed, for lone CRs).
 func BenchmarkPassEvents(b *testing.B) {
-	for _, eol := range []struct{ name, eol string }{{"lf", "\n"}, {"crlf", "\r\n"}} {
+	for _, eol := range []struct{ name, eol string }{{"lf", "\n"}, {"crlf", "\r\n"}, {"cr", "\r"}} {
 		b.Run(eol.name, func(b *testing.B) {
 			read := benchRead(eol.eol)
 			rl := &relayer{x: &exchange{rt: routeChat}, ctx: context.Background(), out: sse.NewWriter(&discardResponse{h: http.Header{}}), added: true}

@@ -16,14 +16,15 @@ import (
 // need (usage, delivered text, [DONE], error events), and the events go
 // out as the upstream framed them, in one write per read, flushed when the
 // read is consumed. Only the usage chunk the client did not ask for is cut
-// out; an event that is not a single data line (comments, named events,
-// multi-line data) is parsed and re-framed as the event relay does. It
-// returns nil only when the upstream ended properly and every event
-// reached the client.
+// out; an event that is not a single data line framed with LF or CRLF
+// (comments, named events, multi-line data, lone CRs) is parsed and
+// re-framed as the event relay does. It returns nil only when the upstream
+// ended properly and every event reached the client.
 func (rl *relayer) pass(body io.Reader) error {
 	bp := passBufs.Get().(*[]byte)
 	defer passBufs.Put(bp)
 	buf, have := *bp, 0
+	skip := bom // what the next bytes read may start with that is no part of an event
 	for {
 		if have == len(buf) {
 			if len(buf) >= sse.DefaultMaxLine {
@@ -35,6 +36,12 @@ func (rl *relayer) pass(body io.Reader) error {
 		have += n
 		if n > 0 {
 			rl.watch.Progress()
+			if len(skip) > 0 && have >= len(skip) { // fewer bytes hold no event yet
+				if bytes.HasPrefix(buf, skip) {
+					have = copy(buf, buf[len(skip):have])
+				}
+				skip = nil
+			}
 			used, done, err := rl.passEvents(buf[:have])
 			if err == nil && used > 0 { // a read that completed no event wrote nothing
 				if ferr := rl.out.Flush(); ferr != nil {
@@ -46,6 +53,12 @@ func (rl *relayer) pass(body io.Reader) error {
 				// body's end too: then there is nothing left to drain.
 				rl.ended = done && errors.Is(rerr, io.EOF)
 				return err
+			}
+			if used > 0 && used == have && buf[used-1] == '\r' {
+				// The event was re-framed (see span); an LF that starts the
+				// next read is the rest of its CRLF, not a blank line to
+				// forward.
+				skip = lf
 			}
 			have = copy(buf, buf[used:have])
 		}
@@ -64,41 +77,47 @@ var passBufs = sync.Pool{New: func() any { b := make([]byte, passBuffer); return
 
 const passBuffer = 8 << 10
 
+var (
+	bom = []byte("\xEF\xBB\xBF") // the UTF-8 byte order mark, which the spec skips at a stream's start
+	lf  = []byte("\n")
+)
+
 // passEvents relays the complete events at the start of b and returns how
 // many bytes they took, and whether the stream's terminal event was among
 // them.
 func (rl *relayer) passEvents(b []byte) (used int, done bool, err error) {
 	out := 0 // start of the bytes not yet written
 	for pos := 0; ; {
-		start, line, end, ok := nextEvent(b, pos)
+		ev, ok := nextEvent(b, pos)
 		if !ok {
 			return pos, false, rl.raw(b[out:pos])
 		}
-		data, single := singleData(b[start:end], line-start)
+		data, single := singleData(b, ev)
 		if !single {
-			// Unusual framing: parse it and re-frame it.
-			if err := rl.raw(b[out:start]); err != nil {
+			// Unusual framing: parse it and re-frame it. The blank lines
+			// before it, which carry nothing, are not forwarded.
+			if err := rl.raw(b[out:pos]); err != nil {
 				return 0, false, err
 			}
-			if done, err = rl.reframe(b[start:end]); err != nil || done {
-				return end, done, err
+			if done, err = rl.reframe(b[ev.start:ev.end]); err != nil || done {
+				return ev.end, done, err
 			}
-			pos, out = end, end
+			pos, out = ev.end, ev.end
 			continue
 		}
 		act, err := rl.inspect(data)
 		switch {
 		case err != nil:
-			return 0, false, errors.Join(err, rl.raw(b[out:start]))
+			return 0, false, errors.Join(err, rl.raw(b[out:ev.start]))
 		case act == dropChunk:
-			if err := rl.raw(b[out:start]); err != nil {
+			if err := rl.raw(b[out:ev.start]); err != nil {
 				return 0, false, err
 			}
-			out = end
+			out = ev.end
 		case act == doneChunk:
-			return end, true, rl.raw(b[out:end])
+			return ev.end, true, rl.raw(b[out:ev.end])
 		}
-		pos = end
+		pos = ev.end
 	}
 }
 
@@ -116,7 +135,7 @@ func (rl *relayer) raw(b []byte) error {
 // reframe relays one event that is not a single data line through the
 // event relay.
 func (rl *relayer) reframe(block []byte) (bool, error) {
-	rd := sse.NewReader(bytes.NewReader(block))
+	rd := sse.NewReader(bytes.NewReader(block)).MidStream()
 	defer rd.Release()
 	ev, err := rd.Next()
 	if errors.Is(err, io.EOF) {
@@ -128,52 +147,60 @@ func (rl *relayer) reframe(block []byte) (bool, error) {
 	return rl.openAIEvent(ev)
 }
 
-// nextEvent finds the first complete event at or after pos: stray blank
-// lines are skipped, and the event runs from start to end (end is past
-// the blank line that terminates it; lines end in "\n" or "\r\n"). line
-// is the end of the event's first line, past its "\n".
-func nextEvent(b []byte, pos int) (start, line, end int, ok bool) {
-	for pos < len(b) && (b[pos] == '\n' || (b[pos] == '\r' && pos+1 < len(b) && b[pos+1] == '\n')) {
-		if b[pos] == '\r' {
-			pos++
-		}
-		pos++
-	}
-	start = pos
+// span is where an event lies in the bytes read.
+type span struct {
+	start int // its first byte, past the blank lines before it
+	line  int // the end of its first line, past the line end
+	end   int // past the blank line that ends it
+	// lone: a line from the end of the previous event to end ends in a
+	// lone CR, or in a CR that is the last byte read (a CRLF's LF may
+	// follow in the next read, or another line). Such an event is
+	// re-framed rather than forwarded as framed: clients that split lines
+	// at LF alone (openai-go's bufio.Scanner) would misread it, and it
+	// ends at that CR whatever follows, so it is never held back waiting
+	// for the next read.
+	lone bool
+}
+
+// nextEvent finds the first complete event at or after pos. Lines end in
+// CRLF, LF or a lone CR, as the spec has them.
+func nextEvent(b []byte, pos int) (ev span, ok bool) {
+	ev.start = pos
 	for i := pos; ; {
-		j := bytes.IndexByte(b[i:], '\n')
-		if j < 0 {
-			return 0, 0, 0, false
+		n, next, lone := sse.LineEnd(b[i:])
+		if next == 0 {
+			return span{}, false // the rest is still on its way
 		}
-		i += j + 1 // past this line
-		if line == 0 {
-			line = i
-		}
+		ev.lone = ev.lone || lone
+		i += next
 		switch {
-		case i < len(b) && b[i] == '\n':
-			return start, line, i + 1, true
-		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
-			return start, line, i + 2, true
-		case i >= len(b) || (b[i] == '\r' && i+1 >= len(b)):
-			return 0, 0, 0, false // the blank line may still be on its way
+		case n > 0:
+			if ev.line == 0 {
+				ev.line = i
+			}
+		case ev.line == 0:
+			ev.start = i // a blank line before the event
+		default:
+			ev.end = i
+			return ev, true
 		}
 	}
 }
 
 var dataField = []byte("data:")
 
-// singleData returns the value of an event that is exactly one data line
-// (the form OpenAI and compatible servers send); the event's first line
-// ends at lineEnd, past its "\n".
-func singleData(ev []byte, lineEnd int) ([]byte, bool) {
-	if !bytes.HasPrefix(ev, dataField) {
+// singleData returns the value of an event in b that is exactly one data
+// line (the form OpenAI and compatible servers send), framed with LF or
+// CRLF.
+func singleData(b []byte, ev span) ([]byte, bool) {
+	if ev.lone || !bytes.HasPrefix(b[ev.start:], dataField) {
 		return nil, false
 	}
 	// After the data line only the blank line ("\n" or "\r\n") may follow.
-	if rest := ev[lineEnd:]; len(rest) > 2 || (len(rest) == 2 && rest[0] != '\r') {
+	if rest := b[ev.line:ev.end]; len(rest) > 2 || (len(rest) == 2 && rest[0] != '\r') {
 		return nil, false
 	}
-	line := ev[len(dataField) : lineEnd-1]
+	line := b[ev.start+len(dataField) : ev.line-1]
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http/httptest"
@@ -39,6 +40,9 @@ func relayWith(t testing.TB, passThrough bool, rd io.Reader) relayResult {
 		r.Release()
 	}
 	res := relayResult{deliver: rl.deliver, tok: rl.tok.CompletionTokens, final: rl.final, err: err != nil}
+	if msg := lfOnlyTrouble(rec.Body.Bytes()); msg != "" {
+		res.events = append(res.events, "CLIENT FRAMING: "+msg)
+	}
 	cr := sse.NewReader(bytes.NewReader(rec.Body.Bytes()))
 	defer cr.Release()
 	for {
@@ -55,6 +59,22 @@ func relayWith(t testing.TB, passThrough bool, rd io.Reader) relayResult {
 		}
 		res.events = append(res.events, string(ev.Name)+"|"+data)
 	}
+}
+
+// lfOnlyTrouble says what in a relay's output a client that splits lines
+// at LF alone and drops a CR before it (openai-go's bufio.Scanner) would
+// read differently from the spec: a byte order mark at the start, a lone
+// CR. Without those, every SDK parses the events the spec does.
+func lfOnlyTrouble(out []byte) string {
+	if bytes.HasPrefix(out, []byte("\xEF\xBB\xBF")) {
+		return "starts with a byte order mark"
+	}
+	for i, c := range out {
+		if c == '\r' && (i+1 == len(out) || out[i+1] != '\n') {
+			return fmt.Sprintf("lone CR at %d of %q", i, out)
+		}
+	}
+	return ""
 }
 
 const okStream = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n" +
@@ -82,7 +102,18 @@ var passCases = []struct {
 	// or the row says 502 for an answer the client got whole.
 	{"[DONE] with a trailing space", "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE] \n\n", false, 2},
 	{"CRLF throughout", strings.ReplaceAll(okStream, "\n", "\r\n"), false, 5},
+	// The spec skips a byte order mark at the stream's start, and only
+	// there; lines end in CRLF, LF or a lone CR.
+	{"byte order mark at the start", "\xEF\xBB\xBF" + okStream, false, 5},
+	{"byte order mark before a re-framed event", "\xEF\xBB\xBF: hi\n\nevent: x\ndata: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n", false, 2},
+	{"byte order mark mid-stream is no mark", hiChunk + "\xEF\xBB\xBFdata: {\"choices\":[]}\n\n\xEF\xBB\xBFevent: x\ndata: {\"choices\":[]}\n\ndata: [DONE]\n\n", false, 3},
+	{"lone CR throughout", strings.ReplaceAll(okStream, "\n", "\r"), false, 5},
+	{"lone CR, CRLF and LF mixed", hiChunk + "data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\r\rdata: {\"choices\":\r\ndata: [{\"delta\":{\"content\":\"c\"}}]}\n\r\n\rdata: [DONE]\r\n\r\n", false, 4},
+	{"lone CR in a blank line before an event", hiChunk + "\r" + hiChunk + "data: [DONE]\n\n", false, 3},
+	{"CR then CRLF", hiChunk + "data: [DONE]\r\r\n", false, 2},
 }
+
+const hiChunk = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n"
 
 // The pass-through relay shows the client the same events, accounts the
 // same usage and delivered text, and fails the same way as the event
@@ -102,6 +133,19 @@ func TestPassMatchesEventRelay(t *testing.T) {
 			for name, rd := range readers {
 				if got := relayWith(t, true, rd()); !equalResults(got, want) {
 					t.Errorf("%s: pass-through %+v\nevent relay %+v", name, got, want)
+				}
+			}
+			// Both relays, split in two at every byte: a CR that ends the
+			// first read and an LF that starts the second are one CRLF.
+			for i := 1; i < len(tt.upstream); i++ {
+				split := func() io.Reader {
+					return io.MultiReader(strings.NewReader(tt.upstream[:i]), strings.NewReader(tt.upstream[i:]))
+				}
+				if got := relayWith(t, false, split()); !equalResults(got, want) {
+					t.Errorf("event relay split at %d: %+v\nwhole %+v", i, got, want)
+				}
+				if got := relayWith(t, true, split()); !equalResults(got, want) {
+					t.Errorf("pass-through split at %d: %+v\nevent relay %+v", i, got, want)
 				}
 			}
 		})
@@ -130,24 +174,68 @@ func TestPassLongEvent(t *testing.T) {
 	}
 }
 
-// FuzzPass feeds arbitrary upstream bytes, split at random, to both relays.
+// FuzzPass feeds arbitrary upstream bytes, split at random, to both relays;
+// relayWith also holds both to output every SDK reads as the spec does.
 func FuzzPass(f *testing.F) {
 	for _, tt := range passCases {
 		f.Add(tt.upstream, uint64(1))
 	}
 	f.Fuzz(func(t *testing.T, upstream string, seed uint64) {
-		if strings.Contains(strings.ReplaceAll(upstream, "\r\n", ""), "\r") {
-			// A bare CR (a line end to the SSE spec, data to both relays'
-			// reader) is kept by the pass-through and re-framed into a CRLF
-			// by the event relay; no upstream sends one.
-			return
-		}
 		want := relayWith(t, false, strings.NewReader(upstream))
 		got := relayWith(t, true, &splitReader{s: upstream, r: rand.New(rand.NewPCG(seed, 7))})
 		if !equalResults(got, want) {
 			t.Fatalf("pass-through %#v\nevent relay %#v", got, want)
 		}
 	})
+}
+
+// A CR that ends a read ends the event whose blank line it is: the event
+// reaches the client before the relay reads again, and an LF that starts
+// the next read (the rest of a CRLF) adds no blank line of its own.
+func TestPassCRAtTheEndOfARead(t *testing.T) {
+	for name, first := range map[string]string{"CRLF": "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\r\n\r", "lone CR": "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\r\r"} {
+		t.Run(name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			rl := &relayer{x: &exchange{rt: routeChat}, ctx: context.Background(), out: sse.NewWriter(rec), added: true}
+			var before string // what the client had when the relay read again
+			src := &pieces{parts: []string{first, "\n" + hiChunk + "data: [DONE]\n\n"}, onRead: func(n int) {
+				if n == 2 {
+					before = rec.Body.String()
+				}
+			}}
+			if err := rl.pass(src); err != nil {
+				t.Fatal(err)
+			}
+			const a = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"
+			if before != a {
+				t.Errorf("the client had %q before the second read, want %q", before, a)
+			}
+			if got, want := rec.Body.String(), a+hiChunk+"data: [DONE]\n\n"; got != want {
+				t.Errorf("the client got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// pieces returns its parts one read each, calling onRead with the number
+// of each read first.
+type pieces struct {
+	parts  []string
+	reads  int
+	onRead func(n int)
+}
+
+func (p *pieces) Read(b []byte) (int, error) {
+	p.reads++
+	p.onRead(p.reads)
+	if len(p.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, p.parts[0])
+	if p.parts[0] = p.parts[0][n:]; p.parts[0] == "" {
+		p.parts = p.parts[1:]
+	}
+	return n, nil
 }
 
 // splitReader returns its string in pieces of random sizes.
