@@ -123,7 +123,7 @@ func DecodeRequest(body []byte) (*llm.Request, error) {
 			req.System = append(req.System, llm.Block{Type: llm.BlockText, Text: *p.Text})
 		}
 	}
-	ids := &callIDs{pending: map[string][]string{}}
+	ids := &callIDs{}
 	for _, c := range in.Contents {
 		if err := decodeContent(req, c, ids); err != nil {
 			return nil, err
@@ -151,28 +151,78 @@ func DecodeRequest(body []byte) (*llm.Request, error) {
 	return req, nil
 }
 
-// callIDs names Gemini function calls that came without an id.
+// callIDs names Gemini function calls that came without an id and pairs
+// each functionResponse with a pending call of its name: the one with the
+// response's id, else (no id) the oldest. The zero value is ready to use.
+// Every call and response costs O(1) amortized, so a request holding n calls
+// and n responses of one name decodes in linear time.
 type callIDs struct {
 	n       int
-	pending map[string][]string // name → ids awaiting a response
+	pending map[string]*callQueue // name → calls awaiting a response
 }
+
+// callQueue holds one name's calls in order. A response removes either the
+// oldest pending call or the oldest pending call with a given id; both are
+// the front of that id's chain, so removal never searches.
+type callQueue struct {
+	ids  []string
+	done []bool           // ids[i] has had its response
+	next []int            // next position with the same id, or -1
+	head int              // ids[:head] are all done
+	byID map[string]chain // id → its pending positions, oldest first
+}
+
+type chain struct{ first, last int }
 
 func (c *callIDs) call(id, name string) string {
 	if id == "" {
 		id = "call_" + strconv.Itoa(c.n)
 	}
 	c.n++
-	c.pending[name] = append(c.pending[name], id)
+	if c.pending == nil {
+		c.pending = map[string]*callQueue{}
+	}
+	q := c.pending[name]
+	if q == nil {
+		q = &callQueue{byID: map[string]chain{}}
+		c.pending[name] = q
+	}
+	i := len(q.ids)
+	q.ids, q.done, q.next = append(q.ids, id), append(q.done, false), append(q.next, -1)
+	if ch, ok := q.byID[id]; ok {
+		q.next[ch.last] = i
+		q.byID[id] = chain{ch.first, i}
+	} else {
+		q.byID[id] = chain{i, i}
+	}
 	return id
 }
 
 func (c *callIDs) response(id, name string) string {
 	q := c.pending[name]
-	for i, v := range q {
-		if id == "" || v == id {
-			c.pending[name] = append(q[:i:i], q[i+1:]...)
-			return v
+	if q == nil {
+		return id
+	}
+	if id == "" {
+		for q.head < len(q.ids) && q.done[q.head] {
+			q.head++
 		}
+		if q.head == len(q.ids) {
+			return id
+		}
+		id = q.ids[q.head]
+	}
+	ch, ok := q.byID[id]
+	if !ok {
+		return id
+	}
+	// The oldest pending call overall is also the oldest with its id, so
+	// either way the call answered is the front of id's chain.
+	q.done[ch.first] = true
+	if nx := q.next[ch.first]; nx >= 0 {
+		q.byID[id] = chain{nx, ch.last}
+	} else {
+		delete(q.byID, id)
 	}
 	return id
 }

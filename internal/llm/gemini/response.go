@@ -62,7 +62,7 @@ func DecodeResponse(body []byte) (*llm.Response, error) {
 		return resp, nil
 	}
 	cand := in.Candidates[0]
-	ids := &callIDs{pending: map[string][]string{}}
+	ids := &callIDs{}
 	if cand.Content != nil {
 		for _, p := range cand.Content.Parts {
 			b, err := decodePart(p, true, ids)

@@ -24,7 +24,7 @@ var _ llm.StreamDecoder = (*StreamDecoder)(nil)
 
 // NewStreamDecoder returns a decoder for one upstream stream.
 func NewStreamDecoder() *StreamDecoder {
-	return &StreamDecoder{open: -1, ids: &callIDs{pending: map[string][]string{}}}
+	return &StreamDecoder{open: -1, ids: &callIDs{}}
 }
 
 // Decode implements llm.StreamDecoder.
