@@ -60,10 +60,7 @@ func newRedisState(cfg *config.Config, getenv func(string) string, log *slog.Log
 		},
 		close:    func() { conc.Close(); _ = client.Close() },
 		breakers: breakers,
-		idem: idemredis.New(client, idemredis.Options{Prefix: prefix, Options: idempotency.Options{
-			Window: cfg.Idempotency.Window, Lease: cfg.Idempotency.Lease,
-			MaxEntries: cfg.Idempotency.MaxEntries, MaxBytes: cfg.Idempotency.MaxBytes,
-		}}),
+		idem:     idemredis.New(client, idemredis.Options{Prefix: prefix, Options: cfg.Idempotency.StoreOptions()}),
 	}, nil
 }
 
@@ -77,7 +74,6 @@ func newMemoryState(cfg *config.Config) (sharedState, error) {
 	return sharedState{
 		gate:     &limit.Gate{Rate: memory.NewRateLimiter(opts), Concurrency: memory.NewConcurrency(opts), Budget: memory.NewBudget(opts)},
 		breakers: breakers,
-		idem: idempotency.NewMemory(idempotency.Options{Window: cfg.Idempotency.Window, Lease: cfg.Idempotency.Lease,
-			MaxEntries: cfg.Idempotency.MaxEntries, MaxBytes: cfg.Idempotency.MaxBytes}),
+		idem:     idempotency.NewMemory(cfg.Idempotency.StoreOptions()),
 	}, nil
 }

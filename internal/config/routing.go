@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bulwarkhq/bulwark/internal/idempotency"
 	"github.com/bulwarkhq/bulwark/internal/limit"
 	"github.com/bulwarkhq/bulwark/internal/router"
 )
@@ -72,9 +73,21 @@ type Idempotency struct {
 	// Lease bounds how long a request may own a key (default 10m; keep it
 	// above the longest request).
 	Lease time.Duration `yaml:"lease"`
-	// MaxEntries and MaxBytes bound the memory store.
+	// MaxEntries and MaxBytes bound the store (memory or Redis): live keys
+	// and stored response bytes (defaults 10000 and 64 MiB).
 	MaxEntries int   `yaml:"max_entries"`
 	MaxBytes   int64 `yaml:"max_bytes"`
+	// MaxEntriesPerKey and MaxBytesPerKey are one calling key's share of
+	// them (defaults: an eighth of max_entries and max_bytes; capped by
+	// them), so that one key cannot fill the store for the others.
+	MaxEntriesPerKey int   `yaml:"max_entries_per_key"`
+	MaxBytesPerKey   int64 `yaml:"max_bytes_per_key"`
+}
+
+// StoreOptions returns the idempotency store's options from the section.
+func (i Idempotency) StoreOptions() idempotency.Options {
+	return idempotency.Options{Window: i.Window, Lease: i.Lease, MaxEntries: i.MaxEntries, MaxBytes: i.MaxBytes,
+		MaxEntriesPerScope: i.MaxEntriesPerKey, MaxBytesPerScope: i.MaxBytesPerKey}
 }
 
 // defaultRouting is the routing section's defaults (decoded over).
@@ -198,8 +211,8 @@ func (c *Config) validateLimits() []error {
 		}
 	}
 	i := c.Idempotency
-	if i.Window < 0 || i.Lease < 0 || i.MaxEntries < 0 || i.MaxBytes < 0 {
-		errs = append(errs, errors.New("idempotency: window, lease, max_entries and max_bytes must not be negative"))
+	if i.Window < 0 || i.Lease < 0 || i.MaxEntries < 0 || i.MaxBytes < 0 || i.MaxEntriesPerKey < 0 || i.MaxBytesPerKey < 0 {
+		errs = append(errs, errors.New("idempotency: window, lease, max_entries, max_bytes, max_entries_per_key and max_bytes_per_key must not be negative"))
 	}
 	return errs
 }

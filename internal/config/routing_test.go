@@ -51,6 +51,8 @@ idempotency: {window: 1h, lease: 5m}
 	{"redis negative timeout", "limits: {backend: redis}\nredis: {read_timeout: -1s}\n", "read_timeout"},
 	{"redis url in the file", "limits: {backend: redis}\nredis: {url: 'redis://:pw@h'}\n", "field url not found"},
 	{"negative idempotency window", "idempotency: {window: -1s}\n", "idempotency"},
+	{"idempotency shares per key", "idempotency: {max_entries: 1000, max_bytes: 8388608, max_entries_per_key: 100, max_bytes_per_key: 1048576}\n", ""},
+	{"negative idempotency share", "idempotency: {max_bytes_per_key: -1}\n", "max_bytes_per_key"},
 }
 
 func TestRoutingSection(t *testing.T) {
@@ -119,4 +121,15 @@ func FuzzRoutingSection(f *testing.F) {
 			t.Fatalf("validated config does not build a router: %v", err)
 		}
 	})
+}
+
+func TestIdempotencyStoreOptions(t *testing.T) {
+	c := Default()
+	if err := Decode([]byte("idempotency: {max_entries: 1000, max_bytes: 8000, max_entries_per_key: 10}\n"), c); err != nil {
+		t.Fatal(err)
+	}
+	o := c.Idempotency.StoreOptions().WithDefaults()
+	if o.MaxEntries != 1000 || o.MaxEntriesPerScope != 10 || o.MaxBytes != 8000 || o.MaxBytesPerScope != 1000 {
+		t.Fatalf("store options %+v: want the per-key entries as set and an eighth of max_bytes per key", o)
+	}
 }

@@ -117,10 +117,20 @@ type Options struct {
 	// after that a repeat runs again (default 10 minutes; set it above the
 	// longest request deadline).
 	Lease time.Duration
-	// MaxEntries and MaxBytes bound the memory store (defaults 10000 and
-	// 64 MiB of stored bodies).
+	// MaxEntries and MaxBytes bound the whole store (defaults 10000 live
+	// keys and 64 MiB of stored bodies).
 	MaxEntries int
 	MaxBytes   int64
+	// MaxEntriesPerScope and MaxBytesPerScope bound what one scope (one
+	// calling key) may hold, so that no caller can fill the store for the
+	// others (defaults: an eighth of MaxEntries and MaxBytes, at least 1;
+	// at most MaxEntries and MaxBytes). A scope at its entry share makes
+	// room by forgetting its own oldest completed answer, and is refused
+	// (ErrCapacity) only when all its entries are in flight; an answer
+	// that does not fit its byte share evicts the scope's own oldest
+	// answers, and one larger than the share is not stored (ErrTooLarge).
+	MaxEntriesPerScope int
+	MaxBytesPerScope   int64
 }
 
 // Defaults for Options.
@@ -129,9 +139,14 @@ const (
 	DefaultLease      = 10 * time.Minute
 	DefaultMaxEntries = 10000
 	DefaultMaxBytes   = 64 << 20
+	// DefaultScopeShare: a scope's default share is 1/DefaultScopeShare of
+	// the store's bounds.
+	DefaultScopeShare = 8
 )
 
-func (o Options) withDefaults() Options {
+// WithDefaults returns o with every zero field set to its default and the
+// per-scope shares capped by the store's bounds, as every store applies it.
+func (o Options) WithDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -147,6 +162,14 @@ func (o Options) withDefaults() Options {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultMaxBytes
 	}
+	if o.MaxEntriesPerScope <= 0 {
+		o.MaxEntriesPerScope = max(1, o.MaxEntries/DefaultScopeShare)
+	}
+	if o.MaxBytesPerScope <= 0 {
+		o.MaxBytesPerScope = max(1, o.MaxBytes/DefaultScopeShare)
+	}
+	o.MaxEntriesPerScope = min(o.MaxEntriesPerScope, o.MaxEntries)
+	o.MaxBytesPerScope = min(o.MaxBytesPerScope, o.MaxBytes)
 	return o
 }
 

@@ -1,6 +1,7 @@
 package idempotency
 
 import (
+	"container/list"
 	"context"
 	"fmt"
 	"strconv"
@@ -9,31 +10,48 @@ import (
 )
 
 // Memory is the in-process Store. It is safe for concurrent use and bounded
-// by Options.MaxEntries and MaxBytes; expired entries are swept lazily.
+// by Options.MaxEntries and MaxBytes, and per scope by MaxEntriesPerScope
+// and MaxBytesPerScope; expired entries are swept lazily.
 type Memory struct {
 	opts Options
 
 	mu        sync.Mutex
 	entries   map[string]*entry
+	scopes    map[string]*scopeUse
 	bytes     int64
 	seq       uint64
 	lastSweep time.Time
 }
 
 type entry struct {
+	k       string // map key
 	hash    [32]byte
 	token   string
 	done    chan struct{}
 	resp    *Response // nil while in flight
 	size    int64
 	expires time.Time // lease end while in flight, window end once completed
+
+	scope *scopeUse
+	elem  *list.Element // in scope.inflight or (resp != nil) scope.completed
 }
+
+// scopeUse is what one scope holds: its entries in flight in order of
+// their start, its completed ones in order of completion (both therefore
+// in order of expiry, oldest first), and their stored bytes.
+type scopeUse struct {
+	name                string
+	inflight, completed list.List // of *entry
+	bytes               int64
+}
+
+func (u *scopeUse) entries() int { return u.inflight.Len() + u.completed.Len() }
 
 var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty store.
 func NewMemory(opts Options) *Memory {
-	return &Memory{opts: opts.withDefaults(), entries: make(map[string]*entry)}
+	return &Memory{opts: opts.WithDefaults(), entries: make(map[string]*entry), scopes: make(map[string]*scopeUse)}
 }
 
 // Len returns the number of tracked keys.
@@ -60,7 +78,7 @@ func (m *Memory) Begin(_ context.Context, scope, key string, hash [32]byte) (Beg
 	}
 	k := mapKey(scope, key)
 	if e := m.entries[k]; e != nil && !now.Before(e.expires) {
-		m.drop(k, e)
+		m.drop(e)
 	}
 	if e := m.entries[k]; e != nil {
 		switch {
@@ -72,15 +90,33 @@ func (m *Memory) Begin(_ context.Context, scope, key string, hash [32]byte) (Beg
 			return Begun{Outcome: InFlight, Done: e.done}, nil
 		}
 	}
+	if u := m.scopes[scope]; u != nil && u.entries() >= m.opts.MaxEntriesPerScope {
+		// The scope's share is used: forget its expired entries, then its
+		// oldest answers; if all it holds is in flight, refuse it alone.
+		m.sweepScope(u, now)
+		for u.entries() >= m.opts.MaxEntriesPerScope && u.completed.Len() > 0 {
+			m.drop(u.completed.Front().Value.(*entry))
+		}
+		if u.entries() >= m.opts.MaxEntriesPerScope {
+			return Begun{}, fmt.Errorf("%w: this caller's share is in flight", ErrCapacity)
+		}
+	}
 	if len(m.entries) >= m.opts.MaxEntries {
 		m.sweep(now)
 		if len(m.entries) >= m.opts.MaxEntries {
 			return Begun{}, ErrCapacity
 		}
 	}
+	u := m.scopes[scope]
+	if u == nil {
+		u = &scopeUse{name: scope}
+		m.scopes[scope] = u
+	}
 	m.seq++
 	t := Ticket{Scope: scope, Key: key, Hash: hash, Token: strconv.FormatUint(m.seq, 36)}
-	m.entries[k] = &entry{hash: hash, token: t.Token, done: make(chan struct{}), expires: now.Add(m.opts.Lease)}
+	e := &entry{k: k, hash: hash, token: t.Token, done: make(chan struct{}), expires: now.Add(m.opts.Lease), scope: u}
+	e.elem = u.inflight.PushBack(e)
+	m.entries[k] = e
 	return Begun{Outcome: New, Ticket: t}, nil
 }
 
@@ -95,15 +131,26 @@ func (m *Memory) Complete(_ context.Context, t Ticket, resp Response) error {
 	}
 	now := m.opts.Now()
 	size := resp.size()
+	if size > m.opts.MaxBytesPerScope {
+		m.drop(e)
+		return fmt.Errorf("%w: %d bytes, more than a caller's share", ErrTooLarge, size)
+	}
+	u := e.scope
+	for u.bytes+size > m.opts.MaxBytesPerScope && u.completed.Len() > 0 {
+		m.drop(u.completed.Front().Value.(*entry)) // the scope's oldest answer
+	}
 	if m.bytes+size > m.opts.MaxBytes {
 		m.sweep(now)
 	}
 	if size > m.opts.MaxBytes-m.bytes {
-		m.drop(k, e)
+		m.drop(e)
 		return fmt.Errorf("%w: %d bytes", ErrTooLarge, size)
 	}
 	stored := resp.clone()
 	e.resp, e.size, e.expires = stored, size, now.Add(m.opts.Window)
+	u.inflight.Remove(e.elem)
+	e.elem = u.completed.PushBack(e)
+	u.bytes += size
 	m.bytes += size
 	close(e.done)
 	return nil
@@ -113,29 +160,50 @@ func (m *Memory) Complete(_ context.Context, t Ticket, resp Response) error {
 func (m *Memory) Abandon(_ context.Context, t Ticket) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	k := mapKey(t.Scope, t.Key)
-	e := m.entries[k]
+	e := m.entries[mapKey(t.Scope, t.Key)]
 	if e == nil || e.token != t.Token || e.resp != nil {
 		return ErrNotOwner
 	}
-	m.drop(k, e)
+	m.drop(e)
 	return nil
 }
 
 // drop removes an entry and wakes its waiters if it was in flight.
-func (m *Memory) drop(k string, e *entry) {
-	delete(m.entries, k)
+func (m *Memory) drop(e *entry) {
+	delete(m.entries, e.k)
 	m.bytes -= e.size
+	u := e.scope
+	u.bytes -= e.size
 	if e.resp == nil {
+		u.inflight.Remove(e.elem)
 		close(e.done)
+	} else {
+		u.completed.Remove(e.elem)
+	}
+	if u.entries() == 0 && m.scopes[u.name] == u {
+		delete(m.scopes, u.name)
 	}
 }
 
 func (m *Memory) sweep(now time.Time) {
 	m.lastSweep = now
-	for k, e := range m.entries {
+	for _, e := range m.entries {
 		if !now.Before(e.expires) {
-			m.drop(k, e)
+			m.drop(e)
+		}
+	}
+}
+
+// sweepScope drops u's expired entries: each list is in order of expiry,
+// so only its expired front is visited.
+func (m *Memory) sweepScope(u *scopeUse, now time.Time) {
+	for _, l := range []*list.List{&u.inflight, &u.completed} {
+		for l.Len() > 0 {
+			e := l.Front().Value.(*entry)
+			if now.Before(e.expires) {
+				break
+			}
+			m.drop(e)
 		}
 	}
 }

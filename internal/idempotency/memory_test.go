@@ -14,7 +14,7 @@ import (
 
 func TestMemoryConformance(t *testing.T) {
 	idempotencytest.Run(t, func(t *testing.T, now func() time.Time) (idempotency.Store, func() int) {
-		m := idempotency.NewMemory(idempotency.Options{Now: now, Window: idempotencytest.Window, Lease: idempotencytest.Lease})
+		m := idempotency.NewMemory(idempotencytest.Options(now))
 		return m, m.Len
 	})
 }
@@ -22,7 +22,7 @@ func TestMemoryConformance(t *testing.T) {
 func TestMemoryBounds(t *testing.T) {
 	ctx := context.Background()
 	h := sha256.Sum256(nil)
-	m := idempotency.NewMemory(idempotency.Options{MaxEntries: 3, MaxBytes: 1000})
+	m := idempotency.NewMemory(idempotency.Options{MaxEntries: 3, MaxBytes: 1000, MaxEntriesPerScope: 3, MaxBytesPerScope: 1000})
 	var tickets []idempotency.Ticket
 	for i := range 3 {
 		b, err := m.Begin(ctx, "key:1", fmt.Sprint(i), h)

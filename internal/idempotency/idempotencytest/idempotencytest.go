@@ -1,7 +1,8 @@
 // Package idempotencytest is the conformance suite for idempotency.Store
-// implementations (memory now, Redis later): one upstream call per key under
+// implementations (memory and Redis): one upstream call per key under
 // concurrent repeats, replay of the stored response, 422 conflicts, scoping
-// to the calling key, abandonment, window and lease expiry.
+// to the calling key, abandonment, window and lease expiry, and each
+// scope's share of the store's bounds.
 package idempotencytest
 
 import (
@@ -9,6 +10,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,13 +19,23 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/idempotency"
 )
 
-// Window and Lease are the options every store under test must be built with.
+// The options every store under test must be built with (see Options).
 const (
-	Window = time.Hour
-	Lease  = time.Minute
+	Window             = time.Hour
+	Lease              = time.Minute
+	MaxEntries         = 8
+	MaxBytes           = 4000
+	MaxEntriesPerScope = 4
+	MaxBytesPerScope   = 1000
 )
 
-// Factory returns an empty store using now, Window and Lease. Size, when not
+// Options returns the options every store under test must be built with.
+func Options(now func() time.Time) idempotency.Options {
+	return idempotency.Options{Now: now, Window: Window, Lease: Lease, MaxEntries: MaxEntries, MaxBytes: MaxBytes,
+		MaxEntriesPerScope: MaxEntriesPerScope, MaxBytesPerScope: MaxBytesPerScope}
+}
+
+// Factory returns an empty store built with Options(now). Size, when not
 // nil, reports the number of tracked keys.
 type Factory func(t *testing.T, now func() time.Time) (s idempotency.Store, size func() int)
 
@@ -184,6 +196,82 @@ func Run(t *testing.T, factory Factory) {
 			if n := size(); n > 1 {
 				t.Fatalf("%d keys tracked after expiry, want 1", n)
 			}
+		}
+	})
+
+	t.Run("one scope cannot take the others' entries", func(t *testing.T) {
+		s, size, _ := setup(t)
+		// Past its share, a scope forgets its own oldest answers.
+		for i := range 2 * MaxEntriesPerScope {
+			b := begin(t, s, "key:a", strconv.Itoa(i), bodyA, idempotency.New)
+			if err := s.Complete(ctx, b.Ticket, resp); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if size != nil {
+			if n := size(); n > MaxEntriesPerScope {
+				t.Fatalf("%d keys tracked for one scope, share %d", n, MaxEntriesPerScope)
+			}
+		}
+		for i := MaxEntriesPerScope; i < 2*MaxEntriesPerScope; i++ {
+			begin(t, s, "key:a", strconv.Itoa(i), bodyA, idempotency.Replay)
+		}
+		b := begin(t, s, "key:b", "k", bodyA, idempotency.New)
+		if err := s.Complete(ctx, b.Ticket, resp); err != nil {
+			t.Fatal(err)
+		}
+		begin(t, s, "key:b", "k", bodyA, idempotency.Replay)
+		// A scope whose whole share is in flight is refused, alone.
+		for i := range MaxEntriesPerScope {
+			begin(t, s, "key:a", "f"+strconv.Itoa(i), bodyA, idempotency.New)
+		}
+		if _, err := s.Begin(ctx, "key:a", "over", bodyA); !errors.Is(err, idempotency.ErrCapacity) {
+			t.Fatalf("Begin past a scope's share, all in flight: err = %v, want ErrCapacity", err)
+		}
+		begin(t, s, "key:b", "k", bodyA, idempotency.Replay)
+		begin(t, s, "key:b", "k2", bodyA, idempotency.New)
+		// The store's own bound still holds: a:4 + b:2 + c:2 = MaxEntries.
+		begin(t, s, "key:c", "1", bodyA, idempotency.New)
+		begin(t, s, "key:c", "2", bodyA, idempotency.New)
+		if _, err := s.Begin(ctx, "key:d", "1", bodyA); !errors.Is(err, idempotency.ErrCapacity) {
+			t.Fatalf("Begin in a full store: err = %v, want ErrCapacity", err)
+		}
+	})
+
+	t.Run("one scope cannot take the others' bytes", func(t *testing.T) {
+		s, _, _ := setup(t)
+		// Two answers of 300 bytes fit a 1000-byte share; a third evicts
+		// the scope's oldest.
+		mid := idempotency.Response{Status: 200, Header: resp.Header, Body: make([]byte, 300)}
+		for i := range 3 {
+			b := begin(t, s, "key:a", strconv.Itoa(i), bodyA, idempotency.New)
+			if err := s.Complete(ctx, b.Ticket, mid); err != nil {
+				t.Fatalf("answer %d: %v", i, err)
+			}
+		}
+		begin(t, s, "key:a", "1", bodyA, idempotency.Replay)
+		begin(t, s, "key:a", "2", bodyA, idempotency.Replay)
+		b := begin(t, s, "key:a", "0", bodyA, idempotency.New)
+		if err := s.Abandon(ctx, b.Ticket); err != nil {
+			t.Fatal(err)
+		}
+		// An answer larger than the share is not stored, and evicts nothing.
+		b = begin(t, s, "key:a", "big", bodyA, idempotency.New)
+		big := idempotency.Response{Status: 200, Body: make([]byte, MaxBytesPerScope)}
+		if err := s.Complete(ctx, b.Ticket, big); !errors.Is(err, idempotency.ErrTooLarge) {
+			t.Fatalf("answer above the share: err = %v, want ErrTooLarge", err)
+		}
+		begin(t, s, "key:a", "big", bodyA, idempotency.New)
+		begin(t, s, "key:a", "2", bodyA, idempotency.Replay)
+		// Other scopes store theirs in full.
+		for _, scope := range []string{"key:b", "key:c"} {
+			for i := range 2 {
+				b := begin(t, s, scope, strconv.Itoa(i), bodyA, idempotency.New)
+				if err := s.Complete(ctx, b.Ticket, mid); err != nil {
+					t.Fatalf("%s answer %d: %v", scope, i, err)
+				}
+			}
+			begin(t, s, scope, "0", bodyA, idempotency.Replay)
 		}
 	})
 

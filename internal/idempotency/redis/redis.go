@@ -9,7 +9,11 @@
 // (sorted set of entries by expiry), a hash of stored sizes and a byte
 // counter bound the store like the memory one: MaxEntries live entries
 // (ErrCapacity beyond) and MaxBytes of stored responses (ErrTooLarge).
-// Every key has a TTL, so an idle store empties itself.
+// Per scope, two sorted sets (its entries; its completed entries) and a
+// byte counter hold each caller to its share (MaxEntriesPerScope,
+// MaxBytesPerScope) across every replica, evicting its own oldest answers
+// as the memory store does. Every key has a TTL, so an idle store empties
+// itself.
 package redis
 
 import (
@@ -49,22 +53,7 @@ var _ idempotency.Store = (*Store)(nil)
 
 // New returns a store on c.
 func New(c goredis.Scripter, opts Options) *Store {
-	o := &opts.Options
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Window <= 0 {
-		o.Window = idempotency.DefaultWindow
-	}
-	if o.Lease <= 0 {
-		o.Lease = idempotency.DefaultLease
-	}
-	if o.MaxEntries <= 0 {
-		o.MaxEntries = idempotency.DefaultMaxEntries
-	}
-	if o.MaxBytes <= 0 {
-		o.MaxBytes = idempotency.DefaultMaxBytes
-	}
+	opts.Options = opts.WithDefaults()
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
@@ -73,17 +62,20 @@ func New(c goredis.Scripter, opts Options) *Store {
 }
 
 // entryKey joins scope and key without ambiguity ("key:" + "1k" differs
-// from "key:1" + "k").
+// from "key:1" + "k"). The scripts read the scope back from it (see
+// luaDrop): keep the two in step.
 func (s *Store) entryKey(scope, key string) string {
 	return s.opts.Prefix + "idem:e:" + strconv.Itoa(len(scope)) + ":" + scope + key
 }
 
 func (s *Store) now() int64 { return s.opts.Now().UnixMicro() }
 
-// keys returns KEYS for a script on one entry: the entry and the shared
-// bookkeeping.
+// keys returns KEYS for a script on one entry: the entry, the shared
+// bookkeeping and its scope's (entries, completed entries, bytes).
 func (s *Store) keys(scope, key string) []string {
-	return []string{s.entryKey(scope, key), s.idx[0], s.idx[1], s.idx[2]}
+	sc := strconv.Itoa(len(scope)) + ":" + scope
+	p := s.opts.Prefix + "idem:"
+	return []string{s.entryKey(scope, key), s.idx[0], s.idx[1], s.idx[2], p + "s:" + sc, p + "c:" + sc, p + "b:" + sc}
 }
 
 // ttl is the TTL of the shared bookkeeping keys: longer than any entry.
@@ -96,7 +88,7 @@ func (s *Store) Begin(ctx context.Context, scope, key string, hash [32]byte) (id
 	}
 	tok := newToken()
 	out, err := beginScript.Run(ctx, s.c, s.keys(scope, key), s.now(), string(hash[:]), tok,
-		s.opts.Lease.Microseconds(), s.opts.MaxEntries, s.ttl()).Slice()
+		s.opts.Lease.Microseconds(), s.opts.MaxEntries, s.ttl(), s.opts.MaxEntriesPerScope).Slice()
 	if err != nil {
 		return idempotency.Begun{}, fmt.Errorf("redis idempotency: begin: %w", err)
 	}
@@ -111,6 +103,8 @@ func (s *Store) Begin(ctx context.Context, scope, key string, hash [32]byte) (id
 		return idempotency.Begun{Outcome: idempotency.InFlight}, nil
 	case "full":
 		return idempotency.Begun{}, idempotency.ErrCapacity
+	case "scopefull":
+		return idempotency.Begun{}, fmt.Errorf("%w: this caller's share is in flight", idempotency.ErrCapacity)
 	case "replay":
 		r, err := decode(out[1:])
 		if err != nil {
@@ -129,7 +123,7 @@ func (s *Store) Complete(ctx context.Context, t idempotency.Ticket, resp idempot
 	}
 	size := int64(len(resp.Body)) + int64(len(hdr)) + 64
 	out, err := completeScript.Run(ctx, s.c, s.keys(t.Scope, t.Key), s.now(), t.Token,
-		s.opts.Window.Microseconds(), resp.Status, hdr, resp.Body, size, s.opts.MaxBytes, s.ttl()).Text()
+		s.opts.Window.Microseconds(), resp.Status, hdr, resp.Body, size, s.opts.MaxBytes, s.ttl(), s.opts.MaxBytesPerScope).Text()
 	if err != nil {
 		return fmt.Errorf("redis idempotency: complete: %w", err)
 	}

@@ -25,8 +25,7 @@ func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 func TestConformance(t *testing.T) {
 	idempotencytest.Run(t, func(t *testing.T, now func() time.Time) (idempotency.Store, func() int) {
-		s := redis.New(shared.Client(t), redis.Options{Prefix: redistest.Prefix(), Options: idempotency.Options{
-			Now: now, Window: idempotencytest.Window, Lease: idempotencytest.Lease}})
+		s := redis.New(shared.Client(t), redis.Options{Prefix: redistest.Prefix(), Options: idempotencytest.Options(now)})
 		return s, func() int {
 			n, err := s.Len(context.Background())
 			if err != nil {
@@ -40,10 +39,11 @@ func TestConformance(t *testing.T) {
 func TestBounds(t *testing.T) {
 	ctx := context.Background()
 	h := sha256.Sum256(nil)
-	s := redis.New(shared.Client(t), redis.Options{Prefix: redistest.Prefix(), Options: idempotency.Options{MaxEntries: 3, MaxBytes: 1000}})
+	s := redis.New(shared.Client(t), redis.Options{Prefix: redistest.Prefix(), Options: idempotency.Options{
+		MaxEntries: 3, MaxBytes: 1000, MaxEntriesPerScope: 3, MaxBytesPerScope: 1000}})
 	var tickets []idempotency.Ticket
-	for i := range 3 {
-		b, err := s.Begin(ctx, "key:1", fmt.Sprint(i), h)
+	for i := range 3 { // one scope each: the store's bounds, not a scope's share
+		b, err := s.Begin(ctx, fmt.Sprint("key:", i), fmt.Sprint(i), h)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +55,7 @@ func TestBounds(t *testing.T) {
 	if err := s.Complete(ctx, tickets[0], idempotency.Response{Status: 200, Body: make([]byte, 2000)}); !errors.Is(err, idempotency.ErrTooLarge) {
 		t.Fatalf("oversized response: err = %v, want ErrTooLarge", err)
 	}
-	if b, err := s.Begin(ctx, "key:1", "0", h); err != nil || b.Outcome != idempotency.New {
+	if b, err := s.Begin(ctx, "key:0", "0", h); err != nil || b.Outcome != idempotency.New {
 		t.Fatalf("key of an unstorable response must run again: %v, %v", b.Outcome, err)
 	}
 	// Stored bytes add up across entries: two of 600 do not fit in 1000.
@@ -64,6 +64,45 @@ func TestBounds(t *testing.T) {
 	}
 	if err := s.Complete(ctx, tickets[2], idempotency.Response{Status: 200, Body: make([]byte, 600)}); !errors.Is(err, idempotency.ErrTooLarge) {
 		t.Fatalf("second 600-byte response in a 1000-byte store: err = %v, want ErrTooLarge", err)
+	}
+}
+
+// A scope's share holds across replicas sharing the store: one key taking
+// turns on two replicas keeps at most its share, and once its share is in
+// flight it is refused on both while another key is not.
+func TestScopeShareAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	p := redistest.Prefix()
+	o := idempotency.Options{MaxEntries: 40, MaxBytes: 1 << 20, MaxEntriesPerScope: 5, MaxBytesPerScope: 1000}
+	replicas := []*redis.Store{redis.New(shared.Client(t), redis.Options{Prefix: p, Options: o}),
+		redis.New(shared.Client(t), redis.Options{Prefix: p, Options: o})}
+	h := sha256.Sum256(nil)
+	resp := idempotency.Response{Status: 200, Body: make([]byte, 300)}
+	for i := range 40 {
+		s := replicas[i%2]
+		b, err := s.Begin(ctx, "key:a", fmt.Sprint(i), h)
+		if err != nil || b.Outcome != idempotency.New {
+			t.Fatalf("begin %d: %v %v", i, b.Outcome, err)
+		}
+		if err := s.Complete(ctx, b.Ticket, resp); err != nil {
+			t.Fatalf("complete %d: %v", i, err)
+		}
+	}
+	if n, err := replicas[0].Len(ctx); err != nil || n > 3 {
+		t.Fatalf("one key holds %d entries (%v); its byte share keeps 3 answers of 300 bytes", n, err)
+	}
+	for i := range 5 {
+		if b, err := replicas[i%2].Begin(ctx, "key:a", fmt.Sprint("f", i), h); err != nil || b.Outcome != idempotency.New {
+			t.Fatalf("in flight %d: %v %v", i, b.Outcome, err)
+		}
+	}
+	for i, s := range replicas {
+		if _, err := s.Begin(ctx, "key:a", "over", h); !errors.Is(err, idempotency.ErrCapacity) {
+			t.Fatalf("past the share on one replica or the other: err = %v, want ErrCapacity", err)
+		}
+		if b, err := s.Begin(ctx, "key:b", fmt.Sprint(i), h); err != nil || b.Outcome != idempotency.New {
+			t.Fatalf("another key: %v %v", b.Outcome, err)
+		}
 	}
 }
 
