@@ -28,6 +28,7 @@ type failures struct {
 	lockedUntil time.Time
 	strikes     int // lockouts so far; each doubles the next
 	lastSeen    time.Time
+	unreported  int // failures since the last one reported first (see Note)
 }
 
 const (
@@ -58,6 +59,19 @@ func (l *Lockout) Locked(client string) (bool, time.Duration) {
 // Fail records a failure. It returns whether this failure is the first of
 // its window (worth auditing) and whether the client is now locked out.
 func (l *Lockout) Fail(client string) (first bool, locked bool, retry time.Duration) {
+	first, _, locked, retry = l.fail(client)
+	return first, locked, retry
+}
+
+// Note records a failure as Fail does and, when it is worth auditing,
+// how many failures of client came since the last one that was (and were
+// not taken by Unreported). Each failure is thus either reported first
+// or counted in exactly one later report.
+func (l *Lockout) Note(client string) (first bool, unreported int, locked bool, retry time.Duration) {
+	return l.fail(client)
+}
+
+func (l *Lockout) fail(client string) (first bool, unreported int, locked bool, retry time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -65,7 +79,7 @@ func (l *Lockout) Fail(client string) (first bool, locked bool, retry time.Durat
 	if f == nil {
 		l.prune(now)
 		if len(l.clients) >= maxTrackedClients {
-			return false, false, 0 // table full of active lockouts: do not grow
+			return false, 0, false, 0 // table full of active lockouts: do not grow
 		}
 		f = &failures{windowStart: now}
 		l.clients[client] = f
@@ -77,7 +91,7 @@ func (l *Lockout) Fail(client string) (first bool, locked bool, retry time.Durat
 	f.count++
 	first = f.count == 1
 	if d := f.lockedUntil.Sub(now); d > 0 {
-		return first, true, d
+		return first, f.report(first), true, d
 	}
 	if f.count > l.perMinute {
 		d := baseLockout << min(f.strikes, 6)
@@ -85,9 +99,44 @@ func (l *Lockout) Fail(client string) (first bool, locked bool, retry time.Durat
 		f.strikes++
 		f.lockedUntil = now.Add(d)
 		f.count = 0
-		return true, true, d
+		return true, f.report(true), true, d
 	}
-	return first, false, 0
+	return first, f.report(first), false, 0
+}
+
+// report returns and resets the unreported count when this failure is
+// reported, and counts it otherwise.
+func (f *failures) report(reported bool) int {
+	if !reported {
+		f.unreported++
+		return 0
+	}
+	n := f.unreported
+	f.unreported = 0
+	return n
+}
+
+// Unreported returns, and forgets, the failures counted but not yet
+// reported of every client whose window has ended (of every client, when
+// all is set), for a summary. Clients whose window has ended with nothing
+// left to report and that were never locked out are dropped: their next
+// failure starts a new window anyway.
+func (l *Lockout) Unreported(all bool) map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	out := map[string]int{}
+	for k, f := range l.clients {
+		ended := now.Sub(f.windowStart) >= time.Minute
+		if f.unreported > 0 && (ended || all) {
+			out[k] = f.unreported
+			f.unreported = 0
+		}
+		if ended && f.unreported == 0 && f.strikes == 0 && !now.Before(f.lockedUntil) {
+			delete(l.clients, k)
+		}
+	}
+	return out
 }
 
 // prune keeps memory bounded without forgetting active lockouts: it drops

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/bulwarkhq/bulwark/internal/admin"
+	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/config"
 	"github.com/bulwarkhq/bulwark/internal/gateway"
 	"github.com/bulwarkhq/bulwark/internal/guard/gatewayhook"
@@ -17,20 +18,28 @@ import (
 
 // mountSubsystems wires the LLM gateway onto srv. It returns a function
 // that flushes what the subsystems buffered, for shutdown.
-func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Server) (func(), error) {
+func mountSubsystems(ctx context.Context, in *instance.Instance, srv *server.Server) (func(), error) {
 	usageW := usagelog.New(in.Store, in.Log, srv.Metrics.Registry)
+	// Refusals of authenticated callers that come before any limit (a
+	// refused guard-skip header, an /mcp scope denial, a refused tool call)
+	// are audited as authentication failures are: the first of a kind per
+	// key per minute, the rest counted into the next entry or a summary.
+	refusals := auth.NewRefusals(in.Audit, in.Log)
+	runCtx, stopRefusals := context.WithCancel(ctx)
+	go refusals.Run(runCtx)
+	closeUsage := func() { stopRefusals(); refusals.Close(); usageW.Close() }
 	guardHooks, err := gatewayhook.New(gatewayhook.Config{TenantPolicy: in.Cfg.Guard.TenantPolicy,
-		KeySettings: gatewayhook.KeyRecords(in.Keys), Audit: in.Audit, Metrics: srv.Metrics.Registry, Log: in.Log})
+		KeySettings: gatewayhook.KeyRecords(in.Keys), Audit: in.Audit, Refusals: refusals, Metrics: srv.Metrics.Registry, Log: in.Log})
 	if err != nil {
-		usageW.Close()
+		closeUsage()
 		return nil, err
 	}
 	routing, rtr, closeState, err := newRouting(in, srv.Metrics.Registry)
 	if err != nil {
-		usageW.Close()
+		closeUsage()
 		return nil, err
 	}
-	closeAll := func() { closeState(); usageW.Close() }
+	closeAll := func() { closeState(); closeUsage() }
 	admin.New(in).RegisterHealth(srvMux{srv}, srv.Auth.Wrap, rtr)
 	gw, err := gateway.New(gateway.Config{
 		Aliases:          in.Cfg.Models,
@@ -55,7 +64,7 @@ func mountSubsystems(_ context.Context, in *instance.Instance, srv *server.Serve
 	if in.Cfg.Limits.Backend == config.BackendRedis {
 		shared = routing.Gate.Rate
 	}
-	closeTools, err := mountMCP(in, srv, shared)
+	closeTools, err := mountMCP(in, srv, shared, refusals)
 	if err != nil {
 		closeAll()
 		return nil, err

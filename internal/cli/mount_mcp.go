@@ -73,8 +73,9 @@ func baseURL(cfg *config.Config) string {
 // mountMCP serves /mcp, the OAuth metadata and the token endpoint. shared
 // is the rate limiter replicas share (the routing gate's, on Redis), or nil
 // with the memory backend: tool limits then stay in this process. It
-// returns a closer for the tools (git's proxy, SQL connections).
-func mountMCP(in *instance.Instance, srv *server.Server, shared limit.RateLimiter) (func(), error) {
+// returns a closer for the tools (git's proxy, SQL connections). Refusals
+// before a tool runs are audited through refusals.
+func mountMCP(in *instance.Instance, srv *server.Server, shared limit.RateLimiter, refusals *auth.Refusals) (func(), error) {
 	base := baseURL(in.Cfg)
 	keys := keyAuth{in}
 	signer, err := oauth.NewSigner(oauth.SignerConfig{Key: in.TokenKey, Resource: base + "/mcp", TTL: in.Cfg.Tools.OAuth.TokenTTL, Status: keys})
@@ -100,7 +101,7 @@ func mountMCP(in *instance.Instance, srv *server.Server, shared limit.RateLimite
 	if err != nil {
 		return nil, fmt.Errorf("tools: %w", err)
 	}
-	deps := mcp.Deps{Keys: keys, Tokens: signer, Audit: in.Audit, Tools: b.Tools(), Logger: in.Log}
+	deps := mcp.Deps{Keys: keys, Tokens: signer, Audit: in.Audit, Refusals: refusals, Tools: b.Tools(), Logger: in.Log}
 	if err := toolLimiters(in.Cfg, shared, &deps); err != nil {
 		_ = b.Close()
 		return nil, err

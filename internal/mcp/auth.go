@@ -206,9 +206,9 @@ func (h *Handler) gate(w http.ResponseWriter, r *http.Request, id *identity.Iden
 	return true
 }
 
-// refuseScope audits and answers a scope denial. args, when the denied
-// request was a tools/call, is its argument summary (secrets redacted) so
-// a reviewer sees what the key tried to run.
+// refuseScope audits (through Deps.Refusals) and answers a scope denial.
+// args, when the denied request was a tools/call, is its argument summary
+// (secrets redacted) so a reviewer sees what the key tried to run.
 func (h *Handler) refuseScope(w http.ResponseWriter, r *http.Request, id *identity.Identity, tool, scope, args string) {
 	ev := audit.Event{
 		Tenant: id.Tenant, Actor: id.KeyID, Action: "tool.call", Target: tool,
@@ -218,7 +218,7 @@ func (h *Handler) refuseScope(w http.ResponseWriter, r *http.Request, id *identi
 	if tool != "" {
 		ev.Details["args"] = args
 	}
-	if err := h.audit.Append(context.WithoutCancel(r.Context()), ev); err != nil {
+	if err := h.refusals.Append(context.WithoutCancel(r.Context()), ev); err != nil {
 		h.log.Error("mcp: audit append failed", "err", err)
 	}
 	if scope == "" { // no tool is registered: no scope would help

@@ -118,7 +118,11 @@ func (h *Handler) toolHandler(t Tool) sdk.ToolHandler {
 		// Nothing acknowledged is lost: no result leaves before its entry is
 		// durable. A client that hangs up must not stop the entry of a call
 		// that already ran.
-		if err := h.audit.Append(context.WithoutCancel(ctx), ev); err != nil {
+		appender := h.audit
+		if outcome == audit.OutcomeDenied { // refused before it ran: aggregated (Deps.Refusals)
+			appender = h.refusals
+		}
+		if err := appender.Append(context.WithoutCancel(ctx), ev); err != nil {
 			h.log.Error("mcp: audit append failed; withholding tool result", "tool", t.Name, "request_id", rid, "err", err)
 			return errorResult("the call could not be recorded in the audit log, so its result is withheld"), nil
 		}

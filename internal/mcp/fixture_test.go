@@ -102,6 +102,7 @@ type fixtureOpts struct {
 	perTool     map[string]Limiter
 	origins     []string
 	tools       []Tool
+	refusals    audit.Appender
 }
 
 // newFixture starts a real HTTP server on 127.0.0.1 with the MCP handler,
@@ -137,7 +138,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	}
 	fx.writeRun = func() int { n := 0; writes.Range(func(any, any) bool { n++; return true }); return n }
 	h, err := NewHandler(Config{BaseURL: base, AllowedOrigins: append([]string{"https://app.example.com"}, o.origins...), KeyPrefix: "sk-bw-"},
-		Deps{Keys: kr, Tokens: signer, Introspector: intro, Audit: au, Limiter: o.limiter, ToolLimiters: o.perTool, Tools: tools})
+		Deps{Keys: kr, Tokens: signer, Introspector: intro, Audit: au, Refusals: o.refusals, Limiter: o.limiter, ToolLimiters: o.perTool, Tools: tools})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,6 +69,12 @@ type Deps struct {
 	Introspector Introspector
 	// Audit receives one event per tool call (required).
 	Audit audit.Appender
+	// Refusals receives the refusals: scope denials at the door and tool
+	// calls refused before they ran (scope, unknown tool, rate limit). An
+	// aggregator such as *auth.Refusals, so that repeating a refused call
+	// costs no durable write per request. Nil means Audit (one entry per
+	// refusal).
+	Refusals audit.Appender
 	// Limiter limits calls per tool and key; 60 per minute in memory when nil.
 	Limiter Limiter
 	// ToolLimiters replace Limiter for the tools they name (tool name →
@@ -87,6 +93,7 @@ type Handler struct {
 	auth        *authenticator
 	origins     *originPolicy
 	audit       audit.Appender
+	refusals    audit.Appender
 	limiter     Limiter
 	perTool     map[string]Limiter
 	log         *slog.Logger
@@ -130,8 +137,11 @@ func NewHandler(cfg Config, deps Deps) (*Handler, error) {
 			return nil, fmt.Errorf("mcp: nil limiter for tool %s", name)
 		}
 	}
+	if deps.Refusals == nil {
+		deps.Refusals = deps.Audit
+	}
 	h := &Handler{
-		reg: reg, origins: origins, audit: deps.Audit, limiter: deps.Limiter, perTool: map[string]Limiter{}, log: deps.Logger,
+		reg: reg, origins: origins, audit: deps.Audit, refusals: deps.Refusals, limiter: deps.Limiter, perTool: map[string]Limiter{}, log: deps.Logger,
 		auth:        &authenticator{keys: deps.Keys, tokens: deps.Tokens, introspect: deps.Introspector, keyPrefix: cfg.KeyPrefix},
 		resource:    cfg.BaseURL + cfg.Path,
 		metadataURL: oauth.ResourceMetadataURL(cfg.BaseURL),

@@ -165,3 +165,43 @@ func FuzzArgvSummary(f *testing.F) {
 		}
 	})
 }
+
+// Refusals — a scope denial at the door, a call refused before it ran —
+// go to Deps.Refusals (the server's aggregator); calls that ran go to
+// Audit.
+func TestRefusalsGoToTheRefusalAppender(t *testing.T) {
+	refused := &memAudit{}
+	echoOnce, _ := NewMemoryLimiter(1, time.Minute)
+	fx := newFixture(t, fixtureOpts{refusals: refused, perTool: map[string]Limiter{"echo": echoOnce}})
+	resp := fx.rawPost(secretNoTools, "", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("/mcp without a tools scope: %d", resp.StatusCode)
+	}
+	cs := fx.mustConnect(secretAll, Version20251125)
+	if _, isErr := callText(t, cs, "echo", map[string]any{}); isErr {
+		t.Fatal("first echo refused")
+	}
+	if _, isErr := callText(t, cs, "echo", map[string]any{}); !isErr {
+		t.Fatal("second echo not rate limited")
+	}
+	var doors, limited int
+	for _, e := range refused.all() {
+		switch {
+		case e.Actor == "key_llm" && e.Details["reason"] == "insufficient_scope":
+			doors++
+		case e.Actor == "key_all" && e.Target == "echo" && strings.Contains(e.Details["error"], "rate limit"):
+			limited++
+		default:
+			t.Fatalf("unexpected refusal entry %+v", e)
+		}
+	}
+	if doors != 1 || limited != 1 {
+		t.Fatalf("refusal appender got %d scope denials and %d rate-limited calls, want 1 and 1", doors, limited)
+	}
+	for _, e := range fx.audit.all() {
+		if e.Action == "tool.call" && e.Outcome == audit.OutcomeDenied {
+			t.Fatalf("a refusal bypassed the refusal appender: %+v", e)
+		}
+	}
+}

@@ -44,6 +44,11 @@ type Config struct {
 	// Audit receives one event per request phase with findings, and every
 	// use of the skip header. Required.
 	Audit audit.Appender
+	// Refusals receives the refused uses of the skip header (no
+	// guard:bypass scope, or a malformed value): an aggregator such as
+	// *auth.Refusals, so that repeating a refused header costs no durable
+	// write per request. Nil means Audit (one entry per refusal).
+	Refusals audit.Appender
 	// Metrics registers bulwark_guard_* counters; nil skips metrics.
 	Metrics Registerer
 	// Log receives failures that cannot reach a client (a stream's audit
@@ -59,6 +64,7 @@ type Hooks struct {
 	tenant   func(string) (guard.Policy, error)
 	keys     func(context.Context, *identity.Identity) (string, error)
 	audit    audit.Appender
+	refusals audit.Appender
 	metrics  *metrics
 	log      *slog.Logger
 	policies policyCache
@@ -82,7 +88,10 @@ func New(cfg Config) (*Hooks, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gatewayhook: %w", err)
 	}
-	h := &Hooks{eng: eng, tenant: cfg.TenantPolicy, keys: cfg.KeySettings, audit: cfg.Audit, metrics: m, log: cfg.Log}
+	h := &Hooks{eng: eng, tenant: cfg.TenantPolicy, keys: cfg.KeySettings, audit: cfg.Audit, refusals: cfg.Refusals, metrics: m, log: cfg.Log}
+	if h.refusals == nil {
+		h.refusals = cfg.Audit
+	}
 	if h.tenant == nil {
 		h.tenant = func(string) (guard.Policy, error) { return guard.DefaultPolicy(), nil }
 	}

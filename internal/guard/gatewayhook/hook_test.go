@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
 	"github.com/bulwarkhq/bulwark/internal/audit"
+	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/guard"
 	"github.com/bulwarkhq/bulwark/internal/identity"
 )
@@ -501,5 +502,45 @@ func TestTrustPerDialect(t *testing.T) {
 				t.Fatalf("err = %v, blocked want %v", err, tt.blocked)
 			}
 		})
+	}
+}
+
+// Refused uses of the skip header go to Config.Refusals (the server's
+// aggregator: the first per key per minute), uses to Audit, every one.
+func TestSkipRefusalsGoToTheRefusalAppender(t *testing.T) {
+	uses := &recorder{}
+	h, err := New(Config{Audit: uses, Refusals: auth.NewRefusals(uses, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(scopes []string) int {
+		req := httptest.NewRequest("POST", "/v1/messages", strings.NewReader("{}"))
+		req.Header.Set(guard.SkipHeader, "secrets")
+		id := &identity.Identity{KeyID: "k1", Tenant: "default", Kind: identity.KindVirtualKey, Scopes: scopes}
+		w := httptest.NewRecorder()
+		h.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, req.WithContext(identity.NewContext(req.Context(), id)))
+		return w.Code
+	}
+	for range 20 {
+		if code := send([]string{"llm"}); code != http.StatusForbidden {
+			t.Fatalf("refused skip: %d", code)
+		}
+	}
+	for range 3 {
+		if code := send([]string{"llm", "guard:bypass"}); code != http.StatusOK {
+			t.Fatalf("honoured skip: %d", code)
+		}
+	}
+	denied, used := 0, 0
+	for _, e := range uses.all() {
+		switch e.Outcome {
+		case audit.OutcomeDenied:
+			denied++
+		case audit.OutcomeSuccess:
+			used++
+		}
+	}
+	if denied != 1 || used != 3 {
+		t.Fatalf("audited %d refusals and %d uses, want 1 (the rest counted) and 3", denied, used)
 	}
 }

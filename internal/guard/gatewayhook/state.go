@@ -86,7 +86,8 @@ var skipHeader = http.CanonicalHeaderKey(guard.SkipHeader)
 // Middleware must wrap the gateway handler, after authentication. It
 // reads the x-bulwark-guard-skip header: honoured only for identities with
 // the guard:bypass scope (refused with 403 otherwise, 400 when malformed),
-// every use and refusal audited before the request proceeds. When the
+// every use audited before the request proceeds, refusals through
+// Config.Refusals (aggregated by the server). When the
 // request ends it writes the audit event for streamed responses.
 func (h *Hooks) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -127,7 +128,11 @@ func (h *Hooks) checkSkip(r *http.Request, v string) ([]string, error) {
 		ev.Details = map[string]string{"families": strings.Join(skip, ",")}
 	}
 	h.metrics.skip(ev.Outcome)
-	if err := h.audit.Append(context.WithoutCancel(ctx), ev); err != nil {
+	appender := h.audit // every use of the bypass is audited
+	if refuse != nil {
+		appender = h.refusals // repeated refusals are aggregated
+	}
+	if err := appender.Append(context.WithoutCancel(ctx), ev); err != nil {
 		return nil, apierr.Unavailable("audit_unavailable", "the guardrail bypass could not be audited; the request was refused", 0).WithCause(err)
 	}
 	if refuse != nil {

@@ -1,0 +1,121 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/audit"
+)
+
+// DetailRepeats names the audit detail that carries how many refusals of
+// the same kind were counted, not audited one by one, since the previous
+// entry of that kind.
+const DetailRepeats = "repeats"
+
+// Refusals audits the refusals of authenticated callers as authentication
+// failures are audited: with a Lockout window (one minute) per kind of
+// refusal — tenant, actor (key id), action and outcome — that never locks
+// anyone out. The first refusal of a kind in its window is appended at
+// once; later ones in the window are only counted. A count is never
+// dropped: it goes into the next entry of its kind (Details[DetailRepeats])
+// or, when none comes, into a summary entry of its kind (no target,
+// Details[DetailRepeats] and "summary": "true") written by Flush once the
+// window has ended. Run flushes every minute; Close flushes what is left.
+// So a caller repeating a refusal writes at most two entries a minute per
+// kind, however fast it sends. (Should more than 100 000 kinds be counted
+// at once, the oldest idle ones are forgotten with their counts, as the
+// Lockout bounds its table.)
+//
+// Refusals is an audit.Appender: pass it where refusals are audited.
+// Safe for concurrent use.
+type Refusals struct {
+	audit audit.Appender
+	log   *slog.Logger
+	win   *Lockout
+
+	flushMu sync.Mutex // one Flush at a time, so summaries keep their order
+}
+
+var _ audit.Appender = (*Refusals)(nil)
+
+// NewRefusals returns a Refusals appending to a. log (may be nil)
+// receives summaries that could not be written.
+func NewRefusals(a audit.Appender, log *slog.Logger) *Refusals {
+	return &Refusals{audit: a, log: log, win: NewLockout(math.MaxInt)}
+}
+
+// kind names the refusals aggregated together, reversibly (a token
+// subject may hold any character).
+func kind(ev audit.Event) string {
+	b, _ := json.Marshal([4]string{ev.Tenant, ev.Actor, ev.Action, ev.Outcome}) // strings always encode
+	return string(b)
+}
+
+// Append audits the refusal ev: it appends it (with the count of the
+// refusals of its kind not audited since the previous entry) when it is
+// the first of its kind in the window, and otherwise only counts it and
+// returns nil.
+func (r *Refusals) Append(ctx context.Context, ev audit.Event) error {
+	first, repeats, _, _ := r.win.Note(kind(ev))
+	if !first {
+		return nil
+	}
+	if repeats > 0 {
+		d := make(map[string]string, len(ev.Details)+1)
+		for k, v := range ev.Details {
+			d[k] = v
+		}
+		d[DetailRepeats] = strconv.Itoa(repeats)
+		ev.Details = d
+	}
+	return r.audit.Append(ctx, ev) //nolint:wrapcheck // the appender's error, as if called directly
+}
+
+// Flush appends one summary entry per kind whose window has ended with
+// refusals only counted (every kind with a count, when all is set).
+func (r *Refusals) Flush(ctx context.Context, all bool) error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	var failed error
+	for k, n := range r.win.Unreported(all) {
+		var p [4]string
+		if json.Unmarshal([]byte(k), &p) != nil {
+			continue // not a kind: cannot happen
+		}
+		ev := audit.Event{Tenant: p[0], Actor: p[1], Action: p[2], Outcome: p[3],
+			Details: map[string]string{DetailRepeats: strconv.Itoa(n), "summary": "true"}}
+		if err := r.audit.Append(ctx, ev); err != nil {
+			failed = fmt.Errorf("audit summary of %d %s refusals of %s: %w", n, ev.Action, ev.Actor, err)
+			if r.log != nil {
+				r.log.Error("audit summary of repeated refusals failed", "actor", ev.Actor, "action", ev.Action, "repeats", n, "err", err)
+			}
+		}
+	}
+	return failed
+}
+
+// Run flushes every minute until ctx ends.
+func (r *Refusals) Run(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = r.Flush(context.WithoutCancel(ctx), false)
+		}
+	}
+}
+
+// Close writes a summary of every count left (at shutdown, after the
+// last request).
+func (r *Refusals) Close() {
+	_ = r.Flush(context.Background(), true)
+}
