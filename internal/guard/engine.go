@@ -41,7 +41,7 @@ const (
 type Finding struct {
 	Family string // pii, secrets, injection or unscannable
 	Type   string // EMAIL, OPENAI_KEY, SYSTEM_OVERRIDE, IMAGE_URL, ...
-	Path   string // gjson-style path of the JSON string ("messages.1.content"); "" for plain text
+	Path   string // gjson-style path of the JSON string ("messages.1.content"); "" for plain text; "…" past the scan's path budget (see ScanJSON)
 	Action Action // what the policy did
 }
 
@@ -250,7 +250,7 @@ func (e *Engine) ScanText(ctx context.Context, text string, p Policy, trust Trus
 	}
 	st := state{part: partition(ctx)}
 	out, err := e.guarded(ctx, p, &st, func() (string, error) {
-		return e.scanString(text, "", false, trust, p, m, &st)
+		return e.scanString(text, &site{}, trust, p, m, &st)
 	})
 	switch {
 	case errors.Is(err, errLenient):
@@ -319,25 +319,42 @@ func (e *Engine) guarded(ctx context.Context, p Policy, st *state, fn func() (st
 // errLenient signals a detector failure that a log-only policy tolerates.
 var errLenient = errors.New("guard: detector failed under a log-only policy")
 
-// findingPath is how a finding names a string: its path, marked when the
-// string is an object key. Built only for a finding, never per string.
-func findingPath(path string, key bool) string {
-	if key {
-		return path + " (key)"
-	}
-	return path
+// keySuffix marks a finding's path as an object key's.
+const keySuffix = " (key)"
+
+// site is the string scanString reads, as its findings name it: the path
+// is written on the first finding and shared by the rest, never per
+// string. paths is nil for plain text, whose path is "".
+type site struct {
+	paths *pathArena
+	at    ref
+	key   bool // the string is an object key
+	path  string
+	named bool
 }
 
-// scanString runs the enabled detectors over one string and returns it with
-// redactions applied. key says the string is an object key at path.
-func (e *Engine) scanString(text, path string, key bool, trust Trust, p Policy, m *Mask, st *state) (string, error) {
+// name returns the path the string's findings report: its path, marked
+// when the string is an object key.
+func (s *site) name() string {
+	if !s.named {
+		s.named = true
+		if s.paths != nil {
+			s.path = s.paths.finding(s.at, s.key)
+		}
+	}
+	return s.path
+}
+
+// scanString runs the enabled detectors over one string, the one where
+// names, and returns it with redactions applied.
+func (e *Engine) scanString(text string, where *site, trust Trust, p Policy, m *Mask, st *state) (string, error) {
 	l := lookup{e: e, text: text, part: st.part}
 	spans := l.detectSpans(p)
 	var b strings.Builder
 	last := 0
 	for _, s := range spans {
 		a := p.action(s.Family)
-		e.record(st, Finding{Family: s.Family, Type: s.Type, Path: findingPath(path, key), Action: a})
+		e.record(st, Finding{Family: s.Family, Type: s.Type, Path: where.name(), Action: a})
 		if a != Redact {
 			continue
 		}
@@ -353,14 +370,14 @@ func (e *Engine) scanString(text, path string, key bool, trust Trust, p Policy, 
 		b.WriteString(text[last:])
 		out = b.String()
 	}
-	if key || p.Injection == Off || trust == Trusted && p.InjectionScope != ScopeAll {
+	if where.key || p.Injection == Off || trust == Trusted && p.InjectionScope != ScopeAll {
 		return out, nil
 	}
 	r := l.injection()
 	if r.Score < p.InjectionThreshold || r.Type == "" {
 		return out, nil
 	}
-	e.record(st, Finding{Family: FamilyInjection, Type: r.Type, Path: findingPath(path, key), Action: p.Injection})
+	e.record(st, Finding{Family: FamilyInjection, Type: r.Type, Path: where.name(), Action: p.Injection})
 	if p.Injection == Redact {
 		return m.Placeholder("INJECTION", text), nil
 	}

@@ -11,9 +11,16 @@ import (
 // affected string tokens; every other byte of body is kept as it was, so a
 // fast-path request is never re-encoded. Injection detection reads only the
 // strings roles marks Untrusted (or every string when the policy's scope is
-// "all"); a nil roles treats every string as untrusted. Images, audio,
-// files and binary documents are not scanned; Policy.Unscannable decides
-// whether they pass.
+// "all"); a nil roles treats every string as untrusted. roles is asked
+// about a string's path cut after its second segment ("messages.3" for
+// "messages.3.content.0.text": a message's role decides), once per such
+// prefix. Images, audio, files and binary documents are not scanned;
+// Policy.Unscannable decides whether they pass.
+//
+// A finding's path is exact unless the scan has already written paths of
+// four times the body's length (plus 64 KiB), which only a body built to
+// repeat a long parent path over many strings reaches: from there on
+// paths are "…" and strings are untrusted.
 //
 // The result is the body to forward, the findings (for audit and metrics)
 // and an error: a *BlockedError (errors.Is ErrBlocked) when a guardrail
@@ -52,11 +59,14 @@ func (e *Engine) scanJSON(ctx context.Context, body []byte, p Policy, roles func
 	if err != nil {
 		return nil, err
 	}
+	paths := w.arena()
 	for _, s := range w.skipped {
 		if p.Unscannable != Off {
-			e.record(st, Finding{Family: FamilyUnscannable, Type: s.kind, Path: s.path, Action: p.Unscannable})
+			e.record(st, Finding{Family: FamilyUnscannable, Type: s.kind, Path: paths.finding(s.at, false), Action: p.Unscannable})
 		}
 	}
+	// Trust decides only whether injection detection reads a value.
+	askTrust := roles != nil && p.Injection != Off && p.InjectionScope != ScopeAll
 	var out []byte
 	last := 0
 	for i, l := range w.leaves {
@@ -66,10 +76,10 @@ func (e *Engine) scanJSON(ctx context.Context, body []byte, p Policy, roles func
 			}
 		}
 		trust := Untrusted
-		if roles != nil {
-			trust = roles(l.path)
+		if askTrust && !l.key {
+			trust = paths.trustOf(l.at, roles)
 		}
-		text, err := e.scanString(l.text, l.path, l.key, trust, p, m, st)
+		text, err := e.scanString(l.text, &site{paths: paths, at: l.at, key: l.key}, trust, p, m, st)
 		if err != nil {
 			return nil, err
 		}

@@ -18,7 +18,7 @@ const maxDepth = 256
 
 // leaf is one JSON string (value or key) found by the walk.
 type leaf struct {
-	path       string
+	at         ref
 	start, end int // raw token bounds in the body, quotes included
 	text       string
 	key        bool
@@ -27,7 +27,8 @@ type leaf struct {
 // skipped records content the walk did not scan because it is an image,
 // audio, file or binary document.
 type skipped struct {
-	path, kind string
+	at   ref
+	kind string
 }
 
 // unscannable reports content-block types whose payload is not text.
@@ -39,32 +40,66 @@ func unscannable(typ string) bool {
 	return false
 }
 
-// walker is a single-pass JSON scanner that records every string with its
-// path and raw byte range. It does not build a tree: memory is proportional
-// to the strings found, time to the body length.
+// walker is a single-pass JSON scanner that records every string with
+// where it sits and its raw byte range. It does not build a tree: memory is
+// proportional to the strings found, time to the body length.
 //
 // The walk costs a few allocations per body, not per string: it copies the
 // body into one string once and slices every unescaped text and key out of
-// it, and it writes every path into one arena (a strings.Builder whose
-// earlier strings stay valid as it grows) instead of joining segments per
-// leaf.
+// it. It writes no path: a string's place is a ref to a node (an object
+// member, or an array element that holds strings), and a node holds only
+// its own segment and its parent. A path is written out only when someone
+// needs it (a finding, a trust decision; see pathArena), so its cost never
+// multiplies by the number of siblings: a key of k bytes over an array of
+// n numbers once cost n × k bytes of paths.
 type walker struct {
 	s       string // the body, copied once
 	pos     int
 	leaves  []leaf
 	skipped []skipped
-	paths   strings.Builder
+	nodes   []node
+	paths   pathArena
 }
 
+// root is the node of the body itself, whose path is ""; noNode is none.
+const (
+	root   int32 = -1
+	noNode int32 = -2
+)
+
+// node is an object member or an array element that holds strings.
+type node struct {
+	seg    string // the member's key, escaped (escapeKey); "" for an element
+	parent int32  // root for a top-level member or element
+	index  int32  // the element's index; -1 for a member
+	// anchor is the node's ancestor two segments deep, or the node itself
+	// when it is at most that deep: what the trust function is asked about.
+	anchor int32
+	trust  memo // the answer, for an anchor asked already (pathArena.trustOf)
+}
+
+// ref is where a value sits: node n itself (i < 0) or element i of the
+// array at node n (an element that is a string gets no node of its own).
+type ref struct{ n, i int32 }
+
+// maxBody bounds the body the walk takes, so node numbers and indexes fit
+// an int32 (far above any body cap the gateway allows).
+const maxBody = 1<<31 - 1
+
 func walkJSON(data []byte) (*walker, error) {
+	if len(data) > maxBody {
+		return nil, fmt.Errorf("%w: body over 2 GiB", ErrInvalidJSON)
+	}
 	// Every leaf is a quoted string: the quote count bounds the leaves (an
 	// escaped quote only makes it an overestimate), so leaves never grow.
-	w := &walker{s: string(data), leaves: make([]leaf, 0, bytes.Count(data, []byte{'"'})/2)}
-	// Room for paths of about 32 bytes per leaf, never more than the body:
-	// one allocation for a typical body, amortised doubling beyond.
-	w.paths.Grow(min(len(data), 32*cap(w.leaves)+64))
+	quotes := bytes.Count(data, []byte{'"'})
+	w := &walker{s: string(data), leaves: make([]leaf, 0, quotes/2)}
+	// Room for a node per key (at most one per two quotes) and never more
+	// than one per 8 bytes of body: one allocation for a typical body,
+	// doubling beyond.
+	w.nodes = make([]node, 0, min(quotes/2, len(data)/8)+1)
 	w.ws()
-	if _, err := w.value("", true, 0); err != nil {
+	if _, err := w.value(ref{root, -1}, 0); err != nil {
 		return nil, err
 	}
 	w.ws()
@@ -89,36 +124,109 @@ func (w *walker) ws() {
 	}
 }
 
-// child returns the path of member seg of the value at parent (top: the
-// body itself, whose path is ""), written to the arena unless it is seg.
-func (w *walker) child(parent string, top bool, seg string) string {
-	if top {
-		return seg
+// addNode adds a node under parent and returns its number.
+func (w *walker) addNode(parent int32, seg string, index int32) int32 {
+	id := int32(len(w.nodes)) //nolint:gosec // G115: fewer nodes than body bytes, and walkJSON takes at most maxBody
+	anchor := id
+	if parent != root && w.nodes[parent].parent != root {
+		anchor = w.nodes[parent].anchor
 	}
-	start := w.paths.Len()
-	w.paths.WriteString(parent)
-	w.paths.WriteByte('.')
-	w.paths.WriteString(seg)
-	return w.paths.String()[start:]
+	w.nodes = append(w.nodes, node{seg: seg, parent: parent, index: index, anchor: anchor})
+	return id
 }
 
-// index is child for array element i.
-func (w *walker) index(parent string, top bool, i int) string {
-	if top {
-		return strconv.Itoa(i)
+// node returns the node of the value at *at, making one for an array
+// element (and rewriting *at to name it): an element gets a node only
+// when something inside it needs a parent.
+func (w *walker) node(at *ref) int32 {
+	if at.i >= 0 {
+		at.n, at.i = w.addNode(at.n, "", at.i), -1
 	}
-	var num [20]byte
-	start := w.paths.Len()
-	w.paths.WriteString(parent)
-	w.paths.WriteByte('.')
-	w.paths.Write(strconv.AppendInt(num[:0], int64(i), 10))
-	return w.paths.String()[start:]
+	return at.n
 }
 
-// value parses one value at path. For an object it returns the object's
+// anchor is the ref whose path roles is asked about for a string at r: r
+// cut after its second segment. An element at most two segments deep is
+// its own anchor; anything deeper shares its two-segment node's.
+func (w *walker) anchor(r ref) ref {
+	switch {
+	case r.n == root:
+		return r
+	case r.i < 0:
+		return ref{w.nodes[r.n].anchor, -1}
+	case w.nodes[r.n].parent == root:
+		return r
+	}
+	return ref{w.nodes[r.n].anchor, -1}
+}
+
+// pathLen is the length of r's path (segments joined with '.').
+func (w *walker) pathLen(r ref) int {
+	n := 0
+	if r.i >= 0 {
+		n = digits(r.i)
+		if r.n != root {
+			n++
+		}
+	}
+	for id := r.n; id != root; {
+		nd := &w.nodes[id]
+		if nd.index < 0 {
+			n += len(nd.seg)
+		} else {
+			n += digits(nd.index)
+		}
+		if id = nd.parent; id != root {
+			n++
+		}
+	}
+	return n
+}
+
+// writePath writes r's path to b: gjson style, "messages.1.content".
+func (w *walker) writePath(b *strings.Builder, r ref) {
+	if r.n != root {
+		w.writeNode(b, r.n)
+		if r.i >= 0 {
+			b.WriteByte('.')
+		}
+	}
+	if r.i >= 0 {
+		writeIndex(b, r.i)
+	}
+}
+
+func (w *walker) writeNode(b *strings.Builder, id int32) {
+	nd := &w.nodes[id]
+	if nd.parent != root {
+		w.writeNode(b, nd.parent)
+		b.WriteByte('.')
+	}
+	if nd.index < 0 {
+		b.WriteString(nd.seg)
+	} else {
+		writeIndex(b, nd.index)
+	}
+}
+
+func writeIndex(b *strings.Builder, i int32) {
+	var num [10]byte
+	b.Write(strconv.AppendInt(num[:0], int64(i), 10))
+}
+
+// digits is the length of i in decimal (i ≥ 0).
+func digits(i int32) int {
+	n := 1
+	for ; i >= 10; i /= 10 {
+		n++
+	}
+	return n
+}
+
+// value parses one value at at. For an object it returns the object's
 // "type" member (or "" for anything else) so the parent can tell content
 // blocks apart.
-func (w *walker) value(path string, top bool, depth int) (string, error) {
+func (w *walker) value(at ref, depth int) (string, error) {
 	if depth > maxDepth {
 		return "", w.fail("nesting too deep")
 	}
@@ -127,15 +235,15 @@ func (w *walker) value(path string, top bool, depth int) (string, error) {
 	}
 	switch w.s[w.pos] {
 	case '{':
-		return w.object(path, top, depth)
+		return w.object(at, depth)
 	case '[':
-		return "", w.array(path, top, depth)
+		return "", w.array(at, depth)
 	case '"':
 		s, e, text, err := w.str()
 		if err != nil {
 			return "", err
 		}
-		w.addLeaf(path, s, e, text, false)
+		w.addLeaf(at, s, e, text, false)
 		return "", nil
 	case 't':
 		return "", w.lit("true")
@@ -148,15 +256,15 @@ func (w *walker) value(path string, top bool, depth int) (string, error) {
 	}
 }
 
-func (w *walker) addLeaf(path string, s, e int, text string, key bool) {
+func (w *walker) addLeaf(at ref, s, e int, text string, key bool) {
 	if !key && strings.HasPrefix(text, "data:") && strings.Contains(text[:min(len(text), 128)], ";base64,") {
-		w.skipped = append(w.skipped, skipped{path: path, kind: "DATA_URL"})
+		w.skipped = append(w.skipped, skipped{at: at, kind: "DATA_URL"})
 		return
 	}
-	w.leaves = append(w.leaves, leaf{path: path, start: s, end: e, text: text, key: key})
+	w.leaves = append(w.leaves, leaf{at: at, start: s, end: e, text: text, key: key})
 }
 
-func (w *walker) object(path string, top bool, depth int) (string, error) {
+func (w *walker) object(at ref, depth int) (string, error) {
 	w.pos++ // '{'
 	mark, skipMark := len(w.leaves), len(w.skipped)
 	var typ, sourceType string
@@ -165,6 +273,7 @@ func (w *walker) object(path string, top bool, depth int) (string, error) {
 		w.pos++
 		return "", nil
 	}
+	parent := w.node(&at)
 	for {
 		w.ws()
 		if w.pos >= len(w.s) || w.s[w.pos] != '"' {
@@ -174,7 +283,7 @@ func (w *walker) object(path string, top bool, depth int) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		child := w.child(path, top, escapeKey(key))
+		child := ref{w.addNode(parent, escapeKey(key), -1), -1}
 		w.addLeaf(child, ks, ke, key, true)
 		w.ws()
 		if w.pos >= len(w.s) || w.s[w.pos] != ':' {
@@ -183,7 +292,7 @@ func (w *walker) object(path string, top bool, depth int) (string, error) {
 		w.pos++
 		w.ws()
 		vs := w.pos
-		vt, err := w.value(child, false, depth+1)
+		vt, err := w.value(child, depth+1)
 		if err != nil {
 			return "", err
 		}
@@ -212,21 +321,34 @@ func (w *walker) object(path string, top bool, depth int) (string, error) {
 		// Drop what was collected inside the block: it is binary payload
 		// (or a reference to one) that detectors cannot judge.
 		w.leaves, w.skipped = w.leaves[:mark], w.skipped[:skipMark]
-		w.skipped = append(w.skipped, skipped{path: path, kind: strings.ToUpper(typ)})
+		w.skipped = append(w.skipped, skipped{at: at, kind: strings.ToUpper(typ)})
 	}
 	return typ, nil
 }
 
-func (w *walker) array(path string, top bool, depth int) error {
+func (w *walker) array(at ref, depth int) error {
 	w.pos++ // '['
 	w.ws()
 	if w.pos < len(w.s) && w.s[w.pos] == ']' {
 		w.pos++
 		return nil
 	}
-	for i := 0; ; i++ {
+	parent := noNode
+	for i := int32(0); ; i++ {
 		w.ws()
-		if _, err := w.value(w.index(path, top, i), false, depth+1); err != nil {
+		// Only strings and containers need the element's place; a number
+		// or literal has none, and an array of them makes no node.
+		var elem ref
+		if w.pos < len(w.s) {
+			switch w.s[w.pos] {
+			case '"', '{', '[':
+				if parent == noNode {
+					parent = w.node(&at)
+				}
+				elem = ref{parent, i}
+			}
+		}
+		if _, err := w.value(elem, depth+1); err != nil {
 			return err
 		}
 		w.ws()

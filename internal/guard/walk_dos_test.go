@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -44,5 +45,95 @@ func TestScanJSONMemoryBoundedByBody(t *testing.T) {
 	if alloc > limit {
 		t.Fatalf("ScanJSON of a %d-byte body allocated %d MB in %v (limit %d MB): the path arena grows with elements × key length",
 			len(body), alloc>>20, took.Round(time.Millisecond), limit>>20)
+	}
+}
+
+// TestScanJSONPathsBoundedByBody: paths are written only for findings and
+// trust decisions, but those too are made per string, and every string
+// under a long parent path repeats it. Whatever needs the paths — trust
+// for each string of an array, a finding for each value or key, an
+// unscannable block each, a deep chain of long keys — a body with a long
+// parent path costs about what the same body with a one-byte one does:
+// past the scan's path budget, paths are elided.
+func TestScanJSONPathsBoundedByBody(t *testing.T) {
+	e, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := func(item string, n int) string { return strings.TrimSuffix(strings.Repeat(item+",", n), ",") }
+	var keys strings.Builder
+	for i := range 4000 {
+		if i > 0 {
+			keys.WriteByte(',')
+		}
+		fmt.Fprintf(&keys, `"u%d@example.com":0`, i)
+	}
+	chat := `{"messages":[{"role":"user","content":"hi"}],`
+	shapes := []struct{ name, body string }{
+		{"strings, trust asked of each", chat + `"K":[` + rep(`""`, 16000) + `]}`},
+		{"strings in a member", chat + `"metadata":{"K":[` + rep(`""`, 16000) + `]}}`},
+		{"a finding each", chat + `"metadata":{"K":[` + rep(`"a@b.co"`, 6000) + `]}}`},
+		{"a key finding each", chat + `"metadata":{"K":{` + keys.String() + `}}}`},
+		{"unscannable blocks", chat + `"metadata":{"K":[` + rep(`{"type":"image"}`, 2000) + `]}}`},
+		{"deep chain", chat + `"x":` + strings.Repeat(`{"K":`, 200) + `[` + rep(`"a@b.co"`, 6000) + `]` + strings.Repeat("}", 200) + `}`},
+	}
+	alloc := func(body string) uint64 {
+		t.Helper()
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if _, _, err := e.ScanJSON(context.Background(), []byte(body), DefaultPolicy(), OpenAIChatTrust([]byte(body))); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	for _, s := range shapes {
+		t.Run(s.name, func(t *testing.T) {
+			short := alloc(strings.ReplaceAll(s.body, `"K"`, `"k"`))
+			long := strings.ReplaceAll(s.body, `"K"`, `"`+strings.Repeat("k", 4<<10)+`"`)
+			got := alloc(long)
+			// The budget (4 × body + 64 KiB), with room for its chunks.
+			if limit := short + uint64(8*len(long)+1<<20); got > limit {
+				t.Fatalf("%d-byte body: %d MB with a long key, %d MB with a short one", len(long), got>>20, short>>20)
+			}
+		})
+	}
+}
+
+// TestPathBudgetElides: past the budget a finding's path is "…" (marked
+// for a key) and a string is untrusted; before it, paths are exact.
+func TestPathBudgetElides(t *testing.T) {
+	key := strings.Repeat("k", 1000)
+	body := `{"messages":[{"role":"system","content":"` + attack + `"}],"m":{"` + key + `":[` + strings.TrimSuffix(strings.Repeat(`"a@b.co",`, 400), ",") + `]},"z":{"a@b.co":1}}`
+	w, err := walkJSON([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := w.arena()
+	a.left = 10 << 10
+	roles := OpenAIChatTrust([]byte(body))
+	var exact, elidedN int
+	var last string
+	for _, l := range w.leaves {
+		p := a.finding(l.at, l.key)
+		switch {
+		case p == elided || p == elided+keySuffix:
+			elidedN++
+		case elidedN > 0:
+			t.Fatalf("%q exact after an elided path", p)
+		default:
+			exact++
+		}
+		last = p
+	}
+	if exact == 0 || elidedN == 0 || last != elided+keySuffix {
+		t.Fatalf("%d exact, %d elided, last %q", exact, elidedN, last)
+	}
+	if got := a.trustOf(w.leaves[3].at, roles); got != Untrusted {
+		t.Fatalf("system content past the budget: %v, want untrusted", got)
+	}
+	if w, _ = walkJSON([]byte(body)); w.arena().trustOf(w.leaves[3].at, roles) != Trusted {
+		t.Fatal("system content within the budget: untrusted, want trusted")
 	}
 }

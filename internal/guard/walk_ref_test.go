@@ -3,6 +3,7 @@ package guard
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,8 +18,21 @@ import (
 type walkerRef struct {
 	data    []byte
 	pos     int
-	leaves  []leaf
-	skipped []skipped
+	leaves  []refLeaf
+	skipped []refSkipped
+}
+
+// refLeaf and refSkipped are leaf and skipped with the path written out,
+// as the reference records them.
+type refLeaf struct {
+	path       string
+	start, end int
+	text       string
+	key        bool
+}
+
+type refSkipped struct {
+	path, kind string
 }
 
 func walkJSONRef(data []byte) (*walkerRef, error) {
@@ -85,10 +99,10 @@ func (w *walkerRef) value(path []string, depth int, _ string) (string, error) {
 func (w *walkerRef) addLeaf(path []string, s, e int, text string, key bool) {
 	p := strings.Join(path, ".")
 	if !key && strings.HasPrefix(text, "data:") && strings.Contains(text[:min(len(text), 128)], ";base64,") {
-		w.skipped = append(w.skipped, skipped{path: p, kind: "DATA_URL"})
+		w.skipped = append(w.skipped, refSkipped{path: p, kind: "DATA_URL"})
 		return
 	}
-	w.leaves = append(w.leaves, leaf{path: p, start: s, end: e, text: text, key: key})
+	w.leaves = append(w.leaves, refLeaf{path: p, start: s, end: e, text: text, key: key})
 }
 
 func (w *walkerRef) object(path []string, depth int) (string, error) {
@@ -147,7 +161,7 @@ func (w *walkerRef) object(path []string, depth int) (string, error) {
 		// Drop what was collected inside the block: it is binary payload
 		// (or a reference to one) that detectors cannot judge.
 		w.leaves, w.skipped = w.leaves[:mark], w.skipped[:skipMark]
-		w.skipped = append(w.skipped, skipped{path: strings.Join(path, "."), kind: strings.ToUpper(info.typ)})
+		w.skipped = append(w.skipped, refSkipped{path: strings.Join(path, "."), kind: strings.ToUpper(info.typ)})
 	}
 	return info.typ, nil
 }
@@ -249,6 +263,8 @@ var walkBodies = []string{
 	`{"": {"": ["", {"k": "v"}]}, "n": -1.5e3, "t": true, "f": false, "z": null}`,
 	`{"a\u0000b": "\ud83d\ude00 \ud800 x", "é": "\/"}`,
 	`"top level string"`, `12`, `[[[["deep"]]]]`, `{"type":"image","data":"x"}`,
+	`{"messages":[{"role":"system","content":[{"type":"text","text":"s"}]},"u",{"role":"user","content":"x"}],"messages\\.1":"k","contents":[{"parts":[{"text":"t"}]}],"contents.0":"c"}`,
+	`{"messages":{"3":{"x":"y"},"3.x":["z"]},"k":[[["a"],{"b":"c"}],[0,{"d":["e"]}]]}`,
 	`{"a":}`, `{"a":"b"`, `{"a":"b"} x`, `{"a":"\q"}`, "{\"a\":\"\x01\"}", `[1,]`, `{"a" "b"}`, `tru`, ``,
 }
 
@@ -275,9 +291,58 @@ func assertWalkMatches(t *testing.T, body []byte) {
 	if err != nil {
 		return
 	}
-	if !slices.Equal(w.leaves, ref.leaves) || !slices.Equal(w.skipped, ref.skipped) {
-		t.Fatalf("walk(%q):\n%+v %+v\nreference:\n%+v %+v", body, w.leaves, w.skipped, ref.leaves, ref.skipped)
+	// The walk writes no paths: write each out as a finding would, with
+	// an unbounded budget, and check the trust anchor is the path's first
+	// two segments, about which the trust functions answer as about the
+	// whole path.
+	a := w.arena()
+	a.left = math.MaxInt
+	trusts := []func(string) Trust{OpenAIChatTrust(body), AnthropicMessagesTrust(body), func(p string) Trust {
+		if strings.HasPrefix(p, "contents.") { // gatewayhook's Gemini trust
+			return Untrusted
+		}
+		return Trusted
+	}}
+	var leaves []refLeaf
+	var skips []refSkipped
+	for _, l := range w.leaves {
+		p, _ := a.path(l.at, "")
+		leaves = append(leaves, refLeaf{path: p, start: l.start, end: l.end, text: l.text, key: l.key})
+		anchor, _ := a.path(w.anchor(l.at), "")
+		if want := firstSegments(p, 2); anchor != want {
+			t.Fatalf("walk(%q): anchor of %q is %q, want %q", body, p, anchor, want)
+		}
+		for i, trust := range trusts {
+			if trust(anchor) != trust(p) {
+				t.Fatalf("walk(%q): trust function %d says %v of %q, %v of its anchor %q", body, i, trust(p), p, trust(anchor), anchor)
+			}
+		}
+		if got := w.pathLen(l.at); got != len(p) {
+			t.Fatalf("walk(%q): pathLen of %q = %d", body, p, got)
+		}
 	}
+	for _, s := range w.skipped {
+		p, _ := a.path(s.at, "")
+		skips = append(skips, refSkipped{path: p, kind: s.kind})
+	}
+	if !slices.Equal(leaves, ref.leaves) || !slices.Equal(skips, ref.skipped) {
+		t.Fatalf("walk(%q):\n%+v %+v\nreference:\n%+v %+v", body, leaves, skips, ref.leaves, ref.skipped)
+	}
+}
+
+// firstSegments cuts a gjson path after its nth unescaped dot.
+func firstSegments(p string, n int) string {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '.':
+			if n--; n == 0 {
+				return p[:i]
+			}
+		}
+	}
+	return p
 }
 
 // BenchmarkWalk compares the walk with the reference on an answer of the
