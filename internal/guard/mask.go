@@ -48,17 +48,55 @@ func (m *Mask) Placeholder(typ, original string) string {
 
 // Restore replaces every placeholder of this mask found in text with the
 // original it stands for. Without reversible masking it returns text as is.
+//
+// A placeholder is "[", a type and a number without brackets, and "]", so
+// at most one can start at a '[': the text up to the first ']' after it,
+// when no other '[' comes first. Restore looks each such candidate up in
+// the mask, left to right, and leaves everything else as it is — what a
+// strings.Replacer over every placeholder did, in time linear in the text
+// whatever the mask's size. (Restore runs once per placeholder of an
+// answer and once per streamed chunk: a replacer built per call cost
+// chunks × placeholders.)
 func (m *Mask) Restore(text string) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.reversible || len(m.originals) == 0 || !strings.Contains(text, "[") {
+	if !m.reversible || len(m.originals) == 0 {
 		return text
 	}
-	pairs := make([]string, 0, 2*len(m.originals))
-	for ph, orig := range m.originals {
-		pairs = append(pairs, ph, orig)
+	var b strings.Builder
+	last := 0
+	for i := 0; ; {
+		j := strings.IndexByte(text[i:], '[')
+		if j < 0 {
+			break
+		}
+		open := i + j
+		k := strings.IndexAny(text[open+1:], "[]")
+		if k < 0 {
+			break
+		}
+		end := open + 1 + k
+		if text[end] == '[' {
+			i = end
+			continue
+		}
+		i = end + 1
+		orig, ok := m.originals[text[open:i]]
+		if !ok {
+			continue
+		}
+		if last == 0 {
+			b.Grow(len(text))
+		}
+		b.WriteString(text[last:open])
+		b.WriteString(orig)
+		last = i
 	}
-	return strings.NewReplacer(pairs...).Replace(text)
+	if last == 0 {
+		return text
+	}
+	b.WriteString(text[last:])
+	return b.String()
 }
 
 // Len reports how many distinct values the mask has replaced.

@@ -35,3 +35,27 @@ func TestRestorerAcrossChunks(t *testing.T) {
 		})
 	}
 }
+
+// FuzzRestorerAcrossChunks: however a text is cut into chunks, the
+// restorer's output is mask.Restore of the whole text.
+func FuzzRestorerAcrossChunks(f *testing.F) {
+	m := guard.NewMask(true)
+	for i := range 12 {
+		m.Placeholder("EMAIL", fmt.Sprintf("u%d@example.com", i))
+	}
+	m.Placeholder("GENERIC_SECRET", "s3cr3t]with[brackets")
+	f.Add("Sure: [EMAIL_1] and [EMAIL_12], not [EMAIL_13]. [GENERIC_SECRET_1] [[EMAIL_2]", uint8(3))
+	f.Add("[EMAIL_"+strings.Repeat("1", 60)+"] [x [EMAIL_3", uint8(1))
+	f.Fuzz(func(t *testing.T, text string, n uint8) {
+		size := int(n%16) + 1
+		r := NewRestorer(m)
+		var out strings.Builder
+		for i := 0; i < len(text); i += size {
+			out.WriteString(r.Write(text[i:min(len(text), i+size)]))
+		}
+		out.WriteString(r.Flush())
+		if want := m.Restore(text); out.String() != want {
+			t.Fatalf("chunks of %d: %q, want %q", size, out.String(), want)
+		}
+	})
+}
