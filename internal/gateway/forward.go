@@ -123,23 +123,30 @@ func (x *exchange) serve(w http.ResponseWriter) error {
 			return err
 		}
 	}
-	if h := g.deps.Hooks.Request; h != nil {
-		if body, f, err = inspect(r.Context(), h, x.rt.dialect, body, f); err != nil {
-			return err
-		}
-	}
-	x.reqBytes = len(body)
-	out := body // a routed call is rewritten per deployment
-	if !x.routed {
-		if out, err = Rewrite(body, f, x.tgt.upstream, x.rt.family == provider.FamilyOpenAI && x.rt.path == "/chat/completions"); err != nil {
-			return apierr.Internal(fmt.Errorf("gateway: rewrite body: %w", err))
-		}
-	}
 	x.call = Call{Identity: id, Dialect: x.rt.dialect, Model: f.Model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
 		Stream: f.Stream, PromptTokens: usage.EstimateTokens(len(body)), MaxTokens: f.MaxTokens,
 		routed: x.routed, embedding: x.rt.path == "/embeddings", hdr: w.Header()}
 	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: id.KeyID, Tenant: id.Tenant,
 		Model: f.Model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: f.Stream}
+	if h := g.deps.Hooks.Request; h != nil {
+		if err = x.admitRequest(); err != nil {
+			return err
+		}
+		if body, f, err = inspect(r.Context(), h, x.rt.dialect, body, f); err != nil {
+			x.dropAdmission()
+			return err
+		}
+		x.call.Stream, x.call.PromptTokens, x.call.MaxTokens = f.Stream, usage.EstimateTokens(len(body)), f.MaxTokens
+		x.rec.Stream = f.Stream
+	}
+	x.reqBytes = len(body)
+	out := body // a routed call is rewritten per deployment
+	if !x.routed {
+		if out, err = Rewrite(body, f, x.tgt.upstream, x.rt.family == provider.FamilyOpenAI && x.rt.path == "/chat/completions"); err != nil {
+			x.dropAdmission()
+			return apierr.Internal(fmt.Errorf("gateway: rewrite body: %w", err))
+		}
+	}
 	if !x.rt.llm {
 		if x.routed { // a routing alias has no single target: let the router pick one
 			return settled(x.route(w, out, f))
@@ -166,6 +173,34 @@ func (x *exchange) serveCall(w http.ResponseWriter, out []byte, f Fields) (err e
 		return settled(x.route(w, out, f))
 	}
 	return settled(x.forward(x.r.Context(), w, out, f))
+}
+
+// admitRequest takes the caller's limits that do not depend on the body
+// (concurrency, then requests per minute) ahead of the request hook, so a
+// request they refuse costs no guard scan (docs/limits.md). x.call and
+// x.rec must describe the call: a refusal is settled here (usage row,
+// metrics) and returned to be rendered. The rest of the caller's limits
+// are taken by the limiter's BeforeCall, on the body the hook let through.
+func (x *exchange) admitRequest() error {
+	if !x.rt.llm || !x.g.limited() {
+		return nil
+	}
+	if err := (limiter{x.g}).admitRequest(x.r.Context(), &x.call); err != nil {
+		x.rec.Status = apierr.From(err).Status
+		x.settle(0)
+		return err
+	}
+	return nil
+}
+
+// dropAdmission ends the request step of a call that goes no further
+// (blocked by the request hook, or refused before the call hooks): its
+// slots are freed, and the request still counts against its rate.
+func (x *exchange) dropAdmission() {
+	if adm := x.call.adm; adm != nil {
+		x.call.adm = nil
+		_ = adm.Abort(x.r.Context())
+	}
 }
 
 // inspect runs the request hook and re-reads the fields of a rewritten body.

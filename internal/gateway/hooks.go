@@ -68,6 +68,8 @@ type Call struct {
 	embedding bool             // no output tokens
 	hdr       http.Header      // response headers for x-ratelimit-*, nil when not settable
 	adm       *limit.Admission // the caller's admitted limits, settled after the call
+	admitted  bool             // the request step (concurrency, RPM) ran: adm holds it, if any
+	subjects  []limit.Subject  // the caller's limit subjects, for the steps after the request step
 	// subs backs the caller's limit subjects (a local array would escape
 	// through the LimitSource interface: one allocation per call).
 	subs [2]limit.Subject

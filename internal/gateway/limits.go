@@ -153,15 +153,18 @@ func (g *Gateway) aliasWorst() map[string]worst {
 
 // limiter applies the caller's limits around every billed call (fast path
 // and translated alike): it is the first CallHook, so its AfterCall runs
-// last with the final usage record.
+// last with the final usage record. Its first half (admitRequest:
+// concurrency, then requests per minute) runs ahead of the request hook
+// when there is one, so a request the caller's limits refuse costs no
+// guard scan; BeforeCall takes the rest (tokens per minute, then budget)
+// on the estimate of the body the hook let through.
 type limiter struct{ g *Gateway }
 
-// BeforeCall admits the call against the caller's subjects.
-func (l limiter) BeforeCall(ctx context.Context, c *Call) error {
+// admitRequest takes the caller's limits that do not depend on the body:
+// concurrency, then requests per minute. A refusal consumes nothing.
+func (l limiter) admitRequest(ctx context.Context, c *Call) error {
+	c.admitted = true
 	rt := l.g.deps.Routing
-	if rt.Limits == nil || rt.Gate == nil {
-		return nil
-	}
 	subs, err := rt.Limits.Subjects(ctx, c.Identity, c.subs[:0])
 	if err != nil {
 		return apierr.Unavailable("limits_unavailable", "limits could not be checked; retry shortly", time.Second).WithCause(err)
@@ -173,15 +176,41 @@ func (l limiter) BeforeCall(ctx context.Context, c *Call) error {
 	if !active {
 		return nil
 	}
-	adm, err := rt.Gate.Admit(ctx, subs, l.g.estimate(c))
+	adm, err := rt.Gate.AdmitRequest(ctx, subs)
 	if err != nil {
 		return deniedError(err)
 	}
-	c.adm = adm
+	c.adm, c.subjects = adm, subs
+	return nil
+}
+
+// BeforeCall admits the call against the caller's subjects: the request
+// step unless admitRequest already took it, then tokens per minute and
+// budget. A refusal past the request step frees the slots; the request
+// still counts against requests per minute.
+func (l limiter) BeforeCall(ctx context.Context, c *Call) error {
+	if !c.admitted {
+		if err := l.admitRequest(ctx, c); err != nil {
+			return err
+		}
+	}
+	adm := c.adm
+	if adm == nil {
+		return nil
+	}
+	if err := adm.Reserve(ctx, c.subjects, l.g.estimate(c)); err != nil {
+		c.adm = nil // ended by Reserve
+		return deniedError(err)
+	}
 	if c.hdr != nil {
 		limit.SetHeaders(c.hdr, adm.Requests, adm.Tokens)
 	}
 	return nil
+}
+
+// limited reports whether the gateway applies the callers' limits.
+func (g *Gateway) limited() bool {
+	return g.deps.Routing.Gate != nil && g.deps.Routing.Limits != nil
 }
 
 // AfterCall settles the admission: the tokens and the cost the usage row

@@ -152,24 +152,30 @@ func (x *exchange) geminiCall(w http.ResponseWriter) error {
 func (x *exchange) serveRoutedGemini(w http.ResponseWriter, body []byte, model string, stream bool) error {
 	r := x.r
 	setRequestID(w, r, x.rt.dialect)
+	x.call = Call{Identity: x.id, Dialect: x.rt.dialect, Model: model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
+		Stream: stream, PromptTokens: usage.EstimateTokens(len(body)), routed: true, hdr: w.Header()}
+	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: x.id.KeyID, Tenant: x.id.Tenant,
+		Model: model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: stream}
 	if h := x.g.deps.Hooks.Request; h != nil {
+		if err := x.admitRequest(); err != nil {
+			return err
+		}
 		nb, err := h.InspectRequest(r.Context(), x.rt.dialect, body)
 		if err != nil {
+			x.dropAdmission()
 			return blocked(err)
 		}
 		if nb != nil {
 			body = nb
 		}
 	}
-	req, err := gemini.Codec.DecodeRequest(body) // refuses a bad body before any limit is taken
+	req, err := gemini.Codec.DecodeRequest(body) // refuses a bad body before tokens or budget are taken
 	if err != nil {
+		x.dropAdmission()
 		return apierr.BadRequest("invalid_request_error", "invalid request body: "+err.Error())
 	}
 	x.reqBytes = len(body)
-	x.call = Call{Identity: x.id, Dialect: x.rt.dialect, Model: model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
-		Stream: stream, PromptTokens: usage.EstimateTokens(len(body)), MaxTokens: int64(req.MaxTokens), routed: true, hdr: w.Header()}
-	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: x.id.KeyID, Tenant: x.id.Tenant,
-		Model: model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: stream}
+	x.call.PromptTokens, x.call.MaxTokens = usage.EstimateTokens(len(body)), int64(req.MaxTokens)
 	return x.serveCall(w, body, Fields{Model: model, Stream: stream})
 }
 
@@ -179,9 +185,17 @@ func (x *exchange) serveRoutedGemini(w http.ResponseWriter, body []byte, model s
 func (x *exchange) serveTranslated(w http.ResponseWriter, body []byte, model string, stream bool) error {
 	g, r := x.g, x.r
 	setRequestID(w, r, x.rt.dialect)
+	x.call = Call{Identity: x.id, Dialect: x.rt.dialect, Model: model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
+		Stream: stream, PromptTokens: usage.EstimateTokens(len(body)), hdr: w.Header()}
+	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: x.id.KeyID, Tenant: x.id.Tenant,
+		Model: model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: stream}
 	if h := g.deps.Hooks.Request; h != nil {
+		if err := x.admitRequest(); err != nil {
+			return err
+		}
 		nb, err := h.InspectRequest(r.Context(), x.rt.dialect, body)
 		if err != nil {
+			x.dropAdmission()
 			return blocked(err)
 		}
 		if nb != nil {
@@ -190,14 +204,13 @@ func (x *exchange) serveTranslated(w http.ResponseWriter, body []byte, model str
 	}
 	t, out, err := x.translate(body, model, stream)
 	if err != nil {
+		x.dropAdmission()
 		return err
 	}
 	x.reqBytes = len(body)
 	req := t.req
-	x.call = Call{Identity: x.id, Dialect: x.rt.dialect, Model: model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
-		Stream: req.Stream, PromptTokens: usage.EstimateTokens(len(body)), MaxTokens: int64(req.MaxTokens), hdr: w.Header()}
-	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: x.id.KeyID, Tenant: x.id.Tenant,
-		Model: model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: req.Stream}
+	x.call.Stream, x.call.PromptTokens, x.call.MaxTokens = req.Stream, usage.EstimateTokens(len(body)), int64(req.MaxTokens)
+	x.rec.Stream = req.Stream
 	n, err := g.deps.Hooks.before(r.Context(), &x.call)
 	defer func() {
 		if err != nil {

@@ -125,7 +125,51 @@ func (g *Gate) Admit(ctx context.Context, subjects []Subject, est Estimate) (*Ad
 	return a, nil
 }
 
+// AdmitRequest takes the first two steps of Admit, those that do not
+// depend on what the request asks for: concurrency, then requests per
+// minute. A refusal undoes them, so it consumes nothing. The caller then
+// completes the admission with Reserve, or ends it with Abort (the request
+// still counts against requests per minute). It lets a caller bound the
+// work it spends on a request's body (a guardrail scan) by the caller's
+// concurrency and request rate, before that work and the size-dependent
+// steps.
+func (g *Gate) AdmitRequest(ctx context.Context, subjects []Subject) (*Admission, error) {
+	a := &Admission{gate: g}
+	if err := a.acquireRequest(ctx, subjects); err != nil {
+		a.undo(ctx)
+		return nil, err
+	}
+	return a, nil
+}
+
+// Reserve takes the remaining steps of an admission from AdmitRequest for
+// est: tokens per minute, then budget. On a refusal or a store failure it
+// gives back what it took and ends the admission as Abort does: the slots
+// are freed and the request still counts against requests per minute.
+func (a *Admission) Reserve(ctx context.Context, subjects []Subject, est Estimate) error {
+	a.est = est
+	err := a.takeTokens(ctx, subjects)
+	if err == nil {
+		err = a.reserveBudget(ctx, subjects)
+	}
+	if err != nil {
+		_ = a.Abort(ctx)
+	}
+	return err
+}
+
 func (a *Admission) acquire(ctx context.Context, subjects []Subject) error {
+	if err := a.acquireRequest(ctx, subjects); err != nil {
+		return err
+	}
+	if err := a.takeTokens(ctx, subjects); err != nil {
+		return err
+	}
+	return a.reserveBudget(ctx, subjects)
+}
+
+// acquireRequest takes the concurrency slots and the request count.
+func (a *Admission) acquireRequest(ctx context.Context, subjects []Subject) error {
 	g := a.gate
 	if g.Concurrency != nil {
 		for _, s := range subjects {
@@ -142,51 +186,57 @@ func (a *Admission) acquire(ctx context.Context, subjects []Subject) error {
 			a.slots = append(a.slots, rel)
 		}
 	}
-	if err := a.takeRates(ctx, subjects); err != nil {
-		return err
-	}
-	return a.reserveBudget(ctx, subjects)
-}
-
-func (a *Admission) takeRates(ctx context.Context, subjects []Subject) error {
-	if a.gate.Rate == nil {
+	if g.Rate == nil {
 		return nil
 	}
-	var rpm, tpm []Limit
+	var rpm []Limit
 	for _, s := range subjects {
 		if s.RPM > 0 {
 			rpm = append(rpm, Limit{Key: "rpm:" + s.ID, Rate: PerMinute(s.RPM)})
 		}
+	}
+	if len(rpm) == 0 {
+		return nil
+	}
+	d, err := g.Rate.Take(ctx, 1, rpm...)
+	if err != nil {
+		return fmt.Errorf("request rate limit: %w", err)
+	}
+	a.Requests = d
+	if !d.Allowed {
+		return &Denied{Reason: ReasonRequests, Subject: subjectOf(d), RetryAfter: d.RetryAfter, Requests: d}
+	}
+	a.unRPM = func() { _ = g.Rate.Adjust(context.WithoutCancel(ctx), -1, rpm...) }
+	return nil
+}
+
+// takeTokens reserves the estimate against tokens per minute.
+func (a *Admission) takeTokens(ctx context.Context, subjects []Subject) error {
+	if a.gate.Rate == nil {
+		return nil
+	}
+	var tpm []Limit
+	for _, s := range subjects {
 		if s.TPM > 0 {
 			tpm = append(tpm, Limit{Key: "tpm:" + s.ID, Rate: PerMinute(s.TPM)})
 		}
 	}
-	if len(rpm) > 0 {
-		d, err := a.gate.Rate.Take(ctx, 1, rpm...)
-		if err != nil {
-			return fmt.Errorf("request rate limit: %w", err)
-		}
-		a.Requests = d
-		if !d.Allowed {
-			return &Denied{Reason: ReasonRequests, Subject: subjectOf(d), RetryAfter: d.RetryAfter, Requests: d}
-		}
-		a.unRPM = func() { _ = a.gate.Rate.Adjust(context.WithoutCancel(ctx), -1, rpm...) }
+	if len(tpm) == 0 {
+		return nil
 	}
-	if len(tpm) > 0 {
-		est := a.est.PromptTokens + a.est.MaxOutputTokens
-		res, d, err := ReserveTokens(ctx, a.gate.Rate, est, tpm...)
-		a.Tokens = d
-		if errors.Is(err, ErrCostTooLarge) {
-			return &Denied{Reason: ReasonTokens, Subject: subjectOf(d), Requests: a.Requests, Tokens: d, Err: err}
-		}
-		if err != nil {
-			return fmt.Errorf("token rate limit: %w", err)
-		}
-		if !d.Allowed {
-			return &Denied{Reason: ReasonTokens, Subject: subjectOf(d), RetryAfter: d.RetryAfter, Requests: a.Requests, Tokens: d}
-		}
-		a.tokens = res
+	est := a.est.PromptTokens + a.est.MaxOutputTokens
+	res, d, err := ReserveTokens(ctx, a.gate.Rate, est, tpm...)
+	a.Tokens = d
+	if errors.Is(err, ErrCostTooLarge) {
+		return &Denied{Reason: ReasonTokens, Subject: subjectOf(d), Requests: a.Requests, Tokens: d, Err: err}
 	}
+	if err != nil {
+		return fmt.Errorf("token rate limit: %w", err)
+	}
+	if !d.Allowed {
+		return &Denied{Reason: ReasonTokens, Subject: subjectOf(d), RetryAfter: d.RetryAfter, Requests: a.Requests, Tokens: d}
+	}
+	a.tokens = res
 	return nil
 }
 

@@ -214,3 +214,46 @@ func TestGateRefusalConsumesNothing(t *testing.T) {
 		t.Fatalf("third request within the minute: err = %v, want RPM refusal", err)
 	}
 }
+
+// TestGateInTwoSteps: AdmitRequest takes concurrency and RPM only, and its
+// refusal consumes nothing; Reserve takes TPM and budget, and its refusal
+// gives back the tokens and the slot but keeps the request count.
+func TestGateInTwoSteps(t *testing.T) {
+	ctx := context.Background()
+	g, b := newGate()
+	subs := []limit.Subject{{ID: "key:k", RPM: 2, TPM: 10000, MaxParallel: 1, Budgeted: true, BudgetMicros: 1_500_000}}
+	a, err := g.AdmitRequest(ctx, subs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d *limit.Denied
+	if _, err := g.AdmitRequest(ctx, subs); !errors.As(err, &d) || d.Reason != limit.ReasonConcurrency {
+		t.Fatalf("second in flight: err = %v, want a concurrency refusal", err)
+	}
+	if err := a.Reserve(ctx, subs, oneDollar); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := b.Usage(ctx, limit.BudgetScope{ID: "key:k", LimitMicros: 1_500_000}); u.ReservedMicros != 1_000_000 {
+		t.Fatalf("usage %+v; want $1 held", u)
+	}
+	if err := a.FinishCost(ctx, 2000, 1_000_000); err != nil {
+		t.Fatal(err)
+	}
+	// The second request passes the request step (RPM 2) and is refused
+	// by the budget ($0.50 left): tokens and slot back, request counted.
+	if a, err = g.AdmitRequest(ctx, subs); err != nil {
+		t.Fatalf("after Finish: %v", err)
+	}
+	if err := a.Reserve(ctx, subs, oneDollar); !errors.As(err, &d) || d.Reason != limit.ReasonBudget {
+		t.Fatalf("err = %v, want a budget refusal", err)
+	}
+	if err := a.Abort(ctx); err != nil { // a no-op after a refusal
+		t.Fatal(err)
+	}
+	if _, err := g.AdmitRequest(ctx, subs); !errors.As(err, &d) || d.Reason != limit.ReasonRequests {
+		t.Fatalf("third request within the minute: err = %v, want an RPM refusal (slot freed, count kept)", err)
+	}
+	if u, _ := b.Usage(ctx, limit.BudgetScope{ID: "key:k", LimitMicros: 1_500_000}); u.SpentMicros != 1_000_000 || u.ReservedMicros != 0 {
+		t.Fatalf("usage %+v; want $1 spent, nothing held", u)
+	}
+}
