@@ -42,11 +42,12 @@ func mountSubsystems(ctx context.Context, in *instance.Instance, srv *server.Ser
 	closeAll := func() { closeState(); closeUsage() }
 	admin.New(in).RegisterHealth(srvMux{srv}, srv.Auth.Wrap, rtr)
 	gw, err := gateway.New(gateway.Config{
-		Aliases:          in.Cfg.Models,
-		DefaultProviders: in.Cfg.DefaultProviders,
-		AnthropicBetas:   in.Cfg.AnthropicBetas,
-		Prices:           in.Cfg.Prices,
-		MaxBodyBytes:     in.Cfg.HTTP.MaxBodyBytes,
+		Aliases:           in.Cfg.Models,
+		DefaultProviders:  in.Cfg.DefaultProviders,
+		AnthropicBetas:    in.Cfg.AnthropicBetas,
+		Prices:            in.Cfg.Prices,
+		MaxBodyBytes:      in.Cfg.HTTP.MaxBodyBytes,
+		WriteStallTimeout: in.Cfg.HTTP.WriteStallTimeout,
 	}, gateway.Deps{
 		Providers: upstreams.New(in),
 		Usage:     usageW,

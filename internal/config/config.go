@@ -99,6 +99,9 @@ type HTTP struct {
 	BodyReadTimeout time.Duration `yaml:"body_read_timeout"`
 	IdleTimeout     time.Duration `yaml:"idle_timeout"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// WriteStallTimeout bounds a write to a client that makes no progress
+	// (a client that stopped reading an answer); at least 1s.
+	WriteStallTimeout time.Duration `yaml:"write_stall_timeout"`
 }
 
 // Auth tunes authentication.
@@ -152,6 +155,7 @@ func Default() *Config {
 			BodyReadTimeout:   60 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   30 * time.Second,
+			WriteStallTimeout: 60 * time.Second,
 		},
 		Auth:    Auth{FailuresPerMinute: 20},
 		Log:     Log{Level: "info"},

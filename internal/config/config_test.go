@@ -46,6 +46,7 @@ func TestStrictDecode(t *testing.T) {
 		{"unknown nested field", "http:\n  max_body: 3\n", "line 2: field max_body not found"},
 		{"type mismatch", "http:\n  max_body_bytes: lots\n", "line 2"},
 		{"bad duration", "http:\n  idle_timeout: forever\n", "line 2"},
+		{"write stall below the clock's reach", "http:\n  write_stall_timeout: 100ms\n", "write_stall_timeout"},
 		{"two documents", "listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n", "more than one YAML document"},
 		{"invalid mode", "env: staging\n", `env: "staging"`},
 		{"cors wildcard with credentials", "cors:\n  allowed_origins: ['*']\n  allow_credentials: true\n", "cors"},

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/provider"
 )
@@ -38,6 +39,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.IdleTimeout <= 0 || c.HTTP.ShutdownTimeout <= 0 || c.HTTP.BodyReadTimeout <= 0 {
 		errs = append(errs, errors.New("http: timeouts must be positive"))
+	}
+	if c.HTTP.WriteStallTimeout < time.Second {
+		errs = append(errs, errors.New("http: write_stall_timeout must be at least 1s"))
 	}
 	if c.Auth.FailuresPerMinute <= 0 {
 		errs = append(errs, errors.New("auth: failures_per_minute must be positive"))

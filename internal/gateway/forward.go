@@ -14,6 +14,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/httpx"
 	"github.com/bulwarkhq/bulwark/internal/identity"
 	"github.com/bulwarkhq/bulwark/internal/limit"
 	"github.com/bulwarkhq/bulwark/internal/provider"
@@ -44,6 +45,9 @@ type exchange struct {
 	// exchange reads it itself), so a chat request is read and validated
 	// once.
 	pre *prebody
+	// wg bounds the writes of the answer to the client (see
+	// httpx.WriteGuard); held here, in an allocation every request makes.
+	wg httpx.WriteGuard
 }
 
 // prebody is a request body read by dispatch and the result of Extract on
@@ -312,7 +316,7 @@ func (x *exchange) forward(ctx context.Context, w http.ResponseWriter, body []by
 		return x.relayStream(ctx, w, resp, f)
 	}
 	x.watch(ctx).Progress()
-	return x.relayBody(w, resp)
+	return x.relayBody(ctx, w, resp)
 }
 
 // watch returns the watchdog of the routed attempt running under ctx; an
@@ -334,8 +338,9 @@ func (x *exchange) upstreamFailed(resp *http.Response) error {
 	return e.WithCause(router.NewUpstreamError(resp.StatusCode, fmt.Sprintf("provider %q: %s", x.tgt.prov.Name, msg), resp.Header, time.Now()))
 }
 
-// relayBody forwards a non-streamed answer, reading usage from it.
-func (x *exchange) relayBody(w http.ResponseWriter, resp *http.Response) error {
+// relayBody forwards a non-streamed answer, reading usage from it. ctx is
+// the attempt's.
+func (x *exchange) relayBody(ctx context.Context, w http.ResponseWriter, resp *http.Response) error {
 	b, err := x.readAnswer(resp)
 	if err != nil {
 		return err
@@ -350,8 +355,39 @@ func (x *exchange) relayBody(w http.ResponseWriter, resp *http.Response) error {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(b)
+	writeBody(ctx, w, b, &x.wg, x.g.cfg.WriteStallTimeout)
 	return nil
+}
+
+// smallBody is the largest non-streamed answer written without a guard:
+// the connection's send buffer takes it whole even from a client that
+// reads nothing, so its write cannot block.
+const smallBody = 8 << 10
+
+// bodyPiece is what a guarded body write hands the connection at a time,
+// so that progress renews the write deadline within a large answer.
+const bodyPiece = 64 << 10
+
+// writeBody writes a complete answer's body; one larger than smallBody is
+// written under g (see httpx.WriteGuard), armed here with the stall bound
+// and ctx (the attempt's, or the request's) and released before
+// returning: a write that makes no progress for stall is cut, and so is
+// one still blocked when ctx ends.
+func writeBody(ctx context.Context, w http.ResponseWriter, b []byte, g *httpx.WriteGuard, stall time.Duration) {
+	if len(b) <= smallBody {
+		_, _ = w.Write(b)
+		return
+	}
+	g.Start(ctx, w, stall)
+	defer g.Release()
+	for len(b) > 0 {
+		n := min(len(b), bodyPiece)
+		g.Check()
+		if _, err := w.Write(b[:n]); err != nil {
+			return
+		}
+		b = b[n:]
+	}
 }
 
 // readAnswer reads a complete (non-streamed) upstream answer, bounded by

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -41,6 +42,11 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxResponseBytes caps a non-streamed upstream body (default 64 MiB).
 	MaxResponseBytes int64
+	// WriteStallTimeout bounds a write to a client that makes no progress
+	// (default 60 s; see httpx.WriteGuard): a client that stops reading
+	// cannot hold its handler, its upstream connection and its limit
+	// slots for longer.
+	WriteStallTimeout time.Duration
 	// Client tunes the upstream HTTP client.
 	Client provider.ClientOptions
 }
@@ -91,6 +97,9 @@ type Gateway struct {
 	outputs  map[string]int64       // configured output caps per upstream model
 }
 
+// DefaultWriteStallTimeout is Config.WriteStallTimeout's default.
+const DefaultWriteStallTimeout = 60 * time.Second
+
 // ErrConfig reports an invalid gateway configuration.
 var ErrConfig = errors.New("gateway: invalid config")
 
@@ -119,6 +128,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = 64 << 20
+	}
+	if cfg.WriteStallTimeout <= 0 {
+		cfg.WriteStallTimeout = DefaultWriteStallTimeout
 	}
 	betas := cfg.AnthropicBetas
 	if betas == nil {

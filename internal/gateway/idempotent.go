@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/httpx"
 	"github.com/bulwarkhq/bulwark/internal/idempotency"
 	"github.com/bulwarkhq/bulwark/internal/identity"
 )
@@ -81,7 +82,7 @@ func (g *Gateway) runIdempotent(w http.ResponseWriter, r *http.Request, rt route
 	case err != nil:
 		return apierr.Unavailable("idempotency_unavailable", "the idempotency store is unavailable", time.Second).WithCause(err)
 	case b.Outcome == idempotency.Replay:
-		replay(w, r, rt, b.Response)
+		g.replay(w, r, rt, b.Response)
 		return nil
 	case b.Outcome == idempotency.Conflict:
 		return apierr.New(http.StatusUnprocessableEntity, "idempotency_key_reused",
@@ -103,7 +104,7 @@ func (g *Gateway) runIdempotent(w http.ResponseWriter, r *http.Request, rt route
 }
 
 // replay writes a stored response with this request's id.
-func replay(w http.ResponseWriter, r *http.Request, rt route, resp *idempotency.Response) {
+func (g *Gateway) replay(w http.ResponseWriter, r *http.Request, rt route, resp *idempotency.Response) {
 	h := w.Header()
 	for k, vs := range resp.Header {
 		if k != "X-Request-Id" && k != "Request-Id" {
@@ -113,7 +114,7 @@ func replay(w http.ResponseWriter, r *http.Request, rt route, resp *idempotency.
 	setRequestID(w, r, rt.dialect)
 	h.Set(HeaderReplayed, "true")
 	w.WriteHeader(resp.Status)
-	_, _ = w.Write(resp.Body)
+	writeBody(r.Context(), w, resp.Body, new(httpx.WriteGuard), g.cfg.WriteStallTimeout)
 }
 
 // recorder tees a response (status, headers at the first write, body up to

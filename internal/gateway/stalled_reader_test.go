@@ -91,3 +91,111 @@ func TestStalledReaderReleasesItsSlot(t *testing.T) {
 		t.Fatalf("3 s after a 1 s request deadline, the deployment's only slot is still held by a client that stopped reading: victim got %d %.200s", resp.StatusCode, b)
 	}
 }
+
+// stallingClient sends body to the gateway over a connection with a small
+// receive window and reads nothing past the status line; it returns the
+// connection (closed by the test's cleanup) and the status line.
+func stallingClient(t *testing.T, e *env, body string) string {
+	t.Helper()
+	dialer := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := dialer.Dial("tcp", strings.TrimPrefix(e.gw.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	status, err := bufio.NewReaderSize(conn, 64).ReadString('\n')
+	if err != nil {
+		t.Fatalf("stalling client: %v", err)
+	}
+	return status
+}
+
+// TestStalledReaderIsCutAfterTheWriteStallTimeout: with no request
+// deadline at all (an unrouted call, whose context ends only when the
+// client leaves), a write that makes no progress for the write-stall
+// timeout is cut, and the call's slots are freed — for a stream, and for a
+// non-streamed answer too large for the connection's buffers.
+func TestStalledReaderIsCutAfterTheWriteStallTimeout(t *testing.T) {
+	chunk := `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"` +
+		strings.Repeat("a", 16<<10) + `"},"finish_reason":null}]}` + "\n\n"
+	big := `{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"` +
+		strings.Repeat("b", 8<<20) + `"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.URL.Path, "chat") {
+			http.NotFound(w, r)
+			return
+		}
+		b := make([]byte, 512)
+		n, _ := r.Body.Read(b)
+		if !strings.Contains(string(b[:n]), `"stream":true`) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(big))
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for r.Context().Err() == nil {
+			if _, err := w.Write([]byte(chunk)); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+	}))
+	t.Cleanup(up.Close)
+	for _, stream := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			e := newEnv(t, func(c *Config, d *Deps) {
+				c.WriteStallTimeout = time.Second
+				d.Providers = append(d.Providers.(mapSource), provider.Config{Name: "endless", Type: provider.TypeOpenAI, BaseURL: up.URL + "/v1",
+					Credential: func(context.Context) (string, error) { return upstreamKey, nil }})
+				opts := memory.Options{}
+				d.Routing.Gate = &limit.Gate{Rate: memory.NewRateLimiter(opts), Concurrency: memory.NewConcurrency(opts), Budget: memory.NewBudget(opts)}
+				d.Routing.Limits = staticLimits{{ID: "key:k", MaxParallel: 1}}
+			})
+			body := fmt.Sprintf(`{"model":"endless/gpt-4o-mini","stream":%v,"messages":[{"role":"user","content":"go on"}]}`, stream)
+			if status := stallingClient(t, e, body); !strings.Contains(status, " 200 ") {
+				t.Fatalf("stalling client: %q", status)
+			}
+			// The same key (max_parallel 1) asks again, past the stall timeout.
+			time.Sleep(3 * time.Second)
+			resp, b := e.do(t, http.MethodPost, "/v1/chat/completions", `{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`, nil)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("3 s after a 1 s write-stall timeout, the key's only slot is still held by a client that stopped reading: %d %.200s", resp.StatusCode, b)
+			}
+		})
+	}
+}
+
+// TestQuietStreamOutlivesTheWriteStallTimeout: the stall bound is on
+// writes, not on the stream: an upstream silent for longer than it (a
+// model thinking) does not cut a client that reads.
+func TestQuietStreamOutlivesTheWriteStallTimeout(t *testing.T) {
+	ev := func(s string) string {
+		return `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"` + s + `"},"finish_reason":null}]}` + "\n\n"
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i, s := range []string{"one ", "two ", "three"} {
+			if i > 0 {
+				time.Sleep(2500 * time.Millisecond)
+			}
+			_, _ = w.Write([]byte(ev(s)))
+			w.(http.Flusher).Flush()
+		}
+		_, _ = w.Write([]byte("data: [DONE]\n\n"))
+	}))
+	t.Cleanup(up.Close)
+	e := newEnv(t, func(c *Config, d *Deps) {
+		c.WriteStallTimeout = time.Second
+		d.Providers = append(d.Providers.(mapSource), provider.Config{Name: "quiet", Type: provider.TypeOpenAI, BaseURL: up.URL + "/v1",
+			Credential: func(context.Context) (string, error) { return upstreamKey, nil }})
+	})
+	for _, path := range []string{"/v1/chat/completions", "/v1/messages"} { // same dialect, translated
+		resp, b := e.do(t, http.MethodPost, path, `{"model":"quiet/gpt-4o-mini","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, anthHdr)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "three") || strings.Contains(string(b), "error") {
+			t.Fatalf("%s: status %d: %s", path, resp.StatusCode, b)
+		}
+	}
+}

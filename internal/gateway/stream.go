@@ -58,6 +58,12 @@ func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp 
 	sse.SetHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	x.rec.TTFB = time.Since(x.start)
+	// A write that makes no progress for the stall bound is cut, and so is
+	// one still blocked when ctx (the attempt's) ends; released before the
+	// attempt's context is cancelled.
+	x.wg.Start(ctx, w, x.g.cfg.WriteStallTimeout)
+	defer x.wg.Release()
+	rl.out.Guard(&x.wg)
 	var err error
 	if rl.filter == nil && x.rt.dialect == apierr.OpenAI {
 		err = rl.pass(resp.Body)

@@ -307,7 +307,7 @@ func (t *translation) forward(ctx context.Context, w http.ResponseWriter, out []
 		}
 		return t.relayStream(ctx, t.streamWriter(w), resp)
 	}
-	return t.relayBody(w, resp)
+	return t.relayBody(ctx, w, resp)
 }
 
 func (t *translation) upstreamFailed(resp *http.Response) error {
@@ -323,8 +323,8 @@ func (t *translation) upstreamFailed(resp *http.Response) error {
 	return e.WithCause(router.NewUpstreamError(resp.StatusCode, fmt.Sprintf("provider %q: %s", x.tgt.prov.Name, msg), resp.Header, time.Now()))
 }
 
-// relayBody translates a complete upstream answer.
-func (t *translation) relayBody(w http.ResponseWriter, resp *http.Response) error {
+// relayBody translates a complete upstream answer. ctx is the attempt's.
+func (t *translation) relayBody(ctx context.Context, w http.ResponseWriter, resp *http.Response) error {
 	x := t.x
 	b, err := x.readAnswer(resp)
 	if err != nil {
@@ -361,7 +361,7 @@ func (t *translation) relayBody(w http.ResponseWriter, resp *http.Response) erro
 	setDropped(hdr, t.dropped)
 	hdr.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out)
+	writeBody(ctx, w, out, &x.wg, x.g.cfg.WriteStallTimeout)
 	return nil
 }
 

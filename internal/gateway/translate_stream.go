@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
+	"github.com/bulwarkhq/bulwark/internal/httpx"
 	"github.com/bulwarkhq/bulwark/internal/llm"
 	"github.com/bulwarkhq/bulwark/internal/provider"
 	"github.com/bulwarkhq/bulwark/internal/router"
@@ -32,10 +33,12 @@ func (t *translation) relayStream(ctx context.Context, w http.ResponseWriter, re
 	setDropped(hdr, t.dropped)
 	w.WriteHeader(http.StatusOK)
 	x.rec.TTFB = time.Since(x.start)
+	x.wg.Start(ctx, w, x.g.cfg.WriteStallTimeout) // as on the same-dialect relay
+	defer x.wg.Release()
 	rc := http.NewResponseController(w)
 	flush := func() { _ = rc.Flush() }
 	rd := sse.NewReader(resp.Body)
-	res, err := llm.Relay(w, flush, eventSource{ctx: ctx, rd: rd}, t.up.NewStreamDecoder(), enc)
+	res, err := llm.Relay(w, flush, eventSource{ctx: ctx, rd: rd, guard: &x.wg}, t.up.NewStreamDecoder(), enc)
 	rd.Release()
 	t.settleStream(res)
 	var be blockedEvent
@@ -49,6 +52,7 @@ func (t *translation) relayStream(ctx context.Context, w http.ResponseWriter, re
 		x.g.log.LogAttrs(ctx, levelFor(e.Status), "translated stream blocked", slogAttrs(x, e)...)
 		ev := llm.StreamEvent{Type: llm.EventError, Error: &llm.StreamError{Type: "invalid_request_error", Message: e.Message}}
 		if b, eerr := enc.inner.Encode(nil, ev); eerr == nil {
+			x.wg.Check()
 			_, _ = w.Write(b)
 			flush()
 		}
@@ -86,13 +90,16 @@ func (t *translation) settleStream(res llm.RelayResult) {
 
 // eventSource adapts the SSE reader to llm.EventSource. Every event read
 // is progress for a routed attempt's first-byte and idle-gap watchdogs.
+// The relay writes only after a Next, so Next checks the write guard.
 type eventSource struct {
-	ctx context.Context
-	rd  *sse.Reader
+	ctx   context.Context
+	rd    *sse.Reader
+	guard *httpx.WriteGuard
 }
 
 func (s eventSource) Next() (string, []byte, error) {
 	ev, err := s.rd.Next()
+	s.guard.Check()
 	if err != nil {
 		return "", nil, err
 	}

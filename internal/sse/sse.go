@@ -14,6 +14,8 @@ import (
 	"io"
 	"net/http"
 	"sync"
+
+	"github.com/bulwarkhq/bulwark/internal/httpx"
 )
 
 // ErrLineTooLong is returned by Reader.Next when a single line exceeds the
@@ -321,6 +323,7 @@ type Writer struct {
 	w     io.Writer
 	flush func() error // nil when w cannot flush
 	buf   []byte
+	guard *httpx.WriteGuard // checked before each write and flush; nil when none
 }
 
 // NewWriter returns a Writer over w. Callers set the response headers
@@ -328,6 +331,11 @@ type Writer struct {
 func NewWriter(w http.ResponseWriter) *Writer {
 	return &Writer{w: w, flush: flusher(w)}
 }
+
+// Guard has g checked before each write and flush (see httpx.WriteGuard):
+// a client that stops reading cannot block the writer for longer than g's
+// bound. The check is one atomic load; g renews its deadline coarsely.
+func (w *Writer) Guard(g *httpx.WriteGuard) { w.guard = g }
 
 // flusher finds how to flush w as http.ResponseController does — the
 // first writer in the Unwrap chain with FlushError or Flush — once per
@@ -379,6 +387,7 @@ func (w *Writer) Event(name, data []byte) error {
 // is held back while the upstream is quiet yet bursts cost one syscall.
 func (w *Writer) Write(name, data []byte) error {
 	w.buf = AppendEvent(w.buf[:0], name, data)
+	w.guard.Check()
 	if _, err := w.w.Write(w.buf); err != nil {
 		return fmt.Errorf("sse: write: %w", err)
 	}
@@ -388,6 +397,7 @@ func (w *Writer) Write(name, data []byte) error {
 // WriteRaw writes bytes that are already complete SSE events (a relay
 // forwarding what an upstream framed) without flushing them.
 func (w *Writer) WriteRaw(b []byte) error {
+	w.guard.Check()
 	if _, err := w.w.Write(b); err != nil {
 		return fmt.Errorf("sse: write: %w", err)
 	}
@@ -399,6 +409,7 @@ func (w *Writer) Flush() error {
 	if w.flush == nil {
 		return nil
 	}
+	w.guard.Check()
 	if err := w.flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return fmt.Errorf("sse: flush: %w", err)
 	}
