@@ -35,13 +35,7 @@ func TestStalledReaderReleasesItsSlot(t *testing.T) {
 	chunk := `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"` +
 		strings.Repeat("a", 16<<10) + `"},"finish_reason":null}]}` + "\n\n"
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		for r.Context().Err() == nil {
-			if _, err := w.Write([]byte(chunk)); err != nil {
-				return
-			}
-			w.(http.Flusher).Flush()
-		}
+		streamUntilGone(w, r, chunk)
 	}))
 	t.Cleanup(up.Close)
 
@@ -135,13 +129,7 @@ func TestStalledReaderIsCutAfterTheWriteStallTimeout(t *testing.T) {
 			_, _ = w.Write([]byte(big))
 			return
 		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		for r.Context().Err() == nil {
-			if _, err := w.Write([]byte(chunk)); err != nil {
-				return
-			}
-			w.(http.Flusher).Flush()
-		}
+		streamUntilGone(w, r, chunk)
 	}))
 	t.Cleanup(up.Close)
 	for _, stream := range []bool{true, false} {
@@ -197,5 +185,17 @@ func TestQuietStreamOutlivesTheWriteStallTimeout(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "three") || strings.Contains(string(b), "error") {
 			t.Fatalf("%s: status %d: %s", path, resp.StatusCode, b)
 		}
+	}
+}
+
+// streamUntilGone streams chunk, flushed, until the client goes or a write
+// fails: an upstream that never ends.
+func streamUntilGone(w http.ResponseWriter, r *http.Request, chunk string) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	for r.Context().Err() == nil {
+		if _, err := w.Write([]byte(chunk)); err != nil {
+			return
+		}
+		w.(http.Flusher).Flush()
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/pgtest"
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/store/postgres"
+	"github.com/bulwarkhq/bulwark/internal/store/storetest"
 )
 
 // pgxConnect opens a plain connection as the test superuser, outside any
@@ -132,8 +133,7 @@ func TestUpgradeAddsUsageEstimated(t *testing.T) {
 			cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms, status, stream)
 			VALUES (0, 'old', 't', 'k', 'm', 'p', 'd', 7, 3, 0, 0, 0, 1, 5, 1, 200, true)`)
 	s := openDSN(t, dsn)
-	if err := s.InsertUsage(ctx, []store.Usage{{Time: time.Now(), RequestID: "new", Tenant: "t", KeyID: "k", Model: "m",
-		PromptTokens: 4, CompletionTokens: 2, Status: 502, Stream: true, Estimated: true}}); err != nil {
+	if err := s.InsertUsage(ctx, []store.Usage{storetest.UpgradeRow()}); err != nil {
 		t.Fatal(err)
 	}
 	conn := pgxConnect(t, dsn)
@@ -154,13 +154,10 @@ func TestUpgradeAddsUsageEstimated(t *testing.T) {
 		}
 		got[id] = est
 	}
-	if err := rows.Err(); err != nil || len(got) != 2 || got["old"] || !got["new"] {
-		t.Fatalf("estimated after upgrade: %v (%v); want old false, new true", got, err)
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
-	sum, err := s.SummariseUsage(ctx, store.UsageFilter{KeyID: "k"})
-	if err != nil || len(sum) != 1 || sum[0].Requests != 2 || sum[0].EstimatedRequests != 1 || sum[0].EstimatedPromptTokens != 4 {
-		t.Fatalf("summary after upgrade: %+v %v", sum, err)
-	}
+	storetest.CheckUpgradedUsage(ctx, t, s, got)
 }
 
 const password = "Pw-a1b2c3d4e5f6"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/store/storetest"
 )
 
 // A database made before migration 0002 (schema version 1, usage indexes
@@ -70,8 +71,7 @@ func TestUpgradeAddsUsageEstimated(t *testing.T) {
 	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != 3 {
 		t.Fatalf("user_version after upgrade: %d (%v)", version, err)
 	}
-	if err := s.InsertUsage(ctx, []store.Usage{{Time: time.Now(), RequestID: "new", Tenant: "t", KeyID: "k", Model: "m",
-		PromptTokens: 4, CompletionTokens: 2, Status: 502, Stream: true, Estimated: true}}); err != nil {
+	if err := s.InsertUsage(ctx, []store.Usage{storetest.UpgradeRow()}); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]bool{}
@@ -88,11 +88,8 @@ func TestUpgradeAddsUsageEstimated(t *testing.T) {
 		}
 		got[id] = est
 	}
-	if err := rows.Err(); err != nil || len(got) != 2 || got["old"] || !got["new"] {
-		t.Fatalf("estimated after upgrade: %v (%v); want old false, new true", got, err)
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
-	sum, err := s.SummariseUsage(ctx, store.UsageFilter{KeyID: "k"})
-	if err != nil || len(sum) != 1 || sum[0].Requests != 2 || sum[0].EstimatedRequests != 1 || sum[0].EstimatedPromptTokens != 4 {
-		t.Fatalf("summary after upgrade: %+v %v", sum, err)
-	}
+	storetest.CheckUpgradedUsage(ctx, t, s, got)
 }

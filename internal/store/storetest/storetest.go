@@ -296,3 +296,25 @@ func testUsageEstimated(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// UpgradeRow is the estimated row a store upgraded from a version without
+// the estimated column is written after its upgrade.
+func UpgradeRow() store.Usage {
+	return store.Usage{Time: time.Now(), RequestID: "new", Tenant: "t", KeyID: "k", Model: "m",
+		PromptTokens: 4, CompletionTokens: 2, Status: 502, Stream: true, Estimated: true}
+}
+
+// CheckUpgradedUsage checks a store upgraded with one row an older version
+// wrote ("old", key "k") and UpgradeRow after it: estimated, as read from
+// the table by request id, is false for the old row and true for the new,
+// and the summary counts one estimated request.
+func CheckUpgradedUsage(ctx context.Context, t *testing.T, s store.Store, estimated map[string]bool) {
+	t.Helper()
+	if len(estimated) != 2 || estimated["old"] || !estimated["new"] {
+		t.Fatalf("estimated after upgrade: %v; want old false, new true", estimated)
+	}
+	sum, err := s.SummariseUsage(ctx, store.UsageFilter{KeyID: "k"})
+	if err != nil || len(sum) != 1 || sum[0].Requests != 2 || sum[0].EstimatedRequests != 1 || sum[0].EstimatedPromptTokens != 4 {
+		t.Fatalf("summary after upgrade: %+v %v", sum, err)
+	}
+}
