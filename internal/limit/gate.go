@@ -189,12 +189,7 @@ func (a *Admission) acquireRequest(ctx context.Context, subjects []Subject) erro
 	if g.Rate == nil {
 		return nil
 	}
-	var rpm []Limit
-	for _, s := range subjects {
-		if s.RPM > 0 {
-			rpm = append(rpm, Limit{Key: "rpm:" + s.ID, Rate: PerMinute(s.RPM)})
-		}
-	}
+	rpm := perMinute(subjects, "rpm:", func(s Subject) int64 { return s.RPM })
 	if len(rpm) == 0 {
 		return nil
 	}
@@ -210,17 +205,24 @@ func (a *Admission) acquireRequest(ctx context.Context, subjects []Subject) erro
 	return nil
 }
 
+// perMinute is the per-minute limit, keyed prefix+ID, of every subject
+// whose n is set (zero is unlimited).
+func perMinute(subjects []Subject, prefix string, n func(Subject) int64) []Limit {
+	var out []Limit
+	for _, s := range subjects {
+		if v := n(s); v > 0 {
+			out = append(out, Limit{Key: prefix + s.ID, Rate: PerMinute(v)})
+		}
+	}
+	return out
+}
+
 // takeTokens reserves the estimate against tokens per minute.
 func (a *Admission) takeTokens(ctx context.Context, subjects []Subject) error {
 	if a.gate.Rate == nil {
 		return nil
 	}
-	var tpm []Limit
-	for _, s := range subjects {
-		if s.TPM > 0 {
-			tpm = append(tpm, Limit{Key: "tpm:" + s.ID, Rate: PerMinute(s.TPM)})
-		}
-	}
+	tpm := perMinute(subjects, "tpm:", func(s Subject) int64 { return s.TPM })
 	if len(tpm) == 0 {
 		return nil
 	}
