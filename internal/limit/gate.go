@@ -44,11 +44,12 @@ type Reason string
 
 // Refusal reasons.
 const (
-	ReasonRequests    Reason = "requests"    // RPM: 429
-	ReasonTokens      Reason = "tokens"      // TPM: 429 (400 when Err is ErrCostTooLarge: it can never fit)
-	ReasonConcurrency Reason = "concurrency" // max parallel: 429
-	ReasonBudget      Reason = "budget"      // budget exhausted: 429 (OpenAI's insufficient_quota)
-	ReasonNoPrice     Reason = "no_price"    // budgeted key, model without a price: 400
+	ReasonRequests    Reason = "requests"                // RPM: 429
+	ReasonCounts      Reason = "token-counting requests" // RPM of token counts, a bucket of its own: 429
+	ReasonTokens      Reason = "tokens"                  // TPM: 429 (400 when Err is ErrCostTooLarge: it can never fit)
+	ReasonConcurrency Reason = "concurrency"             // max parallel: 429
+	ReasonBudget      Reason = "budget"                  // budget exhausted: 429 (OpenAI's insufficient_quota)
+	ReasonNoPrice     Reason = "no_price"                // budgeted key, model without a price: 400
 )
 
 // ErrDenied is matched by every *Denied.
@@ -134,13 +135,40 @@ func (g *Gate) Admit(ctx context.Context, subjects []Subject, est Estimate) (*Ad
 // concurrency and request rate, before that work and the size-dependent
 // steps.
 func (g *Gate) AdmitRequest(ctx context.Context, subjects []Subject) (*Admission, error) {
+	return g.admitRequest(ctx, subjects, calls)
+}
+
+// AdmitCount admits a token-counting call (nothing billed): the
+// concurrency slots it shares with every other request of its subjects,
+// then a requests-per-minute bucket of its own, sized by the same RPM. A
+// client that counts before each call (Claude Code does) so gets N counts
+// and N calls a minute, and its counts never use up its calls. TPM and
+// budget do not apply. A refusal consumes nothing; end an admission with
+// Abort, which frees the slots (the count still counts).
+func (g *Gate) AdmitCount(ctx context.Context, subjects []Subject) (*Admission, error) {
+	return g.admitRequest(ctx, subjects, counts)
+}
+
+func (g *Gate) admitRequest(ctx context.Context, subjects []Subject, b bucket) (*Admission, error) {
 	a := &Admission{gate: g}
-	if err := a.acquireRequest(ctx, subjects); err != nil {
+	if err := a.acquireRequest(ctx, subjects, b); err != nil {
 		a.undo(ctx)
 		return nil, err
 	}
 	return a, nil
 }
+
+// bucket is a per-minute request count a request step charges: the prefix
+// of its limit keys and the reason a refusal gives.
+type bucket struct {
+	prefix string
+	reason Reason
+}
+
+var (
+	calls  = bucket{"rpm:", ReasonRequests} // billed calls
+	counts = bucket{"cpm:", ReasonCounts}   // token counts
+)
 
 // Reserve takes the remaining steps of an admission from AdmitRequest for
 // est: tokens per minute, then budget. On a refusal or a store failure it
@@ -159,7 +187,7 @@ func (a *Admission) Reserve(ctx context.Context, subjects []Subject, est Estimat
 }
 
 func (a *Admission) acquire(ctx context.Context, subjects []Subject) error {
-	if err := a.acquireRequest(ctx, subjects); err != nil {
+	if err := a.acquireRequest(ctx, subjects, calls); err != nil {
 		return err
 	}
 	if err := a.takeTokens(ctx, subjects); err != nil {
@@ -168,8 +196,8 @@ func (a *Admission) acquire(ctx context.Context, subjects []Subject) error {
 	return a.reserveBudget(ctx, subjects)
 }
 
-// acquireRequest takes the concurrency slots and the request count.
-func (a *Admission) acquireRequest(ctx context.Context, subjects []Subject) error {
+// acquireRequest takes the concurrency slots and the request count in b.
+func (a *Admission) acquireRequest(ctx context.Context, subjects []Subject, b bucket) error {
 	g := a.gate
 	if g.Concurrency != nil {
 		for _, s := range subjects {
@@ -189,7 +217,7 @@ func (a *Admission) acquireRequest(ctx context.Context, subjects []Subject) erro
 	if g.Rate == nil {
 		return nil
 	}
-	rpm := perMinute(subjects, "rpm:", func(s Subject) int64 { return s.RPM })
+	rpm := perMinute(subjects, b.prefix, func(s Subject) int64 { return s.RPM })
 	if len(rpm) == 0 {
 		return nil
 	}
@@ -199,7 +227,7 @@ func (a *Admission) acquireRequest(ctx context.Context, subjects []Subject) erro
 	}
 	a.Requests = d
 	if !d.Allowed {
-		return &Denied{Reason: ReasonRequests, Subject: subjectOf(d), RetryAfter: d.RetryAfter, Requests: d}
+		return &Denied{Reason: b.reason, Subject: subjectOf(d), RetryAfter: d.RetryAfter, Requests: d}
 	}
 	a.unRPM = func() { _ = g.Rate.Adjust(context.WithoutCancel(ctx), -1, rpm...) }
 	return nil

@@ -5,7 +5,8 @@
 // later) and must all pass the conformance suite in package limittest.
 //
 // Every limit keys on a string the caller composes from a verified identity
-// (for example "rpm:key:<id>", "tpm:tenant:<t>", "rpm:deploy:<name>"), never
+// (for example "rpm:key:<id>", "tpm:tenant:<t>", "rpm:deploy:<name>", and
+// "cpm:key:<id>" for the key's token counts, see Gate.AdmitCount), never
 // on anything a client could forge. Implementations fail closed: when they
 // cannot decide they return an error and the caller refuses the request.
 package limit

@@ -1,8 +1,9 @@
 // Package limittest is the conformance suite every implementation of the
 // limit interfaces must pass (memory now, Redis later): exact admission under
 // heavy concurrency, all-or-nothing multi-key charges, token reconciliation,
-// budgets that parallel requests cannot overspend, UTC period roll-over and
-// expiry of idle state.
+// budgets that parallel requests cannot overspend, UTC period roll-over,
+// expiry of idle state, and the Gate's separate buckets for calls and token
+// counts on the implementation's stores.
 package limittest
 
 import (
@@ -68,6 +69,7 @@ func Run(t *testing.T, factory Factory) {
 	t.Run("rate", func(t *testing.T) { runRate(t, factory) })
 	t.Run("concurrency", func(t *testing.T) { runConcurrency(t, factory) })
 	t.Run("budget", func(t *testing.T) { runBudget(t, factory) })
+	t.Run("gate", func(t *testing.T) { runGate(t, factory) })
 }
 
 // start is a fixed instant away from any period boundary.
