@@ -129,13 +129,19 @@ func (x *exchange) serve(w http.ResponseWriter) error {
 	}
 	x.call = Call{Identity: id, Dialect: x.rt.dialect, Model: f.Model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
 		Stream: f.Stream, PromptTokens: usage.EstimateTokens(len(body)), MaxTokens: f.MaxTokens,
-		routed: x.routed, embedding: x.rt.path == "/embeddings", hdr: w.Header()}
+		routed: x.routed, embedding: x.rt.path == "/embeddings", count: x.rt.count, hdr: w.Header()}
 	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: id.KeyID, Tenant: id.Tenant,
 		Model: f.Model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: f.Stream}
-	if h := g.deps.Hooks.Request; h != nil {
+	h := g.deps.Hooks.Request
+	if h != nil || x.rt.count { // a count has no call hooks: its limits are taken here or nowhere
 		if err = x.admitRequest(); err != nil {
 			return err
 		}
+	}
+	if x.rt.count {
+		defer x.dropAdmission() // its slots are held until it is answered
+	}
+	if h != nil {
 		if body, f, err = inspect(r.Context(), h, x.rt.dialect, body, f); err != nil {
 			x.dropAdmission()
 			return err
@@ -180,13 +186,14 @@ func (x *exchange) serveCall(w http.ResponseWriter, out []byte, f Fields) (err e
 }
 
 // admitRequest takes the caller's limits that do not depend on the body
-// (concurrency, then requests per minute) ahead of the request hook, so a
-// request they refuse costs no guard scan (docs/limits.md). x.call and
-// x.rec must describe the call: a refusal is settled here (usage row,
-// metrics) and returned to be rendered. The rest of the caller's limits
-// are taken by the limiter's BeforeCall, on the body the hook let through.
+// (concurrency, then requests per minute, or for a token count its own
+// per-minute bucket) ahead of the request hook, so a request they refuse
+// costs no guard scan (docs/limits.md). x.call and x.rec must describe
+// the call: a refusal is settled here (usage row, metrics) and returned to
+// be rendered. The rest of a billed call's limits are taken by the
+// limiter's BeforeCall, on the body the hook let through.
 func (x *exchange) admitRequest() error {
-	if !x.rt.llm || !x.g.limited() {
+	if (!x.rt.llm && !x.rt.count) || !x.g.limited() {
 		return nil
 	}
 	if err := (limiter{x.g}).admitRequest(x.r.Context(), &x.call); err != nil {
@@ -198,8 +205,9 @@ func (x *exchange) admitRequest() error {
 }
 
 // dropAdmission ends the request step of a call that goes no further
-// (blocked by the request hook, or refused before the call hooks): its
-// slots are freed, and the request still counts against its rate.
+// (blocked by the request hook, or refused before the call hooks), or of
+// a token count once answered: its slots are freed, and the request still
+// counts against its rate.
 func (x *exchange) dropAdmission() {
 	if adm := x.call.adm; adm != nil {
 		x.call.adm = nil

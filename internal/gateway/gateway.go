@@ -192,13 +192,16 @@ type route struct {
 	family  provider.Family
 	path    string // upstream path (see provider.Call.Path)
 	llm     bool   // a billed generation call (usage record, call hooks)
+	// count marks a token count: not billed, but under the caller's
+	// concurrency and a per-minute bucket of counts (see Gate.AdmitCount).
+	count bool
 }
 
 var (
-	routeChat        = route{apierr.OpenAI, provider.FamilyOpenAI, "/chat/completions", true}
-	routeEmbeddings  = route{apierr.OpenAI, provider.FamilyOpenAI, "/embeddings", true}
-	routeMessages    = route{apierr.Anthropic, provider.FamilyAnthropic, anthropic.PathMessages, true}
-	routeCountTokens = route{apierr.Anthropic, provider.FamilyAnthropic, anthropic.PathCountTokens, false}
+	routeChat        = route{dialect: apierr.OpenAI, family: provider.FamilyOpenAI, path: "/chat/completions", llm: true}
+	routeEmbeddings  = route{dialect: apierr.OpenAI, family: provider.FamilyOpenAI, path: "/embeddings", llm: true}
+	routeMessages    = route{dialect: apierr.Anthropic, family: provider.FamilyAnthropic, path: anthropic.PathMessages, llm: true}
+	routeCountTokens = route{dialect: apierr.Anthropic, family: provider.FamilyAnthropic, path: anthropic.PathCountTokens, count: true}
 )
 
 // caller returns the verified identity allowed to use the LLM API, or the

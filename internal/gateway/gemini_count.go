@@ -34,9 +34,10 @@ func (g *Gateway) geminiMethods(billed http.HandlerFunc) http.HandlerFunc {
 }
 
 // geminiCountTokens serves models/{model}:countTokens after the caller
-// was verified. Like /v1/messages/count_tokens it is not billed: no call
-// hooks (limits, budget) and no usage record, but the model allowlist and
-// the request guardrail apply. A Gemini upstream counts with its own
+// was verified. Like /v1/messages/count_tokens it is not billed (no TPM,
+// budget or usage record, but for a limit's refusal); the model
+// allowlist, the caller's concurrency and per-minute count limit and the
+// request guardrail apply. A Gemini upstream counts with its own
 // countTokens; an Anthropic one (or the mock) with /v1/messages/count_tokens
 // on the translated request; other families have no counting endpoint,
 // and the call is refused as /v1/messages/count_tokens refuses them.
@@ -54,6 +55,13 @@ func (x *exchange) geminiCountTokens(w http.ResponseWriter, model string) error 
 			return err
 		}
 	}
+	// The caller's concurrency and its per-minute bucket of counts, before
+	// the body is inspected or decoded (docs/limits.md).
+	x.describe(w, model, false, len(body))
+	if err := x.admitRequest(); err != nil {
+		return err
+	}
+	defer x.dropAdmission()
 	if h := x.g.deps.Hooks.Request; h != nil {
 		nb, err := h.InspectRequest(x.r.Context(), x.rt.dialect, body)
 		if err != nil {

@@ -66,6 +66,7 @@ type Call struct {
 	// Set by the gateway for its own limits step (see limiter).
 	routed    bool             // Model is a routing alias
 	embedding bool             // no output tokens
+	count     bool             // a token count: its request step is Gate.AdmitCount, and it has no other
 	hdr       http.Header      // response headers for x-ratelimit-*, nil when not settable
 	adm       *limit.Admission // the caller's admitted limits, settled after the call
 	admitted  bool             // the request step (concurrency, RPM) ran: adm holds it, if any

@@ -161,7 +161,8 @@ func (g *Gateway) aliasWorst() map[string]worst {
 type limiter struct{ g *Gateway }
 
 // admitRequest takes the caller's limits that do not depend on the body:
-// concurrency, then requests per minute. A refusal consumes nothing.
+// concurrency, then requests per minute (of token counts, for a count).
+// A refusal consumes nothing.
 func (l limiter) admitRequest(ctx context.Context, c *Call) error {
 	c.admitted = true
 	rt := l.g.deps.Routing
@@ -176,7 +177,11 @@ func (l limiter) admitRequest(ctx context.Context, c *Call) error {
 	if !active {
 		return nil
 	}
-	adm, err := rt.Gate.AdmitRequest(ctx, subs)
+	admit := rt.Gate.AdmitRequest
+	if c.count {
+		admit = rt.Gate.AdmitCount // a bucket of its own: counts never use up calls
+	}
+	adm, err := admit(ctx, subs)
 	if err != nil {
 		return deniedError(err)
 	}

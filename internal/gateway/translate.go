@@ -35,7 +35,10 @@ const (
 
 // routeGemini is Gemini's generateContent; the upstream path depends on
 // the upstream family and is chosen per call.
-var routeGemini = route{apierr.Gemini, provider.FamilyGemini, "/v1beta/models:generateContent", true}
+var routeGemini = route{dialect: apierr.Gemini, family: provider.FamilyGemini, path: "/v1beta/models:generateContent", llm: true}
+
+// routeGeminiCount is Gemini's countTokens (see gemini_count.go).
+var routeGeminiCount = route{dialect: apierr.Gemini, family: provider.FamilyGemini, path: "/v1beta/models:countTokens", count: true}
 
 // codecFor returns the codec of a wire family.
 func codecFor(f provider.Family) llm.Codec {
@@ -120,6 +123,7 @@ func (x *exchange) geminiCall(w http.ResponseWriter) error {
 		return apierr.NotFound("not_found", "unknown Gemini method: use models/{model}:generateContent, :streamGenerateContent or :countTokens")
 	}
 	if method == gemini.MethodCountTokens {
+		x.rt = routeGeminiCount
 		return x.geminiCountTokens(w, model)
 	}
 	stream := method == gemini.MethodStreamGenerate
@@ -152,10 +156,7 @@ func (x *exchange) geminiCall(w http.ResponseWriter) error {
 func (x *exchange) serveRoutedGemini(w http.ResponseWriter, body []byte, model string, stream bool) error {
 	r := x.r
 	setRequestID(w, r, x.rt.dialect)
-	x.call = Call{Identity: x.id, Dialect: x.rt.dialect, Model: model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
-		Stream: stream, PromptTokens: usage.EstimateTokens(len(body)), routed: true, hdr: w.Header()}
-	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: x.id.KeyID, Tenant: x.id.Tenant,
-		Model: model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: stream}
+	x.describe(w, model, stream, len(body))
 	if h := x.g.deps.Hooks.Request; h != nil {
 		if err := x.admitRequest(); err != nil {
 			return err
@@ -179,16 +180,23 @@ func (x *exchange) serveRoutedGemini(w http.ResponseWriter, body []byte, model s
 	return x.serveCall(w, body, Fields{Model: model, Stream: stream})
 }
 
+// describe sets the call and usage record of a call on model (as the
+// caller named it) to x.tgt, before its limits: a refusal is recorded
+// with them.
+func (x *exchange) describe(w http.ResponseWriter, model string, stream bool, bodyLen int) {
+	x.call = Call{Identity: x.id, Dialect: x.rt.dialect, Model: model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
+		Stream: stream, PromptTokens: usage.EstimateTokens(bodyLen), routed: x.routed, count: x.rt.count, hdr: w.Header()}
+	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(x.r.Context()), KeyID: x.id.KeyID, Tenant: x.id.Tenant,
+		Model: model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: stream}
+}
+
 // serveTranslated decodes body in the caller's dialect, encodes it for the
 // upstream's family and translates the answer back; model and stream are
 // what the caller asked for (Gemini carries both in the URL).
 func (x *exchange) serveTranslated(w http.ResponseWriter, body []byte, model string, stream bool) error {
 	g, r := x.g, x.r
 	setRequestID(w, r, x.rt.dialect)
-	x.call = Call{Identity: x.id, Dialect: x.rt.dialect, Model: model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
-		Stream: stream, PromptTokens: usage.EstimateTokens(len(body)), hdr: w.Header()}
-	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: x.id.KeyID, Tenant: x.id.Tenant,
-		Model: model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: stream}
+	x.describe(w, model, stream, len(body))
 	if h := g.deps.Hooks.Request; h != nil {
 		if err := x.admitRequest(); err != nil {
 			return err

@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/bulwarkhq/bulwark/internal/limit"
+	"github.com/bulwarkhq/bulwark/internal/limit/memory"
+	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
+)
+
+// countCase is one token-counting endpoint, and the billed call of the
+// same dialect it must not starve.
+type countCase struct {
+	name             string
+	countPath, count string
+	callPath, call   string
+	// errType reads the refusal's error class in the dialect's shape, and
+	// wantErr is the class of a rate-limit refusal.
+	errType, wantErr string
+}
+
+var countCases = []countCase{
+	{name: "anthropic count_tokens",
+		countPath: "/v1/messages/count_tokens", count: `{"model":"smart","messages":[{"role":"user","content":"hello"}]}`,
+		callPath: "/v1/messages", call: `{"model":"smart","max_tokens":5,"messages":[{"role":"user","content":"hello"}]}`,
+		errType: "error.type", wantErr: "rate_limit_error"},
+	{name: "gemini countTokens",
+		countPath: "/v1beta/models/smart:countTokens", count: `{"contents":[{"role":"user","parts":[{"text":"hello"}]}]}`,
+		callPath: "/v1beta/models/smart:generateContent", call: `{"contents":[{"role":"user","parts":[{"text":"hello"}]}]}`,
+		errType: "error.status", wantErr: "RESOURCE_EXHAUSTED"},
+}
+
+// withKeyLimits gives the caller the limits of subs, on a gate over the
+// memory stores, which it returns.
+func withKeyLimits(subs ...limit.Subject) (envOpt, *limit.Gate) {
+	opts := memory.Options{}
+	gate := &limit.Gate{Rate: memory.NewRateLimiter(opts), Concurrency: memory.NewConcurrency(opts), Budget: memory.NewBudget(opts)}
+	return func(_ *Config, d *Deps) {
+		d.Routing.Gate, d.Routing.Limits = gate, staticLimits(subs)
+	}, gate
+}
+
+// checkRefusal checks a limit refusal in the dialect's shape with a small
+// retry-after, as a completion's refusal is.
+func checkRefusal(t *testing.T, tc countCase, resp *http.Response, b []byte) {
+	t.Helper()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d, want 429: %s", resp.StatusCode, b)
+	}
+	if got := gjson.GetBytes(b, tc.errType).String(); got != tc.wantErr {
+		t.Errorf("%s = %q, want %q: %s", tc.errType, got, tc.wantErr, b)
+	}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s < 1 || s > 60 {
+		t.Errorf("retry-after %q, want 1–60 seconds", resp.Header.Get("Retry-After"))
+	}
+}
+
+// TestCountTokensIsRateLimited: the counting endpoints took no limit at
+// all, so a key limited to 1 request a minute could make the gateway
+// decode, scan and forward (with the provider's credential) any number of
+// counts. Its second count within the minute is now refused in the
+// caller's dialect before the body is inspected or reaches the upstream,
+// and the refusal is recorded as every limit refusal is.
+func TestCountTokensIsRateLimited(t *testing.T) {
+	for _, tc := range countCases {
+		t.Run(tc.name, func(t *testing.T) {
+			hook := &countingHook{}
+			limits, _ := withKeyLimits(limit.Subject{ID: "key:k", RPM: 1})
+			e := newEnv(t, limits, func(_ *Config, d *Deps) { d.Hooks.Request = hook })
+			if resp, b := e.do(t, http.MethodPost, tc.countPath, tc.count, anthHdr); resp.StatusCode != http.StatusOK {
+				t.Fatalf("first count: status %d: %s", resp.StatusCode, b)
+			}
+			resp, b := e.do(t, http.MethodPost, tc.countPath, tc.count, anthHdr)
+			checkRefusal(t, tc, resp, b)
+			if n := hook.n.Load(); n != 1 {
+				t.Errorf("request guard inspected %d bodies, want 1 (the admitted count)", n)
+			}
+			if n := len(e.anth.Requests()); n != 1 {
+				t.Errorf("upstream counted %d times, want 1", n)
+			}
+			recs := e.usage.all()
+			if len(recs) != 1 || recs[0].Status != http.StatusTooManyRequests || recs[0].Model != "smart" || recs[0].CostMicros != 0 {
+				t.Fatalf("usage rows %+v; want one, the refusal's 429 (an admitted count is not billed)", recs)
+			}
+		})
+	}
+}
+
+// TestCountTokensLeavesCallsTheirRate: counts have a per-minute bucket of
+// their own, sized by the key's RPM, so a client that counts before each
+// call (Claude Code does) is not refused half its calls.
+func TestCountTokensLeavesCallsTheirRate(t *testing.T) {
+	for _, tc := range countCases {
+		t.Run(tc.name, func(t *testing.T) {
+			limits, _ := withKeyLimits(limit.Subject{ID: "key:k", RPM: 1}, limit.Subject{ID: "tenant:t1", RPM: 1})
+			e := newEnv(t, limits)
+			steps := []struct {
+				path, body string
+				want       int
+			}{
+				{tc.countPath, tc.count, http.StatusOK},
+				{tc.callPath, tc.call, http.StatusOK}, // the count used none of the calls' RPM
+				{tc.countPath, tc.count, http.StatusTooManyRequests},
+				{tc.callPath, tc.call, http.StatusTooManyRequests},
+			}
+			for i, s := range steps {
+				if resp, b := e.do(t, http.MethodPost, s.path, s.body, anthHdr); resp.StatusCode != s.want {
+					t.Fatalf("step %d (%s): status %d, want %d: %s", i+1, s.path, resp.StatusCode, s.want, b)
+				}
+			}
+		})
+	}
+}
+
+// TestCountTokensSharesMaxParallel: a slot is a slot. A count is refused
+// while the key's max_parallel is held by another request, and a count
+// holds its slot until it is answered.
+func TestCountTokensSharesMaxParallel(t *testing.T) {
+	ctx := context.Background()
+	subs := []limit.Subject{{ID: "key:k", MaxParallel: 1}}
+	for _, tc := range countCases {
+		t.Run(tc.name, func(t *testing.T) {
+			limits, gate := withKeyLimits(subs...)
+			e := newEnv(t, limits)
+			held, err := gate.AdmitRequest(ctx, subs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, b := e.do(t, http.MethodPost, tc.countPath, tc.count, anthHdr)
+			checkRefusal(t, tc, resp, b)
+			_ = held.Abort(ctx)
+			if resp, b := e.do(t, http.MethodPost, tc.countPath, tc.count, anthHdr); resp.StatusCode != http.StatusOK {
+				t.Fatalf("count after the slot was freed: status %d: %s", resp.StatusCode, b)
+			}
+
+			// A count in flight holds the slot: a call beside it is refused.
+			e.anth.SetFault(upstreamtest.Fault{Latency: 300 * time.Millisecond, Times: 1})
+			req, err := http.NewRequest(http.MethodPost, e.gw.URL+tc.countPath, strings.NewReader(tc.count))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Api-Key", "bw_clientkey")
+			req.Header.Set("Anthropic-Version", "2023-06-01")
+			done := make(chan int)
+			go func() {
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					done <- 0
+					return
+				}
+				_ = resp.Body.Close()
+				done <- resp.StatusCode
+			}()
+			for deadline := time.Now().Add(5 * time.Second); len(e.anth.Requests()) < 2; {
+				if time.Now().After(deadline) {
+					t.Fatal("the count never reached the upstream")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if resp, b := e.do(t, http.MethodPost, tc.callPath, tc.call, anthHdr); resp.StatusCode != http.StatusTooManyRequests {
+				t.Errorf("call beside a count in flight: status %d, want 429: %s", resp.StatusCode, b)
+			}
+			if s := <-done; s != http.StatusOK {
+				t.Fatalf("held count: status %d", s)
+			}
+		})
+	}
+}
