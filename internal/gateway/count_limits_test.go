@@ -12,6 +12,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/limit"
 	"github.com/bulwarkhq/bulwark/internal/limit/memory"
+	"github.com/bulwarkhq/bulwark/internal/router"
 	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
 )
 
@@ -171,5 +172,35 @@ func TestCountTokensSharesMaxParallel(t *testing.T) {
 				t.Fatalf("held count: status %d", s)
 			}
 		})
+	}
+}
+
+// TestRoutedCountFreesTheDeployment: a count_tokens on a routing alias
+// took its deployment's limits (the attempt's admission) and, never being
+// settled, never gave them back: after one count, a deployment with
+// max_parallel 1 refused every call, counts and completions alike, for
+// the life of the process.
+func TestRoutedCountFreesTheDeployment(t *testing.T) {
+	e := newEnv(t, func(_ *Config, d *Deps) {
+		rtr, err := router.New(router.Config{
+			Deployments: []router.Deployment{{Name: "a", Provider: "anthropic", Model: "claude-sonnet-4-5", MaxParallel: 1}},
+			Aliases:     []router.Alias{{Name: "routed", Strategy: router.Fallback, Deployments: []string{"a"}}},
+		}, router.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := memory.Options{}
+		d.Routing = Routing{Executor: &router.Executor{Router: rtr, Policy: router.DefaultPolicy},
+			Gate:   &limit.Gate{Rate: memory.NewRateLimiter(opts), Concurrency: memory.NewConcurrency(opts), Budget: memory.NewBudget(opts)},
+			Limits: staticLimits{}}
+	})
+	count := `{"model":"routed","messages":[{"role":"user","content":"hello"}]}`
+	call := `{"model":"routed","max_tokens":5,"messages":[{"role":"user","content":"hello"}]}`
+	for i, s := range []struct{ path, body string }{
+		{"/v1/messages/count_tokens", count}, {"/v1/messages/count_tokens", count}, {"/v1/messages", call},
+	} {
+		if resp, b := e.do(t, http.MethodPost, s.path, s.body, anthHdr); resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d (%s): status %d, want 200 (the deployment's slot is free): %s", i+1, s.path, resp.StatusCode, b)
+		}
 	}
 }

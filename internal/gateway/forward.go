@@ -139,7 +139,7 @@ func (x *exchange) serve(w http.ResponseWriter) error {
 		}
 	}
 	if x.rt.count {
-		defer x.dropAdmission() // its slots are held until it is answered
+		defer x.endCount()
 	}
 	if h != nil {
 		if body, f, err = inspect(r.Context(), h, x.rt.dialect, body, f); err != nil {
@@ -211,6 +211,20 @@ func (x *exchange) admitRequest() error {
 func (x *exchange) dropAdmission() {
 	if adm := x.call.adm; adm != nil {
 		x.call.adm = nil
+		_ = adm.Abort(x.r.Context())
+	}
+}
+
+// endCount ends a token count once it is answered (or refused): it frees
+// the caller's slots and, for a routed count, gives back the serving
+// deployment's hold (its TPM reservation and slot; the request still
+// counts). A count is never settled, so nothing else would: a
+// deployment's slot taken by a count stayed taken for good, refusing
+// every later call on a deployment with max_parallel.
+func (x *exchange) endCount() {
+	x.dropAdmission()
+	if adm := x.depAdm; adm != nil {
+		x.depAdm = nil
 		_ = adm.Abort(x.r.Context())
 	}
 }

@@ -61,7 +61,7 @@ func (x *exchange) geminiCountTokens(w http.ResponseWriter, model string) error 
 	if err := x.admitRequest(); err != nil {
 		return err
 	}
-	defer x.dropAdmission()
+	defer x.endCount()
 	if h := x.g.deps.Hooks.Request; h != nil {
 		nb, err := h.InspectRequest(x.r.Context(), x.rt.dialect, body)
 		if err != nil {
