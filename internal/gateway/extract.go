@@ -23,7 +23,7 @@ var (
 	ErrStreamOptions  = errors.New("stream_options must be an object")
 	ErrMissingModel   = errors.New("request body has no model")
 	ErrInvalidModel   = errors.New("model must be a non-empty string of at most 256 printable characters")
-	ErrTooDeep        = errors.New("request body is nested more than 10000 levels deep")
+	ErrTooDeep        = fmt.Errorf("request body is nested more than %d levels deep", jsonscan.MaxDepth)
 )
 
 // Fields are what routing, limits and guardrails read from a request body
@@ -102,6 +102,18 @@ func Extract(body []byte) (Fields, error) {
 		return Fields{}, ErrInvalidModel
 	}
 	return f, nil
+}
+
+// checkDepth refuses a body nested deeper than jsonscan.MaxDepth with
+// ErrTooDeep, the error Extract gives it, and nothing else: any other
+// fault is the dialect decoder's to name. The Gemini API, whose bodies
+// are not Extracted, checks it first, so that a deep body is refused as
+// too deep in every dialect, before the guardrail or a decoder walks it.
+func checkDepth(body []byte) error {
+	if _, err := jsonscan.Scan(body, nil); errors.Is(err, jsonscan.ErrTooDeep) {
+		return ErrTooDeep
+	}
+	return nil
 }
 
 // memberName is a top-level member's name as a string to compare, viewed

@@ -500,6 +500,20 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	return b, nil
 }
 
+// readGeminiBody is readBody for the Gemini API, whose bodies are not
+// Extracted: a body nested too deeply is refused as Extract refuses it on
+// the OpenAI and Anthropic APIs.
+func readGeminiBody(r *http.Request, limit int64) ([]byte, error) {
+	b, err := readBody(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDepth(b); err != nil {
+		return nil, badBody(err)
+	}
+	return b, nil
+}
+
 // errTooLong is readAll's answer to a body over its limit.
 var errTooLong = errors.New("body exceeds the limit")
 

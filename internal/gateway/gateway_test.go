@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/gjson"
 
+	"github.com/bulwarkhq/bulwark/internal/jsonscan"
 	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
 	"github.com/bulwarkhq/bulwark/internal/usage"
 )
@@ -430,5 +432,47 @@ func TestRequestMetrics(t *testing.T) {
 	}
 	if got["bulwark_llm_tokens_total,kind=prompt,provider=openai"] <= 0 || got["bulwark_llm_tokens_total,kind=completion,provider=openai"] <= 0 {
 		t.Errorf("tokens not counted: %v", got)
+	}
+}
+
+// A body that is valid JSON but nested deeper than jsonscan.MaxDepth is
+// refused before anything walks it, with the same 400 in every dialect —
+// saying it is nested too deeply and how deep is allowed, not that it is
+// invalid JSON — and never reaches an upstream. One level less is not
+// refused for its depth.
+func TestDeepBodyIsRefusedAsTooDeep(t *testing.T) {
+	const want = "invalid request body: request body is nested more than 10000 levels deep"
+	nest := func(levels int) string { // with the top-level object
+		return strings.Repeat("[", levels-1) + strings.Repeat("]", levels-1)
+	}
+	tests := []struct {
+		name, path, body string // body has %s where the nesting goes
+		hdr              map[string]string
+	}{
+		{"openai chat", "/v1/chat/completions", `{"model":"fast","messages":%s}`, nil},
+		{"openai embeddings", "/v1/embeddings", `{"model":"openai/text-embedding-3-small","input":%s}`, nil},
+		{"openai chat to anthropic", "/v1/chat/completions", `{"model":"smart","messages":%s}`, nil},
+		{"anthropic messages", "/v1/messages", `{"model":"smart","max_tokens":5,"messages":%s}`, anthHdr},
+		{"anthropic messages to openai", "/v1/messages", `{"model":"fast","max_tokens":5,"messages":%s}`, anthHdr},
+		{"anthropic count_tokens", "/v1/messages/count_tokens", `{"model":"smart","messages":%s}`, anthHdr},
+		{"gemini generateContent", "/v1beta/models/fast:generateContent", `{"contents":%s}`, nil},
+		{"gemini streamGenerateContent", "/v1beta/models/smart:streamGenerateContent?alt=sse", `{"contents":%s}`, nil},
+		{"gemini countTokens", "/v1beta/models/smart:countTokens", `{"contents":%s}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			resp, b := e.do(t, http.MethodPost, tt.path, fmt.Sprintf(tt.body, nest(jsonscan.MaxDepth+1)), tt.hdr)
+			if msg := gjson.GetBytes(b, "error.message").String(); resp.StatusCode != http.StatusBadRequest || msg != want {
+				t.Fatalf("%d %.300s; want 400 %q", resp.StatusCode, b, want)
+			}
+			if n := len(e.openai.Requests()) + len(e.anth.Requests()); n != 0 {
+				t.Fatalf("%d upstream requests", n)
+			}
+			_, b = e.do(t, http.MethodPost, tt.path, fmt.Sprintf(tt.body, nest(jsonscan.MaxDepth)), tt.hdr)
+			if bytes.Contains(b, []byte("nested more than")) {
+				t.Fatalf("%d levels refused as too deep: %.300s", jsonscan.MaxDepth, b)
+			}
+		})
 	}
 }

@@ -43,7 +43,7 @@ func (g *Gateway) geminiMethods(billed http.HandlerFunc) http.HandlerFunc {
 // and the call is refused as /v1/messages/count_tokens refuses them.
 func (x *exchange) geminiCountTokens(w http.ResponseWriter, model string) error {
 	setRequestID(w, x.r, x.rt.dialect)
-	body, err := readBody(x.r, x.g.cfg.MaxBodyBytes)
+	body, err := readGeminiBody(x.r, x.g.cfg.MaxBodyBytes)
 	if err != nil {
 		return err
 	}

@@ -130,7 +130,7 @@ func (x *exchange) geminiCall(w http.ResponseWriter) error {
 	if _, ok := geminiAlt(x.r); stream && !ok {
 		return apierr.BadRequest("invalid_argument", "streamGenerateContent is served with alt=sse or as a JSON array (no alt, or alt=json)")
 	}
-	body, err := readBody(x.r, x.g.cfg.MaxBodyBytes)
+	body, err := readGeminiBody(x.r, x.g.cfg.MaxBodyBytes)
 	if err != nil {
 		return err
 	}

@@ -9,12 +9,22 @@ import (
 	"unicode/utf8"
 )
 
-// ErrInvalidJSON is returned for a body that is not one well-formed JSON
-// value. The engine never forwards what it could not scan.
-var ErrInvalidJSON = errors.New("guard: request body is not valid JSON")
+// MaxDepth is the deepest nesting of objects and arrays the walk takes:
+// it recurses once per level, and the bound keeps a hostile body from
+// exhausting the stack.
+const MaxDepth = 256
 
-// maxDepth bounds nesting so a hostile body cannot exhaust the stack.
-const maxDepth = 256
+// Errors of the walk. The engine never forwards what it could not scan.
+var (
+	// ErrInvalidJSON is returned for a body that is not one well-formed
+	// JSON value.
+	ErrInvalidJSON = errors.New("guard: request body is not valid JSON")
+	// ErrTooDeep is returned for valid JSON nested deeper than MaxDepth.
+	// It wraps ErrInvalidJSON, so that whoever refuses a body the walk
+	// could not take refuses this one too (never forwarding it unscanned);
+	// check it first to tell the client what is wrong.
+	ErrTooDeep = fmt.Errorf("%w: nested more than %d levels deep", ErrInvalidJSON, MaxDepth)
+)
 
 // leaf is one JSON string (value or key) found by the walk.
 type leaf struct {
@@ -111,6 +121,11 @@ func walkJSON(data []byte) (*walker, error) {
 
 func (w *walker) fail(what string) error {
 	return fmt.Errorf("%w: %s at offset %d", ErrInvalidJSON, what, w.pos)
+}
+
+// tooDeep is the error of a container opened inside MaxDepth others.
+func (w *walker) tooDeep() error {
+	return fmt.Errorf("%w at offset %d", ErrTooDeep, w.pos)
 }
 
 func (w *walker) ws() {
@@ -227,9 +242,6 @@ func digits(i int32) int {
 // "type" member (or "" for anything else) so the parent can tell content
 // blocks apart.
 func (w *walker) value(at ref, depth int) (string, error) {
-	if depth > maxDepth {
-		return "", w.fail("nesting too deep")
-	}
 	if w.pos >= len(w.s) {
 		return "", w.fail("unexpected end")
 	}
@@ -264,7 +276,11 @@ func (w *walker) addLeaf(at ref, s, e int, text string, key bool) {
 	w.leaves = append(w.leaves, leaf{at: at, start: s, end: e, text: text, key: key})
 }
 
+// object parses the object at w.pos, inside depth containers.
 func (w *walker) object(at ref, depth int) (string, error) {
+	if depth >= MaxDepth {
+		return "", w.tooDeep()
+	}
 	w.pos++ // '{'
 	mark, skipMark := len(w.leaves), len(w.skipped)
 	var typ, sourceType string
@@ -326,7 +342,11 @@ func (w *walker) object(at ref, depth int) (string, error) {
 	return typ, nil
 }
 
+// array parses the array at w.pos, inside depth containers.
 func (w *walker) array(at ref, depth int) error {
+	if depth >= MaxDepth {
+		return w.tooDeep()
+	}
 	w.pos++ // '['
 	w.ws()
 	if w.pos < len(w.s) && w.s[w.pos] == ']' {

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -135,5 +136,30 @@ func TestPathBudgetElides(t *testing.T) {
 	}
 	if w, _ = walkJSON([]byte(body)); w.arena().trustOf(w.leaves[3].at, roles) != Trusted {
 		t.Fatal("system content within the budget: untrusted, want trusted")
+	}
+}
+
+// TestScanJSONDepth: the walk recurses once per level, so nesting is
+// bounded; a body past the bound is refused as too deep — not as invalid
+// JSON, which it is not — and refused under every policy, a log-only one
+// included (never forwarded unscanned).
+func TestScanJSONDepth(t *testing.T) {
+	e, _ := newEngine(t)
+	nest := func(n int) []byte {
+		return []byte(strings.Repeat(`{"a":`, n-1) + `["mail jane.doe@example.org"]` + strings.Repeat("}", n-1))
+	}
+	for _, policy := range []string{"pii=redact", "pii=log,secrets=log,injection=log"} {
+		p := mustPolicy(t, policy)
+		if _, findings, err := e.ScanJSON(context.Background(), nest(MaxDepth), p, nil); err != nil || len(findings) != 1 {
+			t.Fatalf("%s: %d levels: %d findings, error %v; want the body scanned", policy, MaxDepth, len(findings), err)
+		}
+		out, _, err := e.ScanJSON(context.Background(), nest(MaxDepth+1), p, nil)
+		if !errors.Is(err, ErrTooDeep) || !errors.Is(err, ErrInvalidJSON) || out != nil {
+			t.Fatalf("%s: %d levels: error %v, %d bytes out; want ErrTooDeep (an ErrInvalidJSON) and nothing to forward",
+				policy, MaxDepth+1, err, len(out))
+		}
+		if want := fmt.Sprintf("nested more than %d levels deep", MaxDepth); !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: error %q does not say %q", policy, err, want)
+		}
 	}
 }

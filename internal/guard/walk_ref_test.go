@@ -67,9 +67,6 @@ func (w *walkerRef) ws() {
 // "type" member (or "" for anything else) so the parent can tell content
 // blocks apart.
 func (w *walkerRef) value(path []string, depth int, _ string) (string, error) {
-	if depth > maxDepth {
-		return "", w.fail("nesting too deep")
-	}
 	if w.pos >= len(w.data) {
 		return "", w.fail("unexpected end")
 	}
@@ -106,6 +103,9 @@ func (w *walkerRef) addLeaf(path []string, s, e int, text string, key bool) {
 }
 
 func (w *walkerRef) object(path []string, depth int) (string, error) {
+	if depth >= MaxDepth {
+		return "", fmt.Errorf("%w at offset %d", ErrTooDeep, w.pos)
+	}
 	w.pos++ // '{'
 	mark, skipMark := len(w.leaves), len(w.skipped)
 	var info struct{ typ, sourceType string }
@@ -167,6 +167,9 @@ func (w *walkerRef) object(path []string, depth int) (string, error) {
 }
 
 func (w *walkerRef) array(path []string, depth int) error {
+	if depth >= MaxDepth {
+		return fmt.Errorf("%w at offset %d", ErrTooDeep, w.pos)
+	}
 	w.pos++ // '['
 	w.ws()
 	if w.pos < len(w.data) && w.data[w.pos] == ']' {
@@ -266,6 +269,10 @@ var walkBodies = []string{
 	`{"messages":[{"role":"system","content":[{"type":"text","text":"s"}]},"u",{"role":"user","content":"x"}],"messages\\.1":"k","contents":[{"parts":[{"text":"t"}]}],"contents.0":"c"}`,
 	`{"messages":{"3":{"x":"y"},"3.x":["z"]},"k":[[["a"],{"b":"c"}],[0,{"d":["e"]}]]}`,
 	`{"a":}`, `{"a":"b"`, `{"a":"b"} x`, `{"a":"\q"}`, "{\"a\":\"\x01\"}", `[1,]`, `{"a" "b"}`, `tru`, ``,
+	// At the depth limit: as deep as allowed, one level more, and cut off.
+	strings.Repeat("[", MaxDepth) + `"x"` + strings.Repeat("]", MaxDepth),
+	strings.Repeat(`{"a":`, MaxDepth) + `{}` + strings.Repeat("}", MaxDepth),
+	strings.Repeat("[", MaxDepth-1) + `{"a":"x"`,
 }
 
 func TestWalkMatchesReference(t *testing.T) {

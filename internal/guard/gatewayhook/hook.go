@@ -277,6 +277,9 @@ func publicError(err error, phase string) *apierr.Error {
 			status = http.StatusForbidden
 		}
 		return apierr.New(status, "guardrail_blocked", msg+")").WithCause(fmt.Errorf("guard %s: %s/%s", phase, be.Family, be.Type))
+	case errors.Is(err, guard.ErrTooDeep): // an ErrInvalidJSON too: first
+		return apierr.BadRequest("invalid_request_error",
+			fmt.Sprintf("the %s body is nested more than %d levels deep", phase, guard.MaxDepth)).WithCause(err)
 	case errors.Is(err, guard.ErrInvalidJSON):
 		return apierr.BadRequest("invalid_request_error", "the "+phase+" body is not valid JSON").WithCause(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -502,6 +503,46 @@ func TestTrustPerDialect(t *testing.T) {
 				t.Fatalf("err = %v, blocked want %v", err, tt.blocked)
 			}
 		})
+	}
+}
+
+// A body nested deeper than the guardrail's walk takes is valid JSON: in
+// every dialect, and under a log-only policy too, it is refused with a 400
+// that says it is nested too deeply, and how deep is allowed — not that it
+// is invalid JSON (which a malformed body is still told).
+func TestDeepBodyIsRefusedAsTooDeep(t *testing.T) {
+	nest := func(body string) []byte { // body inside MaxDepth+1 levels, with the top-level object
+		return []byte(`{"model":"m","metadata":` + strings.Repeat("[", guard.MaxDepth) + body + strings.Repeat("]", guard.MaxDepth) + `}`)
+	}
+	tooDeep := fmt.Sprintf("the request body is nested more than %d levels deep", guard.MaxDepth)
+	tests := []struct {
+		name string
+		d    apierr.Dialect
+		body []byte
+		want string
+	}{
+		{"openai", apierr.OpenAI, nest(`"x"`), tooDeep},
+		{"anthropic", apierr.Anthropic, nest(`"x"`), tooDeep},
+		{"gemini", apierr.Gemini, nest(`"x"`), tooDeep},
+		{"malformed", apierr.OpenAI, []byte(`{"model":"m",`), "the request body is not valid JSON"},
+	}
+	for _, tt := range tests {
+		for _, key := range []string{"k", "loose"} {
+			t.Run(tt.name+"/"+key, func(t *testing.T) {
+				h, _, _ := newHooks(t, map[string]string{"loose": "pii=log,secrets=log,injection=log"})
+				out, err := h.InspectRequest(ctxFor(key, "default"), tt.d, tt.body)
+				var ae *apierr.Error
+				if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || ae.Message != tt.want || out != nil {
+					t.Fatalf("err = %v (%d bytes out), want 400 %q", err, len(out), tt.want)
+				}
+			})
+		}
+	}
+	// One level less is scanned and forwarded.
+	h, _, _ := newHooks(t, nil)
+	ok := []byte(`{"model":"m","metadata":` + strings.Repeat("[", guard.MaxDepth-1) + `"x"` + strings.Repeat("]", guard.MaxDepth-1) + `}`)
+	if _, err := h.InspectRequest(ctxFor("k", "default"), apierr.Gemini, ok); err != nil {
+		t.Fatalf("%d levels: %v", guard.MaxDepth, err)
 	}
 }
 
