@@ -95,6 +95,12 @@ func TestCheckConfig(t *testing.T) {
 		{"provider over plain HTTP on loopback", func(c *config.Config) {
 			c.Providers = []config.Provider{{Name: "ol", Type: "openai", BaseURL: "http://127.0.0.1:11434/v1"}}
 		}, nil, "", 0},
+		{"provider over plain HTTP on IPv6 loopback", func(c *config.Config) {
+			c.Providers = []config.Provider{{Name: "ol", Type: "openai", BaseURL: "http://[::1]:11434/v1"}}
+		}, nil, "", 0},
+		{"provider over plain HTTP on IPv6 beyond loopback", func(c *config.Config) {
+			c.Providers = []config.Provider{{Name: "ol", Type: "openai", BaseURL: "http://[2001:db8::10]:11434/v1"}}
+		}, nil, "BW-PRV-003", Medium},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

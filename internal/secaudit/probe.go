@@ -25,6 +25,13 @@ type ProbeOptions struct {
 	RootCAs *x509.CertPool
 	// Timeout bounds each request (default 5 s).
 	Timeout time.Duration
+
+	// dial connects to the gateway (default: a net.Dialer with Timeout).
+	// Whether the target is beyond loopback is decided on the URL's host,
+	// never on where dial connects: tests connect a name or address that
+	// is not loopback to a loopback listener, so that none listens beyond
+	// loopback.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // prober holds one probe's client and findings. Not safe for concurrent use.
@@ -50,6 +57,9 @@ func Probe(ctx context.Context, base string, opt ProbeOptions) ([]Finding, error
 	if opt.Timeout <= 0 {
 		opt.Timeout = 5 * time.Second
 	}
+	if opt.dial == nil {
+		opt.dial = (&net.Dialer{Timeout: opt.Timeout}).DialContext
+	}
 	p := &prober{base: u, opt: opt, client: probeClient(opt, false)}
 	p.run(ctx)
 	Sort(p.out)
@@ -59,7 +69,7 @@ func Probe(ctx context.Context, base string, opt ProbeOptions) ([]Finding, error
 func probeClient(opt ProbeOptions, insecure bool) *http.Client {
 	tr := &http.Transport{
 		Proxy:               nil, // probe the gateway itself, not a proxy's view of it
-		DialContext:         (&net.Dialer{Timeout: opt.Timeout}).DialContext,
+		DialContext:         opt.dial,
 		TLSHandshakeTimeout: opt.Timeout,
 		TLSClientConfig:     &tls.Config{RootCAs: opt.RootCAs, MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure}, //nolint:gosec // G402: only after BW-NET-008 reported the untrusted certificate; the probe sends no credential
 		DisableKeepAlives:   true,
@@ -152,6 +162,11 @@ func (p *prober) checkHeaders(r *response) {
 	}
 }
 
+// checkTransport judges how the gateway was reached. Plain HTTP is
+// flagged when the target's host is not a loopback address or
+// "localhost" (loopbackHost): an unspecified address (0.0.0.0, ::), any
+// other address and any other name — a name may resolve beyond loopback
+// for the clients that use it, whatever it resolves to here.
 func (p *prober) checkTransport(ctx context.Context, r *response) {
 	if p.base.Scheme == "http" {
 		if !loopbackHost(p.base.Hostname()) {
@@ -186,19 +201,19 @@ func (p *prober) acceptsOldTLS(ctx context.Context) (uint16, bool) {
 	if p.base.Port() == "" {
 		host = net.JoinHostPort(p.base.Hostname(), "443")
 	}
-	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: p.opt.Timeout}, Config: &tls.Config{
+	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11, //nolint:gosec // G402: probing whether the server accepts old versions is the point
 		InsecureSkipVerify: true, ServerName: p.base.Hostname(), //nolint:gosec // G402: nothing is sent on this connection
-	}}
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.opt.Timeout)
 	defer cancel()
-	c, err := d.DialContext(ctx, "tcp", host)
+	raw, err := p.opt.dial(ctx, "tcp", host)
 	if err != nil {
 		return 0, false
 	}
-	defer func() { _ = c.Close() }()
-	tc, ok := c.(*tls.Conn)
-	if !ok {
+	defer func() { _ = raw.Close() }()
+	tc := tls.Client(raw, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
 		return 0, false
 	}
 	return tc.ConnectionState().Version, true

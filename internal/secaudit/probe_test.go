@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -103,17 +105,11 @@ func TestProbe(t *testing.T) {
 			return s.URL, ProbeOptions{}
 		}, []string{"BW-NET-008"}, []string{"BW-NET-000", "BW-NET-001"}},
 		{"plain http beyond loopback", func(t *testing.T) (string, ProbeOptions) {
-			// Listening on every interface and reached by the unspecified
-			// address: what an operator probing a 0.0.0.0 listener sees.
-			l, err := net.Listen("tcp", "0.0.0.0:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := &httptest.Server{Listener: l, Config: &http.Server{Handler: gateway(false), ReadHeaderTimeout: time.Second}}
-			s.Start()
+			// What an operator probing a 0.0.0.0 listener sees, served
+			// from loopback (see TestProbePlainHTTPBeyondLoopback).
+			s := httptest.NewServer(gateway(false))
 			t.Cleanup(s.Close)
-			_, port, _ := net.SplitHostPort(l.Addr().String())
-			return "http://0.0.0.0:" + port, ProbeOptions{}
+			return "http://0.0.0.0:8787", ProbeOptions{dial: dialOnly(t, s, nil)}
 		}, []string{"BW-NET-010"}, []string{"BW-NET-000", "BW-NET-001"}},
 		{"metrics request fails", func(t *testing.T) (string, ProbeOptions) {
 			s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -146,6 +142,73 @@ func TestProbe(t *testing.T) {
 				t.Fatalf("want no finding, got %+v", found)
 			}
 			expectIDs(t, found, tt.want, tt.absent)
+		})
+	}
+}
+
+// dialOnly returns a dial for ProbeOptions that connects every
+// connection to s, a loopback listener, whatever address the probe asks
+// for; asked, if not nil, records those addresses. Tests reach a gateway
+// under an address beyond loopback this way without listening beyond
+// loopback.
+func dialOnly(t *testing.T, s *httptest.Server, asked *[]string) func(context.Context, string, string) (net.Conn, error) {
+	t.Helper()
+	if !loopbackHost(s.Listener.Addr().(*net.TCPAddr).IP.String()) {
+		t.Fatalf("test server on %s, beyond loopback", s.Listener.Addr())
+	}
+	var mu sync.Mutex
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if asked != nil {
+			mu.Lock()
+			*asked = append(*asked, addr)
+			mu.Unlock()
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, s.Listener.Addr().String())
+	}
+}
+
+// BW-NET-010: a gateway reached over plain HTTP under any host but a
+// loopback address or "localhost" is flagged. Every target is served by
+// the same loopback listener; only the URL differs, and the probe must
+// have asked to connect to the URL's own host and port.
+func TestProbePlainHTTPBeyondLoopback(t *testing.T) {
+	tests := []struct {
+		host    string
+		flagged bool
+	}{
+		{"0.0.0.0", true},             // every interface, the case operators probe
+		{"[::]", true},                // the same in IPv6
+		{"192.0.2.10", true},          // an interface address (TEST-NET-1)
+		{"[2001:db8::10]", true},      // and in IPv6
+		{"[::ffff:192.0.2.10]", true}, // IPv4-mapped
+		{"gateway.example.test", true},
+		{"127.0.0.1", false},
+		{"127.0.0.2", false},
+		{"[::1]", false},
+		{"[::ffff:127.0.0.1]", false},
+		{"localhost", false},
+	}
+	s := httptest.NewServer(gateway(false))
+	t.Cleanup(s.Close)
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			var asked []string
+			found, err := Probe(context.Background(), "http://"+tt.host+":8787", ProbeOptions{dial: dialOnly(t, s, &asked)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.flagged {
+				expectIDs(t, found, []string{"BW-NET-010"}, []string{"BW-NET-000", "BW-NET-001"})
+			} else {
+				expectIDs(t, found, nil, []string{"BW-NET-010", "BW-NET-000", "BW-NET-001"})
+			}
+			if want := strings.Trim(tt.host, "[]"); len(asked) == 0 || !slices.ContainsFunc(asked, func(a string) bool {
+				h, port, _ := net.SplitHostPort(a)
+				return h == want && port == "8787"
+			}) {
+				t.Fatalf("probe dialled %v, want %s:8787", asked, tt.host)
+			}
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -218,8 +219,13 @@ func checkProvider(in Input, p providerRef) []Finding {
 	return out
 }
 
+// loopbackHost reports whether a URL's host (u.Hostname(): no port; the
+// brackets of an IPv6 address are tolerated) is a loopback address or
+// "localhost". An IPv6 host is joined to its port with brackets: without
+// them "::1" read as a host and port was no address, and IPv6 loopback
+// counted as beyond loopback.
 func loopbackHost(h string) bool {
-	return config.IsLoopback(strings.Trim(h, "[]") + ":0")
+	return config.IsLoopback(net.JoinHostPort(strings.Trim(h, "[]"), "0"))
 }
 
 // checkProviders checks every stored provider: a credential that is not
