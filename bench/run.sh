@@ -32,6 +32,8 @@
 # BENCH_ONLY=<regex> runs only the matching scenarios. BENCH_PERF=<scenario substring> additionally
 # records a perf profile of the measured process during the matching runs
 # and prints its top functions (profiling harness; needs perf).
+# BENCH_THREADS=<scenario substring> prints each thread's context switches and
+# CPU per request for the matching scenarios (last round).
 # BENCH_BASE=<git revision> adds that revision's Bulwark as "base@<rev>"
 # rows in the same rounds (before/after side by side). BENCH_REV=<git
 # revision> measures that commit instead of the working tree.
@@ -78,6 +80,14 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 # heap that grows and is scavenged back costs in the kernel.
 user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 min_faults() { awk '{print $10}' "/proc/$1/stat"; }
+# threads PID: one line per thread — tid, voluntary and involuntary
+# switches, CPU ticks (BENCH_THREADS).
+threads() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		printf '%s %s %s\n' "${t##*/}" "$(awk '/^(non)?voluntary_ctxt_switches/{printf "%s ", $2}' "$t/status")" "$(awk '{print $14+$15}' "$t/stat")"
+	done 2>/dev/null
+}
 # Context switches of every thread of a process (voluntary + involuntary):
 # on this VM a switch costs microseconds, and the Go runtime's sysmon thread
 # switches every 20 µs while the process is busy.
@@ -212,9 +222,15 @@ run() {
 		perf stat -x, -e syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep,syscalls:sys_enter_pwrite64,syscalls:sys_enter_fsync -p "$pid" -o "$WORK/stat.$(echo "$name" | tr -c 'a-z0-9' _).r$ROUND.csv" -- sleep "${DUR%s}" 2>/dev/null &
 		stat_pid=$!
 	fi
+	local th=""
+	if [ -n "${BENCH_THREADS:-}" ] && [[ "$name" == *"$BENCH_THREADS"* ]]; then
+		th="$WORK/threads.$(echo "$name" | tr -c 'a-z0-9' _)"
+		threads "$pid" >"$th.0"
+	fi
 	local t0 u0 c0 us0 f0; t0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "$UP_PID"); c0=$(ctx_switches "$pid"); us0=$(user_ticks "$pid"); f0=$(min_faults "$pid")
 	local out; out=$(taskset -c $GEN_CPU "$WORK/loadgen" -unique -rate "$RATE" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d "$DUR" "${hdrs[@]}")
 	local t1 u1 c1 us1 f1; t1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "$UP_PID"); c1=$(ctx_switches "$pid"); us1=$(user_ticks "$pid"); f1=$(min_faults "$pid")
+	[ -n "$th" ] && threads "$pid" >"$th.1"
 	[ -n "$perf_pid" ] && wait "$perf_pid" || true
 	[ -n "$stat_pid" ] && wait "$stat_pid" || true
 	if [ -n "$pprof_pid" ]; then
@@ -275,6 +291,8 @@ def ratio(a, b, label, target=None):
         # A target is met only when the whole interval is under it: a median
         # that lands under it by less than the machine's noise is not shown.
         verdict = "met" if hi <= target else "NOT met" if lo > target else "not shown (interval spans it)"
+        if len(per) < 5:
+            verdict = "not shown (fewer than 5 rounds)"
         t = f"  (target ≤ {target}×: {verdict})"
     print(f'{label:<58} {statistics.median(per):.3f}× [95% {lo:.3f}–{hi:.3f}]  per round: {" ".join(f"{p:.2f}" for p in per)}{t}')
 print("\nCPU/request ratios (median of per-round ratios, same round = same machine state):")
@@ -294,6 +312,32 @@ if base:
     ratio(f"{base} +routing/limits", f"{base} auth+usage", f"{base} routing+limits+budget / auth+usage")
     ratio(f"{base} +guard redact-all", f"{base} auth+usage", f"{base} guard redact-all / guard off", 1.2)
 PY
+
+if [ -n "${BENCH_THREADS:-}" ]; then
+	# Context switches and CPU per request of each thread of the matching
+	# scenarios (last round): which thread's wake-ups a difference is made of
+	# (the Go runtime's sysmon is one thread; the rest run goroutines).
+	python3 - "$WORK" "$TCK" <<'PY'
+import glob, json, os, sys
+work, tck = sys.argv[1], int(sys.argv[2])
+reqs = {}
+for l in open(os.path.join(work, "results")):
+    r = json.loads(l)
+    reqs["".join(c if c in "abcdefghijklmnopqrstuvwxyz0123456789" else "_" for c in r["name"] + "\n")] = r["requests"]
+def load(f):
+    return {int(p[0]): [int(x) for x in p[1:]] for p in (l.split() for l in open(f)) if len(p) == 4}
+for f0 in sorted(glob.glob(os.path.join(work, "threads.*.0"))):
+    tag = os.path.basename(f0)[8:-2]
+    a, b = load(f0), load(f0[:-1] + "1")
+    n = reqs.get(tag, 0) or 1
+    rows = sorted(((tid, [(y - x) for x, y in zip(a.get(tid, [0, 0, 0]), v)]) for tid, v in b.items()), key=lambda r: -(r[1][0] + r[1][1]))
+    tot = [sum(r[1][i] for r in rows) for i in range(3)]
+    print(f"== threads of {tag} (last round, per request): voluntary {tot[0] / n:.2f}, involuntary {tot[1] / n:.2f}, cpu {tot[2] / tck / n * 1e6:.1f} µs")
+    for tid, (vol, inv, ticks) in rows[:8]:
+        if vol + inv or ticks:
+            print(f"   tid {tid:<8} vol {vol / n:6.3f}  invol {inv / n:6.3f}  cpu {ticks / tck / n * 1e6:7.1f} µs")
+PY
+fi
 
 if [ -n "${BENCH_SYSCALLS:-}" ]; then
 	# Syscalls per request of each matching scenario (last round; the
