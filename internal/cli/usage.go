@@ -43,22 +43,50 @@ func runUsage(ctx context.Context, e *Env, args []string) (err error) {
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	p := &printer{w: tw}
-	// ESTIMATED counts the requests whose tokens were counted locally (the
-	// upstream's usage report never came: a stream cut short, a client
-	// gone), and EST. TOKENS is their prompt plus completion tokens, which
-	// PROMPT and COMPLETION include.
-	p.printf("KEY\tMODEL\tREQUESTS\tERRORS\tESTIMATED\tPROMPT\tCOMPLETION\tEST. TOKENS\tCOST USD\n")
-	var tot [7]int64 // the column totals: requests, errors, estimated, prompt, completion, est. tokens, cost
+	p.printf("KEY\tMODEL")
+	for _, c := range usageColumns {
+		p.printf("\t%s", c.head)
+	}
+	p.printf("\tCOST USD\n")
+	var tot [len(usageColumns) + 1]int64 // the column totals, cost last
 	for _, r := range rows {
-		cols := [7]int64{r.Requests, r.Errors, r.EstimatedRequests, r.PromptTokens, r.CompletionTokens,
-			addSat(r.EstimatedPromptTokens, r.EstimatedCompletionTokens), r.CostMicros}
-		p.printf("%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.KeyID, r.Model, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], usd(cols[6]))
-		for i, v := range cols {
+		p.printf("%s\t%s", r.KeyID, r.Model)
+		for i, c := range usageColumns {
+			v := c.value(r)
+			p.printf("\t%d", v)
 			tot[i] = addSat(tot[i], v)
 		}
+		p.printf("\t%s\n", usd(r.CostMicros))
+		tot[len(usageColumns)] = addSat(tot[len(usageColumns)], r.CostMicros)
 	}
-	p.printf("total\t\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", tot[0], tot[1], tot[2], tot[3], tot[4], tot[5], usd(tot[6]))
+	p.printf("total\t")
+	for _, v := range tot[:len(usageColumns)] {
+		p.printf("\t%d", v)
+	}
+	p.printf("\t%s\n", usd(tot[len(usageColumns)]))
 	return p.flush(tw)
+}
+
+// usageColumns are the summary table's counts, in order. ESTIMATED counts
+// the requests whose tokens were counted locally (the upstream's usage
+// report never came: a stream cut short, a client gone), and EST. TOKENS
+// is their prompt plus completion tokens, which PROMPT and COMPLETION
+// include. The CACHE columns are parts of PROMPT billed at cache prices:
+// reads, writes, and the writes with a one-hour TTL (part of CACHE WRITE,
+// billed at twice the input price where the five-minute rest is 1.25×).
+var usageColumns = [...]struct {
+	head  string
+	value func(store.UsageSummary) int64
+}{
+	{"REQUESTS", func(r store.UsageSummary) int64 { return r.Requests }},
+	{"ERRORS", func(r store.UsageSummary) int64 { return r.Errors }},
+	{"ESTIMATED", func(r store.UsageSummary) int64 { return r.EstimatedRequests }},
+	{"PROMPT", func(r store.UsageSummary) int64 { return r.PromptTokens }},
+	{"COMPLETION", func(r store.UsageSummary) int64 { return r.CompletionTokens }},
+	{"EST. TOKENS", func(r store.UsageSummary) int64 { return addSat(r.EstimatedPromptTokens, r.EstimatedCompletionTokens) }},
+	{"CACHE READ", func(r store.UsageSummary) int64 { return r.CachedTokens }},
+	{"CACHE WRITE", func(r store.UsageSummary) int64 { return r.CacheWriteTokens }},
+	{"CACHE WRITE 1H", func(r store.UsageSummary) int64 { return r.CacheWrite1hTokens }},
 }
 
 // addSat adds non-negative costs and counts, saturating at math.MaxInt64

@@ -104,12 +104,16 @@ type Usage struct {
 	CompletionTokens int64     `json:"completion_tokens"`
 	CachedTokens     int64     `json:"cached_tokens"`
 	CacheWriteTokens int64     `json:"cache_write_tokens"`
-	ReasoningTokens  int64     `json:"reasoning_tokens"`
-	CostMicros       int64     `json:"cost_micros"`
-	LatencyMS        int64     `json:"latency_ms"`
-	TTFBMS           int64     `json:"ttfb_ms"`
-	Status           int       `json:"status"`
-	Stream           bool      `json:"stream"`
+	// CacheWrite1hTokens is the part of CacheWriteTokens written with a
+	// one-hour TTL (Anthropic), priced higher than the five-minute rest.
+	// Rows written before the column existed read 0.
+	CacheWrite1hTokens int64 `json:"cache_write_1h_tokens"`
+	ReasoningTokens    int64 `json:"reasoning_tokens"`
+	CostMicros         int64 `json:"cost_micros"`
+	LatencyMS          int64 `json:"latency_ms"`
+	TTFBMS             int64 `json:"ttfb_ms"`
+	Status             int   `json:"status"`
+	Stream             bool  `json:"stream"`
 	// Estimated marks counts computed locally (request and delivered
 	// bytes ÷ 4) because the upstream's own usage report never came: a
 	// stream cut short, a client gone before the answer. Rows written
@@ -131,8 +135,13 @@ type UsageSummary struct {
 	Requests         int64  `json:"requests"`
 	PromptTokens     int64  `json:"prompt_tokens"`
 	CompletionTokens int64  `json:"completion_tokens"`
-	CostMicros       int64  `json:"cost_micros"`
-	Errors           int64  `json:"errors"`
+	// The cache sums are parts of PromptTokens billed at cache prices:
+	// reads, writes, and the part of the writes with a one-hour TTL.
+	CachedTokens       int64 `json:"cached_tokens"`
+	CacheWriteTokens   int64 `json:"cache_write_tokens"`
+	CacheWrite1hTokens int64 `json:"cache_write_1h_tokens"`
+	CostMicros         int64 `json:"cost_micros"`
+	Errors             int64 `json:"errors"`
 	// EstimatedRequests counts the rows whose tokens were estimated, and
 	// the Estimated… token sums are their part of PromptTokens and
 	// CompletionTokens: the rest is the upstream's own report.

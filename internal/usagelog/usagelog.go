@@ -72,7 +72,7 @@ func newWriter(st store.Store, log *slog.Logger, reg prometheus.Registerer, limi
 func (w *Writer) Record(ctx context.Context, r usage.Record) {
 	row := store.Usage{Time: r.Time, RequestID: r.RequestID, Tenant: r.Tenant, KeyID: r.KeyID, Model: r.Model,
 		Provider: r.Provider, Deployment: r.Deployment, PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens,
-		CachedTokens: r.CachedTokens, CacheWriteTokens: r.CacheWriteTokens, ReasoningTokens: r.ReasoningTokens,
+		CachedTokens: r.CachedTokens, CacheWriteTokens: r.CacheWriteTokens, CacheWrite1hTokens: r.CacheWrite1hTokens, ReasoningTokens: r.ReasoningTokens,
 		CostMicros: r.CostMicros, LatencyMS: r.Latency.Milliseconds(), TTFBMS: r.TTFB.Milliseconds(), Status: r.Status, Stream: r.Stream,
 		Estimated: r.Estimated}
 	for {

@@ -229,20 +229,20 @@ func (c *captureStore) InsertUsage(_ context.Context, rows []store.Usage) error 
 }
 
 // A record becomes its row field for field, whether its tokens were
-// estimated included.
+// estimated and its one-hour cache writes included.
 func TestRecordBecomesRow(t *testing.T) {
 	st := &captureStore{}
 	w := newWriter(st, quiet, nil, queueSize, time.Hour)
 	at := time.Date(2026, 11, 2, 3, 4, 5, 0, time.UTC)
 	r := usage.Record{Time: at, RequestID: "req-1", KeyID: "k1", Tenant: "t1", Model: "fast", Provider: "openai", Deployment: "gpt-4o-mini",
-		Tokens:    usage.Tokens{PromptTokens: 11, CompletionTokens: 7, CachedTokens: 3, CacheWriteTokens: 2, ReasoningTokens: 1},
+		Tokens:    usage.Tokens{PromptTokens: 11, CompletionTokens: 7, CachedTokens: 3, CacheWriteTokens: 2, CacheWrite1hTokens: 1, ReasoningTokens: 1},
 		Estimated: true, CostMicros: 99, Latency: 1500 * time.Millisecond, TTFB: 250 * time.Millisecond, Status: 502, Stream: true}
 	w.Record(context.Background(), r)
 	r.RequestID, r.Estimated = "req-2", false
 	w.Record(context.Background(), r)
 	w.Close()
 	want := store.Usage{Time: at, RequestID: "req-1", Tenant: "t1", KeyID: "k1", Model: "fast", Provider: "openai", Deployment: "gpt-4o-mini",
-		PromptTokens: 11, CompletionTokens: 7, CachedTokens: 3, CacheWriteTokens: 2, ReasoningTokens: 1, CostMicros: 99,
+		PromptTokens: 11, CompletionTokens: 7, CachedTokens: 3, CacheWriteTokens: 2, CacheWrite1hTokens: 1, ReasoningTokens: 1, CostMicros: 99,
 		LatencyMS: 1500, TTFBMS: 250, Status: 502, Stream: true, Estimated: true}
 	if len(st.rows) != 2 || st.rows[0] != want {
 		t.Fatalf("rows %+v, want first %+v", st.rows, want)

@@ -119,45 +119,65 @@ func TestOpenRefuses(t *testing.T) {
 	}
 }
 
-// A database made before migration 0002 (schema version 1, no estimated
-// column) is upgraded on open: its rows read as not estimated, and new
-// rows keep the flag.
-func TestUpgradeAddsUsageEstimated(t *testing.T) {
+// A database made before migration 0002 (no estimated column) or 0003 (no
+// one-hour cache-write column) is upgraded on open: its rows stay and read
+// the added columns' defaults, and new rows keep what they are written
+// with.
+func TestUpgradeAddsUsageColumns(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	dsn := pgtest.Start(t)
-	_ = openDSN(t, dsn).Close()
-	exec(t, dsn, "ALTER TABLE usage DROP COLUMN estimated", "UPDATE schema_version SET version = 1",
-		// A row as a version-1 binary wrote it.
-		`INSERT INTO usage(ts, request_id, tenant, key_id, model, provider, deployment, prompt_tokens, completion_tokens,
-			cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms, status, stream)
-			VALUES (0, 'old', 't', 'k', 'm', 'p', 'd', 7, 3, 0, 0, 0, 1, 5, 1, 200, true)`)
-	s := openDSN(t, dsn)
-	if err := s.InsertUsage(ctx, []store.Usage{storetest.UpgradeRow()}); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name    string
+		version int
+		drop    []string // the columns that version's schema lacks
+		cols    string   // and the columns its binary wrote beyond the first schema's
+		vals    string
+	}{
+		{"from version 1", 1, []string{"cache_write_1h_tokens", "estimated"}, "", ""},
+		{"from version 2", 2, []string{"cache_write_1h_tokens"}, ", estimated", ", false"},
 	}
-	conn := pgxConnect(t, dsn)
-	var version int
-	if err := conn.QueryRow(ctx, "SELECT version FROM schema_version").Scan(&version); err != nil || version != 2 {
-		t.Fatalf("schema version after upgrade: %d (%v)", version, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			dsn := pgtest.Start(t)
+			_ = openDSN(t, dsn).Close()
+			var qs []string
+			for _, c := range tt.drop {
+				qs = append(qs, "ALTER TABLE usage DROP COLUMN "+c)
+			}
+			exec(t, dsn, append(qs, fmt.Sprintf("UPDATE schema_version SET version = %d", tt.version),
+				// A row as that version's binary wrote it.
+				`INSERT INTO usage(ts, request_id, tenant, key_id, model, provider, deployment, prompt_tokens, completion_tokens,
+				cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms, status, stream`+tt.cols+`)
+				VALUES (0, 'old', 't', 'k', 'm', 'p', 'd', 7, 3, 0, 0, 0, 1, 5, 1, 200, true`+tt.vals+`)`)...)
+			s := openDSN(t, dsn)
+			if err := s.InsertUsage(ctx, []store.Usage{storetest.UpgradeRow()}); err != nil {
+				t.Fatal(err)
+			}
+			conn := pgxConnect(t, dsn)
+			var version int
+			if err := conn.QueryRow(ctx, "SELECT version FROM schema_version").Scan(&version); err != nil || version != 3 {
+				t.Fatalf("schema version after upgrade: %d (%v)", version, err)
+			}
+			rows, err := conn.Query(ctx, "SELECT request_id, estimated, cache_write_1h_tokens FROM usage")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]storetest.UpgradedRow{}
+			for rows.Next() {
+				var id string
+				var r storetest.UpgradedRow
+				if err := rows.Scan(&id, &r.Estimated, &r.CacheWrite1hTokens); err != nil {
+					t.Fatal(err)
+				}
+				got[id] = r
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			storetest.CheckUpgradedUsage(ctx, t, s, got)
+		})
 	}
-	rows, err := conn.Query(ctx, "SELECT request_id, estimated FROM usage")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]bool{}
-	for rows.Next() {
-		var id string
-		var est bool
-		if err := rows.Scan(&id, &est); err != nil {
-			t.Fatal(err)
-		}
-		got[id] = est
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	storetest.CheckUpgradedUsage(ctx, t, s, got)
 }
 
 const password = "Pw-a1b2c3d4e5f6"

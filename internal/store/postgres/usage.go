@@ -11,7 +11,7 @@ import (
 
 var usageColumns = []string{"ts", "request_id", "tenant", "key_id", "model", "provider", "deployment", "prompt_tokens",
 	"completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost_micros", "latency_ms", "ttfb_ms", "status", "stream",
-	"estimated"}
+	"estimated", "cache_write_1h_tokens"}
 
 // InsertUsage writes usage rows with one COPY (all or none).
 func (s *Store) InsertUsage(ctx context.Context, rows []store.Usage) error {
@@ -22,7 +22,7 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.Usage) error {
 		u := &rows[i]
 		return []any{millis(u.Time), u.RequestID, u.Tenant, u.KeyID, u.Model, u.Provider, u.Deployment,
 			u.PromptTokens, u.CompletionTokens, u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens, u.CostMicros,
-			u.LatencyMS, u.TTFBMS, u.Status, u.Stream, u.Estimated}, nil
+			u.LatencyMS, u.TTFBMS, u.Status, u.Stream, u.Estimated, u.CacheWrite1hTokens}, nil
 	})
 	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"usage"}, usageColumns, src); err != nil {
 		return fmt.Errorf("postgres: usage: %w", err)
@@ -36,7 +36,8 @@ func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]stor
 	// sum(bigint) is numeric: saturated to bigint, never "out of range"
 	// (two rows with a saturated cost failed every summary).
 	rows, err := s.pool.Query(ctx, `SELECT key_id, model, count(*), LEAST(sum(prompt_tokens), 9223372036854775807)::bigint,
-		LEAST(sum(completion_tokens), 9223372036854775807)::bigint,
+		LEAST(sum(completion_tokens), 9223372036854775807)::bigint, LEAST(sum(cached_tokens), 9223372036854775807)::bigint,
+		LEAST(sum(cache_write_tokens), 9223372036854775807)::bigint, LEAST(sum(cache_write_1h_tokens), 9223372036854775807)::bigint,
 		LEAST(sum(cost_micros), 9223372036854775807)::bigint, count(*) FILTER (WHERE status >= 400),
 		count(*) FILTER (WHERE estimated),
 		LEAST(COALESCE(sum(prompt_tokens) FILTER (WHERE estimated), 0), 9223372036854775807)::bigint,
@@ -48,7 +49,8 @@ func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]stor
 	}
 	out, err := pgx.AppendRows([]store.UsageSummary(nil), rows, func(r pgx.CollectableRow) (store.UsageSummary, error) {
 		var u store.UsageSummary
-		err := r.Scan(&u.KeyID, &u.Model, &u.Requests, &u.PromptTokens, &u.CompletionTokens, &u.CostMicros, &u.Errors,
+		err := r.Scan(&u.KeyID, &u.Model, &u.Requests, &u.PromptTokens, &u.CompletionTokens,
+			&u.CachedTokens, &u.CacheWriteTokens, &u.CacheWrite1hTokens, &u.CostMicros, &u.Errors,
 			&u.EstimatedRequests, &u.EstimatedPromptTokens, &u.EstimatedCompletionTokens)
 		return u, err
 	})

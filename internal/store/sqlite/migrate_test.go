@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func TestUpgradeDropsUsageIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{"CREATE INDEX usage_key_ts ON usage(key_id, ts)", "CREATE INDEX usage_tenant_ts ON usage(tenant, ts)",
-		"ALTER TABLE usage DROP COLUMN estimated", "PRAGMA user_version = 1"} {
+		"ALTER TABLE usage DROP COLUMN cache_write_1h_tokens", "ALTER TABLE usage DROP COLUMN estimated", "PRAGMA user_version = 1"} {
 		if _, err := s.wdb.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
@@ -43,53 +44,79 @@ func TestUpgradeDropsUsageIndexes(t *testing.T) {
 	}
 }
 
-// A database made before migration 0003 (schema version 2, no estimated
-// column) is upgraded on open: its rows read as not estimated, and new
-// rows keep the flag.
-func TestUpgradeAddsUsageEstimated(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "old.db")
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
+// A database made before migration 0003 (no estimated column) or 0004 (no
+// one-hour cache-write column) is upgraded on open: its rows stay and read
+// the added columns' defaults, and new rows keep what they are written
+// with.
+func TestUpgradeAddsUsageColumns(t *testing.T) {
+	tests := []struct {
+		name    string
+		version int
+		drop    []string // the columns that version's schema lacks
+		cols    string   // and the columns its binary wrote beyond the first schema's
+		vals    string
+	}{
+		{"from version 2", 2, []string{"cache_write_1h_tokens", "estimated"}, "", ""},
+		{"from version 3", 3, []string{"cache_write_1h_tokens"}, ", estimated", ", 0"},
 	}
-	for _, q := range []string{"ALTER TABLE usage DROP COLUMN estimated", "PRAGMA user_version = 2",
-		// A row as a version-2 binary wrote it.
-		`INSERT INTO usage(ts, request_id, tenant, key_id, model, provider, deployment, prompt_tokens, completion_tokens,
-			cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms, status, stream)
-			VALUES (0, 'old', 't', 'k', 'm', 'p', 'd', 7, 3, 0, 0, 0, 1, 5, 1, 200, 1)`} {
-		if _, err := s.wdb.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "old.db")
+			s, err := Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var qs []string
+			for _, c := range tt.drop {
+				qs = append(qs, "ALTER TABLE usage DROP COLUMN "+c)
+			}
+			qs = append(qs, fmt.Sprintf("PRAGMA user_version = %d", tt.version),
+				// A row as that version's binary wrote it.
+				`INSERT INTO usage(ts, request_id, tenant, key_id, model, provider, deployment, prompt_tokens, completion_tokens,
+				cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms, status, stream`+tt.cols+`)
+				VALUES (0, 'old', 't', 'k', 'm', 'p', 'd', 7, 3, 0, 0, 0, 1, 5, 1, 200, 1`+tt.vals+`)`)
+			for _, q := range qs {
+				if _, err := s.wdb.ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = s.Close()
+			if s, err = Open(ctx, path); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var version int
+			if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != 4 {
+				t.Fatalf("user_version after upgrade: %d (%v)", version, err)
+			}
+			if err := s.InsertUsage(ctx, []store.Usage{storetest.UpgradeRow()}); err != nil {
+				t.Fatal(err)
+			}
+			storetest.CheckUpgradedUsage(ctx, t, s, readUpgraded(ctx, t, s))
+		})
 	}
-	_ = s.Close()
-	if s, err = Open(ctx, path); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var version int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != 3 {
-		t.Fatalf("user_version after upgrade: %d (%v)", version, err)
-	}
-	if err := s.InsertUsage(ctx, []store.Usage{storetest.UpgradeRow()}); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]bool{}
-	rows, err := s.db.QueryContext(ctx, "SELECT request_id, estimated FROM usage")
+}
+
+// readUpgraded reads the columns later migrations added, by request id.
+func readUpgraded(ctx context.Context, t *testing.T, s *Store) map[string]storetest.UpgradedRow {
+	t.Helper()
+	rows, err := s.db.QueryContext(ctx, "SELECT request_id, estimated, cache_write_1h_tokens FROM usage")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
+	got := map[string]storetest.UpgradedRow{}
 	for rows.Next() {
 		var id string
-		var est bool
-		if err := rows.Scan(&id, &est); err != nil {
+		var r storetest.UpgradedRow
+		if err := rows.Scan(&id, &r.Estimated, &r.CacheWrite1hTokens); err != nil {
 			t.Fatal(err)
 		}
-		got[id] = est
+		got[id] = r
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	storetest.CheckUpgradedUsage(ctx, t, s, got)
+	return got
 }

@@ -202,7 +202,8 @@ func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]stor
 	// held a saturated cost, and every summary failed. Integer sums below
 	// 2^53 are exact in total()'s doubles; above, the cast saturates.
 	rows, err := s.db.QueryContext(ctx, `SELECT key_id, model, count(*), CAST(total(prompt_tokens) AS INTEGER),
-		CAST(total(completion_tokens) AS INTEGER), CAST(total(cost_micros) AS INTEGER),
+		CAST(total(completion_tokens) AS INTEGER), CAST(total(cached_tokens) AS INTEGER),
+		CAST(total(cache_write_tokens) AS INTEGER), CAST(total(cache_write_1h_tokens) AS INTEGER), CAST(total(cost_micros) AS INTEGER),
 		sum(CASE WHEN status >= 400 THEN 1 ELSE 0 END), sum(estimated <> 0),
 		CAST(total(CASE WHEN estimated <> 0 THEN prompt_tokens END) AS INTEGER),
 		CAST(total(CASE WHEN estimated <> 0 THEN completion_tokens END) AS INTEGER)
@@ -215,7 +216,8 @@ func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]stor
 	var out []store.UsageSummary
 	for rows.Next() {
 		var u store.UsageSummary
-		if err := rows.Scan(&u.KeyID, &u.Model, &u.Requests, &u.PromptTokens, &u.CompletionTokens, &u.CostMicros, &u.Errors,
+		if err := rows.Scan(&u.KeyID, &u.Model, &u.Requests, &u.PromptTokens, &u.CompletionTokens,
+			&u.CachedTokens, &u.CacheWriteTokens, &u.CacheWrite1hTokens, &u.CostMicros, &u.Errors,
 			&u.EstimatedRequests, &u.EstimatedPromptTokens, &u.EstimatedCompletionTokens); err != nil {
 			return nil, fmt.Errorf("sqlite: usage summary: %w", err)
 		}

@@ -151,15 +151,16 @@ func TestInsertUsageKeepsEveryValue(t *testing.T) {
 		{Time: ts, RequestID: long, Tenant: "", KeyID: "", Model: "", Provider: "", Deployment: "", Status: 200},
 		{Time: ts, RequestID: "r2", Tenant: "ténant-模型", KeyID: "k\x00nul", Model: "claude-sonnet-4-5", Provider: "anthropic",
 			Deployment: "d", PromptTokens: math.MaxInt64, CompletionTokens: -1, CachedTokens: 3, CacheWriteTokens: 4,
-			ReasoningTokens: 5, CostMicros: math.MinInt64, LatencyMS: 7, TTFBMS: 8, Status: 499, Stream: true},
-		{Time: ts, RequestID: "r3", Tenant: "t", KeyID: "k", Model: "m", Provider: "p", Deployment: "", Status: 502},
+			CacheWrite1hTokens: 6, ReasoningTokens: 5, CostMicros: math.MinInt64, LatencyMS: 7, TTFBMS: 8, Status: 499, Stream: true},
+		{Time: ts, RequestID: "r3", Tenant: "t", KeyID: "k", Model: "m", Provider: "p", Deployment: "", CacheWrite1hTokens: math.MaxInt64,
+			Status: 502, Estimated: true},
 	}
 	if err := s.InsertUsage(context.Background(), rows); err != nil {
 		t.Fatal(err)
 	}
 	q, err := rawDB(t, path).Query(`SELECT ts, request_id, tenant, key_id, model, provider, deployment, prompt_tokens,
-		completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms, status, stream,
-		typeof(tenant), typeof(deployment) FROM usage ORDER BY id`)
+		completion_tokens, cached_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms,
+		status, stream, estimated, typeof(tenant), typeof(deployment) FROM usage ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +171,8 @@ func TestInsertUsageKeepsEveryValue(t *testing.T) {
 		var ms int64
 		var tenantType, depType string
 		if err := q.Scan(&ms, &u.RequestID, &u.Tenant, &u.KeyID, &u.Model, &u.Provider, &u.Deployment, &u.PromptTokens,
-			&u.CompletionTokens, &u.CachedTokens, &u.CacheWriteTokens, &u.ReasoningTokens, &u.CostMicros, &u.LatencyMS,
-			&u.TTFBMS, &u.Status, &u.Stream, &tenantType, &depType); err != nil {
+			&u.CompletionTokens, &u.CachedTokens, &u.CacheWriteTokens, &u.CacheWrite1hTokens, &u.ReasoningTokens, &u.CostMicros,
+			&u.LatencyMS, &u.TTFBMS, &u.Status, &u.Stream, &u.Estimated, &tenantType, &depType); err != nil {
 			t.Fatal(err)
 		}
 		if tenantType != "text" || depType != "text" {

@@ -18,7 +18,7 @@ import (
 // written per request, so its cost is paid on every call, and measurement
 // (docs/performance.md, "Sixth round") put a third of it in what the
 // database/sql driver adds around the library: it opens every connection
-// SQLITE_OPEN_FULLMUTEX, so each of a row's 18 binds, its step and its
+// SQLITE_OPEN_FULLMUTEX, so each of a row's 19 binds, its step and its
 // reset take and release the connection's mutex, and it copies every text
 // value into memory it allocates and frees per bind. This connection is
 // opened NOMUTEX — its own mutex serialises every use, as SQLite requires
@@ -191,7 +191,7 @@ func (c *usageConn) bind(u *store.Usage) error {
 		v   int64
 	}{{1, millis(u.Time)}, {8, u.PromptTokens}, {9, u.CompletionTokens}, {10, u.CachedTokens}, {11, u.CacheWriteTokens},
 		{12, u.ReasoningTokens}, {13, u.CostMicros}, {14, u.LatencyMS}, {15, u.TTFBMS}, {16, int64(u.Status)},
-		{17, boolInt(u.Stream)}, {18, boolInt(u.Estimated)}}
+		{17, boolInt(u.Stream)}, {18, boolInt(u.Estimated)}, {19, u.CacheWrite1hTokens}}
 	for _, iv := range ints {
 		if rc := sqlite3.Xsqlite3_bind_int64(c.tls, c.insert, iv.col, iv.v); rc != sqlite3.SQLITE_OK {
 			return c.errorf(rc, "bind")

@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("AuditFailureRollsBackChange", func(t *testing.T) { testAuditRollback(t, newStore(t)) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, newStore(t)) })
 	t.Run("UsageEstimated", func(t *testing.T) { testUsageEstimated(t, newStore(t)) })
+	t.Run("UsageCacheTokens", func(t *testing.T) { testUsageCacheTokens(t, newStore(t)) })
 }
 
 func chain(action string) store.AuditFunc {
@@ -240,8 +241,10 @@ func testUsage(t *testing.T, s store.Store) {
 	// range"), other keys' included. Their sum saturates too; other sums
 	// are exact.
 	huge := []store.Usage{
-		{Time: now, RequestID: "r1", KeyID: "c", Tenant: "default", Model: "m", PromptTokens: 1 << 62, CompletionTokens: 1 << 62, CostMicros: math.MaxInt64, Status: 200, Estimated: true},
-		{Time: now, RequestID: "r2", KeyID: "c", Tenant: "default", Model: "m", PromptTokens: 1 << 62, CompletionTokens: 1 << 62, CostMicros: math.MaxInt64, Status: 200, Estimated: true},
+		{Time: now, RequestID: "r1", KeyID: "c", Tenant: "default", Model: "m", PromptTokens: 1 << 62, CompletionTokens: 1 << 62,
+			CachedTokens: 1 << 62, CacheWriteTokens: 1 << 62, CacheWrite1hTokens: 1 << 62, CostMicros: math.MaxInt64, Status: 200, Estimated: true},
+		{Time: now, RequestID: "r2", KeyID: "c", Tenant: "default", Model: "m", PromptTokens: 1 << 62, CompletionTokens: 1 << 62,
+			CachedTokens: 1 << 62, CacheWriteTokens: 1 << 62, CacheWrite1hTokens: 1 << 62, CostMicros: math.MaxInt64, Status: 200, Estimated: true},
 	}
 	if err := s.InsertUsage(ctx, huge); err != nil {
 		t.Fatal(err)
@@ -254,6 +257,7 @@ func testUsage(t *testing.T, s store.Store) {
 		switch u.KeyID {
 		case "c":
 			if u.CostMicros != math.MaxInt64 || u.PromptTokens != math.MaxInt64 || u.CompletionTokens != math.MaxInt64 ||
+				u.CachedTokens != math.MaxInt64 || u.CacheWriteTokens != math.MaxInt64 || u.CacheWrite1hTokens != math.MaxInt64 ||
 				u.EstimatedRequests != 2 || u.EstimatedPromptTokens != math.MaxInt64 || u.EstimatedCompletionTokens != math.MaxInt64 {
 				t.Errorf("saturated rows summed to %+v", u)
 			}
@@ -297,24 +301,70 @@ func testUsageEstimated(t *testing.T, s store.Store) {
 	}
 }
 
-// UpgradeRow is the estimated row a store upgraded from a version without
-// the estimated column is written after its upgrade.
+// testUsageCacheTokens: a row keeps its cache reads, its cache writes and
+// the part of the writes with a one-hour TTL (Anthropic bills those at
+// twice the input price, the five-minute rest at 1.25×), so a row's cost
+// can be explained from its tokens; summaries sum each apart.
+func testUsageCacheTokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	now := time.Now().UTC()
+	rows := []store.Usage{
+		{Time: now, RequestID: "r1", KeyID: "k", Tenant: "default", Model: "claude", PromptTokens: 5000, CompletionTokens: 10,
+			CachedTokens: 1000, CacheWriteTokens: 3000, CacheWrite1hTokens: 2000, CostMicros: 9, Status: 200},
+		{Time: now, RequestID: "r2", KeyID: "k", Tenant: "default", Model: "claude", PromptTokens: 700, CompletionTokens: 5,
+			CachedTokens: 100, CacheWriteTokens: 500, CacheWrite1hTokens: 500, CostMicros: 2, Status: 200},
+		{Time: now, RequestID: "r3", KeyID: "k", Tenant: "default", Model: "gpt", PromptTokens: 40, CachedTokens: 30, Status: 200},
+	}
+	if err := s.InsertUsage(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := s.SummariseUsage(ctx, store.UsageFilter{KeyID: "k"})
+	if err != nil || len(sum) != 2 {
+		t.Fatalf("summary = %+v %v", sum, err)
+	}
+	want := []store.UsageSummary{
+		{KeyID: "k", Model: "claude", Requests: 2, PromptTokens: 5700, CompletionTokens: 15,
+			CachedTokens: 1100, CacheWriteTokens: 3500, CacheWrite1hTokens: 2500, CostMicros: 11},
+		{KeyID: "k", Model: "gpt", Requests: 1, PromptTokens: 40, CachedTokens: 30},
+	}
+	for i := range want {
+		if sum[i] != want[i] {
+			t.Errorf("summary[%d] = %+v, want %+v", i, sum[i], want[i])
+		}
+	}
+}
+
+// UpgradeRow is the row a store upgraded from an older schema is written
+// after its upgrade: estimated, with one-hour cache writes.
 func UpgradeRow() store.Usage {
 	return store.Usage{Time: time.Now(), RequestID: "new", Tenant: "t", KeyID: "k", Model: "m",
-		PromptTokens: 4, CompletionTokens: 2, Status: 502, Stream: true, Estimated: true}
+		PromptTokens: 4, CompletionTokens: 2, CacheWriteTokens: 3, CacheWrite1hTokens: 2, Status: 502, Stream: true, Estimated: true}
+}
+
+// UpgradedRow is what a test reads back from the usage table of an
+// upgraded store, by request id: the columns later migrations added.
+type UpgradedRow struct {
+	Estimated          bool
+	CacheWrite1hTokens int64
 }
 
 // CheckUpgradedUsage checks a store upgraded with one row an older version
-// wrote ("old", key "k") and UpgradeRow after it: estimated, as read from
-// the table by request id, is false for the old row and true for the new,
-// and the summary counts one estimated request.
-func CheckUpgradedUsage(ctx context.Context, t *testing.T, s store.Store, estimated map[string]bool) {
+// wrote ("old", key "k", 7 prompt tokens, no cache writes) and UpgradeRow
+// after it. got is the usage table read by request id: the old row reads
+// the added columns' defaults (not estimated, no one-hour writes), the new
+// row keeps what it was written with, and the summary counts both.
+func CheckUpgradedUsage(ctx context.Context, t *testing.T, s store.Store, got map[string]UpgradedRow) {
 	t.Helper()
-	if len(estimated) != 2 || estimated["old"] || !estimated["new"] {
-		t.Fatalf("estimated after upgrade: %v; want old false, new true", estimated)
+	n := UpgradeRow()
+	want := map[string]UpgradedRow{"old": {}, "new": {Estimated: true, CacheWrite1hTokens: n.CacheWrite1hTokens}}
+	if len(got) != len(want) || got["old"] != want["old"] || got["new"] != want["new"] {
+		t.Fatalf("rows after upgrade: %+v; want %+v", got, want)
 	}
 	sum, err := s.SummariseUsage(ctx, store.UsageFilter{KeyID: "k"})
-	if err != nil || len(sum) != 1 || sum[0].Requests != 2 || sum[0].EstimatedRequests != 1 || sum[0].EstimatedPromptTokens != 4 {
+	if err != nil || len(sum) != 1 || sum[0].Requests != 2 || sum[0].PromptTokens != 7+n.PromptTokens ||
+		sum[0].EstimatedRequests != 1 || sum[0].EstimatedPromptTokens != n.PromptTokens ||
+		sum[0].CacheWriteTokens != n.CacheWriteTokens || sum[0].CacheWrite1hTokens != n.CacheWrite1hTokens {
 		t.Fatalf("summary after upgrade: %+v %v", sum, err)
 	}
 }
