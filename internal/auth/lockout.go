@@ -59,7 +59,7 @@ func (l *Lockout) Locked(client string) (bool, time.Duration) {
 // Fail records a failure. It returns whether this failure is the first of
 // its window (worth auditing) and whether the client is now locked out.
 func (l *Lockout) Fail(client string) (first bool, locked bool, retry time.Duration) {
-	first, _, locked, retry = l.fail(client)
+	first, _, locked, retry = l.fail(client, false)
 	return first, locked, retry
 }
 
@@ -68,10 +68,12 @@ func (l *Lockout) Fail(client string) (first bool, locked bool, retry time.Durat
 // not taken by Unreported). Each failure is thus either reported first
 // or counted in exactly one later report.
 func (l *Lockout) Note(client string) (first bool, unreported int, locked bool, retry time.Duration) {
-	return l.fail(client)
+	return l.fail(client, false)
 }
 
-func (l *Lockout) fail(client string) (first bool, unreported int, locked bool, retry time.Duration) {
+// fail records a failure of client. force reports it whatever its place
+// in the window (first is then true), taking the unreported count.
+func (l *Lockout) fail(client string, force bool) (first bool, unreported int, locked bool, retry time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -79,7 +81,7 @@ func (l *Lockout) fail(client string) (first bool, unreported int, locked bool, 
 	if f == nil {
 		l.prune(now)
 		if len(l.clients) >= maxTrackedClients {
-			return false, 0, false, 0 // table full of active lockouts: do not grow
+			return force, 0, false, 0 // table full of active lockouts: do not grow (a forced report still goes out)
 		}
 		f = &failures{windowStart: now}
 		l.clients[client] = f
@@ -89,7 +91,7 @@ func (l *Lockout) fail(client string) (first bool, unreported int, locked bool, 
 		f.windowStart, f.count = now, 0
 	}
 	f.count++
-	first = f.count == 1
+	first = f.count == 1 || force
 	if d := f.lockedUntil.Sub(now); d > 0 {
 		return first, f.report(first), true, d
 	}

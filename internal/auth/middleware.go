@@ -22,11 +22,13 @@ type Authenticator interface {
 // Middleware authenticates every request it wraps and fails closed: no
 // verified identity, no call to next.
 type Middleware struct {
-	Keys     Authenticator
-	Others   []Authenticator // tried in order for credentials that are not virtual keys
-	Lockout  *Lockout
-	Trusted  []netip.Prefix
-	Audit    audit.Appender
+	Keys    Authenticator
+	Others  []Authenticator // tried in order for credentials that are not virtual keys
+	Lockout *Lockout
+	Trusted []netip.Prefix
+	// Refusals audits the failures (auth.failure), counted per client and
+	// minute (AppendFailure); nil audits none. Whoever serves runs it.
+	Refusals *Refusals
 	Log      *slog.Logger
 	Failures func(reason string) // metrics hook; may be nil
 }
@@ -105,6 +107,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			// (valid keys keep working); nothing else reaches a store or an
 			// introspection endpoint while the client is locked out.
 			if _, err := ParseKey(cred); err != nil {
+				m.auditFailure(r, client, "locked_out", true, false) // counted; an entry only as the first of its minute
 				apierr.Write(w, r, d, apierr.RateLimited("auth_locked_out",
 					"too many failed authentication attempts; retry later", retry), m.Log)
 				return
@@ -151,14 +154,7 @@ func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, d apierr.Diale
 		return
 	}
 	first, locked, retry := m.Lockout.Fail(LockoutKey(client))
-	if first && m.Audit != nil {
-		err := m.Audit.Append(r.Context(), audit.Event{Tenant: "default", Actor: "client:" + client, Action: "auth.failure",
-			Target: truncate(r.URL.Path, 128), Outcome: audit.OutcomeDenied, RequestID: reqid.FromContext(r.Context()),
-			Details: map[string]string{"reason": reason, "locked": boolString(locked)}})
-		if err != nil && m.Log != nil {
-			m.Log.Error("audit of an authentication failure failed", "err", err, "request_id", reqid.FromContext(r.Context()))
-		}
-	}
+	m.auditFailure(r, client, reason, locked, first)
 	if locked {
 		apierr.Write(w, r, d, apierr.RateLimited("auth_locked_out",
 			"too many failed authentication attempts; retry later", retry).WithCause(cause), m.Log)
@@ -166,6 +162,22 @@ func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, d apierr.Diale
 	}
 	e := apierr.Unauthorized("invalid or missing API key").WithCause(cause)
 	apierr.Write(w, r, d, e, m.Log)
+}
+
+// auditFailure records a failed authentication of client (its address, never
+// the credential) with Refusals: force when the lockout reported it first
+// (the first failure of the client's window, the start of a lockout).
+func (m *Middleware) auditFailure(r *http.Request, client, reason string, locked, force bool) {
+	if m.Refusals == nil {
+		return
+	}
+	rid := reqid.FromContext(r.Context())
+	err := m.Refusals.AppendFailure(r.Context(), LockoutKey(client), audit.Event{Tenant: "default", Actor: "client:" + client,
+		Action: "auth.failure", Target: truncate(r.URL.Path, 128), Outcome: audit.OutcomeDenied, RequestID: rid,
+		Details: map[string]string{"reason": reason, "locked": boolString(locked)}}, force)
+	if err != nil && m.Log != nil {
+		m.Log.Error("audit of an authentication failure failed", "err", err, "request_id", rid)
+	}
 }
 
 func isAuthFailure(err error) bool {

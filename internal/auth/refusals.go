@@ -18,19 +18,21 @@ import (
 // entry of that kind.
 const DetailRepeats = "repeats"
 
-// Refusals audits the refusals of authenticated callers as authentication
-// failures are audited: with a Lockout window (one minute) per kind of
-// refusal — tenant, actor (key id), action and outcome — that never locks
-// anyone out. The first refusal of a kind in its window is appended at
-// once; later ones in the window are only counted. A count is never
+// Refusals audits refusals that a caller can repeat cheaply — refusals of
+// authenticated callers (Append) and failed authentications (AppendFailure)
+// — with a Lockout window (one minute) per kind of refusal that never
+// locks anyone out. The first refusal of a kind in its window is appended
+// at once; later ones in the window are only counted. A count is never
 // dropped: it goes into the next entry of its kind (Details[DetailRepeats])
 // or, when none comes, into a summary entry of its kind (no target,
 // Details[DetailRepeats] and "summary": "true") written by Flush once the
-// window has ended. Run flushes every minute; Close flushes what is left.
-// So a caller repeating a refusal writes at most two entries a minute per
-// kind, however fast it sends. (Should more than 100 000 kinds be counted
-// at once, the oldest idle ones are forgotten with their counts, as the
-// Lockout bounds its table.)
+// window has ended. An entry thus stands for itself and its repeats, a
+// summary for its repeats. Run flushes every minute; Close flushes what is
+// left. So a caller repeating a refusal writes at most two entries a
+// minute per kind, however fast it sends (a failing client at most three
+// more, those its lockout reports: see AppendFailure). (Should more than
+// 100 000 kinds be counted at once, the oldest idle ones are forgotten
+// with their counts, as the Lockout bounds its table.)
 //
 // Refusals is an audit.Appender: pass it where refusals are audited.
 // Safe for concurrent use.
@@ -66,15 +68,42 @@ func (r *Refusals) Append(ctx context.Context, ev audit.Event) error {
 	if !first {
 		return nil
 	}
-	if repeats > 0 {
-		d := make(map[string]string, len(ev.Details)+1)
-		for k, v := range ev.Details {
-			d[k] = v
-		}
-		d[DetailRepeats] = strconv.Itoa(repeats)
-		ev.Details = d
+	return r.audit.Append(ctx, withRepeats(ev, repeats)) //nolint:wrapcheck // the appender's error, as if called directly
+}
+
+// AppendFailure audits ev, a failed authentication (auth.failure) or
+// refused token request (oauth.token) of source, the client's Lockout key
+// (LockoutKey: an IPv6 client's /64). Its kind is the source and the
+// action, not the actor: a client rotating addresses inside its /64, or
+// the key ids it names, cannot multiply the entries. force appends it
+// whatever its place in the window — the shared Lockout reported it first
+// (the first failure of the client's window, the start of a lockout),
+// which is audited as it always was — with the count since the previous
+// entry of its kind; so is the first of its kind, and the rest are only
+// counted. A kind's summary names the client as its actor ("client:" and
+// the source), in the default tenant.
+func (r *Refusals) AppendFailure(ctx context.Context, source string, ev audit.Event, force bool) error {
+	k := kind(audit.Event{Tenant: "default", Actor: "client:" + source, Action: ev.Action, Outcome: audit.OutcomeDenied})
+	first, repeats, _, _ := r.win.fail(k, force)
+	if !first {
+		return nil
 	}
-	return r.audit.Append(ctx, ev) //nolint:wrapcheck // the appender's error, as if called directly
+	return r.audit.Append(ctx, withRepeats(ev, repeats)) //nolint:wrapcheck // the appender's error, as if called directly
+}
+
+// withRepeats returns ev with Details[DetailRepeats] set when repeats > 0,
+// leaving the caller's map unchanged.
+func withRepeats(ev audit.Event, repeats int) audit.Event {
+	if repeats == 0 {
+		return ev
+	}
+	d := make(map[string]string, len(ev.Details)+1)
+	for k, v := range ev.Details {
+		d[k] = v
+	}
+	d[DetailRepeats] = strconv.Itoa(repeats)
+	ev.Details = d
+	return ev
 }
 
 // Flush appends one summary entry per kind whose window has ended with

@@ -1,11 +1,17 @@
 package cli
 
 import (
+	"bufio"
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/auth"
 )
 
 // TestRefusalsCannotFloodTheAuditLog: authentication failures are audited
@@ -65,5 +71,79 @@ func TestRefusalsCannotFloodTheAuditLog(t *testing.T) {
 	if added := entries() - before; added > 10 {
 		t.Fatalf("a key limited to 1 request/minute added %d audit entries with %d refused requests in %v (≈%.0f durable writes/s)",
 			added, 2*n, took.Round(time.Millisecond), float64(added)/took.Seconds())
+	}
+}
+
+// TestFailedAuthenticationsAreCounted: a burst of failed authentications
+// (auth.failure, on the LLM API) or refused token requests (oauth.token)
+// from one client writes a few entries — the first, the lockout's start,
+// the first after it, and at shutdown a summary — that count every
+// failure: an entry stands for itself and its details.repeats, a summary
+// for its repeats. Without the counts an operator could not tell one bad
+// guess from a flood.
+func TestFailedAuthenticationsAreCounted(t *testing.T) {
+	badKey, _, err := auth.NewKey() // well formed, unknown: checked even under lockout
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 120
+	tests := []struct {
+		action string
+		send   func(h *harness, i int) *http.Request
+	}{
+		{"auth.failure", func(h *harness, i int) *http.Request {
+			req, _ := http.NewRequest(http.MethodPost, h.addr+"/v1/chat/completions",
+				strings.NewReader(`{"model":"oa/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`))
+			req.Header.Set("Authorization", "Bearer "+[]string{badKey, "junk"}[i%2])
+			return req
+		}},
+		{"oauth.token", func(h *harness, i int) *http.Request {
+			form := url.Values{"grant_type": {"client_credentials"}, "client_secret": {[]string{badKey, "junk"}[i%2]},
+				"resource": {h.addr + "/mcp"}}
+			req, _ := http.NewRequest(http.MethodPost, h.addr+"/oauth/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return req
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.action, func(t *testing.T) {
+			h := newHarness(t)
+			h.useFakeUpstream()
+			h.must("init")
+			h.serve()
+			for i := range n {
+				resp, err := http.DefaultClient.Do(tt.send(h, i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode < 400 {
+					t.Fatalf("request %d: status %d", i, resp.StatusCode)
+				}
+			}
+			h.stop() // writes the summary of what is left
+			var entries, total int
+			sc := bufio.NewScanner(strings.NewReader(h.must("audit", "export", "--json")))
+			for sc.Scan() {
+				var e struct {
+					Action, Outcome string
+					Details         map[string]string
+				}
+				if json.Unmarshal(sc.Bytes(), &e) != nil || e.Action != tt.action || e.Outcome != "denied" {
+					continue
+				}
+				entries++
+				r, _ := strconv.Atoi(e.Details["repeats"])
+				total += r
+				if e.Details["summary"] != "true" {
+					total++
+				}
+			}
+			if entries > 4 || total != n {
+				t.Fatalf("%d refused requests left %d %s entries standing for %d, want at most 4 standing for %d",
+					n, entries, tt.action, total, n)
+			}
+		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/bulwarkhq/bulwark/internal/admin"
-	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/config"
 	"github.com/bulwarkhq/bulwark/internal/gateway"
 	"github.com/bulwarkhq/bulwark/internal/guard/gatewayhook"
@@ -22,9 +21,10 @@ func mountSubsystems(ctx context.Context, in *instance.Instance, srv *server.Ser
 	usageW := usagelog.New(in.Store, in.Log, srv.Metrics.Registry)
 	// Refusals of authenticated callers that come before any limit (a
 	// refused guard-skip header, an /mcp scope denial, a refused tool call)
-	// are audited as authentication failures are: the first of a kind per
-	// key per minute, the rest counted into the next entry or a summary.
-	refusals := auth.NewRefusals(in.Audit, in.Log)
+	// are audited as authentication failures are, by the same Refusals:
+	// the first of a kind per key (per client, for failures) per minute,
+	// the rest counted into the next entry or a summary.
+	refusals := srv.Auth.Refusals
 	runCtx, stopRefusals := context.WithCancel(ctx)
 	go refusals.Run(runCtx)
 	closeUsage := func() { stopRefusals(); refusals.Close(); usageW.Close() }

@@ -85,11 +85,13 @@ func mountMCP(in *instance.Instance, srv *server.Server, shared limit.RateLimite
 	// The token endpoint shares the API's per-client lockout: failures
 	// anywhere count together, and a locked-out client is refused here too.
 	// So does /mcp (below): a failed bearer there counts with the rest.
+	// All three audit their failures through refusals, per client, action
+	// and minute.
 	lockout, trusted := srv.Auth.Lockout, srv.Auth.Trusted
 	clientKey := func(r *http.Request) string { return auth.LockoutKey(auth.ClientIP(r, trusted)) }
 	wellFormed := func(secret string) bool { _, err := auth.ParseKey(secret); return err == nil }
 	as, err := oauth.NewAuthServer(oauth.AuthServerConfig{Issuer: base, Signer: signer, Keys: keys, Audit: in.Audit, Logger: in.Log,
-		Lockout: lockout, ClientKey: clientKey, WellFormed: wellFormed})
+		Lockout: lockout, ClientKey: clientKey, Failures: refusals, WellFormed: wellFormed})
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +119,7 @@ func mountMCP(in *instance.Instance, srv *server.Server, shared limit.RateLimite
 	h, err := mcp.NewHandler(mcp.Config{BaseURL: base, AllowedOrigins: in.Cfg.Tools.AllowOrigins, KeyPrefix: auth.KeyPrefix,
 		MaxBodyBytes: in.Cfg.HTTP.MaxBodyBytes, ServerVersion: Version}, deps)
 	if err == nil {
-		h, err = h.WithLockout(mcp.Lockout{Limiter: lockout, ClientKey: clientKey, WellFormed: wellFormed})
+		h, err = h.WithLockout(mcp.Lockout{Limiter: lockout, Failures: refusals, ClientKey: clientKey, WellFormed: wellFormed})
 	}
 	if err != nil {
 		closeTools()

@@ -143,6 +143,7 @@ func (h *Handler) authenticateRequest(w http.ResponseWriter, r *http.Request) *i
 	lo := h.auth.lockout
 	client, retry := lo.check(r)
 	if retry > 0 && !lo.mayTry(bearer, err) {
+		h.auditFailure(r, client, "locked_out", true, false) // counted; an entry only as the first of its minute
 		h.writeLockedOut(w, retry)
 		return nil
 	}
@@ -276,11 +277,16 @@ func toolCalls(body []byte) []toolCall {
 // virtual key is still verified (a valid key keeps working, so a shared
 // address cannot lock honest callers out) and anything else is refused
 // without reaching a key store, a signature check or an introspection
-// endpoint. The first failure of a client's window and the start of each
-// lockout are audited (auth.failure), never the flood.
+// endpoint. The failures, a locked-out client's refused requests included,
+// are audited (auth.failure) through Failures: the first failure of a
+// client's window and the start of each lockout at once, the flood as a
+// count (details.repeats) in a later entry or a summary.
 type Lockout struct {
 	// Limiter counts failures per client (*auth.Lockout); required.
 	Limiter oauth.FailureLimiter
+	// Failures audits them per client and minute (*auth.Refusals);
+	// required.
+	Failures oauth.FailureAuditor
 	// ClientKey names the client of a request, from the verified peer
 	// address (auth.LockoutKey(auth.ClientIP(r, trusted))), never from an
 	// unverified header; required.
@@ -293,8 +299,8 @@ type Lockout struct {
 // WithLockout returns a copy of h whose failed authentications count
 // against l. h itself is unchanged; mount the returned handler.
 func (h *Handler) WithLockout(l Lockout) (*Handler, error) {
-	if l.Limiter == nil || l.ClientKey == nil || l.WellFormed == nil {
-		return nil, errors.New("mcp: Lockout needs Limiter, ClientKey and WellFormed")
+	if l.Limiter == nil || l.Failures == nil || l.ClientKey == nil || l.WellFormed == nil {
+		return nil, errors.New("mcp: Lockout needs Limiter, Failures, ClientKey and WellFormed")
 	}
 	a := *h.auth
 	a.lockout = &l
@@ -322,27 +328,33 @@ func (l *Lockout) mayTry(bearer string, parseErr error) bool {
 	return parseErr == nil && l.WellFormed(bearer)
 }
 
-// countFailure records a failed authentication of client and audits the
-// first of its window and the start of a lockout. It returns how long the
-// client is now locked out (0 when it is not, or without a lockout).
+// countFailure records a failed authentication of client and audits it
+// (at once when it is the first of its window or starts a lockout). It
+// returns how long the client is now locked out (0 when it is not, or
+// without a lockout).
 func (h *Handler) countFailure(r *http.Request, client string, cause error) time.Duration {
 	l := h.auth.lockout
 	if l == nil {
 		return 0
 	}
 	first, locked, retry := l.Limiter.Fail(client)
-	if first {
-		ev := audit.Event{Tenant: "default", Actor: "client:" + client, Action: "auth.failure", Target: r.URL.Path,
-			Outcome: audit.OutcomeDenied, RequestID: reqid.FromContext(r.Context()),
-			Details: map[string]string{"reason": failureReason(cause), "locked": strconv.FormatBool(locked)}}
-		if err := h.audit.Append(context.WithoutCancel(r.Context()), ev); err != nil {
-			h.log.Error("mcp: audit of an authentication failure failed", "err", err, "request_id", ev.RequestID)
-		}
-	}
+	h.auditFailure(r, client, failureReason(cause), locked, first)
 	if !locked {
 		return 0
 	}
 	return max(retry, time.Second)
+}
+
+// auditFailure records a failed authentication of client (never the
+// credential) with the lockout's Failures; force when the limiter reported
+// it first.
+func (h *Handler) auditFailure(r *http.Request, client, reason string, locked, force bool) {
+	ev := audit.Event{Tenant: "default", Actor: "client:" + client, Action: "auth.failure", Target: r.URL.Path,
+		Outcome: audit.OutcomeDenied, RequestID: reqid.FromContext(r.Context()),
+		Details: map[string]string{"reason": reason, "locked": strconv.FormatBool(locked)}}
+	if err := h.auth.lockout.Failures.AppendFailure(context.WithoutCancel(r.Context()), client, ev, force); err != nil {
+		h.log.Error("mcp: audit of an authentication failure failed", "err", err, "request_id", ev.RequestID)
+	}
 }
 
 // failureReason names why a credential failed, for the audit log (never

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,11 +21,12 @@ import (
 // lockoutRig is an MCP handler behind a real auth.Lockout whose verifiers
 // count how often they are asked.
 type lockoutRig struct {
-	h     *Handler
-	audit *memAudit
-	mu    sync.Mutex
-	calls []string
-	down  bool // the key store fails (503)
+	h        *Handler
+	audit    *memAudit
+	failures *auth.Refusals // audits the failures into audit
+	mu       sync.Mutex
+	calls    []string
+	down     bool // the key store fails (503)
 }
 
 const lockoutAllowance = 3
@@ -32,6 +34,7 @@ const lockoutAllowance = 3
 func newLockoutRig(t *testing.T) *lockoutRig {
 	t.Helper()
 	rig := &lockoutRig{audit: &memAudit{}}
+	rig.failures = auth.NewRefusals(rig.audit, nil)
 	good := &identity.Identity{KeyID: "key_ok", Tenant: "acme", Kind: identity.KindVirtualKey, Scopes: []string{"tools:*"}}
 	verify := func(name, valid string) funcAuth {
 		return funcAuth{name, &rig.calls, func(s string) (*identity.Identity, error) {
@@ -53,6 +56,7 @@ func newLockoutRig(t *testing.T) *lockoutRig {
 	}
 	rig.h, err = h.WithLockout(Lockout{
 		Limiter:    auth.NewLockout(lockoutAllowance),
+		Failures:   rig.failures,
 		ClientKey:  func(r *http.Request) string { host, _, _ := net.SplitHostPort(r.RemoteAddr); return host },
 		WellFormed: func(s string) bool { return strings.HasPrefix(s, "sk-bw-") },
 	})
@@ -202,7 +206,8 @@ func TestMCPFailuresThatDoNotCount(t *testing.T) {
 // first failure of the window, the start of the lockout, and the first
 // failure after the lockout reset the count), named by client address,
 // with no credential in them. Anything not shaped like a key is refused
-// before it is counted, so it adds nothing.
+// before it is verified or counted toward the lockout, and only counted
+// in the audit (TestMCPFailureEntriesCountTheBurst).
 func TestMCPLockoutAudit(t *testing.T) {
 	rig := newLockoutRig(t)
 	rig.lockOut(t, "203.0.113.7")
@@ -226,14 +231,52 @@ func TestMCPLockoutAudit(t *testing.T) {
 	}
 }
 
+// TestMCPFailureEntriesCountTheBurst: a burst of failed authentications
+// on /mcp from one client — bad keys (verified even under lockout),
+// external tokens and access tokens (refused unverified once it is locked
+// out) — writes a bounded number of auth.failure entries (the first, the
+// lockout's start, the first after it, one summary) whose counts add up
+// to the burst.
+func TestMCPFailureEntriesCountTheBurst(t *testing.T) {
+	rig := newLockoutRig(t)
+	const n = 300
+	for i := range n {
+		bearer := []string{"sk-bw-guess-", "ext-guess-", oauth.TokenPrefix + "guess-"}[i%3] + fmt.Sprint(i)
+		if rec, _ := rig.do("203.0.113.7", "Bearer "+bearer); rec.Code == http.StatusOK {
+			t.Fatalf("bearer %d got in", i)
+		}
+	}
+	rig.failures.Close()
+	evs := rig.audit.all()
+	if len(evs) > 4 {
+		t.Fatalf("%d failures wrote %d entries, want at most 4: %+v", n, len(evs), evs)
+	}
+	total := 0
+	for _, e := range evs {
+		if e.Action != "auth.failure" || e.Actor != "client:203.0.113.7" {
+			t.Fatalf("entry %+v: want the client's auth.failure", e)
+		}
+		r, _ := strconv.Atoi(e.Details[auth.DetailRepeats])
+		total += r
+		if e.Details["summary"] != "true" {
+			total++
+		}
+	}
+	if total != n {
+		t.Fatalf("entries stand for %d failures, want %d: %+v", total, n, evs)
+	}
+}
+
 func TestWithLockoutNeedsEveryPart(t *testing.T) {
 	rig := newLockoutRig(t)
-	full := Lockout{Limiter: auth.NewLockout(1), ClientKey: func(*http.Request) string { return "" }, WellFormed: func(string) bool { return true }}
+	full := Lockout{Limiter: auth.NewLockout(1), Failures: auth.NewRefusals(&memAudit{}, nil),
+		ClientKey: func(*http.Request) string { return "" }, WellFormed: func(string) bool { return true }}
 	for _, tt := range []struct {
 		name string
 		drop func(*Lockout)
 	}{
 		{"no limiter", func(l *Lockout) { l.Limiter = nil }},
+		{"no failure audit", func(l *Lockout) { l.Failures = nil }},
 		{"no client key", func(l *Lockout) { l.ClientKey = nil }},
 		{"no key shape", func(l *Lockout) { l.WellFormed = nil }},
 	} {
@@ -277,7 +320,7 @@ func BenchmarkAuthenticateRequest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	locked, err := plain.WithLockout(Lockout{Limiter: auth.NewLockout(lockoutAllowance),
+	locked, err := plain.WithLockout(Lockout{Limiter: auth.NewLockout(lockoutAllowance), Failures: auth.NewRefusals(&memAudit{}, nil),
 		ClientKey:  func(r *http.Request) string { host, _, _ := net.SplitHostPort(r.RemoteAddr); return host },
 		WellFormed: func(s string) bool { return strings.HasPrefix(s, "sk-bw-") }})
 	if err != nil {

@@ -1,11 +1,14 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/audit"
 )
 
 // FailureLimiter counts failed attempts per client and locks clients out
@@ -19,6 +22,19 @@ type FailureLimiter interface {
 	Fail(client string) (first, locked bool, retry time.Duration)
 }
 
+// FailureAuditor audits the refusals a FailureLimiter counts, aggregated
+// per client so that a flood of them writes a bounded number of entries
+// that still count every refusal (*auth.Refusals implements it).
+// Implementations must be safe for concurrent use.
+type FailureAuditor interface {
+	// AppendFailure audits ev, a refusal of client: appended when it is
+	// the first of its client and action in a window, or when force is
+	// set, carrying in Details["repeats"] the refusals only counted since
+	// the previous entry; otherwise only counted (a later entry or a
+	// summary carries it).
+	AppendFailure(ctx context.Context, client string, ev audit.Event, force bool) error
+}
+
 // errLockedOut: a locked-out client presented a secret that is not even
 // shaped like a key; it is refused before the key store is asked.
 var errLockedOut = errors.New("client locked out")
@@ -27,6 +43,7 @@ var errLockedOut = errors.New("client locked out")
 // allows everything and counts nothing. Immutable; safe for concurrent use.
 type failureGuard struct {
 	limiter    FailureLimiter
+	audit      FailureAuditor
 	clientKey  func(*http.Request) string
 	wellFormed func(string) bool
 }
@@ -49,9 +66,10 @@ func (g *failureGuard) mayTry(secret string) bool {
 	return g == nil || g.wellFormed == nil || g.wellFormed(secret)
 }
 
-// fail counts a refusal; it returns whether to audit it and, when the
-// client is now locked out, for how long.
-func (g *failureGuard) fail(client string) (audit bool, lockedFor time.Duration) {
+// fail counts a refusal; it returns whether the limiter reports it first
+// (to be audited at once) and, when the client is now locked out, for how
+// long.
+func (g *failureGuard) fail(client string) (first bool, lockedFor time.Duration) {
 	first, locked, retry := g.limiter.Fail(client)
 	if !locked {
 		retry = 0

@@ -54,14 +54,17 @@ type AuthServerConfig struct {
 	// Logger receives private causes; slog.Default when nil.
 	Logger *slog.Logger
 	// Lockout, when set, counts refused token requests per client and
-	// locks a client out after too many (429 with Retry-After); only the
-	// first refusal per client per window is audited, so a flood of bad
-	// secrets cannot flood the audit log. Valid clients keep working
-	// while locked out. *auth.Lockout implements it.
+	// locks a client out after too many (429 with Retry-After). Valid
+	// clients keep working while locked out. *auth.Lockout implements it.
 	Lockout FailureLimiter
 	// ClientKey names the client of a request for Lockout, e.g.
 	// auth.LockoutKey(auth.ClientIP(r, trusted)). Required with Lockout.
 	ClientKey func(*http.Request) string
+	// Failures audits the refusals Lockout counts, those of a locked-out
+	// client included, per client and minute with a count of the rest, so
+	// a flood of bad secrets cannot flood the audit log and still shows
+	// its size. *auth.Refusals implements it. Required with Lockout.
+	Failures FailureAuditor
 	// WellFormed reports whether a client secret has the shape of a
 	// virtual key. While a client is locked out, only well-formed secrets
 	// reach Keys (load shedding); nil checks every secret.
@@ -76,15 +79,15 @@ func NewAuthServer(cfg AuthServerConfig) (*AuthServer, error) {
 	if cfg.Signer == nil || cfg.Keys == nil {
 		return nil, errors.New("oauth: auth server needs a Signer and a KeyAuthenticator")
 	}
-	if (cfg.Lockout == nil) != (cfg.ClientKey == nil) {
-		return nil, errors.New("oauth: Lockout and ClientKey go together")
+	if (cfg.Lockout == nil) != (cfg.ClientKey == nil) || (cfg.Lockout == nil) != (cfg.Failures == nil) {
+		return nil, errors.New("oauth: Lockout, ClientKey and Failures go together")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	s := &AuthServer{issuer: strings.TrimSuffix(cfg.Issuer, "/"), signer: cfg.Signer, keys: cfg.Keys, audit: cfg.Audit, log: cfg.Logger}
 	if cfg.Lockout != nil {
-		s.guard = &failureGuard{limiter: cfg.Lockout, clientKey: cfg.ClientKey, wellFormed: cfg.WellFormed}
+		s.guard = &failureGuard{limiter: cfg.Lockout, audit: cfg.Failures, clientKey: cfg.ClientKey, wellFormed: cfg.WellFormed}
 	}
 	return s, nil
 }
@@ -152,11 +155,14 @@ func (s *AuthServer) serveToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // refuse answers a failed token request. A refusal the client caused
-// counts toward its lockout and is audited only when it is the first of
-// its window or starts a lockout; while a client is locked out its
-// refusals are neither counted again nor audited (a flood stays out of
-// the audit log). Server-side failures are logged and audited but never
-// count against the client.
+// counts toward its lockout and is audited through the guard's
+// FailureAuditor: at once when the lockout reports it first (the first of
+// the client's window, the start of a lockout) or it is the first of its
+// kind in the auditor's window, otherwise only counted into a later entry
+// or a summary. While a client is locked out its refusals are not counted
+// toward the lockout again, only in the audit (a flood stays a count).
+// Server-side failures are logged and audited but never count against the
+// client.
 func (s *AuthServer) refuse(w http.ResponseWriter, r *http.Request, client string, locked bool, id *identity.Identity, err error) {
 	var te *tokenError
 	if !errors.Is(err, errLockedOut) && !errors.As(err, &te) {
@@ -164,19 +170,17 @@ func (s *AuthServer) refuse(w http.ResponseWriter, r *http.Request, client strin
 		te = tokenErr(http.StatusInternalServerError, "server_error", "the token could not be issued")
 	}
 	if errors.Is(err, errLockedOut) || (locked && te.status < http.StatusInternalServerError) {
+		s.recordFailure(r.Context(), client, id, "temporarily_unavailable", true, false)
 		writeLockedOut(w, s.guard.locked(client))
 		return
 	}
-	audited, lockedFor := true, time.Duration(0)
-	var details map[string]string
+	var lockedFor time.Duration
 	if s.guard != nil && te.status < http.StatusInternalServerError {
 		var first bool
 		first, lockedFor = s.guard.fail(client)
-		audited = first
-		details = map[string]string{"client": client, "locked": strconv.FormatBool(lockedFor > 0)}
-	}
-	if audited {
-		_ = s.record(r.Context(), id, audit.OutcomeDenied, te.code, details)
+		s.recordFailure(r.Context(), client, id, te.code, lockedFor > 0, first)
+	} else {
+		_ = s.record(r.Context(), id, audit.OutcomeDenied, te.code, nil)
 	}
 	if lockedFor > 0 {
 		writeLockedOut(w, lockedFor)
@@ -312,6 +316,27 @@ func (s *AuthServer) record(ctx context.Context, id *identity.Identity, outcome,
 	if s.audit == nil {
 		return nil
 	}
+	if err := s.audit.Append(context.WithoutCancel(ctx), tokenEvent(id, outcome, reason, details)); err != nil {
+		s.log.Error("oauth: audit append failed", "err", err)
+		return fmt.Errorf("oauth: audit: %w", err)
+	}
+	return nil
+}
+
+// recordFailure audits a refusal that client caused through the guard's
+// FailureAuditor (force: the lockout reported it first). The refusal is
+// answered whether or not its entry could be written.
+func (s *AuthServer) recordFailure(ctx context.Context, client string, id *identity.Identity, reason string, locked, force bool) {
+	e := tokenEvent(id, audit.OutcomeDenied, reason, map[string]string{"client": client, "locked": strconv.FormatBool(locked)})
+	if err := s.guard.audit.AppendFailure(context.WithoutCancel(ctx), client, e, force); err != nil {
+		s.log.Error("oauth: audit append failed", "err", err)
+	}
+}
+
+// tokenEvent is the audit event of a token request: the key's public id
+// when the secret named one, "anonymous" otherwise; reason, when set, is
+// the OAuth error code the client got.
+func tokenEvent(id *identity.Identity, outcome, reason string, details map[string]string) audit.Event {
 	e := audit.Event{Action: "oauth.token", Outcome: outcome, Actor: "anonymous", Details: details}
 	if id != nil {
 		e.Actor, e.Tenant, e.Target = id.KeyID, id.Tenant, id.KeyID
@@ -322,11 +347,7 @@ func (s *AuthServer) record(ctx context.Context, id *identity.Identity, outcome,
 		}
 		e.Details["error"] = reason
 	}
-	if err := s.audit.Append(context.WithoutCancel(ctx), e); err != nil {
-		s.log.Error("oauth: audit append failed", "err", err)
-		return fmt.Errorf("oauth: audit: %w", err)
-	}
-	return nil
+	return e
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

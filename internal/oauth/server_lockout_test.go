@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -34,8 +35,9 @@ func (c *countingKeys) Authenticate(ctx context.Context, secret string) (*identi
 }
 
 // newLockoutFixture serves the token endpoint behind a real auth.Lockout
-// allowing perMinute failures per client address.
-func newLockoutFixture(t *testing.T, perMinute int) (*httptest.Server, *countingKeys, *memAudit) {
+// allowing perMinute failures per client address, auditing its refusals
+// through the returned auth.Refusals.
+func newLockoutFixture(t *testing.T, perMinute int) (*httptest.Server, *countingKeys, *memAudit, *auth.Refusals) {
 	t.Helper()
 	kr := &countingKeys{keyring: newKeyring()}
 	kr.add(aliceSecret, &identity.Identity{KeyID: "key_alice", Tenant: "acme", Kind: identity.KindVirtualKey, Scopes: []string{"tools:time"}})
@@ -44,8 +46,10 @@ func newLockoutFixture(t *testing.T, perMinute int) (*httptest.Server, *counting
 		t.Fatal(err)
 	}
 	au := &memAudit{}
+	refusals := auth.NewRefusals(au, nil)
 	as, err := NewAuthServer(AuthServerConfig{Issuer: "https://gw.example.com", Signer: signer, Keys: kr, Audit: au,
 		Lockout:    auth.NewLockout(perMinute),
+		Failures:   refusals,
 		ClientKey:  func(r *http.Request) string { h, _, _ := net.SplitHostPort(r.RemoteAddr); return h },
 		WellFormed: func(s string) bool { return strings.HasPrefix(s, "sk-bw-") },
 	})
@@ -54,7 +58,7 @@ func newLockoutFixture(t *testing.T, perMinute int) (*httptest.Server, *counting
 	}
 	srv := httptest.NewServer(as.TokenHandler())
 	t.Cleanup(srv.Close)
-	return srv, kr, au
+	return srv, kr, au, refusals
 }
 
 func postToken(t *testing.T, srv *httptest.Server, secret string) (int, string, string) {
@@ -72,7 +76,7 @@ func postToken(t *testing.T, srv *httptest.Server, secret string) (int, string, 
 }
 
 func TestTokenEndpointLockout(t *testing.T) {
-	srv, keys, au := newLockoutFixture(t, 3)
+	srv, keys, au, _ := newLockoutFixture(t, 3)
 	wrong := "sk-bw-alice-" + strings.Repeat("0", 32)
 	steps := []struct {
 		name       string
@@ -134,8 +138,65 @@ func TestTokenEndpointLockout(t *testing.T) {
 	})
 }
 
+// TestTokenRefusalEntriesCountTheBurst: a burst of refused token requests
+// from one client — wrong keys, junk, a valid key asking beyond its
+// scopes, and all of these while it is locked out — writes a bounded
+// number of oauth.token entries (the first, the lockout's start, one
+// summary) whose counts add up to the burst, and none names a secret.
+func TestTokenRefusalEntriesCountTheBurst(t *testing.T) {
+	srv, _, au, refusals := newLockoutFixture(t, 3)
+	wrong := "sk-bw-alice-" + strings.Repeat("0", 32)
+	const n = 200
+	for i := range n {
+		form := url.Values{"grant_type": {"client_credentials"}, "client_secret": {wrong}, "resource": {testResource}}
+		switch i % 4 {
+		case 1:
+			form.Set("client_secret", "junk-"+strconv.Itoa(i))
+		case 2:
+			form.Set("client_secret", aliceSecret)
+			form.Set("scope", "admin")
+		}
+		resp, err := http.Post(srv.URL, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatalf("request %d was granted", i)
+		}
+	}
+	refusals.Close()
+	evs := au.all()
+	if len(evs) > 3 {
+		t.Fatalf("%d refusals wrote %d entries, want at most 3: %+v", n, len(evs), evs)
+	}
+	total := 0
+	for _, e := range evs {
+		if e.Action != "oauth.token" || e.Outcome != audit.OutcomeDenied {
+			t.Fatalf("entry %+v: want an oauth.token denial", e)
+		}
+		if strings.Contains(fmt.Sprint(e), wrong) || strings.Contains(fmt.Sprint(e), aliceSecret) {
+			t.Fatal("a secret reached the audit log")
+		}
+		r, err := strconv.Atoi(e.Details[auth.DetailRepeats])
+		if err != nil && e.Details[auth.DetailRepeats] != "" {
+			t.Fatalf("repeats %q", e.Details[auth.DetailRepeats])
+		}
+		total += r
+		if e.Details["summary"] != "true" {
+			total++
+		}
+	}
+	if total != n {
+		t.Fatalf("entries stand for %d refusals, want %d: %+v", total, n, evs)
+	}
+	if last := evs[len(evs)-1]; last.Details["summary"] != "true" || last.Actor != "client:127.0.0.1" {
+		t.Fatalf("last entry %+v: want the summary of the client's refusals", last)
+	}
+}
+
 func TestTokenEndpointStoreOutageDoesNotLockOut(t *testing.T) {
-	srv, keys, _ := newLockoutFixture(t, 1)
+	srv, keys, _, _ := newLockoutFixture(t, 1)
 	keys.down.Store(true)
 	for range 5 {
 		if status, code, _ := postToken(t, srv, aliceSecret); status != 503 || code != "temporarily_unavailable" {
@@ -148,12 +209,26 @@ func TestTokenEndpointStoreOutageDoesNotLockOut(t *testing.T) {
 	}
 }
 
-func TestNewAuthServerNeedsClientKeyWithLockout(t *testing.T) {
+func TestNewAuthServerNeedsClientKeyAndFailuresWithLockout(t *testing.T) {
 	signer, err := NewSigner(SignerConfig{Key: testSignKey, Resource: testResource, Status: newKeyring()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewAuthServer(AuthServerConfig{Issuer: "https://gw.example.com", Signer: signer, Keys: newKeyring(), Lockout: auth.NewLockout(3)}); err == nil {
-		t.Fatal("a Lockout without ClientKey was accepted")
+	clientKey := func(*http.Request) string { return "c" }
+	for _, tt := range []struct {
+		name string
+		cfg  AuthServerConfig
+	}{
+		{"lockout without client key", AuthServerConfig{Lockout: auth.NewLockout(3), Failures: auth.NewRefusals(&memAudit{}, nil)}},
+		{"lockout without failure audit", AuthServerConfig{Lockout: auth.NewLockout(3), ClientKey: clientKey}},
+		{"failure audit without lockout", AuthServerConfig{Failures: auth.NewRefusals(&memAudit{}, nil)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Issuer, cfg.Signer, cfg.Keys = "https://gw.example.com", signer, newKeyring()
+			if _, err := NewAuthServer(cfg); err == nil {
+				t.Fatal("an incomplete lockout was accepted")
+			}
+		})
 	}
 }

@@ -56,7 +56,7 @@ func New(in *instance.Instance, m *metrics.Metrics) (*Server, error) {
 		s.private = append(s.private, privateArea{prefix: "/metrics", scope: auth.ScopeAdminGlobal})
 	}
 	s.Auth = &auth.Middleware{Keys: in.Keys, Lockout: auth.NewLockout(in.Cfg.Auth.FailuresPerMinute),
-		Trusted: trusted, Audit: in.Audit, Log: in.Log, Failures: m.AuthFailure}
+		Trusted: trusted, Refusals: auth.NewRefusals(in.Audit, in.Log), Log: in.Log, Failures: m.AuthFailure}
 	s.exact = &exactRoutes{next: s.mux}
 	s.ready = func(ctx context.Context) error { _, err := in.Store.KeysGeneration(ctx); return err }
 	s.routes()
