@@ -75,18 +75,16 @@ func (g *Gateway) maxOutput(model string) int64 {
 }
 
 // limitPrice converts a price table entry to the budget arithmetic's
-// form; cache prices left zero cost what input costs (as usage.Price does).
+// form at its ceilings: every prompt token at the dearest price a prompt
+// token of its tier can be billed at (a cache write with the one-hour TTL,
+// which the client picks, costs twice input by default), so a reservation
+// covers what usage.Price.Cost then settles.
 func limitPrice(p usage.Price) limit.Price {
-	or := func(v, d int64) int64 {
-		if v == 0 {
-			return d
-		}
-		return v
-	}
-	return limit.Price{InputPerMTok: p.Input, OutputPerMTok: p.Output,
-		CacheWritePerMTok: or(p.CacheWrite, p.Input), CacheReadPerMTok: or(p.CachedInput, p.Input),
-		LongContextThreshold: p.LongContextThreshold, LongInputPerMTok: p.LongInput, LongOutputPerMTok: p.LongOutput,
-		LongCacheWritePerMTok: or(p.LongCacheWrite, p.LongInput)}
+	in, out := p.Ceiling(false)
+	longIn, longOut := p.Ceiling(true)
+	return limit.Price{InputPerMTok: in, OutputPerMTok: out, CacheWritePerMTok: in, CacheReadPerMTok: in,
+		LongContextThreshold: p.LongContextThreshold, LongInputPerMTok: longIn, LongOutputPerMTok: longOut,
+		LongCacheWritePerMTok: longIn}
 }
 
 // maxPrice is the component-wise maximum of a and b: a worst case that

@@ -199,19 +199,34 @@ func (p Price) Cost(tok Tokens) int64 {
 // rates are the per-million prices that apply to one call.
 type rates struct{ in, out, cached, write, write1h int64 }
 
-// rates picks the tier — the long-context one above its threshold, where a
-// price left at 0 is the base tier's (never free) — and fills cache prices
-// left at 0: reads and 5-minute writes at the tier's input price, one-hour
-// writes at twice it.
+// rates picks the tier of a call: the long-context one above its threshold.
 func (p Price) rates(tok Tokens) rates {
+	return p.tier(p.LongContextThreshold > 0 && tok.PromptTokens > p.LongContextThreshold)
+}
+
+// tier is the rates of the base or the long-context tier — where a price
+// left at 0 is the base tier's (never free) — with cache prices left at 0
+// filled in: reads and 5-minute writes at the tier's input price, one-hour
+// writes at twice it.
+func (p Price) tier(long bool) rates {
 	r := rates{p.Input, p.Output, p.CachedInput, p.CacheWrite, p.CacheWrite1h}
-	if p.LongContextThreshold > 0 && tok.PromptTokens > p.LongContextThreshold {
+	if long {
 		r = rates{or(p.LongInput, p.Input), or(p.LongOutput, p.Output), p.LongCachedInput, p.LongCacheWrite, p.LongCacheWrite1h}
 	}
 	r.cached = or(r.cached, r.in)
 	r.write = or(r.write, r.in)
 	r.write1h = or(r.write1h, min(r.in, math.MaxInt64/2)*2)
 	return r
+}
+
+// Ceiling is the most one token can cost in a tier (long: the
+// long-context one), per million: the dearest of the prompt's kinds —
+// plain input, cache reads, and cache writes of either TTL, which the
+// client picks per block — and the output price. A budget reserves at
+// these, so no call can be settled above its reservation.
+func (p Price) Ceiling(long bool) (prompt, output int64) {
+	r := p.tier(long)
+	return max(r.in, r.cached, r.write, r.write1h), r.out
 }
 
 // or is v, or fallback when v is 0.
