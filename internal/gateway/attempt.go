@@ -94,7 +94,14 @@ func (x *exchange) tryDeployment(ctx context.Context, w *sentWriter, body []byte
 		if est.MaxOutputTokens <= 0 && !x.call.embedding {
 			est.MaxOutputTokens = x.g.maxOutput(d.Model)
 		}
-		adm, err = x.g.deps.Routing.Gate.Admit(ctx, []limit.Subject{sub}, est)
+		if x.call.count {
+			// A count takes the deployment's slot and its own bucket, as a
+			// key's counts do: not the calls' rate, nor TPM reserved at the
+			// model's maximum output for a call that produces none.
+			adm, err = x.g.deps.Routing.Gate.AdmitCount(ctx, []limit.Subject{sub})
+		} else {
+			adm, err = x.g.deps.Routing.Gate.Admit(ctx, []limit.Subject{sub}, est)
+		}
 		if errors.Is(err, limit.ErrDenied) {
 			return fmt.Errorf("%w: %w", router.ErrSkipDeployment, err)
 		}

@@ -204,3 +204,39 @@ func TestRoutedCountFreesTheDeployment(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutedCountLeavesTheDeploymentItsCalls: a routed count takes the
+// deployment's slot and a counting bucket of its own, as a key's counts do
+// — not the deployment's call rate, nor a TPM reservation at the model's
+// maximum output (64 000 tokens for Sonnet), which refused every count on
+// a deployment whose TPM is below it and held TPM that calls beside it
+// were refused for.
+func TestRoutedCountLeavesTheDeploymentItsCalls(t *testing.T) {
+	e := newEnv(t, func(_ *Config, d *Deps) {
+		rtr, err := router.New(router.Config{
+			Deployments: []router.Deployment{{Name: "a", Provider: "anthropic", Model: "claude-sonnet-4-5", RPM: 1, TPM: 10_000}},
+			Aliases:     []router.Alias{{Name: "routed", Strategy: router.Fallback, Deployments: []string{"a"}}},
+		}, router.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := memory.Options{}
+		d.Routing = Routing{Executor: &router.Executor{Router: rtr, Policy: router.DefaultPolicy},
+			Gate:   &limit.Gate{Rate: memory.NewRateLimiter(opts), Concurrency: memory.NewConcurrency(opts), Budget: memory.NewBudget(opts)},
+			Limits: staticLimits{}}
+	})
+	count := `{"model":"routed","messages":[{"role":"user","content":"hello"}]}`
+	call := `{"model":"routed","max_tokens":5,"messages":[{"role":"user","content":"hello"}]}`
+	for i, s := range []struct {
+		path, body string
+		want       int
+	}{
+		{"/v1/messages/count_tokens", count, http.StatusOK},
+		{"/v1/messages", call, http.StatusOK},
+		{"/v1/messages/count_tokens", count, http.StatusTooManyRequests}, // the deployment's counting bucket (1 a minute)
+	} {
+		if resp, b := e.do(t, http.MethodPost, s.path, s.body, anthHdr); resp.StatusCode != s.want {
+			t.Fatalf("request %d (%s): status %d, want %d: %s", i+1, s.path, resp.StatusCode, s.want, b)
+		}
+	}
+}
