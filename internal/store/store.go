@@ -1,7 +1,8 @@
 // Package store defines Bulwark's persistence: tenants, virtual keys,
-// providers, secrets, the barrier keyring, the audit chain and usage rows.
-// Implementations (sqlite now, postgres next) must pass the conformance
-// suite in storetest. Every row belongs to a tenant.
+// providers, secrets, the barrier keyring and its passphrase salt, the
+// audit chain and usage rows. Implementations (sqlite now, postgres next)
+// must pass the conformance suite in storetest. Every row belongs to a
+// tenant.
 package store
 
 import (
@@ -189,6 +190,17 @@ type Store interface {
 
 	LoadKeyring(ctx context.Context) ([]byte, int64, error)
 	SaveKeyring(ctx context.Context, blob []byte, expectVersion int64) error
+	// KeyringSalt returns the Argon2id salt of a passphrase root key, kept
+	// beside the keyring so that replicas sharing the database need nothing
+	// in their data directories; ErrNotFound when none is stored.
+	KeyringSalt(ctx context.Context) ([]byte, error)
+	// PutKeyringSalt stores salt unless a salt is stored already, and
+	// returns the stored salt either way (the first writer wins across
+	// processes). It stores only while the keyring's version is
+	// expectVersion (0: no keyring yet) — a salt belongs to the keyring it
+	// was checked against or is about to create — and returns ErrConflict,
+	// storing nothing, when neither a salt is stored nor the version holds.
+	PutKeyringSalt(ctx context.Context, salt []byte, expectVersion int64) ([]byte, error)
 
 	// AppendAudit appends the row built by fn from the last row (nil when
 	// the chain is empty) in one durable, serialised transaction.

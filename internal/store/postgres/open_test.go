@@ -141,7 +141,7 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 			ctx := context.Background()
 			dsn := pgtest.Start(t)
 			_ = openDSN(t, dsn).Close()
-			var qs []string
+			qs := []string{"DROP TABLE keyring_salt"}
 			for _, c := range tt.drop {
 				qs = append(qs, "ALTER TABLE usage DROP COLUMN "+c)
 			}
@@ -156,7 +156,7 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 			}
 			conn := pgxConnect(t, dsn)
 			var version int
-			if err := conn.QueryRow(ctx, "SELECT version FROM schema_version").Scan(&version); err != nil || version != 3 {
+			if err := conn.QueryRow(ctx, "SELECT version FROM schema_version").Scan(&version); err != nil || version != latestVersion {
 				t.Fatalf("schema version after upgrade: %d (%v)", version, err)
 			}
 			rows, err := conn.Query(ctx, "SELECT request_id, estimated, cache_write_1h_tokens FROM usage")
@@ -177,6 +177,36 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 			}
 			storetest.CheckUpgradedUsage(ctx, t, s, got)
 		})
+	}
+}
+
+// latestVersion is the schema version this binary migrates to.
+const latestVersion = 4
+
+// A database made before migration 0004 (schema version 3, a keyring
+// whose passphrase salt was kept in a file) gains the salt table on open;
+// the keyring is untouched and takes the salt at its version.
+func TestUpgradeAddsKeyringSalt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.Start(t)
+	_ = openDSN(t, dsn).Close()
+	exec(t, dsn, "DROP TABLE keyring_salt", "UPDATE schema_version SET version = 3",
+		`INSERT INTO keyring(id, blob, version) VALUES (1, 'ring', 1)`)
+	s := openDSN(t, dsn)
+	var version int
+	if err := pgxConnect(t, dsn).QueryRow(ctx, "SELECT version FROM schema_version").Scan(&version); err != nil || version != latestVersion {
+		t.Fatalf("schema version after upgrade: %d (%v)", version, err)
+	}
+	blob, v, err := s.LoadKeyring(ctx)
+	if err != nil || string(blob) != "ring" {
+		t.Fatalf("keyring after upgrade: %q, %v", blob, err)
+	}
+	if _, err := s.KeyringSalt(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("salt after upgrade: %v; want none yet", err)
+	}
+	if got, err := s.PutKeyringSalt(ctx, []byte("from-the-file"), v); err != nil || string(got) != "from-the-file" {
+		t.Fatalf("import: %q, %v", got, err)
 	}
 }
 

@@ -5,7 +5,8 @@
 // appends are serialised across processes by a transaction-scoped advisory
 // lock (the hash chain never forks), the keys generation is one row
 // updated in the same transaction as the key, secrets and the keyring are
-// written with compare-and-swap statements, and migrations run in one
+// written with compare-and-swap statements (the keyring's passphrase salt
+// under a lock on the keyring table), and migrations run in one
 // transaction under an advisory lock so replicas starting together do not
 // race. Commits are synchronous (Open refuses synchronous_commit=off), so
 // an audit entry is durable before the action it records is acknowledged.

@@ -1,7 +1,9 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -185,5 +187,82 @@ func TestReplicasFirstSecretWins(t *testing.T) {
 		if got[0] != got[1] || got[0] == "" {
 			t.Fatalf("round %d: replicas stored different secrets: %q %q", round, got[0], got[1])
 		}
+	}
+}
+
+// Two replicas racing to store the passphrase salt of a keyring yet to be
+// created (both started on an empty database) agree on one salt.
+func TestReplicasFirstSaltWins(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for round := range 5 {
+		a, b := replicas(t)
+		var got [2][]byte
+		var wg sync.WaitGroup
+		for i, s := range []store.Store{a, b} {
+			wg.Go(func() {
+				v, err := s.PutKeyringSalt(ctx, []byte(fmt.Sprint("salt-of-", i)), 0)
+				if err != nil {
+					t.Error(err)
+				}
+				got[i] = v
+			})
+		}
+		wg.Wait()
+		if !bytes.Equal(got[0], got[1]) || len(got[0]) == 0 {
+			t.Fatalf("round %d: replicas stored different salts: %q %q", round, got[0], got[1])
+		}
+	}
+}
+
+// A salt for "no keyring yet" must not join a keyring another replica is
+// creating without one (a raw root key) at that moment: PutKeyringSalt
+// waits for the creating transaction and then refuses. Without the lock,
+// READ COMMITTED would not see the uncommitted keyring, and the salt
+// would be stored beside a keyring it never sealed.
+func TestSaltWaitsForAKeyringBeingCreated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.Start(t)
+	s := openDSN(t, dsn)
+	creator := pgxConnect(t, dsn)
+	tx, err := creator.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "INSERT INTO keyring(id, blob, version) VALUES (1, 'raw-key ring', 1)"); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		salt []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := s.PutKeyringSalt(ctx, []byte("fresh"), 0)
+		done <- result{v, err}
+	}()
+	watcher := pgxConnect(t, dsn)
+	for waiting := false; !waiting; {
+		select {
+		case r := <-done:
+			t.Fatalf("PutKeyringSalt returned %q, %v while a keyring was being created; want it to wait", r.salt, r.err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		err := watcher.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+			WHERE c.relname = 'keyring' AND NOT l.granted)`).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; !errors.Is(r.err, store.ErrConflict) {
+		t.Fatalf("after the keyring was created: %q, %v; want ErrConflict", r.salt, r.err)
+	}
+	if _, err := s.KeyringSalt(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a salt was stored beside a keyring it did not seal: %v", err)
 	}
 }

@@ -181,3 +181,47 @@ func (s *Store) SaveKeyring(ctx context.Context, blob []byte, expectVersion int6
 	}
 	return nil
 }
+
+// KeyringSalt returns the passphrase salt stored beside the keyring.
+func (s *Store) KeyringSalt(ctx context.Context) ([]byte, error) {
+	var salt []byte
+	err := s.pool.QueryRow(ctx, "SELECT salt FROM keyring_salt WHERE id = 1").Scan(&salt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("keyring salt: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: keyring salt: %w", err)
+	}
+	return salt, nil
+}
+
+// PutKeyringSalt stores salt unless a salt is stored, while the keyring's
+// version is expectVersion, and returns the stored salt. The keyring table
+// is locked in SHARE mode first: a keyring another replica is creating or
+// changing is waited for, and none can change until this transaction ends,
+// so the version compared (read by a statement whose snapshot is taken
+// after the lock, under READ COMMITTED) is the committed one. Two replicas
+// storing at once meet on the primary key as in PutSecretIfAbsent.
+func (s *Store) PutKeyringSalt(ctx context.Context, salt []byte, expectVersion int64) ([]byte, error) {
+	var out []byte
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "LOCK TABLE keyring IN SHARE MODE"); err != nil {
+			return fmt.Errorf("postgres: put keyring salt: %w", err)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO keyring_salt(id, salt)
+			SELECT 1, $1 WHERE COALESCE((SELECT version FROM keyring WHERE id = 1), 0) = $2
+			ON CONFLICT (id) DO NOTHING`, salt, expectVersion)
+		if err != nil {
+			return fmt.Errorf("postgres: put keyring salt: %w", err)
+		}
+		err = tx.QueryRow(ctx, "SELECT salt FROM keyring_salt WHERE id = 1").Scan(&out)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("keyring salt: %w", store.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: put keyring salt: %w", err)
+		}
+		return nil
+	})
+	return out, err
+}

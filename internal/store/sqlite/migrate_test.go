@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -24,7 +25,7 @@ func TestUpgradeDropsUsageIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{"CREATE INDEX usage_key_ts ON usage(key_id, ts)", "CREATE INDEX usage_tenant_ts ON usage(tenant, ts)",
-		"ALTER TABLE usage DROP COLUMN cache_write_1h_tokens", "ALTER TABLE usage DROP COLUMN estimated", "PRAGMA user_version = 1"} {
+		"ALTER TABLE usage DROP COLUMN cache_write_1h_tokens", "ALTER TABLE usage DROP COLUMN estimated", "DROP TABLE keyring_salt", "PRAGMA user_version = 1"} {
 		if _, err := s.wdb.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +68,7 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var qs []string
+			qs := []string{"DROP TABLE keyring_salt"}
 			for _, c := range tt.drop {
 				qs = append(qs, "ALTER TABLE usage DROP COLUMN "+c)
 			}
@@ -87,7 +88,7 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 			}
 			defer s.Close()
 			var version int
-			if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != 4 {
+			if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != latestVersion {
 				t.Fatalf("user_version after upgrade: %d (%v)", version, err)
 			}
 			if err := s.InsertUsage(ctx, []store.Usage{storetest.UpgradeRow()}); err != nil {
@@ -119,4 +120,46 @@ func readUpgraded(ctx context.Context, t *testing.T, s *Store) map[string]storet
 		t.Fatal(err)
 	}
 	return got
+}
+
+// latestVersion is the schema version this binary migrates to.
+const latestVersion = 5
+
+// A database made before migration 0005 (schema version 4, a keyring
+// whose passphrase salt was kept in a file) gains the salt table on open;
+// the keyring is untouched and takes the salt at its version.
+func TestUpgradeAddsKeyringSalt(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveKeyring(ctx, []byte("ring"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DROP TABLE keyring_salt", "PRAGMA user_version = 4"} {
+		if _, err := s.wdb.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.Close()
+	if s, err = Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var version int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != latestVersion {
+		t.Fatalf("user_version after upgrade: %d (%v)", version, err)
+	}
+	blob, v, err := s.LoadKeyring(ctx)
+	if err != nil || string(blob) != "ring" {
+		t.Fatalf("keyring after upgrade: %q, %v", blob, err)
+	}
+	if _, err := s.KeyringSalt(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("salt after upgrade: %v; want none yet", err)
+	}
+	if got, err := s.PutKeyringSalt(ctx, []byte("from-the-file"), v); err != nil || string(got) != "from-the-file" {
+		t.Fatalf("import: %q, %v", got, err)
+	}
 }

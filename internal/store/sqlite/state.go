@@ -196,6 +196,45 @@ func (s *Store) SaveKeyring(ctx context.Context, blob []byte, expectVersion int6
 	})
 }
 
+// KeyringSalt returns the passphrase salt stored beside the keyring.
+func (s *Store) KeyringSalt(ctx context.Context) ([]byte, error) {
+	var salt []byte
+	err := s.db.QueryRowContext(ctx, "SELECT salt FROM keyring_salt WHERE id = 1").Scan(&salt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("keyring salt: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: keyring salt: %w", err)
+	}
+	return salt, nil
+}
+
+// PutKeyringSalt stores salt unless a salt is stored, while the keyring's
+// version is expectVersion, and returns the stored salt. The immediate
+// write transaction excludes every other writer, keyring saves included,
+// from the comparison to the commit.
+func (s *Store) PutKeyringSalt(ctx context.Context, salt []byte, expectVersion int64) ([]byte, error) {
+	var out []byte
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		// The WHERE also keeps SQLite from reading ON CONFLICT as a join.
+		_, err := tx.ExecContext(ctx, `INSERT INTO keyring_salt(id, salt)
+			SELECT 1, ? WHERE coalesce((SELECT version FROM keyring WHERE id = 1), 0) = ?
+			ON CONFLICT(id) DO NOTHING`, salt, expectVersion)
+		if err != nil {
+			return fmt.Errorf("sqlite: put keyring salt: %w", err)
+		}
+		err = tx.QueryRowContext(ctx, "SELECT salt FROM keyring_salt WHERE id = 1").Scan(&out)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("keyring salt: %w", store.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: put keyring salt: %w", err)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // SummariseUsage aggregates usage per key and model.
 func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageSummary, error) {
 	// total() never fails: sum() raised "integer overflow" once two rows

@@ -3,6 +3,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,8 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("Providers", func(t *testing.T) { testProviders(t, newStore(t)) })
 	t.Run("Secrets", func(t *testing.T) { testSecrets(t, newStore(t)) })
 	t.Run("Keyring", func(t *testing.T) { testKeyring(t, newStore(t)) })
+	t.Run("KeyringSaltForANewKeyring", func(t *testing.T) { testSaltNewKeyring(t, newStore(t)) })
+	t.Run("KeyringSaltForAStoredKeyring", func(t *testing.T) { testSaltStoredKeyring(t, newStore(t)) })
 	t.Run("AuditAppendIsSerialised", func(t *testing.T) { testAuditConcurrent(t, newStore(t)) })
 	t.Run("AuditFailureRollsBackChange", func(t *testing.T) { testAuditRollback(t, newStore(t)) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, newStore(t)) })
@@ -171,6 +174,64 @@ func testKeyring(t *testing.T, s store.Store) {
 	}
 	if err := s.SaveKeyring(ctx, []byte("d"), v); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("stale CAS: %v", err)
+	}
+}
+
+// A salt for a keyring yet to be created: stored while there is none,
+// byte for byte; the first writer's salt stays.
+func testSaltNewKeyring(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	if _, err := s.KeyringSalt(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("empty store: %v", err)
+	}
+	first := []byte{0, 1, 0xff, 0, 'a', '\'', 0x80, 0}
+	if got, err := s.PutKeyringSalt(ctx, first, 0); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("first salt: %x, %v", got, err)
+	}
+	if got, err := s.PutKeyringSalt(ctx, []byte("second"), 0); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("second writer: %x, %v; want the first salt back", got, err)
+	}
+	if err := s.SaveKeyring(ctx, []byte("ring"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.PutKeyringSalt(ctx, []byte("third"), 0); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("after the keyring: %x, %v; want the stored salt", got, err)
+	}
+	if got, err := s.KeyringSalt(ctx); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("KeyringSalt = %x, %v", got, err)
+	}
+}
+
+// A keyring stored without a salt (a raw root key, or a salt kept in a
+// file) takes one only at the version it was checked against: a fresh
+// salt for "no keyring" must not join it.
+func testSaltStoredKeyring(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	if err := s.SaveKeyring(ctx, []byte("ring"), 0); err != nil {
+		t.Fatal(err)
+	}
+	_, v, err := s.LoadKeyring(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, expect := range []int64{0, v + 1} {
+		if got, err := s.PutKeyringSalt(ctx, []byte("wrong"), expect); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("salt at version %d of a keyring at %d: %q, %v; want ErrConflict", expect, v, got, err)
+		}
+	}
+	if _, err := s.KeyringSalt(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused salt was stored: %v", err)
+	}
+	if got, err := s.PutKeyringSalt(ctx, []byte("checked"), v); err != nil || string(got) != "checked" {
+		t.Fatalf("salt at the keyring's version: %q, %v", got, err)
+	}
+	if err := s.SaveKeyring(ctx, []byte("rotated"), v); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.KeyringSalt(ctx); err != nil || string(got) != "checked" {
+		t.Fatalf("salt after a keyring save: %q, %v", got, err)
 	}
 }
 
