@@ -62,7 +62,9 @@ type Source struct {
 	// stricter holding 32 bytes in hex or base64 (a trailing newline is fine).
 	KeyFile string
 	// Salt is the per-installation random salt for a passphrase (NewSalt),
-	// persisted by the caller beside the data. Unused for raw keys.
+	// persisted by the caller (the instance package keeps it in the store
+	// beside the keyring). Unused for raw keys; without it a passphrase
+	// returns ErrNoSalt after its length and strength checks.
 	Salt []byte
 	// Production makes CheckStrength mandatory for every source.
 	Production bool

@@ -26,11 +26,10 @@ import (
 
 // Names of the secrets kept (encrypted) in the store.
 const (
-	SecretKeyHash    = "key_hash_key"  //nolint:gosec // G101: the name a secret is stored under, not a secret
-	SecretAuditMAC   = "audit_mac_key" //nolint:gosec // G101: the name a secret is stored under, not a secret
-	SecretTokenSign  = "token_signing_key"
-	devKeyFile       = "master.key"
-	passphraseSaltFn = "passphrase.salt"
+	SecretKeyHash   = "key_hash_key"  //nolint:gosec // G101: the name a secret is stored under, not a secret
+	SecretAuditMAC  = "audit_mac_key" //nolint:gosec // G101: the name a secret is stored under, not a secret
+	SecretTokenSign = "token_signing_key"
+	devKeyFile      = "master.key"
 )
 
 // Instance is an opened data directory. Safe for concurrent use.
@@ -52,45 +51,53 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Instance,
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	// The key source is checked before the store is opened, so a missing
+	// or weak key leaves no database behind. A passphrase is checked too,
+	// but its key needs the salt kept in the store.
 	root, generated, err := rootKey(cfg)
-	if err != nil {
+	passphrase := errors.Is(err, barrier.ErrNoSalt)
+	if err != nil && !passphrase {
 		return nil, err
 	}
 	defer clear(root)
-	var st store.Store
-	switch cfg.Database.DriverName() {
-	case config.DriverPostgres:
-		// The DSN holds a password: it comes from the environment only and
-		// is never logged (postgres.Open logs host and database).
-		dsn, err := cfg.Database.PostgresDSN(os.Getenv, cfg.Production())
-		if err != nil {
-			return nil, err
-		}
-		st, err = postgres.Open(ctx, dsn, postgres.Options{MaxConns: cfg.Database.MaxConns, Log: log})
-		if err != nil {
-			return nil, err
-		}
-	default:
-		sq, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, sqlite.FileName))
-		if err != nil {
-			return nil, err
-		}
-		st = sq
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
 	}
 	in := &Instance{Cfg: cfg, Store: st, Log: log, GeneratedKey: generated}
-	if err := in.openBarrier(ctx, root); err != nil {
-		_ = st.Close()
-		return nil, saltHint(cfg, err)
+	if passphrase {
+		err = in.unsealPassphrase(ctx)
+	} else {
+		err = in.openBarrier(ctx, root)
+	}
+	if err != nil {
+		_ = in.Close()
+		return nil, err
 	}
 	n, err := in.rebindProviders(ctx)
 	if err != nil {
-		_ = st.Close()
+		_ = in.Close()
 		return nil, fmt.Errorf("bind provider credentials to their base URLs: %w", err)
 	}
 	if n > 0 && log != nil {
 		log.Info("provider credentials bound to their type and base URL", "providers", n)
 	}
 	return in, nil
+}
+
+// openStore opens the store cfg selects: PostgreSQL, or SQLite in the
+// data directory.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store.Store, error) {
+	if cfg.Database.DriverName() != config.DriverPostgres {
+		return sqlite.Open(ctx, filepath.Join(cfg.DataDir, sqlite.FileName))
+	}
+	// The DSN holds a password: it comes from the environment only and is
+	// never logged (postgres.Open logs host and database).
+	dsn, err := cfg.Database.PostgresDSN(os.Getenv, cfg.Production())
+	if err != nil {
+		return nil, err
+	}
+	return postgres.Open(ctx, dsn, postgres.Options{MaxConns: cfg.Database.MaxConns, Log: log})
 }
 
 func (in *Instance) openBarrier(ctx context.Context, root []byte) error {
@@ -159,15 +166,11 @@ func (in *Instance) secret(ctx context.Context, name string) ([]byte, error) {
 
 // rootKey loads the root key from the environment or key file; in
 // development with neither, it uses (creating once) <data dir>/master.key.
+// A passphrase returns barrier.ErrNoSalt once it has passed the length
+// and strength checks: its key is derived by unsealPassphrase with the
+// salt stored in the database.
 func rootKey(cfg *config.Config) ([]byte, bool, error) {
 	src := barrier.Source{Key: cfg.MasterKey(), KeyFile: cfg.MasterKeyFile, Production: cfg.Production()}
-	if src.Key != "" && src.KeyFile == "" {
-		salt, err := passphraseSalt(cfg.DataDir)
-		if err != nil {
-			return nil, false, err
-		}
-		src.Salt = salt
-	}
 	if src.Key != "" || src.KeyFile != "" {
 		k, err := barrier.LoadRootKey(src)
 		return k, false, err
@@ -185,57 +188,6 @@ func rootKey(cfg *config.Config) ([]byte, bool, error) {
 	}
 	k, err = barrier.GenerateKeyFile(path)
 	return k, true, err
-}
-
-// saltHint names the salt file when a passphrase key does not open the
-// keyring: replicas sharing a database each read the salt from their own
-// data directory, so a replica given the right passphrase but not the
-// file the keyring was sealed with derives another key.
-func saltHint(cfg *config.Config, err error) error {
-	if !errors.Is(err, barrier.ErrWrongRootKey) || cfg.MasterKey() == "" || cfg.MasterKeyFile != "" {
-		return err
-	}
-	return fmt.Errorf("%w; with a passphrase the salt file %s must be the one the keyring was sealed with: copy it from the host that created the keyring (every replica needs the same file)",
-		err, filepath.Join(cfg.DataDir, passphraseSaltFn))
-}
-
-// passphraseSalt returns the per-installation salt for passphrase keys,
-// creating it once. The salt is not secret; it only makes the derived key
-// unique to this installation.
-func passphraseSalt(dir string) ([]byte, error) {
-	path := filepath.Join(dir, passphraseSaltFn)
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil && len(b) == barrier.SaltSize:
-		return b, nil
-	case err == nil:
-		return nil, fmt.Errorf("passphrase salt %s is damaged (%d bytes); restore it from backup", path, len(b))
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("passphrase salt: %w", err)
-	}
-	salt, err := barrier.NewSalt()
-	if err != nil {
-		return nil, err
-	}
-	// Write a complete temp file, then link it into place: readers never
-	// see a partial salt, and of two racing processes exactly one wins.
-	tmp, err := os.CreateTemp(dir, ".salt-*")
-	if err != nil {
-		return nil, fmt.Errorf("passphrase salt: %w", err)
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }() // best effort: only a staging name; the salt is linked into place
-	_, werr := tmp.Write(salt)
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return nil, fmt.Errorf("passphrase salt: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
-		return passphraseSalt(dir) // another process won the race
-	} else if err != nil {
-		return nil, fmt.Errorf("passphrase salt: %w", err)
-	}
-	return salt, nil
 }
 
 // KeyringStore adapts store.Store to barrier.KeyringStore.
