@@ -269,7 +269,16 @@ func TestRoutingStreamsEndHonestly(t *testing.T) {
 // for the first, and another body under the same key is refused with 422.
 func TestIdempotencyThroughServe(t *testing.T) {
 	a, b := newRTUpstream(t), newRTUpstream(t)
-	h, _ := rtServe(t, a, b, rtRouting)
+	// Deployment a without rtRouting's 400 ms first-byte timeout: the burst
+	// below holds its first request upstream for 300 ms, and on a loaded
+	// machine that came within the timeout's margin (a 503 once in CI-like
+	// load).
+	h, _ := rtServe(t, a, b, `routing:
+  deployments:
+    a: {provider: up-a, model: text}
+  aliases:
+    solo: {deployments: [a]}
+`)
 	limited := h.createKey("--name", "two-per-minute", "--rpm", "2").Key
 	free := h.createKey("--name", "free").Key
 	idem := map[string]string{"Idempotency-Key": "order-42"}
