@@ -201,6 +201,11 @@ type Store interface {
 	// was checked against or is about to create — and returns ErrConflict,
 	// storing nothing, when neither a salt is stored nor the version holds.
 	PutKeyringSalt(ctx context.Context, salt []byte, expectVersion int64) ([]byte, error)
+	// SaveKeyringSalt is SaveKeyring for a rekey: in the same transaction
+	// it replaces the stored salt with salt, or removes it when salt is
+	// nil (a raw root key). A keyring and the salt of the key that wraps
+	// it change together or not at all: ErrConflict changes neither.
+	SaveKeyringSalt(ctx context.Context, blob, salt []byte, expectVersion int64) error
 
 	// AppendAudit appends the row built by fn from the last row (nil when
 	// the chain is empty) in one durable, serialised transaction.

@@ -266,3 +266,72 @@ func TestSaltWaitsForAKeyringBeingCreated(t *testing.T) {
 		t.Fatalf("a salt was stored beside a keyring it did not seal: %v", err)
 	}
 }
+
+// A salt write that fails after the keyring was updated rolls the keyring
+// back too: a keyring is never left wrapped under a key whose salt is not
+// the stored one (a trigger refuses the salt write here).
+func TestSaveKeyringSaltIsAtomic(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.Start(t)
+	s := openDSN(t, dsn)
+	if err := s.SaveKeyring(ctx, []byte("ring"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutKeyringSalt(ctx, []byte("old-salt"), 1); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, dsn, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'salt write refused'; END $$`,
+		"CREATE TRIGGER refuse BEFORE INSERT OR UPDATE OR DELETE ON keyring_salt FOR EACH ROW EXECUTE FUNCTION refuse()")
+	for _, salt := range [][]byte{[]byte("new-salt"), nil} {
+		if err := s.SaveKeyringSalt(ctx, []byte("rekeyed"), salt, 1); err == nil {
+			t.Fatalf("salt %q: the refused salt write went unreported", salt)
+		}
+		blob, v, err := s.LoadKeyring(ctx)
+		if err != nil || string(blob) != "ring" || v != 1 {
+			t.Fatalf("salt %q: keyring %q at %d (%v) after a failed rekey; want the old one at 1", salt, blob, v, err)
+		}
+		if got, err := s.KeyringSalt(ctx); err != nil || string(got) != "old-salt" {
+			t.Fatalf("salt %q: stored salt %q, %v; want the old one", salt, got, err)
+		}
+	}
+}
+
+// Two replicas rekeying at once from one version: one wins, the other
+// gets ErrConflict, and the stored salt is the winner's.
+func TestReplicasRekeyOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := replicas(t)
+	if err := a.SaveKeyring(ctx, []byte("ring"), 0); err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, s := range []*postgres.Store{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.SaveKeyringSalt(ctx, []byte(fmt.Sprint("ring-", i)), []byte(fmt.Sprint("salt-", i)), 1)
+		}()
+	}
+	wg.Wait()
+	won := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && won < 0:
+			won = i
+		case !errors.Is(err, store.ErrConflict):
+			t.Fatalf("rekeys: %v; want one success and one ErrConflict", errs)
+		}
+	}
+	if won < 0 {
+		t.Fatalf("rekeys: %v; want one success", errs)
+	}
+	blob, _, err := b.LoadKeyring(ctx)
+	salt, serr := a.KeyringSalt(ctx)
+	if err != nil || serr != nil || string(blob) != fmt.Sprint("ring-", won) || string(salt) != fmt.Sprint("salt-", won) {
+		t.Fatalf("keyring %q (%v), salt %q (%v); want replica %d's", blob, err, salt, serr, won)
+	}
+}

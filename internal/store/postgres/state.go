@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
@@ -167,12 +168,45 @@ func (s *Store) LoadKeyring(ctx context.Context) ([]byte, int64, error) {
 // SaveKeyring writes the keyring if its version is still expectVersion
 // (0: no keyring yet), in one conditional statement.
 func (s *Store) SaveKeyring(ctx context.Context, blob []byte, expectVersion int64) error {
+	return saveKeyring(ctx, s.pool, blob, expectVersion)
+}
+
+// SaveKeyringSalt writes the keyring like SaveKeyring and, in the same
+// transaction, replaces the salt with salt or removes it (salt nil). The
+// keyring row's lock, taken first, orders it after any PutKeyringSalt
+// holding the table in SHARE mode, and a concurrent save at the same
+// version finds the version moved on once it gets the lock.
+func (s *Store) SaveKeyringSalt(ctx context.Context, blob, salt []byte, expectVersion int64) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if err := saveKeyring(ctx, tx, blob, expectVersion); err != nil {
+			return err
+		}
+		var err error
+		if salt == nil {
+			_, err = tx.Exec(ctx, "DELETE FROM keyring_salt WHERE id = 1")
+		} else {
+			_, err = tx.Exec(ctx, `INSERT INTO keyring_salt(id, salt) VALUES (1, $1)
+				ON CONFLICT (id) DO UPDATE SET salt = excluded.salt`, salt)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: save keyring salt: %w", err)
+		}
+		return nil
+	})
+}
+
+// execer is what saveKeyring needs of a pool or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+func saveKeyring(ctx context.Context, db execer, blob []byte, expectVersion int64) error {
 	q := "UPDATE keyring SET blob = $1, version = version + 1 WHERE id = 1 AND version = $2"
 	args := []any{blob, expectVersion}
 	if expectVersion == 0 {
 		q, args = "INSERT INTO keyring(id, blob, version) VALUES (1, $1, 1) ON CONFLICT (id) DO NOTHING", args[:1]
 	}
-	tag, err := s.pool.Exec(ctx, q, args...)
+	tag, err := db.Exec(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("postgres: save keyring: %w", err)
 	}

@@ -163,3 +163,42 @@ func TestUpgradeAddsKeyringSalt(t *testing.T) {
 		t.Fatalf("import: %q, %v", got, err)
 	}
 }
+
+// A salt write that fails after the keyring was updated rolls the keyring
+// back too: a keyring is never left wrapped under a key whose salt is not
+// the stored one (the store refuses the salt write here with a trigger).
+func TestSaveKeyringSaltIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "bulwark.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SaveKeyring(ctx, []byte("ring"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutKeyringSalt(ctx, []byte("old-salt"), 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"CREATE TRIGGER no_insert BEFORE INSERT ON keyring_salt BEGIN SELECT RAISE(ABORT, 'salt write refused'); END",
+		"CREATE TRIGGER no_update BEFORE UPDATE ON keyring_salt BEGIN SELECT RAISE(ABORT, 'salt write refused'); END",
+		"CREATE TRIGGER no_delete BEFORE DELETE ON keyring_salt BEGIN SELECT RAISE(ABORT, 'salt write refused'); END",
+	} {
+		if _, err := s.wdb.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, salt := range [][]byte{[]byte("new-salt"), nil} {
+		if err := s.SaveKeyringSalt(ctx, []byte("rekeyed"), salt, 1); err == nil {
+			t.Fatalf("salt %q: the refused salt write went unreported", salt)
+		}
+		blob, v, err := s.LoadKeyring(ctx)
+		if err != nil || string(blob) != "ring" || v != 1 {
+			t.Fatalf("salt %q: keyring %q at %d (%v) after a failed rekey; want the old one at 1", salt, blob, v, err)
+		}
+		if got, err := s.KeyringSalt(ctx); err != nil || string(got) != "old-salt" {
+			t.Fatalf("salt %q: stored salt %q, %v; want the old one", salt, got, err)
+		}
+	}
+}

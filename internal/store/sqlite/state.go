@@ -179,21 +179,46 @@ func (s *Store) LoadKeyring(ctx context.Context) ([]byte, int64, error) {
 // (0: no keyring yet).
 func (s *Store) SaveKeyring(ctx context.Context, blob []byte, expectVersion int64) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		var res sql.Result
+		return saveKeyringTx(ctx, tx, blob, expectVersion)
+	})
+}
+
+// SaveKeyringSalt writes the keyring like SaveKeyring and, in the same
+// transaction, replaces the salt with salt or removes it (salt nil).
+func (s *Store) SaveKeyringSalt(ctx context.Context, blob, salt []byte, expectVersion int64) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := saveKeyringTx(ctx, tx, blob, expectVersion); err != nil {
+			return err
+		}
 		var err error
-		if expectVersion == 0 {
-			res, err = tx.ExecContext(ctx, "INSERT INTO keyring(id, blob, version) VALUES (1, ?, 1) ON CONFLICT(id) DO NOTHING", blob)
+		if salt == nil {
+			_, err = tx.ExecContext(ctx, "DELETE FROM keyring_salt WHERE id = 1")
 		} else {
-			res, err = tx.ExecContext(ctx, "UPDATE keyring SET blob = ?, version = version + 1 WHERE id = 1 AND version = ?", blob, expectVersion)
+			_, err = tx.ExecContext(ctx, `INSERT INTO keyring_salt(id, salt) VALUES (1, ?)
+				ON CONFLICT(id) DO UPDATE SET salt = excluded.salt`, salt)
 		}
 		if err != nil {
-			return fmt.Errorf("sqlite: save keyring: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return store.ErrConflict
+			return fmt.Errorf("sqlite: save keyring salt: %w", err)
 		}
 		return nil
 	})
+}
+
+func saveKeyringTx(ctx context.Context, tx *sql.Tx, blob []byte, expectVersion int64) error {
+	var res sql.Result
+	var err error
+	if expectVersion == 0 {
+		res, err = tx.ExecContext(ctx, "INSERT INTO keyring(id, blob, version) VALUES (1, ?, 1) ON CONFLICT(id) DO NOTHING", blob)
+	} else {
+		res, err = tx.ExecContext(ctx, "UPDATE keyring SET blob = ?, version = version + 1 WHERE id = 1 AND version = ?", blob, expectVersion)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: save keyring: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.ErrConflict
+	}
+	return nil
 }
 
 // KeyringSalt returns the passphrase salt stored beside the keyring.

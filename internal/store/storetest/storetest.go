@@ -27,6 +27,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("Keyring", func(t *testing.T) { testKeyring(t, newStore(t)) })
 	t.Run("KeyringSaltForANewKeyring", func(t *testing.T) { testSaltNewKeyring(t, newStore(t)) })
 	t.Run("KeyringSaltForAStoredKeyring", func(t *testing.T) { testSaltStoredKeyring(t, newStore(t)) })
+	t.Run("KeyringRekeyedWithItsSalt", func(t *testing.T) { testSaltRekey(t, newStore(t)) })
 	t.Run("AuditAppendIsSerialised", func(t *testing.T) { testAuditConcurrent(t, newStore(t)) })
 	t.Run("AuditFailureRollsBackChange", func(t *testing.T) { testAuditRollback(t, newStore(t)) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, newStore(t)) })
@@ -233,6 +234,77 @@ func testSaltStoredKeyring(t *testing.T, s store.Store) {
 	if got, err := s.KeyringSalt(ctx); err != nil || string(got) != "checked" {
 		t.Fatalf("salt after a keyring save: %q, %v", got, err)
 	}
+}
+
+// A rekey saves the keyring and its new root key's salt (none for a raw
+// key) together; a stale version changes neither.
+func testSaltRekey(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	if err := s.SaveKeyring(ctx, []byte("ring"), 0); err != nil {
+		t.Fatal(err)
+	}
+	_, v, err := s.LoadKeyring(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutKeyringSalt(ctx, []byte("old-salt"), v); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name     string
+		blob     []byte
+		salt     []byte // nil: a raw root key, no salt
+		wantSalt []byte // nil: none stored
+	}{
+		{"passphrase to passphrase", []byte("ring-p2"), []byte{0, 'n', 0xff, 0}, []byte{0, 'n', 0xff, 0}},
+		{"passphrase to raw", []byte("ring-raw"), nil, nil},
+		{"raw to raw", []byte("ring-raw2"), nil, nil},
+		{"raw to passphrase", []byte("ring-p3"), []byte("third-salt"), []byte("third-salt")},
+	}
+	for _, st := range steps {
+		before, beforeSalt := keyringAndSalt(t, s)
+		for _, stale := range []int64{v - 1, v + 1} {
+			if err := s.SaveKeyringSalt(ctx, []byte("lost"), []byte("lost-salt"), stale); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("%s: save at stale version %d (current %d): %v; want ErrConflict", st.name, stale, v, err)
+			}
+			if err := s.SaveKeyringSalt(ctx, []byte("lost"), nil, stale); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("%s: clear at stale version %d (current %d): %v; want ErrConflict", st.name, stale, v, err)
+			}
+		}
+		if ring, salt := keyringAndSalt(t, s); !bytes.Equal(ring, before) || !bytes.Equal(salt, beforeSalt) {
+			t.Fatalf("%s: a refused save changed the keyring to %q and the salt to %q", st.name, ring, salt)
+		}
+		if err := s.SaveKeyringSalt(ctx, st.blob, st.salt, v); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		ring, salt := keyringAndSalt(t, s)
+		if !bytes.Equal(ring, st.blob) || !bytes.Equal(salt, st.wantSalt) || (salt == nil) != (st.wantSalt == nil) {
+			t.Fatalf("%s: keyring %q, salt %q; want %q, %q", st.name, ring, salt, st.blob, st.wantSalt)
+		}
+		_, nv, err := s.LoadKeyring(ctx)
+		if err != nil || nv == v {
+			t.Fatalf("%s: version %d after a save at %d, %v", st.name, nv, v, err)
+		}
+		v = nv
+	}
+}
+
+// keyringAndSalt returns the stored keyring and salt (nil when none).
+func keyringAndSalt(t *testing.T, s store.Store) (ring, salt []byte) {
+	t.Helper()
+	ring, _, err := s.LoadKeyring(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt, err = s.KeyringSalt(context.Background())
+	if errors.Is(err, store.ErrNotFound) {
+		return ring, nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ring, salt
 }
 
 func testAuditConcurrent(t *testing.T, s store.Store) {
