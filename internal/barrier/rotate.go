@@ -90,11 +90,31 @@ func (b *Barrier) commit(ctx context.Context, root []byte, ring *keyring, ver in
 	return term, nil
 }
 
-// Rekey re-wraps the stored keyring under newRoot (32 bytes, copied) and
-// makes it this Barrier's root key. Data keys and ciphertexts are unchanged.
-// Other processes keep working with the keys they hold but must restart with
-// the new root key to load later keyring changes.
+// Rekey re-wraps the stored keyring under newRoot (32 bytes, copied), a
+// raw key, and makes it this Barrier's root key. Data keys and ciphertexts
+// are unchanged. A store that keeps a passphrase salt (SaltStore) has it
+// removed in the same save: a raw key has none. Other processes keep
+// working with the keys they hold but must restart with the new root key
+// to load later keyring changes.
 func (b *Barrier) Rekey(ctx context.Context, newRoot []byte) error {
+	return b.rekey(ctx, newRoot, nil)
+}
+
+// RekeySalt is Rekey to a root key derived from a passphrase and salt
+// (DerivePassphrase): the keyring wrapped under newRoot and salt are saved
+// together, so no keyring is ever stored beside a salt that does not
+// derive the key wrapping it. The store must implement SaltStore.
+func (b *Barrier) RekeySalt(ctx context.Context, newRoot, salt []byte) error {
+	if len(salt) < SaltSize {
+		return ErrNoSalt
+	}
+	if _, ok := b.store.(SaltStore); !ok {
+		return errors.New("barrier: rekey to a passphrase: the keyring store cannot keep its salt")
+	}
+	return b.rekey(ctx, newRoot, salt)
+}
+
+func (b *Barrier) rekey(ctx context.Context, newRoot, salt []byte) error {
 	if len(newRoot) != KeySize {
 		return ErrInvalidRootKey
 	}
@@ -112,7 +132,7 @@ func (b *Barrier) Rekey(ctx context.Context, newRoot []byte) error {
 		}
 		blob, err := wrapKeyring(newRoot, ring, b.rand)
 		if err == nil {
-			err = b.store.SaveKeyring(ctx, blob, ver)
+			err = b.saveRekeyed(ctx, blob, salt, ver)
 		}
 		if errors.Is(err, ErrConflict) {
 			ring.wipe()
@@ -129,6 +149,15 @@ func (b *Barrier) Rekey(ctx context.Context, newRoot []byte) error {
 		return b.install(ring, unknownVersion)
 	}
 	return fmt.Errorf("barrier: rekey: %w after %d attempts", ErrConflict, casAttempts)
+}
+
+// saveRekeyed saves a keyring wrapped under a new root key with that
+// key's salt (nil: a raw key) where the store keeps salts.
+func (b *Barrier) saveRekeyed(ctx context.Context, blob, salt []byte, ver int64) error {
+	if s, ok := b.store.(SaltStore); ok {
+		return s.SaveKeyringSalt(ctx, blob, salt, ver)
+	}
+	return b.store.SaveKeyring(ctx, blob, ver)
 }
 
 func (b *Barrier) swapRoot(newRoot []byte) error {

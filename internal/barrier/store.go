@@ -26,6 +26,16 @@ type KeyringVersioner interface {
 	KeyringVersion(ctx context.Context) (int64, error)
 }
 
+// SaltStore is an optional KeyringStore capability for stores that keep
+// a passphrase root key's salt beside the keyring: Rekey saves through it
+// so the keyring and the salt of the key wrapping it change together.
+type SaltStore interface {
+	// SaveKeyringSalt is SaveKeyring that, atomically with it, replaces
+	// the stored salt with salt, or removes it when salt is nil.
+	// ErrConflict changes neither.
+	SaveKeyringSalt(ctx context.Context, blob, salt []byte, expectVersion int64) error
+}
+
 // MemStore is an in-memory KeyringStore for tests and ephemeral use. The zero
 // value is empty and ready. It is safe for concurrent use.
 type MemStore struct {

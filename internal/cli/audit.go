@@ -7,6 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/admin"
 	"github.com/bulwarkhq/bulwark/internal/audit"
 	"github.com/bulwarkhq/bulwark/internal/barrier"
+	"github.com/bulwarkhq/bulwark/internal/instance"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
@@ -193,27 +197,74 @@ func runRekey(ctx context.Context, e *Env, args []string) (err error) {
 		}
 		src.Key = line
 	}
-	newRoot, err := barrier.LoadRootKey(src)
+	newRoot, salt, err := newRootKey(src)
 	if err != nil {
 		return err
 	}
 	defer clear(newRoot)
+	kind := "raw"
+	if salt != nil {
+		kind = "passphrase"
+	}
 	in, err := c.open(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer closeInstance(in, &err)
-	if err := in.Barrier.Rekey(ctx, newRoot); err != nil {
+	// The entry says which kind of key wraps the keyring now, never the
+	// key or its salt.
+	event := audit.Event{Tenant: store.DefaultTenant, Actor: cliActor, Action: "barrier.rekey", Details: map[string]string{"new_key": kind}}
+	if salt != nil {
+		err = in.Barrier.RekeySalt(ctx, newRoot, salt)
+	} else {
+		err = in.Barrier.Rekey(ctx, newRoot)
+	}
+	if err != nil {
+		event.Outcome = audit.OutcomeFailure
+		_ = in.Audit.Append(ctx, event)
 		return err
 	}
-	if err := in.Audit.Append(ctx, audit.Event{Tenant: store.DefaultTenant, Actor: cliActor, Action: "barrier.rekey"}); err != nil {
+	if err := in.Audit.Append(ctx, event); err != nil {
 		return err
 	}
-	err = printf(e.Stdout, "master key replaced: restart serve with the new BULWARK_MASTER_KEY / BULWARK_MASTER_KEY_FILE\n")
+	err = printf(e.Stdout, "master key replaced (%s): restart serve on every replica with the new BULWARK_MASTER_KEY / BULWARK_MASTER_KEY_FILE\n", rekeyNote(kind))
 	if in.Cfg.MasterKeyFile == "" && in.Cfg.MasterKey() == "" {
 		warnf(e.Stderr, "note: %s/master.key still holds the old key; replace it with the new one\n", in.Cfg.DataDir)
 	}
+	if path := filepath.Join(in.Cfg.DataDir, instance.SaltFileName); exists(path) {
+		warnf(e.Stderr, "note: %s is stale now (the salt is kept in the database); remove it, and any copy in other replicas' data directories\n", path)
+	}
 	return err
+}
+
+// exists reports whether path names a file (an unreadable one counts).
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+func rekeyNote(kind string) string {
+	if kind == "passphrase" {
+		return "a passphrase, with a fresh salt stored in the database beside the keyring"
+	}
+	return "a raw key; no passphrase salt is stored any more"
+}
+
+// newRootKey loads the new master key from src. A passphrase gets a fresh
+// salt, returned with the key it derives: a new key never reuses the old
+// salt. salt is nil for a raw key.
+func newRootKey(src barrier.Source) (root, salt []byte, err error) {
+	root, err = barrier.LoadRootKey(src)
+	if !errors.Is(err, barrier.ErrNoSalt) {
+		return root, nil, err
+	}
+	if src.Salt, err = barrier.NewSalt(); err != nil {
+		return nil, nil, err
+	}
+	if root, err = barrier.LoadRootKey(src); err != nil {
+		return nil, nil, err
+	}
+	return root, src.Salt, nil
 }
 
 // readSecretLine reads one line (a secret) from r, without echoing it

@@ -210,3 +210,15 @@ func (k KeyringStore) SaveKeyring(ctx context.Context, blob []byte, expect int64
 	}
 	return err
 }
+
+// SaveKeyringSalt implements barrier.SaltStore: a rekey saves the keyring
+// and its new root key's salt (none for a raw key) in one transaction.
+func (k KeyringStore) SaveKeyringSalt(ctx context.Context, blob, salt []byte, expect int64) error {
+	err := k.S.SaveKeyringSalt(ctx, blob, salt, expect)
+	if errors.Is(err, store.ErrConflict) {
+		return barrier.ErrConflict
+	}
+	return err
+}
+
+var _ barrier.SaltStore = KeyringStore{}

@@ -13,11 +13,11 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
-// passphraseSaltFn is where versions before the salt was stored in the
+// SaltFileName is where versions before the salt was stored in the
 // database kept it, in every data directory. It is read only to import
 // it and to refuse one that disagrees with the database; it is never
-// written.
-const passphraseSaltFn = "passphrase.salt"
+// written. A rekey makes it stale.
+const SaltFileName = "passphrase.salt"
 
 // Errors about the passphrase salt. Their messages name the salt file,
 // never a salt or the passphrase.
@@ -37,7 +37,7 @@ var (
 // is imported only once it has opened that keyring, so a wrong file
 // never reaches the database.
 func (in *Instance) unsealPassphrase(ctx context.Context) error {
-	path := filepath.Join(in.Cfg.DataDir, passphraseSaltFn)
+	path := filepath.Join(in.Cfg.DataDir, SaltFileName)
 	salt, importAt, err := passphraseSalt(ctx, in.Store, path)
 	if err != nil {
 		return err
@@ -81,8 +81,8 @@ func passphraseSalt(ctx context.Context, st store.Store, path string) (salt []by
 		_, version, err := st.LoadKeyring(ctx)
 		switch {
 		case err == nil && file == nil:
-			return nil, 0, fmt.Errorf("%w: the keyring was sealed before its salt was kept in the database, and %s does not exist: copy %s from the host that created the keyring to %s (its salt is then stored in the database and the file needed no more)",
-				ErrSaltMissing, path, passphraseSaltFn, path)
+			return nil, 0, fmt.Errorf("%w: no passphrase salt is stored beside the keyring: either the keyring is sealed under a raw key (`bulwark rekey` to a raw key removes the salt; set %s to that key), or it was sealed before its salt was kept in the database and %s does not exist: copy %s from the host that created the keyring to %s (its salt is then stored in the database and the file needed no more)",
+				ErrSaltMissing, barrier.EnvMasterKey, path, SaltFileName, path)
 		case err == nil:
 			return file, version, nil
 		case !errors.Is(err, store.ErrNotFound):
