@@ -1,9 +1,10 @@
 package guard
 
 import (
-	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/bulwarkhq/bulwark/internal/guard/span"
 )
 
 // Mask numbers the placeholders of one request ([EMAIL_1], [EMAIL_2], ...)
@@ -38,7 +39,7 @@ func (m *Mask) Placeholder(typ, original string) string {
 		m.next, m.byValue, m.originals = map[string]int{}, map[string]string{}, map[string]string{}
 	}
 	m.next[typ]++
-	ph := "[" + typ + "_" + strconv.Itoa(m.next[typ]) + "]"
+	ph := span.Placeholder(typ, m.next[typ])
 	m.byValue[k] = ph
 	if m.reversible {
 		m.originals[ph] = original

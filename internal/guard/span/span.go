@@ -27,16 +27,39 @@ type Span struct {
 	Confidence float64
 }
 
-// Resolve sorts spans by position and removes overlaps so that redaction can
-// rewrite each byte at most once. When two spans overlap, the one with the
-// higher confidence wins; on a tie the longer one wins; secrets win over PII
-// when both are equal, because a secret placeholder is the safer rewrite.
+// Resolve sorts spans by position and merges overlaps so that redaction
+// rewrites every byte that any span covers, and each byte once: spans that
+// overlap become one span from the first start to the last end, with the
+// family, type and confidence of the best of them. The best has the higher
+// confidence; on a tie the longer wins; secrets win over PII when both are
+// equal, because a secret placeholder is the safer rewrite.
+//
+// Merging, rather than dropping the loser, is what makes redaction stable:
+// the part of a losing span outside the winner is still personal data or a
+// secret, and left in place it would be found by the next scan of the
+// redacted text (a password cut short by an IP address, an e-mail address
+// whose local part starts inside a token).
+//
 // The input slice is reused. Resolve runs in O(n log n), and in O(n)
 // without allocating when the spans are already sorted and disjoint (the
 // common case: one detector's spans of one text).
 func Resolve(spans []Span) []Span {
+	return ResolveRanked(spans, nil)
+}
+
+// ResolveRanked is Resolve for spans that do not all matter alike. rank
+// weighs each span: 0 for one that is not wanted (below a policy's
+// threshold), more for one whose family the policy treats more strictly.
+// A group of overlapping spans is kept whole when a span in it ranks above
+// 0, and labelled by the highest-ranked span (the best of those, as
+// Resolve decides, on a tie); a group of unwanted spans is dropped. So an
+// unwanted span that overlaps a wanted one is redacted with it (left in
+// place, its remainder could be read as another entity by the next scan),
+// and a group is handled as strictly as its strictest member asks. A nil
+// rank ranks every span 1.
+func ResolveRanked(spans []Span, rank func(Span) int) []Span {
 	if len(spans) < 2 || disjoint(spans) {
-		return spans
+		return filter(spans, rank)
 	}
 	// A stable sort in the same order as before keeps which of two equal
 	// spans wins unchanged.
@@ -46,7 +69,21 @@ func Resolve(spans []Span) []Span {
 		}
 		return cmp.Compare(b.End, a.End)
 	})
-	return keepBest(keepBest(spans))
+	return merge(spans, rank)
+}
+
+// filter keeps the wanted spans, in place.
+func filter(spans []Span, rank func(Span) int) []Span {
+	if rank == nil {
+		return spans
+	}
+	out := spans[:0]
+	for _, s := range spans {
+		if rank(s) > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // disjoint reports spans already in ascending, non-overlapping order, which
@@ -62,21 +99,40 @@ func disjoint(spans []Span) bool {
 	return true
 }
 
-// keepBest drops each span that overlaps its kept predecessor, keeping the
-// better of the two. Resolve runs it twice: a replacement may overlap its
-// own predecessor, and a second pass restores the invariant without
-// re-sorting (replacements only move Start forward).
-func keepBest(spans []Span) []Span {
+// merge folds each sorted span that starts before the end of the group so
+// far into it, and keeps the groups that hold a wanted span. The label is
+// chosen among the spans as detected (best), not the merged extents, so
+// that the order of folding does not change which wins. Groups are written
+// over spans already read.
+func merge(spans []Span, rank func(Span) int) []Span {
 	out := spans[:0]
+	var (
+		group, best Span
+		top         int // best's rank
+		open        bool
+	)
+	flush := func() {
+		if open && top > 0 {
+			best.Start, best.End = group.Start, group.End
+			out = append(out, best)
+		}
+	}
 	for _, s := range spans {
-		if n := len(out); n > 0 && s.Start < out[n-1].End {
-			if better(s, out[n-1]) {
-				out[n-1] = s
+		r := 1
+		if rank != nil {
+			r = rank(s)
+		}
+		if open && s.Start < group.End {
+			group.End = max(group.End, s.End)
+			if r > top || r == top && better(s, best) {
+				best, top = s, r
 			}
 			continue
 		}
-		out = append(out, s)
+		flush()
+		group, best, top, open = s, s, r, true
 	}
+	flush()
 	return out
 }
 
