@@ -82,10 +82,19 @@ func synthetic(w io.Writer) error {
 	p.printf("\n## PII and secrets — Bulwark's generated cases (%d valid values per type, plus %d broken-checksum negatives per checksummed type; not independent data)\n\n", perType, perType)
 	p.printf("| type | gold | predicted | TP | precision | recall | F1 |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	detect := func(text string) []span.Span {
-		return span.Resolve(append(pii.Detect(text), secrets.Detect(text)...))
+		return span.ResolveRanked(append(pii.Detect(text), secrets.Detect(text)...), predicted)
 	}
 	for _, r := range eval.ScorePII(eval.Synthetic(perType), eval.HeldOut, detect) {
 		p.printf("| %s | %d | %d | %d | %.3f | %.3f | %.3f |\n", r.Type, r.Gold, r.Pred, r.TP, r.Precision(), r.Recall(), r.F1())
 	}
 	return p.err
+}
+
+// predicted ranks the spans that are predictions 1: a candidate of
+// confidence 0 is none (see pii.Detect).
+func predicted(s span.Span) int {
+	if s.Confidence > 0 {
+		return 1
+	}
+	return 0
 }

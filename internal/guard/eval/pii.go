@@ -115,7 +115,9 @@ func ratio(a, b int) float64 {
 
 // ScorePII runs detect over the examples of one split and scores by type. A
 // prediction is a true positive when it overlaps an unmatched gold span of
-// the same type; each gold span matches at most one prediction.
+// the same type; each gold span matches at most one prediction. A span of
+// confidence 0 is no prediction: no policy threshold keeps it (see
+// pii.Detect).
 func ScorePII(exs []PIIExample, split string, detect func(string) []span.Span) []PRF {
 	tally := map[string]*PRF{}
 	get := func(t string) *PRF {
@@ -133,6 +135,9 @@ func ScorePII(exs []PIIExample, split string, detect func(string) []span.Span) [
 		}
 		used := make([]bool, len(ex.Spans))
 		for _, p := range detect(ex.Text) {
+			if p.Confidence == 0 {
+				continue
+			}
 			get(p.Type).Pred++
 			for k, g := range ex.Spans {
 				if !used[k] && g.Type == p.Type && p.Start < g.End && g.Start < p.End {

@@ -39,6 +39,21 @@ func Values(text string, spans []span.Span) []Found {
 	return out
 }
 
+// Findings returns detect without its spans of confidence 0: candidates
+// that no policy threshold keeps and that are reported only so a redactor
+// can merge them into the findings they overlap (see span.ResolveRanked).
+func Findings(detect Detector) Detector {
+	return func(text string) []span.Span {
+		var out []span.Span
+		for _, s := range detect(text) {
+			if s.Confidence > 0 {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+}
+
 // CheckFinds fails t unless detect finds exactly want in text, in order.
 func CheckFinds(t testing.TB, detect Detector, text string, want []Found) {
 	t.Helper()

@@ -32,7 +32,11 @@ const (
 var Types = []string{Email, Phone, CreditCard, IBAN, USSSN, IPAddress, CPF, CNPJ}
 
 // Detect returns every PII span in text, sorted and non-overlapping, with
-// byte offsets into text.
+// byte offsets into text. A span of confidence 0 is not a finding (no
+// threshold keeps it): it is a number shaped like a phone number with no
+// cue in reach, which a redactor must merge into any finding it overlaps
+// (span.ResolveRanked) so that redacting the finding leaves no part of the
+// number behind.
 func Detect(text string) []span.Span {
 	var out []span.Span
 	out = appendEmails(out, text)
@@ -85,8 +89,15 @@ func localByte(c byte) bool {
 func domainByte(c byte) bool { return isAlnum(c) || c == '.' || c == '-' }
 
 // appendEmails finds addresses around each '@'. The left expansion stops at
-// the previous '@' and both sides are capped, so bytes are visited O(1)
-// times each.
+// the previous '@' (local parts hold none) and the right one is capped, so
+// bytes are visited O(1) times each.
+//
+// An address must not begin or end inside a run that another entity could
+// also be read from: redacting that entity would move the address's
+// boundary, and the next scan of the redacted text would find an address
+// this one missed, or a number this one split. So the local part is the
+// whole run of local-part bytes before the '@' (no 64-byte cap to cut a
+// number in two), and the domain may stop at a '.' or '-' (domainEnd).
 func appendEmails(out []span.Span, text string) []span.Span {
 	prevEnd := 0
 	for off := 0; ; {
@@ -97,20 +108,14 @@ func appendEmails(out []span.Span, text string) []span.Span {
 		at := off + k
 		off = at + 1
 		s := at
-		for s > prevEnd && at-s < 64 && localByte(text[s-1]) {
+		for s > prevEnd && localByte(text[s-1]) {
 			s--
 		}
 		for s < at && (text[s] == '.' || text[s] == '\'') {
 			s++
 		}
-		e := at + 1
-		for e < len(text) && e-at < 255 && domainByte(text[e]) {
-			e++
-		}
-		for e > at+1 && (text[e-1] == '.' || text[e-1] == '-') {
-			e--
-		}
-		if s == at || !validDomain(text[at+1:e]) {
+		e := domainEnd(text, at)
+		if s == at || e < 0 {
 			continue
 		}
 		out = append(out, mk(Email, s, e, 0.95))
@@ -118,25 +123,46 @@ func appendEmails(out []span.Span, text string) []span.Span {
 	}
 }
 
-func validDomain(d string) bool {
-	dot := strings.LastIndexByte(d, '.')
-	if dot <= 0 || len(d)-dot-1 < 2 || strings.Contains(d, "..") {
-		return false
-	}
-	for i := dot + 1; i < len(d); i++ {
-		if !isAlpha(d[i]) {
-			return false
+// domainEnd returns the end of the longest domain after the '@' at
+// text[at], or -1 if there is none: letters, digits, '.' and '-', no empty
+// label after the first dot, ending in an alphabetic top-level label of
+// two or more letters, within 254 bytes. The domain may stop short of the
+// run of domain bytes at a '.' or '-' ("a@b.example-4111111111111111" is
+// the address a@b.example followed by a card number), never inside a label.
+func domainEnd(text string, at int) int {
+	end, dot, tld := -1, -1, true // tld: the bytes since the last dot are letters
+	candidate := func(j int) {
+		if dot > at+1 && j-dot > 2 && tld {
+			end = j
 		}
 	}
-	return true
+	j := at + 1
+	for ; j < len(text) && domainByte(text[j]); j++ {
+		if j-at == 255 {
+			return end // the run is longer than a domain: its end is no label's
+		}
+		switch c := text[j]; {
+		case c == '.':
+			candidate(j)
+			if dot >= 0 && dot == j-1 {
+				return end // no domain holds an empty label
+			}
+			dot, tld = j, true
+		case c == '-':
+			candidate(j)
+			tld = false
+		case !isAlpha(c):
+			tld = false
+		}
+	}
+	candidate(j)
+	return end
 }
 
-// appendIPv6 parses every maximal run of hex digits, ':' and '.' that holds
-// at least two colons. Only a run holding the next colon can be one, so the
-// scan jumps there: to just after the last byte before that colon that no
-// run can cross. A run-by-run scan from anywhere earlier would reach that
-// same position (every run it parses ends at or before such a byte), so
-// the runs parsed from there on, and the addresses found, are the same.
+// appendIPv6 finds the IPv6 addresses in every maximal run of hex digits,
+// ':' and '.' that holds at least two colons. Only a run holding the next
+// colon can hold one, so the scan jumps there: to just after the last byte
+// before that colon that no run can cross.
 func appendIPv6(out []span.Span, text string) []span.Span {
 	colon := -1 // the next ':' at or after i, once i has passed the last one
 	for i := 0; i < len(text); {
@@ -152,10 +178,6 @@ func appendIPv6(out []span.Span, text string) []span.Span {
 			}
 			i = q
 		}
-		if !isHex(text[i]) && text[i] != ':' || i > 0 && (wordByte(text[i-1]) || text[i-1] == ':') {
-			i++
-			continue
-		}
 		j, colons := i, 0
 		for j < len(text) && classes[text[j]]&classIPv6 != 0 {
 			if text[j] == ':' {
@@ -163,18 +185,118 @@ func appendIPv6(out []span.Span, text string) []span.Span {
 			}
 			j++
 		}
-		if colons >= 2 && j-i <= 45 && (j == len(text) || !wordByte(text[j])) {
-			cand := strings.TrimRight(text[i:j], ".")
-			if a, err := netip.ParseAddr(cand); err == nil && a.Is6() && hexGroups(cand) >= 3 {
-				out = append(out, mk(IPAddress, i, i+len(cand), 0.9))
-			}
+		if colons >= 2 {
+			out = appendIPv6Run(out, text, i, j)
 		}
-		if j == i {
-			j++
-		}
-		i = j
+		i = j + 1
 	}
 	return out
+}
+
+// maxIPv6 is the length of the longest IPv6 address text
+// ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255").
+const maxIPv6 = 45
+
+// appendIPv6Run finds the addresses in the run text[r0:r1], leftmost and
+// then longest first. An address is read not only from the whole run but
+// from any part of it that redacting a neighbour would turn into a run of
+// its own, so that a second scan of redacted text finds no address the
+// first did not: it may start at the run's start (not glued to a word),
+// after a '.', at a "::" or where the previous address ended, and end at
+// the run's end (not glued to a word), before a '.', or before or after a
+// "::". An address needs at least three groups, so times such as 12:30:45
+// are not addresses.
+func appendIPv6Run(out []span.Span, text string, r0, r1 int) []span.Span {
+	next := -1 // where the previous address found ended
+	for s := r0; s < r1; s++ {
+		if !ipv6Start(text, r0, s, next) {
+			continue
+		}
+		if e := longestIPv6(text, s, r1); e > 0 {
+			out = append(out, mk(IPAddress, s, e, 0.9))
+			next, s = e, e-1
+		}
+	}
+	return out
+}
+
+// ipv6Start reports whether an address may start at text[s], in the run
+// starting at r0 whose previous address ended at next.
+func ipv6Start(text string, r0, s, next int) bool {
+	switch c := text[s]; {
+	case c == '.' || s < next:
+		return false
+	case s == r0 && (s == 0 || !wordByte(text[s-1])), s == next:
+		return true
+	case c == ':':
+		return text[s-1] != ':' && s+1 < len(text) && text[s+1] == ':'
+	}
+	return text[s-1] == '.'
+}
+
+// longestIPv6 returns the end of the longest address starting at text[s]
+// and ending where appendIPv6Run allows, or 0.
+func longestIPv6(text string, s, r1 int) int {
+	var buf [16]int // more than ipv6Ends can list
+	ends := ipv6Ends(text, s, r1, buf[:0])
+	for k := len(ends) - 1; k >= 0; k-- {
+		cand := text[s:ends[k]]
+		if strings.Count(cand, ":") < 2 {
+			continue
+		}
+		if a, err := netip.ParseAddr(cand); err == nil && a.Is6() && hexGroups(cand) >= 3 {
+			return ends[k]
+		}
+	}
+	return 0
+}
+
+// ipv6Ends appends to ends, in order, where an address starting at text[s]
+// may end in the run ending at r1: before a '.', before or after a "::",
+// at the run's end. It stops where the text can no longer be the start of
+// an address, so it reads at most maxIPv6 bytes and lists a handful of
+// ends.
+func ipv6Ends(text string, s, r1 int, ends []int) []int {
+	add := func(e int) {
+		if e > s && text[e-1] != '.' {
+			ends = append(ends, e)
+		}
+	}
+	lim := min(r1, s+maxIPv6)
+	colons, dots, group, double := 0, 0, 0, false
+	e := s
+scan:
+	for ; e < lim; e++ {
+		switch c := text[e]; c {
+		case ':':
+			if e+1 < r1 && text[e+1] == ':' {
+				add(e) // an address may start at the "::"
+			}
+			if dots > 0 || e > s && text[e-1] == ':' && double {
+				break scan // a colon after the IPv4 part, or a second "::"
+			}
+			if e > s && text[e-1] == ':' {
+				double = true
+				add(e + 1)
+			}
+			colons, group = colons+1, 0
+		case '.':
+			add(e)
+			if colons == 0 || dots == 3 {
+				break scan // an IPv4 part before any colon, or a fifth part
+			}
+			dots, group = dots+1, 0
+		default:
+			group++
+			if group > 4 || dots > 0 && !isDigit(c) {
+				break scan
+			}
+		}
+	}
+	if e == r1 && (r1 == len(text) || !wordByte(text[r1])) {
+		add(r1)
+	}
+	return ends
 }
 
 func hexGroups(s string) int {

@@ -51,13 +51,36 @@ var cases = []struct {
 	{"iso date is not a phone", "on 2024-01-15 10 people came", nil},
 	{"decimal is not a phone", "pi is 3.14159265", nil},
 	{"digits glued to letters", "order A1234567890 shipped", nil},
+	// What redaction leaves must read as it did before (see Detect and
+	// the guard's TestRedactStable).
+	{"placeholder is no cue", "[PHONE_1] 370 3911", nil},
+	{"cue behind a placeholder is out of reach", "call [EMAIL_1] 370 3911", nil},
+	{"address before a hyphen and a number", "mail a@b.co-52998224725", []found{{Email, "a@b.co"}, {CPF, "52998224725"}}},
+	{"address before an empty label", "a@b.co..x", []found{{Email, "a@b.co"}}},
+	{"long local part is not cut", strings.Repeat("ab", 40) + "@example.com", []found{{Email, strings.Repeat("ab", 40) + "@example.com"}}},
+	{"area code later in a run", "card 4111 1111 1111 1111 (020) 7946", []found{{CreditCard, "4111 1111 1111 1111"}, {Phone, "(020) 7946"}}},
+	{"extension glued to a word", "call 555-123-4567x12ab", nil},
+	{"ipv6 before a dotted number", "2001:db8::1.11222333000181", []found{{IPAddress, "2001:db8::1"}, {CNPJ, "11222333000181"}}},
+	{"ipv6 from :: after a number", "5551234567::2001:db8:1", []found{{Phone, "5551234567"}, {IPAddress, "::2001:db8:1"}}},
+	{"overlapping entities are merged", "hosts 192.168.1.1 2001:db8::1", []found{{IPAddress, "192.168.1.1 2001:db8::1"}}},
 }
 
 func TestDetect(t *testing.T) {
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			guardtest.CheckFinds(t, Detect, tt.text, tt.want)
+			guardtest.CheckFinds(t, guardtest.Findings(Detect), tt.text, tt.want)
 		})
+	}
+}
+
+// TestUncuedNumberIsASpan checks that a number shaped like a phone but
+// with no cue in reach is a span of confidence 0: no finding, but one a
+// redactor merges into any finding that overlaps it.
+func TestUncuedNumberIsASpan(t *testing.T) {
+	text := "room 370 3911 on the left"
+	got := Detect(text)
+	if len(got) != 1 || got[0].Type != Phone || got[0].Confidence != 0 || text[got[0].Start:got[0].End] != "370 3911" {
+		t.Fatalf("Detect(%q) = %v, want one PHONE of confidence 0 over 370 3911", text, got)
 	}
 }
 

@@ -9,10 +9,12 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/guard/span"
 )
 
-// detectRef is Detect as it was before the IPv6 scan jumped to the runs
-// around colons (the byte-class table both share is held to the old
-// predicates by TestClasses); TestMatchesReference
-// and FuzzMatchesReference hold the two to the same output.
+// detectRef is Detect with the IPv6 scan written the slow and obvious way:
+// every start and every end appendIPv6Run allows, tried longest first,
+// without the jump to the runs around colons or the early stop on text that
+// cannot be an address (the byte-class table both share is held to the old
+// predicates by TestClasses). TestMatchesReference and FuzzMatchesReference
+// hold the two to the same output.
 func detectRef(text string) []span.Span {
 	var out []span.Span
 	out = appendEmails(out, text)
@@ -21,33 +23,56 @@ func detectRef(text string) []span.Span {
 	return span.Resolve(out) // span.Resolve has its own reference test
 }
 
-// appendIPv6Ref parses every maximal run of hex digits, ':' and '.' that holds
-// at least two colons.
 func appendIPv6Ref(out []span.Span, text string) []span.Span {
-	for i := 0; i < len(text); {
-		if !isHex(text[i]) && text[i] != ':' || i > 0 && (wordByte(text[i-1]) || text[i-1] == ':') {
-			i++
+	next := 0
+	for s := 0; s < len(text); s++ {
+		if s < next || !ipv6StartRef(text, s, next) {
 			continue
 		}
-		j, colons := i, 0
-		for j < len(text) && (isHex(text[j]) || text[j] == ':' || text[j] == '.') {
-			if text[j] == ':' {
-				colons++
-			}
-			j++
-		}
-		if colons >= 2 && j-i <= 45 && (j == len(text) || !wordByte(text[j])) {
-			cand := strings.TrimRight(text[i:j], ".")
-			if a, err := netip.ParseAddr(cand); err == nil && a.Is6() && hexGroups(cand) >= 3 {
-				out = append(out, mk(IPAddress, i, i+len(cand), 0.9))
+		for e := min(len(text), s+maxIPv6); e > s; e-- {
+			cand := text[s:e]
+			if ipv6EndRef(text, s, e) && strings.Count(cand, ":") >= 2 && hexGroups(cand) >= 3 {
+				if a, err := netip.ParseAddr(cand); err == nil && a.Is6() {
+					out = append(out, mk(IPAddress, s, e, 0.9))
+					next, s = e, e-1
+					break
+				}
 			}
 		}
-		if j == i {
-			j++
-		}
-		i = j
 	}
 	return out
+}
+
+func ipv6Byte(c byte) bool { return isHex(c) || c == ':' || c == '.' }
+
+// ipv6StartRef: a hex digit or ':' at the start of the text, just after the
+// previous address, after a byte that is neither a word byte nor ':', or a
+// "::" after anything but ':'.
+func ipv6StartRef(text string, s, next int) bool {
+	c := text[s]
+	if !isHex(c) && c != ':' {
+		return false
+	}
+	if s == 0 || s == next {
+		return true
+	}
+	p := text[s-1]
+	return !wordByte(p) && p != ':' || strings.HasPrefix(text[s:], "::") && p != ':'
+}
+
+// ipv6EndRef: text[s:e] is all hex digits, ':' and '.', does not end in '.',
+// and is followed by the end of the text, a '.', a "::" or a byte that
+// continues neither the run nor a word, or ends in "::".
+func ipv6EndRef(text string, s, e int) bool {
+	for k := s; k < e; k++ {
+		if !ipv6Byte(text[k]) {
+			return false
+		}
+	}
+	if text[e-1] == '.' {
+		return false
+	}
+	return e == len(text) || text[e] == '.' || !ipv6Byte(text[e]) && !wordByte(text[e]) || strings.HasSuffix(text[s:e], "::") || strings.HasPrefix(text[e:], "::")
 }
 
 // caseTexts is the text of every table case.

@@ -79,7 +79,7 @@ func appendRun(out []span.Span, text string, i int) ([]span.Span, int) {
 	}
 	end := j
 	// A run glued to a following letter is part of a word: drop its tail.
-	if end < n && wordByte(text[end]) && !isExt(text, end) {
+	if end < n && wordByte(text[end]) && extEnd(text, end) == 0 {
 		for end < n && wordByte(text[end]) {
 			end++
 		}
@@ -90,11 +90,8 @@ func appendRun(out []span.Span, text string, i int) ([]span.Span, int) {
 	}
 	for a := 0; a < len(groups); {
 		matched := false
+		start := windowStart(text, groups, a, lead)
 		for b := min(len(groups)-1, a+maxWindow-1); b >= a; b-- {
-			start := groups[a].start
-			if a == 0 {
-				start = lead
-			}
 			typ, conf, e := classify(text, start, groups[a:b+1])
 			if typ != "" {
 				out = append(out, mk(typ, start, e, conf))
@@ -109,8 +106,40 @@ func appendRun(out []span.Span, text string, i int) ([]span.Span, int) {
 	return out, end
 }
 
-func isExt(text string, i int) bool {
-	return i+1 < len(text) && (text[i] == 'x' || text[i] == 'X') && isDigit(text[i+1])
+// windowStart is where an entity starting at group a begins: its first
+// digit, or the lead of the run ('+' or an area code's '(') for the first
+// group. A later group opened by an area code's '(' starts there too: once
+// the groups before it are redacted, that is where the next scan would
+// start reading it, so it must be read the same way now.
+func windowStart(text string, groups []group, a, lead int) int {
+	s := groups[a].start
+	switch {
+	case a == 0:
+		return lead
+	case text[s-1] == '(' && areaCode(text, s):
+		return s - 1
+	}
+	return s
+}
+
+// extEnd returns the end of the phone extension ("x123") at text[i], or 0
+// if there is none. An extension glued to a following word is none: the
+// number is then part of that word, as any digit run glued to a letter is.
+// Taking it would end the phone inside a word, and once the phone was
+// replaced the rest of the word would start a new one ("x12ghp_…" would
+// leave a GitHub token at a word boundary).
+func extEnd(text string, i int) int {
+	if i+1 >= len(text) || text[i] != 'x' && text[i] != 'X' || !isDigit(text[i+1]) {
+		return 0
+	}
+	j := i + 1
+	for j < len(text) && isDigit(text[j]) {
+		j++
+	}
+	if j < len(text) && wordByte(text[j]) {
+		return 0
+	}
+	return j
 }
 
 // classify decides what the digit groups gs (starting at byte start, which
@@ -192,6 +221,18 @@ func classify(text string, start int, gs []group) (string, float64, int) {
 	return phone(text, start, d, lens, seps, same, plus || paren, end)
 }
 
+// uncued is the confidence of a number shaped like a phone that only a cue
+// nearby would make one ("370 3911" with no "phone" or "call" in reach).
+// No threshold keeps it, but it is a span all the same, for two reasons.
+// It takes its digit groups, so the rest of the run is read the same
+// whether or not a cue is in reach, and a redaction that moves a cue out
+// of reach (phoneContext stops at a placeholder) cannot make the groups
+// after it fall into a different number. And a finding that overlaps it
+// (an IPv6 address ending in its first group) is merged with it
+// (span.ResolveRanked), so redaction never leaves half of it to be read
+// as a new number.
+const uncued = 0
+
 // phone applies the phone rules: 7 to 15 digits, formatted like a phone
 // number rather than a date, a decimal or a version.
 func phone(text string, start int, d string, lens []int, seps []string, same string, prefixed bool, end int) (string, float64, int) {
@@ -203,11 +244,8 @@ func phone(text string, start int, d string, lens []int, seps []string, same str
 			return "", 0, 0
 		}
 	}
-	if isExt(text, end) {
-		end++
-		for end < len(text) && isDigit(text[end]) {
-			end++
-		}
+	if x := extEnd(text, end); x > 0 {
+		end = x
 	}
 	switch {
 	case prefixed:
@@ -229,7 +267,7 @@ func phone(text string, start int, d string, lens []int, seps []string, same str
 		if phoneContext(text, start, end) {
 			return Phone, 0.7, end
 		}
-		return "", 0, 0
+		return Phone, uncued, end
 	}
 	return Phone, 0.75, end
 }
@@ -314,9 +352,27 @@ func matchIBAN(text string, i int) (int, bool) {
 var phoneWords = []string{"phone", "call", "tel", "mobile", "cell", "fax", "contact", "number", "reach", "dial", "whatsapp", "sms", "text me", "ring", "office", "home", "work"}
 
 // phoneContext looks at most 48 bytes back from start and 16 bytes on from
-// end for a phone cue; the bounds keep the scan linear.
+// end for a phone cue; the bounds keep the scan linear. Neither side reads
+// past a redaction placeholder ([PHONE_1]): the placeholder is no cue, and
+// one shorter than the value it replaced must not bring a cue within reach
+// that was out of it. What lies between the number and the nearest
+// placeholder stood at the same distance before redaction, so redacting
+// redacted text finds no phone the first pass did not.
 func phoneContext(text string, start, end int) bool {
-	ctx := strings.ToLower(text[max(0, start-48):start] + " " + text[end:min(len(text), end+16)])
+	lo, hi := max(0, start-48), min(len(text), end+16)
+	for k := start - 1; k >= lo; k-- {
+		if text[k] == ']' && span.PlaceholderBefore(text, k+1) {
+			lo = k + 1
+			break
+		}
+	}
+	for k := end; k < hi; k++ {
+		if text[k] == '[' && span.PlaceholderAt(text, k) > 0 {
+			hi = k
+			break
+		}
+	}
+	ctx := strings.ToLower(text[lo:start] + " " + text[end:hi])
 	for _, w := range phoneWords {
 		if strings.Contains(ctx, w) {
 			return true
