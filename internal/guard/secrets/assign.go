@@ -14,26 +14,47 @@ var secretNames = []string{"key", "token", "secret", "passw", "pwd", "passphrase
 // appendAssignments finds values assigned to secret-looking names:
 // `api_key = "..."`, `token: ...`, `"password": "..."`, `Authorization:
 // Bearer ...`. The value must be long and random enough (entropy) unless
-// the name is a password, where any non-trivial value counts.
+// the name is a password, where any non-trivial value counts; a value that
+// is not is reported with confidence 0 (candidate).
 func appendAssignments(out []span.Span, text string) []span.Span {
 	ops := operators{eq: -2, colon: -2}
+	stop := 0     // the end of the last value measured
+	reported := 0 // the end of the last candidate reported
 	for i := ops.next(text, 0); i >= 0; i = ops.next(text, i+1) {
 		name, ok := nameBefore(text, i)
 		if !ok {
 			continue
 		}
-		s, e := valueAfter(text, i+1)
-		if s >= e {
-			continue
+		// Values start in order, and one that starts inside the last
+		// value measured ends where it does: each byte is read once.
+		s := valueStart(text, i+1)
+		if s >= stop {
+			stop = valueEnd(text, s)
 		}
-		v := text[s:e]
-		if looksSecret(name, v) {
-			out = append(out, mk(GenericSecret, s, e, 0.75))
-			i = e - 1
+		switch {
+		case s >= stop:
+		case looksSecret(name, text[s:min(stop, s+maxJudged)]):
+			out = append(out, mk(GenericSecret, s, stop, 0.75))
+			i = stop - 1
+		case s >= reported && stop-s >= minSecret(name):
+			// Only a value long enough to be a secret has a part that
+			// could be judged one. A candidate inside the last one
+			// would lie inside its span: one per value keeps
+			// "key=key=…" to one span.
+			out = append(out, mk(GenericSecret, s, stop, candidate))
+			reported = stop
 		}
 	}
 	return out
 }
+
+// candidate is the confidence of a value assigned to a secret-looking name
+// that does not look secret itself ("token: aaaa", "password=${PW}"). No
+// threshold keeps it, but a finding inside it is merged with it
+// (span.ResolveRanked), so redaction takes the whole value: redacting only
+// the finding would leave a shorter value ("token: Zx8k-[PHONE_1]") that a
+// second scan could judge secret when the whole was not.
+const candidate = 0
 
 // operators finds the assignment operators '=' and ':' in order with
 // IndexByte (vectorised) instead of a loop over every byte. It remembers
@@ -97,24 +118,38 @@ func nameBefore(text string, i int) (string, bool) {
 	return "", false
 }
 
-// valueAfter returns the value span after an assignment operator: optional
-// spaces and an opening quote, an optional "Bearer " scheme, then up to 512
-// bytes of non-space, non-quote, non-separator text.
-func valueAfter(text string, i int) (int, int) {
+// maxJudged is how much of a value looksSecret reads.
+const maxJudged = 512
+
+// valueStart returns where the value after an assignment operator at
+// text[i-1] starts: after optional spaces, an opening quote and a "Bearer "
+// scheme.
+func valueStart(text string, i int) int {
 	for i < len(text) && (text[i] == ' ' || text[i] == '"' || text[i] == '\'' || text[i] == '=') {
 		i++
 	}
 	if len(text)-i > 7 && strings.EqualFold(text[i:i+7], "bearer ") {
 		i += 7
 	}
-	e := i
-	for e < len(text) && e-i < 512 && !valueEnd(text[e]) {
-		e++
-	}
-	return i, e
+	return i
 }
 
-func valueEnd(c byte) bool {
+// valueEnd returns where the value starting at text[s] ends: at a space,
+// quote or separator, or at a redaction placeholder. A value is never cut
+// short: only its first maxJudged bytes are judged, but the whole value is
+// the span, so a secret is redacted whole and redacting a finding inside a
+// candidate takes all of it. A placeholder ends the value because it
+// replaced another finding: read as part of this value it would make a
+// secret of "_[PHONE_1" that "_(020" was not.
+func valueEnd(text string, s int) int {
+	e := s
+	for e < len(text) && !valueStop(text[e]) && (text[e] != '[' || span.PlaceholderAt(text, e) == 0) {
+		e++
+	}
+	return e
+}
+
+func valueStop(c byte) bool {
 	return c <= ' ' || c == '"' || c == '\'' || c == ',' || c == ';' || c == '`' || c == '}' || c == ')' || c == ']' || c == '<' || c == '>'
 }
 
@@ -122,13 +157,22 @@ func valueEnd(c byte) bool {
 // of 6+ bytes that is not a placeholder; other names need 16+ bytes, two
 // character classes and at least 3 bits of entropy per byte.
 func looksSecret(name, v string) bool {
-	if placeholder(v) {
+	if len(v) < minSecret(name) || placeholder(v) {
 		return false
 	}
-	if strings.Contains(name, "passw") || strings.Contains(name, "pwd") || strings.Contains(name, "passphrase") {
-		return len(v) >= 6
+	return password(name) || classes(v) >= 2 && entropy(v) >= 3.0
+}
+
+// minSecret is the length of the shortest value looksSecret accepts.
+func minSecret(name string) int {
+	if password(name) {
+		return 6
 	}
-	return len(v) >= 16 && classes(v) >= 2 && entropy(v) >= 3.0
+	return 16
+}
+
+func password(name string) bool {
+	return strings.Contains(name, "passw") || strings.Contains(name, "pwd") || strings.Contains(name, "passphrase")
 }
 
 func placeholder(v string) bool {

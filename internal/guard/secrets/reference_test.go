@@ -104,7 +104,7 @@ func appendJWTRef(out []span.Span, text string) []span.Span {
 }
 
 // appendAssignmentsRef is appendAssignments with its byte-by-byte search
-// for the operators.
+// for the operators, measuring every value from its start.
 func appendAssignmentsRef(out []span.Span, text string) []span.Span {
 	for i := 0; i < len(text); i++ {
 		c := text[i]
@@ -115,14 +115,27 @@ func appendAssignmentsRef(out []span.Span, text string) []span.Span {
 		if !ok {
 			continue
 		}
-		s, e := valueAfter(text, i+1)
-		if s >= e {
-			continue
-		}
-		if v := text[s:e]; looksSecret(name, v) {
+		s := valueStart(text, i+1)
+		e := valueEnd(text, s)
+		switch {
+		case s >= e:
+		case looksSecret(name, text[s:min(e, s+maxJudged)]):
 			out = append(out, mk(GenericSecret, s, e, 0.75))
 			i = e - 1
+		case !insideCandidate(out, s) && e-s >= minSecret(name):
+			out = append(out, mk(GenericSecret, s, e, candidate))
 		}
 	}
 	return out
+}
+
+// insideCandidate reports whether s lies inside a candidate value already
+// reported (whose end is then also the end of the value at s).
+func insideCandidate(out []span.Span, s int) bool {
+	for _, c := range out {
+		if c.Type == GenericSecret && c.Confidence == candidate && c.Start <= s && s < c.End {
+			return true
+		}
+	}
+	return false
 }

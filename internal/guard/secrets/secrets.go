@@ -43,7 +43,10 @@ var Types = []string{OpenAIKey, AnthropicKey, GoogleAPIKey, AWSAccessKey, GitHub
 const MaxContext = 64
 
 // Detect returns every secret span in text, sorted and non-overlapping, with
-// byte offsets into text.
+// byte offsets into text. A span of confidence 0 is not a finding (no
+// threshold keeps it): it is a value assigned to a secret-looking name that
+// does not look secret, which a redactor must merge into any finding it
+// overlaps (span.ResolveRanked).
 func Detect(text string) []span.Span {
 	var out []span.Span
 	out = appendPrefixed(out, text)

@@ -3,6 +3,7 @@ package secrets
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/guard/guardtest"
 )
@@ -48,12 +49,40 @@ var cases = []struct {
 	{"low entropy token value", "token: aaaaaaaaaaaaaaaaaaaa", nil},
 	{"placeholder value", "api_key=${API_KEY}", nil},
 	{"ordinary prose", "the key to success is patience: practise daily", nil},
+	// "_[PHONE_1" was long enough for a password; "_(020" was not.
+	{"placeholder ends a value", "password=_[PHONE_1]", nil},
+	// Only the first 512 bytes are judged, but the value is never cut.
+	{"long value is one span", "token: " + strings.Repeat("Zx8kP2mQ9vL4wR7t", 40), []found{{GenericSecret, strings.Repeat("Zx8kP2mQ9vL4wR7t", 40)}}},
 }
 
 func TestDetect(t *testing.T) {
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			guardtest.CheckFinds(t, Detect, tt.text, tt.want)
+			guardtest.CheckFinds(t, guardtest.Findings(Detect), tt.text, tt.want)
+		})
+	}
+}
+
+// TestCandidateValueIsASpan checks that a value assigned to a
+// secret-looking name that does not look secret is a span of confidence
+// 0: no finding, but one a redactor merges into a finding inside it.
+func TestCandidateValueIsASpan(t *testing.T) {
+	text := "token: aaaaaaaaaaaaaaaaaaaa"
+	got := Detect(text)
+	if len(got) != 1 || got[0].Type != GenericSecret || got[0].Confidence != 0 || text[got[0].Start:got[0].End] != "aaaaaaaaaaaaaaaaaaaa" {
+		t.Fatalf("Detect(%q) = %v, want one GENERIC_SECRET of confidence 0 over the value", text, got)
+	}
+}
+
+// TestLinear compares 256 KB and 2 MB of assignments whose values run on
+// (a value is measured to its end, however long, and values start inside
+// values): linear work takes 8x as long, quadratic 64x.
+func TestLinear(t *testing.T) {
+	for _, unit := range []string{"key=", "token: x", "password=a", "key=[A_1]"} {
+		t.Run(unit, func(t *testing.T) {
+			small := strings.Repeat(unit, (256<<10)/len(unit))
+			big := strings.Repeat(unit, (2<<20)/len(unit))
+			guardtest.CheckLinear(t, func() { Detect(small) }, func() { Detect(big) }, 32, 200*time.Millisecond)
 		})
 	}
 }
