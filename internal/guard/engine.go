@@ -133,27 +133,43 @@ func New(obs Observer, opts ...Option) (*Engine, error) {
 	return e, nil
 }
 
-// keep appends the spans at or above threshold.
-func keep(out, spans []Span, threshold float64) []Span {
-	for _, s := range spans {
-		if s.Confidence >= threshold {
-			out = append(out, s)
-		}
+// rank weighs a span for span.ResolveRanked: 0 below its family's
+// threshold, else by its family's action (log 1, redact 2, block 3), so
+// that a group of overlapping spans is handled as its strictest member's
+// family says. Under pii=redact,secrets=log an e-mail address overlapping
+// a more confident logged secret is still redacted.
+func (p Policy) rank(s Span) int {
+	threshold := p.PIIThreshold
+	if s.Family == FamilySecrets {
+		threshold = p.SecretsThreshold
 	}
-	return out
+	if s.Confidence < threshold {
+		return 0
+	}
+	switch p.action(s.Family) {
+	case Block:
+		return 3
+	case Redact:
+		return 2
+	case Log:
+		return 1
+	}
+	return 0
 }
 
 // Spans returns the PII and secret spans in text that the policy's
-// thresholds keep (the streaming redactor uses it).
+// thresholds keep (the streaming redactor uses it). Spans that overlap are
+// merged (span.ResolveRanked), a span below its threshold included, so
+// that redacting the text leaves nothing a second scan would find.
 func Spans(text string, p Policy) []Span {
 	var out []Span
 	if p.PII != Off {
-		out = keep(out, pii.Detect(text), p.PIIThreshold)
+		out = append(out, pii.Detect(text)...)
 	}
 	if p.Secrets != Off {
-		out = keep(out, secrets.Detect(text), p.SecretsThreshold)
+		out = append(out, secrets.Detect(text)...)
 	}
-	return span.Resolve(out)
+	return span.ResolveRanked(out, p.rank)
 }
 
 // lookup is one string's view of the verdict cache: the digest is computed
@@ -205,16 +221,17 @@ func (l *lookup) injection() injection.Result {
 }
 
 // detectSpans runs the PII and secret detectors the policy enables and
-// keeps spans at or above the thresholds. Cached span slices are only read.
+// keeps spans at or above the thresholds, as Spans does. Cached span
+// slices are only read: out is a copy.
 func (l *lookup) detectSpans(p Policy) []Span {
 	var out []Span
 	if p.PII != Off {
-		out = keep(out, l.spans(verdict.PII, l.e.pii), p.PIIThreshold)
+		out = append(out, l.spans(verdict.PII, l.e.pii)...)
 	}
 	if p.Secrets != Off {
-		out = keep(out, l.spans(verdict.Secrets, l.e.secrets), p.SecretsThreshold)
+		out = append(out, l.spans(verdict.Secrets, l.e.secrets)...)
 	}
-	return span.Resolve(out)
+	return span.ResolveRanked(out, p.rank)
 }
 
 func (p Policy) action(family string) Action {

@@ -5,6 +5,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bulwarkhq/bulwark/internal/guard/pii"
+	"github.com/bulwarkhq/bulwark/internal/guard/secrets"
+	"github.com/bulwarkhq/bulwark/internal/guard/span"
 )
 
 // Redaction is stable: redacting redacted text changes nothing and finds
@@ -173,4 +177,16 @@ func FuzzRedactStable(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string, pick uint8) {
 		checkStable(t, e, text, policies[int(pick)%len(policies)])
 	})
+}
+
+// TestMaskWritesWhatDetectorsSkip ties the placeholders a Mask writes to
+// the shape the detectors recognise (span.PlaceholderAt), for every type.
+func TestMaskWritesWhatDetectorsSkip(t *testing.T) {
+	m := NewMask(false)
+	for _, typ := range slices.Concat(pii.Types, secrets.Types, []string{"INJECTION"}) {
+		ph := m.Placeholder(typ, "value")
+		if span.PlaceholderAt(ph, 0) != len(ph) {
+			t.Errorf("the detectors do not recognise %q as a placeholder", ph)
+		}
+	}
 }
