@@ -165,6 +165,7 @@ if [ -n "${BENCH_BASE:-}" ]; then
 		"base@$BASE_REV +routing/limits|$BW_PID|$U:$BW_PORT$CHAT|chat_routed.json|$KEY_LIMITS"
 		"base@$BASE_REV +guard redact-all|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_REDACT"
 		"base@$BASE_REV stream|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_PLAIN"
+		"base@$BASE_REV stream +guard redact|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_REDACT"
 	)
 fi
 start_bulwark "$WORK/bulwark" "$WORK/head"
@@ -311,6 +312,7 @@ if base:
     ratio(f"{base} stream", "bare ReverseProxy stream", f"{base} stream / bare proxy stream", 1.1)
     ratio(f"{base} +routing/limits", f"{base} auth+usage", f"{base} routing+limits+budget / auth+usage")
     ratio(f"{base} +guard redact-all", f"{base} auth+usage", f"{base} guard redact-all / guard off", 1.2)
+    ratio(f"{base} stream +guard redact", f"{base} stream", f"{base} stream guard redact-all / guard off", 1.2)
 PY
 
 if [ -n "${BENCH_THREADS:-}" ]; then
