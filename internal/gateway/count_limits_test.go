@@ -181,19 +181,7 @@ func TestCountTokensSharesMaxParallel(t *testing.T) {
 // max_parallel 1 refused every call, counts and completions alike, for
 // the life of the process.
 func TestRoutedCountFreesTheDeployment(t *testing.T) {
-	e := newEnv(t, func(_ *Config, d *Deps) {
-		rtr, err := router.New(router.Config{
-			Deployments: []router.Deployment{{Name: "a", Provider: "anthropic", Model: "claude-sonnet-4-5", MaxParallel: 1}},
-			Aliases:     []router.Alias{{Name: "routed", Strategy: router.Fallback, Deployments: []string{"a"}}},
-		}, router.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts := memory.Options{}
-		d.Routing = Routing{Executor: &router.Executor{Router: rtr, Policy: router.DefaultPolicy},
-			Gate:   &limit.Gate{Rate: memory.NewRateLimiter(opts), Concurrency: memory.NewConcurrency(opts), Budget: memory.NewBudget(opts)},
-			Limits: staticLimits{}}
-	})
+	e := routedCountEnv(t, router.Deployment{MaxParallel: 1})
 	count := `{"model":"routed","messages":[{"role":"user","content":"hello"}]}`
 	call := `{"model":"routed","max_tokens":5,"messages":[{"role":"user","content":"hello"}]}`
 	for i, s := range []struct{ path, body string }{
@@ -212,19 +200,7 @@ func TestRoutedCountFreesTheDeployment(t *testing.T) {
 // a deployment whose TPM is below it and held TPM that calls beside it
 // were refused for.
 func TestRoutedCountLeavesTheDeploymentItsCalls(t *testing.T) {
-	e := newEnv(t, func(_ *Config, d *Deps) {
-		rtr, err := router.New(router.Config{
-			Deployments: []router.Deployment{{Name: "a", Provider: "anthropic", Model: "claude-sonnet-4-5", RPM: 1, TPM: 10_000}},
-			Aliases:     []router.Alias{{Name: "routed", Strategy: router.Fallback, Deployments: []string{"a"}}},
-		}, router.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts := memory.Options{}
-		d.Routing = Routing{Executor: &router.Executor{Router: rtr, Policy: router.DefaultPolicy},
-			Gate:   &limit.Gate{Rate: memory.NewRateLimiter(opts), Concurrency: memory.NewConcurrency(opts), Budget: memory.NewBudget(opts)},
-			Limits: staticLimits{}}
-	})
+	e := routedCountEnv(t, router.Deployment{RPM: 1, TPM: 10_000})
 	count := `{"model":"routed","messages":[{"role":"user","content":"hello"}]}`
 	call := `{"model":"routed","max_tokens":5,"messages":[{"role":"user","content":"hello"}]}`
 	for i, s := range []struct {
@@ -239,4 +215,24 @@ func TestRoutedCountLeavesTheDeploymentItsCalls(t *testing.T) {
 			t.Fatalf("request %d (%s): status %d, want %d: %s", i+1, s.path, resp.StatusCode, s.want, b)
 		}
 	}
+}
+
+// routedCountEnv serves the alias "routed" over one Anthropic deployment
+// "a" with dep's limits, on in-memory limit stores.
+func routedCountEnv(t *testing.T, dep router.Deployment) *env {
+	t.Helper()
+	dep.Name, dep.Provider, dep.Model = "a", "anthropic", "claude-sonnet-4-5"
+	return newEnv(t, func(_ *Config, d *Deps) {
+		rtr, err := router.New(router.Config{
+			Deployments: []router.Deployment{dep},
+			Aliases:     []router.Alias{{Name: "routed", Strategy: router.Fallback, Deployments: []string{"a"}}},
+		}, router.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := memory.Options{}
+		d.Routing = Routing{Executor: &router.Executor{Router: rtr, Policy: router.DefaultPolicy},
+			Gate:   &limit.Gate{Rate: memory.NewRateLimiter(opts), Concurrency: memory.NewConcurrency(opts), Budget: memory.NewBudget(opts)},
+			Limits: staticLimits{}}
+	})
 }
