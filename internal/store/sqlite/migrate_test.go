@@ -77,20 +77,7 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 				`INSERT INTO usage(ts, request_id, tenant, key_id, model, provider, deployment, prompt_tokens, completion_tokens,
 				cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms, status, stream`+tt.cols+`)
 				VALUES (0, 'old', 't', 'k', 'm', 'p', 'd', 7, 3, 0, 0, 0, 1, 5, 1, 200, 1`+tt.vals+`)`)
-			for _, q := range qs {
-				if _, err := s.wdb.ExecContext(ctx, q); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_ = s.Close()
-			if s, err = Open(ctx, path); err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			var version int
-			if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != latestVersion {
-				t.Fatalf("user_version after upgrade: %d (%v)", version, err)
-			}
+			s = reopenAfter(ctx, t, s, path, qs)
 			if err := s.InsertUsage(ctx, []store.Usage{storetest.UpgradeRow()}); err != nil {
 				t.Fatal(err)
 			}
@@ -125,6 +112,29 @@ func readUpgraded(ctx context.Context, t *testing.T, s *Store) map[string]storet
 // latestVersion is the schema version this binary migrates to.
 const latestVersion = 5
 
+// reopenAfter runs qs (which make the database an older version's) on s,
+// closes it and opens path again, checking that the open migrated it to
+// latestVersion. The store returned is closed when the test ends.
+func reopenAfter(ctx context.Context, t *testing.T, s *Store, path string, qs []string) *Store {
+	t.Helper()
+	for _, q := range qs {
+		if _, err := s.wdb.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.Close()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	var version int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != latestVersion {
+		t.Fatalf("user_version after upgrade: %d (%v)", version, err)
+	}
+	return s
+}
+
 // A database made before migration 0005 (schema version 4, a keyring
 // whose passphrase salt was kept in a file) gains the salt table on open;
 // the keyring is untouched and takes the salt at its version.
@@ -138,20 +148,7 @@ func TestUpgradeAddsKeyringSalt(t *testing.T) {
 	if err := s.SaveKeyring(ctx, []byte("ring"), 0); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"DROP TABLE keyring_salt", "PRAGMA user_version = 4"} {
-		if _, err := s.wdb.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_ = s.Close()
-	if s, err = Open(ctx, path); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var version int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != latestVersion {
-		t.Fatalf("user_version after upgrade: %d (%v)", version, err)
-	}
+	s = reopenAfter(ctx, t, s, path, []string{"DROP TABLE keyring_salt", "PRAGMA user_version = 4"})
 	blob, v, err := s.LoadKeyring(ctx)
 	if err != nil || string(blob) != "ring" {
 		t.Fatalf("keyring after upgrade: %q, %v", blob, err)

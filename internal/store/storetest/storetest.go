@@ -210,13 +210,7 @@ func testSaltNewKeyring(t *testing.T, s store.Store) {
 func testSaltStoredKeyring(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	defer s.Close()
-	if err := s.SaveKeyring(ctx, []byte("ring"), 0); err != nil {
-		t.Fatal(err)
-	}
-	_, v, err := s.LoadKeyring(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := storedKeyring(ctx, t, s)
 	for _, expect := range []int64{0, v + 1} {
 		if got, err := s.PutKeyringSalt(ctx, []byte("wrong"), expect); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("salt at version %d of a keyring at %d: %q, %v; want ErrConflict", expect, v, got, err)
@@ -241,13 +235,7 @@ func testSaltStoredKeyring(t *testing.T, s store.Store) {
 func testSaltRekey(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	defer s.Close()
-	if err := s.SaveKeyring(ctx, []byte("ring"), 0); err != nil {
-		t.Fatal(err)
-	}
-	_, v, err := s.LoadKeyring(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := storedKeyring(ctx, t, s)
 	if _, err := s.PutKeyringSalt(ctx, []byte("old-salt"), v); err != nil {
 		t.Fatal(err)
 	}
@@ -500,4 +488,17 @@ func CheckUpgradedUsage(ctx context.Context, t *testing.T, s store.Store, got ma
 		sum[0].CacheWriteTokens != n.CacheWriteTokens || sum[0].CacheWrite1hTokens != n.CacheWrite1hTokens {
 		t.Fatalf("summary after upgrade: %+v %v", sum, err)
 	}
+}
+
+// storedKeyring saves a first keyring and returns its version.
+func storedKeyring(ctx context.Context, t *testing.T, s store.Store) int64 {
+	t.Helper()
+	if err := s.SaveKeyring(ctx, []byte("ring"), 0); err != nil {
+		t.Fatal(err)
+	}
+	_, v, err := s.LoadKeyring(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
