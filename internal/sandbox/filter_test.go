@@ -123,6 +123,16 @@ var filterCases = []struct {
 	{name: "ioctl-tiocsti-hi", want: "EPERM"},
 	{name: "ioctl-tioclinux", want: "EPERM"},
 	{name: "ioctl-tcgets", want: "ENOTTY"},
+	{name: "socket-unix", want: "EINVAL"},
+	{name: "socket-inet", want: "EINVAL"},
+	{name: "socket-inet6", want: "EINVAL"},
+	{name: "socket-netlink", want: "EINVAL"},
+	{name: "socket-packet", want: "EAFNOSUPPORT"},
+	{name: "socket-alg", want: "EAFNOSUPPORT"},
+	{name: "socket-vsock", want: "EAFNOSUPPORT"},
+	{name: "socket-vsock-hi", want: "EAFNOSUPPORT"},
+	{name: "socketpair-unix", want: "EINVAL"},
+	{name: "socketpair-inet", want: "EAFNOSUPPORT"},
 	// bwrap closed the descriptor it read the filter from.
 	{name: "fd3", want: "EBADF"},
 	{name: "getpid", want: "ok"},
@@ -130,7 +140,8 @@ var filterCases = []struct {
 
 // allowedCases are calls the filter lets through: their result is the
 // kernel's, the same with and without it.
-var allowedCases = []string{"clone-plain", "personality-query", "ioctl-tcgets", "fd3", "getpid"}
+var allowedCases = []string{"clone-plain", "personality-query", "ioctl-tcgets", "fd3", "getpid",
+	"socket-unix", "socket-inet", "socket-inet6", "socket-netlink", "socketpair-unix"}
 
 func probeSpec(t *testing.T, calls ...string) Spec {
 	t.Helper()
@@ -264,9 +275,10 @@ func TestSeccompKillsForeignABI(t *testing.T) {
 }
 
 // TestSeccompRealPrograms: real tools see a plain "Operation not
-// permitted" for what the filter refuses, and their ordinary work (a
-// shell with pipes and forks, coreutils, git with a local clone through
-// upload-pack) still succeeds.
+// permitted" for what the filter refuses ("Address family not supported"
+// for a socket family), and their ordinary work (a shell with pipes and
+// forks, coreutils, git with a local clone through upload-pack, IP and
+// local sockets) still succeeds.
 func TestSeccompRealPrograms(t *testing.T) {
 	s := newSandbox(t)
 	ws := writableWorkspace(t)
@@ -290,6 +302,13 @@ func TestSeccompRealPrograms(t *testing.T) {
 		{name: "git clone through upload-pack", argv: []string{"/bin/sh", "-c",
 			"git clone -q --no-local file:///workspace/repo copy && git -C copy log --format=%s"},
 			want: "first"},
+		{name: "vsock refused as an unsupported family", argv: []string{"/usr/bin/python3", "-c",
+			"import socket\ntry:\n socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)\nexcept OSError as e:\n print(e.strerror)"},
+			want: "Address family not supported"},
+		{name: "ip and unix sockets still open", argv: []string{"/usr/bin/python3", "-c",
+			"import socket\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n" +
+				"a, b = socket.socketpair(); a.send(b'x'); print('bound', b.recv(1).decode())"},
+			want: "bound x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,8 +6,9 @@ const (
 	retErrno       = 0x00050000
 	retAllow       = 0x7fff0000
 
-	errnoEPERM  = 1
-	errnoENOSYS = 38
+	errnoEPERM        = 1
+	errnoENOSYS       = 38
+	errnoEAFNOSUPPORT = 97 // the same number on amd64 and arm64
 )
 
 // Offsets into struct seccomp_data: int nr; __u32 arch; __u64
@@ -58,6 +59,22 @@ const (
 	// clone(2)'s flags those bits are the exit signal.
 	cloneNewNamespaces = 0x7e020000
 )
+
+// Address families socket(2) may open: local sockets, IP (git's traffic
+// to Bulwark's proxy when a tool shares the network) and netlink (glibc's
+// getaddrinfo and getifaddrs ask NETLINK_ROUTE about interfaces). Every
+// other family — AF_VSOCK, AF_ALG, AF_PACKET, AF_RDS, AF_TIPC, AF_XDP,
+// AF_BLUETOOTH, AF_KEY, … — is kernel code a tool never needs, and several
+// have had local privilege escalations reachable without capabilities.
+// Flatpak's list, without AF_UNSPEC (which no family implements).
+const (
+	afUnix    = 1
+	afInet    = 2
+	afInet6   = 10
+	afNetlink = 16
+)
+
+var allowedFamilies = []uint32{afUnix, afInet, afInet6, afNetlink}
 
 // Persona values personality(2) may set: PER_LINUX, PER_LINUX32,
 // UNAME26, PER_LINUX32|UNAME26, and 0xffffffff which only queries.
@@ -175,6 +192,14 @@ var rules = []rule{
 	deny("iopl", 172, none),
 	deny("ioperm", 173, none),
 	deny("modify_ldt", 154, none),
+	// Socket address families, answered as the kernel answers a family it
+	// lacks, so programs fall back (to IPv4, or without netlink) as they
+	// would on a kernel built without it. socketpair(2) exists only for
+	// local sockets.
+	{name: "socket", amd64: 41, arm64: 198, errno: errnoEAFNOSUPPORT, match: denyUnlessIn, arg: 0,
+		values: allowedFamilies},
+	{name: "socketpair", amd64: 53, arm64: 199, errno: errnoEAFNOSUPPORT, match: denyUnlessIn, arg: 0,
+		values: []uint32{afUnix}},
 	// Arguments checked.
 	{name: "personality", amd64: 135, arm64: 92, errno: errnoEPERM, match: denyUnlessIn, arg: 0,
 		values: allowedPersonas},

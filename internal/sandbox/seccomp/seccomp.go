@@ -3,7 +3,8 @@
 // program, assembled in pure Go with golang.org/x/net/bpf, that refuses
 // the system calls a git or exec tool never needs and that widen the
 // kernel's attack surface (ptrace, mounts and namespaces, modules, bpf,
-// io_uring, keyrings, clocks, terminal injection, …).
+// io_uring, keyrings, clocks, terminal injection, socket families a tool
+// never opens, …).
 //
 // The filter is a deny-list on top of bwrap's namespaces: a refused call
 // fails with EPERM (clone3 with ENOSYS, so libc falls back to clone, whose

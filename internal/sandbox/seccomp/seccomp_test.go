@@ -97,8 +97,9 @@ var unlisted = map[string][]uint32{ // read, write, openat, execve, getpid on ea
 }
 
 const (
-	eperm  = retErrno | errnoEPERM
-	enosys = retErrno | errnoENOSYS
+	eperm        = retErrno | errnoEPERM
+	enosys       = retErrno | errnoENOSYS
+	eafnosupport = retErrno | errnoEAFNOSUPPORT
 )
 
 type decisionCase struct {
@@ -145,6 +146,23 @@ func TestDecisions(t *testing.T) {
 			{name: "personality PER_BSD", in: call("personality", 6), want: eperm},
 			{name: "personality READ_IMPLIES_EXEC", in: call("personality", 0x0400000), want: eperm},
 			{name: "personality ADDR_NO_RANDOMIZE", in: call("personality", 0x0040000), want: eperm},
+			{name: "socket AF_UNIX", in: call("socket", 1, 1), want: retAllow},
+			{name: "socket AF_INET", in: call("socket", 2, 1), want: retAllow},
+			{name: "socket AF_INET6", in: call("socket", 10, 2), want: retAllow},
+			{name: "socket AF_NETLINK", in: call("socket", 16, 3), want: retAllow},
+			{name: "socket AF_UNSPEC", in: call("socket", 0, 1), want: eafnosupport},
+			{name: "socket AF_PACKET", in: call("socket", 17, 3), want: eafnosupport},
+			{name: "socket AF_RDS", in: call("socket", 21, 5), want: eafnosupport},
+			{name: "socket AF_TIPC", in: call("socket", 30, 5), want: eafnosupport},
+			{name: "socket AF_ALG", in: call("socket", 38, 5), want: eafnosupport},
+			{name: "socket AF_VSOCK", in: call("socket", 40, 1), want: eafnosupport},
+			{name: "socket AF_XDP", in: call("socket", 44, 3), want: eafnosupport},
+			// The kernel reads the family as an int: only the low half counts.
+			{name: "socket AF_VSOCK with high bits", in: call("socket", 1<<32|40, 1), want: eafnosupport},
+			{name: "socket AF_UNIX with high bits", in: call("socket", 1<<32|1, 1), want: retAllow},
+			{name: "socketpair AF_UNIX", in: call("socketpair", 1, 1), want: retAllow},
+			{name: "socketpair AF_INET", in: call("socketpair", 2, 1), want: eafnosupport},
+			{name: "socketpair AF_TIPC", in: call("socketpair", 30, 5), want: eafnosupport},
 		}
 		if a.x32 {
 			tests = append(tests,
@@ -237,7 +255,8 @@ func TestBriefList(t *testing.T) {
 		swapoff reboot settimeofday clock_settime clock_adjtime adjtimex quotactl open_by_handle_at
 		name_to_handle_at lookup_dcookie personality ioctl io_uring_setup io_uring_enter
 		io_uring_register mbind migrate_pages move_pages nfsservctl syslog vhangup kcmp
-		fanotify_init open_tree move_mount fsopen fsconfig fsmount fspick mount_setattr`)
+		fanotify_init open_tree move_mount fsopen fsconfig fsmount fspick mount_setattr
+		socket socketpair`)
 	x86only := []string{"uselib", "iopl", "ioperm", "modify_ldt"}
 	for goarch := range arches {
 		names, err := Denied(goarch)

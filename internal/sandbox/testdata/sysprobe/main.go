@@ -19,6 +19,9 @@ import (
 
 const bad = 1 // an address that is never mapped
 
+// badSockType is a socket type with flag bits no kernel accepts.
+const badSockType = 0xf0
+
 type call struct {
 	nr   uintptr
 	args [6]uintptr
@@ -98,6 +101,19 @@ func calls() map[string]call {
 		"ioctl-tiocsti-hi": {unix.SYS_IOCTL, [6]uintptr{0, 1<<32 | unix.TIOCSTI, bad}},
 		"ioctl-tioclinux":  {unix.SYS_IOCTL, [6]uintptr{0, unix.TIOCLINUX, bad}},
 		"ioctl-tcgets":     {unix.SYS_IOCTL, [6]uintptr{0, unix.TCGETS, bad}},
+		// socket and socketpair with a type of invalid flags: unfiltered,
+		// the kernel answers EINVAL before it looks at the family, so no
+		// socket is ever made; the filter answers EAFNOSUPPORT first.
+		"socket-unix":     {unix.SYS_SOCKET, [6]uintptr{unix.AF_UNIX, badSockType}},
+		"socket-inet":     {unix.SYS_SOCKET, [6]uintptr{unix.AF_INET, badSockType}},
+		"socket-inet6":    {unix.SYS_SOCKET, [6]uintptr{unix.AF_INET6, badSockType}},
+		"socket-netlink":  {unix.SYS_SOCKET, [6]uintptr{unix.AF_NETLINK, badSockType}},
+		"socket-packet":   {unix.SYS_SOCKET, [6]uintptr{unix.AF_PACKET, badSockType}},
+		"socket-alg":      {unix.SYS_SOCKET, [6]uintptr{unix.AF_ALG, badSockType}},
+		"socket-vsock":    {unix.SYS_SOCKET, [6]uintptr{unix.AF_VSOCK, badSockType}},
+		"socket-vsock-hi": {unix.SYS_SOCKET, [6]uintptr{1<<32 | unix.AF_VSOCK, badSockType}},
+		"socketpair-unix": {unix.SYS_SOCKETPAIR, [6]uintptr{unix.AF_UNIX, badSockType, 0, bad}},
+		"socketpair-inet": {unix.SYS_SOCKETPAIR, [6]uintptr{unix.AF_INET, badSockType, 0, bad}},
 		// The seccomp descriptor must have been closed by bwrap.
 		"fd3":    {unix.SYS_FCNTL, [6]uintptr{3, unix.F_GETFD}},
 		"getpid": {unix.SYS_GETPID, [6]uintptr{}},
