@@ -88,26 +88,9 @@ func (x *exchange) tryDeployment(ctx context.Context, w *sentWriter, body []byte
 	if !ok || !prov.Serves(d.Model) || (translated && !x.canTranslate(prov)) {
 		return fmt.Errorf("%w: provider %q cannot serve %q in this API format", router.ErrSkipDeployment, d.Provider, d.Model)
 	}
-	var adm *limit.Admission
-	if sub := router.DeploymentSubject(d); sub.Active() && x.g.deps.Routing.Gate != nil {
-		est := limit.Estimate{PromptTokens: x.call.PromptTokens, MaxOutputTokens: x.call.MaxTokens}
-		if est.MaxOutputTokens <= 0 && !x.call.embedding {
-			est.MaxOutputTokens = x.g.maxOutput(d.Model)
-		}
-		if x.call.count {
-			// A count takes the deployment's slot and its own bucket, as a
-			// key's counts do: not the calls' rate, nor TPM reserved at the
-			// model's maximum output for a call that produces none.
-			adm, err = x.g.deps.Routing.Gate.AdmitCount(ctx, []limit.Subject{sub})
-		} else {
-			adm, err = x.g.deps.Routing.Gate.Admit(ctx, []limit.Subject{sub}, est)
-		}
-		if errors.Is(err, limit.ErrDenied) {
-			return fmt.Errorf("%w: %w", router.ErrSkipDeployment, err)
-		}
-		if err != nil {
-			return deniedError(err)
-		}
+	adm, err := x.admitDeployment(ctx, d)
+	if err != nil {
+		return err
 	}
 	x.tgt = target{prov: prov, upstream: d.Model}
 	// A failed earlier attempt must not leave its status on this one's row.
@@ -121,14 +104,55 @@ func (x *exchange) tryDeployment(ctx context.Context, w *sentWriter, body []byte
 	} else {
 		err = x.forwardSame(ctx, w, body, f, d.Model)
 	}
-	if adm != nil {
-		if err != nil && !w.wrote {
-			_ = adm.Abort(ctx) // nothing reached the client: this attempt's hold goes back
-		} else {
-			x.depAdm = adm // settled with the call's usage
-		}
-	}
+	x.keepDeployment(ctx, adm, err != nil && !w.wrote)
 	return err
+}
+
+// admitDeployment takes d's own limits for one attempt (nil when d has
+// none). A deployment whose limits refuse is skipped
+// (router.ErrSkipDeployment), not blamed; a limit store that fails
+// denies. End the hold with keepDeployment.
+func (x *exchange) admitDeployment(ctx context.Context, d router.Deployment) (*limit.Admission, error) {
+	gate := x.g.deps.Routing.Gate
+	sub := router.DeploymentSubject(d)
+	if gate == nil || !sub.Active() {
+		return nil, nil
+	}
+	var adm *limit.Admission
+	var err error
+	if x.call.count {
+		// A count takes the deployment's slot and its own bucket, as a
+		// key's counts do: not the calls' rate, nor TPM reserved at the
+		// model's maximum output for a call that produces none.
+		adm, err = gate.AdmitCount(ctx, []limit.Subject{sub})
+	} else {
+		est := limit.Estimate{PromptTokens: x.call.PromptTokens, MaxOutputTokens: x.call.MaxTokens}
+		if est.MaxOutputTokens <= 0 && !x.call.embedding {
+			est.MaxOutputTokens = x.g.maxOutput(d.Model)
+		}
+		adm, err = gate.Admit(ctx, []limit.Subject{sub}, est)
+	}
+	if errors.Is(err, limit.ErrDenied) {
+		return nil, fmt.Errorf("%w: %w", router.ErrSkipDeployment, err)
+	}
+	if err != nil {
+		return nil, deniedError(err)
+	}
+	return adm, nil
+}
+
+// keepDeployment ends an attempt's hold on its deployment: given back at
+// once when the attempt failed before anything reached the client
+// (release), otherwise kept by the exchange until the call is settled
+// with its usage, or, for a token count, until endCount frees it.
+func (x *exchange) keepDeployment(ctx context.Context, adm *limit.Admission, release bool) {
+	switch {
+	case adm == nil:
+	case release:
+		_ = adm.Abort(ctx)
+	default:
+		x.depAdm = adm
+	}
 }
 
 // canTranslate reports whether a chat call in the caller's dialect can be

@@ -142,29 +142,7 @@ func TestCountTokensSharesMaxParallel(t *testing.T) {
 			}
 
 			// A count in flight holds the slot: a call beside it is refused.
-			e.anth.SetFault(upstreamtest.Fault{Latency: 300 * time.Millisecond, Times: 1})
-			req, err := http.NewRequest(http.MethodPost, e.gw.URL+tc.countPath, strings.NewReader(tc.count))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("X-Api-Key", "bw_clientkey")
-			req.Header.Set("Anthropic-Version", "2023-06-01")
-			done := make(chan int)
-			go func() {
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					done <- 0
-					return
-				}
-				_ = resp.Body.Close()
-				done <- resp.StatusCode
-			}()
-			for deadline := time.Now().Add(5 * time.Second); len(e.anth.Requests()) < 2; {
-				if time.Now().After(deadline) {
-					t.Fatal("the count never reached the upstream")
-				}
-				time.Sleep(time.Millisecond)
-			}
+			done := countInFlight(t, e, tc.countPath, tc.count)
 			if resp, b := e.do(t, http.MethodPost, tc.callPath, tc.call, anthHdr); resp.StatusCode != http.StatusTooManyRequests {
 				t.Errorf("call beside a count in flight: status %d, want 429: %s", resp.StatusCode, b)
 			}
@@ -175,21 +153,81 @@ func TestCountTokensSharesMaxParallel(t *testing.T) {
 	}
 }
 
+// routedCountCases are countCases on the routing alias "routed" of
+// routedCountEnv.
+var routedCountCases = []countCase{
+	{name: "anthropic count_tokens",
+		countPath: "/v1/messages/count_tokens", count: `{"model":"routed","messages":[{"role":"user","content":"hello"}]}`,
+		callPath: "/v1/messages", call: `{"model":"routed","max_tokens":5,"messages":[{"role":"user","content":"hello"}]}`,
+		errType: "error.type", wantErr: "rate_limit_error"},
+	{name: "gemini countTokens",
+		countPath: "/v1beta/models/routed:countTokens", count: `{"contents":[{"role":"user","parts":[{"text":"hello"}]}]}`,
+		callPath: "/v1beta/models/routed:generateContent",
+		call:     `{"contents":[{"role":"user","parts":[{"text":"hello"}]}],"generationConfig":{"maxOutputTokens":5}}`,
+		errType:  "error.status", wantErr: "RESOURCE_EXHAUSTED"},
+}
+
+// TestRoutedCountSkipsABusyDeployment: a Gemini countTokens on a routing
+// alias took none of its deployments' limits, so it was counted on a
+// deployment whose max_parallel was held. A routed count, in either
+// dialect, now passes a busy deployment for the next, as a call does, and
+// is refused, before any upstream is asked, when every deployment is busy.
+func TestRoutedCountSkipsABusyDeployment(t *testing.T) {
+	busy := router.Deployment{MaxParallel: 1}
+	for _, tc := range routedCountCases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, gate := routedCountEnv(t, busy, router.Deployment{})
+			holdDeployment(t, gate, "a", busy)
+			resp, b := e.do(t, http.MethodPost, tc.countPath, tc.count, anthHdr)
+			if resp.StatusCode != http.StatusOK || resp.Header.Get(HeaderDeployment) != "b" {
+				t.Fatalf("count beside a busy deployment: status %d on %q, want 200 on b: %s",
+					resp.StatusCode, resp.Header.Get(HeaderDeployment), b)
+			}
+
+			solo, gate := routedCountEnv(t, busy)
+			holdDeployment(t, gate, "a", busy)
+			resp, b = solo.do(t, http.MethodPost, tc.countPath, tc.count, anthHdr)
+			checkRefusal(t, tc, resp, b)
+			if n := len(solo.anth.Requests()); n != 0 {
+				t.Errorf("upstream counted %d times on a busy deployment, want 0", n)
+			}
+		})
+	}
+}
+
 // TestRoutedCountFreesTheDeployment: a count_tokens on a routing alias
 // took its deployment's limits (the attempt's admission) and, never being
 // settled, never gave them back: after one count, a deployment with
 // max_parallel 1 refused every call, counts and completions alike, for
-// the life of the process.
+// the life of the process. A count holds the slot while it is in flight,
+// and only then: not once answered, nor after a failed attempt.
 func TestRoutedCountFreesTheDeployment(t *testing.T) {
-	e := routedCountEnv(t, router.Deployment{MaxParallel: 1})
-	count := `{"model":"routed","messages":[{"role":"user","content":"hello"}]}`
-	call := `{"model":"routed","max_tokens":5,"messages":[{"role":"user","content":"hello"}]}`
-	for i, s := range []struct{ path, body string }{
-		{"/v1/messages/count_tokens", count}, {"/v1/messages/count_tokens", count}, {"/v1/messages", call},
-	} {
-		if resp, b := e.do(t, http.MethodPost, s.path, s.body, anthHdr); resp.StatusCode != http.StatusOK {
-			t.Fatalf("request %d (%s): status %d, want 200 (the deployment's slot is free): %s", i+1, s.path, resp.StatusCode, b)
-		}
+	for _, tc := range routedCountCases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := routedCountEnv(t, router.Deployment{MaxParallel: 1})
+			for i, s := range []struct{ path, body string }{{tc.countPath, tc.count}, {tc.countPath, tc.count}, {tc.callPath, tc.call}} {
+				if resp, b := e.do(t, http.MethodPost, s.path, s.body, anthHdr); resp.StatusCode != http.StatusOK {
+					t.Fatalf("request %d (%s): status %d, want 200 (the deployment's slot is free): %s", i+1, s.path, resp.StatusCode, b)
+				}
+			}
+
+			done := countInFlight(t, e, tc.countPath, tc.count)
+			resp, b := e.do(t, http.MethodPost, tc.callPath, tc.call, anthHdr)
+			checkRefusal(t, tc, resp, b)
+			if s := <-done; s != http.StatusOK {
+				t.Fatalf("held count: status %d", s)
+			}
+			if resp, b := e.do(t, http.MethodPost, tc.callPath, tc.call, anthHdr); resp.StatusCode != http.StatusOK {
+				t.Fatalf("call after the count was answered: status %d, want 200: %s", resp.StatusCode, b)
+			}
+
+			// A failed attempt gives its slot back: the retry on the same
+			// deployment is admitted.
+			e.anth.SetFault(upstreamtest.Fault{Kind: upstreamtest.Status500, Times: 1})
+			if resp, b := e.do(t, http.MethodPost, tc.countPath, tc.count, anthHdr); resp.StatusCode != http.StatusOK {
+				t.Fatalf("count retried after an upstream 500: status %d, want 200: %s", resp.StatusCode, b)
+			}
+		})
 	}
 }
 
@@ -200,39 +238,91 @@ func TestRoutedCountFreesTheDeployment(t *testing.T) {
 // a deployment whose TPM is below it and held TPM that calls beside it
 // were refused for.
 func TestRoutedCountLeavesTheDeploymentItsCalls(t *testing.T) {
-	e := routedCountEnv(t, router.Deployment{RPM: 1, TPM: 10_000})
-	count := `{"model":"routed","messages":[{"role":"user","content":"hello"}]}`
-	call := `{"model":"routed","max_tokens":5,"messages":[{"role":"user","content":"hello"}]}`
-	for i, s := range []struct {
-		path, body string
-		want       int
-	}{
-		{"/v1/messages/count_tokens", count, http.StatusOK},
-		{"/v1/messages", call, http.StatusOK},
-		{"/v1/messages/count_tokens", count, http.StatusTooManyRequests}, // the deployment's counting bucket (1 a minute)
-	} {
-		if resp, b := e.do(t, http.MethodPost, s.path, s.body, anthHdr); resp.StatusCode != s.want {
-			t.Fatalf("request %d (%s): status %d, want %d: %s", i+1, s.path, resp.StatusCode, s.want, b)
-		}
+	for _, tc := range routedCountCases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := routedCountEnv(t, router.Deployment{RPM: 1, TPM: 10_000})
+			for i, s := range []struct {
+				path, body string
+				want       int
+			}{
+				{tc.countPath, tc.count, http.StatusOK},
+				{tc.callPath, tc.call, http.StatusOK},
+				{tc.countPath, tc.count, http.StatusTooManyRequests}, // the deployment's counting bucket (1 a minute)
+			} {
+				if resp, b := e.do(t, http.MethodPost, s.path, s.body, anthHdr); resp.StatusCode != s.want {
+					t.Fatalf("request %d (%s): status %d, want %d: %s", i+1, s.path, resp.StatusCode, s.want, b)
+				}
+			}
+		})
 	}
 }
 
-// routedCountEnv serves the alias "routed" over one Anthropic deployment
-// "a" with dep's limits, on in-memory limit stores.
-func routedCountEnv(t *testing.T, dep router.Deployment) *env {
+// routedCountEnv serves the alias "routed" over Anthropic deployments
+// named "a", "b"… with deps' limits, in that order of fallback, on
+// in-memory limit stores; it returns the gate that holds the deployments'
+// limits.
+func routedCountEnv(t *testing.T, deps ...router.Deployment) (*env, *limit.Gate) {
 	t.Helper()
-	dep.Name, dep.Provider, dep.Model = "a", "anthropic", "claude-sonnet-4-5"
-	return newEnv(t, func(_ *Config, d *Deps) {
+	names := make([]string, len(deps))
+	for i := range deps {
+		names[i] = string(rune('a' + i))
+		deps[i].Name, deps[i].Provider, deps[i].Model = names[i], "anthropic", "claude-sonnet-4-5"
+	}
+	opts := memory.Options{}
+	gate := &limit.Gate{Rate: memory.NewRateLimiter(opts), Concurrency: memory.NewConcurrency(opts), Budget: memory.NewBudget(opts)}
+	e := newEnv(t, func(_ *Config, d *Deps) {
 		rtr, err := router.New(router.Config{
-			Deployments: []router.Deployment{dep},
-			Aliases:     []router.Alias{{Name: "routed", Strategy: router.Fallback, Deployments: []string{"a"}}},
+			Deployments: deps,
+			Aliases:     []router.Alias{{Name: "routed", Strategy: router.Fallback, Deployments: names}},
 		}, router.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts := memory.Options{}
-		d.Routing = Routing{Executor: &router.Executor{Router: rtr, Policy: router.DefaultPolicy},
-			Gate:   &limit.Gate{Rate: memory.NewRateLimiter(opts), Concurrency: memory.NewConcurrency(opts), Budget: memory.NewBudget(opts)},
-			Limits: staticLimits{}}
+		d.Routing = Routing{Executor: &router.Executor{Router: rtr, Policy: router.DefaultPolicy}, Gate: gate, Limits: staticLimits{}}
 	})
+	return e, gate
+}
+
+// holdDeployment takes a slot of the deployment name (with dep's limits)
+// on gate until the test ends.
+func holdDeployment(t *testing.T, gate *limit.Gate, name string, dep router.Deployment) {
+	t.Helper()
+	dep.Name = name
+	held, err := gate.AdmitRequest(context.Background(), []limit.Subject{router.DeploymentSubject(dep)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = held.Abort(context.Background()) })
+}
+
+// countInFlight sends a count that the Anthropic upstream answers after a
+// delay and returns, once the count has reached the upstream, the channel
+// its status arrives on (0 when the request failed).
+func countInFlight(t *testing.T, e *env, path, body string) <-chan int {
+	t.Helper()
+	seen := len(e.anth.Requests())
+	e.anth.SetFault(upstreamtest.Fault{Latency: 300 * time.Millisecond, Times: 1})
+	req, err := http.NewRequest(http.MethodPost, e.gw.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Api-Key", "bw_clientkey")
+	req.Header.Set("Anthropic-Version", "2023-06-01")
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		_ = resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	for deadline := time.Now().Add(5 * time.Second); len(e.anth.Requests()) <= seen; {
+		if time.Now().After(deadline) {
+			t.Fatal("the count never reached the upstream")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return done
 }

@@ -217,8 +217,7 @@ func (x *exchange) dropAdmission() {
 
 // endCount ends a token count once it is answered (or refused): it frees
 // the caller's slots and, for a routed count, gives back the serving
-// deployment's hold (its TPM reservation and slot; the request still
-// counts). A count is never settled, so nothing else would: a
+// deployment's hold (its slot; the count still counts). A count is never settled, so nothing else would: a
 // deployment's slot taken by a count stayed taken for good, refusing
 // every later call on a deployment with max_parallel.
 func (x *exchange) endCount() {

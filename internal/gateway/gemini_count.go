@@ -84,7 +84,11 @@ func (x *exchange) geminiCountTokens(w http.ResponseWriter, model string) error 
 
 // countRouted counts on a routing alias: the first deployment that can
 // count answers, with the fallback and breakers of any routed call.
-// Deployments whose provider cannot count are skipped.
+// Deployments whose provider cannot count are skipped, and so are those
+// whose own limits refuse the count: as on /v1/messages/count_tokens, a
+// count takes a deployment's slot and its counting bucket (never its
+// calls' rate or TPM), given back when the attempt fails or, once the
+// count is answered, by endCount.
 func (x *exchange) countRouted(w http.ResponseWriter, body []byte, req *llm.Request, model string) error {
 	ex := x.g.deps.Routing.Executor
 	_, err := ex.Do(x.r.Context(), model, func(ctx context.Context, d router.Deployment) error {
@@ -99,8 +103,14 @@ func (x *exchange) countRouted(w http.ResponseWriter, body []byte, req *llm.Requ
 		if _, ok := countFamily(prov); !ok {
 			return fmt.Errorf("%w: %w", router.ErrSkipDeployment, notCountable(model, prov))
 		}
+		adm, err := x.admitDeployment(ctx, d)
+		if err != nil {
+			return err
+		}
 		w.Header().Set(HeaderDeployment, d.Name)
-		return x.countOn(ctx, w, body, req, model)
+		err = x.countOn(ctx, w, body, req, model)
+		x.keepDeployment(ctx, adm, err != nil) // countOn writes only a success
+		return err
 	}, func() bool { return false }) // countOn writes only a success
 	if err != nil {
 		return routeError(x, err)
