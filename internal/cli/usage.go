@@ -6,9 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
+	llmusage "github.com/bulwarkhq/bulwark/internal/usage"
 )
 
 func runUsage(ctx context.Context, e *Env, args []string) (err error) {
@@ -17,6 +20,7 @@ func runUsage(ctx context.Context, e *Env, args []string) (err error) {
 	c.register(fs)
 	key := fs.String("key", "", "only this key id")
 	tenant := fs.String("tenant", "", "only this tenant")
+	endpoint := fs.String("endpoint", "", "only this endpoint (messages, messages.count_tokens, gemini.countTokens…)")
 	since := fs.String("since", "", "RFC 3339 time or a duration like 24h")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	if _, err := parse(fs, args); err != nil {
@@ -26,12 +30,15 @@ func runUsage(ctx context.Context, e *Env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := checkEndpoint(*endpoint); err != nil {
+		return err
+	}
 	in, err := c.open(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer closeInstance(in, &err)
-	rows, err := in.Store.SummariseUsage(ctx, store.UsageFilter{KeyID: *key, Tenant: *tenant, Since: t})
+	rows, err := in.Store.SummariseUsage(ctx, store.UsageFilter{KeyID: *key, Tenant: *tenant, Endpoint: *endpoint, Since: t})
 	if err != nil {
 		return err
 	}
@@ -43,14 +50,14 @@ func runUsage(ctx context.Context, e *Env, args []string) (err error) {
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	p := &printer{w: tw}
-	p.printf("KEY\tMODEL")
+	p.printf("KEY\tMODEL\tENDPOINT")
 	for _, c := range usageColumns {
 		p.printf("\t%s", c.head)
 	}
 	p.printf("\tCOST USD\n")
 	var tot [len(usageColumns) + 1]int64 // the column totals, cost last
 	for _, r := range rows {
-		p.printf("%s\t%s", r.KeyID, r.Model)
+		p.printf("%s\t%s\t%s", r.KeyID, r.Model, endpointCell(r.Endpoint))
 		for i, c := range usageColumns {
 			v := c.value(r)
 			p.printf("\t%d", v)
@@ -59,7 +66,7 @@ func runUsage(ctx context.Context, e *Env, args []string) (err error) {
 		p.printf("\t%s\n", usd(r.CostMicros))
 		tot[len(usageColumns)] = addSat(tot[len(usageColumns)], r.CostMicros)
 	}
-	p.printf("total\t")
+	p.printf("total\t\t")
 	for _, v := range tot[:len(usageColumns)] {
 		p.printf("\t%d", v)
 	}
@@ -87,6 +94,24 @@ var usageColumns = [...]struct {
 	{"CACHE READ", func(r store.UsageSummary) int64 { return r.CachedTokens }},
 	{"CACHE WRITE", func(r store.UsageSummary) int64 { return r.CacheWriteTokens }},
 	{"CACHE WRITE 1H", func(r store.UsageSummary) int64 { return r.CacheWrite1hTokens }},
+}
+
+// checkEndpoint refuses an --endpoint no usage row is written with: a
+// typo would answer with an empty table, as if nothing had been called.
+func checkEndpoint(name string) error {
+	if name == "" || slices.Contains(llmusage.Endpoints(), name) {
+		return nil
+	}
+	return fmt.Errorf("%w: --endpoint %q is not an endpoint (use one of %s)", errUsage, name, strings.Join(llmusage.Endpoints(), ", "))
+}
+
+// endpointCell is a summary row's endpoint in the table: "-" for the rows
+// written before usage rows named their endpoint.
+func endpointCell(name string) string {
+	if name == "" {
+		return "-"
+	}
+	return name
 }
 
 // addSat adds non-negative costs and counts, saturating at math.MaxInt64

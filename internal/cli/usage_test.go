@@ -1,13 +1,19 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/store/sqlite"
 	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
 )
 
@@ -58,8 +64,8 @@ func TestUsageShowsEstimated(t *testing.T) {
 	if len(lines) != 3 || !strings.Contains(lines[0], "ESTIMATED") || !strings.Contains(lines[0], "EST. TOKENS") {
 		t.Fatalf("usage table:\n%s", table)
 	}
-	f := strings.Fields(lines[1]) // KEY MODEL REQUESTS ERRORS ESTIMATED PROMPT COMPLETION EST.TOKENS (3 CACHE columns) COST
-	if len(f) != 12 || f[2] != "2" || f[4] != "1" {
+	f := strings.Fields(lines[1]) // KEY MODEL ENDPOINT REQUESTS ERRORS ESTIMATED PROMPT COMPLETION EST.TOKENS (3 CACHE columns) COST
+	if len(f) != 13 || f[2] != "chat.completions" || f[3] != "2" || f[5] != "1" {
 		t.Errorf("usage row %q: want 2 requests, 1 estimated", lines[1])
 	}
 	if tot := strings.Fields(lines[2]); len(tot) != 11 || tot[0] != "total" || tot[3] != "1" {
@@ -121,11 +127,98 @@ func TestUsageShowsOneHourCacheWrites(t *testing.T) {
 	if len(lines) != 3 || !strings.Contains(lines[0], "CACHE READ  CACHE WRITE  CACHE WRITE 1H") {
 		t.Fatalf("usage table:\n%s", table)
 	}
-	// KEY MODEL REQUESTS ERRORS ESTIMATED PROMPT COMPLETION EST.TOKENS CACHE-READ CACHE-WRITE CACHE-WRITE-1H COST
-	if f := strings.Fields(lines[1]); len(f) != 12 || f[8] != "1000" || f[9] != "3000" || f[10] != "2000" {
+	// KEY MODEL ENDPOINT REQUESTS ERRORS ESTIMATED PROMPT COMPLETION EST.TOKENS CACHE-READ CACHE-WRITE CACHE-WRITE-1H COST
+	if f := strings.Fields(lines[1]); len(f) != 13 || f[9] != "1000" || f[10] != "3000" || f[11] != "2000" {
 		t.Errorf("usage row %q: want 1000, 3000 and 2000 in the cache columns", lines[1])
 	}
 	if f := strings.Fields(lines[2]); len(f) != 11 || f[0] != "total" || f[9] != "2000" {
 		t.Errorf("usage total %q: want 2000 one-hour cache writes", lines[2])
+	}
+}
+
+// `bulwark usage` tells a refused token count from a refused call: the
+// summary is grouped by endpoint (table and --json), --endpoint narrows
+// it to one, a name no row is written with is refused rather than
+// answered with an empty table, and rows written before the endpoint was
+// stored show as "-".
+func TestUsageShowsEndpoint(t *testing.T) {
+	h := newHarness(t)
+	h.useConfig("providers:\n  - {name: mock, type: mock}\n")
+	h.must("init")
+	k := h.createKey("--name", "counter", "--scopes", "llm", "--rpm", "1")
+	h.serve()
+	post := func(path, body string, want int) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, h.addr+path, strings.NewReader(body))
+		req.Header.Set("X-Api-Key", k.Key)
+		req.Header.Set("Anthropic-Version", "2023-06-01")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s: status %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	const count = `{"model":"mock/echo","messages":[{"role":"user","content":"hi"}]}`
+	const call = `{"model":"mock/echo","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`
+	post("/v1/messages/count_tokens", count, http.StatusOK) // an admitted count writes no row
+	post("/v1/messages/count_tokens", count, http.StatusTooManyRequests)
+	post("/v1beta/models/mock/echo:countTokens", `{"contents":[{"parts":[{"text":"hi"}]}]}`, http.StatusTooManyRequests)
+	post("/v1/messages", call, http.StatusOK)
+	post("/v1/messages", call, http.StatusTooManyRequests)
+	h.stop() // flush the usage rows
+
+	// A row as a version that did not store endpoints wrote it.
+	s, err := sqlite.Open(context.Background(), filepath.Join(h.dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.InsertUsage(context.Background(), []store.Usage{{Time: time.Now(), RequestID: "old", Tenant: "default", KeyID: k.ID,
+		Model: "mock/echo", Provider: "mock", PromptTokens: 3, Status: http.StatusOK}})
+	_ = s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type row struct {
+		Endpoint string `json:"endpoint"`
+		Requests int64  `json:"requests"`
+		Errors   int64  `json:"errors"`
+	}
+	var rows []row
+	out := h.must("usage", "--key", k.ID, "--json")
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("usage --json %q: %v", out, err)
+	}
+	want := []row{{"", 1, 0}, {"gemini.countTokens", 1, 1}, {"messages", 2, 1}, {"messages.count_tokens", 1, 1}}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("usage --json: %+v, want %+v", rows, want)
+	}
+
+	out = h.must("usage", "--key", k.ID, "--endpoint", "messages.count_tokens", "--json")
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || !reflect.DeepEqual(rows, []row{{"messages.count_tokens", 1, 1}}) {
+		t.Errorf("usage --endpoint messages.count_tokens --json %q (%v): want the refused count's row alone", out, err)
+	}
+
+	table := h.must("usage", "--key", k.ID)
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) != 6 || !strings.HasPrefix(lines[0], "KEY") || strings.Fields(lines[0])[2] != "ENDPOINT" {
+		t.Fatalf("usage table:\n%s", table)
+	}
+	for i, ep := range []string{"-", "gemini.countTokens", "messages", "messages.count_tokens"} {
+		if f := strings.Fields(lines[i+1]); len(f) != 13 || f[2] != ep {
+			t.Errorf("usage row %q: want endpoint %s", lines[i+1], ep)
+		}
+	}
+	if f := strings.Fields(lines[5]); len(f) != 11 || f[0] != "total" || f[1] != "5" || f[2] != "3" {
+		t.Errorf("usage total %q: want 5 requests, 3 errors", lines[5])
+	}
+
+	if code, out := h.run("", "usage", "--endpoint", "count_tokens"); code != 2 || out != "" ||
+		!strings.Contains(h.logs.String(), "messages.count_tokens") {
+		t.Errorf("usage --endpoint count_tokens: exit %d, output %q; want 2 and the endpoint names on stderr", code, out)
 	}
 }

@@ -131,7 +131,7 @@ func (x *exchange) serve(w http.ResponseWriter) error {
 		Stream: f.Stream, PromptTokens: usage.EstimateTokens(len(body)), MaxTokens: f.MaxTokens,
 		routed: x.routed, embedding: x.rt.path == "/embeddings", count: x.rt.count, hdr: w.Header()}
 	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(r.Context()), KeyID: id.KeyID, Tenant: id.Tenant,
-		Model: f.Model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: f.Stream}
+		Model: f.Model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Endpoint: x.rt.endpointName(f.Stream), Stream: f.Stream}
 	h := g.deps.Hooks.Request
 	if h != nil || x.rt.count { // a count has no call hooks: its limits are taken here or nowhere
 		if err = x.admitRequest(); err != nil {

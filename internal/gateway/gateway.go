@@ -195,14 +195,30 @@ type route struct {
 	// count marks a token count: not billed, but under the caller's
 	// concurrency and a per-minute bucket of counts (see Gate.AdmitCount).
 	count bool
+	// endpoint names the API method in usage rows (see endpointName).
+	endpoint string
 }
 
 var (
-	routeChat        = route{dialect: apierr.OpenAI, family: provider.FamilyOpenAI, path: "/chat/completions", llm: true}
-	routeEmbeddings  = route{dialect: apierr.OpenAI, family: provider.FamilyOpenAI, path: "/embeddings", llm: true}
-	routeMessages    = route{dialect: apierr.Anthropic, family: provider.FamilyAnthropic, path: anthropic.PathMessages, llm: true}
-	routeCountTokens = route{dialect: apierr.Anthropic, family: provider.FamilyAnthropic, path: anthropic.PathCountTokens, count: true}
+	routeChat = route{dialect: apierr.OpenAI, family: provider.FamilyOpenAI, path: "/chat/completions", llm: true,
+		endpoint: usage.EndpointChatCompletions}
+	routeEmbeddings = route{dialect: apierr.OpenAI, family: provider.FamilyOpenAI, path: "/embeddings", llm: true,
+		endpoint: usage.EndpointEmbeddings}
+	routeMessages = route{dialect: apierr.Anthropic, family: provider.FamilyAnthropic, path: anthropic.PathMessages, llm: true,
+		endpoint: usage.EndpointMessages}
+	routeCountTokens = route{dialect: apierr.Anthropic, family: provider.FamilyAnthropic, path: anthropic.PathCountTokens, count: true,
+		endpoint: usage.EndpointMessagesCount}
 )
+
+// endpointName is the endpoint a usage row of a call on rt records. One
+// route serves Gemini's generateContent and streamGenerateContent, two
+// methods (two URLs) of their own: stream tells them apart.
+func (rt route) endpointName(stream bool) string {
+	if stream && rt.endpoint == usage.EndpointGeminiGenerate {
+		return usage.EndpointGeminiStream
+	}
+	return rt.endpoint
+}
 
 // caller returns the verified identity allowed to use the LLM API, or the
 // error to send: 401 without identity, 403 without the "llm" scope.

@@ -35,10 +35,13 @@ const (
 
 // routeGemini is Gemini's generateContent; the upstream path depends on
 // the upstream family and is chosen per call.
-var routeGemini = route{dialect: apierr.Gemini, family: provider.FamilyGemini, path: "/v1beta/models:generateContent", llm: true}
+// It serves streamGenerateContent too (see endpointName).
+var routeGemini = route{dialect: apierr.Gemini, family: provider.FamilyGemini, path: "/v1beta/models:generateContent", llm: true,
+	endpoint: usage.EndpointGeminiGenerate}
 
 // routeGeminiCount is Gemini's countTokens (see gemini_count.go).
-var routeGeminiCount = route{dialect: apierr.Gemini, family: provider.FamilyGemini, path: "/v1beta/models:countTokens", count: true}
+var routeGeminiCount = route{dialect: apierr.Gemini, family: provider.FamilyGemini, path: "/v1beta/models:countTokens", count: true,
+	endpoint: usage.EndpointGeminiCountTokens}
 
 // codecFor returns the codec of a wire family.
 func codecFor(f provider.Family) llm.Codec {
@@ -187,7 +190,7 @@ func (x *exchange) describe(w http.ResponseWriter, model string, stream bool, bo
 	x.call = Call{Identity: x.id, Dialect: x.rt.dialect, Model: model, Provider: x.tgt.prov.Name, Upstream: x.tgt.upstream,
 		Stream: stream, PromptTokens: usage.EstimateTokens(bodyLen), routed: x.routed, count: x.rt.count, hdr: w.Header()}
 	x.rec = usage.Record{Time: x.start, RequestID: reqid.FromContext(x.r.Context()), KeyID: x.id.KeyID, Tenant: x.id.Tenant,
-		Model: model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Stream: stream}
+		Model: model, Provider: x.tgt.prov.Name, Deployment: x.tgt.upstream, Endpoint: x.rt.endpointName(stream), Stream: stream}
 }
 
 // serveTranslated decodes body in the caller's dialect, encodes it for the

@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulwarkhq/bulwark/internal/limit"
 	"github.com/bulwarkhq/bulwark/internal/provider"
 	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
+	"github.com/bulwarkhq/bulwark/internal/usage"
 )
 
 // Usage rows hold what the call cost, whoever tries to make it look cheaper.
@@ -86,6 +90,69 @@ func TestTranslatedUsageIsClamped(t *testing.T) {
 		t.Logf("%s: prompt %d completion %d cached %d cost %d", c.name, r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.CostMicros)
 		if r.CompletionTokens < 0 || r.CachedTokens > r.PromptTokens {
 			t.Errorf("%s: usage row prompt %d, completion %d, cached %d: negative or inconsistent counts recorded", c.name, r.PromptTokens, r.CompletionTokens, r.CachedTokens)
+		}
+	}
+}
+
+// TestUsageRowNamesTheEndpoint: a usage row did not say which API method
+// it was for, so a refused count's 429 could not be told from a refused
+// call's. Every row now names its endpoint: each generation method,
+// Gemini's stream apart from its single answer, and each token count
+// (which writes a row only when a limit refuses it).
+func TestUsageRowNamesTheEndpoint(t *testing.T) {
+	gem := upstreamtest.New()
+	t.Cleanup(gem.Close)
+	msg := `{"model":"MODEL","max_tokens":5,"messages":[{"role":"user","content":"hello"}]}`
+	contents := `{"contents":[{"role":"user","parts":[{"text":"hello"}]}]}`
+	calls := []struct{ name, path, body, want string }{
+		{"chat", "/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"hi"}]}`, usage.EndpointChatCompletions},
+		{"chat stream", "/v1/chat/completions", `{"model":"fast","stream":true,"messages":[{"role":"user","content":"hi"}]}`, usage.EndpointChatCompletions},
+		{"embeddings", "/v1/embeddings", `{"model":"openai/text-embedding-3-small","input":"hello"}`, usage.EndpointEmbeddings},
+		{"messages", "/v1/messages", strings.Replace(msg, "MODEL", "smart", 1), usage.EndpointMessages},
+		{"messages translated", "/v1/messages", strings.Replace(msg, "MODEL", "fast", 1), usage.EndpointMessages},
+		{"gemini", "/v1beta/models/flash:generateContent", contents, usage.EndpointGeminiGenerate},
+		{"gemini routed", "/v1beta/models/groute:generateContent", contents, usage.EndpointGeminiGenerate},
+		{"gemini stream", "/v1beta/models/flash:streamGenerateContent?alt=sse", contents, usage.EndpointGeminiStream},
+		{"gemini array stream", "/v1beta/models/smart:streamGenerateContent", contents, usage.EndpointGeminiStream},
+	}
+	e := newEnv(t, withGemini(gem, prometheus.NewRegistry()), withGeminiRouting(t))
+	for _, c := range calls {
+		n := len(e.usage.all())
+		if resp, b := e.do(t, http.MethodPost, c.path, c.body, anthHdr); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", c.name, resp.StatusCode, b)
+		}
+		if recs := e.usage.all(); len(recs) != n+1 || recs[n].Endpoint != c.want {
+			t.Errorf("%s: usage rows %+v; want one more, for %q", c.name, recs[n:], c.want)
+		}
+	}
+
+	// A key allowed one count and one call a minute: its second count, in
+	// either dialect, and its second call are refused, each row naming
+	// what was refused.
+	limits, _ := withKeyLimits(limit.Subject{ID: "key:k", RPM: 1})
+	e = newEnv(t, limits, withGemini(gem, prometheus.NewRegistry()))
+	steps := []struct {
+		path, body string
+		status     int
+		want       string // the endpoint of the row written, "" for none
+	}{
+		{"/v1/messages/count_tokens", `{"model":"smart","messages":[{"role":"user","content":"hello"}]}`, http.StatusOK, ""},
+		{"/v1beta/models/smart:countTokens", contents, http.StatusTooManyRequests, usage.EndpointGeminiCountTokens},
+		{"/v1/messages/count_tokens", `{"model":"smart","messages":[{"role":"user","content":"hello"}]}`, http.StatusTooManyRequests, usage.EndpointMessagesCount},
+		{"/v1/messages", strings.Replace(msg, "MODEL", "smart", 1), http.StatusOK, usage.EndpointMessages},
+		{"/v1/messages", strings.Replace(msg, "MODEL", "smart", 1), http.StatusTooManyRequests, usage.EndpointMessages},
+	}
+	for i, s := range steps {
+		n := len(e.usage.all())
+		if resp, b := e.do(t, http.MethodPost, s.path, s.body, anthHdr); resp.StatusCode != s.status {
+			t.Fatalf("step %d (%s): status %d, want %d: %s", i+1, s.path, resp.StatusCode, s.status, b)
+		}
+		recs := e.usage.all()[n:]
+		switch {
+		case s.want == "" && len(recs) != 0:
+			t.Errorf("step %d (%s): usage rows %+v, want none", i+1, s.path, recs)
+		case s.want != "" && (len(recs) != 1 || recs[0].Endpoint != s.want || recs[0].Status != s.status):
+			t.Errorf("step %d (%s): usage rows %+v, want one for %q with %d", i+1, s.path, recs, s.want, s.status)
 		}
 	}
 }

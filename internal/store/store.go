@@ -94,17 +94,21 @@ type AuditAnchor struct {
 
 // Usage is one request's accounting row. Money is integer micro-USD.
 type Usage struct {
-	Time             time.Time `json:"time"`
-	RequestID        string    `json:"request_id"`
-	Tenant           string    `json:"tenant"`
-	KeyID            string    `json:"key_id"`
-	Model            string    `json:"model"`
-	Provider         string    `json:"provider"`
-	Deployment       string    `json:"deployment,omitempty"`
-	PromptTokens     int64     `json:"prompt_tokens"`
-	CompletionTokens int64     `json:"completion_tokens"`
-	CachedTokens     int64     `json:"cached_tokens"`
-	CacheWriteTokens int64     `json:"cache_write_tokens"`
+	Time       time.Time `json:"time"`
+	RequestID  string    `json:"request_id"`
+	Tenant     string    `json:"tenant"`
+	KeyID      string    `json:"key_id"`
+	Model      string    `json:"model"`
+	Provider   string    `json:"provider"`
+	Deployment string    `json:"deployment,omitempty"`
+	// Endpoint is the API method the row is for (usage.Endpoints: say
+	// "messages" or "messages.count_tokens"). Rows written before the
+	// column existed read "".
+	Endpoint         string `json:"endpoint"`
+	PromptTokens     int64  `json:"prompt_tokens"`
+	CompletionTokens int64  `json:"completion_tokens"`
+	CachedTokens     int64  `json:"cached_tokens"`
+	CacheWriteTokens int64  `json:"cache_write_tokens"`
 	// CacheWrite1hTokens is the part of CacheWriteTokens written with a
 	// one-hour TTL (Anthropic), priced higher than the five-minute rest.
 	// Rows written before the column existed read 0.
@@ -122,17 +126,21 @@ type Usage struct {
 	Estimated bool `json:"estimated"`
 }
 
-// UsageFilter selects usage rows.
+// UsageFilter selects usage rows: each field set narrows them (the zero
+// value selects every row).
 type UsageFilter struct {
-	KeyID  string
-	Tenant string
-	Since  time.Time
+	KeyID    string
+	Tenant   string
+	Endpoint string
+	Since    time.Time
 }
 
-// UsageSummary aggregates usage per key and model.
+// UsageSummary aggregates usage per key, model and endpoint. Rows written
+// before the endpoint was stored are summed under the endpoint "".
 type UsageSummary struct {
 	KeyID            string `json:"key_id"`
 	Model            string `json:"model"`
+	Endpoint         string `json:"endpoint"`
 	Requests         int64  `json:"requests"`
 	PromptTokens     int64  `json:"prompt_tokens"`
 	CompletionTokens int64  `json:"completion_tokens"`

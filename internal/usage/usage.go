@@ -35,6 +35,7 @@ type Record struct {
 	Model      string // as the client named it (alias, provider/model or bare)
 	Provider   string // provider name that served the call
 	Deployment string // upstream model name sent to the provider
+	Endpoint   string // the API method called: one of Endpoints()
 	Tokens
 	// Estimated is true when some counts were computed locally because the
 	// upstream's report was missing (for example a stream cut short).
@@ -44,6 +45,25 @@ type Record struct {
 	TTFB       time.Duration // time to the first byte sent to the client
 	Status     int
 	Stream     bool
+}
+
+// The endpoint names a Record gives the API method it was for: short,
+// stable (stored in every usage row and filtered on), one per method the
+// gateway serves (docs/providers.md#usage-and-cost lists them).
+const (
+	EndpointChatCompletions   = "chat.completions"             // POST /v1/chat/completions
+	EndpointEmbeddings        = "embeddings"                   // POST /v1/embeddings
+	EndpointMessages          = "messages"                     // POST /v1/messages
+	EndpointMessagesCount     = "messages.count_tokens"        // POST /v1/messages/count_tokens
+	EndpointGeminiGenerate    = "gemini.generateContent"       // POST /v1beta/models/{model}:generateContent
+	EndpointGeminiStream      = "gemini.streamGenerateContent" // POST /v1beta/models/{model}:streamGenerateContent
+	EndpointGeminiCountTokens = "gemini.countTokens"           // POST /v1beta/models/{model}:countTokens
+)
+
+// Endpoints returns every endpoint name, in the order of the constants.
+func Endpoints() []string {
+	return []string{EndpointChatCompletions, EndpointEmbeddings, EndpointMessages, EndpointMessagesCount,
+		EndpointGeminiGenerate, EndpointGeminiStream, EndpointGeminiCountTokens}
 }
 
 // Sink receives usage records. Record must not block the request path: an

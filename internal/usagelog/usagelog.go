@@ -71,7 +71,7 @@ func newWriter(st store.Store, log *slog.Logger, reg prometheus.Registerer, limi
 // and the loss is counted.
 func (w *Writer) Record(ctx context.Context, r usage.Record) {
 	row := store.Usage{Time: r.Time, RequestID: r.RequestID, Tenant: r.Tenant, KeyID: r.KeyID, Model: r.Model,
-		Provider: r.Provider, Deployment: r.Deployment, PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens,
+		Provider: r.Provider, Deployment: r.Deployment, Endpoint: r.Endpoint, PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens,
 		CachedTokens: r.CachedTokens, CacheWriteTokens: r.CacheWriteTokens, CacheWrite1hTokens: r.CacheWrite1hTokens, ReasoningTokens: r.ReasoningTokens,
 		CostMicros: r.CostMicros, LatencyMS: r.Latency.Milliseconds(), TTFBMS: r.TTFB.Milliseconds(), Status: r.Status, Stream: r.Stream,
 		Estimated: r.Estimated}

@@ -33,7 +33,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func rec(i int) usage.Record {
 	return usage.Record{Time: time.Now(), RequestID: fmt.Sprint("req-", i), Tenant: "default", KeyID: "k1",
-		Model: "openai/gpt-4o-mini", Tokens: usage.Tokens{PromptTokens: 3, CompletionTokens: 2}, CostMicros: 7, Status: 200}
+		Model: "openai/gpt-4o-mini", Endpoint: usage.EndpointChatCompletions, Tokens: usage.Tokens{PromptTokens: 3, CompletionTokens: 2}, CostMicros: 7, Status: 200}
 }
 
 func value(c prometheus.Counter) float64 {
@@ -76,7 +76,7 @@ func TestConcurrentRecordsAllWritten(t *testing.T) {
 		t.Fatalf("%d rows written, want 2000", n)
 	}
 	sum, _ := st.SummariseUsage(context.Background(), store.UsageFilter{KeyID: "k1"})
-	if sum[0].PromptTokens != 6000 || sum[0].CostMicros != 14000 {
+	if len(sum) != 1 || sum[0].PromptTokens != 6000 || sum[0].CostMicros != 14000 || sum[0].Endpoint != usage.EndpointChatCompletions {
 		t.Fatalf("summary %+v", sum[0])
 	}
 	if got := value(w.written); got != 2000 {

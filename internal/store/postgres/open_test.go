@@ -119,10 +119,10 @@ func TestOpenRefuses(t *testing.T) {
 	}
 }
 
-// A database made before migration 0002 (no estimated column) or 0003 (no
-// one-hour cache-write column) is upgraded on open: its rows stay and read
-// the added columns' defaults, and new rows keep what they are written
-// with.
+// A database made before migration 0002 (no estimated column), 0003 (no
+// one-hour cache-write column) or 0005 (no endpoint column) is upgraded
+// on open: its rows stay and read the added columns' defaults, and new
+// rows keep what they are written with.
 func TestUpgradeAddsUsageColumns(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -132,8 +132,9 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 		cols    string   // and the columns its binary wrote beyond the first schema's
 		vals    string
 	}{
-		{"from version 1", 1, []string{"cache_write_1h_tokens", "estimated"}, "", ""},
-		{"from version 2", 2, []string{"cache_write_1h_tokens"}, ", estimated", ", false"},
+		{"from version 1", 1, []string{"endpoint", "cache_write_1h_tokens", "estimated"}, "", ""},
+		{"from version 2", 2, []string{"endpoint", "cache_write_1h_tokens"}, ", estimated", ", false"},
+		{"from version 4", 4, []string{"endpoint"}, ", estimated, cache_write_1h_tokens", ", false, 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,7 +142,10 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 			ctx := context.Background()
 			dsn := pgtest.Start(t)
 			_ = openDSN(t, dsn).Close()
-			qs := []string{"DROP TABLE keyring_salt"}
+			var qs []string
+			if tt.version < 4 {
+				qs = append(qs, "DROP TABLE keyring_salt")
+			}
 			for _, c := range tt.drop {
 				qs = append(qs, "ALTER TABLE usage DROP COLUMN "+c)
 			}
@@ -159,7 +163,7 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 			if err := conn.QueryRow(ctx, "SELECT version FROM schema_version").Scan(&version); err != nil || version != latestVersion {
 				t.Fatalf("schema version after upgrade: %d (%v)", version, err)
 			}
-			rows, err := conn.Query(ctx, "SELECT request_id, estimated, cache_write_1h_tokens FROM usage")
+			rows, err := conn.Query(ctx, "SELECT request_id, estimated, cache_write_1h_tokens, endpoint FROM usage")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +171,7 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 			for rows.Next() {
 				var id string
 				var r storetest.UpgradedRow
-				if err := rows.Scan(&id, &r.Estimated, &r.CacheWrite1hTokens); err != nil {
+				if err := rows.Scan(&id, &r.Estimated, &r.CacheWrite1hTokens, &r.Endpoint); err != nil {
 					t.Fatal(err)
 				}
 				got[id] = r
@@ -181,7 +185,7 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 }
 
 // latestVersion is the schema version this binary migrates to.
-const latestVersion = 4
+const latestVersion = 5
 
 // A database made before migration 0004 (schema version 3, a keyring
 // whose passphrase salt was kept in a file) gains the salt table on open;
@@ -191,7 +195,7 @@ func TestUpgradeAddsKeyringSalt(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Start(t)
 	_ = openDSN(t, dsn).Close()
-	exec(t, dsn, "DROP TABLE keyring_salt", "UPDATE schema_version SET version = 3",
+	exec(t, dsn, "ALTER TABLE usage DROP COLUMN endpoint", "DROP TABLE keyring_salt", "UPDATE schema_version SET version = 3",
 		`INSERT INTO keyring(id, blob, version) VALUES (1, 'ring', 1)`)
 	s := openDSN(t, dsn)
 	var version int

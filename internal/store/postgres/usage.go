@@ -11,7 +11,7 @@ import (
 
 var usageColumns = []string{"ts", "request_id", "tenant", "key_id", "model", "provider", "deployment", "prompt_tokens",
 	"completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost_micros", "latency_ms", "ttfb_ms", "status", "stream",
-	"estimated", "cache_write_1h_tokens"}
+	"estimated", "cache_write_1h_tokens", "endpoint"}
 
 // InsertUsage writes usage rows with one COPY (all or none).
 func (s *Store) InsertUsage(ctx context.Context, rows []store.Usage) error {
@@ -22,7 +22,7 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.Usage) error {
 		u := &rows[i]
 		return []any{millis(u.Time), u.RequestID, u.Tenant, u.KeyID, u.Model, u.Provider, u.Deployment,
 			u.PromptTokens, u.CompletionTokens, u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens, u.CostMicros,
-			u.LatencyMS, u.TTFBMS, u.Status, u.Stream, u.Estimated, u.CacheWrite1hTokens}, nil
+			u.LatencyMS, u.TTFBMS, u.Status, u.Stream, u.Estimated, u.CacheWrite1hTokens, u.Endpoint}, nil
 	})
 	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"usage"}, usageColumns, src); err != nil {
 		return fmt.Errorf("postgres: usage: %w", err)
@@ -30,26 +30,28 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.Usage) error {
 	return nil
 }
 
-// SummariseUsage aggregates usage per key and model, with the SQLite
-// store's filters: key and tenant when set, rows at or after Since.
+// SummariseUsage aggregates usage per key, model and endpoint, with the
+// SQLite store's filters: key, tenant and endpoint when set, rows at or
+// after Since.
 func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageSummary, error) {
 	// sum(bigint) is numeric: saturated to bigint, never "out of range"
 	// (two rows with a saturated cost failed every summary).
-	rows, err := s.pool.Query(ctx, `SELECT key_id, model, count(*), LEAST(sum(prompt_tokens), 9223372036854775807)::bigint,
+	rows, err := s.pool.Query(ctx, `SELECT key_id, model, endpoint, count(*), LEAST(sum(prompt_tokens), 9223372036854775807)::bigint,
 		LEAST(sum(completion_tokens), 9223372036854775807)::bigint, LEAST(sum(cached_tokens), 9223372036854775807)::bigint,
 		LEAST(sum(cache_write_tokens), 9223372036854775807)::bigint, LEAST(sum(cache_write_1h_tokens), 9223372036854775807)::bigint,
 		LEAST(sum(cost_micros), 9223372036854775807)::bigint, count(*) FILTER (WHERE status >= 400),
 		count(*) FILTER (WHERE estimated),
 		LEAST(COALESCE(sum(prompt_tokens) FILTER (WHERE estimated), 0), 9223372036854775807)::bigint,
 		LEAST(COALESCE(sum(completion_tokens) FILTER (WHERE estimated), 0), 9223372036854775807)::bigint
-		FROM usage WHERE ($1 = '' OR key_id = $1) AND ($2 = '' OR tenant = $2) AND ts >= $3
-		GROUP BY key_id, model ORDER BY key_id COLLATE "C", model COLLATE "C"`, f.KeyID, f.Tenant, millis(f.Since))
+		FROM usage WHERE ($1 = '' OR key_id = $1) AND ($2 = '' OR tenant = $2) AND ($3 = '' OR endpoint = $3) AND ts >= $4
+		GROUP BY key_id, model, endpoint ORDER BY key_id COLLATE "C", model COLLATE "C", endpoint COLLATE "C"`,
+		f.KeyID, f.Tenant, f.Endpoint, millis(f.Since))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: usage summary: %w", err)
 	}
 	out, err := pgx.AppendRows([]store.UsageSummary(nil), rows, func(r pgx.CollectableRow) (store.UsageSummary, error) {
 		var u store.UsageSummary
-		err := r.Scan(&u.KeyID, &u.Model, &u.Requests, &u.PromptTokens, &u.CompletionTokens,
+		err := r.Scan(&u.KeyID, &u.Model, &u.Endpoint, &u.Requests, &u.PromptTokens, &u.CompletionTokens,
 			&u.CachedTokens, &u.CacheWriteTokens, &u.CacheWrite1hTokens, &u.CostMicros, &u.Errors,
 			&u.EstimatedRequests, &u.EstimatedPromptTokens, &u.EstimatedCompletionTokens)
 		return u, err

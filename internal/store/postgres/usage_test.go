@@ -30,6 +30,7 @@ func TestUsageSummariesMatchSQLite(t *testing.T) {
 	for i := range rows {
 		rows[i] = store.Usage{Time: now.Add(-time.Duration(r.IntN(72)) * time.Hour), RequestID: fmt.Sprint("r", i),
 			Tenant: fmt.Sprint("t", r.IntN(3)), KeyID: fmt.Sprint("k", r.IntN(5)), Model: []string{"a", "B", "b", "é"}[r.IntN(4)],
+			Endpoint:     []string{"", "messages", "messages.count_tokens", "gemini.countTokens"}[r.IntN(4)],
 			PromptTokens: r.Int64N(5000), CompletionTokens: r.Int64N(900), CostMicros: r.Int64N(1e6),
 			Status: []int{200, 200, 399, 400, 429, 500}[r.IntN(6)], Stream: r.IntN(2) == 0, Estimated: r.IntN(3) == 0}
 	}
@@ -49,6 +50,8 @@ func TestUsageSummariesMatchSQLite(t *testing.T) {
 		{"since", store.UsageFilter{Since: now.Add(-24 * time.Hour)}},
 		{"since exactly a row's time", store.UsageFilter{Since: rows[0].Time}},
 		{"unknown key", store.UsageFilter{KeyID: "nope"}},
+		{"endpoint", store.UsageFilter{Endpoint: "messages.count_tokens"}},
+		{"endpoint and key", store.UsageFilter{KeyID: "k2", Endpoint: "messages"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,7 +25,8 @@ func TestUpgradeDropsUsageIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{"CREATE INDEX usage_key_ts ON usage(key_id, ts)", "CREATE INDEX usage_tenant_ts ON usage(tenant, ts)",
-		"ALTER TABLE usage DROP COLUMN cache_write_1h_tokens", "ALTER TABLE usage DROP COLUMN estimated", "DROP TABLE keyring_salt", "PRAGMA user_version = 1"} {
+		"ALTER TABLE usage DROP COLUMN endpoint", "ALTER TABLE usage DROP COLUMN cache_write_1h_tokens", "ALTER TABLE usage DROP COLUMN estimated",
+		"DROP TABLE keyring_salt", "PRAGMA user_version = 1"} {
 		if _, err := s.wdb.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
@@ -45,10 +46,10 @@ func TestUpgradeDropsUsageIndexes(t *testing.T) {
 	}
 }
 
-// A database made before migration 0003 (no estimated column) or 0004 (no
-// one-hour cache-write column) is upgraded on open: its rows stay and read
-// the added columns' defaults, and new rows keep what they are written
-// with.
+// A database made before migration 0003 (no estimated column), 0004 (no
+// one-hour cache-write column) or 0006 (no endpoint column) is upgraded
+// on open: its rows stay and read the added columns' defaults, and new
+// rows keep what they are written with.
 func TestUpgradeAddsUsageColumns(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -57,8 +58,9 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 		cols    string   // and the columns its binary wrote beyond the first schema's
 		vals    string
 	}{
-		{"from version 2", 2, []string{"cache_write_1h_tokens", "estimated"}, "", ""},
-		{"from version 3", 3, []string{"cache_write_1h_tokens"}, ", estimated", ", 0"},
+		{"from version 2", 2, []string{"endpoint", "cache_write_1h_tokens", "estimated"}, "", ""},
+		{"from version 3", 3, []string{"endpoint", "cache_write_1h_tokens"}, ", estimated", ", 0"},
+		{"from version 5", 5, []string{"endpoint"}, ", estimated, cache_write_1h_tokens", ", 0, 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,7 +70,10 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			qs := []string{"DROP TABLE keyring_salt"}
+			var qs []string
+			if tt.version < 5 {
+				qs = append(qs, "DROP TABLE keyring_salt")
+			}
 			for _, c := range tt.drop {
 				qs = append(qs, "ALTER TABLE usage DROP COLUMN "+c)
 			}
@@ -89,7 +94,7 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 // readUpgraded reads the columns later migrations added, by request id.
 func readUpgraded(ctx context.Context, t *testing.T, s *Store) map[string]storetest.UpgradedRow {
 	t.Helper()
-	rows, err := s.db.QueryContext(ctx, "SELECT request_id, estimated, cache_write_1h_tokens FROM usage")
+	rows, err := s.db.QueryContext(ctx, "SELECT request_id, estimated, cache_write_1h_tokens, endpoint FROM usage")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +103,7 @@ func readUpgraded(ctx context.Context, t *testing.T, s *Store) map[string]storet
 	for rows.Next() {
 		var id string
 		var r storetest.UpgradedRow
-		if err := rows.Scan(&id, &r.Estimated, &r.CacheWrite1hTokens); err != nil {
+		if err := rows.Scan(&id, &r.Estimated, &r.CacheWrite1hTokens, &r.Endpoint); err != nil {
 			t.Fatal(err)
 		}
 		got[id] = r
@@ -110,7 +115,7 @@ func readUpgraded(ctx context.Context, t *testing.T, s *Store) map[string]storet
 }
 
 // latestVersion is the schema version this binary migrates to.
-const latestVersion = 5
+const latestVersion = 6
 
 // reopenAfter runs qs (which make the database an older version's) on s,
 // closes it and opens path again, checking that the open migrated it to
@@ -148,7 +153,7 @@ func TestUpgradeAddsKeyringSalt(t *testing.T) {
 	if err := s.SaveKeyring(ctx, []byte("ring"), 0); err != nil {
 		t.Fatal(err)
 	}
-	s = reopenAfter(ctx, t, s, path, []string{"DROP TABLE keyring_salt", "PRAGMA user_version = 4"})
+	s = reopenAfter(ctx, t, s, path, []string{"ALTER TABLE usage DROP COLUMN endpoint", "DROP TABLE keyring_salt", "PRAGMA user_version = 4"})
 	blob, v, err := s.LoadKeyring(ctx)
 	if err != nil || string(blob) != "ring" {
 		t.Fatalf("keyring after upgrade: %q, %v", blob, err)

@@ -260,19 +260,20 @@ func (s *Store) PutKeyringSalt(ctx context.Context, salt []byte, expectVersion i
 	return out, err
 }
 
-// SummariseUsage aggregates usage per key and model.
+// SummariseUsage aggregates usage per key, model and endpoint.
 func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageSummary, error) {
 	// total() never fails: sum() raised "integer overflow" once two rows
 	// held a saturated cost, and every summary failed. Integer sums below
 	// 2^53 are exact in total()'s doubles; above, the cast saturates.
-	rows, err := s.db.QueryContext(ctx, `SELECT key_id, model, count(*), CAST(total(prompt_tokens) AS INTEGER),
+	rows, err := s.db.QueryContext(ctx, `SELECT key_id, model, endpoint, count(*), CAST(total(prompt_tokens) AS INTEGER),
 		CAST(total(completion_tokens) AS INTEGER), CAST(total(cached_tokens) AS INTEGER),
 		CAST(total(cache_write_tokens) AS INTEGER), CAST(total(cache_write_1h_tokens) AS INTEGER), CAST(total(cost_micros) AS INTEGER),
 		sum(CASE WHEN status >= 400 THEN 1 ELSE 0 END), sum(estimated <> 0),
 		CAST(total(CASE WHEN estimated <> 0 THEN prompt_tokens END) AS INTEGER),
 		CAST(total(CASE WHEN estimated <> 0 THEN completion_tokens END) AS INTEGER)
-		FROM usage WHERE (? = '' OR key_id = ?) AND (? = '' OR tenant = ?) AND ts >= ?
-		GROUP BY key_id, model ORDER BY key_id, model`, f.KeyID, f.KeyID, f.Tenant, f.Tenant, millis(f.Since))
+		FROM usage WHERE (? = '' OR key_id = ?) AND (? = '' OR tenant = ?) AND (? = '' OR endpoint = ?) AND ts >= ?
+		GROUP BY key_id, model, endpoint ORDER BY key_id, model, endpoint`,
+		f.KeyID, f.KeyID, f.Tenant, f.Tenant, f.Endpoint, f.Endpoint, millis(f.Since))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: usage summary: %w", err)
 	}
@@ -280,7 +281,7 @@ func (s *Store) SummariseUsage(ctx context.Context, f store.UsageFilter) ([]stor
 	var out []store.UsageSummary
 	for rows.Next() {
 		var u store.UsageSummary
-		if err := rows.Scan(&u.KeyID, &u.Model, &u.Requests, &u.PromptTokens, &u.CompletionTokens,
+		if err := rows.Scan(&u.KeyID, &u.Model, &u.Endpoint, &u.Requests, &u.PromptTokens, &u.CompletionTokens,
 			&u.CachedTokens, &u.CacheWriteTokens, &u.CacheWrite1hTokens, &u.CostMicros, &u.Errors,
 			&u.EstimatedRequests, &u.EstimatedPromptTokens, &u.EstimatedCompletionTokens); err != nil {
 			return nil, fmt.Errorf("sqlite: usage summary: %w", err)

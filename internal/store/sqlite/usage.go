@@ -10,8 +10,8 @@ import (
 
 const insertUsageSQL = `INSERT INTO usage(ts, request_id, tenant, key_id, model, provider, deployment, prompt_tokens,
 	completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms, status, stream,
-	estimated, cache_write_1h_tokens)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	estimated, cache_write_1h_tokens, endpoint)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 // InsertUsage appends rows in one transaction on the usage connection
 // (see usageConn for why it is not a database/sql handle).

@@ -45,7 +45,7 @@ func BenchmarkInsertUsage(b *testing.B) {
 	for i := range batch {
 		// Values shaped like a real request's (ids, model and provider names).
 		batch[i] = store.Usage{Time: time.Now(), RequestID: fmt.Sprintf("req_01JD8Z3W4Q5R6S7T8V9W%06d", i), Tenant: "default",
-			KeyID: "bk_3Xq9Lr2Tz8Wm", Model: "gpt-4o-mini", Provider: "openai", PromptTokens: 1234, CompletionTokens: 321,
+			KeyID: "bk_3Xq9Lr2Tz8Wm", Model: "gpt-4o-mini", Provider: "openai", Endpoint: "chat.completions", PromptTokens: 1234, CompletionTokens: 321,
 			CostMicros: 4567, LatencyMS: 812, TTFBMS: 143, Status: 200, Stream: true}
 	}
 	// A cancellable context, as the usage writer passes: per-row costs that
@@ -61,17 +61,17 @@ func BenchmarkInsertUsage(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/row")
 }
 
-// Usage summaries filter by key, tenant and time (with no index on the
-// table since migration 0002).
+// Usage summaries filter by key, tenant, endpoint and time (with no index
+// on the table since migration 0002).
 func TestUsageSummaryFilters(t *testing.T) {
 	st := open(t)
 	defer st.Close()
 	ctx := context.Background()
 	now := time.Now().UTC()
 	rows := []store.Usage{
-		{Time: now.Add(-time.Hour), RequestID: "a", Tenant: "t1", KeyID: "k1", Model: "m", PromptTokens: 1, Status: 200},
-		{Time: now, RequestID: "b", Tenant: "t1", KeyID: "k1", Model: "m", PromptTokens: 2, Status: 500},
-		{Time: now, RequestID: "c", Tenant: "t2", KeyID: "k2", Model: "m", PromptTokens: 4, Status: 200},
+		{Time: now.Add(-time.Hour), RequestID: "a", Tenant: "t1", KeyID: "k1", Model: "m", Endpoint: "messages", PromptTokens: 1, Status: 200},
+		{Time: now, RequestID: "b", Tenant: "t1", KeyID: "k1", Model: "m", Endpoint: "messages", PromptTokens: 2, Status: 500},
+		{Time: now, RequestID: "c", Tenant: "t2", KeyID: "k2", Model: "m", Endpoint: "embeddings", PromptTokens: 4, Status: 200},
 	}
 	if err := st.InsertUsage(ctx, rows); err != nil {
 		t.Fatal(err)
@@ -88,6 +88,9 @@ func TestUsageSummaryFilters(t *testing.T) {
 		{"by key", store.UsageFilter{KeyID: "k1"}, 2, 3, 1, 1},
 		{"by tenant", store.UsageFilter{Tenant: "t2"}, 1, 4, 0, 1},
 		{"since", store.UsageFilter{KeyID: "k1", Since: now.Add(-time.Minute)}, 1, 2, 1, 1},
+		{"by endpoint", store.UsageFilter{Endpoint: "embeddings"}, 1, 4, 0, 1},
+		{"by endpoint and since", store.UsageFilter{Endpoint: "messages", Since: now.Add(-time.Minute)}, 1, 2, 1, 1},
+		{"by an endpoint with no rows", store.UsageFilter{Endpoint: "gemini.countTokens"}, 0, 0, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,11 +151,11 @@ func TestInsertUsageKeepsEveryValue(t *testing.T) {
 	ts := time.UnixMilli(1_790_000_000_123)
 	long := strings.Repeat("x", 3000)
 	rows := []store.Usage{
-		{Time: ts, RequestID: long, Tenant: "", KeyID: "", Model: "", Provider: "", Deployment: "", Status: 200},
+		{Time: ts, RequestID: long, Tenant: "", KeyID: "", Model: "", Provider: "", Deployment: "", Endpoint: "", Status: 200},
 		{Time: ts, RequestID: "r2", Tenant: "ténant-模型", KeyID: "k\x00nul", Model: "claude-sonnet-4-5", Provider: "anthropic",
-			Deployment: "d", PromptTokens: math.MaxInt64, CompletionTokens: -1, CachedTokens: 3, CacheWriteTokens: 4,
+			Deployment: "d", Endpoint: "messages.count_tokens", PromptTokens: math.MaxInt64, CompletionTokens: -1, CachedTokens: 3, CacheWriteTokens: 4,
 			CacheWrite1hTokens: 6, ReasoningTokens: 5, CostMicros: math.MinInt64, LatencyMS: 7, TTFBMS: 8, Status: 499, Stream: true},
-		{Time: ts, RequestID: "r3", Tenant: "t", KeyID: "k", Model: "m", Provider: "p", Deployment: "", CacheWrite1hTokens: math.MaxInt64,
+		{Time: ts, RequestID: "r3", Tenant: "t", KeyID: "k", Model: "m", Provider: "p", Deployment: "", Endpoint: long, CacheWrite1hTokens: math.MaxInt64,
 			Status: 502, Estimated: true},
 	}
 	if err := s.InsertUsage(context.Background(), rows); err != nil {
@@ -160,7 +163,7 @@ func TestInsertUsageKeepsEveryValue(t *testing.T) {
 	}
 	q, err := rawDB(t, path).Query(`SELECT ts, request_id, tenant, key_id, model, provider, deployment, prompt_tokens,
 		completion_tokens, cached_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms,
-		status, stream, estimated, typeof(tenant), typeof(deployment) FROM usage ORDER BY id`)
+		status, stream, estimated, endpoint, typeof(tenant), typeof(deployment), typeof(endpoint) FROM usage ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,14 +172,15 @@ func TestInsertUsageKeepsEveryValue(t *testing.T) {
 	for q.Next() {
 		var u store.Usage
 		var ms int64
-		var tenantType, depType string
+		var tenantType, depType, endpointType string
 		if err := q.Scan(&ms, &u.RequestID, &u.Tenant, &u.KeyID, &u.Model, &u.Provider, &u.Deployment, &u.PromptTokens,
 			&u.CompletionTokens, &u.CachedTokens, &u.CacheWriteTokens, &u.CacheWrite1hTokens, &u.ReasoningTokens, &u.CostMicros,
-			&u.LatencyMS, &u.TTFBMS, &u.Status, &u.Stream, &u.Estimated, &tenantType, &depType); err != nil {
+			&u.LatencyMS, &u.TTFBMS, &u.Status, &u.Stream, &u.Estimated, &u.Endpoint, &tenantType, &depType, &endpointType); err != nil {
 			t.Fatal(err)
 		}
-		if tenantType != "text" || depType != "text" {
-			t.Errorf("row %s: tenant is %s, deployment is %s; want text ('' is not NULL)", u.RequestID, tenantType, depType)
+		if tenantType != "text" || depType != "text" || endpointType != "text" {
+			t.Errorf("row %s: tenant is %s, deployment is %s, endpoint is %s; want text ('' is not NULL)",
+				u.RequestID, tenantType, depType, endpointType)
 		}
 		u.Time = time.UnixMilli(ms)
 		got = append(got, u)

@@ -18,7 +18,7 @@ import (
 // written per request, so its cost is paid on every call, and measurement
 // (docs/performance.md, "Sixth round") put a third of it in what the
 // database/sql driver adds around the library: it opens every connection
-// SQLITE_OPEN_FULLMUTEX, so each of a row's 19 binds, its step and its
+// SQLITE_OPEN_FULLMUTEX, so each of a row's binds, its step and its
 // reset take and release the connection's mutex, and it copies every text
 // value into memory it allocates and frees per bind. This connection is
 // opened NOMUTEX — its own mutex serialises every use, as SQLite requires
@@ -169,22 +169,25 @@ func (c *usageConn) write(ctx context.Context, rows []store.Usage) (err error) {
 // they lie: an empty string is bound as a zero-length value at a non-NULL
 // address, so it stays an empty string (a NULL address would bind NULL).
 func (c *usageConn) bind(u *store.Usage) error {
-	texts := [...]string{u.RequestID, u.Tenant, u.KeyID, u.Model, u.Provider, u.Deployment}
+	texts := [...]struct {
+		col int32
+		v   string
+	}{{2, u.RequestID}, {3, u.Tenant}, {4, u.KeyID}, {5, u.Model}, {6, u.Provider}, {7, u.Deployment}, {20, u.Endpoint}}
 	n := 0
 	for _, t := range texts {
-		n += len(t)
+		n += len(t.v)
 	}
 	if err := c.reserve(n); err != nil {
 		return err
 	}
 	buf := unsafe.Slice((*byte)(cmem(c.scratch)), c.scratchLen) //nolint:gosec // G103: the connection's own C buffer, scratchLen bytes
 	off := 0
-	for i, t := range texts {
-		copy(buf[off:], t)
-		if rc := sqlite3.Xsqlite3_bind_text(c.tls, c.insert, int32(i+2), c.scratch+uintptr(off), int32(len(t)), 0); rc != sqlite3.SQLITE_OK { //nolint:gosec // G115: reserve bounds every length by the buffer's int32 size
+	for _, t := range texts {
+		copy(buf[off:], t.v)
+		if rc := sqlite3.Xsqlite3_bind_text(c.tls, c.insert, t.col, c.scratch+uintptr(off), int32(len(t.v)), 0); rc != sqlite3.SQLITE_OK { //nolint:gosec // G115: reserve bounds every length by the buffer's int32 size
 			return c.errorf(rc, "bind")
 		}
-		off += len(t)
+		off += len(t.v)
 	}
 	ints := [...]struct {
 		col int32

@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("Usage", func(t *testing.T) { testUsage(t, newStore(t)) })
 	t.Run("UsageEstimated", func(t *testing.T) { testUsageEstimated(t, newStore(t)) })
 	t.Run("UsageCacheTokens", func(t *testing.T) { testUsageCacheTokens(t, newStore(t)) })
+	t.Run("UsageEndpoint", func(t *testing.T) { testUsageEndpoint(t, newStore(t)) })
 }
 
 func chain(action string) store.AuditFunc {
@@ -456,10 +457,61 @@ func testUsageCacheTokens(t *testing.T, s store.Store) {
 	}
 }
 
+// testUsageEndpoint: a row keeps the endpoint it was for, so a refused
+// count's 429 is told from a refused call's; summaries group by it, and
+// filter on it.
+func testUsageEndpoint(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	now := time.Now().UTC()
+	rows := []store.Usage{
+		{Time: now, RequestID: "r1", KeyID: "k", Tenant: "default", Model: "m", Endpoint: "messages", PromptTokens: 10, Status: 200},
+		{Time: now, RequestID: "r2", KeyID: "k", Tenant: "default", Model: "m", Endpoint: "messages", Status: 429},
+		{Time: now, RequestID: "r3", KeyID: "k", Tenant: "default", Model: "m", Endpoint: "messages.count_tokens", Status: 429},
+		{Time: now, RequestID: "r4", KeyID: "k", Tenant: "default", Model: "m", PromptTokens: 3, Status: 200}, // written before endpoints were stored
+		{Time: now, RequestID: "r5", KeyID: "k2", Tenant: "default", Model: "m", Endpoint: "gemini.countTokens", Status: 429},
+	}
+	if err := s.InsertUsage(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		f    store.UsageFilter
+		want []store.UsageSummary
+	}{
+		{"grouped by endpoint", store.UsageFilter{KeyID: "k"}, []store.UsageSummary{
+			{KeyID: "k", Model: "m", Requests: 1, PromptTokens: 3},
+			{KeyID: "k", Model: "m", Endpoint: "messages", Requests: 2, PromptTokens: 10, Errors: 1},
+			{KeyID: "k", Model: "m", Endpoint: "messages.count_tokens", Requests: 1, Errors: 1},
+		}},
+		{"one endpoint", store.UsageFilter{Endpoint: "messages.count_tokens"}, []store.UsageSummary{
+			{KeyID: "k", Model: "m", Endpoint: "messages.count_tokens", Requests: 1, Errors: 1},
+		}},
+		{"endpoint and key", store.UsageFilter{KeyID: "k", Endpoint: "gemini.countTokens"}, nil},
+		{"another key's endpoint", store.UsageFilter{Endpoint: "gemini.countTokens"}, []store.UsageSummary{
+			{KeyID: "k2", Model: "m", Endpoint: "gemini.countTokens", Requests: 1, Errors: 1},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sum, err := s.SummariseUsage(ctx, tt.f)
+			if err != nil || len(sum) != len(tt.want) {
+				t.Fatalf("summary = %+v %v; want %+v", sum, err, tt.want)
+			}
+			for i := range tt.want {
+				if sum[i] != tt.want[i] {
+					t.Errorf("summary[%d] = %+v, want %+v", i, sum[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
 // UpgradeRow is the row a store upgraded from an older schema is written
-// after its upgrade: estimated, with one-hour cache writes.
+// after its upgrade: estimated, with one-hour cache writes, for an
+// endpoint.
 func UpgradeRow() store.Usage {
-	return store.Usage{Time: time.Now(), RequestID: "new", Tenant: "t", KeyID: "k", Model: "m",
+	return store.Usage{Time: time.Now(), RequestID: "new", Tenant: "t", KeyID: "k", Model: "m", Endpoint: "messages",
 		PromptTokens: 4, CompletionTokens: 2, CacheWriteTokens: 3, CacheWrite1hTokens: 2, Status: 502, Stream: true, Estimated: true}
 }
 
@@ -468,24 +520,27 @@ func UpgradeRow() store.Usage {
 type UpgradedRow struct {
 	Estimated          bool
 	CacheWrite1hTokens int64
+	Endpoint           string
 }
 
 // CheckUpgradedUsage checks a store upgraded with one row an older version
 // wrote ("old", key "k", 7 prompt tokens, no cache writes) and UpgradeRow
 // after it. got is the usage table read by request id: the old row reads
-// the added columns' defaults (not estimated, no one-hour writes), the new
-// row keeps what it was written with, and the summary counts both.
+// the added columns' defaults (not estimated, no one-hour writes, no
+// endpoint), the new row keeps what it was written with, and the summary
+// counts both, the old row under the endpoint "".
 func CheckUpgradedUsage(ctx context.Context, t *testing.T, s store.Store, got map[string]UpgradedRow) {
 	t.Helper()
 	n := UpgradeRow()
-	want := map[string]UpgradedRow{"old": {}, "new": {Estimated: true, CacheWrite1hTokens: n.CacheWrite1hTokens}}
+	want := map[string]UpgradedRow{"old": {}, "new": {Estimated: true, CacheWrite1hTokens: n.CacheWrite1hTokens, Endpoint: n.Endpoint}}
 	if len(got) != len(want) || got["old"] != want["old"] || got["new"] != want["new"] {
 		t.Fatalf("rows after upgrade: %+v; want %+v", got, want)
 	}
 	sum, err := s.SummariseUsage(ctx, store.UsageFilter{KeyID: "k"})
-	if err != nil || len(sum) != 1 || sum[0].Requests != 2 || sum[0].PromptTokens != 7+n.PromptTokens ||
-		sum[0].EstimatedRequests != 1 || sum[0].EstimatedPromptTokens != n.PromptTokens ||
-		sum[0].CacheWriteTokens != n.CacheWriteTokens || sum[0].CacheWrite1hTokens != n.CacheWrite1hTokens {
+	if err != nil || len(sum) != 2 || sum[0].Endpoint != "" || sum[0].Requests != 1 || sum[0].PromptTokens != 7 ||
+		sum[0].EstimatedRequests != 0 || sum[1].Endpoint != n.Endpoint || sum[1].Requests != 1 || sum[1].PromptTokens != n.PromptTokens ||
+		sum[1].EstimatedRequests != 1 || sum[1].EstimatedPromptTokens != n.PromptTokens ||
+		sum[1].CacheWriteTokens != n.CacheWriteTokens || sum[1].CacheWrite1hTokens != n.CacheWrite1hTokens {
 		t.Fatalf("summary after upgrade: %+v %v", sum, err)
 	}
 }
