@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"errors"
 	"net/http"
 	"os"
@@ -133,6 +134,21 @@ func testRekeyBetweenKeyKinds(t *testing.T, db rekeyBackend) {
 	running := db.replica(raw1)
 	running.serve()
 	t.Cleanup(running.stop)
+	watchStopped := func() string {
+		t.Helper()
+		resp := running.get("/metrics", admin.Key)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "bulwark_keyring_watch_stopped "); ok {
+				return v
+			}
+		}
+		return "absent"
+	}
+	if v := watchStopped(); v != "0" {
+		t.Fatalf("bulwark_keyring_watch_stopped = %s before any rekey; want 0", v)
+	}
 
 	var logs []*harness
 	rekey := func(from, to string) string {
@@ -211,6 +227,9 @@ func testRekeyBetweenKeyKinds(t *testing.T, db rekeyBackend) {
 	eventually(t, 10*time.Second, "the running replica logs that it needs a restart", func() bool {
 		return strings.Contains(running.logs.String(), "keyring watch stopped")
 	})
+	if v := watchStopped(); v != "1" {
+		t.Fatalf("bulwark_keyring_watch_stopped = %s once the watch stopped; want 1 (what operators alert on)", v)
+	}
 
 	out := db.replica(raw2).must("audit", "export", "--json")
 	for _, want := range []string{`"new_key":"passphrase"`, `"new_key":"raw"`} {

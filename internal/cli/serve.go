@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bulwarkhq/bulwark/internal/admin"
 	"github.com/bulwarkhq/bulwark/internal/auth"
 	"github.com/bulwarkhq/bulwark/internal/config"
@@ -75,17 +77,34 @@ func serve(ctx context.Context, e *Env, in *instance.Instance) error {
 	}
 	defer flush()
 	go in.Keys.Watch(ctx, 250*time.Millisecond)
-	go func() {
-		if err := in.Barrier.Watch(ctx, time.Second); err != nil && ctx.Err() == nil {
-			in.Log.Error("keyring watch stopped; restart serve to pick up later rotations", "err", err)
-		}
-	}()
+	go watchKeyring(ctx, in, keyringWatchGauge(srv.Metrics.Registry))
 	if days := in.Cfg.Audit.RetentionDays; days > 0 {
 		go retention(ctx, in, days)
 	}
 	return srv.Run(ctx, func(addr string) {
 		in.Log.Info("listening", "addr", addr, "env", in.Cfg.Env, "data_dir", in.Cfg.DataDir)
 	})
+}
+
+// keyringWatchGauge is 1 once this replica's keyring watch has stopped:
+// after a rekey elsewhere it keeps serving with the keyring it holds but
+// misses later rotations until restarted with the new key. Readiness stays
+// green (failing it would drain every old replica at once, mid-rekey), so
+// this is what an operator alerts on.
+func keyringWatchGauge(reg prometheus.Registerer) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "bulwark_keyring_watch_stopped",
+		Help: "1 when this replica no longer follows keyring rotations (a rekey elsewhere): restart it with the new master key."})
+	reg.MustRegister(g)
+	return g
+}
+
+// watchKeyring follows keyring rotations until ctx ends or the stored
+// keyring no longer opens with this replica's master key.
+func watchKeyring(ctx context.Context, in *instance.Instance, stopped prometheus.Gauge) {
+	if err := in.Barrier.Watch(ctx, time.Second); err != nil && ctx.Err() == nil {
+		stopped.Set(1)
+		in.Log.Error("keyring watch stopped; restart serve to pick up later rotations", "err", err)
+	}
 }
 
 // srvMux lets the admin API register on the server.
