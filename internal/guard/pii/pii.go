@@ -37,12 +37,21 @@ var Types = []string{Email, Phone, CreditCard, IBAN, USSSN, IPAddress, CPF, CNPJ
 // cue in reach, which a redactor must merge into any finding it overlaps
 // (span.ResolveRanked) so that redacting the finding leaves no part of the
 // number behind.
+//
+// Detect allocates the spans it returns and little else: no scanner
+// allocates per candidate, and the slice grows to what the density of
+// spans so far predicts (collector). A text made only of such numbers
+// ("370 3911, " over and over) costs a 56-byte span per ten bytes, 6.3
+// bytes per byte of text in all.
 func Detect(text string) []span.Span {
-	var out []span.Span
-	out = appendEmails(out, text)
-	out = appendIPv6(out, text)
-	out = appendTokens(out, text)
-	return span.Resolve(out)
+	c := collector{n: len(text)}
+	c.begin()
+	appendEmails(&c, text)
+	c.begin()
+	appendIPv6(&c, text)
+	c.begin()
+	appendTokens(&c, text)
+	return span.Resolve(c.spans)
 }
 
 func mk(typ string, start, end int, conf float64) span.Span {
@@ -98,12 +107,12 @@ func domainByte(c byte) bool { return isAlnum(c) || c == '.' || c == '-' }
 // this one missed, or a number this one split. So the local part is the
 // whole run of local-part bytes before the '@' (no 64-byte cap to cut a
 // number in two), and the domain may stop at a '.' or '-' (domainEnd).
-func appendEmails(out []span.Span, text string) []span.Span {
+func appendEmails(c *collector, text string) {
 	prevEnd := 0
 	for off := 0; ; {
 		k := strings.IndexByte(text[off:], '@')
 		if k < 0 {
-			return out
+			return
 		}
 		at := off + k
 		off = at + 1
@@ -118,7 +127,7 @@ func appendEmails(out []span.Span, text string) []span.Span {
 		if s == at || e < 0 {
 			continue
 		}
-		out = append(out, mk(Email, s, e, 0.95))
+		c.add(mk(Email, s, e, 0.95))
 		prevEnd, off = e, e
 	}
 }
@@ -163,13 +172,13 @@ func domainEnd(text string, at int) int {
 // ':' and '.' that holds at least two colons. Only a run holding the next
 // colon can hold one, so the scan jumps there: to just after the last byte
 // before that colon that no run can cross.
-func appendIPv6(out []span.Span, text string) []span.Span {
+func appendIPv6(c *collector, text string) {
 	colon := -1 // the next ':' at or after i, once i has passed the last one
 	for i := 0; i < len(text); {
 		if colon < i {
 			k := strings.IndexByte(text[i:], ':')
 			if k < 0 {
-				return out
+				return
 			}
 			colon = i + k
 			q := colon
@@ -186,11 +195,10 @@ func appendIPv6(out []span.Span, text string) []span.Span {
 			j++
 		}
 		if colons >= 2 {
-			out = appendIPv6Run(out, text, i, j)
+			appendIPv6Run(c, text, i, j)
 		}
 		i = j + 1
 	}
-	return out
 }
 
 // maxIPv6 is the length of the longest IPv6 address text
@@ -206,18 +214,17 @@ const maxIPv6 = 45
 // the run's end (not glued to a word), before a '.', or before or after a
 // "::". An address needs at least three groups, so times such as 12:30:45
 // are not addresses.
-func appendIPv6Run(out []span.Span, text string, r0, r1 int) []span.Span {
+func appendIPv6Run(c *collector, text string, r0, r1 int) {
 	next := -1 // where the previous address found ended
 	for s := r0; s < r1; s++ {
 		if !ipv6Start(text, r0, s, next) {
 			continue
 		}
 		if e := longestIPv6(text, s, r1); e > 0 {
-			out = append(out, mk(IPAddress, s, e, 0.9))
+			c.add(mk(IPAddress, s, e, 0.9))
 			next, s = e, e-1
 		}
 	}
-	return out
 }
 
 // ipv6Start reports whether an address may start at text[s], in the run
@@ -299,10 +306,11 @@ scan:
 	return ends
 }
 
+// hexGroups counts the non-empty parts of s between colons.
 func hexGroups(s string) int {
 	n := 0
-	for _, g := range strings.Split(s, ":") {
-		if g != "" {
+	for i := 0; i < len(s); i++ {
+		if s[i] != ':' && (i == 0 || s[i-1] == ':') {
 			n++
 		}
 	}

@@ -2,6 +2,7 @@ package pii
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bulwarkhq/bulwark/internal/guard/span"
 )
@@ -15,25 +16,23 @@ type group struct{ start, end int }
 // appendTokens walks the text once, word by word. Digit runs (digits joined
 // by short separators) are matched against the numeric entity rules and
 // words starting with two letters and two digits are tried as IBANs.
-func appendTokens(out []span.Span, text string) []span.Span {
+func appendTokens(c *collector, text string) {
 	n := len(text)
 	for i := 0; i < n; {
-		c := text[i]
+		ch := text[i]
 		switch {
-		case isAlpha(c):
+		case isAlpha(ch):
 			if e, ok := matchIBAN(text, i); ok {
-				out = append(out, mk(IBAN, i, e, 0.97))
+				c.add(mk(IBAN, i, e, 0.97))
 				i = e
 				continue
 			}
 			for i < n && wordByte(text[i]) {
 				i++
 			}
-		case isDigit(c) || (c == '+' || c == '(') && i+1 < n && isDigit(text[i+1]):
-			var end int
-			out, end = appendRun(out, text, i)
-			i = end
-		case wordByte(c):
+		case isDigit(ch) || (ch == '+' || ch == '(') && i+1 < n && isDigit(text[i+1]):
+			i = appendRun(c, text, i)
+		case wordByte(ch):
 			for i < n && wordByte(text[i]) {
 				i++
 			}
@@ -41,7 +40,6 @@ func appendTokens(out []span.Span, text string) []span.Span {
 			i++
 		}
 	}
-	return out
 }
 
 func sepByte(c byte) bool {
@@ -50,9 +48,10 @@ func sepByte(c byte) bool {
 
 // appendRun parses the digit run starting at i and returns the index after
 // it. Every byte of the run is read once; windows over its groups are
-// bounded by maxWindow.
-func appendRun(out []span.Span, text string, i int) ([]span.Span, int) {
-	n := len(text)
+// bounded by maxWindow, and only the groups a window can still reach are
+// held (runGroups), so a run of a million groups costs no more memory than
+// one of ten.
+func appendRun(c *collector, text string, i int) int {
 	lead := i
 	j := i
 	if !isDigit(text[j]) {
@@ -61,41 +60,24 @@ func appendRun(out []span.Span, text string, i int) ([]span.Span, int) {
 			lead = j // "(4111...)" is a parenthesised number, not "(020) 7946"
 		}
 	}
-	var groups []group
-	for {
-		s := j
-		for j < n && isDigit(text[j]) {
-			j++
-		}
-		groups = append(groups, group{s, j})
-		k := j
-		for k < n && k-j < 3 && sepByte(text[k]) {
-			k++
-		}
-		if k == j || k >= n || !isDigit(text[k]) {
-			break
-		}
-		j = k
+	r := runGroups{text: text, next: j}
+	// A run formatted exactly like a CPF, CNPJ or SSN has 3 to 5 groups:
+	// by the time its fifth is read, whether it ended there is known.
+	if gs := r.upTo(0, 4); r.done && vetoed(text, gs) {
+		return r.end
 	}
-	end := j
-	// A run glued to a following letter is part of a word: drop its tail.
-	if end < n && wordByte(text[end]) && extEnd(text, end) == 0 {
-		for end < n && wordByte(text[end]) {
-			end++
+	for a := 0; ; {
+		gs := r.upTo(a, a+maxWindow-1)
+		if len(gs) == 0 {
+			return r.end
 		}
-		groups = groups[:len(groups)-1]
-	}
-	if vetoed(text, groups) {
-		return out, end
-	}
-	for a := 0; a < len(groups); {
 		matched := false
-		start := windowStart(text, groups, a, lead)
-		for b := min(len(groups)-1, a+maxWindow-1); b >= a; b-- {
-			typ, conf, e := classify(text, start, groups[a:b+1])
+		start := windowStart(text, gs[0], a, lead)
+		for b := len(gs) - 1; b >= 0; b-- {
+			typ, conf, e := classify(text, start, gs[:b+1])
 			if typ != "" {
-				out = append(out, mk(typ, start, e, conf))
-				a, matched = b+1, true
+				c.add(mk(typ, start, e, conf))
+				a, matched = a+b+1, true
 				break
 			}
 		}
@@ -103,16 +85,75 @@ func appendRun(out []span.Span, text string, i int) ([]span.Span, int) {
 			a++
 		}
 	}
-	return out, end
 }
 
-// windowStart is where an entity starting at group a begins: its first
-// digit, or the lead of the run ('+' or an area code's '(') for the first
-// group. A later group opened by an area code's '(' starts there too: once
-// the groups before it are redacted, that is where the next scan would
-// start reading it, so it must be read the same way now.
-func windowStart(text string, groups []group, a, lead int) int {
-	s := groups[a].start
+// runGroups reads the digit groups of one run as the windows over it need
+// them, and keeps only those a window can still use. A run ends where no
+// digit follows a separator of at most three bytes; a run glued to a
+// following letter is part of a word, and its last group is dropped.
+type runGroups struct {
+	text       string
+	buf        [4 * maxWindow]group // buf[:held] are the groups numbered base, base+1, …
+	base, held int
+	next       int  // where the next group starts
+	done       bool // the run has ended: buf holds its last group
+	end        int  // once done, the index after the run (and a glued word)
+}
+
+// upTo returns the run's groups a to b, fewer if the run ends sooner, and
+// none when it has no group a. It forgets the groups before a: a must not
+// decrease from one call to the next, and b-a must be less than len(buf).
+func (r *runGroups) upTo(a, b int) []group {
+	for !r.done && r.base+r.held <= b {
+		if r.held == len(r.buf) {
+			k := copy(r.buf[:], r.buf[a-r.base:r.held])
+			r.base, r.held = a, k
+		}
+		r.read()
+	}
+	lo, hi := a-r.base, min(b+1-r.base, r.held)
+	if lo >= hi {
+		return nil
+	}
+	return r.buf[lo:hi]
+}
+
+// read appends the next group, and when it is the last applies the rule
+// for a run glued to a word.
+func (r *runGroups) read() {
+	text, n := r.text, len(r.text)
+	s, j := r.next, r.next
+	for j < n && isDigit(text[j]) {
+		j++
+	}
+	r.buf[r.held] = group{s, j}
+	r.held++
+	k := j
+	for k < n && k-j < 3 && sepByte(text[k]) {
+		k++
+	}
+	if k > j && k < n && isDigit(text[k]) {
+		r.next = k
+		return
+	}
+	r.done, r.end = true, j
+	// A run glued to a following letter is part of a word: drop its tail.
+	if j < n && wordByte(text[j]) && extEnd(text, j) == 0 {
+		for r.end < n && wordByte(text[r.end]) {
+			r.end++
+		}
+		r.held--
+	}
+}
+
+// windowStart is where an entity starting at group g, the a-th of its run,
+// begins: its first digit, or the lead of the run ('+' or an area code's
+// '(') for the first group. A later group opened by an area code's '('
+// starts there too: once the groups before it are redacted, that is where
+// the next scan would start reading it, so it must be read the same way
+// now.
+func windowStart(text string, g group, a, lead int) int {
+	s := g.start
 	switch {
 	case a == 0:
 		return lead
@@ -351,6 +392,14 @@ func matchIBAN(text string, i int) (int, bool) {
 // phoneWords are the cues that make an ambiguous digit group a phone number.
 var phoneWords = []string{"phone", "call", "tel", "mobile", "cell", "fax", "contact", "number", "reach", "dial", "whatsapp", "sms", "text me", "ring", "office", "home", "work"}
 
+// cuesByFirst lists the phoneWords by their first byte.
+var cuesByFirst = func() (t [256][]string) {
+	for _, w := range phoneWords {
+		t[w[0]] = append(t[w[0]], w)
+	}
+	return t
+}()
+
 // phoneContext looks at most 48 bytes back from start and 16 bytes on from
 // end for a phone cue; the bounds keep the scan linear. Neither side reads
 // past a redaction placeholder ([PHONE_1]): the placeholder is no cue, and
@@ -358,27 +407,88 @@ var phoneWords = []string{"phone", "call", "tel", "mobile", "cell", "fax", "cont
 // that was out of it. What lies between the number and the nearest
 // placeholder stood at the same distance before redaction, so redacting
 // redacted text finds no phone the first pass did not.
+//
+// The cue may be in any case: both sides, joined by a space, are read as
+// strings.ToLower would write them, into a buffer on the stack (a number
+// in every ten bytes made the copies most of the detector's memory).
 func phoneContext(text string, start, end int) bool {
 	lo, hi := max(0, start-48), min(len(text), end+16)
-	for k := start - 1; k >= lo; k-- {
-		if text[k] == ']' && span.PlaceholderBefore(text, k+1) {
+	for k := start; k > lo; {
+		i := strings.LastIndexByte(text[lo:k], ']')
+		if i < 0 {
+			break
+		}
+		k = lo + i
+		if span.PlaceholderBefore(text, k+1) {
 			lo = k + 1
 			break
 		}
 	}
 	for k := end; k < hi; k++ {
-		if text[k] == '[' && span.PlaceholderAt(text, k) > 0 {
+		i := strings.IndexByte(text[k:hi], '[')
+		if i < 0 {
+			break
+		}
+		k += i
+		if span.PlaceholderAt(text, k) > 0 {
 			hi = k
 			break
 		}
 	}
-	ctx := strings.ToLower(text[lo:start] + " " + text[end:hi])
-	for _, w := range phoneWords {
-		if strings.Contains(ctx, w) {
-			return true
+	var buf [48 + 1 + 16]byte
+	ctx := appendFolded(buf[:0], text[lo:start])
+	ctx = append(ctx, ' ')
+	ctx = appendFolded(ctx, text[end:hi])
+	for i, c := range ctx {
+		for _, w := range cuesByFirst[c] {
+			if len(ctx)-i >= len(w) && string(ctx[i:i+len(w)]) == w {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// appendFolded appends one byte per rune of s (an invalid byte is a rune
+// of its own, as in a range loop): the rune lower-cased when that is ASCII
+// (unicode.ToLower maps only ASCII letters, U+0130 and the Kelvin sign
+// U+212A there), else 0, which no cue holds. An ASCII cue is in
+// strings.ToLower(s) exactly where it is in the result, since the UTF-8
+// of a non-ASCII rune holds no ASCII byte.
+func appendFolded(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return appendFoldedRunes(dst, s[i:])
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// appendFoldedRunes is appendFolded for text that is not all ASCII.
+func appendFoldedRunes(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		r, w := utf8.DecodeRuneInString(s[i:])
+		switch c := s[i]; {
+		case c < utf8.RuneSelf:
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+		case r == '\u0130':
+			dst = append(dst, 'i')
+		case r == '\u212a':
+			dst = append(dst, 'k')
+		default:
+			dst = append(dst, 0)
+		}
+		i += w
+	}
+	return dst
 }
 
 // vetoed reports a run formatted exactly like a CPF, CNPJ or SSN whose check
@@ -388,25 +498,33 @@ func vetoed(text string, gs []group) bool {
 	if len(gs) < 3 || len(gs) > 5 {
 		return false
 	}
-	var shape, seps, digits strings.Builder
+	var shape, seps [5]byte // group lengths; the separators' bytes
+	var digits [5 * 9]byte
+	ns, nd := 0, 0
 	for k, g := range gs {
 		n := g.end - g.start
 		if n < 0 || n > 9 {
 			return false // no vetoed format has a group this long; its length would not fit one digit
 		}
-		shape.WriteByte(byte('0' + n))
-		digits.WriteString(text[g.start:g.end])
+		shape[k] = byte('0' + n)
+		nd += copy(digits[nd:], text[g.start:g.end])
 		if k > 0 {
-			seps.WriteString(text[gs[k-1].end:g.start])
+			sep := text[gs[k-1].end:g.start]
+			if len(sep) != 1 {
+				return false // every vetoed format has one-byte separators
+			}
+			seps[ns] = sep[0]
+			ns++
 		}
 	}
-	switch shape.String() + " " + seps.String() {
+	d := digits[:nd]
+	switch string(shape[:len(gs)]) + " " + string(seps[:ns]) {
 	case "3332 ..-":
-		return !ValidCPF(digits.String())
+		return !ValidCPF(string(d))
 	case "23342 ../-":
-		return !ValidCNPJ(digits.String())
+		return !ValidCNPJ(string(d))
 	case "324 --":
-		return !ValidSSN(digits.String())
+		return !ValidSSN(string(d))
 	}
 	return false
 }
