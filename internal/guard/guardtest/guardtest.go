@@ -150,14 +150,31 @@ func BenchReference(b *testing.B, name string, detect, ref Detector) {
 // work fails every attempt.
 func CheckLinear(t testing.TB, small, big func(), bound int, slack time.Duration) {
 	t.Helper()
-	var ts, tb time.Duration
+	if ts, tb, ok := within(small, big, bound, slack); !ok {
+		t.Fatalf("small input %v, big input %v (bound %d× + %v): not linear", ts, tb, bound, slack)
+	}
+}
+
+// CheckCost fails t when fn takes more than bound times as long as base
+// plus slack, each timed as CheckLinear times them: a detector's cost on
+// a text built to slow it, against its cost on as much prose.
+func CheckCost(t testing.TB, base, fn func(), bound int, slack time.Duration) {
+	t.Helper()
+	if tb, tf, ok := within(base, fn, bound, slack); !ok {
+		t.Fatalf("base %v, measured %v (bound %d× + %v): too costly", tb, tf, bound, slack)
+	}
+}
+
+// within times a and b, best of three each, up to three times, until b
+// takes at most bound times a's time plus slack.
+func within(a, b func(), bound int, slack time.Duration) (ta, tb time.Duration, ok bool) {
 	for range 3 {
-		ts, tb = bestOf3(small), bestOf3(big)
-		if tb <= time.Duration(bound)*ts+slack {
-			return
+		ta, tb = bestOf3(a), bestOf3(b)
+		if tb <= time.Duration(bound)*ta+slack {
+			return ta, tb, true
 		}
 	}
-	t.Fatalf("small input %v, big input %v (bound %d× + %v): not linear", ts, tb, bound, slack)
+	return ta, tb, false
 }
 
 func bestOf3(fn func()) time.Duration {

@@ -111,8 +111,8 @@ func TestCorpus(t *testing.T) {
 	}
 }
 
-// TestCheckLinear holds the linearity check to telling 8× from 64× work
-// (sleeps stand in for work of each size).
+// TestCheckLinear holds the linearity and cost checks to telling 8× from
+// 64× work (sleeps stand in for work of each size).
 func TestCheckLinear(t *testing.T) {
 	unit := 2 * time.Millisecond
 	small := func() { time.Sleep(unit) }
@@ -123,5 +123,8 @@ func TestCheckLinear(t *testing.T) {
 	}
 	if !fails(t, func(tb testing.TB) { CheckLinear(tb, small, quadratic, 32, 0) }) {
 		t.Error("64× work passed the check")
+	}
+	if fails(t, func(tb testing.TB) { CheckCost(tb, small, linear, 32, 0) }) || !fails(t, func(tb testing.TB) { CheckCost(tb, small, quadratic, 32, 0) }) {
+		t.Error("CheckCost did not tell 8× from 64× work")
 	}
 }

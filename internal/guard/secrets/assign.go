@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"bytes"
 	"math"
 	"strings"
 
@@ -8,8 +9,11 @@ import (
 )
 
 // secretNames are the name fragments that make an assigned value a secret
-// candidate.
-var secretNames = []string{"key", "token", "secret", "passw", "pwd", "passphrase", "credential", "auth", "bearer"}
+// candidate, and passwordNames those that make it a password.
+var (
+	secretNames   = [][]byte{[]byte("key"), []byte("token"), []byte("secret"), []byte("passw"), []byte("pwd"), []byte("passphrase"), []byte("credential"), []byte("auth"), []byte("bearer")}
+	passwordNames = [][]byte{[]byte("passw"), []byte("pwd"), []byte("passphrase")}
+)
 
 // appendAssignments finds values assigned to secret-looking names:
 // `api_key = "..."`, `token: ...`, `"password": "..."`, `Authorization:
@@ -18,10 +22,11 @@ var secretNames = []string{"key", "token", "secret", "passw", "pwd", "passphrase
 // is not is reported with confidence 0 (candidate).
 func appendAssignments(out []span.Span, text string) []span.Span {
 	ops := operators{eq: -2, colon: -2}
+	var j *judge
 	stop := 0     // the end of the last value measured
 	reported := 0 // the end of the last candidate reported
 	for i := ops.next(text, 0); i >= 0; i = ops.next(text, i+1) {
-		name, ok := nameBefore(text, i)
+		pass, ok := nameBefore(text, i)
 		if !ok {
 			continue
 		}
@@ -31,12 +36,15 @@ func appendAssignments(out []span.Span, text string) []span.Span {
 		if s >= stop {
 			stop = valueEnd(text, s)
 		}
+		if j == nil {
+			j = newJudge(text)
+		}
 		switch {
 		case s >= stop:
-		case looksSecret(name, text[s:min(stop, s+maxJudged)]):
+		case j.looksSecret(pass, s, min(stop, s+maxJudged)):
 			out = append(out, mk(GenericSecret, s, stop, 0.75))
 			i = stop - 1
-		case s >= reported && stop-s >= minSecret(name):
+		case s >= reported && stop-s >= minSecretLen(pass):
 			// Only a value long enough to be a secret has a part that
 			// could be judged one. A candidate inside the last one
 			// would lie inside its span: one per value keeps
@@ -93,10 +101,11 @@ func nextByte(text string, i int, c byte, last int) int {
 	return i + k
 }
 
-// nameBefore returns the lower-cased identifier that ends just before the
-// '=' or ':' at i (skipping a closing quote and spaces), looking back at
-// most MaxContext bytes, and whether it names a secret.
-func nameBefore(text string, i int) (string, bool) {
+// nameBefore reports whether the identifier that ends just before the '='
+// or ':' at i (skipping a closing quote and spaces), looking back at most
+// MaxContext bytes, names a secret, and whether it names a password. The
+// identifier is ASCII (token bytes and dots), lower-cased on the stack.
+func nameBefore(text string, i int) (pass, ok bool) {
 	j := i
 	lo := max(0, i-MaxContext)
 	for j > lo && (text[j-1] == ' ' || text[j-1] == '"' || text[j-1] == '\'') {
@@ -107,15 +116,33 @@ func nameBefore(text string, i int) (string, bool) {
 		k--
 	}
 	if k == j {
-		return "", false
+		return false, false
 	}
-	name := strings.ToLower(text[k:j])
+	var buf [MaxContext]byte
+	name := buf[:j-k]
+	for n := range name {
+		c := text[k+n]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		name[n] = c
+	}
 	for _, w := range secretNames {
-		if strings.Contains(name, w) {
-			return name, true
+		if bytes.Contains(name, w) {
+			return passwordName(name), true
 		}
 	}
-	return "", false
+	return false, false
+}
+
+// passwordName reports a lower-cased name that names a password.
+func passwordName(name []byte) bool {
+	for _, w := range passwordNames {
+		if bytes.Contains(name, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // maxJudged is how much of a value looksSecret reads.
@@ -153,68 +180,26 @@ func valueStop(c byte) bool {
 	return c <= ' ' || c == '"' || c == '\'' || c == ',' || c == ';' || c == '`' || c == '}' || c == ')' || c == ']' || c == '<' || c == '>'
 }
 
-// looksSecret applies the entropy rule. Password-like names accept any value
-// of 6+ bytes that is not a placeholder; other names need 16+ bytes, two
-// character classes and at least 3 bits of entropy per byte.
-func looksSecret(name, v string) bool {
-	if len(v) < minSecret(name) || placeholder(v) {
-		return false
-	}
-	return password(name) || classes(v) >= 2 && entropy(v) >= 3.0
-}
-
-// minSecret is the length of the shortest value looksSecret accepts.
-func minSecret(name string) int {
-	if password(name) {
+// minSecretLen is the length of the shortest value looksSecret accepts
+// for a password's name (pass) or another's.
+func minSecretLen(pass bool) int {
+	if pass {
 		return 6
 	}
 	return 16
 }
 
-func password(name string) bool {
-	return strings.Contains(name, "passw") || strings.Contains(name, "pwd") || strings.Contains(name, "passphrase")
-}
+// placeholderWords are the words that make a value a placeholder wherever
+// they are in it, in any case (see judge.placeholder).
+var placeholderWords = [...]string{"xxxx", "****", "your", "changeme", "redacted", "example.com", "null", "none", "true", "false", "process.env", "os.environ", "getenv"}
 
-func placeholder(v string) bool {
-	l := strings.ToLower(v)
-	if strings.HasPrefix(l, "$") || strings.HasPrefix(l, "{{") || strings.HasPrefix(l, "<") || strings.HasPrefix(l, "[") || strings.HasPrefix(l, "%") {
-		return true
-	}
-	for _, p := range []string{"xxxx", "****", "your", "changeme", "redacted", "example.com", "null", "none", "true", "false", "process.env", "os.environ", "getenv"} {
-		if strings.Contains(l, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func classes(v string) int {
-	var lo, up, dg, ot int
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case c >= 'a' && c <= 'z':
-			lo = 1
-		case c >= 'A' && c <= 'Z':
-			up = 1
-		case c >= '0' && c <= '9':
-			dg = 1
-		default:
-			ot = 1
-		}
-	}
-	return lo + up + dg + ot
-}
-
-// entropy is the Shannon entropy of v in bits per byte.
-func entropy(v string) float64 {
-	var counts [256]int
-	for i := 0; i < len(v); i++ {
-		counts[v[i]]++
-	}
-	h, n := 0.0, float64(len(v))
+// entropyOf is the Shannon entropy in bits per byte of n bytes of which
+// counts[c] are c.
+func entropyOf(counts *[256]int32, n int) float64 {
+	h, nf := 0.0, float64(n)
 	for _, c := range counts {
 		if c > 0 {
-			p := float64(c) / n
+			p := float64(c) / nf
 			h -= p * math.Log2(p)
 		}
 	}

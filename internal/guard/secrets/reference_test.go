@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -55,15 +56,32 @@ func caseTexts() []string {
 	return texts
 }
 
+// judgeTexts put the judge's sliding window through what it must get
+// right: values holding many assignments, placeholder words in any case
+// (the two non-ASCII runes that lower-case to ASCII letters among them)
+// that enter the window only for later assignments or straddle its end,
+// and windows of exactly 3 bits of entropy ("abcdEFGH" twice), where the
+// fixed-point estimate defers to entropyOf.
+var judgeTexts = []string{
+	strings.Repeat("key=", 200),
+	strings.Repeat("KEY=", 150) + strings.Repeat("Key=\u0130", 100),
+	"token=" + strings.Repeat("Zx8kP2mQkey=", 45) + "NuLL" + strings.Repeat("key=Zx8k", 70),
+	strings.Repeat("auth=Zx8kP2mQ9vL4wR7t", 30) + "OS.ENV\u0130RON" + strings.Repeat("key=9vL4wR7t", 50),
+	strings.Repeat("password=ab", 60) + "\u212a" + strings.Repeat("secret:xYz", 60) + "CHANGEME",
+	"token=abcdEFGHabcdEFGH", "token=abcdEFGHabcdEFG", strings.Repeat("key=abcdEFGH", 70),
+	strings.Repeat("key=", 127) + "xxxx" + strings.Repeat("key=", 127) + "****",
+}
+
 // TestMatchesReference holds Detect to the reference on the table cases,
-// the presidio-research set and synthetic cases, also glued with nothing,
-// "sk-" and 'A' so that tokens meet at odd boundaries.
+// judgeTexts, the presidio-research set and synthetic cases, also glued
+// with nothing, "sk-" and 'A' so that tokens meet at odd boundaries.
 func TestMatchesReference(t *testing.T) {
-	guardtest.MatchReference(t, guardtest.Corpus(t, caseTexts(), "", "sk-", "A"), Detect, detectRef)
+	texts := append(caseTexts(), judgeTexts...)
+	guardtest.MatchReference(t, guardtest.Corpus(t, texts, "", "sk-", "A"), Detect, detectRef)
 }
 
 func FuzzMatchesReference(f *testing.F) {
-	guardtest.FuzzReference(f, caseTexts(), Detect, detectRef)
+	guardtest.FuzzReference(f, append(caseTexts(), judgeTexts...), Detect, detectRef)
 }
 
 // BenchmarkDetect compares Detect with the reference on the gateway
@@ -104,14 +122,16 @@ func appendJWTRef(out []span.Span, text string) []span.Span {
 }
 
 // appendAssignmentsRef is appendAssignments with its byte-by-byte search
-// for the operators, measuring every value from its start.
+// for the operators, measuring every value from its start, and judging
+// each value's first maxJudged bytes afresh (looksSecretRef) rather than
+// sliding a judge over them.
 func appendAssignmentsRef(out []span.Span, text string) []span.Span {
 	for i := 0; i < len(text); i++ {
 		c := text[i]
 		if c != '=' && c != ':' {
 			continue
 		}
-		name, ok := nameBefore(text, i)
+		name, ok := nameBeforeRef(text, i)
 		if !ok {
 			continue
 		}
@@ -119,10 +139,10 @@ func appendAssignmentsRef(out []span.Span, text string) []span.Span {
 		e := valueEnd(text, s)
 		switch {
 		case s >= e:
-		case looksSecret(name, text[s:min(e, s+maxJudged)]):
+		case looksSecretRef(name, text[s:min(e, s+maxJudged)]):
 			out = append(out, mk(GenericSecret, s, e, 0.75))
 			i = e - 1
-		case !insideCandidate(out, s) && e-s >= minSecret(name):
+		case !insideCandidate(out, s) && e-s >= minSecretRef(name):
 			out = append(out, mk(GenericSecret, s, e, candidate))
 		}
 	}
@@ -138,4 +158,92 @@ func insideCandidate(out []span.Span, s int) bool {
 		}
 	}
 	return false
+}
+
+// nameBeforeRef is nameBefore returning the name, lower-cased by
+// strings.ToLower.
+func nameBeforeRef(text string, i int) (string, bool) {
+	j := i
+	lo := max(0, i-MaxContext)
+	for j > lo && (text[j-1] == ' ' || text[j-1] == '"' || text[j-1] == '\'') {
+		j--
+	}
+	k := j
+	for k > lo && (tokenByte(text[k-1]) || text[k-1] == '.') {
+		k--
+	}
+	if k == j {
+		return "", false
+	}
+	name := strings.ToLower(text[k:j])
+	for _, w := range []string{"key", "token", "secret", "passw", "pwd", "passphrase", "credential", "auth", "bearer"} {
+		if strings.Contains(name, w) {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// looksSecretRef is the rule judge applies, on the whole of v at once.
+func looksSecretRef(name, v string) bool {
+	if len(v) < minSecretRef(name) || placeholderRef(v) {
+		return false
+	}
+	return passwordRef(name) || classesRef(v) >= 2 && entropyRef(v) >= 3.0
+}
+
+func minSecretRef(name string) int {
+	if passwordRef(name) {
+		return 6
+	}
+	return 16
+}
+
+func passwordRef(name string) bool {
+	return strings.Contains(name, "passw") || strings.Contains(name, "pwd") || strings.Contains(name, "passphrase")
+}
+
+func placeholderRef(v string) bool {
+	l := strings.ToLower(v)
+	if strings.HasPrefix(l, "$") || strings.HasPrefix(l, "{{") || strings.HasPrefix(l, "<") || strings.HasPrefix(l, "[") || strings.HasPrefix(l, "%") {
+		return true
+	}
+	for _, p := range []string{"xxxx", "****", "your", "changeme", "redacted", "example.com", "null", "none", "true", "false", "process.env", "os.environ", "getenv"} {
+		if strings.Contains(l, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func classesRef(v string) int {
+	var lo, up, dg, ot int
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= 'a' && c <= 'z':
+			lo = 1
+		case c >= 'A' && c <= 'Z':
+			up = 1
+		case c >= '0' && c <= '9':
+			dg = 1
+		default:
+			ot = 1
+		}
+	}
+	return lo + up + dg + ot
+}
+
+func entropyRef(v string) float64 {
+	var counts [256]int
+	for i := 0; i < len(v); i++ {
+		counts[v[i]]++
+	}
+	h, n := 0.0, float64(len(v))
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
 }
