@@ -100,40 +100,117 @@ func disjoint(spans []Span) bool {
 }
 
 // merge folds each sorted span that starts before the end of the group so
-// far into it, and keeps the groups that hold a wanted span. The label is
-// chosen among the spans as detected (best), not the merged extents, so
-// that the order of folding does not change which wins. Groups are written
-// over spans already read.
+// far into it, and keeps the groups that hold a wanted span. Groups are
+// written over spans already read.
 func merge(spans []Span, rank func(Span) int) []Span {
-	out := spans[:0]
-	var (
-		group, best Span
-		top         int // best's rank
-		open        bool
-	)
-	flush := func() {
-		if open && top > 0 {
-			best.Start, best.End = group.Start, group.End
-			out = append(out, best)
-		}
-	}
+	f := folder{out: spans[:0]}
 	for _, s := range spans {
-		r := 1
-		if rank != nil {
-			r = rank(s)
-		}
-		if open && s.Start < group.End {
-			group.End = max(group.End, s.End)
-			if r > top || r == top && better(s, best) {
-				best, top = s, r
-			}
-			continue
-		}
-		flush()
-		group, best, top, open = s, s, r, true
+		f.add(s, rankOf(s, rank))
 	}
-	flush()
-	return out
+	return f.flush()
+}
+
+// rankOf is rank(s), 1 for a nil rank.
+func rankOf(s Span, rank func(Span) int) int {
+	if rank == nil {
+		return 1
+	}
+	return rank(s)
+}
+
+// folder folds spans, given in Resolve's order, into groups. The label is
+// chosen among the spans as detected (best), not the merged extents, so
+// that the order of folding does not change which wins. It is told each
+// span's rank rather than holding the rank function, which would then
+// escape: the engine's is a method value, allocated wherever it escapes.
+type folder struct {
+	out         []Span
+	group, best Span
+	top         int // best's rank
+	open        bool
+}
+
+// add folds s, of rank r.
+func (f *folder) add(s Span, r int) {
+	if f.open && s.Start < f.group.End {
+		f.group.End = max(f.group.End, s.End)
+		if r > f.top || r == f.top && better(s, f.best) {
+			f.best, f.top = s, r
+		}
+		return
+	}
+	f.flush()
+	f.group, f.best, f.top, f.open = s, s, r, true
+}
+
+// flush ends the open group, keeping it if it holds a wanted span, and
+// returns the groups kept.
+func (f *folder) flush() []Span {
+	if f.open && f.top > 0 {
+		f.best.Start, f.best.End = f.group.Start, f.group.End
+		f.out = append(f.out, f.best)
+	}
+	f.open = false
+	return f.out
+}
+
+// ResolveLists is ResolveRanked of the spans of all the lists together,
+// in a new slice: the lists are left as they are (a detector's output may
+// be a cached verdict, shared). When each list is sorted, as a detector's
+// output is, they are read in one merged pass in Resolve's order (on equal
+// extents, the earlier list's span first, as the stable sort of their
+// concatenation has it), and only the groups kept are written: a text
+// dense with unwanted spans (confidence 0) costs no copy of them.
+func ResolveLists(rank func(Span) int, lists ...[]Span) []Span {
+	wanted, total := 0, 0
+	for _, l := range lists {
+		if !inOrder(l) {
+			return ResolveRanked(slices.Concat(lists...), rank)
+		}
+		total += len(l)
+		for _, s := range l {
+			if rankOf(s, rank) > 0 {
+				wanted++
+			}
+		}
+	}
+	if wanted == 0 {
+		return nil
+	}
+	// A group kept holds a wanted span, and no two groups share one.
+	f := folder{out: make([]Span, 0, wanted)}
+	var buf [4]int // where each list is read next; two lists is the usual
+	heads := buf[:]
+	if len(lists) > len(buf) {
+		heads = make([]int, len(lists))
+	}
+	for range total {
+		k, next := -1, Span{}
+		for i, l := range lists {
+			if h := heads[i]; h < len(l) && (k < 0 || before(l[h], next)) {
+				k, next = i, l[h]
+			}
+		}
+		f.add(next, rankOf(next, rank))
+		heads[k]++
+	}
+	return f.flush()
+}
+
+// before reports whether a comes before b in Resolve's order: by start,
+// then the longer first.
+func before(a, b Span) bool {
+	return a.Start < b.Start || a.Start == b.Start && a.End > b.End
+}
+
+// inOrder reports spans in Resolve's order.
+func inOrder(spans []Span) bool {
+	for i := 1; i < len(spans); i++ {
+		if before(spans[i], spans[i-1]) {
+			return false
+		}
+	}
+	return true
 }
 
 func better(a, b Span) bool {

@@ -186,3 +186,55 @@ func FuzzResolveMatchesReference(f *testing.F) {
 		}
 	})
 }
+
+// FuzzResolveListsMatchesReference holds ResolveLists to the reference on
+// two lists of spans: both as a detector returns them (resolved, so sorted
+// and disjoint), or the second as it comes (unsorted, overlapping), and
+// checks that the lists are left as they were.
+func FuzzResolveListsMatchesReference(f *testing.F) {
+	for _, tt := range resolveCases {
+		f.Add(encodeSpans(tt.in), encodeSpans(tt.want), true)
+	}
+	for _, tt := range rankedCases {
+		f.Add(encodeSpans(tt.in), encodeSpans(tt.in), false)
+	}
+	f.Fuzz(func(t *testing.T, a, b []byte, resolved bool) {
+		lists := func() [][]Span {
+			la, lb := Resolve(decodeSpans(a)), decodeSpans(b)
+			if resolved {
+				lb = Resolve(lb)
+			}
+			return [][]Span{la, lb}
+		}
+		for _, rank := range []func(Span) int{nil, wantedAbove} {
+			in := lists()
+			was := fmt.Sprint(in)
+			got := ResolveLists(rank, in...)
+			want := resolveRef(append(lists()[0], lists()[1]...), rank)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("ResolveLists(%v) = %v, reference = %v", in, got, want)
+			}
+			if fmt.Sprint(in) != was {
+				t.Fatalf("ResolveLists changed its lists from %v to %v", was, in)
+			}
+		}
+	})
+}
+
+// TestResolveListsCopiesNoUnwantedSpan checks that resolving a detector's
+// output dense with unwanted spans allocates only for the spans kept.
+func TestResolveListsCopiesNoUnwantedSpan(t *testing.T) {
+	var spans []Span
+	for i := range 10000 {
+		c := 0.0
+		if i%100 == 0 {
+			c = 0.75
+		}
+		spans = append(spans, pii("PHONE", 10*i, 10*i+8, c))
+	}
+	var got []Span
+	allocs := testing.AllocsPerRun(10, func() { got = ResolveLists(wantedAbove, spans, nil) })
+	if len(got) != 100 || allocs != 1 || cap(got) != 100 {
+		t.Fatalf("kept %d spans in a slice of %d with %v allocations, want 100 in 100 with 1", len(got), cap(got), allocs)
+	}
+}
