@@ -58,20 +58,12 @@ func BenchmarkScanAdversarial(b *testing.B) {
 		b.Fatal(err)
 	}
 	p := mustPolicy(b, "pii=redact,secrets=redact,injection=off")
-	for _, unit := range []string{"370 3911, ", "+1 415 555 0100, ", "key=", guardtest.Prose} {
-		name := unit
-		if unit == guardtest.Prose {
-			name = "prose"
-		}
-		text := strings.Repeat(unit, (1<<20)/len(unit))
-		b.Run(name, func(b *testing.B) {
-			b.SetBytes(int64(len(text)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, _, err := e.ScanText(context.Background(), text, p, Untrusted, nil); err != nil {
-					b.Fatal(err)
-				}
+	units := []string{"370 3911, ", "+1 415 555 0100, ", "key=", guardtest.Prose}
+	guardtest.BenchPerMiB(b, units, func(b *testing.B, text string) {
+		for b.Loop() {
+			if _, _, err := e.ScanText(context.Background(), text, p, Untrusted, nil); err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
+		}
+	})
 }

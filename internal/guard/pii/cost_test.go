@@ -77,18 +77,9 @@ func TestDetectAllocatesLittleBeyondItsSpans(t *testing.T) {
 // BenchmarkDetectAdversarial measures Detect on 1 MB of each adversarial
 // text, and of the gateway benchmark's prose to compare with.
 func BenchmarkDetectAdversarial(b *testing.B) {
-	for _, unit := range append(adversarial, guardtest.Prose) {
-		name := unit
-		if unit == guardtest.Prose {
-			name = "prose"
+	guardtest.BenchPerMiB(b, append(adversarial, guardtest.Prose), func(b *testing.B, text string) {
+		for b.Loop() {
+			Detect(text)
 		}
-		text := strings.Repeat(unit, (1<<20)/len(unit))
-		b.Run(name, func(b *testing.B) {
-			b.SetBytes(int64(len(text)))
-			b.ReportAllocs()
-			for b.Loop() {
-				Detect(text)
-			}
-		})
-	}
+	})
 }

@@ -50,18 +50,9 @@ func TestAssignmentsAllocateNothingPerValue(t *testing.T) {
 // BenchmarkDetectAdversarial measures Detect on 1 MB of each text of
 // assignments, and of the gateway benchmark's prose to compare with.
 func BenchmarkDetectAdversarial(b *testing.B) {
-	for _, unit := range append(assignments, guardtest.Prose) {
-		name := unit
-		if unit == guardtest.Prose {
-			name = "prose"
+	guardtest.BenchPerMiB(b, append(assignments, guardtest.Prose), func(b *testing.B, text string) {
+		for b.Loop() {
+			Detect(text)
 		}
-		text := strings.Repeat(unit, (1<<20)/len(unit))
-		b.Run(name, func(b *testing.B) {
-			b.SetBytes(int64(len(text)))
-			b.ReportAllocs()
-			for b.Loop() {
-				Detect(text)
-			}
-		})
-	}
+	})
 }
