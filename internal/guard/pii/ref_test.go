@@ -260,12 +260,14 @@ func caseTexts() []string {
 
 // runTexts are digit runs longer than the groups runGroups holds at once
 // (32), ending every way a run ends: at a separator, glued to a word, on
-// an extension, at the end of the text; and runs shaped like a vetoed
-// number but one group longer.
+// an extension, at the end of the text; runs shaped like a vetoed
+// number but one group longer; and vetoed numbers followed by one more
+// group glued to a word, which is dropped (a CNPJ's sixth group).
 var runTexts = []string{
 	strings.Repeat("1-", 100), strings.Repeat("370 3911 ", 40) + "x", strings.Repeat("1.2.", 50) + "3a",
 	strings.Repeat("4111 1111 1111 1111 ", 12) + "(020) 7946x12", strings.Repeat("12-", 33) + "555-123-4567x99",
 	strings.Repeat("(0) ", 40) + "9", "529.982.247-25.1", "123-45-6789-1", strings.Repeat("370 3911, ", 30),
+	"call 12.345.678/0001-00 9a", "12.345.678/0001-00-1st", "529.982.247-00 1st", "123-45-0000 2nd",
 }
 
 // TestMatchesReference holds Detect to the reference on the table cases,

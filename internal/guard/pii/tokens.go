@@ -61,9 +61,11 @@ func appendRun(c *collector, text string, i int) int {
 		}
 	}
 	r := runGroups{text: text, next: j}
-	// A run formatted exactly like a CPF, CNPJ or SSN has 3 to 5 groups:
-	// by the time its fifth is read, whether it ended there is known.
-	if gs := r.upTo(0, 4); r.done && vetoed(text, gs) {
+	// A run formatted exactly like a CPF, CNPJ or SSN has 3 to 5 groups,
+	// and a sixth may still follow, glued to a word and so dropped ("…/0001-00
+	// 9a"): once the sixth is read, whether the run ended at the fifth is
+	// known.
+	if gs := r.upTo(0, 5); r.done && vetoed(text, gs) {
 		return r.end
 	}
 	for a := 0; ; {
