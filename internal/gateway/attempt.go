@@ -195,7 +195,7 @@ func routeError(x *exchange, err error) error {
 		x.rec.Status = statusClientClosed
 		return nil //nolint:nilerr // the client has gone: nothing to answer
 	case errors.As(err, &d):
-		return deniedError(d)
+		return x.refusedCount(deniedError(d))
 	case errors.Is(err, router.ErrFirstByteTimeout), errors.Is(err, router.ErrIdleTimeout):
 		return apierr.New(http.StatusGatewayTimeout, "upstream_timeout", "the upstream provider did not answer in time").WithCause(err)
 	case errors.As(err, &ae):
@@ -206,6 +206,18 @@ func routeError(x *exchange, err error) error {
 		return apierr.New(http.StatusGatewayTimeout, "upstream_timeout", "the request deadline passed before the upstream answered").WithCause(err)
 	}
 	return apierr.New(http.StatusBadGateway, "upstream_error", "the upstream provider failed to answer").WithCause(err)
+}
+
+// refusedCount records a token count that every deployment's limits
+// refused as admitRequest records one the caller's limits refused: a
+// usage row with its 429 and the request metrics, the only trace a count
+// leaves. A call is recorded by serveCall, whatever its error.
+func (x *exchange) refusedCount(err error) error {
+	if x.rt.count {
+		x.rec.Status = apierr.From(err).Status
+		x.settle(0)
+	}
+	return err
 }
 
 // sentWriter remembers whether anything reached the client, which ends

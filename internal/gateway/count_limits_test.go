@@ -14,6 +14,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/limit/memory"
 	"github.com/bulwarkhq/bulwark/internal/router"
 	"github.com/bulwarkhq/bulwark/internal/upstreamtest"
+	"github.com/bulwarkhq/bulwark/internal/usage"
 )
 
 // countCase is one token-counting endpoint, and the billed call of the
@@ -25,17 +26,18 @@ type countCase struct {
 	// errType reads the refusal's error class in the dialect's shape, and
 	// wantErr is the class of a rate-limit refusal.
 	errType, wantErr string
+	endpoint         string // the count's usage.Endpoint
 }
 
 var countCases = []countCase{
 	{name: "anthropic count_tokens",
 		countPath: "/v1/messages/count_tokens", count: `{"model":"smart","messages":[{"role":"user","content":"hello"}]}`,
 		callPath: "/v1/messages", call: `{"model":"smart","max_tokens":5,"messages":[{"role":"user","content":"hello"}]}`,
-		errType: "error.type", wantErr: "rate_limit_error"},
+		errType: "error.type", wantErr: "rate_limit_error", endpoint: usage.EndpointMessagesCount},
 	{name: "gemini countTokens",
 		countPath: "/v1beta/models/smart:countTokens", count: `{"contents":[{"role":"user","parts":[{"text":"hello"}]}]}`,
 		callPath: "/v1beta/models/smart:generateContent", call: `{"contents":[{"role":"user","parts":[{"text":"hello"}]}]}`,
-		errType: "error.status", wantErr: "RESOURCE_EXHAUSTED"},
+		errType: "error.status", wantErr: "RESOURCE_EXHAUSTED", endpoint: usage.EndpointGeminiCountTokens},
 }
 
 // withKeyLimits gives the caller the limits of subs, on a gate over the
@@ -159,12 +161,12 @@ var routedCountCases = []countCase{
 	{name: "anthropic count_tokens",
 		countPath: "/v1/messages/count_tokens", count: `{"model":"routed","messages":[{"role":"user","content":"hello"}]}`,
 		callPath: "/v1/messages", call: `{"model":"routed","max_tokens":5,"messages":[{"role":"user","content":"hello"}]}`,
-		errType: "error.type", wantErr: "rate_limit_error"},
+		errType: "error.type", wantErr: "rate_limit_error", endpoint: usage.EndpointMessagesCount},
 	{name: "gemini countTokens",
 		countPath: "/v1beta/models/routed:countTokens", count: `{"contents":[{"role":"user","parts":[{"text":"hello"}]}]}`,
 		callPath: "/v1beta/models/routed:generateContent",
 		call:     `{"contents":[{"role":"user","parts":[{"text":"hello"}]}],"generationConfig":{"maxOutputTokens":5}}`,
-		errType:  "error.status", wantErr: "RESOURCE_EXHAUSTED"},
+		errType:  "error.status", wantErr: "RESOURCE_EXHAUSTED", endpoint: usage.EndpointGeminiCountTokens},
 }
 
 // TestRoutedCountSkipsABusyDeployment: a Gemini countTokens on a routing
@@ -190,6 +192,27 @@ func TestRoutedCountSkipsABusyDeployment(t *testing.T) {
 			checkRefusal(t, tc, resp, b)
 			if n := len(solo.anth.Requests()); n != 0 {
 				t.Errorf("upstream counted %d times on a busy deployment, want 0", n)
+			}
+		})
+	}
+}
+
+// TestRoutedCountRefusalIsRecorded: a count that every deployment's
+// limits refused left no usage row and no request metric, unlike one the
+// caller's limits refused, so `bulwark usage --endpoint` could not show
+// it. It is recorded with its 429 and its endpoint.
+func TestRoutedCountRefusalIsRecorded(t *testing.T) {
+	busy := router.Deployment{MaxParallel: 1}
+	for _, tc := range routedCountCases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, gate := routedCountEnv(t, busy)
+			holdDeployment(t, gate, "a", busy)
+			resp, b := e.do(t, http.MethodPost, tc.countPath, tc.count, anthHdr)
+			checkRefusal(t, tc, resp, b)
+			recs := e.usage.all()
+			if len(recs) != 1 || recs[0].Status != http.StatusTooManyRequests || recs[0].Model != "routed" ||
+				recs[0].Endpoint != tc.endpoint || recs[0].CostMicros != 0 {
+				t.Fatalf("usage rows %+v; want one, the refusal's 429 on %s", recs, tc.endpoint)
 			}
 		})
 	}
