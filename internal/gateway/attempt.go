@@ -78,7 +78,7 @@ func (x *exchange) route(w http.ResponseWriter, body []byte, f Fields) error {
 
 // tryDeployment is one attempt on d: the deployment's own limits, then the
 // upstream call. A deployment whose limits refuse is skipped, not blamed.
-func (x *exchange) tryDeployment(ctx context.Context, w *sentWriter, body []byte, f Fields, d router.Deployment) error {
+func (x *exchange) tryDeployment(ctx context.Context, w *sentWriter, body []byte, f Fields, d router.Deployment) (err error) {
 	prov, ok, err := x.g.deps.Providers.Provider(ctx, x.id.Tenant, d.Provider)
 	if err != nil {
 		return apierr.Internal(fmt.Errorf("gateway: provider lookup: %w", err))
@@ -92,6 +92,10 @@ func (x *exchange) tryDeployment(ctx context.Context, w *sentWriter, body []byte
 	if err != nil {
 		return err
 	}
+	// Deferred, so that a panic unwinding through the attempt still leaves
+	// the hold with the exchange, whose deferred settle gives it back: a
+	// lost hold would refuse the deployment's calls until restart.
+	defer func() { x.keepDeployment(ctx, adm, err != nil && !w.wrote) }()
 	x.tgt = target{prov: prov, upstream: d.Model}
 	// A failed earlier attempt must not leave its status on this one's row.
 	x.rec.Status = 0
@@ -100,12 +104,9 @@ func (x *exchange) tryDeployment(ctx context.Context, w *sentWriter, body []byte
 	w.Header().Set(HeaderDeployment, d.Name)
 	ctx = provider.WithConnectTimeout(ctx, d.Timeouts.Connect)
 	if translated {
-		err = x.forwardTranslated(ctx, w, body, f)
-	} else {
-		err = x.forwardSame(ctx, w, body, f, d.Model)
+		return x.forwardTranslated(ctx, w, body, f)
 	}
-	x.keepDeployment(ctx, adm, err != nil && !w.wrote)
-	return err
+	return x.forwardSame(ctx, w, body, f, d.Model)
 }
 
 // admitDeployment takes d's own limits for one attempt (nil when d has

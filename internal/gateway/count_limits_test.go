@@ -286,6 +286,12 @@ func TestRoutedCountLeavesTheDeploymentItsCalls(t *testing.T) {
 // limits.
 func routedCountEnv(t *testing.T, deps ...router.Deployment) (*env, *limit.Gate) {
 	t.Helper()
+	return routedEnvWith(t, nil, deps...)
+}
+
+// routedEnvWith is routedCountEnv with one more option applied (nil: none).
+func routedEnvWith(t *testing.T, opt envOpt, deps ...router.Deployment) (*env, *limit.Gate) {
+	t.Helper()
 	names := make([]string, len(deps))
 	for i := range deps {
 		names[i] = string(rune('a' + i))
@@ -302,6 +308,10 @@ func routedCountEnv(t *testing.T, deps ...router.Deployment) (*env, *limit.Gate)
 			t.Fatal(err)
 		}
 		d.Routing = Routing{Executor: &router.Executor{Router: rtr, Policy: router.DefaultPolicy}, Gate: gate, Limits: staticLimits{}}
+	}, func(c *Config, d *Deps) {
+		if opt != nil {
+			opt(c, d)
+		}
 	})
 	return e, gate
 }

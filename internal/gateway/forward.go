@@ -170,9 +170,16 @@ func (x *exchange) serve(w http.ResponseWriter) error {
 // usage record run exactly once, whatever happens.
 func (x *exchange) serveCall(w http.ResponseWriter, out []byte, f Fields) (err error) {
 	n, err := x.g.deps.Hooks.before(x.r.Context(), &x.call)
+	returned := false
 	defer func() {
-		if err != nil {
+		switch {
+		case err != nil:
 			x.rec.Status = apierr.From(err).Status
+		case !returned:
+			// A panic is unwinding through (the server's recovery answers
+			// it): the row says so, and settling still frees the call's
+			// slots and deployment hold.
+			x.rec.Status = http.StatusInternalServerError
 		}
 		x.settle(n)
 	}()
@@ -180,9 +187,12 @@ func (x *exchange) serveCall(w http.ResponseWriter, out []byte, f Fields) (err e
 		return err
 	}
 	if x.routed {
-		return settled(x.route(w, out, f))
+		err = settled(x.route(w, out, f))
+	} else {
+		err = settled(x.forward(x.r.Context(), w, out, f))
 	}
-	return settled(x.forward(x.r.Context(), w, out, f))
+	returned = true
+	return err
 }
 
 // admitRequest takes the caller's limits that do not depend on the body

@@ -91,7 +91,7 @@ func (x *exchange) geminiCountTokens(w http.ResponseWriter, model string) error 
 // count is answered, by endCount.
 func (x *exchange) countRouted(w http.ResponseWriter, body []byte, req *llm.Request, model string) error {
 	ex := x.g.deps.Routing.Executor
-	_, err := ex.Do(x.r.Context(), model, func(ctx context.Context, d router.Deployment) error {
+	_, err := ex.Do(x.r.Context(), model, func(ctx context.Context, d router.Deployment) (err error) {
 		prov, ok, err := x.g.deps.Providers.Provider(ctx, x.id.Tenant, d.Provider)
 		if err != nil {
 			return apierr.Internal(fmt.Errorf("gateway: provider lookup: %w", err))
@@ -107,10 +107,10 @@ func (x *exchange) countRouted(w http.ResponseWriter, body []byte, req *llm.Requ
 		if err != nil {
 			return err
 		}
+		// Deferred, as in tryDeployment: a panic must not lose the hold.
+		defer func() { x.keepDeployment(ctx, adm, err != nil) }() // countOn writes only a success
 		w.Header().Set(HeaderDeployment, d.Name)
-		err = x.countOn(ctx, w, body, req, model)
-		x.keepDeployment(ctx, adm, err != nil) // countOn writes only a success
-		return err
+		return x.countOn(ctx, w, body, req, model)
 	}, func() bool { return false }) // countOn writes only a success
 	if err != nil {
 		return routeError(x, err)
