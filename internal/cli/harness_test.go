@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -158,6 +159,27 @@ func (h *harness) get(path, key string) *http.Response {
 func (h *harness) status(path, key string) int {
 	h.t.Helper()
 	resp := h.get(path, key)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// postStatus sends body to path on the running server with the Anthropic
+// headers an SDK sends (key as x-api-key), reads the answer to its end and
+// returns its status.
+func (h *harness) postStatus(path, key, body string) int {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.addr+path, strings.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("X-Api-Key", key)
+	req.Header.Set("Anthropic-Version", "2023-06-01")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
 }

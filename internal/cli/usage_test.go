@@ -93,19 +93,8 @@ func TestUsageShowsOneHourCacheWrites(t *testing.T) {
 	h.must("init")
 	k := h.createKey("--name", "cache", "--scopes", "llm")
 	h.serve()
-	req, _ := http.NewRequest(http.MethodPost, h.addr+"/v1/messages",
-		strings.NewReader(`{"model":"an/claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`))
-	req.Header.Set("x-api-key", k.Key)
-	req.Header.Set("anthropic-version", "2023-06-01")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("messages: status %d", resp.StatusCode)
+	if st := h.postStatus("/v1/messages", k.Key, `{"model":"an/claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`); st != http.StatusOK {
+		t.Fatalf("messages: status %d", st)
 	}
 	h.stop() // flush the usage row
 
@@ -149,17 +138,8 @@ func TestUsageShowsEndpoint(t *testing.T) {
 	h.serve()
 	post := func(path, body string, want int) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, h.addr+path, strings.NewReader(body))
-		req.Header.Set("X-Api-Key", k.Key)
-		req.Header.Set("Anthropic-Version", "2023-06-01")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Fatalf("%s: status %d, want %d", path, resp.StatusCode, want)
+		if st := h.postStatus(path, k.Key, body); st != want {
+			t.Fatalf("%s: status %d, want %d", path, st, want)
 		}
 	}
 	const count = `{"model":"mock/echo","messages":[{"role":"user","content":"hi"}]}`

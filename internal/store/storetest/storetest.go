@@ -407,20 +407,12 @@ func testUsageEstimated(t *testing.T, s store.Store) {
 	if err := s.InsertUsage(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := s.SummariseUsage(ctx, store.UsageFilter{KeyID: "k"})
-	if err != nil || len(sum) != 2 {
-		t.Fatalf("summary = %+v %v", sum, err)
-	}
 	want := []store.UsageSummary{
 		{KeyID: "k", Model: "m", Requests: 3, PromptTokens: 135, CompletionTokens: 28, Errors: 2,
 			EstimatedRequests: 2, EstimatedPromptTokens: 35, EstimatedCompletionTokens: 8},
 		{KeyID: "k", Model: "n", Requests: 1, PromptTokens: 9, CompletionTokens: 9},
 	}
-	for i := range want {
-		if sum[i] != want[i] {
-			t.Errorf("summary[%d] = %+v, want %+v", i, sum[i], want[i])
-		}
-	}
+	checkSummary(t, s, store.UsageFilter{KeyID: "k"}, want)
 }
 
 // testUsageCacheTokens: a row keeps its cache reads, its cache writes and
@@ -441,20 +433,12 @@ func testUsageCacheTokens(t *testing.T, s store.Store) {
 	if err := s.InsertUsage(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := s.SummariseUsage(ctx, store.UsageFilter{KeyID: "k"})
-	if err != nil || len(sum) != 2 {
-		t.Fatalf("summary = %+v %v", sum, err)
-	}
 	want := []store.UsageSummary{
 		{KeyID: "k", Model: "claude", Requests: 2, PromptTokens: 5700, CompletionTokens: 15,
 			CachedTokens: 1100, CacheWriteTokens: 3500, CacheWrite1hTokens: 2500, CostMicros: 11},
 		{KeyID: "k", Model: "gpt", Requests: 1, PromptTokens: 40, CachedTokens: 30},
 	}
-	for i := range want {
-		if sum[i] != want[i] {
-			t.Errorf("summary[%d] = %+v, want %+v", i, sum[i], want[i])
-		}
-	}
+	checkSummary(t, s, store.UsageFilter{KeyID: "k"}, want)
 }
 
 // testUsageEndpoint: a row keeps the endpoint it was for, so a refused
@@ -493,17 +477,22 @@ func testUsageEndpoint(t *testing.T, s store.Store) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			sum, err := s.SummariseUsage(ctx, tt.f)
-			if err != nil || len(sum) != len(tt.want) {
-				t.Fatalf("summary = %+v %v; want %+v", sum, err, tt.want)
-			}
-			for i := range tt.want {
-				if sum[i] != tt.want[i] {
-					t.Errorf("summary[%d] = %+v, want %+v", i, sum[i], tt.want[i])
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkSummary(t, s, tt.f, tt.want) })
+	}
+}
+
+// checkSummary summarises the usage f selects and compares it, group by
+// group in the stores' order, with want.
+func checkSummary(t *testing.T, s store.Store, f store.UsageFilter, want []store.UsageSummary) {
+	t.Helper()
+	sum, err := s.SummariseUsage(context.Background(), f)
+	if err != nil || len(sum) != len(want) {
+		t.Fatalf("summary = %+v %v; want %+v", sum, err, want)
+	}
+	for i := range want {
+		if sum[i] != want[i] {
+			t.Errorf("summary[%d] = %+v, want %+v", i, sum[i], want[i])
+		}
 	}
 }
 
