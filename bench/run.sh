@@ -34,6 +34,11 @@
 # and prints its top functions (profiling harness; needs perf).
 # BENCH_THREADS=<scenario substring> prints each thread's context switches and
 # CPU per request for the matching scenarios (last round).
+# BENCH_HUGETEXT=1 (root) also runs a second bare proxy and a second Bulwark
+# from a tmpfs mounted huge=always, so their code and read-only data are
+# mapped with 2 MiB pages, as "[huge text]" rows in the same rounds: on a
+# guest that flushes the TLB at every kernel entry, it shows what the
+# binaries' code footprint costs.
 # BENCH_BASE=<git revision> adds that revision's Bulwark as "base@<rev>"
 # rows in the same rounds (before/after side by side). BENCH_REV=<git
 # revision> measures that commit instead of the working tree.
@@ -47,7 +52,12 @@ GEN_CPU=0
 TARGET_CPU=1
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if mountpoint -q "$WORK/hugetext" 2>/dev/null; then umount "$WORK/hugetext"; fi
+	rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 # BENCH_REV=<git revision> builds the measured binaries from that commit
@@ -170,6 +180,31 @@ if [ -n "${BENCH_BASE:-}" ]; then
 fi
 start_bulwark "$WORK/bulwark" "$WORK/head"
 
+# BENCH_HUGETEXT=1: the same binaries, run from a huge=always tmpfs.
+HT_SCENARIOS=()
+if [ -n "${BENCH_HUGETEXT:-}" ]; then
+	mkdir -p "$WORK/hugetext"
+	[ "$(id -u)" = 0 ] || { echo "BENCH_HUGETEXT mounts a tmpfs: run as root" >&2; exit 1; }
+	mount -t tmpfs -o huge=always,size=512m bulwark-bench "$WORK/hugetext"
+	cp "$WORK/bulwark" "$WORK/bareproxy" "$WORK/hugetext/"
+	HT_BARE_PORT=$(port)
+	taskset -c $TARGET_CPU "$WORK/hugetext/bareproxy" -listen "127.0.0.1:$HT_BARE_PORT" -target "http://127.0.0.1:$UP_PORT" &
+	HT_BARE_PID=$!; PIDS+=($HT_BARE_PID)
+	wait_port "$HT_BARE_PORT"
+	HEAD_BW_PID=$BW_PID HEAD_BW_PORT=$BW_PORT HEAD_KEY=$KEY_PLAIN HEAD_REDACT=$KEY_REDACT
+	start_bulwark "$WORK/hugetext/bulwark" "$WORK/ht"
+	for p in $HT_BARE_PID $BW_PID; do
+		echo "huge text: pid $p maps $(awk '/^00400000-/{t=1} t&&/ShmemPmdMapped/{print $2" kB"; exit}' "/proc/$p/smaps") of its code with 2 MiB pages" >&2
+	done
+	HT_SCENARIOS=(
+		"[huge text] bare ReverseProxy|$HT_BARE_PID|$U:$HT_BARE_PORT$CHAT|chat_direct.json|$KEY_PLAIN"
+		"[huge text] bulwark auth+usage|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_PLAIN"
+		"[huge text] bare stream|$HT_BARE_PID|$U:$HT_BARE_PORT$CHAT|stream_direct.json|$KEY_PLAIN"
+		"[huge text] bulwark stream|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_PLAIN"
+	)
+	BW_PID=$HEAD_BW_PID BW_PORT=$HEAD_BW_PORT KEY_PLAIN=$HEAD_KEY KEY_REDACT=$HEAD_REDACT
+fi
+
 # name|pid|url|body|auth key (empty: none). Every target gets the same
 # Authorization header, as an SDK client always sends one: the baselines
 # parse the same request bytes as Bulwark (the bare proxy replaces the
@@ -187,6 +222,7 @@ SCENARIOS=(
 	"bulwark stream +limits|$BW_PID|$U:$BW_PORT$CHAT|stream_routed.json|$KEY_LIMITS"
 	"bulwark stream +guard redact|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_REDACT"
 	"${BASE_SCENARIOS[@]}"
+	"${HT_SCENARIOS[@]}"
 )
 
 # BENCH_ONLY=<extended regex>: run only the scenarios whose name matches
@@ -305,6 +341,12 @@ ratio("bulwark stream +limits", "bulwark stream", "stream routing+limits+budget 
 ratio("bulwark +guard redact-all", "bulwark auth+usage", "guard redact-all / guard off", 1.2)
 ratio("bulwark +guard default", "bulwark auth+usage", "guard default policy / guard off")
 ratio("bulwark stream +guard redact", "bulwark stream", "stream guard redact-all / guard off", 1.2)
+ratio("[huge text] bulwark auth+usage", "[huge text] bare ReverseProxy", "[huge text] bulwark auth+usage / bare proxy", 1.1)
+ratio("[huge text] bulwark stream", "[huge text] bare stream", "[huge text] bulwark stream / bare proxy stream", 1.1)
+ratio("[huge text] bare ReverseProxy", "bare ReverseProxy", "bare proxy: huge text / 4 KiB text")
+ratio("[huge text] bare stream", "bare ReverseProxy stream", "bare proxy stream: huge text / 4 KiB text")
+ratio("[huge text] bulwark auth+usage", "bulwark auth+usage", "bulwark: huge text / 4 KiB text")
+ratio("[huge text] bulwark stream", "bulwark stream", "bulwark stream: huge text / 4 KiB text")
 base = next((n.split(" ")[0] for n in names if n.startswith("base@")), None)
 if base:
     print(f"\nThe same ratios for {base} (before), measured in the same rounds:")
