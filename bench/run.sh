@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bulwark benchmark: one bounded run (about four minutes, loopback only)
 # comparing, side by side, direct-to-fake-upstream, a bare
-# httputil.ReverseProxy and Bulwark in four configurations — auth + usage
+# httputil.ReverseProxy (also under the runtime setting Bulwark gives
+# itself, internal/sysmon) and Bulwark in four configurations — auth + usage
 # (guardrails off), + routing/limits/budget, + guardrails at the default
 # policy, + guardrails redact-all — non-stream and stream.
 #
@@ -115,6 +116,13 @@ BARE_PORT=$(port)
 BULWARK_PPROF_ADDR=${BARE_PPROF_ADDR:-} taskset -c $TARGET_CPU "$WORK/bareproxy" -listen "127.0.0.1:$BARE_PORT" -target "http://127.0.0.1:$UP_PORT" &
 BARE_PID=$!; PIDS+=($BARE_PID)
 wait_port "$BARE_PORT"
+# The same bare proxy under the runtime setting Bulwark's serve gives itself
+# (internal/sysmon: the runtime's monitor thread kept out of its deep
+# sleep): the like-for-like baseline for Bulwark's own work.
+AWAKE_PORT=$(port)
+GODEBUG=schedtrace=2147483647 taskset -c $TARGET_CPU "$WORK/bareproxy" -listen "127.0.0.1:$AWAKE_PORT" -target "http://127.0.0.1:$UP_PORT" &
+AWAKE_PID=$!; PIDS+=($AWAKE_PID)
+wait_port "$AWAKE_PORT"
 
 # One Bulwark serves every Bulwark scenario; the keys differ only in their
 # guard policy and limits, so the rows compare the stages, not processes.
@@ -218,6 +226,8 @@ SCENARIOS=(
 	"bulwark +guard redact-all|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_REDACT"
 	"bare ReverseProxy stream|$BARE_PID|$U:$BARE_PORT$CHAT|stream_direct.json|$KEY_PLAIN"
 	"bare ReverseProxy stream, usage asked|$BARE_PID|$U:$BARE_PORT$CHAT|stream_direct_usage.json|$KEY_PLAIN"
+	"bare ReverseProxy, sysmon awake|$AWAKE_PID|$U:$AWAKE_PORT$CHAT|chat_direct.json|$KEY_PLAIN"
+	"bare stream, sysmon awake|$AWAKE_PID|$U:$AWAKE_PORT$CHAT|stream_direct.json|$KEY_PLAIN"
 	"bulwark stream|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_PLAIN"
 	"bulwark stream +limits|$BW_PID|$U:$BW_PORT$CHAT|stream_routed.json|$KEY_LIMITS"
 	"bulwark stream +guard redact|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_REDACT"
@@ -336,6 +346,10 @@ print("\nCPU/request ratios (median of per-round ratios, same round = same machi
 ratio("bulwark auth+usage", "bare ReverseProxy", "bulwark auth+usage / bare proxy", 1.1)
 ratio("bulwark stream", "bare ReverseProxy stream", "bulwark stream / bare proxy stream", 1.1)
 ratio("bulwark stream", "bare ReverseProxy stream, usage asked", "bulwark stream / bare proxy stream, usage asked")
+ratio("bulwark auth+usage", "bare ReverseProxy, sysmon awake", "bulwark auth+usage / bare proxy, sysmon awake")
+ratio("bulwark stream", "bare stream, sysmon awake", "bulwark stream / bare proxy stream, sysmon awake")
+ratio("bare ReverseProxy, sysmon awake", "bare ReverseProxy", "bare proxy: sysmon awake / Go default")
+ratio("bare stream, sysmon awake", "bare ReverseProxy stream", "bare proxy stream: sysmon awake / Go default")
 ratio("bulwark +routing/limits/budget", "bulwark auth+usage", "routing+limits+budget / auth+usage")
 ratio("bulwark stream +limits", "bulwark stream", "stream routing+limits+budget / stream")
 ratio("bulwark +guard redact-all", "bulwark auth+usage", "guard redact-all / guard off", 1.2)

@@ -191,12 +191,18 @@ func cliRunner(t *testing.T, bin string, env []string) func(args ...string) []by
 // serveBinary runs `bin serve` with env until the test ends (interrupted,
 // killed after 5 s), and waits until it answers on addr.
 func serveBinary(t *testing.T, bin string, env []string, addr string) (base string, logs *syncBuf, err error) {
+	_, base, logs, err = startServe(t, bin, env, addr)
+	return base, logs, err
+}
+
+// startServe is serveBinary that also returns the started command.
+func startServe(t *testing.T, bin string, env []string, addr string) (cmd *exec.Cmd, base string, logs *syncBuf, err error) {
 	logs = &syncBuf{}
-	cmd := exec.Command(bin, "serve")
+	cmd = exec.Command(bin, "serve")
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
-		return "", logs, err
+		return cmd, "", logs, err
 	}
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
@@ -210,9 +216,9 @@ func serveBinary(t *testing.T, bin string, env []string, addr string) (base stri
 	})
 	base = "http://" + addr
 	if err := waitHealthy(base); err != nil {
-		return base, logs, fmt.Errorf("%w; log: %s", err, logs.String())
+		return cmd, base, logs, fmt.Errorf("%w; log: %s", err, logs.String())
 	}
-	return base, logs, nil
+	return cmd, base, logs, nil
 }
 
 func waitHealthy(base string) error {

@@ -1,0 +1,70 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestServeKeepsSysmonAwake: `bulwark serve` restarts itself once, in
+// place, with the runtime setting that keeps Go's monitor thread out of its
+// deep sleep (internal/sysmon) — same PID, for the supervisor that started
+// it — and keeps whatever else GODEBUG said; an explicit schedtrace, such
+// as GODEBUG=schedtrace=0 to keep Go's default, is left as given.
+func TestServeKeepsSysmonAwake(t *testing.T) {
+	bin, err := buildBulwark(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var base []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GODEBUG=") {
+			base = append(base, kv)
+		}
+	}
+	for _, c := range []struct {
+		name, godebug, want string
+	}{
+		{"unset", "", "GODEBUG=schedtrace=2147483647"},
+		{"other settings kept", "GODEBUG=http2client=0", "GODEBUG=http2client=0,schedtrace=2147483647"},
+		{"explicit default kept", "GODEBUG=schedtrace=0", "GODEBUG=schedtrace=0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			addr := freePort(t)
+			env := append(base[:len(base):len(base)], "BULWARK_DATA_DIR="+filepath.Join(dir, "data"), "BULWARK_LISTEN="+addr)
+			if c.godebug != "" {
+				env = append(env, c.godebug)
+			}
+			setup := exec.Command(bin, "init")
+			setup.Env = env
+			if out, err := setup.CombinedOutput(); err != nil {
+				t.Fatalf("init: %v: %s", err, out)
+			}
+			cmd, _, logs, err := startServe(t, bin, env, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			environ, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/environ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, kv := range bytes.Split(environ, []byte{0}) {
+				if bytes.HasPrefix(kv, []byte("GODEBUG=")) {
+					got = append(got, string(kv))
+				}
+			}
+			if len(got) != 1 || got[0] != c.want {
+				t.Fatalf("the serving process (pid %d) runs with %q, want [%s]", cmd.Process.Pid, got, c.want)
+			}
+			if strings.Contains(logs.String(), "warning") {
+				t.Fatalf("serve warned: %s", logs.String())
+			}
+		})
+	}
+}

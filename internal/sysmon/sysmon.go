@@ -1,0 +1,88 @@
+// Package sysmon keeps the Go runtime's monitor thread awake in the
+// gateway process, where its default sleep costs more than it saves.
+//
+// The runtime's sysmon thread sleeps deeply whenever every P is idle, and
+// the first syscall after that wakes it (a futex wake and a context switch),
+// after which it polls every 20 µs until the process is idle again. A
+// gateway at moderate load goes idle and busy again several times per
+// request, so on a virtual machine, where each switch is dear, sysmon's
+// wake-ups were a sixth of the process's CPU (docs/performance.md, twelfth
+// round). With GODEBUG schedtrace set, sysmon never sleeps deeply: it backs
+// off to one wake-up per 10 ms and stays there while it has nothing to
+// retake, as it does in a process that is busy all the time. The runtime
+// reads GODEBUG only at start, so serve re-executes itself with the setting.
+//
+// The interval, 2³¹−1 ms (24.8 days), is how often the runtime prints its
+// one-line scheduler summary to standard error; it prints one at start when
+// the machine has been up longer than that. An explicit schedtrace in
+// GODEBUG is kept as it is: GODEBUG=schedtrace=0 keeps Go's default.
+package sysmon
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"syscall"
+)
+
+// Setting is the GODEBUG setting Env adds.
+const Setting = "schedtrace=2147483647"
+
+// Env returns environ with Setting added to GODEBUG, and whether it added
+// it; environ is returned unchanged when GODEBUG already names schedtrace.
+// The runtime reads the first GODEBUG of the environment, so that is the
+// one extended, and any later ones are dropped.
+func Env(environ []string) ([]string, bool) {
+	first := -1
+	for i, kv := range environ {
+		if strings.HasPrefix(kv, "GODEBUG=") {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return append(environ[:len(environ):len(environ)], "GODEBUG="+Setting), true
+	}
+	value := strings.TrimPrefix(environ[first], "GODEBUG=")
+	for f := range strings.SplitSeq(value, ",") {
+		// The runtime ignores a field without "=", and so does this.
+		if key, _, ok := strings.Cut(f, "="); ok && key == "schedtrace" {
+			return environ, false
+		}
+	}
+	if value != "" {
+		value += ","
+	}
+	out := make([]string, 0, len(environ))
+	for i, kv := range environ {
+		switch {
+		case i == first:
+			out = append(out, "GODEBUG="+value+Setting)
+		case !strings.HasPrefix(kv, "GODEBUG="):
+			out = append(out, kv)
+		}
+	}
+	return out, true
+}
+
+// Reexec replaces the process with the same binary and arguments under
+// Env's environment, keeping its PID and open descriptors. It returns nil
+// without doing anything when there is nothing to add or on a system
+// without /proc/self/exe, and an error only when the exec failed; the
+// caller then goes on with the runtime's default.
+func Reexec() error {
+	if runtime.GOOS != "linux" {
+		return nil
+	}
+	env, changed := Env(os.Environ())
+	if !changed {
+		return nil
+	}
+	// /proc/self/exe is the running binary even when its file was replaced
+	// or removed since it started (an upgrade in place).
+	if err := syscall.Exec("/proc/self/exe", os.Args, env); err != nil { //nolint:gosec // G204: the running binary with its own arguments
+		return fmt.Errorf("re-executing with GODEBUG=%s: %w", Setting, err)
+	}
+	return nil
+}
