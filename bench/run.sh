@@ -50,7 +50,7 @@ CONC=${2:-32}
 ROUNDS=${3:-5}
 RATE=${4:-1500}
 GEN_CPU=0
-TARGET_CPU=1
+TARGET_CPU=${BENCH_TARGET_CPUS:-1}
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -317,10 +317,10 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 names = list(dict.fromkeys(r["name"] for r in rows))
 by = {n: [r for r in rows if r["name"] == n] for n in names}
 med = lambda n, k: statistics.median(r[k] for r in by[n])
-print(f'{"scenario (median of rounds)":<32} {"rps":>8} {"p50_ms":>7} {"p99_ms":>7} {"ttfb50":>7} {"ttfb99":>7} {"cpu_us/req":>10} {"upstr_us":>8} {"user_us":>7} {"cs/req":>6} {"flt/req":>7} {"rss_MB":>7} {"errors":>6}')
+print(f'{"scenario (median of rounds)":<32} {"rps":>8} {"p50_ms":>7} {"p99_ms":>7} {"p999":>7} {"ttfb50":>7} {"ttfb99":>7} {"cpu_us/req":>10} {"upstr_us":>8} {"user_us":>7} {"cs/req":>6} {"flt/req":>7} {"rss_MB":>7} {"errors":>6}')
 for n in names:
     errs = sum(r["errors"] for r in by[n])
-    print(f'{n:<32} {med(n,"rps"):>8.0f} {med(n,"p50_ms"):>7.2f} {med(n,"p99_ms"):>7.2f} {med(n,"ttfb_p50_ms"):>7.2f} {med(n,"ttfb_p99_ms"):>7.2f} {med(n,"cpu_us"):>10.1f} {med(n,"up_us"):>8.1f} {med(n,"user_us"):>7.1f} {med(n,"cs"):>6.1f} {med(n,"faults"):>7.2f} {max(r["rss_mb"] for r in by[n]):>7.1f} {errs:>6}')
+    print(f'{n:<32} {med(n,"rps"):>8.0f} {med(n,"p50_ms"):>7.2f} {med(n,"p99_ms"):>7.2f} {med(n,"p999_ms"):>7.2f} {med(n,"ttfb_p50_ms"):>7.2f} {med(n,"ttfb_p99_ms"):>7.2f} {med(n,"cpu_us"):>10.1f} {med(n,"up_us"):>8.1f} {med(n,"user_us"):>7.1f} {med(n,"cs"):>6.1f} {med(n,"faults"):>7.2f} {max(r["rss_mb"] for r in by[n]):>7.1f} {errs:>6}')
 def interval(per, n=4000, seed=1):
     # 95 % percentile-bootstrap interval of the median of the per-round
     # ratios: rounds are resampled with replacement (a fixed seed keeps a
@@ -328,10 +328,10 @@ def interval(per, n=4000, seed=1):
     rng = random.Random(seed)
     meds = sorted(statistics.median(rng.choices(per, k=len(per))) for _ in range(n))
     return meds[int(0.025 * n)], meds[int(0.975 * n) - 1]
-def ratio(a, b, label, target=None):
+def ratio(a, b, label, target=None, key="cpu_us"):
     if a not in by or b not in by:
         return
-    per = [x["cpu_us"] / y["cpu_us"] for x, y in zip(by[a], by[b])]
+    per = [x[key] / y[key] for x, y in zip(by[a], by[b]) if y[key] > 0]
     lo, hi = interval(per)
     t = ""
     if target:
@@ -361,7 +361,16 @@ ratio("[huge text] bare ReverseProxy", "bare ReverseProxy", "bare proxy: huge te
 ratio("[huge text] bare stream", "bare ReverseProxy stream", "bare proxy stream: huge text / 4 KiB text")
 ratio("[huge text] bulwark auth+usage", "bulwark auth+usage", "bulwark: huge text / 4 KiB text")
 ratio("[huge text] bulwark stream", "bulwark stream", "bulwark stream: huge text / 4 KiB text")
+print("\np99 latency ratios (median of per-round ratios; the machine's jitter makes single rounds of p99 swing ±50 %):")
+ratio("bulwark auth+usage", "bare ReverseProxy", "p99: bulwark auth+usage / bare proxy", key="p99_ms")
+ratio("bulwark stream", "bare ReverseProxy stream", "p99: bulwark stream / bare proxy stream", key="p99_ms")
+ratio("bare ReverseProxy, sysmon awake", "bare ReverseProxy", "p99: bare proxy, sysmon awake / Go default", key="p99_ms")
+ratio("bare stream, sysmon awake", "bare ReverseProxy stream", "p99: bare proxy stream, sysmon awake / Go default", key="p99_ms")
 base = next((n.split(" ")[0] for n in names if n.startswith("base@")), None)
+if base:
+    ratio("bulwark auth+usage", f"{base} auth+usage", f"p99: bulwark auth+usage / {base}", key="p99_ms")
+    ratio("bulwark stream", f"{base} stream", f"p99: bulwark stream / {base}", key="p99_ms")
+    ratio("bulwark stream", f"{base} stream", f"TTFB p99: bulwark stream / {base}", key="ttfb_p99_ms")
 if base:
     print(f"\nThe same ratios for {base} (before), measured in the same rounds:")
     ratio(f"{base} auth+usage", "bare ReverseProxy", f"{base} auth+usage / bare proxy", 1.1)

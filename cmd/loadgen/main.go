@@ -32,6 +32,7 @@ type result struct {
 	RPS       float64 `json:"rps"`
 	P50ms     float64 `json:"p50_ms"`
 	P99ms     float64 `json:"p99_ms"`
+	P999ms    float64 `json:"p999_ms"`
 	TTFBP50ms float64 `json:"ttfb_p50_ms"`
 	TTFBP99ms float64 `json:"ttfb_p99_ms"`
 }
@@ -106,17 +107,18 @@ func main() {
 	slices.Sort(lat)
 	slices.Sort(ttfb)
 	r := result{Requests: len(lat), Errors: errs, RPS: float64(len(lat)) / dur.Seconds(),
-		P50ms: pct(lat, 50), P99ms: pct(lat, 99), TTFBP50ms: pct(ttfb, 50), TTFBP99ms: pct(ttfb, 99)}
+		P50ms: pct(lat, 500), P99ms: pct(lat, 990), P999ms: pct(lat, 999), TTFBP50ms: pct(ttfb, 500), TTFBP99ms: pct(ttfb, 990)}
 	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
 }
 
-func pct(s []time.Duration, p int) float64 {
+// pct is the per-mille quantile of sorted s, in milliseconds.
+func pct(s []time.Duration, perMille int) float64 {
 	if len(s) == 0 {
 		return 0
 	}
-	return float64(s[(len(s)-1)*p/100].Microseconds()) / 1000
+	return float64(s[(len(s)-1)*perMille/1000].Microseconds()) / 1000
 }
 
 // placeholder marks where -unique puts its per-request word.

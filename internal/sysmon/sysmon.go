@@ -2,15 +2,18 @@
 // gateway process, where its default sleep costs more than it saves.
 //
 // The runtime's sysmon thread sleeps deeply whenever every P is idle, and
-// the first syscall after that wakes it (a futex wake and a context switch),
-// after which it polls every 20 µs until the process is idle again. A
-// gateway at moderate load goes idle and busy again several times per
-// request, so on a virtual machine, where each switch is dear, sysmon's
-// wake-ups were a sixth of the process's CPU (docs/performance.md, twelfth
-// round). With GODEBUG schedtrace set, sysmon never sleeps deeply: it backs
-// off to one wake-up per 10 ms and stays there while it has nothing to
-// retake, as it does in a process that is busy all the time. The runtime
-// reads GODEBUG only at start, so serve re-executes itself with the setting.
+// the first syscall after that wakes it (a futex wake and a context
+// switch), after which it polls every 20 µs until the process is idle
+// again. A gateway at moderate load goes idle and busy again several times
+// per request, so on a virtual machine, where each switch is dear, sysmon's
+// wake-ups were a fifth to a third of the process's CPU
+// (docs/performance.md, twelfth round). With GODEBUG schedtrace set, sysmon
+// never sleeps deeply: it backs off to one wake-up per 10 ms and stays
+// there while it has nothing to retake, as it does in a process that is
+// busy all the time. The price is that a goroutine blocked in a long
+// syscall keeps its P until the next wake-up (docs/operations.md). The
+// runtime reads GODEBUG only at start, so serve re-executes itself with
+// the setting.
 //
 // The interval, 2³¹−1 ms (24.8 days), is how often the runtime prints its
 // one-line scheduler summary to standard error; it prints one at start when
