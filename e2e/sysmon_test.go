@@ -62,7 +62,7 @@ func TestServeKeepsSysmonAwake(t *testing.T) {
 			if len(got) != 1 || got[0] != c.want {
 				t.Fatalf("the serving process (pid %d) runs with %q, want [%s]", cmd.Process.Pid, got, c.want)
 			}
-			if strings.Contains(logs.String(), "warning") {
+			if strings.Contains(logs.String(), "re-executing") {
 				t.Fatalf("serve warned: %s", logs.String())
 			}
 		})
