@@ -65,6 +65,32 @@ func TestServeKeepsSysmonAwake(t *testing.T) {
 			if strings.Contains(logs.String(), "re-executing") {
 				t.Fatalf("serve warned: %s", logs.String())
 			}
+			// Still called bulwark in ps, pgrep and the journal: Linux
+			// names a process after the path it was executed by.
+			comm, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/comm")
+			if err != nil || string(bytes.TrimSpace(comm)) != "bulwark" {
+				t.Fatalf("the serving process is named %q (%v), want bulwark", comm, err)
+			}
+			// The runtime's scheduler line appears only when the machine
+			// has been up longer than the 24.8-day interval.
+			if upLessThanInterval(t) && strings.Contains(logs.String(), "SCHED ") {
+				t.Fatalf("serve printed a scheduler line at start: %s", logs.String())
+			}
 		})
 	}
+}
+
+// upLessThanInterval reports whether the machine has been up for less than
+// schedtrace's 2³¹−1 ms.
+func upLessThanInterval(t *testing.T) bool {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	up, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up < 2147483.647-60
 }

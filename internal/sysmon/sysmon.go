@@ -10,10 +10,11 @@
 // (docs/performance.md, twelfth round). With GODEBUG schedtrace set, sysmon
 // never sleeps deeply: it backs off to one wake-up per 10 ms and stays
 // there while it has nothing to retake, as it does in a process that is
-// busy all the time. The price is that a goroutine blocked in a long
-// syscall keeps its P until the next wake-up (docs/operations.md). The
-// runtime reads GODEBUG only at start, so serve re-executes itself with
-// the setting.
+// busy all the time. The prices — a goroutine blocked in a long syscall
+// keeps its P until a later wake-up, 100 wake-ups a second when idle, the
+// scheduler's state printed before a fatal panic — are in
+// docs/operations.md. The runtime reads GODEBUG only at start, so serve
+// re-executes itself with the setting.
 //
 // The interval, 2³¹−1 ms (24.8 days), is how often the runtime prints its
 // one-line scheduler summary to standard error; it prints one at start when
@@ -24,6 +25,7 @@ package sysmon
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"syscall"
@@ -72,8 +74,8 @@ func Env(environ []string) ([]string, bool) {
 // Reexec replaces the process with the same binary and arguments under
 // Env's environment, keeping its PID and open descriptors. It returns nil
 // without doing anything when there is nothing to add or on a system
-// without /proc/self/exe, and an error only when the exec failed; the
-// caller then goes on with the runtime's default.
+// without /proc, and an error only when the exec failed; the caller then
+// goes on with the runtime's default.
 func Reexec() error {
 	if runtime.GOOS != "linux" {
 		return nil
@@ -82,10 +84,38 @@ func Reexec() error {
 	if !changed {
 		return nil
 	}
-	// /proc/self/exe is the running binary even when its file was replaced
-	// or removed since it started (an upgrade in place).
-	if err := syscall.Exec("/proc/self/exe", os.Args, env); err != nil { //nolint:gosec // G204: the running binary with its own arguments
+	path, ok := binary(os.Args[0])
+	if !ok {
+		return nil
+	}
+	if err := execve(path, os.Args, env); err != nil {
 		return fmt.Errorf("re-executing with GODEBUG=%s: %w", Setting, err)
 	}
 	return nil
+}
+
+// execve is syscall.Exec; tests replace it.
+var execve = syscall.Exec
+
+// binary is the path to execute the running binary by: argv[0] (looked up
+// in PATH when it has no slash) when that is the running file, so the
+// process keeps its name in ps, pgrep and the journal — Linux names a
+// process after the path it was executed by — and /proc/self/exe
+// otherwise, which is the running binary even when its file was replaced
+// or removed since it started (an upgrade in place). ok is false without
+// /proc.
+func binary(arg0 string) (path string, ok bool) {
+	self, err := os.Stat("/proc/self/exe")
+	if err != nil {
+		return "", false
+	}
+	if !strings.Contains(arg0, "/") {
+		if arg0, err = exec.LookPath(arg0); err != nil {
+			return "/proc/self/exe", true
+		}
+	}
+	if fi, err := os.Stat(arg0); err == nil && os.SameFile(fi, self) { //nolint:gosec // G703: our own argv[0], only compared with the running binary
+		return arg0, true
+	}
+	return "/proc/self/exe", true
 }

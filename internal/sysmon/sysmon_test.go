@@ -1,8 +1,12 @@
 package sysmon
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -85,4 +89,62 @@ func FuzzEnv(f *testing.F) {
 			t.Fatalf("Env is not a fixed point on %q", got)
 		}
 	})
+}
+
+// TestBinary: the exec path keeps the process's name — argv[0] when it is
+// the running binary, by PATH when argv[0] has no slash — and falls back
+// to /proc/self/exe when argv[0] names anything else.
+func TestBinary(t *testing.T) {
+	self, err := os.Executable() // the test binary, by an absolute path
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	link := filepath.Join(dir, "sysmon-self")
+	if err := os.Symlink(self, link); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	for _, c := range []struct{ arg0, want string }{
+		{self, self},
+		{"sysmon-self", link},
+		{"/bin/sh", "/proc/self/exe"},
+		{filepath.Join(dir, "missing"), "/proc/self/exe"},
+		{"missing-from-path", "/proc/self/exe"},
+	} {
+		got, ok := binary(c.arg0)
+		if !ok || got != c.want {
+			t.Errorf("binary(%q) = %q, %v; want %q", c.arg0, got, ok, c.want)
+		}
+	}
+}
+
+// TestReexecFailureIsReported: a failed exec is an error naming the
+// setting and the cause, for serve to warn and go on with; the exec it
+// attempted runs the same binary and arguments under Env's environment.
+func TestReexecFailureIsReported(t *testing.T) {
+	t.Setenv("GODEBUG", "gctrace=0")
+	var gotPath string
+	var gotArgv, gotEnv []string
+	execve = func(path string, argv, env []string) error {
+		gotPath, gotArgv, gotEnv = path, argv, env
+		return syscall.EACCES
+	}
+	t.Cleanup(func() { execve = syscall.Exec })
+	err := Reexec()
+	if !errors.Is(err, syscall.EACCES) || !strings.Contains(err.Error(), Setting) {
+		t.Fatalf("Reexec() = %v, want an error naming %s and wrapping EACCES", err, Setting)
+	}
+	if want, _ := binary(os.Args[0]); gotPath != want || !slices.Equal(gotArgv, os.Args) {
+		t.Fatalf("exec(%q, %q), want exec(%q, %q)", gotPath, gotArgv, want, os.Args)
+	}
+	if !slices.Contains(gotEnv, "GODEBUG=gctrace=0,"+Setting) {
+		t.Fatalf("exec environment lacks the setting: %q", gotEnv)
+	}
+	// Nothing to add: no exec at all.
+	t.Setenv("GODEBUG", "schedtrace=0")
+	gotPath = ""
+	if err := Reexec(); err != nil || gotPath != "" {
+		t.Fatalf("Reexec() with schedtrace given = %v, exec %q; want nil and no exec", err, gotPath)
+	}
 }
