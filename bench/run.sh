@@ -186,9 +186,9 @@ if [ -n "${BENCH_BASE:-}" ]; then
 		"base@$BASE_REV stream +guard redact|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_REDACT"
 	)
 fi
-start_bulwark "$WORK/bulwark" "$WORK/head"
-
-# BENCH_HUGETEXT=1: the same binaries, run from a huge=always tmpfs.
+# BENCH_HUGETEXT=1: the same binaries, run from a huge=always tmpfs. Started
+# before the measured Bulwark, like the base, so that start_bulwark's last
+# call leaves BW_PID, BW_PORT and every KEY_* naming the measured one.
 HT_SCENARIOS=()
 if [ -n "${BENCH_HUGETEXT:-}" ]; then
 	mkdir -p "$WORK/hugetext"
@@ -199,7 +199,6 @@ if [ -n "${BENCH_HUGETEXT:-}" ]; then
 	taskset -c $TARGET_CPU "$WORK/hugetext/bareproxy" -listen "127.0.0.1:$HT_BARE_PORT" -target "http://127.0.0.1:$UP_PORT" &
 	HT_BARE_PID=$!; PIDS+=($HT_BARE_PID)
 	wait_port "$HT_BARE_PORT"
-	HEAD_BW_PID=$BW_PID HEAD_BW_PORT=$BW_PORT HEAD_KEY=$KEY_PLAIN HEAD_REDACT=$KEY_REDACT
 	start_bulwark "$WORK/hugetext/bulwark" "$WORK/ht"
 	for p in $HT_BARE_PID $BW_PID; do
 		echo "huge text: pid $p maps $(awk '/^00400000-/{t=1} t&&/ShmemPmdMapped/{print $2" kB"; exit}' "/proc/$p/smaps") of its code with 2 MiB pages" >&2
@@ -210,8 +209,9 @@ if [ -n "${BENCH_HUGETEXT:-}" ]; then
 		"[huge text] bare stream|$HT_BARE_PID|$U:$HT_BARE_PORT$CHAT|stream_direct.json|$KEY_PLAIN"
 		"[huge text] bulwark stream|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_PLAIN"
 	)
-	BW_PID=$HEAD_BW_PID BW_PORT=$HEAD_BW_PORT KEY_PLAIN=$HEAD_KEY KEY_REDACT=$HEAD_REDACT
 fi
+start_bulwark "$WORK/bulwark" "$WORK/head"
+
 
 # name|pid|url|body|auth key (empty: none). Every target gets the same
 # Authorization header, as an SDK client always sends one: the baselines
