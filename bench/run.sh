@@ -2,9 +2,11 @@
 # Bulwark benchmark: one bounded run (about four minutes, loopback only)
 # comparing, side by side, direct-to-fake-upstream, a bare
 # httputil.ReverseProxy (also under the runtime setting Bulwark gives
-# itself, internal/sysmon) and Bulwark in four configurations — auth + usage
+# itself, internal/sysmon) and Bulwark in five configurations — auth + usage
 # (guardrails off), + routing/limits/budget, + guardrails at the default
-# policy, + guardrails redact-all — non-stream and stream.
+# policy, + guardrails redact-all, and the default policy with PII in every
+# prompt (chat_pii.json: every request and its echoed answer is a finding,
+# so two durable audit entries per request) — non-stream and stream.
 #
 # Every request carries a different word in its user turn (loadgen
 # -unique), so content-keyed caches (the guard's verdict cache) see what a
@@ -40,6 +42,9 @@
 # mapped with 2 MiB pages, as "[huge text]" rows in the same rounds: on a
 # guest that flushes the TLB at every kernel entry, it shows what the
 # binaries' code footprint costs.
+# BENCH_GODEBUG=<value> sets GODEBUG for every Bulwark serve (e.g.
+# schedtrace=0: Go's default monitor thread), BENCH_SERVE_ENV="K=V …" adds
+# environment variables to it (e.g. GOMAXPROCS=2).
 # BENCH_BASE=<git revision> adds that revision's Bulwark as "base@<rev>"
 # rows in the same rounds (before/after side by side). BENCH_REV=<git
 # revision> measures that commit instead of the working tree.
@@ -160,7 +165,7 @@ YAML
 		PPROF_ADDR=127.0.0.1:$(port)
 		export BULWARK_PPROF_ADDR=$PPROF_ADDR
 	fi
-	taskset -c $TARGET_CPU "$bin" serve >"$dir/bulwark.log" 2>&1 &
+	env GODEBUG=${BENCH_GODEBUG:-} ${BENCH_SERVE_ENV:-} taskset -c $TARGET_CPU "$bin" serve >"$dir/bulwark.log" 2>&1 &
 	unset BULWARK_PPROF_ADDR
 	BW_PID=$!; PIDS+=($BW_PID)
 	wait_port "$BW_PORT"
@@ -182,6 +187,7 @@ if [ -n "${BENCH_BASE:-}" ]; then
 		"base@$BASE_REV auth+usage|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_PLAIN"
 		"base@$BASE_REV +routing/limits|$BW_PID|$U:$BW_PORT$CHAT|chat_routed.json|$KEY_LIMITS"
 		"base@$BASE_REV +guard redact-all|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_REDACT"
+		"base@$BASE_REV +guard default, PII|$BW_PID|$U:$BW_PORT$CHAT|chat_pii.json|$KEY_DEFAULT"
 		"base@$BASE_REV stream|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_PLAIN"
 		"base@$BASE_REV stream +guard redact|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_REDACT"
 	)
@@ -224,6 +230,7 @@ SCENARIOS=(
 	"bulwark +routing/limits/budget|$BW_PID|$U:$BW_PORT$CHAT|chat_routed.json|$KEY_LIMITS"
 	"bulwark +guard default|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_DEFAULT"
 	"bulwark +guard redact-all|$BW_PID|$U:$BW_PORT$CHAT|chat_bulwark.json|$KEY_REDACT"
+	"bulwark +guard default, PII|$BW_PID|$U:$BW_PORT$CHAT|chat_pii.json|$KEY_DEFAULT"
 	"bare ReverseProxy stream|$BARE_PID|$U:$BARE_PORT$CHAT|stream_direct.json|$KEY_PLAIN"
 	"bare ReverseProxy stream, usage asked|$BARE_PID|$U:$BARE_PORT$CHAT|stream_direct_usage.json|$KEY_PLAIN"
 	"bare ReverseProxy, sysmon awake|$AWAKE_PID|$U:$AWAKE_PORT$CHAT|chat_direct.json|$KEY_PLAIN"
@@ -354,6 +361,7 @@ ratio("bulwark +routing/limits/budget", "bulwark auth+usage", "routing+limits+bu
 ratio("bulwark stream +limits", "bulwark stream", "stream routing+limits+budget / stream")
 ratio("bulwark +guard redact-all", "bulwark auth+usage", "guard redact-all / guard off", 1.2)
 ratio("bulwark +guard default", "bulwark auth+usage", "guard default policy / guard off")
+ratio("bulwark +guard default, PII", "bulwark auth+usage", "guard default policy, PII in every prompt (audited) / guard off")
 ratio("bulwark stream +guard redact", "bulwark stream", "stream guard redact-all / guard off", 1.2)
 ratio("[huge text] bulwark auth+usage", "[huge text] bare ReverseProxy", "[huge text] bulwark auth+usage / bare proxy", 1.1)
 ratio("[huge text] bulwark stream", "[huge text] bare stream", "[huge text] bulwark stream / bare proxy stream", 1.1)
@@ -371,12 +379,15 @@ if base:
     ratio("bulwark auth+usage", f"{base} auth+usage", f"p99: bulwark auth+usage / {base}", key="p99_ms")
     ratio("bulwark stream", f"{base} stream", f"p99: bulwark stream / {base}", key="p99_ms")
     ratio("bulwark stream", f"{base} stream", f"TTFB p99: bulwark stream / {base}", key="ttfb_p99_ms")
+    ratio("bulwark +guard default, PII", f"{base} +guard default, PII", f"guard default, PII: bulwark / {base}")
+    ratio("bulwark +guard default, PII", f"{base} +guard default, PII", f"p99: guard default, PII: bulwark / {base}", key="p99_ms")
 if base:
     print(f"\nThe same ratios for {base} (before), measured in the same rounds:")
     ratio(f"{base} auth+usage", "bare ReverseProxy", f"{base} auth+usage / bare proxy", 1.1)
     ratio(f"{base} stream", "bare ReverseProxy stream", f"{base} stream / bare proxy stream", 1.1)
     ratio(f"{base} +routing/limits", f"{base} auth+usage", f"{base} routing+limits+budget / auth+usage")
     ratio(f"{base} +guard redact-all", f"{base} auth+usage", f"{base} guard redact-all / guard off", 1.2)
+    ratio(f"{base} +guard default, PII", f"{base} auth+usage", f"{base} guard default policy, PII (audited) / guard off")
     ratio(f"{base} stream +guard redact", f"{base} stream", f"{base} stream guard redact-all / guard off", 1.2)
 PY
 

@@ -29,39 +29,55 @@ type AuditPurgeTx interface {
 	SetAnchor(ctx context.Context, a AuditAnchor) error
 }
 
-// AppendAudit inserts, through tx, the row fn builds from the chain's
-// head; when retention purged every row the anchor stands in for the head
-// (its Seq and PrevMAC), so the chain keeps counting across a purge. A nil
-// fn appends nothing and returns nil. The caller's transaction must keep
-// other writers from reading the same head until it ends.
+// AppendAudit inserts, through tx, the rows fns build, each from the row
+// before it — the first from the chain's head; when retention purged
+// every row the anchor stands in for the head (its Seq and PrevMAC), so
+// the chain keeps counting across a purge. Nil fns append nothing; the
+// last row appended is returned (nil when none was). The head is read
+// once, so a batch costs one lookup however many rows it chains. The
+// caller's transaction must keep other writers from reading the same head
+// until it ends.
 //
 // Errors of tx are returned as they are: each implementation already names
 // its store and the step that failed.
-func AppendAudit(ctx context.Context, tx AuditTx, fn AuditFunc) (*AuditRow, error) {
-	if fn == nil {
-		return nil, nil
-	}
-	prev, err := tx.Head(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if prev == nil {
-		anchor, err := tx.Anchor(ctx)
+func AppendAudit(ctx context.Context, tx AuditTx, fns ...AuditFunc) (*AuditRow, error) {
+	var prev *AuditRow
+	headRead := false
+	for _, fn := range fns {
+		if fn == nil {
+			continue
+		}
+		if !headRead {
+			var err error
+			if prev, err = chainHead(ctx, tx); err != nil {
+				return nil, err
+			}
+			headRead = true
+		}
+		row, err := fn(prev)
 		if err != nil {
 			return nil, err
 		}
-		if anchor != nil {
-			prev = &AuditRow{Seq: anchor.Seq, MAC: anchor.PrevMAC}
+		if err := tx.Insert(ctx, row); err != nil {
+			return nil, err
 		}
+		prev = &row
 	}
-	row, err := fn(prev)
-	if err != nil {
+	return prev, nil
+}
+
+// chainHead is the row a new entry chains after: the newest row, else
+// the retention anchor standing in for the purged rows, else nil.
+func chainHead(ctx context.Context, tx AuditTx) (*AuditRow, error) {
+	prev, err := tx.Head(ctx)
+	if err != nil || prev != nil {
+		return prev, err
+	}
+	anchor, err := tx.Anchor(ctx)
+	if err != nil || anchor == nil {
 		return nil, err
 	}
-	if err := tx.Insert(ctx, row); err != nil {
-		return nil, err
-	}
-	return &row, nil
+	return &AuditRow{Seq: anchor.Seq, MAC: anchor.PrevMAC}, nil
 }
 
 // PurgeAudit deletes, through tx, the rows up to upTo, records anchor and

@@ -215,9 +215,12 @@ type Store interface {
 	// it change together or not at all: ErrConflict changes neither.
 	SaveKeyringSalt(ctx context.Context, blob, salt []byte, expectVersion int64) error
 
-	// AppendAudit appends the row built by fn from the last row (nil when
-	// the chain is empty) in one durable, serialised transaction.
-	AppendAudit(ctx context.Context, fn AuditFunc) (*AuditRow, error)
+	// AppendAudit appends the rows fns build, each from the row before it
+	// (the first from the last row, nil when the chain is empty), in one
+	// durable, serialised transaction: all of them or none. It returns the
+	// last row appended. One transaction for many rows is how concurrent
+	// appends share a commit (audit.Log's group commit).
+	AppendAudit(ctx context.Context, fns ...AuditFunc) (*AuditRow, error)
 	AuditRows(ctx context.Context, afterSeq int64, fn func(AuditRow) error) error
 	AuditHead(ctx context.Context) (*AuditRow, error)
 	AuditAnchor(ctx context.Context) (*AuditAnchor, error)

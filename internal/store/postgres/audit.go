@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -49,14 +50,14 @@ func appendAuditTx(ctx context.Context, tx pgx.Tx, fn store.AuditFunc) error {
 	return err
 }
 
-func appendAudit(ctx context.Context, tx pgx.Tx, fn store.AuditFunc) (*store.AuditRow, error) {
-	if fn == nil {
+func appendAudit(ctx context.Context, tx pgx.Tx, fns ...store.AuditFunc) (*store.AuditRow, error) {
+	if !slices.ContainsFunc(fns, func(fn store.AuditFunc) bool { return fn != nil }) {
 		return nil, nil
 	}
 	if err := lockAuditChain(ctx, tx); err != nil {
 		return nil, err
 	}
-	return store.AppendAudit(ctx, auditTx{tx}, fn)
+	return store.AppendAudit(ctx, auditTx{tx}, fns...)
 }
 
 // auditTx gives the shared chain logic (store.AppendAudit, store.PurgeAudit)
@@ -106,12 +107,12 @@ func (a auditTx) SetAnchor(ctx context.Context, anchor store.AuditAnchor) error 
 	return nil
 }
 
-// AppendAudit appends one row in its own transaction, serialised across
-// replicas; it returns after the commit is durable.
-func (s *Store) AppendAudit(ctx context.Context, fn store.AuditFunc) (*store.AuditRow, error) {
+// AppendAudit appends the rows fns build in one transaction, serialised
+// across replicas; it returns after the commit is durable.
+func (s *Store) AppendAudit(ctx context.Context, fns ...store.AuditFunc) (*store.AuditRow, error) {
 	var out *store.AuditRow
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		r, err := appendAudit(ctx, tx, fn)
+		r, err := appendAudit(ctx, tx, fns...)
 		out = r
 		return err
 	})

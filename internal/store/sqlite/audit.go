@@ -86,11 +86,11 @@ func (a auditTx) SetAnchor(ctx context.Context, anchor store.AuditAnchor) error 
 	return nil
 }
 
-// AppendAudit appends one row in its own durable transaction.
-func (s *Store) AppendAudit(ctx context.Context, fn store.AuditFunc) (*store.AuditRow, error) {
+// AppendAudit appends the rows fns build in one durable transaction.
+func (s *Store) AppendAudit(ctx context.Context, fns ...store.AuditFunc) (*store.AuditRow, error) {
 	var out *store.AuditRow
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		r, err := store.AppendAudit(ctx, auditTx{tx}, fn)
+		r, err := store.AppendAudit(ctx, auditTx{tx}, fns...)
 		out = r
 		return err
 	})

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("KeyringRekeyedWithItsSalt", func(t *testing.T) { testSaltRekey(t, newStore(t)) })
 	t.Run("AuditAppendIsSerialised", func(t *testing.T) { testAuditConcurrent(t, newStore(t)) })
 	t.Run("AuditFailureRollsBackChange", func(t *testing.T) { testAuditRollback(t, newStore(t)) })
+	t.Run("AuditBatchIsChainedAndAtomic", func(t *testing.T) { testAuditBatch(t, newStore(t)) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, newStore(t)) })
 	t.Run("UsageEstimated", func(t *testing.T) { testUsageEstimated(t, newStore(t)) })
 	t.Run("UsageCacheTokens", func(t *testing.T) { testUsageCacheTokens(t, newStore(t)) })
@@ -322,6 +323,33 @@ func testAuditConcurrent(t *testing.T, s store.Store) {
 	})
 	if err != nil || prev != 80 {
 		t.Fatalf("chain has %d entries (%v), want 80 contiguous", prev, err)
+	}
+}
+
+// testAuditBatch: the rows of one AppendAudit call are chained one after
+// the other from the head, and a failure of any of them appends none.
+func testAuditBatch(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	defer s.Close()
+	if _, err := s.AppendAudit(ctx, chain("a")); err != nil {
+		t.Fatal(err)
+	}
+	last, err := s.AppendAudit(ctx, chain("b"), nil, chain("c"), chain("d"))
+	if err != nil || last == nil || last.Seq != 4 || last.Action != "d" {
+		t.Fatalf("AppendAudit(batch) = %+v, %v; want row 4, d", last, err)
+	}
+	failing := func(*store.AuditRow) (store.AuditRow, error) { return store.AuditRow{}, errors.New("audit down") }
+	if _, err := s.AppendAudit(ctx, chain("e"), failing, chain("f")); err == nil {
+		t.Fatal("a batch with a failing row succeeded")
+	}
+	var got []string
+	err = s.AuditRows(ctx, 0, func(r store.AuditRow) error {
+		got = append(got, fmt.Sprintf("%d:%s:%s", r.Seq, r.Action, r.MAC))
+		return nil
+	})
+	want := []string{"1:a:1", "2:b:1>2", "3:c:1>2>3", "4:d:1>2>3>4"}
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("chain = %v (%v), want %v: rows chained in order, none of the failed batch", got, err, want)
 	}
 }
 
