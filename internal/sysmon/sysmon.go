@@ -16,6 +16,15 @@
 // docs/operations.md. The runtime reads GODEBUG only at start, so serve
 // re-executes itself with the setting.
 //
+// Only with two Ps or more. With one, a goroutine in a blocking syscall —
+// an audit entry's synced commit — holds the only P for the whole call,
+// since sysmon, backed off, no longer takes it back within microseconds:
+// the process stops serving for every fsync. With the default policy and
+// PII in every prompt (two audit entries per request) that cut a 1-CPU
+// gateway to ≈ 1 000 requests/s at 20–40 ms p50, against 1 376 at 4 ms
+// with Go's default (docs/performance.md, thirteenth round). With two Ps
+// the other P serves on, and no such loss showed.
+//
 // The interval, 2³¹−1 ms (24.8 days), is how often the runtime prints its
 // one-line scheduler summary to standard error; it prints one at start when
 // the machine has been up longer than that. An explicit schedtrace in
@@ -73,11 +82,12 @@ func Env(environ []string) ([]string, bool) {
 
 // Reexec replaces the process with the same binary and arguments under
 // Env's environment, keeping its PID and open descriptors. It returns nil
-// without doing anything when there is nothing to add or on a system
-// without /proc, and an error only when the exec failed; the caller then
-// goes on with the runtime's default.
+// without doing anything when the runtime has a single P (GOMAXPROCS, as
+// the CPU affinity or a container's CPU limit sets it), when there is
+// nothing to add, or on a system without /proc, and an error only when
+// the exec failed; the caller then goes on with the runtime's default.
 func Reexec() error {
-	if runtime.GOOS != "linux" {
+	if runtime.GOOS != "linux" || procs() < 2 {
 		return nil
 	}
 	env, changed := Env(os.Environ())
@@ -94,8 +104,12 @@ func Reexec() error {
 	return nil
 }
 
-// execve is syscall.Exec; tests replace it.
-var execve = syscall.Exec
+// execve is syscall.Exec and procs the runtime's P count; tests replace
+// them.
+var (
+	execve = syscall.Exec
+	procs  = func() int { return runtime.GOMAXPROCS(0) }
+)
 
 // binary is the path to execute the running binary by: argv[0] (looked up
 // in PATH when it has no slash) when that is the running file, so the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -124,6 +125,7 @@ func TestBinary(t *testing.T) {
 // attempted runs the same binary and arguments under Env's environment.
 func TestReexecFailureIsReported(t *testing.T) {
 	t.Setenv("GODEBUG", "gctrace=0")
+	withProcs(t, 2)
 	var gotPath string
 	var gotArgv, gotEnv []string
 	execve = func(path string, argv, env []string) error {
@@ -146,5 +148,29 @@ func TestReexecFailureIsReported(t *testing.T) {
 	gotPath = ""
 	if err := Reexec(); err != nil || gotPath != "" {
 		t.Fatalf("Reexec() with schedtrace given = %v, exec %q; want nil and no exec", err, gotPath)
+	}
+}
+
+func withProcs(t *testing.T, n int) {
+	t.Helper()
+	procs = func() int { return n }
+	t.Cleanup(func() { procs = func() int { return runtime.GOMAXPROCS(0) } })
+}
+
+// TestReexecOnlyWithTwoPs: with a single P the process keeps Go's default
+// — a synced commit would otherwise hold the only P for its whole length
+// — and with two or more it re-executes.
+func TestReexecOnlyWithTwoPs(t *testing.T) {
+	t.Setenv("GODEBUG", "")
+	execs := 0
+	execve = func(string, []string, []string) error { execs++; return syscall.EACCES }
+	t.Cleanup(func() { execve = syscall.Exec })
+	for _, c := range []struct{ procs, execs int }{{1, 0}, {2, 1}, {8, 1}} {
+		withProcs(t, c.procs)
+		execs = 0
+		err := Reexec()
+		if execs != c.execs || (c.execs == 0) != (err == nil) {
+			t.Fatalf("GOMAXPROCS %d: Reexec() = %v after %d execs, want %d", c.procs, err, execs, c.execs)
+		}
 	}
 }
