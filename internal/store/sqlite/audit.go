@@ -21,8 +21,36 @@ func scanAudit(r scanner) (*store.AuditRow, error) {
 	return &a, nil
 }
 
+const (
+	auditHeadSQL   = "SELECT " + auditColumns + " FROM audit_events ORDER BY seq DESC LIMIT 1"
+	auditInsertSQL = "INSERT INTO audit_events(" + auditColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+
+// auditStmts are the chain's two statements, prepared once on the write
+// connection: preparing them was ≈ 15 % of a durable append's CPU.
+type auditStmts struct{ head, insert *sql.Stmt }
+
+func prepareAudit(ctx context.Context, wdb *sql.DB) (*auditStmts, error) {
+	head, err := wdb.PrepareContext(ctx, auditHeadSQL)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: prepare audit head: %w", err)
+	}
+	insert, err := wdb.PrepareContext(ctx, auditInsertSQL)
+	if err != nil {
+		_ = head.Close()
+		return nil, fmt.Errorf("sqlite: prepare audit insert: %w", err)
+	}
+	return &auditStmts{head: head, insert: insert}, nil
+}
+
+func (a *auditStmts) close() error { return errors.Join(a.head.Close(), a.insert.Close()) }
+
 func auditHead(ctx context.Context, q querier) (*store.AuditRow, error) {
-	a, err := scanAudit(q.QueryRowContext(ctx, "SELECT "+auditColumns+" FROM audit_events ORDER BY seq DESC LIMIT 1"))
+	return auditHeadRow(q.QueryRowContext(ctx, auditHeadSQL))
+}
+
+func auditHeadRow(row *sql.Row) (*store.AuditRow, error) {
+	a, err := scanAudit(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -34,26 +62,34 @@ func auditHead(ctx context.Context, q querier) (*store.AuditRow, error) {
 
 // appendAuditTx appends the row fn builds from the current head inside tx
 // (store.AppendAudit). A nil fn appends nothing.
-func appendAuditTx(ctx context.Context, tx *sql.Tx, fn store.AuditFunc) error {
-	_, err := store.AppendAudit(ctx, auditTx{tx}, fn)
+func (s *Store) appendAuditTx(ctx context.Context, tx *sql.Tx, fn store.AuditFunc) error {
+	_, err := store.AppendAudit(ctx, s.auditTx(tx), fn)
 	return err
 }
 
 // auditTx gives the shared chain logic (store.AppendAudit, store.PurgeAudit)
 // its statements inside one write transaction; writeTx's BEGIN IMMEDIATE
-// keeps every other writer out until it ends.
-type auditTx struct{ tx *sql.Tx }
+// keeps every other writer out until it ends. The head and insert use the
+// statements prepared on the write connection, which tx runs on.
+type auditTx struct {
+	tx    *sql.Tx
+	stmts *auditStmts
+}
 
 var _ store.AuditPurgeTx = auditTx{}
 
-func (a auditTx) Head(ctx context.Context) (*store.AuditRow, error) { return auditHead(ctx, a.tx) }
+func (s *Store) auditTx(tx *sql.Tx) auditTx { return auditTx{tx: tx, stmts: s.audit} }
+
+func (a auditTx) Head(ctx context.Context) (*store.AuditRow, error) {
+	return auditHeadRow(a.tx.StmtContext(ctx, a.stmts.head).QueryRowContext(ctx))
+}
 
 func (a auditTx) Anchor(ctx context.Context) (*store.AuditAnchor, error) {
 	return auditAnchor(ctx, a.tx)
 }
 
 func (a auditTx) Insert(ctx context.Context, row store.AuditRow) error {
-	_, err := a.tx.ExecContext(ctx, "INSERT INTO audit_events("+auditColumns+") VALUES (?,?,?,?,?,?,?,?,?,?)",
+	_, err := a.tx.StmtContext(ctx, a.stmts.insert).ExecContext(ctx,
 		row.Seq, millis(row.Time), row.Tenant, row.Actor, row.Action, row.Target, row.Outcome, row.RequestID, row.Details, row.MAC)
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit: %w", err)
@@ -90,7 +126,7 @@ func (a auditTx) SetAnchor(ctx context.Context, anchor store.AuditAnchor) error 
 func (s *Store) AppendAudit(ctx context.Context, fns ...store.AuditFunc) (*store.AuditRow, error) {
 	var out *store.AuditRow
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		r, err := store.AppendAudit(ctx, auditTx{tx}, fns...)
+		r, err := store.AppendAudit(ctx, s.auditTx(tx), fns...)
 		out = r
 		return err
 	})
@@ -142,6 +178,6 @@ func (s *Store) AuditAnchor(ctx context.Context) (*store.AuditAnchor, error) {
 // (store.PurgeAudit in one write transaction).
 func (s *Store) PurgeAudit(ctx context.Context, upTo int64, anchor store.AuditAnchor, audit store.AuditFunc) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		return store.PurgeAudit(ctx, auditTx{tx}, upTo, anchor, audit)
+		return store.PurgeAudit(ctx, s.auditTx(tx), upTo, anchor, audit)
 	})
 }

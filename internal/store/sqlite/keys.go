@@ -20,7 +20,7 @@ func (s *Store) CreateTenant(ctx context.Context, name string, audit store.Audit
 		if err != nil {
 			return fmt.Errorf("sqlite: create tenant: %w", err)
 		}
-		return appendAuditTx(ctx, tx, audit)
+		return s.appendAuditTx(ctx, tx, audit)
 	})
 }
 
@@ -74,7 +74,7 @@ func (s *Store) CreateKey(ctx context.Context, k *store.Key, audit store.AuditFu
 		if err := bumpKeys(ctx, tx); err != nil {
 			return err
 		}
-		return appendAuditTx(ctx, tx, audit)
+		return s.appendAuditTx(ctx, tx, audit)
 	})
 }
 
@@ -160,7 +160,7 @@ func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*store.Key) er
 			return err
 		}
 		out = k
-		return appendAuditTx(ctx, tx, audit)
+		return s.appendAuditTx(ctx, tx, audit)
 	})
 	return out, err
 }

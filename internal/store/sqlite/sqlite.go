@@ -33,9 +33,11 @@ var migrations embed.FS
 
 // Store is a SQLite-backed store.Store, safe for concurrent use.
 type Store struct {
-	db   *sql.DB // reads
-	wdb  *sql.DB // audited writes: one connection, synchronous=FULL
-	path string
+	db  *sql.DB // reads
+	wdb *sql.DB // audited writes: one connection, synchronous=FULL
+	// audit holds the chain's statements, prepared on wdb.
+	audit *auditStmts
+	path  string
 	// usage is the connection usage batches are written on, opened on the
 	// first batch (see usageConn).
 	umu     sync.Mutex
@@ -82,6 +84,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	if s.audit, err = prepareAudit(ctx, wdb); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -111,7 +117,11 @@ func (s *Store) Close() error {
 	}
 	s.uclosed = true
 	s.umu.Unlock()
-	return errors.Join(uerr, s.db.Close(), s.wdb.Close())
+	var aerr error
+	if s.audit != nil {
+		aerr = s.audit.close()
+	}
+	return errors.Join(uerr, aerr, s.db.Close(), s.wdb.Close())
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -28,7 +28,7 @@ func (s *Store) PutProvider(ctx context.Context, p *store.Provider, audit store.
 		if err != nil {
 			return fmt.Errorf("sqlite: put provider: %w", err)
 		}
-		return appendAuditTx(ctx, tx, audit)
+		return s.appendAuditTx(ctx, tx, audit)
 	})
 }
 
@@ -42,7 +42,7 @@ func (s *Store) ReplaceProviderCredential(ctx context.Context, tenant, name, old
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("provider %s/%s: %w", tenant, name, store.ErrConflict)
 		}
-		return appendAuditTx(ctx, tx, audit)
+		return s.appendAuditTx(ctx, tx, audit)
 	})
 }
 
@@ -100,7 +100,7 @@ func (s *Store) DeleteProvider(ctx context.Context, tenant, name string, audit s
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("provider %s/%s: %w", tenant, name, store.ErrNotFound)
 		}
-		return appendAuditTx(ctx, tx, audit)
+		return s.appendAuditTx(ctx, tx, audit)
 	})
 }
 
