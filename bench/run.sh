@@ -165,7 +165,11 @@ YAML
 		PPROF_ADDR=127.0.0.1:$(port)
 		export BULWARK_PPROF_ADDR=$PPROF_ADDR
 	fi
-	env GODEBUG=${BENCH_GODEBUG:-} ${BENCH_SERVE_ENV:-} taskset -c $TARGET_CPU "$bin" serve >"$dir/bulwark.log" 2>&1 &
+	local senv=()
+	[ -n "${BENCH_GODEBUG:-}" ] && senv+=("GODEBUG=$BENCH_GODEBUG")
+	# shellcheck disable=SC2206 # BENCH_SERVE_ENV is a list of K=V words
+	senv+=(${BENCH_SERVE_ENV:-})
+	env "${senv[@]}" taskset -c $TARGET_CPU "$bin" serve >"$dir/bulwark.log" 2>&1 &
 	unset BULWARK_PPROF_ADDR
 	BW_PID=$!; PIDS+=($BW_PID)
 	wait_port "$BW_PORT"

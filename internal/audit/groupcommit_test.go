@@ -24,28 +24,45 @@ type gatedStore struct {
 	entered chan struct{} // closed when a held commit is waiting
 	fail    func(call int) error
 	panics  func(call int) bool
+	// rejects refuses a transaction holding a row with this target, as
+	// PostgreSQL refuses a row it cannot store.
+	rejects string
+	ctxs    []context.Context
 }
 
 func (g *gatedStore) AppendAudit(ctx context.Context, fns ...store.AuditFunc) (*store.AuditRow, error) {
 	g.mu.Lock()
 	call := len(g.batches)
 	g.batches = append(g.batches, len(fns))
+	g.ctxs = append(g.ctxs, ctx)
 	hold, entered := g.hold, g.entered
 	g.hold = nil
+	fail, panics := g.fail, g.panics
 	g.mu.Unlock()
 	if hold != nil {
 		close(entered)
 		<-hold
 	}
-	if g.panics != nil && g.panics(call) {
+	if panics != nil && panics(call) {
 		panic("store bug")
 	}
-	if g.fail != nil {
-		if err := g.fail(call); err != nil {
+	if fail != nil {
+		if err := fail(call); err != nil {
 			return nil, err
 		}
 	}
+	for _, fn := range fns {
+		if row, _ := fn(nil); g.rejects != "" && row.Target == g.rejects {
+			return nil, errors.New("invalid byte sequence")
+		}
+	}
 	return g.Store.AppendAudit(ctx, fns...)
+}
+
+func (g *gatedStore) set(f func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f()
 }
 
 func (g *gatedStore) sizes() []int {
@@ -170,13 +187,14 @@ func TestBacklogIsCommittedInBoundedPieces(t *testing.T) {
 	}
 }
 
-// A failed commit fails every entry it carried — none is acknowledged
-// without being on disk — and the log commits again afterwards.
+// A store that keeps failing fails every entry it was given — none is
+// acknowledged without being on disk — and the log commits again once
+// the store recovers.
 func TestFailedCommitFailsItsEntries(t *testing.T) {
 	ctx := context.Background()
 	l, g := newGated(t)
 	g.fail = func(call int) error {
-		if call == 1 {
+		if call >= 1 {
 			return errors.New("disk full")
 		}
 		return nil
@@ -195,6 +213,7 @@ func TestFailedCommitFailsItsEntries(t *testing.T) {
 			t.Fatalf("an entry of the failed commit returned %v", err)
 		}
 	}
+	g.set(func() { g.fail = nil })
 	if err := l.Append(ctx, event(9)); err != nil {
 		t.Fatalf("append after a failed commit: %v", err)
 	}
@@ -203,31 +222,29 @@ func TestFailedCommitFailsItsEntries(t *testing.T) {
 	}
 }
 
-// A store that panics mid-commit answers the entries waiting on that
-// commit and leaves the log usable: a committer that never finished would
-// otherwise hang every later append.
-func TestPanickingCommitLeavesLogUsable(t *testing.T) {
+// A store that panics mid-commit answers every entry that commit carried
+// with an error, and the log commits again afterwards: a committer that
+// never finished would otherwise hang every later append, and a panic in
+// the background committer would end the process.
+func TestPanickingCommitAnswersItsEntries(t *testing.T) {
 	ctx := context.Background()
 	l, g := newGated(t)
-	g.panics = func(call int) bool { return call == 0 }
+	g.panics = func(call int) bool { return call >= 1 }
 	started, release := g.holdNext()
-	leader := make(chan any, 1)
-	go func() {
-		defer func() { leader <- recover() }()
-		_ = l.Append(ctx, event(0))
-	}()
+	first := appendAll(ctx, l, 0, 1)
 	started()
-	rest := appendAll(ctx, l, 1, 3)
-	waitQueued(t, l, 3)
+	rest := appendAll(ctx, l, 1, 4)
+	waitQueued(t, l, 4)
 	release()
-	if r := <-leader; r == nil {
-		t.Fatal("the leader's Append did not panic")
+	if err := first()[0]; err != nil {
+		t.Fatalf("the commit before the panic: %v", err)
 	}
 	for _, err := range rest() {
-		if err != nil {
-			t.Fatalf("an entry queued behind the panic: %v", err)
+		if !errors.Is(err, errCommitPanicked) {
+			t.Fatalf("an entry of the panicked commit returned %v, want errCommitPanicked", err)
 		}
 	}
+	g.set(func() { g.panics = nil })
 	done := make(chan error, 1)
 	go func() { done <- l.Append(ctx, event(5)) }()
 	select {
@@ -237,6 +254,142 @@ func TestPanickingCommitLeavesLogUsable(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Append hangs after a panicked commit")
+	}
+	if rep, err := l.Verify(ctx, nil); err != nil || rep.Entries != 2 {
+		t.Fatalf("Verify = %+v, %v; want the 2 acknowledged entries", rep, err)
+	}
+}
+
+// An entry the store refuses fails its own caller only: the entries that
+// shared its commit are committed without it.
+func TestRefusedEntryFailsOnlyItsCaller(t *testing.T) {
+	ctx := context.Background()
+	l, g := newGated(t)
+	g.rejects = "poison"
+	started, release := g.holdNext()
+	first := appendAll(ctx, l, 0, 1)
+	started()
+	errs := make([]error, 5)
+	var wg sync.WaitGroup
+	for i := range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := event(i + 1)
+			if i == 2 {
+				e.Target = "poison"
+			}
+			errs[i] = l.Append(ctx, e)
+		}()
+	}
+	waitQueued(t, l, 5)
+	release()
+	wg.Wait()
+	if err := first()[0]; err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		if (i == 2) != (err != nil) {
+			t.Fatalf("entry %d returned %v; only the refused entry may fail", i, err)
+		}
+	}
+	if rep, err := l.Verify(ctx, nil); err != nil || rep.Entries != 5 {
+		t.Fatalf("Verify = %+v, %v; want 5 chained entries", rep, err)
+	}
+}
+
+// A store that fails every transaction is not tried once per entry of a
+// failed batch: after two failures in a row the rest get the batch's
+// error.
+func TestFailingStoreIsNotTriedPerEntry(t *testing.T) {
+	ctx := context.Background()
+	l, g := newGated(t)
+	g.fail = func(call int) error {
+		if call >= 1 {
+			return errors.New("connection refused")
+		}
+		return nil
+	}
+	started, release := g.holdNext()
+	first := appendAll(ctx, l, 0, 1)
+	started()
+	rest := appendAll(ctx, l, 1, 10)
+	waitQueued(t, l, 10)
+	release()
+	_ = first()
+	for _, err := range rest() {
+		if err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("an entry returned %v, want the store's error", err)
+		}
+	}
+	if got := g.sizes(); len(got) != 4 || got[1] != 10 || got[2] != 1 || got[3] != 1 {
+		t.Fatalf("transactions carried %v entries, want [1 10 1 1]: the batch, then two alone", got)
+	}
+}
+
+// A commit runs under its own deadline and none of its callers' context:
+// a batch holds other callers' entries, and a request's context (its
+// values hold that request's state) must not be kept alive by commits.
+func TestCommitsRunUnderTheirOwnDeadline(t *testing.T) {
+	type key struct{}
+	l, g := newGated(t)
+	ctx := context.WithValue(context.Background(), key{}, "request state")
+	if err := l.Append(ctx, event(0)); err != nil {
+		t.Fatal(err)
+	}
+	g.mu.Lock()
+	sctx := g.ctxs[0]
+	g.mu.Unlock()
+	deadline, ok := sctx.Deadline()
+	if !ok || time.Until(deadline) > commitTimeout {
+		t.Fatalf("commit deadline %v (set %v), want one within %v", deadline, ok, commitTimeout)
+	}
+	if sctx.Value(key{}) != nil {
+		t.Fatal("the commit's context carries the caller's values")
+	}
+}
+
+// Past maxQueued waiting entries an Append fails at once rather than
+// queueing behind a store that has stopped answering.
+func TestQueueIsBounded(t *testing.T) {
+	ctx := context.Background()
+	l, g := newGated(t)
+	started, release := g.holdNext()
+	first := appendAll(ctx, l, 0, 1)
+	started()
+	rest := appendAll(ctx, l, 1, maxQueued)
+	waitQueued(t, l, maxQueued)
+	err := l.Append(ctx, event(0))
+	if !errors.Is(err, errQueueFull) {
+		t.Fatalf("Append with %d queued = %v, want errQueueFull", maxQueued, err)
+	}
+	release()
+	for _, err := range append(first(), rest()...) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Fields can hold what a caller sent — a NUL byte, a path cut inside a
+// character — and are stored as valid UTF-8 without NUL (PostgreSQL's
+// text refuses both), chained and verifiable as stored.
+func TestUnstorableBytesAreReplaced(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newGated(t)
+	e := Event{Tenant: "default", Actor: "client:1.2.3.4", Action: "auth.failure", Target: "/v1/\x00a\xe2\x82"}
+	if err := l.Append(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := l.st.AuditRows(ctx, 0, func(r store.AuditRow) error { got = r.Target; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got != "/v1/\uFFFDa\uFFFD" {
+		t.Fatalf("stored target %q, want %q", got, "/v1/\uFFFDa\uFFFD")
+	}
+	if rep, err := l.Verify(ctx, nil); err != nil || rep.Entries != 1 {
+		t.Fatalf("Verify = %+v, %v", rep, err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
@@ -33,16 +34,6 @@ type Log struct {
 	committing bool
 }
 
-// pending is one Append waiting for the commit that carries its entry.
-type pending struct {
-	fn   store.AuditFunc
-	done chan error // buffered: the committer never blocks on a caller
-}
-
-// maxBatch bounds the entries one transaction carries, so a backlog is
-// committed in pieces of bounded size and time.
-const maxBatch = 256
-
 var _ Appender = (*Log)(nil)
 
 // New returns a Log over st whose MACs use key (32 bytes from the barrier).
@@ -53,94 +44,15 @@ func New(st store.Store, key []byte) (*Log, error) {
 	return &Log{st: st, key: key, now: time.Now}, nil
 }
 
-// Append durably appends e: it returns nil only once the transaction that
-// carries e has committed with a full sync, so the entry is on disk before
-// the caller acknowledges anything.
-//
-// Appends that arrive while a commit is in flight share the next one
-// (group commit): a synced commit costs hundreds of microseconds of CPU
-// and a disk flush whatever it carries, and appends serialise on the
-// chain, so one commit per entry would cap audited requests at one flush
-// each. An Append that finds no commit running commits the queue itself
-// (alone, when nothing else is waiting — as before), and hands any backlog
-// that built up meanwhile to a new goroutine rather than serving it on
-// its caller's time. If the commit fails, every entry it carried fails.
-// An Append whose ctx ends while it waits returns ctx's error; its entry
-// may still be committed (the log never misses an acknowledged action; it
-// may hold one that was not acknowledged).
-func (l *Log) Append(ctx context.Context, e Event) error {
-	p := &pending{fn: l.Func(e), done: make(chan error, 1)}
-	l.mu.Lock()
-	l.queue = append(l.queue, p)
-	lead := !l.committing
-	l.committing = true
-	l.mu.Unlock()
-	var err error
-	if lead {
-		l.commitNext(ctx) // its first batch always holds p
-		err = <-p.done
-	} else {
-		select {
-		case err = <-p.done:
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("audit: append %s: %w", e.Action, err)
-	}
-	return nil
-}
-
-// errCommitPanicked is what the entries of a commit that panicked get.
-var errCommitPanicked = errors.New("the commit panicked")
-
-// commitNext commits up to maxBatch queued entries in one transaction and
-// reports the outcome to each. If more are queued by then, a new
-// goroutine commits them; otherwise the log is left idle for the next
-// Append to lead. ctx's values reach the store, its cancellation does not:
-// the entries of other callers ride on this commit.
-func (l *Log) commitNext(ctx context.Context) {
-	l.mu.Lock()
-	n := min(len(l.queue), maxBatch)
-	batch := l.queue[:n:n]
-	l.queue = l.queue[n:]
-	l.mu.Unlock()
-	err := errCommitPanicked
-	// Deferred, so that a panicking store still answers every caller and
-	// leaves the log able to commit: a stuck committing flag would hang
-	// every later Append.
-	defer func() {
-		for _, p := range batch {
-			p.done <- err
-		}
-		l.mu.Lock()
-		more := len(l.queue) > 0
-		if !more {
-			l.committing = false
-			l.queue = nil // drop the backing array a burst grew
-		}
-		l.mu.Unlock()
-		if more {
-			go l.commitNext(context.WithoutCancel(ctx))
-		}
-	}()
-	fns := make([]store.AuditFunc, n)
-	for i, p := range batch {
-		fns[i] = p.fn
-	}
-	_, err = l.st.AppendAudit(context.WithoutCancel(ctx), fns...)
-}
-
 // Func returns a store.AuditFunc that chains e after the previous row; pass
 // it to store operations that must commit their change and its audit entry
 // together.
 func (l *Log) Func(e Event) store.AuditFunc {
 	return func(prev *store.AuditRow) (store.AuditRow, error) {
 		row := store.AuditRow{
-			Seq: 1, Time: l.now().UTC().Truncate(time.Millisecond), Tenant: e.Tenant, Actor: e.Actor,
-			Action: e.Action, Target: e.Target, Outcome: e.Outcome, RequestID: e.RequestID,
-			Details: canonicalDetails(e.Details),
+			Seq: 1, Time: l.now().UTC().Truncate(time.Millisecond), Tenant: storable(e.Tenant), Actor: storable(e.Actor),
+			Action: storable(e.Action), Target: storable(e.Target), Outcome: storable(e.Outcome),
+			RequestID: storable(e.RequestID), Details: canonicalDetails(e.Details),
 		}
 		if row.Outcome == "" {
 			row.Outcome = OutcomeSuccess
@@ -152,6 +64,18 @@ func (l *Log) Func(e Event) store.AuditFunc {
 		row.MAC = l.mac(prevMAC, &row)
 		return row, nil
 	}
+}
+
+// storable returns s as every store can keep it: valid UTF-8 without NUL
+// bytes, which PostgreSQL's text columns refuse. Fields can hold what a
+// caller sent (a request path, cut at 128 bytes), and one unstorable
+// entry must not fail the commit it shares with others. Details need no
+// such care: their JSON escapes both.
+func storable(s string) string {
+	if utf8.ValidString(s) && !strings.Contains(s, "\x00") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 func canonicalDetails(d map[string]string) string {

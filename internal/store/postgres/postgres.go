@@ -231,8 +231,11 @@ func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("postgres: begin: %w", err)
 	}
+	// Deferred, so that a panic in fn does not leave the transaction and
+	// its connection held; after Commit it does nothing. The transaction
+	// is void either way; fn's error says why.
+	defer func() { _ = tx.Rollback(ctx) }()
 	if err := fn(tx); err != nil {
-		_ = tx.Rollback(ctx) // the transaction is void either way; fn's error says why
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {

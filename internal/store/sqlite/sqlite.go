@@ -166,8 +166,11 @@ func (s *Store) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
+	// Deferred, so that a panic in fn does not leave the transaction —
+	// and with it the only write connection — held; after Commit it does
+	// nothing.
+	defer func() { _ = tx.Rollback() }()
 	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {

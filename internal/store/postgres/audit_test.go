@@ -1,0 +1,54 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bulwarkhq/bulwark/internal/audit"
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// TestAuditTakesWhatCallersSend: an audit field can hold what a client
+// sent — auth.failure's target is the request path, where %00 decodes to
+// a NUL byte and a cut can split a character — and PostgreSQL's text
+// refuses both. Such an entry is stored (with U+FFFD in their place), and
+// the entries sharing its commit are not failed by it.
+func TestAuditTakesWhatCallersSend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t)
+	l, err := audit.New(s, []byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []string{"/v1/\x00", "/v1/models", "/v1/\xe2\x82", "/v1/chat/completions"}
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	for i, target := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.Append(ctx, audit.Event{Tenant: "default", Actor: "client:127.0.0.1", Action: "auth.failure", Target: target})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("append of target %q: %v", targets[i], err)
+		}
+	}
+	stored := map[string]bool{}
+	if err := s.AuditRows(ctx, 0, func(r store.AuditRow) error { stored[r.Target] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"/v1/\uFFFD", "/v1/models", "/v1/\uFFFD", "/v1/chat/completions"} {
+		if !stored[want] {
+			t.Fatalf("stored targets %v lack %q", stored, want)
+		}
+	}
+	if rep, err := l.Verify(ctx, nil); err != nil || rep.Entries != 4 {
+		t.Fatalf("Verify = %+v, %v; want 4 entries", rep, err)
+	}
+}
