@@ -132,17 +132,36 @@ func appendAll(ctx context.Context, l *Log, from, n int) func() []error {
 	return func() []error { wg.Wait(); return errs }
 }
 
+// queueBehind holds the next commit, starts one append that leads it,
+// and queues n more (from event number 1) behind it. release lets the
+// held commit go on; first and rest wait for the appends' errors.
+func queueBehind(t *testing.T, l *Log, g *gatedStore, n int) (first, rest func() []error, release func()) {
+	t.Helper()
+	started, release := g.holdNext()
+	first = appendAll(context.Background(), l, 0, 1)
+	started()
+	rest = appendAll(context.Background(), l, 1, n)
+	waitQueued(t, l, n)
+	return first, rest, release
+}
+
+// failFrom makes every transaction from the call-th on fail with msg.
+func failFrom(call int, msg string) func(int) error {
+	return func(c int) error {
+		if c >= call {
+			return errors.New(msg)
+		}
+		return nil
+	}
+}
+
 // Appends that arrive while a commit is in flight share the next one: one
 // synced transaction for all of them, not one each. The chain they make
 // verifies.
 func TestAppendsShareACommit(t *testing.T) {
 	ctx := context.Background()
 	l, g := newGated(t)
-	started, release := g.holdNext()
-	first := appendAll(ctx, l, 0, 1)
-	started()
-	rest := appendAll(ctx, l, 1, 20)
-	waitQueued(t, l, 20)
+	first, rest, release := queueBehind(t, l, g, 20)
 	release()
 	for _, err := range append(first(), rest()...) {
 		if err != nil {
@@ -163,12 +182,8 @@ func TestAppendsShareACommit(t *testing.T) {
 func TestBacklogIsCommittedInBoundedPieces(t *testing.T) {
 	ctx := context.Background()
 	l, g := newGated(t)
-	started, release := g.holdNext()
-	first := appendAll(ctx, l, 0, 1)
-	started()
 	n := maxBatch + 40
-	rest := appendAll(ctx, l, 1, n)
-	waitQueued(t, l, n)
+	first, rest, release := queueBehind(t, l, g, n)
 	release()
 	for _, err := range append(first(), rest()...) {
 		if err != nil {
@@ -193,17 +208,8 @@ func TestBacklogIsCommittedInBoundedPieces(t *testing.T) {
 func TestFailedCommitFailsItsEntries(t *testing.T) {
 	ctx := context.Background()
 	l, g := newGated(t)
-	g.fail = func(call int) error {
-		if call >= 1 {
-			return errors.New("disk full")
-		}
-		return nil
-	}
-	started, release := g.holdNext()
-	first := appendAll(ctx, l, 0, 1)
-	started()
-	rest := appendAll(ctx, l, 1, 5)
-	waitQueued(t, l, 5)
+	g.fail = failFrom(1, "disk full")
+	first, rest, release := queueBehind(t, l, g, 5)
 	release()
 	if err := first()[0]; err != nil {
 		t.Fatalf("the first commit failed: %v", err)
@@ -230,11 +236,7 @@ func TestPanickingCommitAnswersItsEntries(t *testing.T) {
 	ctx := context.Background()
 	l, g := newGated(t)
 	g.panics = func(call int) bool { return call >= 1 }
-	started, release := g.holdNext()
-	first := appendAll(ctx, l, 0, 1)
-	started()
-	rest := appendAll(ctx, l, 1, 4)
-	waitQueued(t, l, 4)
+	first, rest, release := queueBehind(t, l, g, 4)
 	release()
 	if err := first()[0]; err != nil {
 		t.Fatalf("the commit before the panic: %v", err)
@@ -302,19 +304,9 @@ func TestRefusedEntryFailsOnlyItsCaller(t *testing.T) {
 // failed batch: after two failures in a row the rest get the batch's
 // error.
 func TestFailingStoreIsNotTriedPerEntry(t *testing.T) {
-	ctx := context.Background()
 	l, g := newGated(t)
-	g.fail = func(call int) error {
-		if call >= 1 {
-			return errors.New("connection refused")
-		}
-		return nil
-	}
-	started, release := g.holdNext()
-	first := appendAll(ctx, l, 0, 1)
-	started()
-	rest := appendAll(ctx, l, 1, 10)
-	waitQueued(t, l, 10)
+	g.fail = failFrom(1, "connection refused")
+	first, rest, release := queueBehind(t, l, g, 10)
 	release()
 	_ = first()
 	for _, err := range rest() {
@@ -354,11 +346,7 @@ func TestCommitsRunUnderTheirOwnDeadline(t *testing.T) {
 func TestQueueIsBounded(t *testing.T) {
 	ctx := context.Background()
 	l, g := newGated(t)
-	started, release := g.holdNext()
-	first := appendAll(ctx, l, 0, 1)
-	started()
-	rest := appendAll(ctx, l, 1, maxQueued)
-	waitQueued(t, l, maxQueued)
+	first, rest, release := queueBehind(t, l, g, maxQueued)
 	err := l.Append(ctx, event(0))
 	if !errors.Is(err, errQueueFull) {
 		t.Fatalf("Append with %d queued = %v, want errQueueFull", maxQueued, err)
