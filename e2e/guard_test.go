@@ -75,6 +75,7 @@ type guardBulwark struct {
 	keys      map[string]string
 	oai, anth *upstreamtest.Server
 	logs      func() string
+	cli       func(args ...string) []byte // the bulwark CLI on the same data dir
 }
 
 func startGuardBulwark(t *testing.T) *guardBulwark {
@@ -121,7 +122,7 @@ guard:
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.base, g.logs = base, logs.String
+	g.base, g.logs, g.cli = base, logs.String, run
 	return g
 }
 
