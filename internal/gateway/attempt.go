@@ -199,6 +199,10 @@ func routeError(x *exchange, err error) error {
 		return x.refusedCount(deniedError(d))
 	case errors.Is(err, router.ErrFirstByteTimeout), errors.Is(err, router.ErrIdleTimeout):
 		return apierr.New(http.StatusGatewayTimeout, "upstream_timeout", "the upstream provider did not answer in time").WithCause(err)
+	case errors.As(err, &ae) && ae.Code == codeLimitsUnavailable:
+		// A deployment's limit store failed: a count leaves its row, as
+		// when the key's own limit store fails (admitRequest).
+		return x.refusedCount(ae.WithCause(err))
 	case errors.As(err, &ae):
 		return ae.WithCause(err)
 	case errors.Is(err, router.ErrNoHealthyDeployment):
@@ -210,9 +214,10 @@ func routeError(x *exchange, err error) error {
 }
 
 // refusedCount records a token count that every deployment's limits
-// refused as admitRequest records one the caller's limits refused: a
-// usage row with its 429 and the request metrics, the only trace a count
-// leaves. A call is recorded by serveCall, whatever its error.
+// refused, or whose deployment's limit store failed, as admitRequest
+// records one the caller's limits refused: a usage row with its 429 (503)
+// and the request metrics, the only trace a count leaves. A call is
+// recorded by serveCall, whatever its error.
 func (x *exchange) refusedCount(err error) error {
 	if x.rt.count {
 		x.rec.Status = apierr.From(err).Status

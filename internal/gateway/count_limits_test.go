@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -213,6 +214,33 @@ func TestRoutedCountRefusalIsRecorded(t *testing.T) {
 			if len(recs) != 1 || recs[0].Status != http.StatusTooManyRequests || recs[0].Model != "routed" ||
 				recs[0].Endpoint != tc.endpoint || recs[0].CostMicros != 0 {
 				t.Fatalf("usage rows %+v; want one, the refusal's 429 on %s", recs, tc.endpoint)
+			}
+		})
+	}
+}
+
+// brokenSlots is a concurrency store that has stopped answering.
+type brokenSlots struct{}
+
+func (brokenSlots) Acquire(context.Context, string, int64) (func(), error) {
+	return nil, errors.New("limit store down")
+}
+
+// TestRoutedCountLimitStoreFailureIsRecorded: a routed count whose
+// deployment's limit store fails is refused (503, fail closed) and, as
+// when the key's own limit store fails, leaves its usage row — it left
+// none, so the outage was invisible in `bulwark usage`.
+func TestRoutedCountLimitStoreFailureIsRecorded(t *testing.T) {
+	for _, tc := range routedCountCases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := routedEnvWith(t, func(_ *Config, d *Deps) { d.Routing.Gate.Concurrency = brokenSlots{} }, router.Deployment{MaxParallel: 1})
+			resp, b := e.do(t, http.MethodPost, tc.countPath, tc.count, anthHdr)
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("status %d, want 503: %s", resp.StatusCode, b)
+			}
+			recs := e.usage.all()
+			if len(recs) != 1 || recs[0].Status != http.StatusServiceUnavailable || recs[0].Endpoint != tc.endpoint {
+				t.Fatalf("usage rows %+v; want one, the refusal's 503 on %s", recs, tc.endpoint)
 			}
 		})
 	}

@@ -166,7 +166,7 @@ func (l limiter) admitRequest(ctx context.Context, c *Call) error {
 	rt := l.g.deps.Routing
 	subs, err := rt.Limits.Subjects(ctx, c.Identity, c.subs[:0])
 	if err != nil {
-		return apierr.Unavailable("limits_unavailable", "limits could not be checked; retry shortly", time.Second).WithCause(err)
+		return apierr.Unavailable(codeLimitsUnavailable, "limits could not be checked; retry shortly", time.Second).WithCause(err)
 	}
 	active := false
 	for _, s := range subs {
@@ -262,13 +262,17 @@ func (g *Gateway) estimate(c *Call) limit.Estimate {
 	return est
 }
 
+// codeLimitsUnavailable is the error code of a request refused because a
+// limit store failed.
+const codeLimitsUnavailable = "limits_unavailable"
+
 // deniedError gives a refusal its public face: 429 with the x-ratelimit
 // headers and retry-after, 400 for what can never fit, and 503 when a
 // limit store failed (fail closed).
 func deniedError(err error) error {
 	var d *limit.Denied
 	if !errors.As(err, &d) {
-		return apierr.Unavailable("limits_unavailable", "limits could not be checked; retry shortly", time.Second).WithCause(err)
+		return apierr.Unavailable(codeLimitsUnavailable, "limits could not be checked; retry shortly", time.Second).WithCause(err)
 	}
 	h := http.Header{}
 	limit.SetHeaders(h, d.Requests, d.Tokens)
