@@ -29,11 +29,11 @@ const (
 	// holding memory and callers behind a store that has stopped
 	// answering.
 	maxQueued = 16 * maxBatch
-	// commitTimeout bounds one commit: SQLite's busy timeout is 15 s, and
-	// a PostgreSQL transaction waiting on a lock or a lost server has no
-	// bound of its own. The committing caller waits this long at most,
-	// whatever its own context says, since its commit carries others'
-	// entries.
+	// commitTimeout bounds one commit, its retries included: SQLite's
+	// busy timeout is 15 s, and a PostgreSQL transaction waiting on a lock
+	// or a lost server has no bound of its own. The committing caller
+	// waits this long at most, whatever its own context says, since its
+	// commit carries others' entries.
 	commitTimeout = 20 * time.Second
 )
 
@@ -42,6 +42,9 @@ var (
 	errQueueFull = errors.New("too many entries are waiting for a commit")
 	// errCommitPanicked is what the entries of a commit that panicked get.
 	errCommitPanicked = errors.New("the commit panicked")
+	// errNotRetried wraps the batch's error for the entries left untried
+	// once two retries in a row failed.
+	errNotRetried = errors.New("not retried alone after two entries in a row failed")
 )
 
 // Append durably appends e: it returns nil only once the transaction that
@@ -53,9 +56,9 @@ var (
 // meanwhile to one goroutine, which commits until the queue is empty,
 // rather than serving it on its caller's time. Commits run under their
 // own timeout (commitTimeout) and no caller's context: a batch holds
-// several callers' entries. A failed batch is retried entry by entry, so
-// an entry the store refuses fails only its own caller, unless the store
-// timed out. Any other Append whose ctx ends while it waits returns ctx's
+// several callers' entries. A batch that failed before its commit is
+// retried entry by entry, so an entry the store refuses fails only its
+// own caller (see commit). Any other Append whose ctx ends while it waits returns ctx's
 // error; its entry may still be committed (the log never misses an
 // acknowledged action; it may hold one that was not acknowledged).
 func (l *Log) Append(ctx context.Context, e Event) error {
@@ -115,44 +118,58 @@ func (l *Log) commitNext() (more bool) {
 }
 
 // commit appends batch in one transaction and answers every entry. When
-// that fails, each entry is tried alone, so one entry the store refuses
-// does not fail the others; but not after a timeout, and not past two
-// failures in a row — a store that is down would otherwise be tried once
-// per entry, each try as slow as the first.
+// that fails before the commit itself (a refused row, a connection that
+// could not be had), each entry is tried alone, so one entry the store
+// refuses does not fail the others. Never after a failure whose outcome is
+// unknown — a lost connection during COMMIT, a failed sync, a panic, a
+// timeout — where the batch may be on disk and trying again could record
+// its entries twice; and not past two failures in a row, so a store that
+// is down is not tried once per entry. The whole, retries included, runs
+// under one commitTimeout.
 func (l *Log) commit(batch []*pending) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
 	fns := make([]store.AuditFunc, len(batch))
 	for i, p := range batch {
 		fns[i] = p.fn
 	}
-	err := l.appendRows(fns...)
-	retry := err != nil && len(batch) > 1 && !errors.Is(err, context.DeadlineExceeded)
+	err := l.appendRows(ctx, fns...)
+	retry := err != nil && len(batch) > 1 && !outcomeUnknown(err)
 	inARow := 0
 	for _, p := range batch {
-		if !retry || inARow == 2 {
+		switch {
+		case !retry:
 			p.done <- err
-			continue
+		case inARow == 2:
+			p.done <- fmt.Errorf("%w: %w", errNotRetried, err)
+		default:
+			perr := l.appendRows(ctx, p.fn)
+			if perr != nil {
+				inARow++
+			} else {
+				inARow = 0
+			}
+			p.done <- perr
 		}
-		perr := l.appendRows(p.fn)
-		if perr != nil {
-			inARow++
-		} else {
-			inARow = 0
-		}
-		p.done <- perr
 	}
 }
 
-// appendRows is one durable transaction under commitTimeout. A panic in
-// the store becomes an error for the entries it carried: the log must go
-// on answering, and the callers refuse what they were auditing.
-func (l *Log) appendRows(fns ...store.AuditFunc) (err error) {
+// outcomeUnknown reports whether a failed commit may have reached the
+// disk anyway.
+func outcomeUnknown(err error) bool {
+	return errors.Is(err, store.ErrCommitUnknown) || errors.Is(err, errCommitPanicked) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// appendRows is one durable transaction under ctx. A panic in the store
+// becomes an error for the entries it carried: the log must go on
+// answering, and the callers refuse what they were auditing.
+func (l *Log) appendRows(ctx context.Context, fns ...store.AuditFunc) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", errCommitPanicked, r)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-	defer cancel()
 	_, err = l.st.AppendAudit(ctx, fns...)
 	return err
 }

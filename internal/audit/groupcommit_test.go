@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,7 +28,10 @@ type gatedStore struct {
 	// rejects refuses a transaction holding a row with this target, as
 	// PostgreSQL refuses a row it cannot store.
 	rejects string
-	ctxs    []context.Context
+	// after, when it returns an error, fails a transaction that has
+	// committed: an outcome the caller cannot know.
+	after func(call int) error
+	ctxs  []context.Context
 }
 
 func (g *gatedStore) AppendAudit(ctx context.Context, fns ...store.AuditFunc) (*store.AuditRow, error) {
@@ -56,7 +60,11 @@ func (g *gatedStore) AppendAudit(ctx context.Context, fns ...store.AuditFunc) (*
 			return nil, errors.New("invalid byte sequence")
 		}
 	}
-	return g.Store.AppendAudit(ctx, fns...)
+	row, err := g.Store.AppendAudit(ctx, fns...)
+	if err == nil && g.after != nil {
+		err = g.after(call)
+	}
+	return row, err
 }
 
 func (g *gatedStore) set(f func()) {
@@ -309,13 +317,99 @@ func TestFailingStoreIsNotTriedPerEntry(t *testing.T) {
 	first, rest, release := queueBehind(t, l, g, 10)
 	release()
 	_ = first()
+	untried := 0
 	for _, err := range rest() {
 		if err == nil || !strings.Contains(err.Error(), "connection refused") {
 			t.Fatalf("an entry returned %v, want the store's error", err)
 		}
+		if errors.Is(err, errNotRetried) {
+			untried++
+		}
+	}
+	if untried != 8 {
+		t.Fatalf("%d entries say they were not retried, want 8 (all but the two tried alone)", untried)
 	}
 	if got := g.sizes(); len(got) != 4 || got[1] != 10 || got[2] != 1 || got[3] != 1 {
 		t.Fatalf("transactions carried %v entries, want [1 10 1 1]: the batch, then two alone", got)
+	}
+}
+
+// A batch whose failure may have reached the disk — a commit that timed
+// out, or whose outcome the store cannot know — is not tried again entry
+// by entry: that could record its entries twice.
+func TestUnknownOutcomeIsNotRetried(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		commit bool // the transaction committed before the error
+		err    error
+	}{
+		{"timeout", false, context.DeadlineExceeded},
+		{"commit outcome unknown", true, fmt.Errorf("%w: unexpected EOF", store.ErrCommitUnknown)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			l, g := newGated(t)
+			fail := func(call int) error {
+				if call >= 1 {
+					return c.err
+				}
+				return nil
+			}
+			if c.commit {
+				g.after = fail
+			} else {
+				g.fail = fail
+			}
+			first, rest, release := queueBehind(t, l, g, 6)
+			release()
+			_ = first()
+			for _, err := range rest() {
+				if !errors.Is(err, c.err) {
+					t.Fatalf("an entry returned %v, want %v", err, c.err)
+				}
+			}
+			if got := g.sizes(); len(got) != 2 || got[1] != 6 {
+				t.Fatalf("transactions carried %v entries, want [1 6]: no retry", got)
+			}
+			want := int64(1)
+			if c.commit {
+				want = 7 // on disk though unacknowledged, each once
+			}
+			if rep, err := l.Verify(ctx, nil); err != nil || rep.Entries != want {
+				t.Fatalf("Verify = %+v, %v; want %d entries", rep, err, want)
+			}
+		})
+	}
+}
+
+// Entries retried alone after a refused one keep the order they were
+// queued in.
+func TestRetriesKeepQueueOrder(t *testing.T) {
+	ctx := context.Background()
+	l, g := newGated(t)
+	g.rejects = "poison"
+	started, release := g.holdNext()
+	first := appendAll(ctx, l, 0, 1)
+	started()
+	targets := []string{"a", "b", "poison", "c", "d", "e"}
+	var wg sync.WaitGroup
+	for i, target := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = l.Append(ctx, Event{Tenant: "default", Actor: "k", Action: "guard.request", Target: target})
+		}()
+		waitQueued(t, l, i+1) // queued one after the other
+	}
+	release()
+	wg.Wait()
+	_ = first()
+	var got []string
+	if err := l.st.AuditRows(ctx, 1, func(r store.AuditRow) error { got = append(got, r.Target); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[a b c d e]" {
+		t.Fatalf("stored targets %v, want [a b c d e]", got)
 	}
 }
 

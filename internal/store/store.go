@@ -16,6 +16,11 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("already exists")
 	ErrConflict = errors.New("changed concurrently")
+	// ErrCommitUnknown marks a failure of the commit itself: the
+	// transaction may or may not be on disk (a connection lost while
+	// COMMIT was in flight, a failed sync). Retrying its writes could
+	// apply them twice.
+	ErrCommitUnknown = errors.New("commit outcome unknown")
 )
 
 // DefaultTenant always exists.

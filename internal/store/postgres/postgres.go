@@ -225,6 +225,10 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
+// rollbackTimeout bounds the rollback of a transaction that did not
+// commit.
+const rollbackTimeout = 5 * time.Second
+
 // tx runs fn in a transaction, committed when fn returns nil.
 func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
@@ -233,13 +237,18 @@ func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	}
 	// Deferred, so that a panic in fn does not leave the transaction and
 	// its connection held; after Commit it does nothing. The transaction
-	// is void either way; fn's error says why.
-	defer func() { _ = tx.Rollback(ctx) }()
+	// is void either way; fn's error says why. Not under ctx alone: an
+	// ended ctx would fail the rollback and cost the pool its connection.
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
 	if err := fn(tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres: commit: %w", err)
+		return fmt.Errorf("postgres: commit: %w: %w", store.ErrCommitUnknown, err)
 	}
 	return nil
 }

@@ -72,24 +72,28 @@ func (s *Store) appendAuditTx(ctx context.Context, tx *sql.Tx, fn store.AuditFun
 // keeps every other writer out until it ends. The head and insert use the
 // statements prepared on the write connection, which tx runs on.
 type auditTx struct {
-	tx    *sql.Tx
-	stmts *auditStmts
+	tx     *sql.Tx
+	stmts  *auditStmts
+	insert *sql.Stmt // stmts.insert bound to tx, made on the first insert of a batch
 }
 
-var _ store.AuditPurgeTx = auditTx{}
+var _ store.AuditPurgeTx = (*auditTx)(nil)
 
-func (s *Store) auditTx(tx *sql.Tx) auditTx { return auditTx{tx: tx, stmts: s.audit} }
+func (s *Store) auditTx(tx *sql.Tx) *auditTx { return &auditTx{tx: tx, stmts: s.audit} }
 
-func (a auditTx) Head(ctx context.Context) (*store.AuditRow, error) {
+func (a *auditTx) Head(ctx context.Context) (*store.AuditRow, error) {
 	return auditHeadRow(a.tx.StmtContext(ctx, a.stmts.head).QueryRowContext(ctx))
 }
 
-func (a auditTx) Anchor(ctx context.Context) (*store.AuditAnchor, error) {
+func (a *auditTx) Anchor(ctx context.Context) (*store.AuditAnchor, error) {
 	return auditAnchor(ctx, a.tx)
 }
 
-func (a auditTx) Insert(ctx context.Context, row store.AuditRow) error {
-	_, err := a.tx.StmtContext(ctx, a.stmts.insert).ExecContext(ctx,
+func (a *auditTx) Insert(ctx context.Context, row store.AuditRow) error {
+	if a.insert == nil {
+		a.insert = a.tx.StmtContext(ctx, a.stmts.insert)
+	}
+	_, err := a.insert.ExecContext(ctx,
 		row.Seq, millis(row.Time), row.Tenant, row.Actor, row.Action, row.Target, row.Outcome, row.RequestID, row.Details, row.MAC)
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit: %w", err)
@@ -97,7 +101,7 @@ func (a auditTx) Insert(ctx context.Context, row store.AuditRow) error {
 	return nil
 }
 
-func (a auditTx) HasRow(ctx context.Context, seq int64, mac string) (bool, error) {
+func (a *auditTx) HasRow(ctx context.Context, seq int64, mac string) (bool, error) {
 	var n int64
 	if err := a.tx.QueryRowContext(ctx, "SELECT count(*) FROM audit_events WHERE seq = ? AND mac = ?", seq, mac).Scan(&n); err != nil {
 		return false, fmt.Errorf("sqlite: purge audit: %w", err)
@@ -105,14 +109,14 @@ func (a auditTx) HasRow(ctx context.Context, seq int64, mac string) (bool, error
 	return n == 1, nil
 }
 
-func (a auditTx) DeleteThrough(ctx context.Context, upTo int64) error {
+func (a *auditTx) DeleteThrough(ctx context.Context, upTo int64) error {
 	if _, err := a.tx.ExecContext(ctx, "DELETE FROM audit_events WHERE seq <= ?", upTo); err != nil {
 		return fmt.Errorf("sqlite: purge audit: %w", err)
 	}
 	return nil
 }
 
-func (a auditTx) SetAnchor(ctx context.Context, anchor store.AuditAnchor) error {
+func (a *auditTx) SetAnchor(ctx context.Context, anchor store.AuditAnchor) error {
 	_, err := a.tx.ExecContext(ctx, `INSERT INTO audit_anchor(id, seq, prev_mac, mac) VALUES (1, ?, ?, ?)
 		ON CONFLICT(id) DO UPDATE SET seq=excluded.seq, prev_mac=excluded.prev_mac, mac=excluded.mac`,
 		anchor.Seq, anchor.PrevMAC, anchor.MAC)

@@ -174,7 +174,7 @@ func (s *Store) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
+		return fmt.Errorf("sqlite: commit: %w: %w", store.ErrCommitUnknown, err)
 	}
 	return nil
 }
