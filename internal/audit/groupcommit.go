@@ -58,9 +58,10 @@ var (
 // own timeout (commitTimeout) and no caller's context: a batch holds
 // several callers' entries. A batch that failed before its commit is
 // retried entry by entry, so an entry the store refuses fails only its
-// own caller (see commit). Any other Append whose ctx ends while it waits returns ctx's
-// error; its entry may still be committed (the log never misses an
-// acknowledged action; it may hold one that was not acknowledged).
+// own caller (see commit). An Append that is not committing returns
+// ctx's error when ctx ends while it waits; its entry may still be
+// committed (the log never misses an acknowledged action; it may hold
+// one that was not acknowledged).
 func (l *Log) Append(ctx context.Context, e Event) error {
 	p := &pending{fn: l.Func(e), done: make(chan error, 1)}
 	l.mu.Lock()
