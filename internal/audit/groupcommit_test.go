@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/store/sqlite"
@@ -500,4 +501,21 @@ func TestWaitingAppendHonoursItsContext(t *testing.T) {
 	if err := first()[0]; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzStorable: whatever a caller puts in a field, what is stored is valid
+// UTF-8 without NUL, and a field that already was is stored unchanged.
+func FuzzStorable(f *testing.F) {
+	for _, s := range []string{"", "/v1/models", "/v1/\x00", "/v1/\xe2\x82", "\xff\xfe\x00a", "é😀\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := storable(s)
+		if !utf8.ValidString(out) || strings.Contains(out, "\x00") {
+			t.Fatalf("storable(%q) = %q: not storable", s, out)
+		}
+		if utf8.ValidString(s) && !strings.Contains(s, "\x00") && out != s {
+			t.Fatalf("storable(%q) = %q: changed a storable field", s, out)
+		}
+	})
 }
