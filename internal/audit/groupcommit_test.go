@@ -146,12 +146,20 @@ func appendAll(ctx context.Context, l *Log, from, n int) func() []error {
 // held commit go on; first and rest wait for the appends' errors.
 func queueBehind(t *testing.T, l *Log, g *gatedStore, n int) (first, rest func() []error, release func()) {
 	t.Helper()
-	started, release := g.holdNext()
-	first = appendAll(context.Background(), l, 0, 1)
-	started()
+	first, release = leadHeld(l, g)
 	rest = appendAll(context.Background(), l, 1, n)
 	waitQueued(t, l, n)
 	return first, rest, release
+}
+
+// leadHeld starts one append whose commit waits at the door until
+// release, and returns once that commit has started: appends made now
+// queue behind it.
+func leadHeld(l *Log, g *gatedStore) (first func() []error, release func()) {
+	started, release := g.holdNext()
+	first = appendAll(context.Background(), l, 0, 1)
+	started()
+	return first, release
 }
 
 // failFrom makes every transaction from the call-th on fail with msg.
@@ -277,9 +285,7 @@ func TestRefusedEntryFailsOnlyItsCaller(t *testing.T) {
 	ctx := context.Background()
 	l, g := newGated(t)
 	g.rejects = "poison"
-	started, release := g.holdNext()
-	first := appendAll(ctx, l, 0, 1)
-	started()
+	first, release := leadHeld(l, g)
 	errs := make([]error, 5)
 	var wg sync.WaitGroup
 	for i := range 5 {
@@ -389,9 +395,7 @@ func TestRetriesKeepQueueOrder(t *testing.T) {
 	ctx := context.Background()
 	l, g := newGated(t)
 	g.rejects = "poison"
-	started, release := g.holdNext()
-	first := appendAll(ctx, l, 0, 1)
-	started()
+	first, release := leadHeld(l, g)
 	targets := []string{"a", "b", "poison", "c", "d", "e"}
 	var wg sync.WaitGroup
 	for i, target := range targets {
@@ -480,10 +484,8 @@ func TestUnstorableBytesAreReplaced(t *testing.T) {
 // error, whatever the commit ahead of it is doing.
 func TestWaitingAppendHonoursItsContext(t *testing.T) {
 	l, g := newGated(t)
-	started, release := g.holdNext()
+	first, release := leadHeld(l, g)
 	defer release()
-	first := appendAll(context.Background(), l, 0, 1)
-	started()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- l.Append(ctx, event(1)) }()
