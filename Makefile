@@ -3,7 +3,7 @@
 GO ?= go
 GOLANGCI_VERSION ?= v2.15.0
 
-.PHONY: run test lint bench guard-eval fuzz build
+.PHONY: run test lint bench bench-callgrind guard-eval fuzz build
 
 build:
 	$(GO) build -o bin/bulwark ./cmd/bulwark
@@ -20,6 +20,10 @@ lint:
 
 bench:
 	./bench/run.sh
+
+# Per-request instruction and simulated cache/branch counts (needs valgrind).
+bench-callgrind:
+	./bench/callgrind.sh
 
 guard-eval:
 	$(GO) run ./cmd/guard-eval

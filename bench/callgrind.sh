@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Bulwark under callgrind: what each request executes, counted rather than
+# timed. The bare reverse proxy (cmd/bareproxy) and Bulwark (key "plain":
+# auth + usage, guard off) each serve N requests under valgrind's callgrind
+# with its cache and branch simulators, and bench/callgrind_sum.py prints,
+# per request and side by side, the instructions executed (Ir), simulated
+# L1 instruction and data misses, mispredicted branches, and an estimate of
+# cycles from them — in all, per package and per function.
+#
+# Counts do not swing with the machine's load as times do (bench/run.sh's
+# CPU per request moves ±10–20 % per round on this shared VM): Bulwark's
+# own functions count the same to within a few instructions run after run,
+# and two builds of one tree measured together differ by ~1.5 % in all
+# (the runtime's and SQLite's shares depend on timing). What counts cannot
+# show is what the machine adds: kernel time, the TLB and caches a syscall
+# leaves cold, context switches. They rank Bulwark's own work;
+# bench/run.sh says what it costs.
+#
+# Usage: bench/callgrind.sh [requests, default 1000] [rate, default 100/s]
+# CG_BODY=chat measures non-stream requests (default: stream).
+# CG_BASE=<git revision> also runs that revision's Bulwark, and compares
+# head with it instead of with the bare proxy: a before/after of a change
+# that noise cannot blur.
+#
+# Caveats. Bulwark's usage writer inserts its rows every 200 ms, so at the
+# rates valgrind allows (100/s: ~20 rows a batch) SQLite's share is
+# overstated against a real load (~300 rows a batch at 1 500/s). Valgrind
+# emulates no SHA instructions, so the key's HMAC runs Go's AVX2 SHA-256
+# code instead of SHA-NI. Every measured process runs with asynchronous
+# preemption off (callgrind cannot follow its signals) and RDTSCP off
+# (valgrind 3.19 cannot decode it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000}
+RATE=${2:-100}
+BODY=${CG_BODY:-stream}
+command -v valgrind >/dev/null || { echo "callgrind.sh: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "building..." >&2
+for c in bulwark fakeupstream bareproxy loadgen; do go build -o "$WORK/$c" "./cmd/$c"; done
+if [ -n "${CG_BASE:-}" ]; then
+	BASE_REV=$(git rev-parse --short "$CG_BASE")
+	mkdir -p "$WORK/base-src"
+	git archive "$BASE_REV" | tar -x -C "$WORK/base-src"
+	(cd "$WORK/base-src" && go build -o "$WORK/bulwark-base" ./cmd/bulwark)
+fi
+
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'; }
+# Under valgrind a Go binary takes seconds to start.
+wait_port() { for _ in $(seq 600); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+
+UP_PORT=$(port)
+"$WORK/fakeupstream" -listen "127.0.0.1:$UP_PORT" >/dev/null &
+PIDS+=($!)
+wait_port "$UP_PORT"
+
+# The runtime settings callgrind needs, for every measured process alike.
+export GODEBUG=cpu.rdtscp=off,asyncpreemptoff=1 GOMAXPROCS=1
+VG=(valgrind --tool=callgrind --dump-instr=yes --collect-jumps=no --cache-sim=yes --branch-sim=yes --LL=1048576,16,64)
+
+# measured NAME PORT CMD…: start CMD under callgrind, listening on PORT.
+declare -A PID_OF PORT_OF KEY_OF
+measured() {
+	local name=$1 p=$2
+	shift 2
+	"${VG[@]}" --callgrind-out-file="$WORK/$name.cg" "$@" >"$WORK/$name.log" 2>&1 &
+	PID_OF[$name]=$!
+	PORT_OF[$name]=$p
+	PIDS+=($!)
+}
+
+# bulwark NAME BIN: a configured Bulwark with one guard-off key (KEY_OF).
+bulwark() {
+	local name=$1 bin=$2 dir="$WORK/$1" p
+	p=$(port)
+	mkdir -p "$dir"
+	cat >"$dir/bulwark.yaml" <<YAML
+log: {level: warn}
+providers:
+  - name: openai
+    type: openai
+    base_url: http://127.0.0.1:$UP_PORT/v1
+    api_key_env: BENCH_UPSTREAM_KEY
+default_providers: {openai: openai}
+YAML
+	export BULWARK_DATA_DIR="$dir/data" BULWARK_CONFIG="$dir/bulwark.yaml" BULWARK_LISTEN="127.0.0.1:$p" BENCH_UPSTREAM_KEY=sk-bench
+	GODEBUG= "$bin" init >/dev/null 2>&1
+	KEY_OF[$name]=$(GODEBUG= "$bin" keys create --name plain --scopes llm --json --guard pii=off,secrets=off,injection=off,unscannable=off 2>/dev/null | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])')
+	measured "$name" "$p" "$bin" serve
+}
+
+BARE_PORT=$(port)
+measured bare "$BARE_PORT" "$WORK/bareproxy" -listen "127.0.0.1:$BARE_PORT" -target "http://127.0.0.1:$UP_PORT"
+bulwark head "$WORK/bulwark"
+[ -n "${CG_BASE:-}" ] && bulwark base "$WORK/bulwark-base"
+NAMES=(bare head)
+[ -n "${CG_BASE:-}" ] && NAMES=(bare base head)
+for n in "${NAMES[@]}"; do wait_port "${PORT_OF[$n]}"; done
+
+body() { # NAME: the request body for that target (the bare proxy forwards the model name as is)
+	if [ "$1" = bare ]; then echo "bench/bodies/${BODY}_direct.json"; else echo "bench/bodies/${BODY}_bulwark.json"; fi
+}
+load() { # NAME SECONDS
+	"$WORK/loadgen" -unique -rate "$RATE" -c 4 -d "${2}s" -url "http://127.0.0.1:${PORT_OF[$1]}/v1/chat/completions" \
+		-body "$(body "$1")" -H "Authorization: Bearer ${KEY_OF[$1]:-${KEY_OF[head]}}"
+}
+# Warm-up (connection pools, caches, the first batch of usage rows), then
+# the counters are zeroed and each target serves its N requests in turn.
+for n in "${NAMES[@]}"; do load "$n" 4 >/dev/null; done
+sleep 1
+for n in "${NAMES[@]}"; do callgrind_control -z "${PID_OF[$n]}" >/dev/null; done
+SECS=$(((N + RATE - 1) / RATE))
+for n in "${NAMES[@]}"; do
+	out=$(load "$n" "$SECS")
+	sleep 1 # the usage writer's last batch of this run
+	callgrind_control -d "${PID_OF[$n]}" >/dev/null
+	reqs=$(python3 -c 'import json,sys;r=json.loads(sys.argv[1]);print(r["requests"] if r["errors"]==0 else -1)' "$out")
+	[ "$reqs" -gt 0 ] || { echo "$n: failed requests: $out" >&2; exit 1; }
+	echo "$n $reqs $(ls "$WORK/$n.cg".* | tail -1)" >>"$WORK/runs"
+done
+
+BIN_bare=$WORK/bareproxy BIN_head=$WORK/bulwark BIN_base=$WORK/bulwark-base
+args=()
+while read -r n reqs file; do
+	bin_var=BIN_$n
+	args+=("$n=$reqs:$file:${!bin_var}")
+done <"$WORK/runs"
+echo "callgrind, $BODY, $N requests at $RATE/s per target (tree $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- internal cmd || echo +dirty))"
+python3 bench/callgrind_sum.py "${args[@]}"
