@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/bulwarkhq/bulwark/internal/audit"
+	"github.com/bulwarkhq/bulwark/internal/pgtest"
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/store/storetest"
 )
 
 // TestAuditTakesWhatCallersSend: an audit field can hold what a client
@@ -51,4 +53,18 @@ func TestAuditTakesWhatCallersSend(t *testing.T) {
 	if rep, err := l.Verify(ctx, nil); err != nil || rep.Entries != 4 {
 		t.Fatalf("Verify = %+v, %v; want 4 entries", rep, err)
 	}
+}
+
+// TestFailedCommitIsReportedAsUnknown: a COMMIT that fails (here a
+// deferred constraint trigger on the audit table, run only at commit) is
+// reported as store.ErrCommitUnknown, leaves nothing behind, and leaves
+// the pool usable.
+func TestFailedCommitIsReportedAsUnknown(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Start(t)
+	storetest.CommitFailure(t, openDSN(t, dsn), func(t *testing.T) {
+		exec(t, dsn,
+			`CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'commit refused by the test'; END $$`,
+			`CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON audit_events DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()`)
+	}, func(t *testing.T) { exec(t, dsn, `DROP TRIGGER refuse_commit ON audit_events`) })
 }

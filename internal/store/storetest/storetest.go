@@ -353,6 +353,46 @@ func testAuditBatch(t *testing.T, s store.Store) {
 	}
 }
 
+// CommitFailure checks what a store reports when a transaction's COMMIT
+// fails: an error wrapping store.ErrCommitUnknown — on which the audit log
+// does not retry the entries, as a retry after a commit that did land
+// would record them twice — nothing of the transaction kept, and a store
+// that goes on writing once the cause is gone. refuse makes every later
+// commit of a transaction that appends an audit row fail; allow undoes it.
+// The suite cannot make a commit fail without the backend's SQL, so each
+// store's tests call it.
+func CommitFailure(t *testing.T, s store.Store, refuse, allow func(t *testing.T)) {
+	t.Helper()
+	ctx := context.Background()
+	defer s.Close()
+	if _, err := s.AppendAudit(ctx, chain("a")); err != nil {
+		t.Fatal(err)
+	}
+	refuse(t)
+	if _, err := s.AppendAudit(ctx, chain("b"), chain("c")); !errors.Is(err, store.ErrCommitUnknown) {
+		t.Fatalf("AppendAudit with its commit refused = %v; want an error wrapping store.ErrCommitUnknown", err)
+	}
+	k := &store.Key{ID: "k1", Tenant: "default", Name: "n", Hash: []byte{1}, CreatedAt: time.Now()}
+	if err := s.CreateKey(ctx, k, chain("key.create")); !errors.Is(err, store.ErrCommitUnknown) {
+		t.Fatalf("CreateKey with its commit refused = %v; want an error wrapping store.ErrCommitUnknown", err)
+	}
+	if _, err := s.GetKey(ctx, "k1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetKey after a refused commit = %v; want ErrNotFound", err)
+	}
+	allow(t)
+	if last, err := s.AppendAudit(ctx, chain("d")); err != nil || last.Seq != 2 {
+		t.Fatalf("AppendAudit once commits are allowed = %+v, %v; want row 2", last, err)
+	}
+	var got []string
+	err := s.AuditRows(ctx, 0, func(r store.AuditRow) error {
+		got = append(got, fmt.Sprintf("%d:%s:%s", r.Seq, r.Action, r.MAC))
+		return nil
+	})
+	if want := []string{"1:a:1", "2:d:1>2"}; err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("chain = %v (%v), want %v: nothing of the refused commits", got, err, want)
+	}
+}
+
 func testAuditRollback(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	defer s.Close()
