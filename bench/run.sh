@@ -29,6 +29,8 @@
 # "bare ReverseProxy stream, usage asked" is the baseline whose client asks
 # for stream usage (stream_options.include_usage), as Bulwark always does
 # upstream for its accounting: the upstream then sends one more chunk.
+# The "long" stream rows relay ~200 events per request instead of ~12: a
+# request's fixed costs spread over a longer answer.
 #
 # Usage: bench/run.sh [duration per run, default 3s] [connections, default
 # 32] [rounds, default 5] [rate, default 1500 requests/s; 0: closed loop].
@@ -54,6 +56,10 @@ DUR=${1:-3s}
 CONC=${2:-32}
 ROUNDS=${3:-5}
 RATE=${4:-1500}
+# Long streams (~200 events each, as a few hundred tokens of answer come)
+# are offered a fifteenth of the rate: about as many events per second as
+# the short ones.
+LONG_RATE=$((RATE / 15))
 GEN_CPU=0
 TARGET_CPU=${BENCH_TARGET_CPUS:-1}
 WORK=$(mktemp -d)
@@ -194,6 +200,7 @@ if [ -n "${BENCH_BASE:-}" ]; then
 		"base@$BASE_REV +guard default, PII|$BW_PID|$U:$BW_PORT$CHAT|chat_pii.json|$KEY_DEFAULT"
 		"base@$BASE_REV stream|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_PLAIN"
 		"base@$BASE_REV stream +guard redact|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_REDACT"
+		"base@$BASE_REV stream, long|$BW_PID|$U:$BW_PORT$CHAT|stream_long_bulwark.json|$KEY_PLAIN|$LONG_RATE"
 	)
 fi
 # BENCH_HUGETEXT=1: the same binaries, run from a huge=always tmpfs. Started
@@ -223,7 +230,7 @@ fi
 start_bulwark "$WORK/bulwark" "$WORK/head"
 
 
-# name|pid|url|body|auth key (empty: none). Every target gets the same
+# name|pid|url|body|auth key (empty: none)[|rate, default RATE]. Every target gets the same
 # Authorization header, as an SDK client always sends one: the baselines
 # parse the same request bytes as Bulwark (the bare proxy replaces the
 # header with its upstream credential; the fake upstream ignores it).
@@ -242,6 +249,8 @@ SCENARIOS=(
 	"bulwark stream|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_PLAIN"
 	"bulwark stream +limits|$BW_PID|$U:$BW_PORT$CHAT|stream_routed.json|$KEY_LIMITS"
 	"bulwark stream +guard redact|$BW_PID|$U:$BW_PORT$CHAT|stream_bulwark.json|$KEY_REDACT"
+	"bare ReverseProxy stream, long|$BARE_PID|$U:$BARE_PORT$CHAT|stream_long_direct.json|$KEY_PLAIN|$LONG_RATE"
+	"bulwark stream, long|$BW_PID|$U:$BW_PORT$CHAT|stream_long_bulwark.json|$KEY_PLAIN|$LONG_RATE"
 	"${BASE_SCENARIOS[@]}"
 	"${HT_SCENARIOS[@]}"
 )
@@ -254,10 +263,10 @@ if [ -n "${BENCH_ONLY:-}" ]; then
 	SCENARIOS=("${KEEP[@]}")
 fi
 
-# run NAME PID URL BODY KEY: one measured run, one JSON line appended to
-# $WORK/results.
+# run NAME PID URL BODY KEY [RATE]: one measured run, one JSON line
+# appended to $WORK/results.
 run() {
-	local name=$1 pid=$2 url=$3 body=$4 key=$5
+	local name=$1 pid=$2 url=$3 body=$4 key=$5 rate=${6:-$RATE}
 	local hdrs=()
 	[ -n "$key" ] && hdrs=(-H "Authorization: Bearer $key")
 	local perf_pid=""
@@ -286,7 +295,7 @@ run() {
 		threads "$pid" >"$th.0"
 	fi
 	local t0 u0 c0 us0 f0; t0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "$UP_PID"); c0=$(ctx_switches "$pid"); us0=$(user_ticks "$pid"); f0=$(min_faults "$pid")
-	local out; out=$(taskset -c $GEN_CPU "$WORK/loadgen" -unique -rate "$RATE" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d "$DUR" "${hdrs[@]}")
+	local out; out=$(taskset -c $GEN_CPU "$WORK/loadgen" -unique -rate "$rate" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d "$DUR" "${hdrs[@]}")
 	local t1 u1 c1 us1 f1; t1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "$UP_PID"); c1=$(ctx_switches "$pid"); us1=$(user_ticks "$pid"); f1=$(min_faults "$pid")
 	[ -n "$th" ] && threads "$pid" >"$th.1"
 	[ -n "$perf_pid" ] && wait "$perf_pid" || true
@@ -319,14 +328,14 @@ export BW_AWAKE
 # Warm-up: every scenario once, unmeasured (connection pools, caches, JIT-free
 # but page-faulting Go heaps).
 for s in "${SCENARIOS[@]}"; do
-	IFS='|' read -r name pid url body key <<<"$s"
+	IFS='|' read -r name pid url body key srate <<<"$s"
 	hdrs=(); [ -n "$key" ] && hdrs=(-H "Authorization: Bearer $key")
-	taskset -c $GEN_CPU "$WORK/loadgen" -unique -rate "$RATE" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d 1s "${hdrs[@]}" >/dev/null
+	taskset -c $GEN_CPU "$WORK/loadgen" -unique -rate "${srate:-$RATE}" -url "$url" -body "bench/bodies/$body" -c "$CONC" -d 1s "${hdrs[@]}" >/dev/null
 done
 for ROUND in $(seq "$ROUNDS"); do
 	for s in "${SCENARIOS[@]}"; do
-		IFS='|' read -r name pid url body key <<<"$s"
-		run "$name" "$pid" "$url" "$body" "$key"
+		IFS='|' read -r name pid url body key srate <<<"$s"
+		run "$name" "$pid" "$url" "$body" "$key" "$srate"
 	done
 done
 
@@ -365,6 +374,7 @@ print("\nCPU/request ratios (median of per-round ratios, same round = same machi
 ratio("bulwark auth+usage", "bare ReverseProxy", "bulwark auth+usage / bare proxy", 1.1)
 ratio("bulwark stream", "bare ReverseProxy stream", "bulwark stream / bare proxy stream", 1.1)
 ratio("bulwark stream", "bare ReverseProxy stream, usage asked", "bulwark stream / bare proxy stream, usage asked")
+ratio("bulwark stream, long", "bare ReverseProxy stream, long", "bulwark long stream (~200 events) / bare proxy long stream")
 if os.environ.get("BW_AWAKE") == "1":
     # Bulwark runs with the monitor thread awake: the bare proxy under the
     # same setting is its like-for-like baseline.
@@ -395,6 +405,8 @@ base = next((n.split(" ")[0] for n in names if n.startswith("base@")), None)
 if base:
     ratio("bulwark auth+usage", f"{base} auth+usage", f"p99: bulwark auth+usage / {base}", key="p99_ms")
     ratio("bulwark stream", f"{base} stream", f"p99: bulwark stream / {base}", key="p99_ms")
+    ratio("bulwark stream", f"{base} stream", f"bulwark stream / {base}")
+    ratio("bulwark stream, long", f"{base} stream, long", f"bulwark long stream / {base}")
     ratio("bulwark stream", f"{base} stream", f"TTFB p99: bulwark stream / {base}", key="ttfb_p99_ms")
     ratio("bulwark +guard default, PII", f"{base} +guard default, PII", f"guard default, PII: bulwark / {base}")
     ratio("bulwark +guard default, PII", f"{base} +guard default, PII", f"p99: guard default, PII: bulwark / {base}", key="p99_ms")
@@ -402,6 +414,7 @@ if base:
     print(f"\nThe same ratios for {base} (before), measured in the same rounds:")
     ratio(f"{base} auth+usage", "bare ReverseProxy", f"{base} auth+usage / bare proxy", 1.1)
     ratio(f"{base} stream", "bare ReverseProxy stream", f"{base} stream / bare proxy stream", 1.1)
+    ratio(f"{base} stream, long", "bare ReverseProxy stream, long", f"{base} long stream / bare proxy long stream")
     ratio(f"{base} +routing/limits", f"{base} auth+usage", f"{base} routing+limits+budget / auth+usage")
     ratio(f"{base} +guard redact-all", f"{base} auth+usage", f"{base} guard redact-all / guard off", 1.2)
     ratio(f"{base} +guard default, PII", f"{base} auth+usage", f"{base} guard default policy, PII (audited) / guard off")

@@ -96,10 +96,10 @@ func BenchmarkDeliveredLen(b *testing.B) {
 	})
 }
 
-// BenchmarkChunkMembers measures looking for usage and error members in
+// BenchmarkScanChunk measures looking for usage and error members in
 // one chunk of each shape: the colon walk against the two name searches
 // it replaced (tailMember, plus the escape check each search made).
-func BenchmarkChunkMembers(b *testing.B) {
+func BenchmarkScanChunk(b *testing.B) {
 	chunks := map[string][]byte{
 		"sorted": []byte(`{"choices":[{"delta":{"content":" streamed"},"finish_reason":null,"index":0,"logprobs":null}],"created":1700000000,"id":"chatcmpl-bench","model":"gpt-4o-mini","object":"chat.completion.chunk","system_fingerprint":null,"usage":null}`),
 		"openai": []byte(`{"id":"chatcmpl-BkW3x9vQ2rT7","object":"chat.completion.chunk","created":1751234567,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_34a54ae93c","choices":[{"index":0,"delta":{"content":" the"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"x7Qe"}`),
@@ -107,7 +107,7 @@ func BenchmarkChunkMembers(b *testing.B) {
 	for name, chunk := range chunks {
 		b.Run(name+"/walk", func(b *testing.B) {
 			for range b.N {
-				_, _ = chunkMembers(chunk)
+				_, _, _ = scanChunk(chunk)
 			}
 		})
 		b.Run(name+"/names", func(b *testing.B) {

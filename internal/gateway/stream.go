@@ -144,7 +144,7 @@ func (rl *relayer) inspect(data []byte) (chunkAction, error) {
 	if bytes.HasPrefix(data, doneData) { // as the SDKs test it: "[DONE] " ends their stream too
 		return doneChunk, nil
 	}
-	mayUsage, mayError := chunkMembers(data)
+	mayUsage, mayError, delta := scanChunk(data)
 	if mayError {
 		if e := gjson.GetBytes(data, "error"); truthy(e) {
 			return 0, openAIStreamError(e, rl.x.credential())
@@ -158,7 +158,7 @@ func (rl *relayer) inspect(data []byte) (chunkAction, error) {
 			}
 		}
 	}
-	rl.deliver += deliveredLen(data)
+	rl.deliver += deliveredAt(data, delta)
 	return forwardChunk, nil
 }
 
@@ -185,11 +185,12 @@ func deltaLen(delta gjson.Result) int {
 	return len(delta.Get("tool_calls.0.function.arguments").Str) + len(delta.Get("reasoning_content").Str)
 }
 
-// chunkMembers reports whether an OpenAI chunk may have a "usage" member
-// and an "error" member that are not null; only then is the chunk parsed.
-// OpenAI sends "usage":null in every chunk of a stream that asked for
-// usage (Bulwark always asks), and finding a top-level member means
-// parsing the whole chunk. The SDKs raise on a chunk whose top-level
+// scanChunk reports whether an OpenAI chunk may have a "usage" member and
+// an "error" member that are not null — only then is the chunk parsed —
+// and where its first "delta" member's value starts (-1: none), for
+// deliveredAt. OpenAI sends "usage":null in every chunk of a stream that
+// asked for usage (Bulwark always asks), and finding a top-level member
+// means parsing the whole chunk. The SDKs raise on a chunk whose top-level
 // "error" is truthy wherever it stands (OpenRouter's mid-stream errors put
 // it after "id" and "object"), so a prefix check is not enough.
 //
@@ -197,19 +198,20 @@ func deltaLen(delta gjson.Result) int {
 // unescaped `"name"` followed by a colon cannot occur inside a JSON
 // string, so walking the colons finds every member, nested ones too (the
 // caller's parse tells top-level ones apart). Colons are about one byte
-// in twenty of a chunk; a search for `usage"` or `error"` stopped at every
-// "u" or "e", and two such searches per chunk were the relay's largest
-// cost after the syscalls. A name spelt with \u escapes ("usag\u0065") is
-// the plain name to the parser but not to this walk: such a chunk reports
-// both.
-func chunkMembers(data []byte) (mayUsage, mayError bool) {
+// in twenty of a chunk; searches for `usage"`, `error"` and `"delta":`
+// stopped at every "u", "e" or quote, and were the relay's largest cost
+// after the syscalls. A name spelt with \u escapes ("usag\u0065") is the
+// plain name to the parser but not to this walk: such a chunk reports a
+// usage and an error member both.
+func scanChunk(data []byte) (mayUsage, mayError bool, delta int) {
+	delta = -1
 	if escapesLetter(data) {
-		return true, true
+		mayUsage, mayError = true, true
 	}
 	for i := 0; ; {
 		j := bytes.IndexByte(data[i:], ':')
 		if j < 0 {
-			return mayUsage, mayError
+			return mayUsage, mayError, delta
 		}
 		colon := i + j
 		i = colon + 1
@@ -220,19 +222,16 @@ func chunkMembers(data []byte) (mayUsage, mayError bool) {
 		if q < 6 || data[q] != '"' || data[q-6] != '"' {
 			continue
 		}
-		var u, e bool
 		switch string(data[q-5 : q]) {
 		case "usage":
-			u = true
+			mayUsage = mayUsage || !bytes.HasPrefix(skipSpace(data[i:]), nullValue)
 		case "error":
-			e = true
-		default:
-			continue
+			mayError = mayError || !bytes.HasPrefix(skipSpace(data[i:]), nullValue)
+		case "delta":
+			if delta < 0 {
+				delta = i
+			}
 		}
-		if bytes.HasPrefix(skipSpace(data[i:]), nullValue) {
-			continue
-		}
-		mayUsage, mayError = mayUsage || u, mayError || e
 	}
 }
 
@@ -379,21 +378,18 @@ func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {
 	return false, rl.emit(ev.Name, data)
 }
 
-var deltaKey = []byte(`"delta":`)
-
-// deliveredLen is deltaLen of an OpenAI chunk's first choice, for a relay
-// that only counts delivered text (no filter rewrites it): the first
-// "delta" member is parsed where it stands, without walking the chunk from
-// its start and without copying it — an unescaped `"delta":` cannot occur
-// inside a JSON string, and nothing parsed outlives this call (the
-// zero-copy view of data is dropped on return). The count is an estimate
-// for streams that end without usage.
-func deliveredLen(data []byte) int {
-	i := bytes.Index(data, deltaKey)
-	if i < 0 || i+len(deltaKey) == len(data) {
+// deliveredAt is deltaLen of an OpenAI chunk's first choice, for a relay
+// that only counts delivered text (no filter rewrites it), given where the
+// first "delta" member's value starts (scanChunk): the value is parsed
+// where it stands, without walking the chunk from its start and without
+// copying it — nothing parsed outlives this call (the zero-copy view of
+// data is dropped on return). The count is an estimate for streams that
+// end without usage.
+func deliveredAt(data []byte, delta int) int {
+	if delta < 0 || delta == len(data) {
 		return 0
 	}
-	tail := data[i+len(deltaKey):]
+	tail := data[delta:]
 	if n, ok := leadingContentLen(tail); ok {
 		return n
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -108,14 +109,58 @@ func TestDeliveredLen(t *testing.T) {
 		`{"id":"c","choices":[],"usage":{"prompt_tokens":1}}`,
 		`{"id":"c","choices":[{"index":0,"delta":`,
 		`{"id":"c","choices":[{"index":0,"delta":{"content":"caf\u00e9 \ud83d\ude00"}}]}`,
+		`{"id":"c","choices":[{"index":0,"delta" :	{"content":"spaced"}}]}`,
 	}
-	want := []int{8, 0, 8, 5, 0, 3, 0, 0, 10}
+	want := []int{8, 0, 8, 5, 0, 3, 0, 0, 10, 6}
 	for i, c := range chunks {
 		exact := deltaLen(gjson.Get(c, "choices.0.delta"))
 		if got := deliveredLen([]byte(c)); got != exact || got != want[i] {
 			t.Errorf("%s: in place %d, full path %d, want %d", c, got, exact, want[i])
 		}
 	}
+}
+
+// deliveredLen is what the relay counts of one chunk's text.
+func deliveredLen(data []byte) int {
+	_, _, delta := scanChunk(data)
+	return deliveredAt(data, delta)
+}
+
+// deltaSearchLen is the search for `"delta":` that scanChunk's walk
+// replaced in deliveredLen, kept as its reference.
+func deltaSearchLen(data []byte) int {
+	i := bytes.Index(data, []byte(`"delta":`))
+	if i < 0 {
+		return 0
+	}
+	return deliveredAt(data, i+len(`"delta":`))
+}
+
+// spacedDelta is a "delta" name with whitespace before its colon, which
+// the walk reads (as the JSON parser does) and the search did not.
+var spacedDelta = regexp.MustCompile(`"delta"[ \t\r\n]+:`)
+
+// FuzzDeliveredAgrees: on any bytes, the walk counts what the search it
+// replaced counted, except where the search missed a "delta" spelt with
+// whitespace before its colon.
+func FuzzDeliveredAgrees(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}`,
+		`{"a":"\"delta\":1","choices":[{"delta":{"content":"x\"y"}}]}`,
+		`{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{\"a\":"}}]}}]}`,
+		`"delta":`,
+		`{"usag\u0065":{},"delta":{}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if spacedDelta.Match(data) {
+			return
+		}
+		if got, want := deliveredLen(data), deltaSearchLen(data); got != want {
+			t.Fatalf("deliveredLen(%q) = %d; the search counts %d", data, got, want)
+		}
+	})
 }
 
 // Streamed answers are recognised by their media type, with or without
@@ -173,14 +218,14 @@ func TestChunkMembers(t *testing.T) {
 		{`usage":{}`, false, false}, // no opening quote before the name
 	}
 	for _, tt := range tests {
-		u, e := chunkMembers([]byte(tt.chunk))
+		u, e, _ := scanChunk([]byte(tt.chunk))
 		if u != tt.usage || e != tt.error {
-			t.Errorf("chunkMembers(%s) = %v, %v; want %v, %v", tt.chunk, u, e, tt.usage, tt.error)
+			t.Errorf("scanChunk(%s) = %v, %v; want %v, %v", tt.chunk, u, e, tt.usage, tt.error)
 		}
 	}
 }
 
-// tailMember is the search chunkMembers replaced, kept as its reference:
+// tailMember is the search scanChunk replaced, kept as its reference:
 // a member whose name ends in tail (the name and its closing quote) and
 // whose value is not null.
 func tailMember(data []byte, name string) bool {
@@ -218,7 +263,7 @@ func FuzzChunkMembersAgree(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		u, e := chunkMembers(data)
+		u, e, _ := scanChunk(data)
 		if escapesLetter(data) {
 			if !u || !e {
 				t.Fatalf("%q escapes a letter but was passed over", data)
@@ -226,7 +271,7 @@ func FuzzChunkMembersAgree(f *testing.F) {
 			return
 		}
 		if wu, we := tailMember(data, "usage"), tailMember(data, "error"); u != wu || e != we {
-			t.Fatalf("chunkMembers(%q) = %v, %v; the name search finds %v, %v", data, u, e, wu, we)
+			t.Fatalf("scanChunk(%q) = %v, %v; the name search finds %v, %v", data, u, e, wu, we)
 		}
 	})
 }
@@ -247,7 +292,7 @@ func FuzzMayCarryUsage(f *testing.F) {
 		if !gjson.ValidBytes(data) {
 			return // upstream chunks are JSON; gjson reads usage even from broken text
 		}
-		mayUsage, mayError := chunkMembers(data)
+		mayUsage, mayError, _ := scanChunk(data)
 		if _, ok := usage.FromOpenAI(data); ok && !mayUsage {
 			t.Fatalf("usage in %q was passed over", data)
 		}
