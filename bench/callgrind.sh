@@ -24,7 +24,8 @@
 #
 # Caveats. Bulwark's usage writer inserts its rows every 200 ms, so at the
 # rates valgrind allows (100/s: ~20 rows a batch) SQLite's share is
-# overstated against a real load (~300 rows a batch at 1 500/s). Valgrind
+# overstated against a real load (~300 rows a batch at 1 500/s), and so is
+# the share of Bulwark's other timers (key cache refresh, barrier watch). Valgrind
 # emulates no SHA instructions, so the key's HMAC runs Go's AVX2 SHA-256
 # code instead of SHA-NI. Every measured process runs with asynchronous
 # preemption off (callgrind cannot follow its signals) and RDTSCP off
@@ -35,11 +36,16 @@ N=${1:-1000}
 RATE=${2:-100}
 BODY=${CG_BODY:-stream}
 command -v valgrind >/dev/null || { echo "callgrind.sh: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+[ "$RATE" -gt 0 ] || { echo "callgrind.sh: the rate must be above 0 (valgrind cannot keep up with a closed loop)" >&2; exit 1; }
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
+	local rc=$?
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	if [ "$rc" != 0 ]; then # what valgrind and the targets said, before it goes
+		for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "== $f" >&2; tail -n 20 "$f" >&2; }; done
+	fi
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -62,7 +68,8 @@ UP_PORT=$(port)
 PIDS+=($!)
 wait_port "$UP_PORT"
 
-# The runtime settings callgrind needs, for every measured process alike.
+# The runtime settings callgrind needs, for every measured process alike
+# (the load generator inherits them too; at these rates it does not care).
 export GODEBUG=cpu.rdtscp=off,asyncpreemptoff=1 GOMAXPROCS=1
 VG=(valgrind --tool=callgrind --dump-instr=yes --collect-jumps=no --cache-sim=yes --branch-sim=yes --LL=1048576,16,64)
 
@@ -113,12 +120,15 @@ load() { # NAME SECONDS
 		-body "$(body "$1")" -H "Authorization: Bearer ${KEY_OF[$1]:-${KEY_OF[head]}}"
 }
 # Warm-up (connection pools, caches, the first batch of usage rows), then
-# the counters are zeroed and each target serves its N requests in turn.
+# each target serves its N requests in turn, its counters zeroed just
+# before: an idle Bulwark still runs its timers (key cache refresh, usage
+# flush, barrier watch), which must not be charged to requests it did not
+# serve while the others ran.
 for n in "${NAMES[@]}"; do load "$n" 4 >/dev/null; done
 sleep 1
-for n in "${NAMES[@]}"; do callgrind_control -z "${PID_OF[$n]}" >/dev/null; done
 SECS=$(((N + RATE - 1) / RATE))
 for n in "${NAMES[@]}"; do
+	callgrind_control -z "${PID_OF[$n]}" >/dev/null
 	out=$(load "$n" "$SECS")
 	sleep 1 # the usage writer's last batch of this run
 	callgrind_control -d "${PID_OF[$n]}" >/dev/null

@@ -62,6 +62,8 @@ def parse(path):
                 skip = True
             elif ln.startswith("events:"):
                 events = ln.split()[1:]
+            elif ln.startswith("positions:") and ln.split()[1:] != ["instr", "line"]:
+                sys.exit(f"{path}: positions {ln.split()[1:]}; run callgrind with --dump-instr=yes (and line numbers)")
             else:
                 m = re.match(r"^(c?ob)=\((\d+)\)(?: (.*))?$", ln.rstrip("\n"))
                 if m:

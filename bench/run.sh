@@ -20,7 +20,8 @@
 # VmHWM.
 #
 # Load is open loop by default: every target is offered the same RATE
-# requests per second (over 32 connections), so CPU per request compares
+# requests per second (over 32 connections; the long-stream rows a
+# fifteenth of it, about as many events a second), so CPU per request compares
 # the work each does per request rather than how well a faster server
 # batches its wake-ups under a closed loop (on this shared 2-core machine
 # the closed-loop ratio swung 0.7–2.2× between rounds of the same code).
@@ -59,7 +60,8 @@ RATE=${4:-1500}
 # Long streams (~200 events each, as a few hundred tokens of answer come)
 # are offered a fifteenth of the rate: about as many events per second as
 # the short ones.
-LONG_RATE=$((RATE / 15))
+LONG_RATE=0
+[ "$RATE" -gt 0 ] && LONG_RATE=$(((RATE + 14) / 15))
 GEN_CPU=0
 TARGET_CPU=${BENCH_TARGET_CPUS:-1}
 WORK=$(mktemp -d)
@@ -316,7 +318,7 @@ PY
 	tail -n1 "$WORK/results" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("  round %d %-32s %7.0f rps %7.1f µs/req (user %5.1f) %5.1f cs/req %5.2f faults/req errors=%d" % (r["round"], r["name"], r["rps"], r["cpu_us"], r["user_us"], r["cs"], r["faults"], r["errors"]), file=sys.stderr)'
 }
 
-echo "duration=$DUR connections=$CONC rounds=$ROUNDS rate=$RATE/s cpus: target=$TARGET_CPU generator+upstream=$GEN_CPU ($(nproc) online) tree=$TREE"
+echo "duration=$DUR connections=$CONC rounds=$ROUNDS rate=$RATE/s (long streams $LONG_RATE/s) cpus: target=$TARGET_CPU generator+upstream=$GEN_CPU ($(nproc) online) tree=$TREE"
 # Whether the measured Bulwark keeps the runtime's monitor thread awake
 # (internal/sysmon: only with two Ps or more, so not on one target CPU),
 # which decides which bare proxy is its like-for-like baseline.

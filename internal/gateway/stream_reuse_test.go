@@ -110,8 +110,10 @@ func TestDeliveredLen(t *testing.T) {
 		`{"id":"c","choices":[{"index":0,"delta":`,
 		`{"id":"c","choices":[{"index":0,"delta":{"content":"caf\u00e9 \ud83d\ude00"}}]}`,
 		`{"id":"c","choices":[{"index":0,"delta" :	{"content":"spaced"}}]}`,
+		`{"choices":[{"delta":{"content":"ab"}},{"delta":{"content":"c"}}]}`, // the first choice's
+		`{"id":"\u0041","choices":[{"index":0,"delta":{"content":"xyz"}}]}`,  // a letter escape elsewhere
 	}
-	want := []int{8, 0, 8, 5, 0, 3, 0, 0, 10, 6}
+	want := []int{8, 0, 8, 5, 0, 3, 0, 0, 10, 6, 2, 3}
 	for i, c := range chunks {
 		exact := deltaLen(gjson.Get(c, "choices.0.delta"))
 		if got := deliveredLen([]byte(c)); got != exact || got != want[i] {
@@ -126,23 +128,25 @@ func deliveredLen(data []byte) int {
 	return deliveredAt(data, delta)
 }
 
-// deltaSearchLen is the search for `"delta":` that scanChunk's walk
-// replaced in deliveredLen, kept as its reference.
-func deltaSearchLen(data []byte) int {
+// deltaSearch is the search for `"delta":` that scanChunk's walk
+// replaced, kept as its reference: where the first such member's value
+// starts, or -1.
+func deltaSearch(data []byte) int {
 	i := bytes.Index(data, []byte(`"delta":`))
 	if i < 0 {
-		return 0
+		return -1
 	}
-	return deliveredAt(data, i+len(`"delta":`))
+	return i + len(`"delta":`)
 }
 
 // spacedDelta is a "delta" name with whitespace before its colon, which
 // the walk reads (as the JSON parser does) and the search did not.
 var spacedDelta = regexp.MustCompile(`"delta"[ \t\r\n]+:`)
 
-// FuzzDeliveredAgrees: on any bytes, the walk counts what the search it
-// replaced counted, except where the search missed a "delta" spelt with
-// whitespace before its colon.
+// FuzzDeliveredAgrees: on any bytes, the walk finds the "delta" member the
+// search it replaced found — the same first one, whatever else the chunk
+// holds (letter escapes included) — except where the search missed one
+// spelt with whitespace before its colon.
 func FuzzDeliveredAgrees(f *testing.F) {
 	for _, s := range []string{
 		`{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}`,
@@ -150,6 +154,8 @@ func FuzzDeliveredAgrees(f *testing.F) {
 		`{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{\"a\":"}}]}}]}`,
 		`"delta":`,
 		`{"usag\u0065":{},"delta":{}}`,
+		`{"choices":[{"delta":{"content":"ab"}},{"delta":{"content":"c"}}]}`,
+		`{"id":"\u0041","choices":[{"index":0,"delta":{"content":"xyz"}}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -157,8 +163,8 @@ func FuzzDeliveredAgrees(f *testing.F) {
 		if spacedDelta.Match(data) {
 			return
 		}
-		if got, want := deliveredLen(data), deltaSearchLen(data); got != want {
-			t.Fatalf("deliveredLen(%q) = %d; the search counts %d", data, got, want)
+		if _, _, got := scanChunk(data); got != deltaSearch(data) {
+			t.Fatalf("scanChunk(%q) finds the delta at %d; the search at %d", data, got, deltaSearch(data))
 		}
 	})
 }
