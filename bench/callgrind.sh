@@ -59,9 +59,8 @@ if [ -n "${CG_BASE:-}" ]; then
 	(cd "$WORK/base-src" && go build -o "$WORK/bulwark-base" ./cmd/bulwark)
 fi
 
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'; }
-# Under valgrind a Go binary takes seconds to start.
-wait_port() { for _ in $(seq 600); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 UP_PORT=$(port)
 "$WORK/fakeupstream" -listen "127.0.0.1:$UP_PORT" >/dev/null &
@@ -89,15 +88,7 @@ bulwark() {
 	local name=$1 bin=$2 dir="$WORK/$1" p
 	p=$(port)
 	mkdir -p "$dir"
-	cat >"$dir/bulwark.yaml" <<YAML
-log: {level: warn}
-providers:
-  - name: openai
-    type: openai
-    base_url: http://127.0.0.1:$UP_PORT/v1
-    api_key_env: BENCH_UPSTREAM_KEY
-default_providers: {openai: openai}
-YAML
+	bench_config "$UP_PORT" >"$dir/bulwark.yaml"
 	export BULWARK_DATA_DIR="$dir/data" BULWARK_CONFIG="$dir/bulwark.yaml" BULWARK_LISTEN="127.0.0.1:$p" BENCH_UPSTREAM_KEY=sk-bench
 	GODEBUG= "$bin" init >/dev/null 2>&1
 	KEY_OF[$name]=$(GODEBUG= "$bin" keys create --name plain --scopes llm --json --guard pii=off,secrets=off,injection=off,unscannable=off 2>/dev/null | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])')
@@ -110,7 +101,7 @@ bulwark head "$WORK/bulwark"
 [ -n "${CG_BASE:-}" ] && bulwark base "$WORK/bulwark-base"
 NAMES=(bare head)
 [ -n "${CG_BASE:-}" ] && NAMES=(bare base head)
-for n in "${NAMES[@]}"; do wait_port "${PORT_OF[$n]}"; done
+for n in "${NAMES[@]}"; do wait_port "${PORT_OF[$n]}" 60; done # valgrind starts a Go binary slowly
 
 body() { # NAME: the request body for that target (the bare proxy forwards the model name as is)
 	if [ "$1" = bare ]; then echo "bench/bodies/${BODY}_direct.json"; else echo "bench/bodies/${BODY}_bulwark.json"; fi

@@ -97,8 +97,8 @@ if [ -n "${BENCH_PPROF:-}" ]; then
 	mkdir -p "$PPROF_OUT"
 fi
 
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'; }
-wait_port() { for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 # user ticks and minor page faults: the split of CPU time and the faults a
 # heap that grows and is scavenged back costs in the kernel.
@@ -147,20 +147,16 @@ start_bulwark() {
 	local bin=$1 dir=$2
 	mkdir -p "$dir"
 	BW_PORT=$(port)
-	cat >"$dir/bulwark.yaml" <<YAML
-log: {level: warn}
-providers:
-  - name: openai
-    type: openai
-    base_url: http://127.0.0.1:$UP_PORT/v1
-    api_key_env: BENCH_UPSTREAM_KEY
-default_providers: {openai: openai}
+	{
+		bench_config "$UP_PORT"
+		cat <<YAML
 routing:
   deployments:
     bench-mini: {provider: openai, model: gpt-4o-mini, rpm: 10000000, tpm: 30000000, max_parallel: 100000}
   aliases:
     bench-routed: {deployments: [bench-mini]}
 YAML
+	} >"$dir/bulwark.yaml"
 	export BULWARK_DATA_DIR="$dir/data" BULWARK_CONFIG="$dir/bulwark.yaml" BULWARK_LISTEN="127.0.0.1:$BW_PORT" BENCH_UPSTREAM_KEY=sk-bench
 	"$bin" init >/dev/null 2>&1
 	mkkey() { "$bin" keys create --name "$1" --scopes llm --json "${@:2}" 2>/dev/null | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])'; }
