@@ -17,7 +17,8 @@
 # bench/run.sh says what it costs.
 #
 # Usage: bench/callgrind.sh [requests, default 1000] [rate, default 100/s]
-# CG_BODY=chat measures non-stream requests (default: stream).
+# CG_BODY=chat measures non-stream requests (default: stream); CG_TOP=N lists
+# the N functions that differ most (default 40).
 # CG_BASE=<git revision> also runs that revision's Bulwark, and compares
 # head with it instead of with the bare proxy: a before/after of a change
 # that noise cannot blur.

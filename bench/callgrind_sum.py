@@ -15,6 +15,7 @@ its function names for Go code are often someone else's.
 import bisect
 import collections
 import re
+import os
 import subprocess
 import sys
 
@@ -175,8 +176,9 @@ def main():
     cyc = lambda r: est(r or empty)  # noqa: E731
     irs = lambda r: (r or empty)[0]  # noqa: E731
     table(f"estimated cycles per request by package, {nname} − {rname}", grouped(ref), grouped(new), rn, nn, cyc, 25)
-    table(f"estimated cycles per request by function, {nname} − {rname}", ref, new, rn, nn, cyc, 40)
-    table(f"instructions per request by function, {nname} − {rname}", ref, new, rn, nn, irs, 25)
+    top = int(os.environ.get("CG_TOP", "40"))  # functions listed
+    table(f"estimated cycles per request by function, {nname} − {rname}", ref, new, rn, nn, cyc, top)
+    table(f"instructions per request by function, {nname} − {rname}", ref, new, rn, nn, irs, max(25, top * 5 // 8))
 
 
 if __name__ == "__main__":

@@ -95,6 +95,9 @@ type Gateway struct {
 	dropped  *prometheus.CounterVec // translated features dropped; nil without metrics
 	worst    map[string]worst       // budget worst case per routing alias
 	outputs  map[string]int64       // configured output caps per upstream model
+	// quietAfter: no call hook but the limiter runs after a call, so a
+	// call without limits does no I/O between its relay and its end.
+	quietAfter bool
 }
 
 // DefaultWriteStallTimeout is Config.WriteStallTimeout's default.
@@ -159,6 +162,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	g.outputs = map[string]int64{}
 	g.worst = g.aliasWorst()
+	g.quietAfter = len(deps.Hooks.Calls) == 0
 	if deps.Routing.Gate != nil && deps.Routing.Limits != nil {
 		// First, so its AfterCall settles last, with the final record.
 		g.deps.Hooks.Calls = append([]CallHook{limiter{g}}, deps.Hooks.Calls...)

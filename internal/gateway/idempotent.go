@@ -91,6 +91,12 @@ func (g *Gateway) runIdempotent(w http.ResponseWriter, r *http.Request, rt route
 	st := &idemState{}
 	rec := &recorder{ResponseWriter: w}
 	next(rec, r.WithContext(context.WithValue(r.Context(), idemKey{}, st)))
+	if rec.streamed() {
+		// A stream's last event may still be buffered (see relayer.pass):
+		// it leaves before the store is written, not after. (A complete
+		// answer is not flushed: it keeps its Content-Length.)
+		_ = http.NewResponseController(w).Flush()
+	}
 	ctx := context.WithoutCancel(r.Context())
 	if st.status == http.StatusOK && rec.status/100 == 2 && !rec.overflow {
 		err = store.Complete(ctx, b.Ticket, idempotency.Response{Status: rec.status, Header: rec.header, Body: rec.buf.Bytes()})
@@ -147,6 +153,11 @@ func (rc *recorder) Write(p []byte) (int, error) {
 		}
 	}
 	return rc.ResponseWriter.Write(p)
+}
+
+// streamed reports whether the response is an event stream.
+func (rc *recorder) streamed() bool {
+	return rc.header != nil && strings.HasPrefix(rc.header.Get("Content-Type"), "text/event-stream")
 }
 
 // Unwrap lets http.ResponseController flush the real writer.

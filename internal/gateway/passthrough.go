@@ -20,6 +20,13 @@ import (
 // (comments, named events, multi-line data, lone CRs) is parsed and
 // re-framed as the event relay does. It returns nil only when the upstream
 // ended properly and every event reached the client.
+//
+// The terminal event is not flushed when the read that brought it also
+// brought the body's end and rl.holdEnd allows: net/http then sends it
+// with the chunked body's terminator when the handler returns, in one
+// write instead of two — a syscall, and a packet, less per stream. It
+// waits for nothing that can block (see quietEnd), and the write guard's
+// deadline, which stays on the connection, bounds that last write too.
 func (rl *relayer) pass(body io.Reader) error {
 	bp := passBufs.Get().(*[]byte)
 	defer passBufs.Put(bp)
@@ -43,7 +50,8 @@ func (rl *relayer) pass(body io.Reader) error {
 				skip = nil
 			}
 			used, done, err := rl.passEvents(buf[:have])
-			if err == nil && used > 0 { // a read that completed no event wrote nothing
+			ended := done && errors.Is(rerr, io.EOF)
+			if err == nil && used > 0 && !(ended && rl.holdEnd) { // a read that completed no event wrote nothing
 				if ferr := rl.out.Flush(); ferr != nil {
 					err = clientGone{ferr}
 				}
@@ -51,7 +59,7 @@ func (rl *relayer) pass(body io.Reader) error {
 			if err != nil || done {
 				// The read that brought the terminal event often brought the
 				// body's end too: then there is nothing left to drain.
-				rl.ended = done && errors.Is(rerr, io.EOF)
+				rl.ended = ended
 				return err
 			}
 			if used > 0 && used == have && buf[used-1] == '\r' {

@@ -41,6 +41,9 @@ type relayer struct {
 	deliver    int  // bytes of generated text/arguments delivered, for estimates
 	added      bool // include_usage was added by the gateway: hide its chunk
 	ended      bool // the upstream body was read to its end with the terminal event
+	// holdEnd: the terminal event may be left for the response's end (see
+	// pass).
+	holdEnd bool
 	// head is the identity of the OpenAI stream ("id", "created", "model"
 	// of its chunks): a chunk the gateway adds must carry the same, or SDK
 	// accumulators reject it.
@@ -51,7 +54,8 @@ type relayer struct {
 // any failure after that ends the stream with an error event in the
 // caller's dialect, never a clean end.
 func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp *http.Response, f Fields) error {
-	rl := &relayer{x: x, ctx: ctx, watch: x.watch(ctx), out: sse.NewWriter(w), added: x.rt.dialect == apierr.OpenAI && !f.IncludeUsage}
+	rl := &relayer{x: x, ctx: ctx, watch: x.watch(ctx), out: sse.NewWriter(w), added: x.rt.dialect == apierr.OpenAI && !f.IncludeUsage,
+		holdEnd: x.quietEnd()}
 	if h := x.g.deps.Hooks.Response; h != nil {
 		rl.filter = h.Stream(ctx, x.rt.dialect)
 	}
@@ -93,6 +97,17 @@ func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp 
 		return handled{err} // counted against the deployment; never retried
 	}
 	return nil
+}
+
+// quietEnd reports whether nothing between the end of the relay and the
+// end of the response can wait on I/O: no routing (the router records
+// outcomes, in Redis when shared), no limits to settle (the limit store
+// may be remote), no call hooks but the limiter. The idempotency wrapper,
+// which stores the answer, flushes before it does. What is left — the
+// usage row queued, metrics, the access log — is what a non-streamed
+// answer waits for too.
+func (x *exchange) quietEnd() bool {
+	return x.g.quietAfter && !x.routed && x.call.adm == nil && x.depAdm == nil
 }
 
 // run copies events until the terminal one. It returns nil only when the

@@ -1,0 +1,230 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/idempotency"
+	"github.com/bulwarkhq/bulwark/internal/limit"
+	"github.com/bulwarkhq/bulwark/internal/limit/memory"
+	"github.com/bulwarkhq/bulwark/internal/provider"
+)
+
+// endingUpstream is an OpenAI upstream whose terminal event leaves in the
+// same segment as the chunked body's end, as a server that does not flush
+// [DONE] on its own sends it: the relay reads both at once. After its
+// first event it waits for next, when not nil (the client has that event).
+func endingUpstream(t *testing.T, next <-chan struct{}) envOpt {
+	t.Helper()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		rc := http.NewResponseController(w)
+		head := `"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini"`
+		for i, ev := range []string{
+			`{` + head + `,"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}`,
+			`{` + head + `,"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`,
+			`{` + head + `,"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}`,
+		} {
+			if i == 1 && next != nil {
+				<-next
+			}
+			_, _ = fmt.Fprintf(w, "data: %s\n\n", ev)
+			_ = rc.Flush()
+		}
+		_, _ = io.WriteString(w, "data: [DONE]\n\n") // not flushed: it goes with the terminator
+	}))
+	t.Cleanup(up.Close)
+	return withProvider(provider.Config{Name: "ending", Type: provider.TypeOpenAI, BaseURL: up.URL + "/v1",
+		Credential: func(context.Context) (string, error) { return upstreamKey, nil }})
+}
+
+const endingStream = `{"model":"ending/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+
+// writeLog keeps every write the gateway's server makes to its clients.
+type writeLog struct {
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (l *writeLog) all() [][]byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([][]byte(nil), l.writes...)
+}
+
+type loggedListener struct {
+	net.Listener
+	log *writeLog
+}
+
+func (l loggedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return loggedConn{c, l.log}, nil
+}
+
+type loggedConn struct {
+	net.Conn
+	log *writeLog
+}
+
+func (c loggedConn) Write(p []byte) (int, error) {
+	c.log.mu.Lock()
+	c.log.writes = append(c.log.writes, bytes.Clone(p))
+	c.log.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// TestStreamEndLeavesWithTheResponseEnd: when the read that brings the
+// terminal event also brings the upstream body's end, and nothing after
+// the relay can block, the event is not flushed on its own: it leaves
+// with the chunked body's terminator in one write — a syscall and a
+// packet less per stream.
+func TestStreamEndLeavesWithTheResponseEnd(t *testing.T) {
+	next := make(chan struct{})
+	e := newEnv(t, endingUpstream(t, next))
+	log := &writeLog{}
+	srv := httptest.NewUnstartedServer(e.gw.Config.Handler)
+	srv.Listener = loggedListener{srv.Listener, log}
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/chat/completions", strings.NewReader(endingStream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer bw_clientkey")
+	resp, err := http.DefaultClient.Do(req) // returns once the first event has been flushed
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	close(next)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || !bytes.HasSuffix(b, []byte("data: [DONE]\n\n")) {
+		t.Fatalf("status %d, body %q, err %v", resp.StatusCode, b, err)
+	}
+	if bytes.Contains(b, []byte(`"usage":{`)) {
+		t.Errorf("the usage chunk the client did not ask for reached it: %q", b)
+	}
+	var last []byte
+	for _, w := range log.all() {
+		if bytes.Contains(w, []byte("data: [DONE]")) {
+			last = w
+		}
+	}
+	if !bytes.HasSuffix(last, []byte("data: [DONE]\n\n\r\n0\r\n\r\n")) {
+		t.Errorf("the write carrying [DONE] is %q; want it to end the chunked body too", last)
+	}
+	if recs := e.usage.all(); len(recs) != 1 || recs[0].Status != http.StatusOK || recs[0].CompletionTokens != 1 {
+		t.Errorf("usage rows %+v, want one 200 with the upstream's 1 completion token", recs)
+	}
+}
+
+// readsDone streams body to e and reports whether the client read the
+// terminal event before release was closed; release is closed either way
+// before it returns.
+func readsDone(t *testing.T, e *env, hdr map[string]string, release chan struct{}) bool {
+	t.Helper()
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	req, err := http.NewRequest(http.MethodPost, e.gw.URL+"/v1/chat/completions", strings.NewReader(endingStream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer bw_clientkey")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	done := make(chan bool, 1)
+	go func() { // headers held back with the end would block Do itself
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- false
+			return
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if sc.Text() == "data: [DONE]" {
+				done <- true
+				return
+			}
+		}
+		done <- false
+	}()
+	select {
+	case ok := <-done:
+		return ok
+	case <-time.After(5 * time.Second):
+		return false
+	}
+}
+
+// slowBudget settles only once release is closed: a remote budget store
+// that is slow to answer.
+type slowBudget struct {
+	limit.Budget
+	release chan struct{}
+}
+
+func (b slowBudget) Settle(ctx context.Context, res limit.BudgetReservation, micros int64) error {
+	<-b.release
+	return b.Budget.Settle(ctx, res, micros)
+}
+
+// TestStreamEndDoesNotWaitForLimitSettlement: a call with limits settles
+// them after the relay, in a store that may be remote; the terminal event
+// is flushed before, so a slow store never holds it from the client.
+func TestStreamEndDoesNotWaitForLimitSettlement(t *testing.T) {
+	release := make(chan struct{})
+	gate := &limit.Gate{Rate: memory.NewRateLimiter(memory.Options{}), Concurrency: memory.NewConcurrency(memory.Options{}),
+		Budget: slowBudget{memory.NewBudget(memory.Options{}), release}}
+	e := newEnv(t, endingUpstream(t, nil), func(_ *Config, d *Deps) {
+		d.Routing.Gate = gate
+		d.Routing.Limits = staticLimits{{ID: "key:key_test", RPM: 100, Budgeted: true, BudgetMicros: 1e9, BudgetPeriod: limit.PeriodTotal}}
+	})
+	if !readsDone(t, e, nil, release) {
+		t.Fatal("the client did not get [DONE] while the budget was settling")
+	}
+}
+
+// slowIdempotency stores a completed answer only once release is closed.
+type slowIdempotency struct {
+	idempotency.Store
+	release chan struct{}
+}
+
+func (s slowIdempotency) Complete(ctx context.Context, tk idempotency.Ticket, resp idempotency.Response) error {
+	<-s.release
+	return s.Store.Complete(ctx, tk, resp)
+}
+
+// TestStreamEndDoesNotWaitForTheIdempotencyStore: an idempotent stream is
+// stored once it has ended; its terminal event reaches the client first.
+func TestStreamEndDoesNotWaitForTheIdempotencyStore(t *testing.T) {
+	release := make(chan struct{})
+	e := newEnv(t, endingUpstream(t, nil), func(_ *Config, d *Deps) {
+		d.Routing.Idempotency = slowIdempotency{idempotency.NewMemory(idempotency.Options{}), release}
+	})
+	if !readsDone(t, e, map[string]string{"Idempotency-Key": "stream-end-1"}, release) {
+		t.Fatal("the client did not get [DONE] while the answer was being stored")
+	}
+}
