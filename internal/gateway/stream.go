@@ -44,6 +44,7 @@ type relayer struct {
 	// holdEnd: the terminal event may be left for the response's end (see
 	// pass).
 	holdEnd bool
+	src     *endWatch // the upstream body run reads, when it tracks its end
 	// head is the identity of the OpenAI stream ("id", "created", "model"
 	// of its chunks): a chunk the gateway adds must carry the same, or SDK
 	// accumulators reject it.
@@ -72,7 +73,8 @@ func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp 
 	if rl.filter == nil && x.rt.dialect == apierr.OpenAI {
 		err = rl.pass(resp.Body)
 	} else {
-		rd := sse.NewReader(resp.Body)
+		rl.src = &endWatch{r: resp.Body}
+		rd := sse.NewReader(rl.src)
 		err = rl.run(rd)
 		rd.Release()
 	}
@@ -103,15 +105,32 @@ func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp 
 // end of the response can wait on I/O: no routing (the router records
 // outcomes, in Redis when shared), no limits to settle (the limit store
 // may be remote), no call hooks but the limiter. The idempotency wrapper,
-// which stores the answer, flushes before it does. What is left — the
-// usage row queued, metrics, the access log — is what a non-streamed
-// answer waits for too.
+// which stores the answer, and the guard's middleware, which audits a
+// stream's findings, flush before they write. What is left — the usage
+// row queued, metrics, the access log — is what a non-streamed answer
+// waits for too.
 func (x *exchange) quietEnd() bool {
 	return x.g.quietAfter && !x.routed && x.call.adm == nil && x.depAdm == nil
 }
 
+// endWatch notes when the upstream body has reported its end.
+type endWatch struct {
+	r     io.Reader
+	ended bool
+}
+
+func (e *endWatch) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		e.ended = true
+	}
+	return n, err
+}
+
 // run copies events until the terminal one. It returns nil only when the
-// upstream ended properly and every event reached the client.
+// upstream ended properly and every event reached the client. As pass
+// does, it leaves the terminal event for the response's end when the
+// upstream body had ended by then and rl.holdEnd allows.
 func (rl *relayer) run(rd *sse.Reader) error {
 	for {
 		ev, err := rd.Next()
@@ -128,7 +147,9 @@ func (rl *relayer) run(rd *sse.Reader) error {
 		} else {
 			done, err = rl.openAIEvent(ev)
 		}
-		if err == nil && (done || !rd.EventBuffered()) {
+		ended := done && rl.src != nil && rl.src.ended
+		held := ended && rl.holdEnd
+		if err == nil && (done || !rd.EventBuffered()) && !held {
 			// Flush unless the next event is already here: every event
 			// leaves before the relay waits on the upstream, and a burst
 			// costs one syscall.
@@ -137,6 +158,7 @@ func (rl *relayer) run(rd *sse.Reader) error {
 			}
 		}
 		if err != nil || done {
+			rl.ended = ended
 			return err
 		}
 	}

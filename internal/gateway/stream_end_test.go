@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -20,35 +19,58 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/provider"
 )
 
-// endingUpstream is an OpenAI upstream whose terminal event leaves in the
-// same segment as the chunked body's end, as a server that does not flush
-// [DONE] on its own sends it: the relay reads both at once. After its
-// first event it waits for next, when not nil (the client has that event).
-func endingUpstream(t *testing.T, next <-chan struct{}) envOpt {
+// endingStreams are the events of a short answer in each dialect, the
+// terminal one last.
+var endingStreams = map[provider.Type][]string{
+	provider.TypeOpenAI: {
+		`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}`,
+		`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`,
+		`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}`,
+		`data: [DONE]`},
+	provider.TypeAnthropic: {
+		"event: message_start\n" + `data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":1}}}`,
+		"event: content_block_start\n" + `data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`,
+		"event: content_block_delta\n" + `data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}`,
+		"event: content_block_stop\n" + `data: {"type":"content_block_stop","index":0}`,
+		"event: message_delta\n" + `data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":1}}`,
+		"event: message_stop\n" + `data: {"type":"message_stop"}`},
+}
+
+// endingUpstream is an upstream of type typ, provider "ending", whose
+// terminal event leaves in the same segment as the chunked body's end, as
+// a server that does not flush it on its own sends it: the relay reads
+// both at once. After its first event it waits for next, when not nil
+// (the client has that event).
+func endingUpstream(t *testing.T, typ provider.Type, next <-chan struct{}) envOpt {
 	t.Helper()
+	events := endingStreams[typ]
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		rc := http.NewResponseController(w)
-		head := `"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini"`
-		for i, ev := range []string{
-			`{` + head + `,"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}`,
-			`{` + head + `,"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`,
-			`{` + head + `,"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}`,
-		} {
+		for i, ev := range events {
 			if i == 1 && next != nil {
 				<-next
 			}
-			_, _ = fmt.Fprintf(w, "data: %s\n\n", ev)
-			_ = rc.Flush()
+			_, _ = io.WriteString(w, ev+"\n\n")
+			if i < len(events)-1 { // the last goes with the terminator
+				_ = rc.Flush()
+			}
 		}
-		_, _ = io.WriteString(w, "data: [DONE]\n\n") // not flushed: it goes with the terminator
 	}))
 	t.Cleanup(up.Close)
-	return withProvider(provider.Config{Name: "ending", Type: provider.TypeOpenAI, BaseURL: up.URL + "/v1",
+	base := up.URL
+	if typ == provider.TypeOpenAI {
+		base += "/v1"
+	}
+	return withProvider(provider.Config{Name: "ending", Type: typ, BaseURL: base,
 		Credential: func(context.Context) (string, error) { return upstreamKey, nil }})
 }
 
-const endingStream = `{"model":"ending/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+const (
+	endingStream    = `{"model":"ending/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	endingMessages  = `{"model":"ending/claude-sonnet-4-5","stream":true,"max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`
+	anthropicHeader = "2023-06-01"
+)
 
 // writeLog keeps every write the gateway's server makes to its clients.
 type writeLog struct {
@@ -93,43 +115,55 @@ func (c loggedConn) Write(p []byte) (int, error) {
 // with the chunked body's terminator in one write — a syscall and a
 // packet less per stream.
 func TestStreamEndLeavesWithTheResponseEnd(t *testing.T) {
-	next := make(chan struct{})
-	e := newEnv(t, endingUpstream(t, next))
-	log := &writeLog{}
-	srv := httptest.NewUnstartedServer(e.gw.Config.Handler)
-	srv.Listener = loggedListener{srv.Listener, log}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		typ        provider.Type
+		path, body string
+		last       string // the terminal event as the client gets it
+	}{
+		{provider.TypeOpenAI, "/v1/chat/completions", endingStream, "data: [DONE]\n\n"},
+		{provider.TypeAnthropic, "/v1/messages", endingMessages, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"},
+	} {
+		t.Run(string(tc.typ), func(t *testing.T) {
+			next := make(chan struct{})
+			e := newEnv(t, endingUpstream(t, tc.typ, next))
+			log := &writeLog{}
+			srv := httptest.NewUnstartedServer(e.gw.Config.Handler)
+			srv.Listener = loggedListener{srv.Listener, log}
+			srv.Start()
+			t.Cleanup(srv.Close)
 
-	req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/chat/completions", strings.NewReader(endingStream))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer bw_clientkey")
-	resp, err := http.DefaultClient.Do(req) // returns once the first event has been flushed
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	close(next)
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK || !bytes.HasSuffix(b, []byte("data: [DONE]\n\n")) {
-		t.Fatalf("status %d, body %q, err %v", resp.StatusCode, b, err)
-	}
-	if bytes.Contains(b, []byte(`"usage":{`)) {
-		t.Errorf("the usage chunk the client did not ask for reached it: %q", b)
-	}
-	var last []byte
-	for _, w := range log.all() {
-		if bytes.Contains(w, []byte("data: [DONE]")) {
-			last = w
-		}
-	}
-	if !bytes.HasSuffix(last, []byte("data: [DONE]\n\n\r\n0\r\n\r\n")) {
-		t.Errorf("the write carrying [DONE] is %q; want it to end the chunked body too", last)
-	}
-	if recs := e.usage.all(); len(recs) != 1 || recs[0].Status != http.StatusOK || recs[0].CompletionTokens != 1 {
-		t.Errorf("usage rows %+v, want one 200 with the upstream's 1 completion token", recs)
+			req, err := http.NewRequest(http.MethodPost, srv.URL+tc.path, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer bw_clientkey")
+			req.Header.Set("Anthropic-Version", anthropicHeader)
+			resp, err := http.DefaultClient.Do(req) // returns once the first event has been flushed
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			close(next)
+			b, err := io.ReadAll(resp.Body)
+			if err != nil || resp.StatusCode != http.StatusOK || !bytes.HasSuffix(b, []byte(tc.last)) {
+				t.Fatalf("status %d, body %q, err %v", resp.StatusCode, b, err)
+			}
+			if tc.typ == provider.TypeOpenAI && bytes.Contains(b, []byte(`"usage":{`)) {
+				t.Errorf("the usage chunk the client did not ask for reached it: %q", b)
+			}
+			var last []byte
+			for _, w := range log.all() {
+				if bytes.Contains(w, []byte(tc.last)) {
+					last = w
+				}
+			}
+			if !bytes.HasSuffix(last, []byte(tc.last+"\r\n0\r\n\r\n")) {
+				t.Errorf("the write carrying the terminal event is %q; want it to end the chunked body too", last)
+			}
+			if recs := e.usage.all(); len(recs) != 1 || recs[0].Status != http.StatusOK || recs[0].CompletionTokens != 1 {
+				t.Errorf("usage rows %+v, want one 200 with the upstream's 1 completion token", recs)
+			}
+		})
 	}
 }
 
@@ -197,7 +231,7 @@ func TestStreamEndDoesNotWaitForLimitSettlement(t *testing.T) {
 	release := make(chan struct{})
 	gate := &limit.Gate{Rate: memory.NewRateLimiter(memory.Options{}), Concurrency: memory.NewConcurrency(memory.Options{}),
 		Budget: slowBudget{memory.NewBudget(memory.Options{}), release}}
-	e := newEnv(t, endingUpstream(t, nil), func(_ *Config, d *Deps) {
+	e := newEnv(t, endingUpstream(t, provider.TypeOpenAI, nil), func(_ *Config, d *Deps) {
 		d.Routing.Gate = gate
 		d.Routing.Limits = staticLimits{{ID: "key:key_test", RPM: 100, Budgeted: true, BudgetMicros: 1e9, BudgetPeriod: limit.PeriodTotal}}
 	})
@@ -221,7 +255,7 @@ func (s slowIdempotency) Complete(ctx context.Context, tk idempotency.Ticket, re
 // stored once it has ended; its terminal event reaches the client first.
 func TestStreamEndDoesNotWaitForTheIdempotencyStore(t *testing.T) {
 	release := make(chan struct{})
-	e := newEnv(t, endingUpstream(t, nil), func(_ *Config, d *Deps) {
+	e := newEnv(t, endingUpstream(t, provider.TypeOpenAI, nil), func(_ *Config, d *Deps) {
 		d.Routing.Idempotency = slowIdempotency{idempotency.NewMemory(idempotency.Options{}), release}
 	})
 	if !readsDone(t, e, map[string]string{"Idempotency-Key": "stream-end-1"}, release) {

@@ -102,7 +102,7 @@ func (h *Hooks) Middleware(next http.Handler) http.Handler {
 		}
 		ctx := context.WithValue(r.Context(), ctxKey{}, st)
 		next.ServeHTTP(w, r.WithContext(ctx))
-		h.finish(ctx, st)
+		h.finish(ctx, w, st)
 	})
 }
 
@@ -141,8 +141,10 @@ func (h *Hooks) checkSkip(r *http.Request, v string) ([]string, error) {
 	return skip, nil
 }
 
-// finish audits what the request's streams found.
-func (h *Hooks) finish(ctx context.Context, st *reqState) {
+// finish audits what the request's streams found. A stream's last event
+// may still be buffered (the gateway leaves it for the response's end): it
+// is flushed before the audit entry is written, not after.
+func (h *Hooks) finish(ctx context.Context, w http.ResponseWriter, st *reqState) {
 	st.mu.Lock()
 	filters := st.filters
 	st.filters = nil
@@ -159,6 +161,7 @@ func (h *Hooks) finish(ctx context.Context, st *reqState) {
 	if len(findings) == 0 {
 		return
 	}
+	_ = http.NewResponseController(w).Flush()
 	// The audit is written even when the client has gone.
 	ctx = context.WithoutCancel(ctx)
 	if err := h.report(ctx, st, "stream", findings, blocked); err != nil {

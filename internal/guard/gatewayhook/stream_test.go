@@ -1,11 +1,15 @@
 package gatewayhook
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/apierr"
 	"github.com/bulwarkhq/bulwark/internal/audit"
@@ -92,7 +96,7 @@ func TestStreamFilter(t *testing.T) {
 					t.Errorf("client got %q, holds %q", got, w)
 				}
 			}
-			h.finish(ctx, fromContext(ctx))
+			h.finish(ctx, httptest.NewRecorder(), fromContext(ctx))
 			evs := rec.all()
 			if len(evs) != 1 || evs[0].Action != "guard.stream" {
 				t.Fatalf("want one stream audit event, got %+v", evs)
@@ -168,4 +172,81 @@ func FuzzStreamFilter(f *testing.F) {
 			t.Fatalf("client output still holds a %s", s.Type)
 		}
 	})
+}
+
+// slowAppender holds every append until release is closed: an audit log
+// slow to commit.
+type slowAppender struct {
+	recorder
+	release chan struct{}
+}
+
+func (s *slowAppender) Append(ctx context.Context, e audit.Event) error {
+	<-s.release
+	return s.recorder.Append(ctx, e)
+}
+
+// TestStreamAuditDoesNotHoldTheLastEvent: a stream's findings are audited
+// once the gateway handler returns, and the gateway may leave a stream's
+// last event buffered for the response's end; the middleware flushes it
+// before the audit entry is written, so a slow commit never holds it from
+// the client.
+func TestStreamAuditDoesNotHoldTheLastEvent(t *testing.T) {
+	slow := &slowAppender{release: make(chan struct{})}
+	h, _, _ := newHooks(t, map[string]string{"k": "secrets=redact"})
+	h.audit = slow
+	stream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f := h.Stream(r.Context(), apierr.OpenAI)
+		text, err := feed(f, []string{"the key is " + openAI + "."})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: "+text+"\n\n")
+		http.NewResponseController(w).Flush()
+		_, _ = io.WriteString(w, "data: [DONE]\n\n") // left for the response's end
+	})
+	withID := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(),
+				&identity.Identity{KeyID: "k", Tenant: "default", Kind: identity.KindVirtualKey, Scopes: []string{"llm"}})))
+		})
+	}
+	srv := httptest.NewServer(withID(h.Middleware(stream)))
+	defer srv.Close()
+	released := false
+	defer func() { // before the server's close, which waits for the handler
+		if !released {
+			close(slow.release)
+		}
+	}()
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Post(srv.URL, "application/json", strings.NewReader("{}"))
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		var b strings.Builder
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+			if sc.Text() == "data: [DONE]" {
+				break
+			}
+		}
+		got <- b.String()
+	}()
+	select {
+	case b := <-got:
+		if !strings.HasSuffix(b, "data: [DONE]\n") || strings.Contains(b, openAI) {
+			t.Fatalf("client got %q", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the last event waited for the audit entry")
+	}
+	close(slow.release)
+	released = true
 }
