@@ -51,7 +51,7 @@ func (rl *relayer) pass(body io.Reader) error {
 			}
 			used, done, err := rl.passEvents(buf[:have])
 			ended := done && errors.Is(rerr, io.EOF)
-			if err == nil && used > 0 && !(ended && rl.holdEnd) { // a read that completed no event wrote nothing
+			if err == nil && used > 0 && (!ended || !rl.holdEnd) { // a read that completed no event wrote nothing
 				if ferr := rl.out.Flush(); ferr != nil {
 					err = clientGone{ferr}
 				}
