@@ -20,6 +20,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/provider"
 	"github.com/bulwarkhq/bulwark/internal/reqid"
 	"github.com/bulwarkhq/bulwark/internal/router"
+	"github.com/bulwarkhq/bulwark/internal/sse"
 	"github.com/bulwarkhq/bulwark/internal/usage"
 )
 
@@ -48,6 +49,9 @@ type exchange struct {
 	// wg bounds the writes of the answer to the client (see
 	// httpx.WriteGuard); held here, in an allocation every request makes.
 	wg httpx.WriteGuard
+	// held is the stream whose terminal event was left for the response's
+	// end (see relayer.pass), until something flushes it.
+	held *sse.Writer
 }
 
 // prebody is a request body read by dispatch and the result of Extract on
@@ -270,6 +274,13 @@ func (x *exchange) settle(hooks int) {
 	rec.Latency = time.Since(x.start)
 	rec.CostMicros = x.cost()
 	ctx := context.WithoutCancel(x.r.Context())
+	if x.held != nil {
+		if b, ok := x.g.sink.(usage.Backlogger); ok && b.Backlogged() {
+			// Record will wait for the store: the last event goes first.
+			_ = x.held.Flush()
+		}
+		x.held = nil
+	}
 	x.g.sink.Record(ctx, *rec)
 	x.g.deps.Hooks.after(ctx, hooks, &x.call, *rec)
 	if x.depAdm != nil {

@@ -19,14 +19,20 @@ import (
 // out; an event that is not a single data line framed with LF or CRLF
 // (comments, named events, multi-line data, lone CRs) is parsed and
 // re-framed as the event relay does. It returns nil only when the upstream
-// ended properly and every event reached the client.
+// ended properly and every event was written to the client (the last one
+// possibly still buffered, see below).
 //
 // The terminal event is not flushed when the read that brought it also
 // brought the body's end and rl.holdEnd allows: net/http then sends it
-// with the chunked body's terminator when the handler returns, in one
-// write instead of two — a syscall, and a packet, less per stream. It
-// waits for nothing that can block (see quietEnd), and the write guard's
-// deadline, which stays on the connection, bounds that last write too.
+// with the end of the response (an HTTP/1.1 chunked body's terminator)
+// when the handler returns, in one write instead of two — a syscall, and
+// a packet, less per stream. It waits for nothing that can block (see
+// quietEnd; settle flushes it first if the usage log is backlogged), and
+// the write guard's deadline, which stays on the connection, bounds that
+// last write too. A client that leaves just then is not seen: its row
+// says 200, as a non-streamed answer's would. Over HTTP/2 the upstream's
+// body reports its end in a read of its own, so the event is flushed as
+// every other one.
 func (rl *relayer) pass(body io.Reader) error {
 	bp := passBufs.Get().(*[]byte)
 	defer passBufs.Put(bp)

@@ -84,6 +84,8 @@ func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp 
 		x.rec.Status = http.StatusOK
 		if !rl.ended {
 			drainEnd(resp.Body)
+		} else if rl.holdEnd {
+			x.held = rl.out
 		}
 	case x.r.Context().Err() != nil:
 		x.rec.Status = statusClientClosed
@@ -106,11 +108,12 @@ func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp 
 // outcomes, in Redis when shared), no limits to settle (the limit store
 // may be remote), no call hooks but the limiter. The idempotency wrapper,
 // which stores the answer, and the guard's middleware, which audits a
-// stream's findings, flush before they write. What is left — the usage
-// row queued, metrics, the access log — is what a non-streamed answer
-// waits for too.
+// stream's findings, flush before they write, and settle before a usage
+// row that would wait for a backlogged log. What is left — the row
+// queued, metrics, the access log — is what a non-streamed answer waits
+// for too.
 func (x *exchange) quietEnd() bool {
-	return x.g.quietAfter && !x.routed && x.call.adm == nil && x.depAdm == nil
+	return x.g.quietAfter && !x.routed && x.call.adm == nil
 }
 
 // endWatch notes when the upstream body has reported its end.
@@ -128,8 +131,8 @@ func (e *endWatch) Read(p []byte) (int, error) {
 }
 
 // run copies events until the terminal one. It returns nil only when the
-// upstream ended properly and every event reached the client. As pass
-// does, it leaves the terminal event for the response's end when the
+// upstream ended properly and every event was written to the client. As
+// pass does, it leaves the terminal event for the response's end when the
 // upstream body had ended by then and rl.holdEnd allows.
 func (rl *relayer) run(rd *sse.Reader) error {
 	for {

@@ -17,6 +17,8 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/limit"
 	"github.com/bulwarkhq/bulwark/internal/limit/memory"
 	"github.com/bulwarkhq/bulwark/internal/provider"
+	"github.com/bulwarkhq/bulwark/internal/router"
+	"github.com/bulwarkhq/bulwark/internal/usage"
 )
 
 // endingStreams are the events of a short answer in each dialect, the
@@ -167,10 +169,16 @@ func TestStreamEndLeavesWithTheResponseEnd(t *testing.T) {
 	}
 }
 
-// readsDone streams body to e and reports whether the client read the
-// terminal event before release was closed; release is closed either way
-// before it returns.
+// readsDone streams endingStream to e and reports whether the client read
+// the terminal event before release was closed; release is closed either
+// way before it returns.
 func readsDone(t *testing.T, e *env, hdr map[string]string, release chan struct{}) bool {
+	t.Helper()
+	return readsDoneBody(t, e, endingStream, hdr, release)
+}
+
+// readsDoneBody is readsDone with the request body given.
+func readsDoneBody(t *testing.T, e *env, body string, hdr map[string]string, release chan struct{}) bool {
 	t.Helper()
 	defer func() {
 		select {
@@ -179,7 +187,7 @@ func readsDone(t *testing.T, e *env, hdr map[string]string, release chan struct{
 			close(release)
 		}
 	}()
-	req, err := http.NewRequest(http.MethodPost, e.gw.URL+"/v1/chat/completions", strings.NewReader(endingStream))
+	req, err := http.NewRequest(http.MethodPost, e.gw.URL+"/v1/chat/completions", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,5 +268,69 @@ func TestStreamEndDoesNotWaitForTheIdempotencyStore(t *testing.T) {
 	})
 	if !readsDone(t, e, map[string]string{"Idempotency-Key": "stream-end-1"}, release) {
 		t.Fatal("the client did not get [DONE] while the answer was being stored")
+	}
+}
+
+// backloggedSink is a usage log whose backlog is full: Record waits until
+// release is closed.
+type backloggedSink struct {
+	sink
+	release chan struct{}
+}
+
+func (s *backloggedSink) Backlogged() bool { return true }
+
+func (s *backloggedSink) Record(ctx context.Context, r usage.Record) {
+	<-s.release
+	s.sink.Record(ctx, r)
+}
+
+// TestStreamEndDoesNotWaitForABackloggedUsageLog: a usage row waits for
+// room when the log's backlog is full (the store is slow); the terminal
+// event is flushed before it waits.
+func TestStreamEndDoesNotWaitForABackloggedUsageLog(t *testing.T) {
+	release := make(chan struct{})
+	e := newEnv(t, endingUpstream(t, provider.TypeOpenAI, nil), func(_ *Config, d *Deps) {
+		d.Usage = &backloggedSink{release: release}
+	})
+	if !readsDone(t, e, nil, release) {
+		t.Fatal("the client did not get [DONE] while the usage row waited for room")
+	}
+}
+
+// slowBreakers records an attempt's outcome only once release is closed:
+// breaker state shared in a Redis that is slow to answer.
+type slowBreakers struct {
+	router.BreakerStore
+	release chan struct{}
+}
+
+func (s slowBreakers) Record(ctx context.Context, name string, o router.Outcome, retryAfter time.Duration) error {
+	<-s.release
+	return s.BreakerStore.Record(ctx, name, o, retryAfter)
+}
+
+// TestStreamEndDoesNotWaitForTheRouter: a routed call's outcome is
+// recorded after the relay, in a breaker store that may be remote; the
+// terminal event is flushed before.
+func TestStreamEndDoesNotWaitForTheRouter(t *testing.T) {
+	release := make(chan struct{})
+	mb, err := router.NewMemoryBreaker(router.DefaultBreakerConfig, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtr, err := router.New(router.Config{
+		Deployments: []router.Deployment{{Name: "end", Provider: "ending", Model: "gpt-4o-mini"}},
+		Aliases:     []router.Alias{{Name: "routed-end", Strategy: router.Fallback, Deployments: []string{"end"}}},
+	}, router.Options{Breakers: slowBreakers{mb, release}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, endingUpstream(t, provider.TypeOpenAI, nil), func(_ *Config, d *Deps) {
+		d.Routing = Routing{Executor: &router.Executor{Router: rtr, Policy: router.DefaultPolicy}, Deadline: time.Minute}
+	})
+	body := strings.Replace(endingStream, "ending/gpt-4o-mini", "routed-end", 1)
+	if !readsDoneBody(t, e, body, nil, release) {
+		t.Fatal("the client did not get [DONE] while the router recorded the outcome")
 	}
 }

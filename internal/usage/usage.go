@@ -73,6 +73,12 @@ type Sink interface {
 	Record(ctx context.Context, r Record)
 }
 
+// Backlogger is a Sink that can say, before Record, that Record would
+// wait (its backlog is full).
+type Backlogger interface {
+	Backlogged() bool
+}
+
 // Discard is a Sink that drops every record.
 type Discard struct{}
 

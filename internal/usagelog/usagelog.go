@@ -66,6 +66,14 @@ func newWriter(st store.Store, log *slog.Logger, reg prometheus.Registerer, limi
 	return w
 }
 
+// Backlogged reports whether the backlog is full: a Record now would wait
+// for the store to take a batch.
+func (w *Writer) Backlogged() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pending) >= w.limit
+}
+
 // Record queues r. If the backlog is full it waits for room rather than
 // dropping the record; a request whose context ends first loses its row
 // and the loss is counted.

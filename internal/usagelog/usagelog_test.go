@@ -147,8 +147,14 @@ func TestBacklogFullWaitsThenCountsLoss(t *testing.T) {
 		w.Record(context.Background(), rec(i))
 	}
 	<-bs.entered
+	if w.Backlogged() {
+		t.Fatal("Backlogged with 1 of 4 rows pending")
+	}
 	for i := range 3 {
 		w.Record(context.Background(), rec(10+i)) // backlog full again (4 rows)
+	}
+	if !w.Backlogged() {
+		t.Fatal("not Backlogged with the backlog full: a Record now waits") // the gateway flushes a held stream end first
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
