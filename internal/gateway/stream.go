@@ -44,7 +44,7 @@ type relayer struct {
 	// holdEnd: the terminal event may be left for the response's end (see
 	// pass).
 	holdEnd bool
-	src     *endWatch // the upstream body run reads, when it tracks its end
+	src     endWatch // the upstream body run reads (in the relayer: no allocation of its own)
 	// head is the identity of the OpenAI stream ("id", "created", "model"
 	// of its chunks): a chunk the gateway adds must carry the same, or SDK
 	// accumulators reject it.
@@ -73,8 +73,8 @@ func (x *exchange) relayStream(ctx context.Context, w http.ResponseWriter, resp 
 	if rl.filter == nil && x.rt.dialect == apierr.OpenAI {
 		err = rl.pass(resp.Body)
 	} else {
-		rl.src = &endWatch{r: resp.Body}
-		rd := sse.NewReader(rl.src)
+		rl.src.r = resp.Body
+		rd := sse.NewReader(&rl.src)
 		err = rl.run(rd)
 		rd.Release()
 	}
@@ -150,7 +150,7 @@ func (rl *relayer) run(rd *sse.Reader) error {
 		} else {
 			done, err = rl.openAIEvent(ev)
 		}
-		ended := done && rl.src != nil && rl.src.ended
+		ended := done && rl.src.ended // false when run reads through something else (tests)
 		held := ended && rl.holdEnd
 		if err == nil && (done || !rd.EventBuffered()) && !held {
 			// Flush unless the next event is already here: every event
