@@ -19,6 +19,10 @@
 # Usage: bench/callgrind.sh [requests, default 1000] [rate, default 100/s]
 # CG_BODY=chat measures non-stream requests (default: stream); CG_TOP=N lists
 # the N functions that differ most (default 40).
+# CG_EVENTS=I1mr,Bcm,… also lists the functions that differ most in those
+# callgrind events (L1 instruction misses, mispredicted conditional
+# branches; see bench/callgrind_sum.py). CG_KEEP=<dir> keeps the dumps and
+# the binaries there, to summarise again without measuring again.
 # CG_BASE=<git revision> also runs that revision's Bulwark, and compares
 # head with it instead of with the bare proxy: a before/after of a change
 # that noise cannot blur.
@@ -137,3 +141,12 @@ while read -r n reqs file; do
 done <"$WORK/runs"
 echo "callgrind, $BODY, $N requests at $RATE/s per target (tree $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- internal cmd || echo +dirty))"
 python3 bench/callgrind_sum.py "${args[@]}"
+if [ -n "${CG_KEEP:-}" ]; then
+	mkdir -p "$CG_KEEP"
+	while read -r n _ file; do
+		bin_var=BIN_$n
+		cp "$file" "$CG_KEEP/$n.cg"
+		cp "${!bin_var}" "$CG_KEEP/$n.bin"
+	done <"$WORK/runs"
+	echo "dumps and binaries kept in $CG_KEEP (bench/callgrind_sum.py NAME=REQUESTS:DUMP:BINARY …)" >&2
+fi

@@ -179,6 +179,12 @@ def main():
     top = int(os.environ.get("CG_TOP", "40"))  # functions listed
     table(f"estimated cycles per request by function, {nname} − {rname}", ref, new, rn, nn, cyc, top)
     table(f"instructions per request by function, {nname} − {rname}", ref, new, rn, nn, irs, max(25, top * 5 // 8))
+    for ev in filter(None, os.environ.get("CG_EVENTS", "").split(",")):  # e.g. I1mr,Bcm
+        if ev not in EVENTS:
+            sys.exit(f"callgrind_sum: CG_EVENTS: unknown event {ev!r} (one of {', '.join(EVENTS)})")
+        i = EVENTS.index(ev)
+        table(f"{ev} per request by function, {nname} − {rname}", ref, new, rn, nn,
+              lambda r, i=i: (r or empty)[i], max(25, top * 5 // 8))
 
 
 if __name__ == "__main__":

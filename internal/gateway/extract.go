@@ -127,9 +127,26 @@ func memberName(name []byte, escaped bool) string {
 
 // set reads tracked field i from its raw value body[start:end]. Values are
 // read as gjson reads them, so numbers in strings and the like keep their
-// meaning; only the raw bytes of one value are parsed.
+// meaning; only the raw bytes of one value are parsed. The forms nearly
+// every body uses — a model string without escapes, a boolean, a count of
+// plain digits — are read in place (FuzzExtractAgrees holds them to gjson):
+// the parser's code is then not run on a request's path at all.
 func (f *Fields) set(i int, body []byte, start, end int) error {
 	raw := body[start:end]
+	switch {
+	case i == 0 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0:
+		// Scan validated the string: no escape, so its text is its bytes.
+		f.Model, f.modelAt, f.modelLen = string(raw[1:len(raw)-1]), start, len(raw)
+		return nil
+	case i == 1:
+		f.Stream = string(raw) == "true" // Scan gave the value exactly, no space around it
+		return nil
+	case i == 2 || i == 3:
+		if n, ok := plainCount(raw); ok {
+			f.MaxTokens = max(f.MaxTokens, n)
+			return nil
+		}
+	}
 	v := gjson.Parse(unsafe.String(&raw[0], len(raw))) //nolint:gosec // G103: read-only view; the model string kept is cloned
 	switch i {
 	case 0:
@@ -145,6 +162,22 @@ func (f *Fields) set(i int, body []byte, start, end int) error {
 		return f.setStreamOptions(v)
 	}
 	return nil
+}
+
+// plainCount reads a JSON number of 1 to 18 plain digits (no sign,
+// fraction or exponent; a leading zero only alone), which gjson's Int
+// reads as the same integer; ok is false for any other value.
+func plainCount(raw []byte) (n int64, ok bool) {
+	if len(raw) == 0 || len(raw) > 18 || (raw[0] == '0' && len(raw) > 1) {
+		return 0, false
+	}
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // setStreamOptions reads stream_options.include_usage under the same

@@ -191,26 +191,15 @@ func (rl *relayer) inspect(data []byte) (chunkAction, error) {
 		}
 	}
 	if mayUsage {
-		if t, ok := usage.FromOpenAI(data); ok {
+		if t, ok, choiceless := usage.FromOpenAIChunk(data); ok {
 			rl.tok, rl.gotUse, rl.final = t, true, true
-			if rl.added && noChoices(data) {
+			if rl.added && choiceless {
 				return dropChunk, nil
 			}
 		}
 	}
 	rl.deliver += deliveredAt(data, delta)
 	return forwardChunk, nil
-}
-
-// noChoices reports whether an OpenAI chunk has no "choices" (absent, null
-// or an empty array: the usage chunk), without building the array.
-func noChoices(data []byte) bool {
-	// A view of data, not a copy: nothing of it outlives this call.
-	c := gjson.Get(unsafe.String(unsafe.SliceData(data), len(data)), "choices") //nolint:gosec // G103: read-only view, not retained
-	if !c.Exists() || c.Type == gjson.Null {
-		return true
-	}
-	return c.IsArray() && strings.TrimLeft(c.Raw[1:], " \t\r\n") == "]"
 }
 
 // deltaLen is the length of the generated text or arguments in an OpenAI
@@ -404,7 +393,7 @@ func (rl *relayer) openAIEvent(ev sse.Event) (bool, error) {
 		if rl.head == nil {
 			rl.head = chunkHead(data)
 		}
-		if noChoices(data) { // the usage chunk comes after every text
+		if usage.Choiceless(data) { // the usage chunk comes after every text
 			if err := rl.flushOpenAI(); err != nil {
 				return false, err
 			}

@@ -365,29 +365,3 @@ func TestUpstreamRedirectNotFollowed(t *testing.T) {
 		t.Errorf("the redirect target was called %d times", n)
 	}
 }
-
-// The usage chunk a client did not ask for is the one without choices
-// (absent, null or empty); any chunk with a choice reaches the client.
-func TestNoChoices(t *testing.T) {
-	tests := []struct {
-		chunk string
-		want  bool
-	}{
-		{`{"id":"c","choices":[],"usage":{"prompt_tokens":1}}`, true},
-		{`{"id":"c","choices":[ ],"usage":{"prompt_tokens":1}}`, true},
-		{`{"id":"c","choices":[` + "\n\t" + `],"usage":{}}`, true},
-		{`{"id":"c","usage":{"prompt_tokens":1}}`, true},
-		{`{"id":"c","choices":[{"index":0,"delta":{}}],"usage":{"prompt_tokens":1}}`, false},
-		{`{"id":"c","choices":[ {"index":0} ],"usage":{}}`, false},
-		{`{"id":"c","choices":null,"usage":{}}`, true},
-		{`{"id":"c","choices":[[]],"usage":{}}`, false},
-	}
-	for _, tt := range tests {
-		if got := noChoices([]byte(tt.chunk)); got != tt.want {
-			t.Errorf("noChoices(%s) = %v, want %v", tt.chunk, got, tt.want)
-		}
-		if old := len(gjson.Get(tt.chunk, "choices").Array()) == 0; old != tt.want {
-			t.Errorf("Array() reading of %s = %v, want %v", tt.chunk, old, tt.want)
-		}
-	}
-}

@@ -21,13 +21,14 @@ func newRequest(ctx context.Context, method, rawURL string, body io.Reader) (*ht
 	if err != nil {
 		return nil, err
 	}
-	// An empty URL parses to an empty one for free; the template replaces it.
+	// An empty URL parses to an empty one for free; the template is copied
+	// over it (its allocation reused).
 	req, err := http.NewRequestWithContext(ctx, method, "", body)
 	if err != nil {
 		return nil, err
 	}
-	u := *tmpl
-	req.URL, req.Host = &u, u.Host
+	*req.URL = *tmpl
+	req.Host = tmpl.Host
 	return req, nil
 }
 

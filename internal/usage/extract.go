@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"strings"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -24,6 +25,31 @@ func FromOpenAI(body []byte) (t Tokens, ok bool) {
 	t.CachedTokens = u.Get("prompt_tokens_details.cached_tokens").Int()
 	t.ReasoningTokens = u.Get("completion_tokens_details.reasoning_tokens").Int()
 	return t.Clamped(), true
+}
+
+// FromOpenAIChunk reads a stream chunk's usage as FromOpenAI does, and
+// reports whether the chunk has no choices ("choices" absent, null or an
+// empty array: the chunk that carries a stream's usage), as Choiceless
+// does.
+func FromOpenAIChunk(chunk []byte) (t Tokens, ok, choiceless bool) {
+	// Only read, never kept: viewed in place.
+	s := unsafe.String(unsafe.SliceData(chunk), len(chunk)) //nolint:gosec // G103: read-only view for this call
+	if t, ok, choiceless, plain := plainOpenAIChunk(s); plain {
+		return t.Clamped(), ok, choiceless
+	}
+	t, ok = FromOpenAI(chunk)
+	return t, ok, Choiceless(chunk)
+}
+
+// Choiceless reports whether an OpenAI chunk has no "choices" (absent,
+// null or an empty array: the usage chunk), without building the array.
+func Choiceless(chunk []byte) bool {
+	// A view of chunk, not a copy: nothing of it outlives this call.
+	c := gjson.Get(unsafe.String(unsafe.SliceData(chunk), len(chunk)), "choices") //nolint:gosec // G103: read-only view, not retained
+	if !c.Exists() || c.Type == gjson.Null {
+		return true
+	}
+	return c.IsArray() && strings.TrimLeft(c.Raw[1:], " \t\r\n") == "]"
 }
 
 // FromAnthropic reads an Anthropic usage object (a message's "usage", or

@@ -16,6 +16,12 @@ func plainOpenAI(raw string) (t Tokens, ok bool) {
 		return Tokens{}, false
 	}
 	p := plainParser{s: raw}
+	t, ok = p.openAIUsage()
+	return t, ok && p.atEnd()
+}
+
+// openAIUsage reads the plain usage object at p.i (see plainOpenAI).
+func (p *plainParser) openAIUsage() (t Tokens, ok bool) {
 	var seen [4]bool
 	ok = p.members(func(key string) bool {
 		switch p.depth = 1; key {
@@ -30,7 +36,60 @@ func plainOpenAI(raw string) (t Tokens, ok bool) {
 		}
 		return p.skipValue()
 	})
-	return t, ok && p.atEnd()
+	return t, ok
+}
+
+// plainOpenAIChunk reads an OpenAI stream chunk of the plain form (no
+// backslash anywhere, "usage" and "choices" at most once, the usage object
+// plain as above, nothing after the object) in one walk of its top level:
+// the usage counts, whether it has a usage object at all (ok), and whether
+// it has no choices — "choices" absent, null or an empty array, as on the
+// chunk that carries a stream's usage. plain is false for any other form,
+// which the caller reads with path lookups; two lookups walked the chunk
+// twice, in gjson's code, which nothing else on a stream's path runs.
+func plainOpenAIChunk(chunk string) (t Tokens, ok, choiceless, plain bool) {
+	if strings.IndexByte(chunk, '\\') >= 0 {
+		return Tokens{}, false, false, false
+	}
+	p := plainParser{s: chunk}
+	var sawUsage, sawChoices bool
+	choiceless = true
+	walked := p.members(func(key string) bool {
+		switch p.depth = 0; key {
+		case "usage":
+			if !once(&sawUsage) {
+				return false
+			}
+			if p.i < len(p.s) && p.s[p.i] == '{' {
+				t, ok = p.openAIUsage()
+				return ok
+			}
+		case "choices":
+			if !once(&sawChoices) {
+				return false
+			}
+			choiceless = p.emptyOrNull()
+		}
+		return p.skipValue()
+	})
+	if !walked || !p.atEnd() {
+		return Tokens{}, false, false, false
+	}
+	return t, ok, choiceless, true
+}
+
+// emptyOrNull reports whether the value at p.i is null or an empty array,
+// leaving p.i where it was.
+func (p *plainParser) emptyOrNull() bool {
+	rest := p.s[p.i:]
+	if strings.HasPrefix(rest, "null") {
+		return true
+	}
+	if rest == "" || rest[0] != '[' {
+		return false
+	}
+	rest = strings.TrimLeft(rest[1:], " \t\r\n")
+	return rest != "" && rest[0] == ']'
 }
 
 // once marks a member seen; false for a repeat (gjson reads the first of
@@ -164,11 +223,21 @@ func (p *plainParser) skipValue() bool {
 		return p.members(func(string) bool { return p.skipValue() })
 	default: // a number or a literal: up to the next delimiter
 		start := p.i
-		for p.i < len(p.s) && !strings.ContainsRune(",}] \t\r\n", rune(p.s[p.i])) {
+		for p.i < len(p.s) && !endsLiteral(p.s[p.i]) {
 			p.i++
 		}
 		return p.i > start
 	}
+}
+
+// endsLiteral reports whether c ends a number or literal: a delimiter or
+// space.
+func endsLiteral(c byte) bool {
+	switch c {
+	case ',', '}', ']', ' ', '\t', '\r', '\n':
+		return true
+	}
+	return false
 }
 
 // elements passes over an array.

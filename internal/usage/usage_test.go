@@ -331,3 +331,97 @@ func FuzzPlainOpenAI(f *testing.F) {
 		}
 	})
 }
+
+var chunkCases = []struct {
+	chunk string
+	plain bool // read in one walk; otherwise left to the path lookups
+}{
+	{string(usageChunk), true},
+	{`{"id":"c","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}],"usage":null}`, true},
+	{`{"id":"c","choices":[ ],"usage":{"prompt_tokens":1}}`, true},
+	{`{"id":"c","choices":[` + "\n\t" + `],"usage":{}}`, true},
+	{`{"id":"c","usage":{"prompt_tokens":1}}`, true},
+	{`{"id":"c","choices":null,"usage":{"prompt_tokens":2,"completion_tokens":1}}`, true},
+	{`{"id":"c","choices":[[]],"usage":{}}`, true},
+	{`{"usage":{"prompt_tokens":-4,"prompt_tokens_details":{"cached_tokens":9}},"choices":[]}`, false}, // a count the lookups decide
+	{`{"usage":{"prompt_tokens":5,"prompt_tokens_details":{"cached_tokens":9}},"choices":[]}`, true},   // clamped alike
+	{`{"usage":"x","choices":[]}`, true},
+	{`{"choices":[],"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}}`, false}, // duplicate: the first counts
+	{`{"choices":[{"index":0}],"choices":[],"usage":{}}`, false},
+	{`{"choices":[],"usage":{"prompt_tokens":1},"note":"a\"b"}`, false}, // a backslash anywhere
+	{`{"choices":[],"usage":{"prompt_tokens":1}} x`, false},
+	{`[{"usage":{"prompt_tokens":1}}]`, false},
+	{`{"x":{"choices":[1],"usage":{"prompt_tokens":3}},"choices":[]}`, true}, // nested members are not the chunk's
+}
+
+// FromOpenAIChunk reads what FromOpenAI and Choiceless read, in one walk of
+// a plain chunk.
+func TestFromOpenAIChunk(t *testing.T) {
+	for _, tt := range chunkCases {
+		if _, _, _, plain := plainOpenAIChunk(tt.chunk); plain != tt.plain {
+			t.Errorf("plainOpenAIChunk(%s) plain = %v, want %v", tt.chunk, plain, tt.plain)
+		}
+		checkChunk(t, []byte(tt.chunk))
+	}
+}
+
+func checkChunk(t *testing.T, chunk []byte) {
+	t.Helper()
+	got, ok, none := FromOpenAIChunk(chunk)
+	want, wantOK := FromOpenAI(chunk)
+	if got != want || ok != wantOK || none != Choiceless(chunk) {
+		t.Fatalf("FromOpenAIChunk(%q) = %+v, %v, %v; FromOpenAI and Choiceless read %+v, %v, %v",
+			chunk, got, ok, none, want, wantOK, Choiceless(chunk))
+	}
+}
+
+// FuzzFromOpenAIChunk: on any chunk that is JSON, the one walk reads what
+// the two lookups read.
+func FuzzFromOpenAIChunk(f *testing.F) {
+	for _, tt := range chunkCases {
+		f.Add([]byte(tt.chunk))
+	}
+	f.Fuzz(func(t *testing.T, chunk []byte) {
+		if !gjson.ValidBytes(chunk) {
+			return // an upstream's broken chunk breaks the client's parser whatever is read from it
+		}
+		checkChunk(t, chunk)
+	})
+}
+
+// Choiceless is true only for a chunk without a choice (absent, null or
+// empty); any chunk with a choice reaches the client.
+func TestChoiceless(t *testing.T) {
+	tests := []struct {
+		chunk string
+		want  bool
+	}{
+		{`{"id":"c","choices":[],"usage":{"prompt_tokens":1}}`, true},
+		{`{"id":"c","choices":[ ],"usage":{"prompt_tokens":1}}`, true},
+		{`{"id":"c","choices":[` + "\n\t" + `],"usage":{}}`, true},
+		{`{"id":"c","usage":{"prompt_tokens":1}}`, true},
+		{`{"id":"c","choices":[{"index":0,"delta":{}}],"usage":{"prompt_tokens":1}}`, false},
+		{`{"id":"c","choices":[ {"index":0} ],"usage":{}}`, false},
+		{`{"id":"c","choices":null,"usage":{}}`, true},
+		{`{"id":"c","choices":[[]],"usage":{}}`, false},
+	}
+	for _, tt := range tests {
+		if got := Choiceless([]byte(tt.chunk)); got != tt.want {
+			t.Errorf("Choiceless(%s) = %v, want %v", tt.chunk, got, tt.want)
+		}
+		if old := len(gjson.Get(tt.chunk, "choices").Array()) == 0; old != tt.want {
+			t.Errorf("Array() reading of %s = %v, want %v", tt.chunk, old, tt.want)
+		}
+		if _, _, none := FromOpenAIChunk([]byte(tt.chunk)); none != tt.want {
+			t.Errorf("FromOpenAIChunk(%s) choiceless = %v, want %v", tt.chunk, none, tt.want)
+		}
+	}
+}
+
+func BenchmarkFromOpenAIChunk(b *testing.B) {
+	for range b.N {
+		if _, ok, none := FromOpenAIChunk(usageChunk); !ok || !none {
+			b.Fatal("no usage")
+		}
+	}
+}
