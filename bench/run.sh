@@ -37,7 +37,13 @@
 # 32] [rounds, default 5] [rate, default 1500 requests/s; 0: closed loop].
 # BENCH_ONLY=<regex> runs only the matching scenarios. BENCH_PERF=<scenario substring> additionally
 # records a perf profile of the measured process during the matching runs
-# and prints its top functions (profiling harness; needs perf).
+# and prints its top functions, then (bench/perfsum.py) each profile's CPU
+# time per request by package and function beside the first profile's
+# (profiling harness; needs perf).
+# BENCH_PACKETS=<scenario substring> counts the TCP segments the measured
+# process sends per request during the matching runs (perf's
+# net:net_dev_xmit with call stacks), split into its writes, the kernel's
+# ACKs on its reads, and the rest (bench/perfsum.py).
 # BENCH_THREADS=<scenario substring> prints each thread's context switches and
 # CPU per request for the matching scenarios (last round).
 # BENCH_HUGETEXT=1 (root) also runs a second bare proxy and a second Bulwark
@@ -272,6 +278,11 @@ run() {
 		perf record -q -F 1999 -g -p "$pid" -o "$WORK/perf.$(echo "$name" | tr -c 'a-z0-9' _).data" -- sleep "${DUR%s}" 2>/dev/null &
 		perf_pid=$!
 	fi
+	local xmit_pid=""
+	if [ -n "${BENCH_PACKETS:-}" ] && [[ "$name" == *"$BENCH_PACKETS"* ]]; then
+		perf record -q -g -e net:net_dev_xmit -p "$pid" -o "$WORK/xmit.$(echo "$name" | tr -c 'a-z0-9' _).data" -- sleep "${DUR%s}" 2>/dev/null &
+		xmit_pid=$!
+	fi
 	local pprof_pid="" tag
 	tag=$(echo "$name" | tr -c 'a-z0-9' _)
 	local paddr=""
@@ -297,6 +308,7 @@ run() {
 	local t1 u1 c1 us1 f1; t1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "$UP_PID"); c1=$(ctx_switches "$pid"); us1=$(user_ticks "$pid"); f1=$(min_faults "$pid")
 	[ -n "$th" ] && threads "$pid" >"$th.1"
 	[ -n "$perf_pid" ] && wait "$perf_pid" || true
+	[ -n "$xmit_pid" ] && wait "$xmit_pid" || true
 	[ -n "$stat_pid" ] && wait "$stat_pid" || true
 	if [ -n "$pprof_pid" ]; then
 		wait "$pprof_pid" || true
@@ -478,7 +490,16 @@ if [ -n "${BENCH_PERF:-}" ]; then
 	for f in "$WORK"/perf.*.data; do
 		[ -e "$f" ] || continue
 		echo "== perf (last round): $(basename "$f"): self, then with callees =="
-		perf report -i "$f" --no-children -g none --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -40
-		perf report -i "$f" --children -g none --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -70
+		# head closes the pipe early: under pipefail that is not a failure.
+		perf report -i "$f" --no-children -g none --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -40 || true
+		perf report -i "$f" --children -g none --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -70 || true
 	done
+	# In µs per request, each profile beside the first one taken (with
+	# BENCH_ONLY selecting a bare proxy row and a Bulwark row: where
+	# Bulwark's extra time goes, by package and function).
+	python3 bench/perfsum.py packages "$WORK"
+fi
+
+if [ -n "${BENCH_PACKETS:-}" ]; then
+	python3 bench/perfsum.py packets "$WORK"
 fi
