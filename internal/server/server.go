@@ -198,7 +198,11 @@ func (s *Server) Run(ctx context.Context, onListen func(addr string)) error {
 		IdleTimeout:       s.cfg.HTTP.IdleTimeout,
 		MaxHeaderBytes:    s.cfg.HTTP.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// Requests neither end with ctx (Shutdown drains them) nor carry its
+		// values (none is set there): a background context keeps their
+		// chain short, and every ctx.Value that misses — net/http's
+		// transport makes several per request — walks all of it.
+		BaseContext: func(net.Listener) context.Context { return context.Background() },
 	}
 	var metricsSrv *http.Server
 	if s.cfg.Metrics.Listen != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
@@ -11,7 +12,20 @@ import (
 const insertUsageSQL = `INSERT INTO usage(ts, request_id, tenant, key_id, model, provider, deployment, prompt_tokens,
 	completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttfb_ms, status, stream,
 	estimated, cache_write_1h_tokens, endpoint)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	VALUES ` + usageValues
+
+// usageValues is one row's parameters in insertUsageSQL; usageColumns
+// counts them.
+const usageValues = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+
+var usageColumns = strings.Count(usageValues, "?")
+
+// usageGroup is how many rows insertUsageGroupSQL writes (usageGroup ×
+// usageColumns parameters, far under SQLite's 32 766).
+const usageGroup = 16
+
+var insertUsageGroupSQL = strings.TrimSuffix(insertUsageSQL, usageValues) +
+	strings.TrimSuffix(strings.Repeat(usageValues+",", usageGroup), ",")
 
 // InsertUsage appends rows in one transaction on the usage connection
 // (see usageConn for why it is not a database/sql handle).

@@ -145,18 +145,26 @@ func countUsage(t *testing.T, db *sql.DB) int {
 // Usage rows are bound from one reused buffer: every value must arrive as
 // written — empty strings as empty text (not NULL), bytes after a NUL, text longer
 // than the buffer's first size, int64 extremes — and no row may see
-// another's text.
+// another's text, in the statements that write sixteen rows at once as in
+// the single-row one (35 rows: two full groups, then three alone).
 func TestInsertUsageKeepsEveryValue(t *testing.T) {
 	s, path := openWithPath(t, "v.db")
 	ts := time.UnixMilli(1_790_000_000_123)
 	long := strings.Repeat("x", 3000)
-	rows := []store.Usage{
+	kinds := []store.Usage{
 		{Time: ts, RequestID: long, Tenant: "", KeyID: "", Model: "", Provider: "", Deployment: "", Endpoint: "", Status: 200},
 		{Time: ts, RequestID: "r2", Tenant: "ténant-模型", KeyID: "k\x00nul", Model: "claude-sonnet-4-5", Provider: "anthropic",
 			Deployment: "d", Endpoint: "messages.count_tokens", PromptTokens: math.MaxInt64, CompletionTokens: -1, CachedTokens: 3, CacheWriteTokens: 4,
 			CacheWrite1hTokens: 6, ReasoningTokens: 5, CostMicros: math.MinInt64, LatencyMS: 7, TTFBMS: 8, Status: 499, Stream: true},
 		{Time: ts, RequestID: "r3", Tenant: "t", KeyID: "k", Model: "m", Provider: "p", Deployment: "", Endpoint: long, CacheWrite1hTokens: math.MaxInt64,
 			Status: 502, Estimated: true},
+	}
+	var rows []store.Usage
+	for i := range 35 {
+		u := kinds[i%len(kinds)]
+		u.RequestID += fmt.Sprint("#", i)
+		u.LatencyMS = int64(i)
+		rows = append(rows, u)
 	}
 	if err := s.InsertUsage(context.Background(), rows); err != nil {
 		t.Fatal(err)
