@@ -206,6 +206,37 @@ func TestInsertUsageKeepsEveryValue(t *testing.T) {
 	}
 }
 
+// Rows whose text together passes what one grouped statement binds, each
+// well under a row's limit, are written as they were before groups: row
+// by row, every one of them.
+func TestInsertUsageLongTextsInAGroup(t *testing.T) {
+	s, path := openWithPath(t, "g.db")
+	var rows []store.Usage
+	for i := range 16 {
+		rows = append(rows, store.Usage{Time: time.Now(), RequestID: fmt.Sprint(i, strings.Repeat("r", 70_000)),
+			Tenant: "t", KeyID: "k", Model: "m", Status: 200})
+	}
+	if err := s.InsertUsage(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	var n, total int
+	if err := db.QueryRow("SELECT count(*), sum(length(request_id)) FROM usage").Scan(&n, &total); err != nil {
+		t.Fatal(err)
+	}
+	if want := textLenOf(rows); n != 16 || total != want {
+		t.Fatalf("%d rows, %d bytes of request ids; want 16 rows, %d bytes", n, total, want)
+	}
+}
+
+func textLenOf(rows []store.Usage) int {
+	n := 0
+	for _, u := range rows {
+		n += len(u.RequestID)
+	}
+	return n
+}
+
 // A batch whose context ends is not written at all (the transaction rolls
 // back), and the next batch is written normally.
 func TestInsertUsageCancelledBatchWritesNothing(t *testing.T) {

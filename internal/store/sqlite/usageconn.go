@@ -140,8 +140,10 @@ func (c *usageConn) errorf(rc int32, op string) error {
 // write appends rows in one transaction, checking ctx between statements.
 // Full groups of usageGroup rows go in one statement each: a statement's
 // fixed cost (the step, the program's start, the reset) is then paid once
-// per group rather than per row — BenchmarkInsertUsage, 2.6 → 2.15 µs a
-// row (docs/performance.md, "Seventeenth round").
+// per group rather than per row — BenchmarkInsertUsage, 0.88–0.91× the
+// time per row (docs/performance.md, "Seventeenth round"). A group whose
+// text would pass maxGroupText goes row by row, so what one row may hold
+// is what it held before groups.
 func (c *usageConn) write(ctx context.Context, rows []store.Usage) (err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -161,7 +163,7 @@ func (c *usageConn) write(ctx context.Context, rows []store.Usage) (err error) {
 			return err
 		}
 		st, n := c.insert, 1
-		if len(rows) >= usageGroup {
+		if len(rows) >= usageGroup && textLen(rows[:usageGroup]) <= maxGroupText {
 			st, n = c.insertGroup, usageGroup
 		}
 		if err := c.bind(st, rows[:n]); err != nil {
@@ -182,12 +184,7 @@ func (c *usageConn) write(ctx context.Context, rows []store.Usage) (err error) {
 // step: an empty string is bound as a zero-length value at a non-NULL
 // address, so it stays an empty string (a NULL address would bind NULL).
 func (c *usageConn) bind(st uintptr, rows []store.Usage) error {
-	n := 0
-	for i := range rows {
-		u := &rows[i]
-		n += len(u.RequestID) + len(u.Tenant) + len(u.KeyID) + len(u.Model) + len(u.Provider) + len(u.Deployment) + len(u.Endpoint)
-	}
-	if err := c.reserve(n); err != nil {
+	if err := c.reserve(textLen(rows)); err != nil {
 		return err
 	}
 	off := 0
@@ -260,6 +257,20 @@ func (c *usageConn) reserve(n int) error {
 
 // maxUsageText bounds a row's text (ids and names, each far shorter).
 const maxUsageText = 1 << 20
+
+// maxGroupText bounds the text of the rows one grouped statement binds
+// (real rows hold a few hundred bytes each).
+const maxGroupText = 64 << 10
+
+// textLen is the length of rows' text values, end to end.
+func textLen(rows []store.Usage) int {
+	n := 0
+	for i := range rows {
+		u := &rows[i]
+		n += len(u.RequestID) + len(u.Tenant) + len(u.KeyID) + len(u.Model) + len(u.Provider) + len(u.Deployment) + len(u.Endpoint)
+	}
+	return n
+}
 
 // close releases the statements, the connection and the scratch buffer.
 func (c *usageConn) close() error {
