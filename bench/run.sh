@@ -273,18 +273,19 @@ run() {
 	local name=$1 pid=$2 url=$3 body=$4 key=$5 rate=${6:-$RATE}
 	local hdrs=()
 	[ -n "$key" ] && hdrs=(-H "Authorization: Bearer $key")
+	local tag # the name as the recordings' files carry it
+	tag=$(echo "$name" | tr -c 'a-z0-9' _)
 	local perf_pid=""
 	if [ -n "${BENCH_PERF:-}" ] && [[ "$name" == *"$BENCH_PERF"* ]]; then
-		perf record -q -F 1999 -g -p "$pid" -o "$WORK/perf.$(echo "$name" | tr -c 'a-z0-9' _).data" -- sleep "${DUR%s}" 2>/dev/null &
+		perf record -q -F 1999 -g -p "$pid" -o "$WORK/perf.$tag.data" -- sleep "${DUR%s}" 2>/dev/null &
 		perf_pid=$!
 	fi
 	local xmit_pid=""
 	if [ -n "${BENCH_PACKETS:-}" ] && [[ "$name" == *"$BENCH_PACKETS"* ]]; then
-		perf record -q -g -e net:net_dev_xmit -p "$pid" -o "$WORK/xmit.$(echo "$name" | tr -c 'a-z0-9' _).data" -- sleep "${DUR%s}" 2>/dev/null &
+		perf record -q -g -e net:net_dev_xmit -p "$pid" -o "$WORK/xmit.$tag.data" -- sleep "${DUR%s}" 2>/dev/null &
 		xmit_pid=$!
 	fi
-	local pprof_pid="" tag
-	tag=$(echo "$name" | tr -c 'a-z0-9' _)
+	local pprof_pid=""
 	local paddr=""
 	[ "$pid" = "$BW_PID" ] && paddr=${PPROF_ADDR:-}
 	[ "$pid" = "$BARE_PID" ] && paddr=${BARE_PPROF_ADDR:-}
@@ -295,12 +296,12 @@ run() {
 	fi
 	local stat_pid=""
 	if [ -n "${BENCH_SYSCALLS:-}" ] && [[ "$name" == *"$BENCH_SYSCALLS"* ]]; then
-		perf stat -x, -e syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep,syscalls:sys_enter_pwrite64,syscalls:sys_enter_fsync -p "$pid" -o "$WORK/stat.$(echo "$name" | tr -c 'a-z0-9' _).r$ROUND.csv" -- sleep "${DUR%s}" 2>/dev/null &
+		perf stat -x, -e syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep,syscalls:sys_enter_pwrite64,syscalls:sys_enter_fsync -p "$pid" -o "$WORK/stat.$tag.r$ROUND.csv" -- sleep "${DUR%s}" 2>/dev/null &
 		stat_pid=$!
 	fi
 	local th=""
 	if [ -n "${BENCH_THREADS:-}" ] && [[ "$name" == *"$BENCH_THREADS"* ]]; then
-		th="$WORK/threads.$(echo "$name" | tr -c 'a-z0-9' _)"
+		th="$WORK/threads.$tag"
 		threads "$pid" >"$th.0"
 	fi
 	local t0 u0 c0 us0 f0; t0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "$UP_PID"); c0=$(ctx_switches "$pid"); us0=$(user_ticks "$pid"); f0=$(min_faults "$pid")
