@@ -202,6 +202,12 @@ func (k KeyringStore) LoadKeyring(ctx context.Context) ([]byte, int64, error) {
 	return b, v, err
 }
 
+// KeyringVersion implements barrier.KeyringVersioner: the barrier's
+// watch reads the version alone rather than the whole keyring.
+func (k KeyringStore) KeyringVersion(ctx context.Context) (int64, error) {
+	return k.S.KeyringVersion(ctx)
+}
+
 // SaveKeyring implements barrier.KeyringStore.
 func (k KeyringStore) SaveKeyring(ctx context.Context, blob []byte, expect int64) error {
 	err := k.S.SaveKeyring(ctx, blob, expect)
@@ -221,4 +227,7 @@ func (k KeyringStore) SaveKeyringSalt(ctx context.Context, blob, salt []byte, ex
 	return err
 }
 
-var _ barrier.SaltStore = KeyringStore{}
+var (
+	_ barrier.SaltStore        = KeyringStore{}
+	_ barrier.KeyringVersioner = KeyringStore{}
+)

@@ -202,6 +202,9 @@ type Store interface {
 	ListSecretNames(ctx context.Context) ([]string, error)
 
 	LoadKeyring(ctx context.Context) ([]byte, int64, error)
+	// KeyringVersion is LoadKeyring's version alone (0 when there is no
+	// keyring): what the barrier polls for a rotation made elsewhere.
+	KeyringVersion(ctx context.Context) (int64, error)
 	SaveKeyring(ctx context.Context, blob []byte, expectVersion int64) error
 	// KeyringSalt returns the Argon2id salt of a passphrase root key, kept
 	// beside the keyring so that replicas sharing the database need nothing

@@ -165,6 +165,15 @@ func (s *Store) LoadKeyring(ctx context.Context) ([]byte, int64, error) {
 	return blob, v, nil
 }
 
+// KeyringVersion returns the keyring's version, 0 when there is none.
+func (s *Store) KeyringVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := s.pool.QueryRow(ctx, "SELECT COALESCE((SELECT version FROM keyring WHERE id = 1), 0)").Scan(&v); err != nil {
+		return 0, fmt.Errorf("postgres: keyring version: %w", err)
+	}
+	return v, nil
+}
+
 // SaveKeyring writes the keyring if its version is still expectVersion
 // (0: no keyring yet), in one conditional statement.
 func (s *Store) SaveKeyring(ctx context.Context, blob []byte, expectVersion int64) error {

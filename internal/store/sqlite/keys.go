@@ -176,9 +176,14 @@ func (s *Store) TouchKey(ctx context.Context, id string, at time.Time) error {
 
 // KeysGeneration returns the counter bumped by every key change.
 func (s *Store) KeysGeneration(ctx context.Context) (int64, error) {
-	var g int64
-	if err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE name = 'keys_generation'").Scan(&g); err != nil {
+	g, found, err := s.readInt(ctx, func(c *usageConn) *uintptr { return &c.generation }, keysGenerationSQL)
+	if err == nil && !found {
+		err = errors.New("no keys generation in meta")
+	}
+	if err != nil {
 		return 0, fmt.Errorf("sqlite: keys generation: %w", err)
 	}
 	return g, nil
 }
+
+const keysGenerationSQL = "SELECT value FROM meta WHERE name = 'keys_generation'"

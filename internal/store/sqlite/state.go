@@ -161,6 +161,17 @@ func (s *Store) ListSecretNames(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
+// KeyringVersion returns the keyring's version, 0 when there is none.
+func (s *Store) KeyringVersion(ctx context.Context) (int64, error) {
+	v, _, err := s.readInt(ctx, func(c *usageConn) *uintptr { return &c.keyringVersion }, keyringVersionSQL)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: keyring version: %w", err)
+	}
+	return v, nil
+}
+
+const keyringVersionSQL = "SELECT version FROM keyring WHERE id = 1"
+
 // LoadKeyring returns the wrapped keyring and its version.
 func (s *Store) LoadKeyring(ctx context.Context) ([]byte, int64, error) {
 	var blob []byte

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -41,6 +42,26 @@ func (s *Store) InsertUsage(ctx context.Context, rows []store.Usage) error {
 		return fmt.Errorf("sqlite: usage: %w", err)
 	}
 	return nil
+}
+
+// readInt runs a single-integer read on the usage connection (see
+// usageConn.readInt), which field picks from its kept statements, or query
+// on the pool when that connection cannot be had or its read fails; found
+// is false when the query gives no row.
+func (s *Store) readInt(ctx context.Context, field func(*usageConn) *uintptr, query string) (v int64, found bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, false, err
+	}
+	if c, err := s.usageConn(); err == nil {
+		if v, found, err := c.readInt(field(c)); err == nil {
+			return v, found, nil
+		}
+	}
+	err = s.db.QueryRowContext(ctx, query).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return v, err == nil, err
 }
 
 // usageConn returns the usage connection, opening it on first use (a

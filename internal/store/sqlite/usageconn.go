@@ -31,10 +31,11 @@ type usageConn struct {
 	db  uintptr
 	// Prepared once, reset after each use. insertGroup writes usageGroup
 	// rows in one statement: a batch's full groups go through it, the rest
-	// through insert.
-	begin, insert, insertGroup, commit, rollback uintptr
-	scratch                                      uintptr // C memory for a row's text values
-	scratchLen                                   int
+	// through insert. generation and keyringVersion are the polled reads
+	// (see readInt).
+	begin, insert, insertGroup, commit, rollback, generation, keyringVersion uintptr
+	scratch                                                                  uintptr // C memory for a row's text values
+	scratchLen                                                               int
 }
 
 // openUsageConn opens path (created and migrated by Open) with the
@@ -72,7 +73,8 @@ func openUsageConn(path, synchronous string) (_ *usageConn, err error) {
 	for _, s := range []struct {
 		p   *uintptr
 		sql string
-	}{{&c.begin, "BEGIN IMMEDIATE"}, {&c.insert, insertUsageSQL}, {&c.insertGroup, insertUsageGroupSQL}, {&c.commit, "COMMIT"}, {&c.rollback, "ROLLBACK"}} {
+	}{{&c.begin, "BEGIN IMMEDIATE"}, {&c.insert, insertUsageSQL}, {&c.insertGroup, insertUsageGroupSQL}, {&c.commit, "COMMIT"}, {&c.rollback, "ROLLBACK"},
+		{&c.generation, keysGenerationSQL}, {&c.keyringVersion, keyringVersionSQL}} {
 		if *s.p, err = c.prepare(s.sql); err != nil {
 			return nil, err
 		}
@@ -177,6 +179,33 @@ func (c *usageConn) write(ctx context.Context, rows []store.Usage) (err error) {
 	return c.run(c.commit)
 }
 
+// readInt runs *st, a kept read of one integer, and reports whether it
+// found a row. The key cache polls the keys' generation four times a
+// second and the barrier the keyring's version once a second. On a handle
+// of the pool each poll cost what a cold read costs: every usage batch
+// committed since had changed the file under that connection, so its read
+// began by dropping its page cache and re-reading the pages, and the
+// statement was compiled anew. Read here, after the connection's own
+// commits, the pages are still cached and the statement is kept; only
+// another connection's write (a key change, an audit entry, another
+// process) makes it read from the file.
+func (c *usageConn) readInt(st *uintptr) (v int64, found bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.db == 0 {
+		return 0, false, errors.New("usage connection is closed")
+	}
+	defer sqlite3.Xsqlite3_reset(c.tls, *st)
+	switch rc := sqlite3.Xsqlite3_step(c.tls, *st); rc {
+	case sqlite3.SQLITE_ROW:
+		return sqlite3.Xsqlite3_column_int64(c.tls, *st, 0), true, nil
+	case sqlite3.SQLITE_DONE:
+		return 0, false, nil
+	default:
+		return 0, false, c.errorf(rc, "step")
+	}
+}
+
 // bind sets the values of rows, one statement's worth, in
 // insertUsageSQL's column order, row after row (row i's parameters are
 // i·usageColumns+1 …). The rows' text values are copied end to end into
@@ -279,7 +308,7 @@ func (c *usageConn) close() error {
 	if c.tls == nil {
 		return nil
 	}
-	for _, st := range []*uintptr{&c.begin, &c.insert, &c.insertGroup, &c.commit, &c.rollback} {
+	for _, st := range []*uintptr{&c.begin, &c.insert, &c.insertGroup, &c.commit, &c.rollback, &c.generation, &c.keyringVersion} {
 		if *st != 0 {
 			sqlite3.Xsqlite3_finalize(c.tls, *st)
 			*st = 0

@@ -162,6 +162,13 @@ func testKeyring(t *testing.T, s store.Store) {
 	if _, _, err := s.LoadKeyring(ctx); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal(err)
 	}
+	wantVersion := func(want int64) {
+		t.Helper()
+		if v, err := s.KeyringVersion(ctx); err != nil || v != want {
+			t.Fatalf("KeyringVersion = %d, %v; want %d", v, err, want)
+		}
+	}
+	wantVersion(0)
 	if err := s.SaveKeyring(ctx, []byte("a"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -172,9 +179,15 @@ func testKeyring(t *testing.T, s store.Store) {
 	if err != nil || string(b) != "a" {
 		t.Fatal(b, err)
 	}
+	wantVersion(v)
 	if err := s.SaveKeyring(ctx, []byte("c"), v); err != nil {
 		t.Fatal(err)
 	}
+	_, v2, err := s.LoadKeyring(ctx)
+	if err != nil || v2 == v {
+		t.Fatalf("after a save: version %d (was %d), %v", v2, v, err)
+	}
+	wantVersion(v2)
 	if err := s.SaveKeyring(ctx, []byte("d"), v); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("stale CAS: %v", err)
 	}
