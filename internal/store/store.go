@@ -192,6 +192,9 @@ type Store interface {
 	GetProvider(ctx context.Context, tenant, name string) (*Provider, error)
 	ListProviders(ctx context.Context, tenant string) ([]Provider, error)
 	DeleteProvider(ctx context.Context, tenant, name string, audit AuditFunc) error
+	// ProvidersGeneration changes whenever any stored provider changes;
+	// the gateway's provider cache polls it.
+	ProvidersGeneration(ctx context.Context) (int64, error)
 
 	GetSecret(ctx context.Context, name string) (string, error)
 	// PutSecretIfAbsent stores value unless name exists, and returns the

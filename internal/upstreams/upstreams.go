@@ -3,7 +3,7 @@
 // API (stored, with credentials in the barrier). Stored credentials are
 // decrypted per call and never cached in clear; an environment variable's
 // value (already in the process's memory) is read when the provider list
-// is rebuilt, at most once per cache period.
+// is rebuilt.
 package upstreams
 
 import (
@@ -20,8 +20,10 @@ import (
 )
 
 // Source implements gateway.ProviderSource. Stored providers are cached
-// per tenant for a short time so the request path does not query the store
-// every call; a change made by the CLI is seen within that time.
+// per tenant; once the cache period has passed, a request reads the
+// store's providers generation (one small value) and lists the table
+// again only when it moved, so a change made by the CLI or another
+// replica is seen within the period.
 type Source struct {
 	in  *instance.Instance
 	ttl time.Duration
@@ -32,6 +34,7 @@ type Source struct {
 
 type cached struct {
 	at        time.Time
+	gen       int64 // the providers generation the list was read at or after
 	providers []provider.Config
 }
 
@@ -63,6 +66,17 @@ func (s *Source) Providers(ctx context.Context, tenant string) ([]provider.Confi
 	if ok && time.Since(c.at) < s.ttl {
 		return c.providers, nil
 	}
+	// The generation is read before the list: a change landing between
+	// the two leaves a newer list under an older generation, which only
+	// costs the next check a re-read.
+	gen, err := s.in.Store.ProvidersGeneration(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ok && c.gen == gen {
+		s.remember(tenant, cached{at: time.Now(), gen: gen, providers: c.providers})
+		return c.providers, nil
+	}
 	stored, err := s.in.Store.ListProviders(ctx, tenant)
 	if err != nil {
 		return nil, err
@@ -80,13 +94,17 @@ func (s *Source) Providers(ctx context.Context, tenant string) ([]provider.Confi
 			out = append(out, FromStore(s.in, p))
 		}
 	}
+	s.remember(tenant, cached{at: time.Now(), gen: gen, providers: out})
+	return out, nil
+}
+
+func (s *Source) remember(tenant string, c cached) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(s.cache) > 10_000 {
 		clear(s.cache)
 	}
-	s.cache[tenant] = cached{at: time.Now(), providers: out}
-	s.mu.Unlock()
-	return out, nil
+	s.cache[tenant] = c
 }
 
 func fromConfig(p config.Provider) provider.Config {

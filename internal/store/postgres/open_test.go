@@ -185,7 +185,7 @@ func TestUpgradeAddsUsageColumns(t *testing.T) {
 }
 
 // latestVersion is the schema version this binary migrates to.
-const latestVersion = 5
+const latestVersion = 6
 
 // A database made before migration 0004 (schema version 3, a keyring
 // whose passphrase salt was kept in a file) gains the salt table on open;
@@ -362,5 +362,37 @@ func TestInsertUsageLargeBatch(t *testing.T) {
 	if err != nil || len(sum) != 1 || sum[0].Requests != 5000 || sum[0].PromptTokens != 10000 || sum[0].CompletionTokens != 5000 ||
 		sum[0].CostMicros != 15000 || sum[0].Errors != 2500 {
 		t.Fatalf("summary %+v %v", sum, err)
+	}
+}
+
+// A database made before migration 0006 (schema version 5: no providers
+// generation) gains the counter and its trigger on open; a provider stored
+// before is kept, and changes after the upgrade move the counter.
+func TestUpgradeAddsProvidersGeneration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.Start(t)
+	_ = openDSN(t, dsn).Close()
+	exec(t, dsn, "DROP TRIGGER providers_generation ON providers", "DROP FUNCTION bump_providers_generation()",
+		"DELETE FROM meta WHERE name = 'providers_generation'", "UPDATE schema_version SET version = 5",
+		`INSERT INTO providers(tenant, name, type, base_url, models, credential, credential_env, created_at)
+			VALUES ('default', 'up', 'openai', 'https://x', '{}', '', '', 0)`)
+	s := openDSN(t, dsn)
+	var version int
+	if err := pgxConnect(t, dsn).QueryRow(ctx, "SELECT version FROM schema_version").Scan(&version); err != nil || version != latestVersion {
+		t.Fatalf("schema version after upgrade: %d (%v)", version, err)
+	}
+	g0, err := s.ProvidersGeneration(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetProvider(ctx, store.DefaultTenant, "up"); err != nil || got.BaseURL != "https://x" {
+		t.Fatalf("provider after upgrade: %+v, %v", got, err)
+	}
+	if err := s.DeleteProvider(ctx, store.DefaultTenant, "up", nil); err != nil {
+		t.Fatal(err)
+	}
+	if g1, err := s.ProvidersGeneration(ctx); err != nil || g1 == g0 {
+		t.Fatalf("generation after a delete: %d (was %d), %v", g1, g0, err)
 	}
 }

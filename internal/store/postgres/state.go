@@ -165,6 +165,16 @@ func (s *Store) LoadKeyring(ctx context.Context) ([]byte, int64, error) {
 	return blob, v, nil
 }
 
+// ProvidersGeneration returns the counter the providers table's trigger
+// moves (migration 0006).
+func (s *Store) ProvidersGeneration(ctx context.Context) (int64, error) {
+	var g int64
+	if err := s.pool.QueryRow(ctx, "SELECT value FROM meta WHERE name = 'providers_generation'").Scan(&g); err != nil {
+		return 0, fmt.Errorf("postgres: providers generation: %w", err)
+	}
+	return g, nil
+}
+
 // KeyringVersion returns the keyring's version, 0 when there is none.
 func (s *Store) KeyringVersion(ctx context.Context) (int64, error) {
 	var v int64

@@ -115,7 +115,7 @@ func readUpgraded(ctx context.Context, t *testing.T, s *Store) map[string]storet
 }
 
 // latestVersion is the schema version this binary migrates to.
-const latestVersion = 6
+const latestVersion = 7
 
 // reopenAfter runs qs (which make the database an older version's) on s,
 // closes it and opens path again, checking that the open migrated it to
@@ -202,5 +202,36 @@ func TestSaveKeyringSaltIsAtomic(t *testing.T) {
 		if got, err := s.KeyringSalt(ctx); err != nil || string(got) != "old-salt" {
 			t.Fatalf("salt %q: stored salt %q, %v; want the old one", salt, got, err)
 		}
+	}
+}
+
+// A database made before migration 0007 (schema version 6: no providers
+// generation) gains the counter and its triggers on open; a provider
+// stored before is kept, and changes after the upgrade move the counter.
+func TestUpgradeAddsProvidersGeneration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &store.Provider{Tenant: store.DefaultTenant, Name: "up", Type: "openai", BaseURL: "https://x", CreatedAt: time.Now()}
+	if err := s.PutProvider(ctx, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	s = reopenAfter(ctx, t, s, path, []string{"DROP TRIGGER providers_generation_insert", "DROP TRIGGER providers_generation_update",
+		"DROP TRIGGER providers_generation_delete", "DELETE FROM meta WHERE name = 'providers_generation'", "PRAGMA user_version = 6"})
+	g0, err := s.ProvidersGeneration(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetProvider(ctx, store.DefaultTenant, "up"); err != nil || got.BaseURL != "https://x" {
+		t.Fatalf("provider after upgrade: %+v, %v", got, err)
+	}
+	if err := s.DeleteProvider(ctx, store.DefaultTenant, "up", nil); err != nil {
+		t.Fatal(err)
+	}
+	if g1, err := s.ProvidersGeneration(ctx); err != nil || g1 == g0 {
+		t.Fatalf("generation after a delete: %d (was %d), %v", g1, g0, err)
 	}
 }

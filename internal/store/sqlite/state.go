@@ -90,6 +90,21 @@ func (s *Store) ListProviders(ctx context.Context, tenant string) ([]store.Provi
 	return out, rows.Err()
 }
 
+// ProvidersGeneration returns the counter the providers table's triggers
+// move (migration 0007), read like KeysGeneration.
+func (s *Store) ProvidersGeneration(ctx context.Context) (int64, error) {
+	g, found, err := s.readInt(ctx, func(c *usageConn) *uintptr { return &c.providersGeneration }, providersGenerationSQL)
+	if err == nil && !found {
+		err = errors.New("no providers generation in meta")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: providers generation: %w", err)
+	}
+	return g, nil
+}
+
+const providersGenerationSQL = "SELECT value FROM meta WHERE name = 'providers_generation'"
+
 // DeleteProvider removes a provider, with its audit row.
 func (s *Store) DeleteProvider(ctx context.Context, tenant, name string, audit store.AuditFunc) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {

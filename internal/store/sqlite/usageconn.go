@@ -31,11 +31,12 @@ type usageConn struct {
 	db  uintptr
 	// Prepared once, reset after each use. insertGroup writes usageGroup
 	// rows in one statement: a batch's full groups go through it, the rest
-	// through insert. generation and keyringVersion are the polled reads
-	// (see readInt).
-	begin, insert, insertGroup, commit, rollback, generation, keyringVersion uintptr
-	scratch                                                                  uintptr // C memory for a row's text values
-	scratchLen                                                               int
+	// through insert. generation, providersGeneration and keyringVersion
+	// are the polled reads (see readInt).
+	begin, insert, insertGroup, commit, rollback    uintptr
+	generation, providersGeneration, keyringVersion uintptr
+	scratch                                         uintptr // C memory for a row's text values
+	scratchLen                                      int
 }
 
 // openUsageConn opens path (created and migrated by Open) with the
@@ -74,7 +75,8 @@ func openUsageConn(path, synchronous string) (_ *usageConn, err error) {
 		p   *uintptr
 		sql string
 	}{{&c.begin, "BEGIN IMMEDIATE"}, {&c.insert, insertUsageSQL}, {&c.insertGroup, insertUsageGroupSQL}, {&c.commit, "COMMIT"}, {&c.rollback, "ROLLBACK"},
-		{&c.generation, keysGenerationSQL}, {&c.keyringVersion, keyringVersionSQL}} {
+		{&c.generation, keysGenerationSQL}, {&c.keyringVersion, keyringVersionSQL},
+		{&c.providersGeneration, providersGenerationSQL}} {
 		if *s.p, err = c.prepare(s.sql); err != nil {
 			return nil, err
 		}
@@ -181,7 +183,8 @@ func (c *usageConn) write(ctx context.Context, rows []store.Usage) (err error) {
 
 // readInt runs *st, a kept read of one integer, and reports whether it
 // found a row. The key cache polls the keys' generation four times a
-// second and the barrier the keyring's version once a second. On a handle
+// second, the provider cache the providers' generation and the barrier the
+// keyring's version once a second. On a handle
 // of the pool each poll cost what a cold read costs: every usage batch
 // committed since had changed the file under that connection, so its read
 // began by dropping its page cache and re-reading the pages, and the
@@ -308,7 +311,7 @@ func (c *usageConn) close() error {
 	if c.tls == nil {
 		return nil
 	}
-	for _, st := range []*uintptr{&c.begin, &c.insert, &c.insertGroup, &c.commit, &c.rollback, &c.generation, &c.keyringVersion} {
+	for _, st := range []*uintptr{&c.begin, &c.insert, &c.insertGroup, &c.commit, &c.rollback, &c.generation, &c.keyringVersion, &c.providersGeneration} {
 		if *st != 0 {
 			sqlite3.Xsqlite3_finalize(c.tls, *st)
 			*st = 0

@@ -112,14 +112,17 @@ func testKeys(t *testing.T, s store.Store) {
 func testProviders(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	defer s.Close()
+	gen := generationWatch(t, s.ProvidersGeneration)
 	p := &store.Provider{Tenant: "default", Name: "openai", Type: "openai", BaseURL: "https://x", Models: []string{"a"}, Credential: "enc:v1:AAAA", CreatedAt: time.Now()}
 	if err := s.PutProvider(ctx, p, nil); err != nil {
 		t.Fatal(err)
 	}
+	gen("a new provider", true)
 	p.BaseURL = "https://y"
 	if err := s.PutProvider(ctx, p, nil); err != nil {
 		t.Fatal(err)
 	}
+	gen("a changed provider", true)
 	got, err := s.GetProvider(ctx, "default", "openai")
 	if err != nil || got.BaseURL != "https://y" || got.Credential != "enc:v1:AAAA" {
 		t.Fatalf("GetProvider = %+v %v", got, err)
@@ -127,11 +130,43 @@ func testProviders(t *testing.T, s store.Store) {
 	if _, err := s.GetProvider(ctx, "other", "openai"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal("provider visible from another tenant")
 	}
+	gen("reads", false)
+	if err := s.ReplaceProviderCredential(ctx, "default", "openai", "enc:v1:STALE", "enc:v1:BBBB", nil); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("replace with a stale credential: %v", err)
+	}
+	gen("a refused credential swap", false)
+	if err := s.ReplaceProviderCredential(ctx, "default", "openai", "enc:v1:AAAA", "enc:v1:BBBB", nil); err != nil {
+		t.Fatal(err)
+	}
+	gen("a re-wrapped credential", true)
 	if err := s.DeleteProvider(ctx, "default", "openai", nil); err != nil {
 		t.Fatal(err)
 	}
+	gen("a deleted provider", true)
 	if err := s.DeleteProvider(ctx, "default", "openai", nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
+	}
+	gen("a refused delete", false)
+}
+
+// generationWatch reads a generation counter now and returns a check that
+// it moved (or not) since the last check.
+func generationWatch(t *testing.T, read func(context.Context) (int64, error)) func(after string, moved bool) {
+	t.Helper()
+	last, err := read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(after string, moved bool) {
+		t.Helper()
+		g, err := read(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (g != last) != moved {
+			t.Fatalf("generation %d → %d after %s; want moved = %v", last, g, after, moved)
+		}
+		last = g
 	}
 }
 
