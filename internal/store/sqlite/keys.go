@@ -176,12 +176,17 @@ func (s *Store) TouchKey(ctx context.Context, id string, at time.Time) error {
 
 // KeysGeneration returns the counter bumped by every key change.
 func (s *Store) KeysGeneration(ctx context.Context) (int64, error) {
-	g, found, err := s.readInt(ctx, func(c *usageConn) *uintptr { return &c.generation }, keysGenerationSQL)
+	return s.counter(ctx, func(c *usageConn) *uintptr { return &c.generation }, keysGenerationSQL, "keys generation")
+}
+
+// counter reads one of meta's counters (see readInt), which must exist.
+func (s *Store) counter(ctx context.Context, field func(*usageConn) *uintptr, query, what string) (int64, error) {
+	g, found, err := s.readInt(ctx, field, query)
 	if err == nil && !found {
-		err = errors.New("no keys generation in meta")
+		err = fmt.Errorf("no %s in meta", what)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: keys generation: %w", err)
+		return 0, fmt.Errorf("sqlite: %s: %w", what, err)
 	}
 	return g, nil
 }

@@ -93,14 +93,7 @@ func (s *Store) ListProviders(ctx context.Context, tenant string) ([]store.Provi
 // ProvidersGeneration returns the counter the providers table's triggers
 // move (migration 0007), read like KeysGeneration.
 func (s *Store) ProvidersGeneration(ctx context.Context) (int64, error) {
-	g, found, err := s.readInt(ctx, func(c *usageConn) *uintptr { return &c.providersGeneration }, providersGenerationSQL)
-	if err == nil && !found {
-		err = errors.New("no providers generation in meta")
-	}
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: providers generation: %w", err)
-	}
-	return g, nil
+	return s.counter(ctx, func(c *usageConn) *uintptr { return &c.providersGeneration }, providersGenerationSQL, "providers generation")
 }
 
 const providersGenerationSQL = "SELECT value FROM meta WHERE name = 'providers_generation'"

@@ -662,3 +662,18 @@ func storedKeyring(ctx context.Context, t *testing.T, s store.Store) int64 {
 	}
 	return v
 }
+
+// CheckUpgradedProviders checks a store just upgraded past the providers
+// generation's migration: the provider name stored before the upgrade is
+// kept (with baseURL), and deleting it moves the new counter.
+func CheckUpgradedProviders(ctx context.Context, t *testing.T, s store.Store, name, baseURL string) {
+	t.Helper()
+	gen := generationWatch(t, s.ProvidersGeneration)
+	if got, err := s.GetProvider(ctx, store.DefaultTenant, name); err != nil || got.BaseURL != baseURL {
+		t.Fatalf("provider after upgrade: %+v, %v", got, err)
+	}
+	if err := s.DeleteProvider(ctx, store.DefaultTenant, name, nil); err != nil {
+		t.Fatal(err)
+	}
+	gen("a delete after the upgrade", true)
+}
