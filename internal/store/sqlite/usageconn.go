@@ -183,15 +183,15 @@ func (c *usageConn) write(ctx context.Context, rows []store.Usage) (err error) {
 
 // readInt runs *st, a kept read of one integer, and reports whether it
 // found a row. The key cache polls the keys' generation four times a
-// second, the provider cache the providers' generation and the barrier the
-// keyring's version once a second. On a handle
-// of the pool each poll cost what a cold read costs: every usage batch
-// committed since had changed the file under that connection, so its read
-// began by dropping its page cache and re-reading the pages, and the
-// statement was compiled anew. Read here, after the connection's own
-// commits, the pages are still cached and the statement is kept; only
-// another connection's write (a key change, an audit entry, another
-// process) makes it read from the file.
+// second, the provider cache the providers' generation and the barrier
+// the keyring's version once a second. On a handle of the pool each poll
+// cost what a cold read costs: every usage batch committed since had
+// changed the file under that connection, so its read began by dropping
+// its page cache and re-reading the pages, and the statement was compiled
+// anew. Read here, after the connection's own commits, the pages are
+// still cached and the statement is kept; only another connection's write
+// (a key change, an audit entry, another process) makes it read from the
+// file.
 func (c *usageConn) readInt(st *uintptr) (v int64, found bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
