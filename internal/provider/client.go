@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/h1"
 )
 
 // ClientOptions tunes the upstream HTTP client.
@@ -22,12 +24,14 @@ type ClientOptions struct {
 	Proxy *url.URL
 }
 
-// NewTransport returns an http.Transport tuned for a proxy: a large
-// keep-alive pool, HTTP/2 where the upstream offers it, bounded connect, TLS
-// and header waits, and no proxy from the environment unless one is
-// configured explicitly. Compression is left to the transport so gzip'd
-// JSON is decoded transparently.
-func NewTransport(o ClientOptions) *http.Transport {
+// NewTransport returns the upstream transport, tuned for a proxy: a large
+// keep-alive pool, bounded connect, TLS and header waits, and no proxy from
+// the environment unless one is configured explicitly. Plain-HTTP
+// upstreams are served by internal/h1 (the caller's goroutine does the
+// I/O; no gzip is asked for); HTTPS ones, and every upstream behind an
+// egress proxy, by a net/http Transport: HTTP/2 where the upstream offers
+// it, compression left to it so gzip'd JSON is decoded transparently.
+func NewTransport(o ClientOptions) http.RoundTripper {
 	if o.MaxIdleConnsPerHost <= 0 {
 		o.MaxIdleConnsPerHost = 256
 	}
@@ -50,8 +54,15 @@ func NewTransport(o ClientOptions) *http.Transport {
 	}
 	if o.Proxy != nil {
 		t.Proxy = http.ProxyURL(o.Proxy)
+		return t
 	}
-	return t
+	return h1.New(h1.Options{
+		DialContext:           t.DialContext,
+		MaxIdlePerHost:        t.MaxIdleConnsPerHost,
+		IdleTimeout:           t.IdleConnTimeout,
+		ResponseHeaderTimeout: t.ResponseHeaderTimeout,
+		Fallback:              t,
+	})
 }
 
 type connectKey struct{}

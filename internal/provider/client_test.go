@@ -3,9 +3,11 @@ package provider_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -98,5 +100,42 @@ func TestConnectTimeout(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("%d connections to the live server, want 1 (pooling lost)", n)
+	}
+}
+
+// Plain-HTTP upstreams are served by internal/h1 (no gzip asked for);
+// with an egress proxy configured, every request goes through the proxy.
+func TestTransportPerRoute(t *testing.T) {
+	seen := make(chan *http.Request, 1)
+	record := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r
+		_, _ = io.WriteString(w, "ok")
+	})
+	up := httptest.NewServer(record)
+	t.Cleanup(up.Close)
+	proxy := httptest.NewServer(record)
+	t.Cleanup(proxy.Close)
+	proxyURL, _ := url.Parse(proxy.URL)
+	for _, tc := range []struct {
+		name     string
+		opts     provider.ClientOptions
+		wantURI  string
+		wantGzip bool
+	}{
+		{"direct", provider.ClientOptions{}, "/v1/models", false},
+		{"proxied", provider.ClientOptions{Proxy: proxyURL}, up.URL + "/v1/models", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, up.URL+"/v1/models", nil)
+			resp, err := provider.NewTransport(tc.opts).RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+			r := <-seen
+			if r.RequestURI != tc.wantURI || (r.Header.Get("Accept-Encoding") == "gzip") != tc.wantGzip {
+				t.Errorf("request URI %q, Accept-Encoding %q", r.RequestURI, r.Header.Get("Accept-Encoding"))
+			}
+		})
 	}
 }
