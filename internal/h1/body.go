@@ -83,11 +83,11 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, b.err
 }
 
-// failure names a read error: the caller's cancellation, a Close from
-// another goroutine, or the upstream's fault.
+// failure names a read error: the caller's cancellation (its cause), a
+// Close from another goroutine, or the upstream's fault.
 func (b *body) failure(err error) error {
-	if ctxErr := b.c.ctxErr(); ctxErr != nil {
-		return ctxErr
+	if cause := b.c.ctxErr(); cause != nil {
+		return cause
 	}
 	if b.done.Load() {
 		return errBodyClosed
@@ -114,7 +114,9 @@ func (b *body) release() {
 	if !b.done.CompareAndSwap(false, true) {
 		return
 	}
-	if b.stop() && b.keep && b.kind != byClose {
+	// Bytes already read past the answer's end are no one's answer: the
+	// connection goes with them, or the next caller would read them.
+	if b.stop() && b.keep && b.kind != byClose && b.c.br.Buffered() == 0 {
 		b.c.t.put(b.c)
 		return
 	}
@@ -130,7 +132,7 @@ func (b *body) readLength(p []byte) (int, error) {
 	if b.remain == 0 {
 		return n, io.EOF
 	}
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
 	return n, err
@@ -157,7 +159,7 @@ func (b *body) readChunked(p []byte) (int, error) {
 			b.remain -= int64(m)
 			b.crlf = b.remain == 0
 			if err != nil {
-				if err == io.EOF {
+				if errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF
 				}
 				return n, err
@@ -197,7 +199,7 @@ func lineBuffered(br *bufio.Reader) bool {
 func chunkEnd(br *bufio.Reader) error {
 	var two [2]byte
 	if _, err := io.ReadFull(br, two[:]); err != nil {
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return err
@@ -218,7 +220,7 @@ func chunkSize(br *bufio.Reader) (int64, error) {
 		return 0, fmt.Errorf("%w: chunk size line too long", errMalformed)
 	}
 	if err != nil {
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return 0, err
@@ -228,11 +230,12 @@ func chunkSize(br *bufio.Reader) (int64, error) {
 	if len(line) < 2 || line[len(line)-2] != '\r' {
 		return 0, fmt.Errorf("%w: chunk size line without CRLF", errMalformed)
 	}
-	line = line[:len(line)-2]
+	// As net/http reads it: whitespace may end the line, an extension may
+	// follow the size, and nothing else may (not "5 ;x").
+	line = bytes.TrimRight(line[:len(line)-2], " \t")
 	if i := bytes.IndexByte(line, ';'); i >= 0 {
 		line = line[:i]
 	}
-	line = bytes.TrimRight(line, " \t")
 	if len(line) == 0 || len(line) > 15 {
 		return 0, fmt.Errorf("%w: bad chunk size", errMalformed)
 	}
@@ -266,7 +269,7 @@ func skipTrailers(br *bufio.Reader, budget *int) error {
 			return fmt.Errorf("%w: trailer too long", errMalformed)
 		}
 		if err != nil {
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
 			return err

@@ -33,25 +33,26 @@ type conn struct {
 
 func (c *conn) closeConn() { _ = c.nc.Close() }
 
-func (c *conn) ctxErr() error { return c.ctx.Err() }
+// ctxErr is the request's cancellation cause, nil while it runs.
+func (c *conn) ctxErr() error {
+	if c.ctx.Err() == nil {
+		return nil
+	}
+	return context.Cause(c.ctx)
+}
 
 // roundTrip writes req and reads the answer's head. On success the
 // response body owns c until it ends.
 func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	c.ctx = ctx
-	if err := ctx.Err(); err != nil {
-		c.closeConn()
-		return nil, err
-	}
+	c.ctx = req.Context()
 	// A cancelled request closes its connection: a blocked write or read
 	// returns at once, and the upstream sees the caller leave.
-	stop := context.AfterFunc(ctx, c.closeConn)
+	stop := context.AfterFunc(c.ctx, c.closeConn)
 	fail := func(err error) (*http.Response, error) {
 		stop()
 		c.closeConn()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if cause := c.ctxErr(); cause != nil {
+			return nil, cause
 		}
 		if c.timedOut.Load() {
 			return nil, ErrHeaderTimeout
@@ -59,7 +60,10 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if err := c.writeRequest(req); err != nil {
-		if c.reused {
+		// A pooled connection the upstream had closed fails the write:
+		// the request never arrived whole, and may go again.
+		var se socketError
+		if c.reused && errors.As(err, &se) {
 			err = fmt.Errorf("%w: %w", errStale, err)
 		}
 		return fail(err)
@@ -79,9 +83,23 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// writeRequest sends the request line, headers and body in one flush
-// when they fit the buffer.
+// socketError is a failed write to the connection, as against a failure
+// of the request's own body.
+type socketError struct{ err error }
+
+func (e socketError) Error() string { return e.err.Error() }
+func (e socketError) Unwrap() error { return e.err }
+
+// writeRequest sends the request line, headers and body, in one flush
+// when they fit the buffer. Nothing reaches the connection before the
+// request line is checked, and no more body than Content-Length ever
+// does: the excess of a longer body fails the request before its last
+// flush, as net/http fails it.
 func (c *conn) writeRequest(req *http.Request) error {
+	uri := req.URL.RequestURI()
+	if !validRequestURI(uri) {
+		return errors.New("h1: invalid request URI")
+	}
 	bw := c.bw
 	host := req.Host
 	if host == "" {
@@ -93,7 +111,7 @@ func (c *conn) writeRequest(req *http.Request) error {
 	}
 	_, _ = bw.WriteString(method)
 	_ = bw.WriteByte(' ')
-	_, _ = bw.WriteString(req.URL.RequestURI())
+	_, _ = bw.WriteString(uri)
 	_, _ = bw.WriteString(" HTTP/1.1\r\nHost: ")
 	_, _ = bw.WriteString(host)
 	_, _ = bw.WriteString("\r\n")
@@ -110,23 +128,69 @@ func (c *conn) writeRequest(req *http.Request) error {
 	}
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	if hasBody || methodSendsLength(method) {
+		n := req.ContentLength
+		if !hasBody {
+			n = 0
+		}
 		_, _ = bw.WriteString("Content-Length: ")
-		var n [20]byte
-		_, _ = bw.Write(strconv.AppendInt(n[:0], req.ContentLength, 10))
+		var digits [20]byte
+		_, _ = bw.Write(strconv.AppendInt(digits[:0], n, 10))
 		_, _ = bw.WriteString("\r\n")
 	}
 	_, _ = bw.WriteString("\r\n")
 	if hasBody {
-		n, err := io.Copy(bw, req.Body)
+		err := c.writeBody(req.Body, req.ContentLength)
 		_ = req.Body.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return socketError{err}
+	}
+	return nil
+}
+
+// writeBody copies exactly n bytes of body through the write buffer and
+// checks that the body has no more.
+func (c *conn) writeBody(body io.Reader, n int64) error {
+	bw := c.bw
+	for n > 0 {
+		if bw.Available() == 0 {
+			if err := bw.Flush(); err != nil {
+				return socketError{err}
+			}
+		}
+		p := bw.AvailableBuffer()[:min(int64(bw.Available()), n)]
+		m, err := body.Read(p)
+		_, _ = bw.Write(p[:m])
+		n -= int64(m)
+		if errors.Is(err, io.EOF) {
+			break
+		}
 		if err != nil {
 			return fmt.Errorf("h1: read request body: %w", err)
 		}
-		if n != req.ContentLength {
-			return fmt.Errorf("h1: request body was %d bytes, Content-Length %d", n, req.ContentLength)
+	}
+	if n > 0 {
+		return fmt.Errorf("h1: request body %d bytes short of its Content-Length", n)
+	}
+	var one [1]byte
+	if m, _ := io.ReadFull(body, one[:]); m > 0 {
+		return errors.New("h1: request body longer than its Content-Length")
+	}
+	return nil
+}
+
+// validRequestURI refuses a request target that would end or split the
+// request line: a control byte or a space (a raw query is written as set).
+func validRequestURI(uri string) bool {
+	for i := 0; i < len(uri); i++ {
+		if b := uri[i]; b <= ' ' || b == 0x7f {
+			return false
 		}
 	}
-	return bw.Flush()
+	return uri != ""
 }
 
 // methodSendsLength: a POST, PUT or PATCH without a body still says
@@ -179,6 +243,9 @@ func validRequest(req *http.Request) error {
 	if req.Method != "" && !validMethod(req.Method) {
 		return fmt.Errorf("h1: invalid method %q", req.Method)
 	}
+	if req.ContentLength > 0 && (req.Body == nil || req.Body == http.NoBody) {
+		return fmt.Errorf("h1: Content-Length %d with no body", req.ContentLength)
+	}
 	for k, vv := range req.Header {
 		if !httpguts.ValidHeaderFieldName(k) {
 			return fmt.Errorf("h1: invalid header field name %q", k)
@@ -205,8 +272,26 @@ func validMethod(m string) bool {
 	return true
 }
 
-// stale reports an error that means the upstream had closed a pooled
-// connection before answering: end of stream or a reset at the first byte.
+// resendable reports whether req may be sent a second time after a
+// pooled connection gave no byte of answer to it: the upstream may have
+// carried it out, so only a method safe to repeat, or a request that
+// names its idempotency key, is — the rule net/http follows. A billed
+// LLM call is a POST: the router decides whether it is tried again.
+func resendable(req *http.Request, err error) bool {
+	if !stale(err) {
+		return false
+	}
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, key := req.Header["Idempotency-Key"]
+	_, xkey := req.Header["X-Idempotency-Key"]
+	return key || xkey
+}
+
+// stale reports an error that means the upstream had closed the
+// connection: end of stream or a reset at the first byte.
 func stale(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)

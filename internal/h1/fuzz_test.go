@@ -45,6 +45,9 @@ func FuzzReadResponse(f *testing.F) {
 		"HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
 		"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
 		"HTTP/1.1 200\r\nX-A:  a b \r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 ;x\r\nhello\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x \r\nhello\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 5000) + "\r\nContent-Length: 0\r\n\r\n",
 	} {
 		f.Add([]byte(raw))
 	}
@@ -122,9 +125,9 @@ func FuzzWriteRequest(f *testing.F) {
 	})
 }
 
-// An idle connection the upstream closed, or sent unasked bytes on, is not
-// used again; a quiet one is.
-func TestUsablePeeksAfterIdle(t *testing.T) {
+// An idle connection the upstream closed, sent unasked bytes on, or left
+// bytes in the read buffer, is not used again; a quiet one is.
+func TestUsableChecksEveryReuse(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +145,7 @@ func TestUsablePeeksAfterIdle(t *testing.T) {
 		}
 		serve(sc)
 		time.Sleep(20 * time.Millisecond)
-		c := &conn{t: tr, nc: nc, br: bufio.NewReader(nc), idleAt: time.Now().Add(-2 * peekAfter)}
+		c := &conn{t: tr, nc: nc, br: bufio.NewReader(nc), idleAt: time.Now()}
 		t.Cleanup(func() { _ = nc.Close(); _ = sc.Close() })
 		return c
 	}
@@ -158,14 +161,16 @@ func TestUsablePeeksAfterIdle(t *testing.T) {
 	if chatty.usable() {
 		t.Error("a connection holding unasked bytes was kept")
 	}
+	buffered := dial(func(c net.Conn) { _, _ = c.Write([]byte("xy")) })
+	if _, err := buffered.br.ReadByte(); err != nil {
+		t.Fatal(err)
+	}
+	if buffered.usable() {
+		t.Error("a connection with bytes in its read buffer was kept")
+	}
 	expired := dial(func(net.Conn) {})
 	expired.idleAt = time.Now().Add(-tr.o.IdleTimeout)
 	if expired.usable() {
 		t.Error("a connection idle past IdleTimeout was kept")
-	}
-	fresh := dial(func(c net.Conn) { _ = c.Close() })
-	fresh.idleAt = time.Now()
-	if !fresh.usable() {
-		t.Error("a connection idle under peekAfter was peeked at")
 	}
 }

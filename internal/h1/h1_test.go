@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -346,6 +347,10 @@ func TestResponseHeaderTimeout(t *testing.T) {
 	if !errors.Is(err, h1.ErrHeaderTimeout) {
 		t.Fatalf("err %v, want ErrHeaderTimeout", err)
 	}
+	// A timeout, as net/http's is: the router fails over on it.
+	if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Errorf("%v is not a net.Error timeout", err)
+	}
 }
 
 // rawUpstream serves each connection with fn, on loopback.
@@ -388,15 +393,28 @@ func readRequest(br *bufio.Reader) (*http.Request, string, error) {
 	return req, string(b), err
 }
 
-// An upstream that closes a pooled connection just as a request goes out
-// on it has answered nothing: the request is sent again, whole, on a new
-// connection.
-func TestStaleConnectionIsRetriedOnce(t *testing.T) {
+// failingConn fails every write after the first few: a pooled connection
+// the upstream closed between the pool's check and the request.
+type failingConn struct {
+	net.Conn
+	writes, ok int
+}
+
+func (c *failingConn) Write(p []byte) (int, error) {
+	if c.writes++; c.writes > c.ok {
+		return 0, syscall.EPIPE
+	}
+	return c.Conn.Write(p)
+}
+
+// A request whose write to a pooled connection fails never arrived whole:
+// it is sent again, once, on a new connection, body and all.
+func TestFailedWriteIsResentOnce(t *testing.T) {
 	var mu sync.Mutex
 	var bodies []string
 	url, conns := rawUpstream(t, func(n int, c net.Conn) {
 		br := bufio.NewReader(c)
-		for i := 0; ; i++ {
+		for {
 			_, body, err := readRequest(br)
 			if err != nil {
 				return
@@ -404,18 +422,26 @@ func TestStaleConnectionIsRetriedOnce(t *testing.T) {
 			mu.Lock()
 			bodies = append(bodies, fmt.Sprintf("conn %d: %s", n, body))
 			mu.Unlock()
-			if n == 1 && i == 1 {
-				return // the keep-alive race: closed without a byte
-			}
 			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
 	})
-	tr, _ := newTransport(h1.Options{})
+	dials := 0
+	tr, _ := newTransport(h1.Options{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if dials++; dials == 1 && err == nil {
+			return &failingConn{Conn: c, ok: 1}, nil
+		}
+		return c, err
+	}})
 	defer tr.CloseIdleConnections()
 	for _, body := range []string{"first", "second"} {
-		resp, err := tr.RoundTrip(post(t, url, body))
+		req := post(t, url, body)
+		resp, err := tr.RoundTrip(req)
 		if err != nil {
 			t.Fatalf("%s: %v", body, err)
+		}
+		if resp.Request != req {
+			t.Error("the response does not point at the caller's request")
 		}
 		if b := readAll(t, resp); b != "ok" {
 			t.Fatalf("%s: %q", body, b)
@@ -423,10 +449,199 @@ func TestStaleConnectionIsRetriedOnce(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	want := []string{"conn 1: first", "conn 1: second", "conn 2: second"}
+	want := []string{"conn 1: first", "conn 2: second"}
 	if fmt.Sprint(bodies) != fmt.Sprint(want) || conns.Load() != 2 {
 		t.Errorf("upstream saw %q over %d connections, want %q over 2", bodies, conns.Load(), want)
 	}
+}
+
+// A pooled connection that closes after the request was written gives no
+// answer, and the upstream may have carried the request out: a POST is
+// not sent again (the router decides); a GET, or a request naming its
+// idempotency key, is.
+func TestSilentCloseResendsOnlyRepeatableRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		method string
+		key    bool
+		resent bool
+	}{
+		{"POST", http.MethodPost, false, false},
+		{"POST with Idempotency-Key", http.MethodPost, true, true},
+		{"GET", http.MethodGet, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var executed atomic.Int32
+			url, _ := rawUpstream(t, func(n int, c net.Conn) {
+				br := bufio.NewReader(c)
+				for i := 0; ; i++ {
+					req, _, err := readRequest(br)
+					if err != nil {
+						return
+					}
+					if req.URL.Path == "/charge" {
+						executed.Add(1)
+						if n == 1 {
+							return // carried out, then gone without a byte
+						}
+					}
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			})
+			tr, _ := newTransport(h1.Options{})
+			defer tr.CloseIdleConnections()
+			resp, err := tr.RoundTrip(post(t, url+"/warm", "{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			readAll(t, resp)
+			var body io.Reader
+			if tc.method == http.MethodPost {
+				body = strings.NewReader("{}")
+			}
+			req, _ := http.NewRequest(tc.method, url+"/charge", body)
+			if tc.key {
+				req.Header.Set("Idempotency-Key", "k1")
+			}
+			resp, err = tr.RoundTrip(req)
+			if tc.resent {
+				if err != nil {
+					t.Fatalf("not resent: %v", err)
+				}
+				readAll(t, resp)
+			} else if err == nil {
+				t.Fatal("a POST the upstream may have carried out was sent again")
+			}
+			if want := map[bool]int32{true: 2, false: 1}[tc.resent]; executed.Load() != want {
+				t.Errorf("upstream carried it out %d times, want %d", executed.Load(), want)
+			}
+		})
+	}
+}
+
+// Bytes an upstream sends past its answer's end (a body on a 204, a
+// Content-Length too short) are nobody's answer: the next request gets
+// its own, on another connection.
+func TestSurplusBytesReachNoOtherCaller(t *testing.T) {
+	for _, first := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + "HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\nNOT-YOUR-ANSWER",
+		"HTTP/1.1 204 No Content\r\n\r\n{}",
+	} {
+		url, _ := rawUpstream(t, func(n int, c net.Conn) {
+			br := bufio.NewReader(c)
+			for i := 0; ; i++ {
+				_, body, err := readRequest(br)
+				if err != nil {
+					return
+				}
+				if n == 1 && i == 0 {
+					_, _ = io.WriteString(c, first)
+					continue
+				}
+				a := "answer-to-" + body
+				_, _ = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(a), a)
+			}
+		})
+		tr, _ := newTransport(h1.Options{})
+		for _, body := range []string{"A", "B", "C"} {
+			resp, err := tr.RoundTrip(post(t, url, body))
+			if err != nil {
+				t.Fatalf("%s: %v", body, err)
+			}
+			if got := readAll(t, resp); body != "A" && got != "answer-to-"+body {
+				t.Errorf("request %s read %q", body, got)
+			}
+		}
+		tr.CloseIdleConnections()
+	}
+}
+
+// A body longer than its Content-Length is refused before its excess is
+// written: the upstream never reads a second request from it.
+func TestLongerBodyIsNotSmuggled(t *testing.T) {
+	lines := make(chan string, 8)
+	url, _ := rawUpstream(t, func(_ int, c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, _, err := readRequest(br)
+			if err != nil {
+				return
+			}
+			lines <- req.Method + " " + req.RequestURI
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	const declared = 5000
+	body := strings.Repeat("a", declared) + "GET /smuggled HTTP/1.1\r\nHost: internal\r\n\r\n" + strings.Repeat("z", 8<<10)
+	req := post(t, url+"/v1/chat/completions", body)
+	req.ContentLength = declared
+	tr, _ := newTransport(h1.Options{})
+	defer tr.CloseIdleConnections()
+	if resp, err := tr.RoundTrip(req); err == nil {
+		_ = resp.Body.Close()
+		t.Error("a body longer than its Content-Length was sent")
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(lines)
+	for l := range lines {
+		if strings.Contains(l, "smuggled") {
+			t.Errorf("the upstream read %q", l)
+		}
+	}
+}
+
+// A request line is never split, and a request never announces a body it
+// does not send.
+func TestMalformedRequestsSendNothing(t *testing.T) {
+	var received atomic.Int32
+	url, _ := rawUpstream(t, func(_ int, c net.Conn) {
+		if _, _, err := readRequest(bufio.NewReader(c)); err == nil {
+			received.Add(1)
+		}
+	})
+	tr, _ := newTransport(h1.Options{})
+	injected, _ := http.NewRequest(http.MethodGet, url+"/v1/models", nil)
+	injected.URL.RawQuery = "x=1 HTTP/1.1\r\nX-Injected: yes\r\nX-Pad: z"
+	phantom, _ := http.NewRequest(http.MethodPost, url, nil)
+	phantom.ContentLength = 10
+	for _, req := range []*http.Request{injected, phantom} {
+		if _, err := tr.RoundTrip(req); err == nil {
+			t.Errorf("%s %q was sent", req.Method, req.URL.RawQuery)
+		}
+	}
+	tr.CloseIdleConnections()
+	time.Sleep(50 * time.Millisecond)
+	if n := received.Load(); n != 0 {
+		t.Errorf("the upstream read %d requests, want none", n)
+	}
+}
+
+// A cancellation's cause is what the caller gets, as from net/http.
+func TestCancellationCauseIsKept(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer up.Close()
+	tr, _ := newTransport(h1.Options{})
+	defer tr.CloseIdleConnections()
+	idle := errors.New("idle gap")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	resp, err := tr.RoundTrip(post(t, up.URL, "{}").WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	if _, err := resp.Body.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(20*time.Millisecond, func() { cancel(idle) })
+	if _, err := resp.Body.Read(buf); !errors.Is(err, idle) {
+		t.Errorf("read after cancel: %v, want the cause", err)
+	}
+	_ = resp.Body.Close()
 }
 
 // On a new connection nothing is retried: the upstream's silence is the
@@ -591,7 +806,9 @@ var cannedCases = []cannedCase{
 	{name: "negative length", raw: "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"},
 	{name: "gzip transfer coding", raw: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"},
 	{name: "switching protocols", raw: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"},
-	{name: "header too long", raw: "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 8<<10) + "\r\n\r\n"},
+	{name: "header line longer than the read buffer", raw: "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 8<<10) + "\r\nContent-Length: 2\r\n\r\nok", status: 200, body: "ok", reuse: true},
+	{name: "headers too long", raw: "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 300<<10) + "\r\n\r\n"},
+	{name: "chunk size then space", raw: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 ;x\r\nhello\r\n0\r\n\r\n", status: 200, bodyErr: true},
 	{name: "truncated length body", raw: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", status: 200, bodyErr: true},
 	{name: "bad chunk size", raw: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", status: 200, bodyErr: true},
 	{name: "chunk without its CRLF", raw: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX0\r\n\r\n", status: 200, bodyErr: true},

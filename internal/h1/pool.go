@@ -11,12 +11,6 @@ type pool struct {
 	janitor *time.Timer // closes what stays idle past IdleTimeout
 }
 
-// peekAfter: a connection idle this long is checked for a close from the
-// upstream (one non-blocking peek) before it is used again. Servers close
-// idle keep-alive connections after seconds (uvicorn, which vLLM runs on:
-// 5 s), not milliseconds, so a busy pool skips the syscall.
-const peekAfter = time.Second
-
 func (t *Transport) takeIdle(addr string) *conn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -91,15 +85,12 @@ func (p *pool) closeAll() {
 }
 
 // usable reports whether an idle connection may carry a request: not idle
-// past IdleTimeout and, after peekAfter, not closed by the upstream nor
-// holding bytes nobody asked for.
+// past IdleTimeout, and neither closed by the upstream nor holding bytes
+// nobody asked for — a buggy upstream's surplus would otherwise be read as
+// the next caller's answer. The check is one non-blocking peek.
 func (c *conn) usable() bool {
-	idle := time.Since(c.idleAt)
-	if idle >= c.t.o.IdleTimeout {
+	if time.Since(c.idleAt) >= c.t.o.IdleTimeout || c.br.Buffered() > 0 {
 		return false
-	}
-	if idle < peekAfter {
-		return true
 	}
 	sc, ok := c.nc.(syscall.Conn)
 	if !ok {

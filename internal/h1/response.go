@@ -26,7 +26,7 @@ func (c *conn) readResponse(req *http.Request) (*http.Response, framing, error) 
 	// The first byte tells a live connection from one the upstream closed
 	// while it sat in the pool.
 	if _, err := c.br.Peek(1); err != nil {
-		if c.reused && stale(err) {
+		if c.reused && resendable(req, err) {
 			err = fmt.Errorf("%w: %w", errStale, err)
 		}
 		return nil, framing{}, err
@@ -73,11 +73,20 @@ func readHead(br *bufio.Reader, budget *int) (*http.Response, error) {
 }
 
 // readLine returns one CRLF- (or LF-) terminated line without its end,
-// charging it to budget. The slice is valid until the next read.
+// charging it to budget. A line longer than the read buffer is gathered
+// in a copy; otherwise the slice is valid until the next read.
 func readLine(br *bufio.Reader, budget *int) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		long := append([]byte(nil), line...)
+		for errors.Is(err, bufio.ErrBufferFull) && len(long) <= *budget {
+			line, err = br.ReadSlice('\n')
+			long = append(long, line...)
+		}
+		line = long
+	}
 	*budget -= len(line)
-	if *budget < 0 || errors.Is(err, bufio.ErrBufferFull) {
+	if *budget < 0 {
 		return nil, fmt.Errorf("%w: header too long", errMalformed)
 	}
 	if err != nil {

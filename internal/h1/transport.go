@@ -61,13 +61,21 @@ func New(o Options) *Transport {
 // (long contexts, images) go to the fallback.
 const maxBody = 1 << 20
 
-// errStale reports a pooled connection the upstream had closed before it
-// answered anything: the request is sent again on a new connection.
+// errStale reports a request that never reached a pooled connection's
+// upstream whole (the write to it failed), or one safe to send twice that
+// got no byte of answer: it is sent again, once, on a new connection.
 var errStale = errors.New("h1: pooled connection closed by the upstream")
 
 // ErrHeaderTimeout reports an upstream that did not answer within
-// Options.ResponseHeaderTimeout.
-var ErrHeaderTimeout = errors.New("h1: timeout awaiting response headers")
+// Options.ResponseHeaderTimeout. It is a net.Error whose Timeout is true,
+// as net/http's is: the router retries it elsewhere.
+var ErrHeaderTimeout error = headerTimeout{}
+
+type headerTimeout struct{}
+
+func (headerTimeout) Error() string   { return "h1: timeout awaiting response headers" }
+func (headerTimeout) Timeout() bool   { return true }
+func (headerTimeout) Temporary() bool { return true }
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -78,20 +86,28 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
+	ctx := req.Context()
+	if ctx.Err() != nil {
+		// Checked before a pooled connection is taken, so a healthy one
+		// is not closed for a request nobody waits for.
+		closeBody(req)
+		return nil, context.Cause(ctx)
+	}
 	addr := hostPort(req.URL.Host)
-	c, err := t.get(req.Context(), addr)
+	c, err := t.get(ctx, addr)
 	if err != nil {
 		closeBody(req)
 		return nil, err
 	}
 	resp, err := c.roundTrip(req)
 	if errors.Is(err, errStale) {
-		// The upstream closed a pooled connection without answering a
-		// byte — most often the keep-alive timeout racing this request.
-		// As curl and browsers do, it goes once more, on a new connection.
-		if err = rewind(req); err == nil {
-			if c, err = t.dial(req.Context(), addr); err == nil {
-				resp, err = c.roundTrip(req)
+		// The write to a pooled connection failed (the upstream had
+		// closed it), or a request safe to repeat got no byte back: it
+		// goes once more, on a new connection, as net/http sends it.
+		var again *http.Request
+		if again, err = rewind(req); err == nil {
+			if c, err = t.dial(ctx, addr); err == nil {
+				resp, err = c.roundTrip(again)
 			}
 		}
 		if errors.Is(err, errStale) {
@@ -102,6 +118,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
+	resp.Request = req
 	return resp, nil
 }
 
@@ -119,24 +136,33 @@ func servable(req *http.Request) bool {
 	if req.ContentLength > maxBody {
 		return false
 	}
-	// A trailer, an upgrade or an expectation asks for what only net/http
-	// implements.
-	if len(req.Trailer) > 0 || req.Header.Get("Upgrade") != "" || req.Header.Get("Expect") != "" || len(req.TransferEncoding) > 0 {
+	// A trailer, an upgrade, an expectation or a connection to close asks
+	// for what only net/http implements.
+	if len(req.Trailer) > 0 || len(req.TransferEncoding) > 0 || req.Close {
 		return false
+	}
+	for _, h := range [...]string{"Upgrade", "Expect", "Connection"} {
+		if _, ok := req.Header[h]; ok {
+			return false
+		}
 	}
 	return true
 }
 
-func rewind(req *http.Request) error {
+// rewind returns a copy of req with a fresh body: the caller's request is
+// not modified.
+func rewind(req *http.Request) (*http.Request, error) {
+	again := new(http.Request)
+	*again = *req
 	if req.GetBody == nil {
-		return nil
+		return again, nil
 	}
 	b, err := req.GetBody()
 	if err != nil {
-		return fmt.Errorf("h1: resend body: %w", err)
+		return nil, fmt.Errorf("h1: resend body: %w", err)
 	}
-	req.Body = b
-	return nil
+	again.Body = b
+	return again, nil
 }
 
 func closeBody(req *http.Request) {
