@@ -231,8 +231,11 @@ func chunkSize(br *bufio.Reader) (int64, error) {
 		return 0, fmt.Errorf("%w: chunk size line without CRLF", errMalformed)
 	}
 	// As net/http reads it: whitespace may end the line, an extension may
-	// follow the size, and nothing else may (not "5 ;x").
+	// follow the size, and nothing else may (not "5 ;x", not a CR inside).
 	line = bytes.TrimRight(line[:len(line)-2], " \t")
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return 0, fmt.Errorf("%w: CR in chunk size line", errMalformed)
+	}
 	if i := bytes.IndexByte(line, ';'); i >= 0 {
 		line = line[:i]
 	}
